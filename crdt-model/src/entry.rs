@@ -1,0 +1,569 @@
+//! An entry: metadata every document carries, plus a kind-specific body.
+//!
+//! In the automerge document both live side by side at the root: the
+//! metadata keys (`kind`, `schema`, `owner`, `visibility`, `editors`,
+//! `created`, `updated`, `status`) and the body's keys. Reconciling writes
+//! only the keys this version knows and never deletes others, so fields
+//! added by a newer version survive an edit made by an older one.
+
+use std::fmt;
+use std::str::FromStr;
+
+use autosurgeon::{Hydrate, Reconcile};
+use serde::{Deserialize, Serialize};
+
+use crate::check::{Checker, Problems};
+use crate::codec::Timestamp;
+use crate::vocab::Vocabularies;
+use crate::{Contact, DocumentId, Learning, OrgId, Organisation, Project, Visibility};
+
+/// The schema version this code writes. Readers accept documents of any
+/// version and keep fields they do not know.
+pub const SCHEMA: u64 = 1;
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Learning,
+    Project,
+    Contact,
+    Organisation,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Learning, Kind::Project, Kind::Contact, Kind::Organisation];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Learning => "learning",
+            Kind::Project => "project",
+            Kind::Contact => "contact",
+            Kind::Organisation => "organisation",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Not a kind of entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown kind {0:?}: expected learning, project, contact or organisation")]
+pub struct UnknownKind(pub String);
+
+impl FromStr for Kind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_lowercase().as_str() {
+            "learning" => Ok(Kind::Learning),
+            "project" => Ok(Kind::Project),
+            "contact" => Ok(Kind::Contact),
+            "organisation" | "organization" | "org" => Ok(Kind::Organisation),
+            _ => Err(UnknownKind(s.to_string())),
+        }
+    }
+}
+
+crate::codec::string_codec!(Kind, "an entry kind");
+
+/// Where an entry is in its life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Draft,
+    #[default]
+    Published,
+    /// Withdrawn by its owner; kept, with its history, but no longer current.
+    Retracted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Published => "published",
+            Status::Retracted => "retracted",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_lowercase().as_str() {
+            "draft" => Ok(Status::Draft),
+            "published" => Ok(Status::Published),
+            "retracted" => Ok(Status::Retracted),
+            _ => Err(format!(
+                "unknown status {s:?}: expected draft, published or retracted"
+            )),
+        }
+    }
+}
+
+crate::codec::string_codec!(Status, "an entry status");
+
+/// What every entry carries besides its body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct Meta {
+    pub kind: Kind,
+    pub schema: u64,
+    /// The organisation that owns the entry and decides who may edit it.
+    pub owner: OrgId,
+    pub visibility: Visibility,
+    /// Other organisations the owner allowed to edit.
+    #[autosurgeon(missing = "Default::default")]
+    pub editors: Vec<OrgId>,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    #[autosurgeon(missing = "Default::default")]
+    pub status: Status,
+}
+
+/// The kind-specific part of an entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Body {
+    Learning(Learning),
+    Project(Project),
+    Contact(Contact),
+    Organisation(Organisation),
+}
+
+/// A whole entry as read from its document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub id: DocumentId,
+    pub meta: Meta,
+    pub body: Body,
+}
+
+/// A document that cannot be read or written as an entry.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error("document is not a valid entry: {0}")]
+    Hydrate(#[from] autosurgeon::HydrateError),
+    #[error("cannot write entry into document: {0}")]
+    Reconcile(#[from] autosurgeon::ReconcileError),
+}
+
+/// Input (a file, a `--set`) that does not describe a valid entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("{0}")]
+    Malformed(String),
+    #[error("the input describes a {found} but a {expected} was expected")]
+    KindMismatch { expected: Kind, found: String },
+    #[error("unknown field {field:?} for a {kind} entry (fields: {known})")]
+    UnknownField {
+        field: String,
+        kind: Kind,
+        known: String,
+    },
+    #[error("{field}: {message}")]
+    Field { field: String, message: String },
+    #[error(transparent)]
+    Invalid(#[from] Problems),
+}
+
+/// Text an entry contributes to the full-text index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchText {
+    pub title: String,
+    pub summary: String,
+    pub body: String,
+    pub tags: String,
+    pub names: String,
+}
+
+/// Metadata keys that may appear in input files (from `show --json`);
+/// the node sets all but `visibility` and `status` itself.
+const META_KEYS: [&str; 9] = [
+    "id",
+    "kind",
+    "schema",
+    "owner",
+    "owner_name",
+    "editors",
+    "created",
+    "updated",
+    "status",
+];
+
+impl Body {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Body::Learning(_) => Kind::Learning,
+            Body::Project(_) => Kind::Project,
+            Body::Contact(_) => Kind::Contact,
+            Body::Organisation(_) => Kind::Organisation,
+        }
+    }
+
+    /// An empty body of `kind` (with defaults such as the licence).
+    pub fn empty(kind: Kind) -> Self {
+        match kind {
+            Kind::Learning => Body::Learning(Learning::default()),
+            Kind::Project => Body::Project(Project::default()),
+            Kind::Contact => Body::Contact(Contact::default()),
+            Kind::Organisation => Body::Organisation(Organisation::default()),
+        }
+    }
+
+    /// The line that names the entry in lists: a title, or a name.
+    pub fn title(&self) -> &str {
+        match self {
+            Body::Learning(l) => &l.title,
+            Body::Project(p) => &p.title,
+            Body::Contact(c) => &c.name,
+            Body::Organisation(o) => &o.name,
+        }
+    }
+
+    pub fn tags(&self) -> &[String] {
+        match self {
+            Body::Learning(l) => &l.tags,
+            Body::Project(p) => &p.tags,
+            Body::Contact(c) => &c.interests,
+            Body::Organisation(_) => &[],
+        }
+    }
+
+    pub fn priorities(&self) -> &[String] {
+        match self {
+            Body::Learning(l) => &l.priorities,
+            Body::Project(p) => &p.priorities,
+            _ => &[],
+        }
+    }
+
+    pub fn methods(&self) -> &[String] {
+        match self {
+            Body::Learning(l) => &l.methods,
+            Body::Project(p) => &p.methods,
+            _ => &[],
+        }
+    }
+
+    pub fn place(&self) -> &str {
+        match self {
+            Body::Learning(l) => &l.place,
+            Body::Project(p) => &p.place,
+            Body::Contact(c) => &c.place,
+            Body::Organisation(o) => &o.place,
+        }
+    }
+
+    /// Normalises (labels to slugs, trimming) and validates.
+    pub fn check(&mut self, vocab: &Vocabularies) -> Result<(), Problems> {
+        let mut c = Checker::new();
+        match self {
+            Body::Learning(l) => l.check(vocab, &mut c),
+            Body::Project(p) => p.check(vocab, &mut c),
+            Body::Contact(x) => x.check(vocab, &mut c),
+            Body::Organisation(o) => o.check(vocab, &mut c),
+        }
+        c.finish()
+    }
+
+    /// What full-text search indexes for this entry.
+    pub fn search_text(&self) -> SearchText {
+        fn join<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+            parts
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        match self {
+            Body::Learning(l) => SearchText {
+                title: l.title.clone(),
+                summary: join([l.summary.as_str(), l.impact.as_str()]),
+                body: join([l.body.as_str(), l.evidence.as_str(), &l.setting, &l.population, &l.place]),
+                tags: join(l.tags.iter().chain(&l.priorities).chain(&l.methods).map(String::as_str)),
+                names: join(l.authors.iter().chain(&l.organisations).map(String::as_str)),
+            },
+            Body::Project(p) => SearchText {
+                title: p.title.clone(),
+                summary: join([p.summary.as_str(), &p.aim]),
+                body: join(
+                    [p.problem.as_str(), p.evidence.as_str(), p.lived_experience.as_str(), &p.place]
+                        .into_iter()
+                        .chain(p.measures.iter().map(|m| m.name.as_str()))
+                        .chain(p.pdsa.iter().map(|c| c.change_idea.as_str())),
+                ),
+                tags: join(p.tags.iter().chain(&p.priorities).chain(&p.methods).map(String::as_str)),
+                names: join(
+                    p.partners
+                        .iter()
+                        .map(String::as_str)
+                        .chain(p.team.iter().map(|t| t.name.as_str())),
+                ),
+            },
+            Body::Contact(c) => SearchText {
+                title: c.name.clone(),
+                summary: join([c.role.as_str(), &c.place]),
+                body: join(c.interests.iter().map(String::as_str)),
+                tags: join(c.expertise.iter().chain(&c.open_to).map(String::as_str)),
+                names: join(
+                    std::iter::once(c.name.as_str()).chain(c.organisations.iter().map(String::as_str)),
+                ),
+            },
+            Body::Organisation(o) => SearchText {
+                title: o.name.clone(),
+                summary: join([o.sector.as_str(), &o.place]),
+                body: o.website.clone(),
+                tags: String::new(),
+                names: o.name.clone(),
+            },
+        }
+    }
+
+    fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("entry bodies always serialise")
+    }
+
+    fn from_value(kind: Kind, value: serde_json::Value) -> Result<Self, InputError> {
+        fn de<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
+            serde_json::from_value(v).map_err(|e| e.to_string())
+        }
+        let known = || {
+            Body::empty(kind)
+                .to_value()
+                .as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", "))
+                .unwrap_or_default()
+        };
+        if let Some(obj) = value.as_object()
+            && let Some(field) = obj
+                .keys()
+                .find(|k| !Body::empty(kind).to_value().as_object().is_some_and(|m| m.contains_key(*k)))
+        {
+            return Err(InputError::UnknownField {
+                field: field.clone(),
+                kind,
+                known: known(),
+            });
+        }
+        let body = match kind {
+            Kind::Learning => de(value).map(Body::Learning),
+            Kind::Project => de(value).map(Body::Project),
+            Kind::Contact => de(value).map(Body::Contact),
+            Kind::Organisation => de(value).map(Body::Organisation),
+        };
+        body.map_err(InputError::Malformed)
+    }
+
+    /// Sets one field from a command-line `FIELD=VALUE`.
+    ///
+    /// `FIELD` is a path (`title`, `measures[0].unit`). The value is read as
+    /// the field's current type: text stays text (`--set title=2024` is a
+    /// title), a list takes comma-separated items unless the value is a JSON
+    /// array, and anything else is read as JSON when it parses as JSON.
+    pub fn set_field(&mut self, path: &str, raw: &str) -> Result<(), InputError> {
+        let kind = self.kind();
+        let mut root = self.to_value();
+        let segments = parse_path(path)?;
+        let top = match &segments[0] {
+            Segment::Key(k) => k.clone(),
+            Segment::Index(_) => return Err(field_err(path, "a field name must come first")),
+        };
+        if !root.as_object().is_some_and(|m| m.contains_key(&top)) {
+            return Err(InputError::UnknownField {
+                field: top,
+                kind,
+                known: root
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default(),
+            });
+        }
+        let mut slot = &mut root;
+        for seg in &segments {
+            slot = match (seg, slot) {
+                (Segment::Key(k), serde_json::Value::Object(m)) => m
+                    .get_mut(k)
+                    .ok_or_else(|| field_err(path, format!("no field {k:?} here")))?,
+                (Segment::Index(i), serde_json::Value::Array(a)) => {
+                    let len = a.len();
+                    a.get_mut(*i).ok_or_else(|| {
+                        field_err(path, format!("index {i} is out of range (the list has {len} items)"))
+                    })?
+                }
+                (Segment::Key(k), _) => return Err(field_err(path, format!("{k:?} is not inside an object"))),
+                (Segment::Index(_), _) => return Err(field_err(path, "is not a list")),
+            };
+        }
+        *slot = coerce(slot, raw);
+        *self = Body::from_value(kind, root).map_err(|e| match e {
+            InputError::Malformed(m) => field_err(path, m),
+            other => other,
+        })?;
+        Ok(())
+    }
+}
+
+fn field_err(field: &str, message: impl Into<String>) -> InputError {
+    InputError::Field {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+fn parse_path(path: &str) -> Result<Vec<Segment>, InputError> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (name, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if name.is_empty() && out.is_empty() {
+            return Err(field_err(path, "empty field name"));
+        }
+        if !name.is_empty() {
+            out.push(Segment::Key(name.to_string()));
+        }
+        while let Some(stripped) = rest.strip_prefix('[') {
+            let end = stripped
+                .find(']')
+                .ok_or_else(|| field_err(path, "missing ]"))?;
+            let idx = stripped[..end]
+                .parse()
+                .map_err(|_| field_err(path, format!("{:?} is not a list index", &stripped[..end])))?;
+            out.push(Segment::Index(idx));
+            rest = &stripped[end + 1..];
+        }
+        if !rest.is_empty() {
+            return Err(field_err(path, "unexpected text after ]"));
+        }
+    }
+    Ok(out)
+}
+
+fn coerce(current: &serde_json::Value, raw: &str) -> serde_json::Value {
+    use serde_json::Value;
+    match current {
+        Value::String(_) => Value::String(raw.to_string()),
+        Value::Array(_) if !raw.trim_start().starts_with('[') => Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        ),
+        _ => serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string())),
+    }
+}
+
+/// A body and the metadata a person may choose, read from an input file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryInput {
+    pub body: Body,
+    pub visibility: Option<Visibility>,
+    pub status: Option<Status>,
+}
+
+impl EntryInput {
+    /// Reads input in the shape `show --json` prints. Metadata the node
+    /// controls (id, owner, times) is ignored; `kind`, when present, must
+    /// match.
+    pub fn from_json(kind: Kind, value: serde_json::Value) -> Result<Self, InputError> {
+        let serde_json::Value::Object(mut map) = value else {
+            return Err(InputError::Malformed(
+                "expected an object (a table of fields)".into(),
+            ));
+        };
+        if let Some(found) = map.get("kind") {
+            let found_kind = found.as_str().and_then(|s| s.parse::<Kind>().ok());
+            if found_kind != Some(kind) {
+                return Err(InputError::KindMismatch {
+                    expected: kind,
+                    found: found.as_str().map_or_else(|| found.to_string(), str::to_string),
+                });
+            }
+        }
+        let visibility = match map.remove("visibility") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(
+                s.parse()
+                    .map_err(|e: crate::VisibilityError| field_err("visibility", e.to_string()))?,
+            ),
+            Some(_) => return Err(field_err("visibility", "must be a string")),
+        };
+        let status = match map.get("status") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s.parse().map_err(|e| field_err("status", e))?),
+            Some(_) => return Err(field_err("status", "must be a string")),
+        };
+        for k in META_KEYS {
+            map.remove(k);
+        }
+        let body = Body::from_value(kind, serde_json::Value::Object(map))?;
+        Ok(Self {
+            body,
+            visibility,
+            status,
+        })
+    }
+}
+
+impl Entry {
+    /// Reads an entry from its automerge document.
+    pub fn from_doc<D: autosurgeon::ReadDoc>(id: DocumentId, doc: &D) -> Result<Self, DocError> {
+        let meta: Meta = autosurgeon::hydrate(doc)?;
+        let body = match meta.kind {
+            Kind::Learning => Body::Learning(autosurgeon::hydrate(doc)?),
+            Kind::Project => Body::Project(autosurgeon::hydrate(doc)?),
+            Kind::Contact => Body::Contact(autosurgeon::hydrate(doc)?),
+            Kind::Organisation => Body::Organisation(autosurgeon::hydrate(doc)?),
+        };
+        Ok(Self { id, meta, body })
+    }
+
+    /// Writes the entry into a document (inside an automerge transaction):
+    /// only the keys that differ are changed.
+    pub fn write<D: autosurgeon::Doc>(&self, doc: &mut D) -> Result<(), DocError> {
+        autosurgeon::reconcile(doc, &self.meta)?;
+        match &self.body {
+            Body::Learning(b) => autosurgeon::reconcile(doc, b)?,
+            Body::Project(b) => autosurgeon::reconcile(doc, b)?,
+            Body::Contact(b) => autosurgeon::reconcile(doc, b)?,
+            Body::Organisation(b) => autosurgeon::reconcile(doc, b)?,
+        }
+        Ok(())
+    }
+
+    /// The entry as one JSON object: `id`, the metadata, then the body's
+    /// fields, with vocabulary values as slugs. This is `show --json` and
+    /// what `--from` reads back.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        map.insert("id".into(), serde_json::Value::String(self.id.to_string()));
+        if let serde_json::Value::Object(meta) =
+            serde_json::to_value(&self.meta).expect("metadata always serialises")
+        {
+            map.extend(meta);
+        }
+        if let serde_json::Value::Object(body) = self.body.to_value() {
+            map.extend(body);
+        }
+        serde_json::Value::Object(map)
+    }
+}

@@ -1,0 +1,49 @@
+//! The Convene data model: what a learning and improvement community shares.
+//!
+//! This crate is pure (no I/O, no clock, no randomness: callers pass ids and
+//! times in) so that the node, the CLI and tests agree on one definition.
+//!
+//! # Layout
+//!
+//! - [`id`]: printable [`DocumentId`]s and [`OrgId`]s (base58).
+//! - [`vocab`]: the shipped vocabularies (priorities, methods, sectors …)
+//!   and resolving what a person typed (slug, label or alias) to a slug.
+//! - [`entry`]: [`Entry`] = [`Meta`] (kind, owner, visibility, times,
+//!   status) + [`Body`], one of [`Learning`], [`Project`], [`Contact`],
+//!   [`Organisation`] (one module each). Reading and writing an entry from
+//!   and to an automerge document goes through `autosurgeon`.
+//! - [`codec`]: how small values (enums, ids, long [`Prose`], [`Timestamp`])
+//!   are stored in documents.
+//! - [`check`]: normalising and validating an entry with precise,
+//!   field-by-field [`Problems`].
+//!
+//! # Data flow
+//!
+//! Input (command-line flags, a TOML/JSON file shaped like `show --json`,
+//! or a `--set FIELD=VALUE`) becomes a [`Body`] via [`EntryInput`] or
+//! [`Body::set_field`]; [`Body::check`] turns labels into slugs and reports
+//! every problem; the node then writes it into a document with
+//! [`Entry::write`]. A document received from a peer is read back with
+//! [`Entry::from_doc`] and checked the same way.
+
+pub mod check;
+pub mod codec;
+pub mod contact;
+pub mod entry;
+pub mod id;
+pub mod learning;
+pub mod organisation;
+pub mod project;
+pub mod visibility;
+pub mod vocab;
+
+pub use check::{Problem, Problems};
+pub use codec::{Prose, Timestamp};
+pub use contact::{Channel, Consent, Contact};
+pub use entry::{Body, DocError, Entry, EntryInput, InputError, Kind, Meta, SCHEMA, SearchText, Status};
+pub use id::{DocumentId, IdError, OrgId};
+pub use learning::Learning;
+pub use organisation::Organisation;
+pub use project::{DataPoint, Measure, Pdsa, Project, TeamMember};
+pub use visibility::{Visibility, VisibilityError};
+pub use vocab::{Term, UnknownTerm, Vocabularies, Vocabulary};
