@@ -1,1 +1,32 @@
-//! placeholder
+//! Everything a Convene node does.
+//!
+//! # Layout
+//!
+//! - [`node`]: [`Node`], the API the CLI (and tests) call: init and open a
+//!   home, publish, edit, retract, show, list, search, history.
+//! - [`store`]: SQLite in WAL mode: signed changes, per-document heads and
+//!   snapshots, the `docs`/`terms`/`fts` indexes, numbered migrations.
+//! - [`trust`]: the node's Ed25519 [`Identity`] (also its libp2p PeerId) and
+//!   [`SignedChange`]s: every change is stored and sent with a signature over
+//!   (document id, change hash).
+//! - [`error`]: [`NodeError`], one readable line per failure.
+//!
+//! # Data flow
+//!
+//! A command opens a [`Node`] on a home directory. A local write builds the
+//! new [`convene_model::Entry`], validates it, and [`Node`] turns the
+//! difference into one automerge change inside a store transaction: the
+//! change is signed with the node key, appended to `changes`, and the
+//! document's heads, snapshot and indexes are refreshed before commit.
+//! Reads (lists, search) only touch the indexes; `show` loads one document
+//! from its snapshot.
+
+pub mod error;
+pub mod node;
+pub mod store;
+pub mod trust;
+
+pub use error::NodeError;
+pub use node::{DB_FILE, Edit, HistoryItem, InitOptions, KEY_FILE, Node, Outcome};
+pub use store::{Filter, Hit, Listed, Store, StoreError};
+pub use trust::{Identity, NodeId, SignedChange};

@@ -1,0 +1,55 @@
+//! The node's error type: what went wrong, phrased for the person at the
+//! command line (the CLI prints it as one line).
+
+use std::path::PathBuf;
+
+use convene_model::{DocumentId, InputError, Problems};
+
+use crate::store::StoreError;
+use crate::trust::KeyError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("no Convene node in {0}: run `convene init --org NAME --sector SECTOR` first")]
+    NotInitialised(PathBuf),
+    #[error("{path} already holds a Convene node ({node}); nothing was changed")]
+    AlreadyInitialised { path: PathBuf, node: String },
+    #[error("cannot create the home directory {path}: {source}")]
+    CreateHome {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no entry has an id starting with {0:?}")]
+    UnknownId(String),
+    #[error("{prefix:?} is ambiguous: it starts {} ids ({}…); type more of the id", .matches.len(), .matches.join(", "))]
+    AmbiguousId {
+        prefix: String,
+        matches: Vec<String>,
+    },
+    #[error("no organisation is called {0:?} (see `convene list organisation`)")]
+    UnknownOrg(String),
+    #[error("entry {id} belongs to {owner}; only its owner organisation (or an editor it named) can change it")]
+    NotOwner { id: DocumentId, owner: String },
+    #[error("entry {0} is retracted; it can no longer be edited")]
+    Retracted(DocumentId),
+    #[error("entry {id} is stored but is not a valid entry: {problem}")]
+    InvalidDocument { id: DocumentId, problem: String },
+    #[error("project {id} has no measure called {measure:?} (its measures: {known})")]
+    UnknownMeasure {
+        id: DocumentId,
+        measure: String,
+        known: String,
+    },
+    #[error("a {0} cannot be published this way")]
+    NotPublishable(convene_model::Kind),
+    #[error("{0}")]
+    Input(#[from] InputError),
+    #[error("{0}")]
+    Invalid(#[from] Problems),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot change the document: {0}")]
+    Doc(#[from] convene_model::DocError),
+}

@@ -1,0 +1,528 @@
+//! [`Node`]: one organisation's local node, the API every command uses.
+//!
+//! A node is a home directory holding `node.key` (the Ed25519 identity) and
+//! `convene.db` (the store). Opening it is cheap, so each CLI command opens
+//! its own [`Node`]; the daemon holds one for as long as it runs. Every
+//! local write is an automerge change made with the node's actor id (its
+//! public key), signed, and stored in one transaction with the refreshed
+//! indexes (see [`crate::store`]).
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use automerge::transaction::CommitOptions;
+use automerge::{ActorId, Automerge, ReadDoc};
+use convene_model::{
+    Body, DataPoint, DocumentId, Entry, EntryInput, Kind, Meta, OrgId, Organisation, SCHEMA,
+    Status, Timestamp, Visibility, Vocabularies,
+};
+
+use crate::error::NodeError;
+use crate::store::{Filter, Hit, Indexed, Listed, Resolve, Store, StoreError};
+use crate::trust::{Identity, NodeId, SignedChange};
+
+/// File names inside a home.
+pub const KEY_FILE: &str = "node.key";
+pub const DB_FILE: &str = "convene.db";
+const META_ORG: &str = "org";
+
+/// What `convene init` needs to know.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub org: String,
+    /// A sector slug or label (`nhs-trust`, `Council`, `vcse` …).
+    pub sector: String,
+    pub place: Option<String>,
+}
+
+/// A change to an existing entry.
+#[derive(Debug, Clone)]
+pub enum Edit {
+    /// `FIELD=VALUE` pairs; `visibility` and `status` set metadata.
+    Set(Vec<(String, String)>),
+    /// Replace the body with the contents of a file.
+    Replace(EntryInput),
+    /// Add a dated value to a project's measure.
+    AddDataPoint { measure: String, point: DataPoint },
+}
+
+/// One change in an entry's history.
+#[derive(Debug, Clone)]
+pub struct HistoryItem {
+    pub hash: String,
+    /// When the author made it (their clock).
+    pub time: Timestamp,
+    pub signer: Option<NodeId>,
+    /// The signer's organisation id and name, when known.
+    pub signer_org: Option<(String, Option<String>)>,
+    pub message: Option<String>,
+}
+
+/// Whether a write changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Changed,
+    Unchanged,
+}
+
+/// An opened node.
+#[derive(Debug)]
+pub struct Node {
+    home: PathBuf,
+    identity: Identity,
+    org: OrgId,
+    store: Store,
+    vocab: Vocabularies,
+}
+
+fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Timestamp(ms)
+}
+
+fn random_id() -> DocumentId {
+    DocumentId::from_bytes(rand::random())
+}
+
+impl Node {
+    /// Creates a node in `home`: key, database and the organisation's
+    /// profile. Refuses, changing nothing, if `home` already holds a node or
+    /// the options are invalid.
+    pub fn init(home: &Path, opts: &InitOptions) -> Result<Self, NodeError> {
+        let key_path = home.join(KEY_FILE);
+        let db_path = home.join(DB_FILE);
+        if key_path.exists() || db_path.exists() {
+            let node = Identity::load(&key_path)
+                .map(|i| format!("node {}", i.node_id()))
+                .unwrap_or_else(|_| "a partial or damaged node".into());
+            return Err(NodeError::AlreadyInitialised {
+                path: home.to_path_buf(),
+                node,
+            });
+        }
+        let vocab = Vocabularies::default();
+        let identity = Identity::generate();
+        let mut profile = Body::Organisation(Organisation {
+            name: opts.org.clone(),
+            sector: opts.sector.clone(),
+            place: opts.place.clone().unwrap_or_default(),
+            nodes: vec![identity.node_id().to_string()],
+            ..Organisation::default()
+        });
+        profile.check(&vocab)?;
+
+        std::fs::create_dir_all(home).map_err(|source| NodeError::CreateHome {
+            path: home.to_path_buf(),
+            source,
+        })?;
+        let created = (|| {
+            identity.save_new(&key_path)?;
+            let store = Store::create(&db_path)?;
+            let id = random_id();
+            let mut node = Self {
+                home: home.to_path_buf(),
+                identity,
+                org: OrgId(id),
+                store,
+                vocab,
+            };
+            node.store.write(|w| w.set_meta(META_ORG, &id.to_string()))?;
+            node.create(id, profile, Visibility::Community, Status::Published)?;
+            Ok(node)
+        })();
+        if created.is_err() {
+            // Leave the home as it was: no half-made node.
+            for f in [
+                KEY_FILE,
+                DB_FILE,
+                "convene.db-wal",
+                "convene.db-shm",
+            ] {
+                let _ = std::fs::remove_file(home.join(f));
+            }
+        }
+        created
+    }
+
+    /// Opens the node in `home`.
+    pub fn open(home: &Path) -> Result<Self, NodeError> {
+        let key_path = home.join(KEY_FILE);
+        let db_path = home.join(DB_FILE);
+        if !key_path.exists() || !db_path.exists() {
+            return Err(NodeError::NotInitialised(home.to_path_buf()));
+        }
+        let identity = Identity::load(&key_path)?;
+        let store = Store::open(&db_path)?;
+        let org = store
+            .meta(META_ORG)?
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| NodeError::NotInitialised(home.to_path_buf()))?;
+        Ok(Self {
+            home: home.to_path_buf(),
+            identity,
+            org,
+            store,
+            vocab: Vocabularies::default(),
+        })
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.identity.node_id()
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// This node's organisation.
+    pub fn org(&self) -> OrgId {
+        self.org
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    pub fn vocab(&self) -> &Vocabularies {
+        &self.vocab
+    }
+
+    /// The name of an organisation, if its profile is here.
+    pub fn org_name(&self, org: &OrgId) -> Option<String> {
+        match self.get(org.0) {
+            Ok(Entry {
+                body: Body::Organisation(o),
+                ..
+            }) => Some(o.name),
+            _ => None,
+        }
+    }
+
+    /// Publishes a new entry owned by this node's organisation.
+    pub fn publish(&mut self, input: EntryInput) -> Result<DocumentId, NodeError> {
+        let mut body = input.body;
+        if body.kind() == Kind::Organisation {
+            return Err(NodeError::NotPublishable(Kind::Organisation));
+        }
+        if let Body::Contact(c) = &mut body
+            && let Some(consent) = &mut c.consent
+        {
+            consent.recorded_by.get_or_insert(self.org);
+            if consent.recorded_at.millis() == 0 {
+                consent.recorded_at = now();
+            }
+        }
+        body.check(&self.vocab)?;
+        let id = random_id();
+        let visibility = input.visibility.unwrap_or_default();
+        self.create(id, body, visibility, input.status.unwrap_or_default())?;
+        Ok(id)
+    }
+
+    fn create(
+        &mut self,
+        id: DocumentId,
+        body: Body,
+        visibility: Visibility,
+        status: Status,
+    ) -> Result<Indexed, NodeError> {
+        let at = now();
+        let entry = Entry {
+            id,
+            meta: Meta {
+                kind: body.kind(),
+                schema: SCHEMA,
+                owner: self.org,
+                visibility,
+                editors: Vec::new(),
+                created: at,
+                updated: at,
+                status,
+            },
+            body,
+        };
+        let message = format!("create {}", entry.meta.kind);
+        self.commit(id, &message, |_| Ok(Some(entry)))?
+            .ok_or_else(|| StoreError::BadDocument {
+                id,
+                detail: "a new entry produced no change".into(),
+            })
+            .map_err(NodeError::from)
+    }
+
+    /// Applies `edit` to an entry this node's organisation may change.
+    pub fn edit(&mut self, id: DocumentId, edit: Edit) -> Result<Outcome, NodeError> {
+        let vocab = self.vocab.clone();
+        let org = self.org;
+        let result = self.commit(id, "edit", |current| {
+            let current = current.ok_or_else(|| NodeError::UnknownId(id.to_string()))?;
+            let mut next = current.clone();
+            may_edit(org, &current)?;
+            if current.meta.status == Status::Retracted {
+                return Err(NodeError::Retracted(id));
+            }
+            match edit {
+                Edit::Set(pairs) => {
+                    for (field, value) in pairs {
+                        match field.as_str() {
+                            "visibility" => {
+                                next.meta.visibility = value.parse().map_err(|e: convene_model::VisibilityError| {
+                                    convene_model::InputError::Field {
+                                        field,
+                                        message: e.to_string(),
+                                    }
+                                })?
+                            }
+                            "status" => {
+                                next.meta.status = match value.parse() {
+                                    Ok(Status::Retracted) | Err(_) => {
+                                        return Err(convene_model::InputError::Field {
+                                            field,
+                                            message: format!(
+                                                "{value:?}: set draft or published here; use `convene retract` to retract"
+                                            ),
+                                        }
+                                        .into());
+                                    }
+                                    Ok(s) => s,
+                                }
+                            }
+                            _ => next.body.set_field(&field, &value)?,
+                        }
+                    }
+                }
+                Edit::Replace(input) => {
+                    if input.body.kind() != current.meta.kind {
+                        return Err(convene_model::InputError::KindMismatch {
+                            expected: current.meta.kind,
+                            found: input.body.kind().to_string(),
+                        }
+                        .into());
+                    }
+                    next.body = input.body;
+                    if let Some(v) = input.visibility {
+                        next.meta.visibility = v;
+                    }
+                    if let Some(s) = input.status.filter(|s| *s != Status::Retracted) {
+                        next.meta.status = s;
+                    }
+                }
+                Edit::AddDataPoint { measure, point } => {
+                    let Body::Project(p) = &mut next.body else {
+                        return Err(NodeError::UnknownMeasure {
+                            id,
+                            measure,
+                            known: format!("none: this is a {}", current.meta.kind),
+                        });
+                    };
+                    let known = p
+                        .measures
+                        .iter()
+                        .map(|m| m.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let m = p.measure_mut(&measure).ok_or(NodeError::UnknownMeasure {
+                        id,
+                        measure: measure.clone(),
+                        known,
+                    })?;
+                    m.data.push(point);
+                }
+            }
+            next.body.check(&vocab)?;
+            if next == current {
+                return Ok(None);
+            }
+            next.meta.updated = now();
+            Ok(Some(next))
+        })?;
+        Ok(if result.is_some() {
+            Outcome::Changed
+        } else {
+            Outcome::Unchanged
+        })
+    }
+
+    /// Marks an entry as retracted. It stays, with its history.
+    pub fn retract(&mut self, id: DocumentId) -> Result<Outcome, NodeError> {
+        let org = self.org;
+        let result = self.commit(id, "retract", |current| {
+            let current = current.ok_or_else(|| NodeError::UnknownId(id.to_string()))?;
+            may_edit(org, &current)?;
+            if current.meta.status == Status::Retracted {
+                return Ok(None);
+            }
+            let mut next = current;
+            next.meta.status = Status::Retracted;
+            next.meta.updated = now();
+            Ok(Some(next))
+        })?;
+        Ok(if result.is_some() {
+            Outcome::Changed
+        } else {
+            Outcome::Unchanged
+        })
+    }
+
+    /// The write path shared by every local change: inside one store
+    /// transaction, load the committed state, let `f` decide the new entry,
+    /// write it as one signed change and refresh the indexes. `f` returning
+    /// `None` (or an entry equal to the document) writes nothing.
+    fn commit(
+        &mut self,
+        id: DocumentId,
+        message: &str,
+        f: impl FnOnce(Option<Entry>) -> Result<Option<Entry>, NodeError>,
+    ) -> Result<Option<Indexed>, NodeError> {
+        let identity = self.identity.clone();
+        let actor = ActorId::from(identity.public_bytes().as_slice());
+        self.store.write(|w| {
+            let existing = w.load(id)?;
+            let current = match &existing {
+                Some(state) => Some(Entry::from_doc(id, state).map_err(|e| {
+                    NodeError::InvalidDocument {
+                        id,
+                        problem: e.to_string(),
+                    }
+                })?),
+                None => None,
+            };
+            let Some(next) = f(current)? else {
+                return Ok(None);
+            };
+            let mut state = existing.unwrap_or_else(Automerge::new);
+            state.set_actor(actor);
+            let at = now();
+            let mut tx = state.transaction();
+            next.write(&mut tx)?;
+            let (hash, _) = tx.commit_with(
+                CommitOptions::default()
+                    .with_message(message)
+                    .with_time(at.millis() / 1000),
+            );
+            let Some(hash) = hash else {
+                return Ok(None);
+            };
+            let change = state
+                .get_change_by_hash(&hash)
+                .ok_or_else(|| StoreError::BadDocument {
+                    id,
+                    detail: "the change just made is missing".into(),
+                })?;
+            let signed = SignedChange::sign(&identity, id, &change);
+            Ok(Some(w.put(id, &state, &[signed], at.millis())?))
+        })
+    }
+
+    /// Finds the entry whose id starts with `prefix`.
+    pub fn resolve(&self, prefix: &str) -> Result<DocumentId, NodeError> {
+        match self.store.resolve(prefix.trim())? {
+            Resolve::One(id) => Ok(id),
+            Resolve::None => Err(NodeError::UnknownId(prefix.to_string())),
+            Resolve::Many(matches) => Err(NodeError::AmbiguousId {
+                prefix: prefix.to_string(),
+                matches,
+            }),
+        }
+    }
+
+    /// Finds an organisation by id prefix or by name (case-insensitive).
+    pub fn resolve_org(&self, name_or_id: &str) -> Result<OrgId, NodeError> {
+        let orgs = self.store.list(&Filter {
+            kind: Some(Kind::Organisation),
+            include_retracted: true,
+            ..Filter::default()
+        })?;
+        let wanted = name_or_id.trim().to_lowercase();
+        if let Some(o) = orgs.iter().find(|o| o.title.to_lowercase() == wanted) {
+            return Ok(OrgId(o.id));
+        }
+        let by_id: Vec<_> = orgs
+            .iter()
+            .filter(|o| o.id.to_string().starts_with(name_or_id.trim()))
+            .collect();
+        match by_id.as_slice() {
+            [one] => Ok(OrgId(one.id)),
+            _ => Err(NodeError::UnknownOrg(name_or_id.to_string())),
+        }
+    }
+
+    /// The current state of an entry.
+    pub fn get(&self, id: DocumentId) -> Result<Entry, NodeError> {
+        let state = self
+            .store
+            .load(id)?
+            .ok_or_else(|| NodeError::UnknownId(id.to_string()))?;
+        Entry::from_doc(id, &state).map_err(|e| NodeError::InvalidDocument {
+            id,
+            problem: e.to_string(),
+        })
+    }
+
+    /// Every change of an entry, oldest first, with who signed it.
+    pub fn history(&self, id: DocumentId) -> Result<Vec<HistoryItem>, NodeError> {
+        let changes = self.store.changes(id)?;
+        let mut items = Vec::with_capacity(changes.len());
+        for stored in changes {
+            let decoded = automerge::Change::try_from(stored.change.bytes.as_slice()).ok();
+            let signer = stored.change.signer_id();
+            let signer_org = match signer {
+                Some(s) => self.store.org_of_node(&s.to_string())?.map(|org| {
+                    let name = org
+                        .parse()
+                        .ok()
+                        .and_then(|o: OrgId| self.org_name(&o));
+                    (org, name)
+                }),
+                None => None,
+            };
+            items.push(HistoryItem {
+                hash: hex(&stored.change.hash),
+                time: Timestamp(
+                    decoded
+                        .as_ref()
+                        .map_or(stored.received, |c| c.timestamp() * 1000),
+                ),
+                signer,
+                signer_org,
+                message: decoded.and_then(|c| c.message().map(str::to_string)),
+            });
+        }
+        items.sort_by_key(|i| i.time);
+        Ok(items)
+    }
+
+    pub fn list(&self, filter: &Filter) -> Result<Vec<Listed>, NodeError> {
+        Ok(self.store.list(filter)?)
+    }
+
+    /// Full-text search; `None` when the query has no searchable word.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Option<Vec<Hit>>, NodeError> {
+        Ok(self.store.search(query, limit)?)
+    }
+}
+
+fn may_edit(org: OrgId, entry: &Entry) -> Result<(), NodeError> {
+    if entry.meta.owner == org || entry.meta.editors.contains(&org) {
+        Ok(())
+    } else {
+        Err(NodeError::NotOwner {
+            id: entry.id,
+            owner: entry.meta.owner.to_string(),
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

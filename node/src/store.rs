@@ -1,0 +1,308 @@
+//! The node's SQLite store: signed changes, document heads, and the indexes
+//! lists and search read.
+//!
+//! # Layout
+//!
+//! - [`schema`]: numbered migrations.
+//! - `index`: derives the `docs`, `terms`, `fts` and `nodes` rows of one
+//!   document from its merged automerge state.
+//! - `query`: id prefixes, filtered lists, full-text search.
+//!
+//! # Data flow
+//!
+//! Every write goes through [`Store::write`], one `BEGIN IMMEDIATE`
+//! transaction: the writer loads the document's merged state *inside* the
+//! transaction, adds its changes, and [`Writer::put`] appends them to
+//! `changes` and refreshes the document's row and indexes before commit.
+//! Because writers are serialised by SQLite and each one starts from what is
+//! committed, two processes (the daemon and a CLI command) writing the same
+//! document never lose each other's changes, and a crash leaves either all
+//! of a write or none of it. The store never holds every document in memory:
+//! a document is loaded from its snapshot on demand.
+
+pub mod schema;
+
+mod index;
+mod query;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use automerge::Automerge;
+use convene_model::DocumentId;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+pub use index::Indexed;
+pub use query::{Filter, Hit, Listed, Resolve};
+
+use crate::trust::SignedChange;
+
+/// A storage failure, phrased for the person who has to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("there is no database file at {0}")]
+    Missing(PathBuf),
+    #[error("the database {0} is read-only: convene needs to write to it (check its permissions)")]
+    ReadOnly(PathBuf),
+    #[error("the database {path} is corrupt or not a Convene database ({detail})")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "the database was written by a newer Convene (schema version {found}; this version knows up to {supported}): upgrade convene"
+    )]
+    TooNew { found: usize, supported: usize },
+    #[error("the database stayed locked by another process for too long; try again")]
+    Busy,
+    #[error("stored document {id} cannot be loaded: {detail}")]
+    BadDocument { id: DocumentId, detail: String },
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+/// A change as stored, for history and for sending to peers.
+#[derive(Debug, Clone)]
+pub struct StoredChange {
+    pub change: SignedChange,
+    /// When this node stored it (unix ms).
+    pub received: i64,
+}
+
+/// How long a writer waits for another process's transaction to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One open connection to a node's database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Creates a new database file; fails if one exists.
+    pub fn create(path: &Path) -> Result<Self, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Self::open_with(path, flags)
+    }
+
+    /// Opens an existing database, migrating it to the current schema.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let meta = std::fs::metadata(path).map_err(|_| StoreError::Missing(path.to_path_buf()))?;
+        // Checked by hand because root ignores file permissions, and a
+        // read-only file must never be half-written.
+        if meta.permissions().readonly() {
+            return Err(StoreError::ReadOnly(path.to_path_buf()));
+        }
+        Self::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+    }
+
+    fn open_with(path: &Path, flags: OpenFlags) -> Result<Self, StoreError> {
+        let at_open = |e: rusqlite::Error| classify(path, e);
+        let mut conn = Connection::open_with_flags(path, flags).map_err(at_open)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(at_open)?;
+        if conn.is_readonly(rusqlite::MAIN_DB).map_err(at_open)? {
+            return Err(StoreError::ReadOnly(path.to_path_buf()));
+        }
+        // WAL lets the daemon and CLI commands read and write side by side;
+        // FULL makes each commit durable before it is reported; secure_delete
+        // overwrites freed pages so erased text does not linger in the file.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(at_open)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(%mode, "could not switch the database to WAL mode");
+        }
+        for (pragma, value) in [
+            ("synchronous", "FULL"),
+            ("secure_delete", "ON"),
+            ("foreign_keys", "ON"),
+        ] {
+            conn.pragma_update(None, pragma, value).map_err(at_open)?;
+        }
+        schema::migrate(&mut conn).map_err(|e| match e {
+            StoreError::Sqlite(e) => classify(path, e),
+            other => other,
+        })?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// SQLite's `data_version`: changes when another connection commits.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Runs `f` in one write transaction; commits if it returns `Ok`.
+    pub fn write<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let mut writer = Writer { tx };
+        let out = f(&mut writer)?;
+        writer.tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// The merged state of a document, if the node has it.
+    pub fn load(&self, doc: DocumentId) -> Result<Option<Automerge>, StoreError> {
+        load(&self.conn, doc)
+    }
+
+    /// Every stored change of a document, in arrival order.
+    pub fn changes(&self, doc: DocumentId) -> Result<Vec<StoredChange>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT hash, bytes, signer, sig, received FROM changes WHERE doc = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([doc.as_bytes().as_slice()], |r| {
+            Ok(StoredChange {
+                change: SignedChange {
+                    doc,
+                    hash: blob(r, 0)?,
+                    bytes: r.get(1)?,
+                    signer: blob(r, 2)?,
+                    signature: blob(r, 3)?,
+                },
+                received: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The organisation a node key belongs to, per the organisation profiles.
+    pub fn org_of_node(&self, node: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT org FROM nodes WHERE node = ?1", [node], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// How many valid entries of each kind the node holds.
+    pub fn counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, count(*) FROM docs WHERE kind != '' GROUP BY kind ORDER BY kind",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Maps errors seen while opening to messages about the file.
+fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        },
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly(path.to_path_buf()),
+        Some(ErrorCode::CannotOpen) => StoreError::Missing(path.to_path_buf()),
+        _ => StoreError::from(e),
+    }
+}
+
+fn blob<const N: usize>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<[u8; N]> {
+    let v: Vec<u8> = r.get(i)?;
+    v.try_into().map_err(|v: Vec<u8>| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Blob,
+            format!("expected {N} bytes, found {}", v.len()).into(),
+        )
+    })
+}
+
+fn load(conn: &Connection, doc: DocumentId) -> Result<Option<Automerge>, StoreError> {
+    let snapshot: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT snapshot FROM docs WHERE doc = ?1")?
+        .query_row([doc.as_bytes().as_slice()], |r| r.get(0))
+        .optional()?;
+    snapshot
+        .map(|s| {
+            Automerge::load(&s).map_err(|e| StoreError::BadDocument {
+                id: doc,
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+/// The write half of a transaction opened by [`Store::write`].
+#[derive(Debug)]
+pub struct Writer<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl Writer<'_> {
+    /// The committed merged state of a document, read inside this transaction.
+    pub fn load(&self, doc: DocumentId) -> Result<Option<Automerge>, StoreError> {
+        load(&self.tx, doc)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Records `new` (already verified, already applied to `state`) and
+    /// refreshes the document's row and indexes from `state`. Changes the
+    /// store already has are skipped.
+    pub fn put(
+        &self,
+        doc: DocumentId,
+        state: &Automerge,
+        new: &[SignedChange],
+        now_ms: i64,
+    ) -> Result<Indexed, StoreError> {
+        let mut insert = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO changes (doc, hash, bytes, signer, sig, received)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for c in new {
+            debug_assert_eq!(c.doc, doc);
+            insert.execute(params![
+                doc.as_bytes().as_slice(),
+                c.hash.as_slice(),
+                c.bytes,
+                c.signer.as_slice(),
+                c.signature.as_slice(),
+                now_ms
+            ])?;
+        }
+        index::reindex(&self.tx, doc, state)
+    }
+}

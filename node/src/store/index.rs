@@ -1,0 +1,169 @@
+//! Keeps one document's derived rows (`docs`, `terms`, `fts`, `nodes`) in
+//! step with its merged state, inside the writer's transaction.
+//!
+//! A document that does not read as a valid entry (a peer sent a change
+//! that breaks it) keeps its changes and heads, so sync still works, but is
+//! flagged with the problem and left out of lists and search. It is never a
+//! crash.
+
+use automerge::Automerge;
+use convene_model::{Body, DocumentId, Entry, Kind, Vocabularies};
+use rusqlite::{Connection, params};
+
+use super::StoreError;
+
+/// The outcome of indexing one document.
+#[derive(Debug, Clone)]
+pub struct Indexed {
+    /// The entry, normalised, when the document is valid.
+    pub entry: Option<Entry>,
+    /// Why the document is not a valid entry.
+    pub problem: Option<String>,
+    /// blake3(doc ‖ sorted heads): what sync compares.
+    pub digest: [u8; 32],
+}
+
+/// Sorted heads, concatenated, and their digest.
+pub fn heads_and_digest(doc: DocumentId, state: &Automerge) -> (Vec<u8>, [u8; 32]) {
+    let mut heads = state.get_heads();
+    heads.sort();
+    let mut bytes = Vec::with_capacity(heads.len() * 32);
+    for h in &heads {
+        bytes.extend_from_slice(&h.0);
+    }
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(doc.as_bytes());
+    hasher.update(&bytes);
+    (bytes, *hasher.finalize().as_bytes())
+}
+
+fn read_entry(doc: DocumentId, state: &Automerge) -> Result<Entry, String> {
+    let mut entry = Entry::from_doc(doc, state).map_err(|e| e.to_string())?;
+    entry
+        .body
+        .check(&Vocabularies::default())
+        .map_err(|e| e.to_string())?;
+    Ok(entry)
+}
+
+pub(super) fn reindex(
+    conn: &Connection,
+    doc: DocumentId,
+    state: &Automerge,
+) -> Result<Indexed, StoreError> {
+    let (heads, digest) = heads_and_digest(doc, state);
+    let snapshot = state.save();
+    let parsed = read_entry(doc, state);
+    let id = doc.to_string();
+    let (kind, owner, visibility, status, title, created, updated) = match &parsed {
+        Ok(e) => (
+            e.meta.kind.as_str(),
+            e.meta.owner.to_string(),
+            e.meta.visibility.to_string(),
+            e.meta.status.as_str(),
+            e.body.title().to_string(),
+            e.meta.created.millis(),
+            e.meta.updated.millis(),
+        ),
+        Err(_) => ("", String::new(), String::new(), "", String::new(), 0, 0),
+    };
+    let problem = parsed.as_ref().err().cloned();
+    if let Some(p) = &problem {
+        tracing::warn!(doc = %id, problem = %p, "document is not a valid entry; kept but not indexed");
+    }
+    let n: i64 = conn
+        .prepare_cached(
+            "INSERT INTO docs (doc, id, kind, owner, visibility, status, title, created, updated,
+                               heads, digest, snapshot, problem)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (doc) DO UPDATE SET
+                kind = excluded.kind, owner = excluded.owner, visibility = excluded.visibility,
+                status = excluded.status, title = excluded.title, created = excluded.created,
+                updated = excluded.updated, heads = excluded.heads, digest = excluded.digest,
+                snapshot = excluded.snapshot, problem = excluded.problem
+             RETURNING n",
+        )?
+        .query_row(
+            params![
+                doc.as_bytes().as_slice(),
+                id,
+                kind,
+                owner,
+                visibility,
+                status,
+                title,
+                created,
+                updated,
+                heads,
+                digest.as_slice(),
+                snapshot,
+                problem
+            ],
+            |r| r.get(0),
+        )?;
+    conn.prepare_cached("DELETE FROM terms WHERE n = ?1")?
+        .execute([n])?;
+    conn.prepare_cached("DELETE FROM fts WHERE rowid = ?1")?
+        .execute([n])?;
+    let entry = parsed.ok();
+    if let Some(e) = &entry {
+        let mut term = conn.prepare_cached(
+            "INSERT OR IGNORE INTO terms (field, value, n) VALUES (?1, ?2, ?3)",
+        )?;
+        for (field, value) in terms(&e.body) {
+            term.execute(params![field, value, n])?;
+        }
+        let text = e.body.search_text();
+        conn.prepare_cached(
+            "INSERT INTO fts (rowid, title, summary, body, tags, names) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![n, text.title, text.summary, text.body, text.tags, text.names])?;
+        if let Body::Organisation(o) = &e.body {
+            conn.prepare_cached("DELETE FROM nodes WHERE org = ?1")?
+                .execute([&id])?;
+            let mut node = conn.prepare_cached(
+                "INSERT INTO nodes (node, org) VALUES (?1, ?2)
+                 ON CONFLICT (node) DO UPDATE SET org = excluded.org",
+            )?;
+            for peer in &o.nodes {
+                node.execute([peer, &id])?;
+            }
+        }
+        debug_assert!(Kind::ALL.contains(&e.meta.kind));
+    }
+    Ok(Indexed {
+        entry,
+        problem,
+        digest,
+    })
+}
+
+/// The `(field, value)` pairs lists filter on.
+fn terms(body: &Body) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    out.extend(body.tags().iter().map(|t| ("tag", t.to_lowercase())));
+    out.extend(body.priorities().iter().map(|t| ("priority", t.clone())));
+    out.extend(body.methods().iter().map(|t| ("method", t.clone())));
+    if !body.place().is_empty() {
+        out.push(("place", body.place().to_lowercase()));
+    }
+    match body {
+        Body::Learning(l) => {
+            out.extend(l.themes.iter().map(|t| ("theme", t.clone())));
+            out.extend(l.goals.iter().map(|t| ("goal", t.clone())));
+            out.extend(l.level.iter().map(|t| ("level", t.clone())));
+        }
+        Body::Project(p) => {
+            out.extend(p.themes.iter().map(|t| ("theme", t.clone())));
+            out.extend(p.goals.iter().map(|t| ("goal", t.clone())));
+            out.extend(p.level.iter().map(|t| ("level", t.clone())));
+            out.extend(p.stage.iter().map(|t| ("stage", t.clone())));
+        }
+        Body::Contact(c) => {
+            out.extend(c.sector.iter().map(|t| ("sector", t.clone())));
+            out.extend(c.expertise.iter().map(|t| ("skill", t.clone())));
+        }
+        Body::Organisation(o) => out.push(("sector", o.sector.clone())),
+    }
+    out
+}

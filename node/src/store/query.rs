@@ -1,0 +1,193 @@
+//! Read-side queries: id prefixes, filtered lists and full-text search.
+
+use convene_model::{DocumentId, Kind};
+use rusqlite::types::Value;
+
+use super::{Store, StoreError};
+
+/// What an id prefix matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolve {
+    One(DocumentId),
+    None,
+    /// Several ids start with the prefix (the first few are given).
+    Many(Vec<String>),
+}
+
+/// Which entries a list shows. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub kind: Option<Kind>,
+    /// Owner organisation id.
+    pub owner: Option<String>,
+    /// `(field, value)` pairs that must all be present, e.g. `("tag", "flow")`.
+    pub terms: Vec<(String, String)>,
+    /// Show retracted entries too.
+    pub include_retracted: bool,
+    pub limit: Option<usize>,
+}
+
+/// One row of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub id: DocumentId,
+    pub kind: Kind,
+    pub title: String,
+    pub owner: String,
+    /// The owner's name, when its profile is here.
+    pub owner_name: Option<String>,
+    pub visibility: String,
+    pub status: String,
+    pub created: i64,
+    pub updated: i64,
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub listed: Listed,
+    /// Matching text with the matched words in `[brackets]`.
+    pub snippet: String,
+    /// bm25 score: lower is better.
+    pub rank: f64,
+}
+
+const LISTED_COLUMNS: &str = "d.doc, d.kind, d.title, d.owner, o.title, d.visibility, d.status, d.created, d.updated";
+
+fn listed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
+    let doc: Vec<u8> = r.get(0)?;
+    let kind: String = r.get(1)?;
+    let conv = |i, e: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    };
+    Ok(Listed {
+        id: DocumentId::from_slice(&doc).ok_or_else(|| conv(0, "bad document id".into()))?,
+        kind: kind.parse().map_err(|e: convene_model::entry::UnknownKind| conv(1, e.to_string()))?,
+        title: r.get(2)?,
+        owner: r.get(3)?,
+        owner_name: r.get(4)?,
+        visibility: r.get(5)?,
+        status: r.get(6)?,
+        created: r.get(7)?,
+        updated: r.get(8)?,
+    })
+}
+
+/// Turns what a person typed into an FTS5 query: every word must match
+/// (as a quoted string, so punctuation is never FTS syntax), and a word
+/// ending in `*` matches as a prefix.
+pub fn fts_query(input: &str) -> Option<String> {
+    let words: Vec<String> = input
+        .split_whitespace()
+        .filter_map(|w| {
+            let (word, prefix) = match w.strip_suffix('*') {
+                Some(stem) => (stem, true),
+                None => (w, false),
+            };
+            let word: String = word
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '\'' || *c == '’')
+                .collect();
+            if word.is_empty() {
+                return None;
+            }
+            let quoted = format!("\"{}\"", word.replace('"', "\"\""));
+            Some(if prefix { quoted + "*" } else { quoted })
+        })
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+impl Store {
+    /// Finds the one document whose printed id starts with `prefix`.
+    pub fn resolve(&self, prefix: &str) -> Result<Resolve, StoreError> {
+        if !DocumentId::is_prefix_syntax(prefix) {
+            return Ok(Resolve::None);
+        }
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT doc, id FROM docs WHERE id GLOB ?1 || '*' ORDER BY id LIMIT 5")?;
+        let rows: Vec<(Vec<u8>, String)> = stmt
+            .query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(match rows.as_slice() {
+            [] => Resolve::None,
+            [(doc, _)] => DocumentId::from_slice(doc).map_or(Resolve::None, Resolve::One),
+            many => Resolve::Many(many.iter().map(|(_, id)| id.clone()).collect()),
+        })
+    }
+
+    /// Valid entries matching `filter`, most recently updated first.
+    pub fn list(&self, filter: &Filter) -> Result<Vec<Listed>, StoreError> {
+        let mut sql = format!(
+            "SELECT {LISTED_COLUMNS} FROM docs d LEFT JOIN docs o ON o.id = d.owner AND o.kind = 'organisation'
+             WHERE d.kind != ''"
+        );
+        let mut args: Vec<Value> = Vec::new();
+        if let Some(kind) = filter.kind {
+            args.push(Value::Text(kind.as_str().into()));
+            sql += &format!(" AND d.kind = ?{}", args.len());
+        }
+        if let Some(owner) = &filter.owner {
+            args.push(Value::Text(owner.clone()));
+            sql += &format!(" AND d.owner = ?{}", args.len());
+        }
+        if !filter.include_retracted {
+            sql += " AND d.status != 'retracted'";
+        }
+        for (field, value) in &filter.terms {
+            args.push(Value::Text(field.clone()));
+            args.push(Value::Text(value.clone()));
+            sql += &format!(
+                " AND d.n IN (SELECT n FROM terms WHERE field = ?{} AND value = ?{})",
+                args.len() - 1,
+                args.len()
+            );
+        }
+        sql += " ORDER BY d.updated DESC, d.id";
+        if let Some(limit) = filter.limit {
+            sql += &format!(" LIMIT {limit}");
+        }
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), listed)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Full-text search over titles, summaries, bodies, tags and names,
+    /// best match first. `None` when the query has no searchable word.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Option<Vec<Hit>>, StoreError> {
+        let Some(fts) = fts_query(query) else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "SELECT {LISTED_COLUMNS}, snippet(fts, -1, '[', ']', '…', 12),
+                    bm25(fts, 10.0, 4.0, 1.0, 3.0, 3.0) AS rank
+             FROM fts JOIN docs d ON d.n = fts.rowid
+             LEFT JOIN docs o ON o.id = d.owner AND o.kind = 'organisation'
+             WHERE fts MATCH ?1 AND d.status != 'retracted'
+             ORDER BY rank LIMIT ?2"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params![fts, limit as i64], |r| {
+            Ok(Hit {
+                listed: listed(r)?,
+                snippet: r.get(9)?,
+                rank: r.get(10)?,
+            })
+        })?;
+        Ok(Some(rows.collect::<Result<_, _>>()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn queries_are_quoted_words() {
+        assert_eq!(fts_query("call answering").unwrap(), "\"call\" \"answering\"");
+        assert_eq!(fts_query("disch*").unwrap(), "\"disch\"*");
+        assert_eq!(fts_query("NOT (x) \"a").unwrap(), "\"NOT\" \"x\" \"a\"");
+        assert_eq!(fts_query(" ()* "), None);
+    }
+}

@@ -1,0 +1,97 @@
+//! Numbered schema migrations, run in order when a store is opened.
+//!
+//! `PRAGMA user_version` records how many have run. Each migration runs in
+//! its own transaction, so a crash leaves the schema at a whole version. A
+//! database from a newer Convene (higher version) is refused rather than
+//! guessed at.
+
+use rusqlite::Connection;
+
+/// Migration `i` moves the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: changes, documents, search index.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+
+    -- Every change ever accepted, with the proof of who made it.
+    CREATE TABLE changes (
+        seq      INTEGER PRIMARY KEY,          -- arrival order
+        doc      BLOB NOT NULL,                -- 16-byte document id
+        hash     BLOB NOT NULL,                -- 32-byte automerge change hash
+        bytes    BLOB NOT NULL,                -- the change as automerge encoded it
+        signer   BLOB NOT NULL,                -- 32-byte Ed25519 public key
+        sig      BLOB NOT NULL,                -- 64-byte signature over (doc, hash)
+        received INTEGER NOT NULL,             -- unix ms when this node stored it
+        UNIQUE (doc, hash)
+    ) STRICT;
+    CREATE INDEX changes_by_doc ON changes (doc, seq);
+
+    -- One row per document: its heads and the columns lists filter on.
+    CREATE TABLE docs (
+        n          INTEGER PRIMARY KEY,        -- rowid, shared with the FTS table
+        doc        BLOB NOT NULL UNIQUE,
+        id         TEXT NOT NULL UNIQUE,       -- base58 of doc, for prefix lookups
+        kind       TEXT NOT NULL,              -- '' while the document is invalid
+        owner      TEXT NOT NULL,
+        visibility TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        title      TEXT NOT NULL,
+        created    INTEGER NOT NULL,
+        updated    INTEGER NOT NULL,
+        heads      BLOB NOT NULL,              -- sorted 32-byte hashes, concatenated
+        digest     BLOB NOT NULL,              -- blake3(doc ‖ heads)
+        snapshot   BLOB NOT NULL,              -- automerge save() of the merged changes
+        problem    TEXT                        -- why the document is not a valid entry
+    ) STRICT;
+    CREATE INDEX docs_by_kind ON docs (kind, updated);
+    CREATE INDEX docs_by_owner ON docs (owner);
+
+    -- Filterable vocabulary values and tags of each document.
+    CREATE TABLE terms (
+        field TEXT NOT NULL,
+        value TEXT NOT NULL,
+        n     INTEGER NOT NULL,
+        PRIMARY KEY (field, value, n)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX terms_by_doc ON terms (n);
+
+    CREATE VIRTUAL TABLE fts USING fts5(
+        title, summary, body, tags, names,
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+
+    -- Which organisation each node key belongs to (from organisation profiles).
+    CREATE TABLE nodes (
+        node TEXT PRIMARY KEY,                 -- PeerId
+        org  TEXT NOT NULL
+    ) STRICT;
+    "#,
+];
+
+/// Brings `conn` up to the latest schema. Returns the version found.
+pub fn migrate(conn: &mut Connection) -> Result<usize, super::StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found as usize > MIGRATIONS.len() {
+        return Err(super::StoreError::TooNew {
+            found: found as usize,
+            supported: MIGRATIONS.len(),
+        });
+    }
+    // Re-read the version inside each write transaction: another process
+    // may be migrating the same file at the same moment.
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let at: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let Some(sql) = MIGRATIONS.get(at as usize) else {
+            break;
+        };
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", at + 1)?;
+        tx.commit()?;
+        tracing::debug!(version = at + 1, "schema migrated");
+    }
+    Ok(found as usize)
+}

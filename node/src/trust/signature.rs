@@ -1,0 +1,140 @@
+//! Signed changes.
+
+use automerge::{Change, ChangeHash};
+use convene_model::DocumentId;
+use libp2p_identity::ed25519;
+
+use super::{Identity, NodeId};
+
+/// Domain separation: a Convene change signature can never be mistaken for
+/// a signature over anything else made with the same key.
+const CONTEXT: &[u8] = b"convene/change/v1\0";
+
+/// Why a change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("change bytes are not an automerge change: {0}")]
+    Undecodable(String),
+    #[error("change hash does not match its bytes")]
+    HashMismatch,
+    #[error("signer is not an Ed25519 public key")]
+    BadSigner,
+    #[error("signature does not verify")]
+    BadSignature,
+}
+
+/// One automerge change as stored and sent: never without its signature.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedChange {
+    pub doc: DocumentId,
+    pub hash: [u8; 32],
+    /// The change exactly as automerge encoded it.
+    pub bytes: Vec<u8>,
+    /// The signer's raw Ed25519 public key.
+    pub signer: [u8; 32],
+    pub signature: [u8; 64],
+}
+
+impl std::fmt::Debug for SignedChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedChange")
+            .field("doc", &self.doc)
+            .field("hash", &ChangeHash(self.hash))
+            .field("len", &self.bytes.len())
+            .field("signer", &NodeId::from_public_bytes(&self.signer))
+            .finish()
+    }
+}
+
+fn payload(doc: &DocumentId, hash: &[u8; 32]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(CONTEXT.len() + 16 + 32);
+    msg.extend_from_slice(CONTEXT);
+    msg.extend_from_slice(doc.as_bytes());
+    msg.extend_from_slice(hash);
+    msg
+}
+
+impl SignedChange {
+    /// Signs a change this node just made.
+    pub fn sign(identity: &Identity, doc: DocumentId, change: &Change) -> Self {
+        let hash = change.hash().0;
+        Self {
+            doc,
+            hash,
+            bytes: change.raw_bytes().to_vec(),
+            signer: identity.public_bytes(),
+            signature: identity.sign(&payload(&doc, &hash)),
+        }
+    }
+
+    /// Checks the signature and that the bytes hash to the signed hash, and
+    /// returns the decoded change.
+    pub fn verify(&self) -> Result<Change, SignatureError> {
+        let change = Change::try_from(self.bytes.as_slice())
+            .map_err(|e| SignatureError::Undecodable(e.to_string()))?;
+        if change.hash().0 != self.hash {
+            return Err(SignatureError::HashMismatch);
+        }
+        let key =
+            ed25519::PublicKey::try_from_bytes(&self.signer).map_err(|_| SignatureError::BadSigner)?;
+        if !key.verify(&payload(&self.doc, &self.hash), &self.signature) {
+            return Err(SignatureError::BadSignature);
+        }
+        Ok(change)
+    }
+
+    pub fn signer_id(&self) -> Option<NodeId> {
+        NodeId::from_public_bytes(&self.signer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, Automerge, ROOT};
+
+    use super::*;
+
+    fn change() -> Change {
+        let mut doc = Automerge::new().with_actor(ActorId::from([1u8; 16].as_slice()));
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "title", "Ambulance handovers").unwrap();
+        tx.commit();
+        doc.get_last_local_change().unwrap()
+    }
+
+    #[test]
+    fn a_signed_change_verifies() {
+        let id = Identity::generate();
+        let signed = SignedChange::sign(&id, DocumentId::from_bytes([4; 16]), &change());
+        assert_eq!(signed.verify().unwrap().hash().0, signed.hash);
+        assert_eq!(signed.signer_id(), Some(id.node_id()));
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let id = Identity::generate();
+        let good = SignedChange::sign(&id, DocumentId::from_bytes([4; 16]), &change());
+
+        let mut sig = good.clone();
+        sig.signature[10] ^= 1;
+        assert_eq!(sig.verify().unwrap_err(), SignatureError::BadSignature);
+
+        let mut doc = good.clone();
+        doc.doc = DocumentId::from_bytes([5; 16]);
+        assert_eq!(doc.verify().unwrap_err(), SignatureError::BadSignature, "moved to another document");
+
+        let mut signer = good.clone();
+        signer.signer = Identity::generate().public_bytes();
+        assert_eq!(signer.verify().unwrap_err(), SignatureError::BadSignature, "claimed by another key");
+
+        let mut bytes = good.clone();
+        let last = bytes.bytes.len() - 1;
+        bytes.bytes[last] ^= 0x20;
+        assert!(bytes.verify().is_err(), "altered change bytes");
+
+        let mut hash = good;
+        hash.hash[0] ^= 1;
+        assert!(hash.verify().is_err());
+    }
+}
