@@ -278,8 +278,12 @@ impl Body {
         c.finish()
     }
 
-    /// What full-text search indexes for this entry.
-    pub fn search_text(&self) -> SearchText {
+    /// What full-text search indexes for this entry. Vocabulary values are
+    /// indexed by label, so people find them with their own words.
+    pub fn search_text(&self, vocab: &Vocabularies) -> SearchText {
+        let labels = |v: &'_ crate::Vocabulary, slugs: &[String]| -> String {
+            slugs.iter().map(|s| v.label(s)).collect::<Vec<_>>().join(" ")
+        };
         fn join<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
             parts
                 .into_iter()
@@ -292,7 +296,12 @@ impl Body {
                 title: l.title.clone(),
                 summary: join([l.summary.as_str(), l.impact.as_str()]),
                 body: join([l.body.as_str(), l.evidence.as_str(), &l.setting, &l.population, &l.place]),
-                tags: join(l.tags.iter().chain(&l.priorities).chain(&l.methods).map(String::as_str)),
+                tags: join([
+                    l.tags.join(" ").as_str(),
+                    &labels(&vocab.priorities, &l.priorities),
+                    &labels(&vocab.methods, &l.methods),
+                    &labels(&vocab.themes, &l.themes),
+                ]),
                 names: join(l.authors.iter().chain(&l.organisations).map(String::as_str)),
             },
             Body::Project(p) => SearchText {
@@ -304,7 +313,12 @@ impl Body {
                         .chain(p.measures.iter().map(|m| m.name.as_str()))
                         .chain(p.pdsa.iter().map(|c| c.change_idea.as_str())),
                 ),
-                tags: join(p.tags.iter().chain(&p.priorities).chain(&p.methods).map(String::as_str)),
+                tags: join([
+                    p.tags.join(" ").as_str(),
+                    &labels(&vocab.priorities, &p.priorities),
+                    &labels(&vocab.methods, &p.methods),
+                    &labels(&vocab.themes, &p.themes),
+                ]),
                 names: join(
                     p.partners
                         .iter()
@@ -316,14 +330,17 @@ impl Body {
                 title: c.name.clone(),
                 summary: join([c.role.as_str(), &c.place]),
                 body: join(c.interests.iter().map(String::as_str)),
-                tags: join(c.expertise.iter().chain(&c.open_to).map(String::as_str)),
+                tags: join([
+                    labels(&vocab.skills, &c.expertise).as_str(),
+                    &labels(&vocab.open_to, &c.open_to),
+                ]),
                 names: join(
                     std::iter::once(c.name.as_str()).chain(c.organisations.iter().map(String::as_str)),
                 ),
             },
             Body::Organisation(o) => SearchText {
                 title: o.name.clone(),
-                summary: join([o.sector.as_str(), &o.place]),
+                summary: join([vocab.sectors.label(&o.sector), &o.place]),
                 body: o.website.clone(),
                 tags: String::new(),
                 names: o.name.clone(),

@@ -42,9 +42,9 @@ pub enum NodeError {
     },
     #[error("a {0} cannot be published this way")]
     NotPublishable(convene_model::Kind),
-    #[error("{0}")]
+    #[error(transparent)]
     Input(#[from] InputError),
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] Problems),
     #[error(transparent)]
     Key(#[from] KeyError),

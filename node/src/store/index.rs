@@ -37,11 +37,11 @@ pub fn heads_and_digest(doc: DocumentId, state: &Automerge) -> (Vec<u8>, [u8; 32
     (bytes, *hasher.finalize().as_bytes())
 }
 
-fn read_entry(doc: DocumentId, state: &Automerge) -> Result<Entry, String> {
+fn read_entry(doc: DocumentId, state: &Automerge, vocab: &Vocabularies) -> Result<Entry, String> {
     let mut entry = Entry::from_doc(doc, state).map_err(|e| e.to_string())?;
     entry
         .body
-        .check(&Vocabularies::default())
+        .check(vocab)
         .map_err(|e| e.to_string())?;
     Ok(entry)
 }
@@ -53,7 +53,9 @@ pub(super) fn reindex(
 ) -> Result<Indexed, StoreError> {
     let (heads, digest) = heads_and_digest(doc, state);
     let snapshot = state.save();
-    let parsed = read_entry(doc, state);
+    // The charter's vocabularies replace the defaults once communities exist.
+    let vocab = Vocabularies::default();
+    let parsed = read_entry(doc, state, &vocab);
     let id = doc.to_string();
     let (kind, owner, visibility, status, title, created, updated) = match &parsed {
         Ok(e) => (
@@ -113,7 +115,7 @@ pub(super) fn reindex(
         for (field, value) in terms(&e.body) {
             term.execute(params![field, value, n])?;
         }
-        let text = e.body.search_text();
+        let text = e.body.search_text(&vocab);
         conn.prepare_cached(
             "INSERT INTO fts (rowid, title, summary, body, tags, names) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?

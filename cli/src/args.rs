@@ -1,0 +1,324 @@
+//! Command-line syntax (clap derive). Parsing only: turning these into
+//! calls on `convene_node` happens in `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Convene: a local-first, peer-to-peer node for a learning and improvement
+/// community. Publish shared learning, improvement projects and contacts,
+/// and find what others in the community have learned.
+#[derive(Debug, Parser)]
+#[command(name = "convene", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// The node's data directory [default: the platform's data directory]
+    #[arg(long, global = true, env = "CONVENE_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// More log output on stderr (repeat for more); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a node for your organisation: key, database and profile
+    Init(InitArgs),
+    /// Print this node's id (its libp2p PeerId)
+    Id,
+    /// Publish a learning entry, an improvement project or a contact
+    #[command(subcommand)]
+    Publish(PublishCommand),
+    /// List entries, newest first
+    List(ListArgs),
+    /// Show one entry
+    Show(ShowArgs),
+    /// Change an entry your organisation owns
+    Edit(EditArgs),
+    /// Add a dated value to a project's measure
+    Record(RecordArgs),
+    /// Full-text search over titles, summaries, bodies, tags and names
+    Search(SearchArgs),
+    /// Withdraw an entry your organisation owns (it stays in history)
+    Retract(RetractArgs),
+    /// Print a vocabulary's values (slug and label)
+    Vocab(VocabArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Your organisation's name
+    #[arg(long, value_name = "NAME")]
+    pub org: String,
+    /// Its sector: a slug or label (nhs-trust, council, vcse, icb, …; see `convene vocab sectors`)
+    #[arg(long, value_name = "SECTOR")]
+    pub sector: String,
+    /// Where it works (e.g. Gateshead, North Cumbria)
+    #[arg(long, value_name = "PLACE")]
+    pub place: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PublishCommand {
+    /// Shared learning: a case study, lesson, what didn't work, a toolkit …
+    Learning(PublishLearning),
+    /// An improvement project with its measures
+    Project(PublishProject),
+    /// A person others may contact (needs their consent)
+    Contact(PublishContact),
+}
+
+/// Options every publish shares.
+#[derive(Debug, Args)]
+pub struct PublishCommon {
+    /// Read the fields from a TOML or JSON file (same field names as `show --json`; `-` for stdin); flags add to it
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Who may see it: community, organisation, or a comma-separated list of organisation ids
+    #[arg(long, value_name = "VISIBILITY")]
+    pub visibility: Option<String>,
+    /// Save as a draft instead of publishing
+    #[arg(long)]
+    pub draft: bool,
+}
+
+/// Vocabulary fields shared by learning and projects.
+#[derive(Debug, Args)]
+pub struct Classification {
+    /// A community priority (slug or label; repeatable)
+    #[arg(long = "priority", value_name = "PRIORITY")]
+    pub priorities: Vec<String>,
+    /// An improvement method (repeatable; see `convene vocab methods`)
+    #[arg(long = "method", value_name = "METHOD")]
+    pub methods: Vec<String>,
+    /// A quality theme (repeatable)
+    #[arg(long = "theme", value_name = "THEME")]
+    pub themes: Vec<String>,
+    /// An ICS goal (repeatable)
+    #[arg(long = "goal", value_name = "GOAL")]
+    pub goals: Vec<String>,
+    /// A free tag (repeatable)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Level: system, place, neighbourhood, provider or team
+    #[arg(long)]
+    pub level: Option<String>,
+    /// The place it concerns
+    #[arg(long)]
+    pub place: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishLearning {
+    #[arg(long)]
+    pub title: Option<String>,
+    /// One or two sentences
+    #[arg(long)]
+    pub summary: Option<String>,
+    /// The full story
+    #[arg(long)]
+    pub body: Option<String>,
+    /// Case study, lesson learned, what didn't work, resource, event write-up, testimony
+    #[arg(long = "type", value_name = "TYPE")]
+    pub learning_type: Option<String>,
+    /// Worked, didn't work, mixed, too early
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Measured impact, e.g. "44 per cent reduction in call answering time"
+    #[arg(long)]
+    pub impact: Option<String>,
+    #[arg(long)]
+    pub evidence: Option<String>,
+    /// Where it happened (a ward, a practice, a community centre)
+    #[arg(long)]
+    pub setting: Option<String>,
+    /// Who it was for
+    #[arg(long)]
+    pub population: Option<String>,
+    /// Source of the learning (repeatable; see `convene vocab sources`)
+    #[arg(long = "source", value_name = "SOURCE")]
+    pub sources: Vec<String>,
+    /// An author (name or contact id; repeatable)
+    #[arg(long = "author", value_name = "AUTHOR")]
+    pub authors: Vec<String>,
+    /// Licence [default: OGL-UK-3.0]
+    #[arg(long)]
+    pub licence: Option<String>,
+    #[command(flatten)]
+    pub class: Classification,
+    #[command(flatten)]
+    pub common: PublishCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishProject {
+    #[arg(long)]
+    pub title: Option<String>,
+    #[arg(long)]
+    pub summary: Option<String>,
+    /// The problem: why, for whom, what
+    #[arg(long)]
+    pub problem: Option<String>,
+    /// What, how much, by when
+    #[arg(long)]
+    pub aim: Option<String>,
+    /// Understanding the issue, designing changes, testing and implementing, embedding and spreading, closed
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// A partner organisation (repeatable)
+    #[arg(long = "partner", value_name = "ORG")]
+    pub partners: Vec<String>,
+    /// A measure: "NAME[;type=outcome|process|balancing][;unit=U][;baseline=N][;target=N]" (repeatable)
+    #[arg(long = "measure", value_name = "MEASURE")]
+    pub measures: Vec<String>,
+    /// A data point: "MEASURE@YYYY-MM-DD=VALUE" (repeatable)
+    #[arg(long = "data", value_name = "POINT")]
+    pub data: Vec<String>,
+    #[command(flatten)]
+    pub class: Classification,
+    #[command(flatten)]
+    pub common: PublishCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishContact {
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub pronouns: Option<String>,
+    /// Role or job title
+    #[arg(long)]
+    pub role: Option<String>,
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub phone: Option<String>,
+    /// Organisation the person works with (repeatable)
+    #[arg(long = "organisation", value_name = "ORG")]
+    pub organisations: Vec<String>,
+    #[arg(long)]
+    pub sector: Option<String>,
+    #[arg(long)]
+    pub place: Option<String>,
+    /// A skill they offer (repeatable; see `convene vocab skills`)
+    #[arg(long = "expertise", value_name = "SKILL")]
+    pub expertise: Vec<String>,
+    /// Something they want to learn about (repeatable)
+    #[arg(long = "interest", value_name = "TOPIC")]
+    pub interests: Vec<String>,
+    /// Mentoring, collaboration, peer visits, coffee (repeatable)
+    #[arg(long = "open-to", value_name = "WHAT")]
+    pub open_to: Vec<String>,
+    /// They take part as a lived-experience partner
+    #[arg(long)]
+    pub lived_experience: bool,
+    /// Record that the person agreed to be listed (required)
+    #[arg(long)]
+    pub consent: bool,
+    /// Who gave consent [default: the contact's name]
+    #[arg(long, value_name = "NAME", requires = "consent")]
+    pub consent_by: Option<String>,
+    #[command(flatten)]
+    pub common: PublishCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// learning, project, contact or organisation
+    pub kind: Option<String>,
+    /// Only entries with this tag
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Only entries with this priority (slug or label)
+    #[arg(long)]
+    pub priority: Option<String>,
+    /// Only entries using this method
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Only entries owned by this organisation (name or id)
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Include retracted entries
+    #[arg(long)]
+    pub all: bool,
+    /// At most this many
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Entry id (or a unique prefix)
+    pub id: String,
+    /// The entry as one JSON object (vocabulary values as slugs)
+    #[arg(long)]
+    pub json: bool,
+    /// Every change: when, which node signed it, its organisation
+    #[arg(long)]
+    pub history: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Entry id (or a unique prefix)
+    pub id: String,
+    /// Set a field: FIELD=VALUE (e.g. title=…, tags=a,b, measures[0].unit=days, visibility=organisation)
+    #[arg(long = "set", value_name = "FIELD=VALUE", conflicts_with = "from", required_unless_present = "from")]
+    pub set: Vec<String>,
+    /// Replace the fields with a TOML or JSON file (as `show --json` prints)
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Project id (or a unique prefix)
+    pub id: String,
+    /// The measure's name
+    #[arg(long)]
+    pub measure: String,
+    /// YYYY-MM-DD
+    #[arg(long)]
+    pub date: String,
+    #[arg(long, allow_negative_numbers = true)]
+    pub value: f64,
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Words to find (all must match; end a word with * to match a prefix)
+    #[arg(required = true, num_args = 1..)]
+    pub query: Vec<String>,
+    /// At most this many results
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RetractArgs {
+    /// Entry id (or a unique prefix)
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VocabArgs {
+    /// priorities, goals, themes, sectors, levels, stages, methods, skills, learning-types, outcomes, sources, measure-types, team-roles, pdsa-acts, open-to, channels
+    pub name: String,
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,235 @@
+//! Each command: open the node, call `convene_node`, print the result.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+use convene_model::{DataPoint, EntryInput, Kind, Vocabularies};
+use convene_node::{Edit, Filter, InitOptions, Node, Outcome};
+
+use crate::args::{Cli, Command, EditArgs, ListArgs, PublishCommand, RecordArgs, SearchArgs, ShowArgs};
+use crate::{input, output};
+
+/// The data directory: `--home`, `CONVENE_HOME`, or the platform default.
+fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
+    match cli_home {
+        Some(h) => Ok(h),
+        None => directories::ProjectDirs::from("", "", "convene")
+            .map(|d| d.data_dir().to_path_buf())
+            .ok_or_else(|| anyhow!("cannot find a home directory: pass --home DIR or set CONVENE_HOME")),
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let home = home(cli.home)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match cli.command {
+        Command::Init(a) => {
+            let node = Node::init(
+                &home,
+                &InitOptions {
+                    org: a.org,
+                    sector: a.sector,
+                    place: a.place,
+                },
+            )?;
+            writeln!(out, "Initialised a Convene node in {}", home.display())?;
+            writeln!(out, "node id:         {}", node.node_id())?;
+            writeln!(out, "organisation id: {}", node.org())?;
+        }
+        Command::Id => {
+            let node = Node::open(&home)?;
+            writeln!(out, "{}", node.node_id())?;
+        }
+        Command::Publish(p) => {
+            let input: EntryInput = match &p {
+                PublishCommand::Learning(a) => input::learning(a)?,
+                PublishCommand::Project(a) => input::project(a)?,
+                PublishCommand::Contact(a) => input::contact(a)?,
+            };
+            let mut node = Node::open(&home)?;
+            let id = node.publish(input)?;
+            writeln!(out, "{id}")?;
+        }
+        Command::List(a) => list(&mut out, &home, a)?,
+        Command::Show(a) => show(&mut out, &home, a)?,
+        Command::Edit(a) => edit(&mut out, &home, a)?,
+        Command::Record(a) => record(&mut out, &home, a)?,
+        Command::Search(a) => search(&mut out, &home, a)?,
+        Command::Retract(a) => {
+            let mut node = Node::open(&home)?;
+            let id = node.resolve(&a.id)?;
+            match node.retract(id)? {
+                Outcome::Changed => writeln!(out, "retracted {id}")?,
+                Outcome::Unchanged => writeln!(out, "{id} was already retracted")?,
+            }
+        }
+        Command::Vocab(a) => {
+            let v = Vocabularies::default();
+            let vocab = vocabulary(&v, &a.name)?;
+            if a.json {
+                serde_json::to_writer(&mut out, &vocab.terms)?;
+                writeln!(out)?;
+            } else {
+                output::print_vocabulary(&mut out, vocab)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn vocabulary<'a>(v: &'a Vocabularies, name: &str) -> Result<&'a convene_model::Vocabulary> {
+    let all = [
+        ("priorities", &v.priorities),
+        ("goals", &v.goals),
+        ("themes", &v.themes),
+        ("sectors", &v.sectors),
+        ("levels", &v.levels),
+        ("stages", &v.stages),
+        ("methods", &v.methods),
+        ("skills", &v.skills),
+        ("learning-types", &v.learning_types),
+        ("outcomes", &v.outcomes),
+        ("sources", &v.sources),
+        ("measure-types", &v.measure_types),
+        ("team-roles", &v.team_roles),
+        ("pdsa-acts", &v.pdsa_acts),
+        ("open-to", &v.open_to),
+        ("channels", &v.channels),
+    ];
+    let wanted = name.trim().to_lowercase().replace('_', "-");
+    all.iter()
+        .find(|(n, _)| *n == wanted || n.trim_end_matches('s') == wanted)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+            anyhow!("unknown vocabulary {name:?} (vocabularies: {})", names.join(", "))
+        })
+}
+
+fn list(out: &mut impl Write, home: &std::path::Path, a: ListArgs) -> Result<()> {
+    let node = Node::open(home)?;
+    let kind = a.kind.as_deref().map(str::parse::<Kind>).transpose()?;
+    let mut terms = Vec::new();
+    if let Some(tag) = &a.tag {
+        terms.push(("tag".to_string(), tag.trim().to_lowercase()));
+    }
+    if let Some(p) = &a.priority {
+        let t = node.vocab().priorities.resolve(p)?;
+        terms.push(("priority".to_string(), t.slug.clone()));
+    }
+    if let Some(m) = &a.method {
+        let t = node.vocab().methods.resolve(m)?;
+        terms.push(("method".to_string(), t.slug.clone()));
+    }
+    let owner = a
+        .org
+        .as_deref()
+        .map(|o| node.resolve_org(o).map(|id| id.to_string()))
+        .transpose()?;
+    let rows = node.list(&Filter {
+        kind,
+        owner,
+        terms,
+        include_retracted: a.all,
+        limit: a.limit,
+    })?;
+    if a.json {
+        for r in &rows {
+            serde_json::to_writer(&mut *out, &output::listed_json(r))?;
+            writeln!(out)?;
+        }
+    } else {
+        output::print_list(out, &rows)?;
+    }
+    Ok(())
+}
+
+fn show(out: &mut impl Write, home: &std::path::Path, a: ShowArgs) -> Result<()> {
+    let node = Node::open(home)?;
+    let id = node.resolve(&a.id)?;
+    let entry = node.get(id)?;
+    let owner_name = node.org_name(&entry.meta.owner);
+    let history = if a.history {
+        Some(node.history(id)?)
+    } else {
+        None
+    };
+    let mut json = entry.to_json();
+    if a.json {
+        json["owner_name"] = serde_json::json!(owner_name);
+        if let Some(h) = &history {
+            json["history"] = output::history_json(h);
+        }
+        serde_json::to_writer(&mut *out, &json)?;
+        writeln!(out)?;
+    } else {
+        output::print_entry(out, &json, owner_name.as_deref(), node.vocab())?;
+        if let Some(h) = &history {
+            output::print_history(out, h)?;
+        }
+    }
+    Ok(())
+}
+
+fn edit(out: &mut impl Write, home: &std::path::Path, a: EditArgs) -> Result<()> {
+    let mut node = Node::open(home)?;
+    let id = node.resolve(&a.id)?;
+    let change = match &a.from {
+        Some(path) => {
+            let kind = node.get(id)?.meta.kind;
+            let value = input::read_file(path)?;
+            Edit::Replace(
+                EntryInput::from_json(kind, value).with_context(|| format!("in {}", path.display()))?,
+            )
+        }
+        None => Edit::Set(
+            a.set
+                .iter()
+                .map(|s| input::assignment(s))
+                .collect::<Result<_>>()?,
+        ),
+    };
+    match node.edit(id, change)? {
+        Outcome::Changed => writeln!(out, "edited {id}")?,
+        Outcome::Unchanged => writeln!(out, "{id} already had those values; nothing changed")?,
+    }
+    Ok(())
+}
+
+fn record(out: &mut impl Write, home: &std::path::Path, a: RecordArgs) -> Result<()> {
+    let mut node = Node::open(home)?;
+    let id = node.resolve(&a.id)?;
+    node.edit(
+        id,
+        Edit::AddDataPoint {
+            measure: a.measure.clone(),
+            point: DataPoint {
+                date: a.date,
+                value: a.value,
+                note: a.note.unwrap_or_default(),
+            },
+        },
+    )?;
+    writeln!(out, "recorded a value for {:?} in {id}", a.measure)?;
+    Ok(())
+}
+
+fn search(out: &mut impl Write, home: &std::path::Path, a: SearchArgs) -> Result<()> {
+    let node = Node::open(home)?;
+    let query = a.query.join(" ");
+    let hits = node
+        .search(&query, a.limit)?
+        .ok_or_else(|| anyhow!("the query {query:?} has no words to search for"))?;
+    if a.json {
+        for h in &hits {
+            serde_json::to_writer(&mut *out, &output::hit_json(h))?;
+            writeln!(out)?;
+        }
+    } else {
+        output::print_hits(out, &hits)?;
+    }
+    Ok(())
+}
