@@ -1,1 +1,541 @@
+//! The `convene` command end to end, as a new user would run it: each test
+//! gets its own temporary home and runs the real binary.
 
+mod support;
+
+use predicates::prelude::*;
+use serde_json::Value;
+use support::Home;
+
+#[test]
+fn init_then_id_and_refusing_a_second_init() {
+    let home = Home::new();
+    home.convene(&[
+        "init",
+        "--org",
+        "Gateshead Health NHS Foundation Trust",
+        "--sector",
+        "nhs-trust",
+        "--place",
+        "Gateshead",
+    ])
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("node id:         12D3KooW"));
+    let id = home.stdout(&["id"]);
+    assert!(id.trim().starts_with("12D3KooW"), "{id}");
+    let before = home.db_bytes();
+    home.convene(&["init", "--org", "Other", "--sector", "council"])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("already holds a Convene node")
+                .and(predicate::str::contains(id.trim())),
+        );
+    assert_eq!(home.db_bytes(), before, "a refused init changes nothing");
+}
+
+#[test]
+fn sectors_accept_slugs_and_labels() {
+    for sector in ["council", "vcse", "NHS trust", "Primary Care"] {
+        let home = Home::new();
+        home.convene(&["init", "--org", "Org", "--sector", sector])
+            .assert()
+            .success();
+        let org = home.json_lines(&["list", "organisation", "--json"]);
+        assert_eq!(org.len(), 1);
+        let shown = home.json(&["show", org[0]["id"].as_str().unwrap(), "--json"]);
+        assert!(
+            !shown["sector"].as_str().unwrap().contains(' '),
+            "stored as a slug: {shown}"
+        );
+    }
+}
+
+#[test]
+fn publish_list_show_search_edit_retract() {
+    let home = Home::initialised();
+    let learning = home.stdout(&[
+        "publish",
+        "learning",
+        "--title",
+        "NHS 111 online and call answering capacity",
+        "--summary",
+        "Extra online capacity shortened waits.",
+        "--body",
+        "We added call handlers and online triage.",
+        "--impact",
+        "44 per cent reduction in call answering time",
+        "--tag",
+        "111",
+        "--tag",
+        "urgent care",
+        "--priority",
+        "Discharge and safe transfers of care",
+        "--method",
+        "model-for-improvement",
+        "--type",
+        "case study",
+        "--outcome",
+        "worked",
+    ]);
+    let learning = learning.trim().to_string();
+
+    let project = home.stdout(&[
+        "publish",
+        "project",
+        "--title",
+        "Safe Transfer of Care collaborative",
+        "--aim",
+        "10 per cent reduction in average length of stay in six months",
+        "--stage",
+        "testing-and-implementing",
+        "--priority",
+        "discharge-and-safe-transfers-of-care",
+        "--measure",
+        "Average length of stay;type=outcome;unit=days;baseline=8.2;target=7.4",
+        "--measure",
+        "Readmissions;type=balancing;unit=per cent",
+        "--data",
+        "Average length of stay@2024-01-31=8.1",
+        "--data",
+        "Average length of stay@2024-02-29=7.9",
+        "--data",
+        "Readmissions@2024-01-31=11.5",
+    ]);
+    let project = project.trim().to_string();
+
+    let contact = home.stdout(&[
+        "publish",
+        "contact",
+        "--name",
+        "Asha Patel",
+        "--role",
+        "Improvement lead",
+        "--email",
+        "asha@example.org",
+        "--expertise",
+        "data and measurement",
+        "--consent",
+    ]);
+    let contact = contact.trim().to_string();
+
+    // list --json: one object per line, slugs, stable fields.
+    let rows = home.json_lines(&["list", "--json"]);
+    assert_eq!(rows.len(), 4, "three entries and the organisation profile");
+    for row in &rows {
+        for field in [
+            "id",
+            "kind",
+            "title",
+            "owner",
+            "owner_name",
+            "visibility",
+            "status",
+            "created",
+            "updated",
+        ] {
+            assert!(row.get(field).is_some(), "{field} missing in {row}");
+        }
+    }
+    let projects = home.json_lines(&["list", "project", "--json"]);
+    assert_eq!(projects.len(), 1);
+    assert_eq!(projects[0]["id"], project.as_str());
+    let tagged = home.json_lines(&["list", "--tag", "111", "--json"]);
+    assert_eq!(tagged.len(), 1);
+    assert_eq!(tagged[0]["id"], learning.as_str());
+    let by_priority = home.json_lines(&[
+        "list",
+        "--priority",
+        "DISCHARGE AND SAFE TRANSFERS OF CARE",
+        "--json",
+    ]);
+    assert_eq!(by_priority.len(), 2);
+    let by_org = home.json_lines(&[
+        "list",
+        "contact",
+        "--org",
+        "Gateshead Health NHS Foundation Trust",
+        "--json",
+    ]);
+    assert_eq!(by_org.len(), 1);
+    assert_eq!(by_org[0]["id"], contact.as_str());
+
+    // show --json gives slugs; the readable page gives labels.
+    let shown = home.json(&["show", &project[..8], "--json"]);
+    assert_eq!(
+        shown["priorities"][0],
+        "discharge-and-safe-transfers-of-care"
+    );
+    assert_eq!(shown["measures"][0]["data"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["measures"][1]["data"][0]["value"], 11.5);
+    assert_eq!(shown["measures"][0]["target"], 7.4);
+    let page = home.stdout(&["show", &project]);
+    assert!(
+        page.contains("Discharge and safe transfers of care"),
+        "{page}"
+    );
+    assert!(page.contains("2024-02-29  7.9"), "{page}");
+
+    // search: ranked, with a snippet.
+    let hits = home.json_lines(&["search", "call", "answering", "--json"]);
+    assert_eq!(hits[0]["id"], learning.as_str());
+    assert!(hits[0]["snippet"].as_str().unwrap().contains('['));
+    let page = home.stdout(&["search", "Asha"]);
+    assert!(page.contains("Asha Patel"), "{page}");
+
+    // edit, record, history.
+    home.convene(&[
+        "edit",
+        &learning,
+        "--set",
+        "title=NHS 111: call answering",
+        "--set",
+        "tags=111,online",
+    ])
+    .assert()
+    .success();
+    home.convene(&[
+        "record",
+        &project,
+        "--measure",
+        "average length of stay",
+        "--date",
+        "2024-03-31",
+        "--value",
+        "7.6",
+        "--note",
+        "lounge opened",
+    ])
+    .assert()
+    .success();
+    let shown = home.json(&["show", &learning, "--json", "--history"]);
+    assert_eq!(shown["title"], "NHS 111: call answering");
+    assert_eq!(shown["tags"], serde_json::json!(["111", "online"]));
+    let history = shown["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["signer"], home.stdout(&["id"]).trim());
+    assert_eq!(
+        history[0]["signer_org_name"],
+        "Gateshead Health NHS Foundation Trust"
+    );
+    let shown = home.json(&["show", &project, "--json"]);
+    assert_eq!(shown["measures"][0]["data"].as_array().unwrap().len(), 3);
+
+    // retract: gone from lists and search, kept with its history.
+    home.convene(&["retract", &learning])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("retracted"));
+    assert_eq!(home.json_lines(&["list", "learning", "--json"]).len(), 0);
+    assert_eq!(
+        home.json_lines(&["list", "learning", "--all", "--json"])
+            .len(),
+        1
+    );
+    assert!(
+        home.json_lines(&["search", "answering", "--json"])
+            .is_empty()
+    );
+    let shown = home.json(&["show", &learning, "--json", "--history"]);
+    assert_eq!(shown["status"], "retracted");
+    assert_eq!(shown["history"].as_array().unwrap().len(), 3);
+    home.convene(&["edit", &learning, "--set", "title=x"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is retracted"));
+}
+
+#[test]
+fn publish_and_edit_from_files_round_trip_show_json() {
+    let home = Home::initialised();
+    let file = home.write(
+        "project.toml",
+        r#"
+title = "Ambulance handover delays"
+summary = "Peer visits from areas with longer delays to areas with shorter ones."
+stage = "Embedding and spreading"
+methods = ["Peer review", "process-mapping"]
+
+[[measures]]
+name = "Minutes lost to handover delays"
+measure_type = "outcome"
+data = [{ date = "2023-01-31", value = 5400.0 }, { date = "2023-06-30", value = 1950.0, note = "standard model" }]
+
+[[pdsa]]
+change_idea = "Peer visits"
+act = "adopt"
+do = "Visited two trusts"
+"#,
+    );
+    let id = home.stdout(&["publish", "project", "--from", file.to_str().unwrap()]);
+    let id = id.trim();
+    let shown = home.json(&["show", id, "--json"]);
+    assert_eq!(
+        shown["methods"],
+        serde_json::json!(["peer-review", "process-mapping"])
+    );
+    assert_eq!(shown["pdsa"][0]["do"], "Visited two trusts");
+
+    // What show --json prints is what --from reads.
+    let mut edited = shown.clone();
+    edited["aim"] = Value::String("64 per cent fewer minutes lost".into());
+    let json_file = home.write("edit.json", &edited.to_string());
+    home.convene(&["edit", id, "--from", json_file.to_str().unwrap()])
+        .assert()
+        .success();
+    let again = home.json(&["show", id, "--json"]);
+    assert_eq!(again["aim"], "64 per cent fewer minutes lost");
+    assert_eq!(again["measures"], shown["measures"]);
+    // Publishing the same JSON again makes a new entry with the same fields.
+    let copy = home.stdout(&["publish", "project", "--from", json_file.to_str().unwrap()]);
+    let copy = home.json(&["show", copy.trim(), "--json"]);
+    assert_eq!(copy["measures"], shown["measures"]);
+    assert_ne!(copy["id"], shown["id"]);
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_writes_nothing() {
+    let home = Home::initialised();
+    let id = home.stdout(&[
+        "publish",
+        "learning",
+        "--title",
+        "Community calls",
+        "--summary",
+        "Fewer falls admissions.",
+    ]);
+    let id = id.trim().to_string();
+    let other = home.stdout(&["publish", "learning", "--title", "Other", "--summary", "s"]);
+    let before = home.db_bytes_after_checkpoint();
+
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["show", "zzzzzz"],
+            "no entry has an id starting with \"zzzzzz\"",
+        ),
+        (
+            vec!["show", "not-an-id!"],
+            "no entry has an id starting with",
+        ),
+        (
+            vec!["publish", "learning", "--summary", "no title"],
+            "title: is required",
+        ),
+        (
+            vec![
+                "publish",
+                "learning",
+                "--title",
+                "t",
+                "--summary",
+                "s",
+                "--priority",
+                "dischage",
+            ],
+            "did you mean discharge-and-safe-transfers-of-care",
+        ),
+        (
+            vec![
+                "publish",
+                "learning",
+                "--title",
+                "t",
+                "--summary",
+                "s",
+                "--method",
+                "lean six",
+            ],
+            "unknown method value",
+        ),
+        (vec!["publish", "contact", "--name", "Sam"], "add --consent"),
+        (
+            vec![
+                "publish",
+                "contact",
+                "--name",
+                "Sam",
+                "--email",
+                "sam-at-example",
+                "--consent",
+            ],
+            "is not an email address",
+        ),
+        (
+            vec![
+                "publish",
+                "project",
+                "--title",
+                "t",
+                "--measure",
+                "LOS",
+                "--data",
+                "LOS@31/01/2024=3",
+            ],
+            "is not a date (expected YYYY-MM-DD)",
+        ),
+        (
+            vec![
+                "publish",
+                "project",
+                "--title",
+                "t",
+                "--data",
+                "LOS@2024-01-31=3",
+            ],
+            "no measure called \"LOS\"",
+        ),
+        (
+            vec!["edit", &id, "--set", "colour=red"],
+            "unknown field \"colour\" for a learning entry",
+        ),
+        (
+            vec!["edit", &id, "--set", "outcome=amazing"],
+            "unknown outcome value",
+        ),
+        (
+            vec!["edit", &id, "--set", "status=retracted"],
+            "use `convene retract`",
+        ),
+        (vec!["list", "widgets"], "unknown kind \"widgets\""),
+        (
+            vec!["list", "--org", "Nobody"],
+            "no organisation is called \"Nobody\"",
+        ),
+        (
+            vec![
+                "record",
+                &id,
+                "--measure",
+                "x",
+                "--date",
+                "2024-01-01",
+                "--value",
+                "1",
+            ],
+            "has no measure called",
+        ),
+        (vec!["search", "()"], "has no words to search for"),
+    ];
+    for (args, expected) in cases {
+        let out = home.convene(&args).assert().failure().get_output().clone();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: expected {expected:?} in {stderr:?}"
+        );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {stderr:?}"
+        );
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+    }
+
+    // An ambiguous prefix: the empty-ish prefix "1"… is found by trying
+    // prefixes shared by the two ids, if any; otherwise use the first char.
+    let common: String = id
+        .chars()
+        .zip(other.trim().chars())
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| a)
+        .collect();
+    if !common.is_empty() {
+        home.convene(&["show", &common])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("is ambiguous"));
+    }
+
+    // Malformed files.
+    let bad_toml = home.write("bad.toml", "title = \"unterminated\nsummary = 3");
+    home.convene(&["publish", "learning", "--from", bad_toml.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is not valid TOML"));
+    let bad_json = home.write("bad.json", "{\"title\": ");
+    home.convene(&["publish", "learning", "--from", bad_json.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is not valid JSON"));
+    let wrong_type = home.write("wrong.json", "{\"title\": 3, \"summary\": \"s\"}");
+    home.convene(&[
+        "publish",
+        "learning",
+        "--from",
+        wrong_type.to_str().unwrap(),
+    ])
+    .assert()
+    .failure()
+    .stderr(predicate::str::contains("invalid type"));
+
+    assert_eq!(
+        home.db_bytes_after_checkpoint(),
+        before,
+        "no bad input wrote anything"
+    );
+}
+
+#[test]
+fn uninitialised_corrupt_and_read_only_homes_are_refused() {
+    let empty = Home::new();
+    for args in [
+        vec!["list"],
+        vec!["id"],
+        vec!["publish", "learning", "--title", "t", "--summary", "s"],
+    ] {
+        empty.convene(&args).assert().failure().stderr(
+            predicate::str::contains("no Convene node in")
+                .and(predicate::str::contains("convene init")),
+        );
+    }
+
+    let home = Home::initialised();
+    let db = home.path().join("convene.db");
+    let mut perms = std::fs::metadata(&db).unwrap().permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&db, perms.clone()).unwrap();
+    home.convene(&["publish", "learning", "--title", "t", "--summary", "s"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is read-only"));
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&db, perms).unwrap();
+
+    let corrupt = Home::initialised();
+    for f in ["convene.db-wal", "convene.db-shm"] {
+        let _ = std::fs::remove_file(corrupt.path().join(f));
+    }
+    std::fs::write(corrupt.path().join("convene.db"), vec![0x42; 8192]).unwrap();
+    corrupt
+        .convene(&["list"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "is corrupt or not a Convene database",
+        ));
+}
+
+#[test]
+fn data_survives_between_commands_and_the_env_home_works() {
+    let home = Home::initialised();
+    let id = home.stdout(&[
+        "publish",
+        "learning",
+        "--title",
+        "Family hubs while you wait",
+        "--summary",
+        "Support while waiting for CYP mental health services.",
+    ]);
+    let out = assert_cmd::Command::cargo_bin("convene")
+        .unwrap()
+        .env("CONVENE_HOME", home.path())
+        .args(["show", id.trim(), "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["title"], "Family hubs while you wait");
+}

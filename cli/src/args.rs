@@ -9,7 +9,12 @@ use clap::{Args, Parser, Subcommand};
 /// community. Publish shared learning, improvement projects and contacts,
 /// and find what others in the community have learned.
 #[derive(Debug, Parser)]
-#[command(name = "convene", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "convene",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// The node's data directory [default: the platform's data directory]
     #[arg(long, global = true, env = "CONVENE_HOME", value_name = "DIR")]
@@ -27,6 +32,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a node for your organisation: key, database and profile
@@ -65,6 +72,7 @@ pub struct InitArgs {
     pub place: Option<String>,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum PublishCommand {
     /// Shared learning: a case study, lesson, what didn't work, a toolkit …
@@ -273,7 +281,12 @@ pub struct EditArgs {
     /// Entry id (or a unique prefix)
     pub id: String,
     /// Set a field: FIELD=VALUE (e.g. title=…, tags=a,b, measures[0].unit=days, visibility=organisation)
-    #[arg(long = "set", value_name = "FIELD=VALUE", conflicts_with = "from", required_unless_present = "from")]
+    #[arg(
+        long = "set",
+        value_name = "FIELD=VALUE",
+        conflicts_with = "from",
+        required_unless_present = "from"
+    )]
     pub set: Vec<String>,
     /// Replace the fields with a TOML or JSON file (as `show --json` prints)
     #[arg(long, value_name = "FILE")]

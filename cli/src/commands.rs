@@ -7,7 +7,9 @@ use anyhow::{Context, Result, anyhow};
 use convene_model::{DataPoint, EntryInput, Kind, Vocabularies};
 use convene_node::{Edit, Filter, InitOptions, Node, Outcome};
 
-use crate::args::{Cli, Command, EditArgs, ListArgs, PublishCommand, RecordArgs, SearchArgs, ShowArgs};
+use crate::args::{
+    Cli, Command, EditArgs, ListArgs, PublishCommand, RecordArgs, SearchArgs, ShowArgs,
+};
 use crate::{input, output};
 
 /// The data directory: `--home`, `CONVENE_HOME`, or the platform default.
@@ -16,7 +18,9 @@ fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
         Some(h) => Ok(h),
         None => directories::ProjectDirs::from("", "", "convene")
             .map(|d| d.data_dir().to_path_buf())
-            .ok_or_else(|| anyhow!("cannot find a home directory: pass --home DIR or set CONVENE_HOME")),
+            .ok_or_else(|| {
+                anyhow!("cannot find a home directory: pass --home DIR or set CONVENE_HOME")
+            }),
     }
 }
 
@@ -105,7 +109,10 @@ fn vocabulary<'a>(v: &'a Vocabularies, name: &str) -> Result<&'a convene_model::
         .map(|(_, v)| *v)
         .ok_or_else(|| {
             let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
-            anyhow!("unknown vocabulary {name:?} (vocabularies: {})", names.join(", "))
+            anyhow!(
+                "unknown vocabulary {name:?} (vocabularies: {})",
+                names.join(", ")
+            )
         })
 }
 
@@ -181,9 +188,9 @@ fn edit(out: &mut impl Write, home: &std::path::Path, a: EditArgs) -> Result<()>
         Some(path) => {
             let kind = node.get(id)?.meta.kind;
             let value = input::read_file(path)?;
-            Edit::Replace(
-                EntryInput::from_json(kind, value).with_context(|| format!("in {}", path.display()))?,
-            )
+            let input = EntryInput::from_json(kind, value)
+                .with_context(|| format!("in {}", path.display()))?;
+            Edit::Replace(Box::new(input))
         }
         None => Edit::Set(
             a.set

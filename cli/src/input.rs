@@ -154,11 +154,19 @@ pub fn project(a: &PublishProject) -> Result<EntryInput> {
     }
     for spec in &a.data {
         let (name, point) = data_point(spec)?;
-        let known = p.measures.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
+        let known = p
+            .measures
+            .iter()
+            .map(|m| m.name.clone())
+            .collect::<Vec<_>>();
         let m = p.measure_mut(&name).ok_or_else(|| {
             anyhow!(
                 "--data {spec:?}: no measure called {name:?} (measures: {})",
-                if known.is_empty() { "none".into() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
             )
         })?;
         m.data.push(point);
@@ -186,9 +194,9 @@ fn measure(spec: &str) -> Result<Measure> {
         ..Measure::default()
     };
     for part in parts {
-        let (key, value) = part
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--measure {spec:?}: expected KEY=VALUE after ';', found {part:?}"))?;
+        let (key, value) = part.split_once('=').ok_or_else(|| {
+            anyhow!("--measure {spec:?}: expected KEY=VALUE after ';', found {part:?}")
+        })?;
         let value = value.trim();
         let number = || {
             value

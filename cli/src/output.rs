@@ -130,7 +130,11 @@ pub fn print_history(out: &mut impl Write, items: &[HistoryItem]) -> Result<()> 
 }
 
 /// The vocabulary behind a field, for showing labels instead of slugs.
-fn vocabulary_of<'a>(v: &'a Vocabularies, parent: Option<&str>, field: &str) -> Option<&'a Vocabulary> {
+fn vocabulary_of<'a>(
+    v: &'a Vocabularies,
+    parent: Option<&str>,
+    field: &str,
+) -> Option<&'a Vocabulary> {
     Some(match (parent, field) {
         (_, "priorities") => &v.priorities,
         (_, "goals") => &v.goals,
@@ -181,7 +185,15 @@ fn scalar(v: &Value, vocab: Option<&Vocabulary>) -> String {
 
 /// Metadata shown in the header, not among the fields.
 const HEADER_KEYS: [&str; 10] = [
-    "id", "kind", "schema", "owner", "owner_name", "visibility", "editors", "created", "updated",
+    "id",
+    "kind",
+    "schema",
+    "owner",
+    "owner_name",
+    "visibility",
+    "editors",
+    "created",
+    "updated",
     "status",
 ];
 
@@ -207,11 +219,20 @@ pub fn print_entry(
         owner_name.unwrap_or(get("owner"))
     )?;
     writeln!(out, "id {}  ·  visible to {}", get("id"), get("visibility"))?;
-    writeln!(out, "created {}  ·  updated {}", get("created"), get("updated"))?;
+    writeln!(
+        out,
+        "created {}  ·  updated {}",
+        get("created"),
+        get("updated")
+    )?;
     writeln!(out)?;
     if let Value::Object(map) = entry {
         for (key, value) in map {
-            if HEADER_KEYS.contains(&key.as_str()) || key == "title" || key == "name" || is_empty(value) {
+            if HEADER_KEYS.contains(&key.as_str())
+                || key == "title"
+                || key == "name"
+                || is_empty(value)
+            {
                 continue;
             }
             print_field(out, 0, None, key, value, vocab)?;
@@ -234,7 +255,12 @@ fn print_field(
         Value::Array(items) if key == "data" => {
             writeln!(out, "{pad}Data:")?;
             let mut points: Vec<&Value> = items.iter().collect();
-            points.sort_by_key(|p| p.get("date").and_then(Value::as_str).unwrap_or_default().to_string());
+            points.sort_by_key(|p| {
+                p.get("date")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            });
             for p in points {
                 let note = p.get("note").and_then(Value::as_str).unwrap_or_default();
                 writeln!(
@@ -242,7 +268,11 @@ fn print_field(
                     "{pad}  {}  {}{}",
                     p.get("date").and_then(Value::as_str).unwrap_or("?"),
                     p.get("value").map_or_else(String::new, |v| v.to_string()),
-                    if note.is_empty() { String::new() } else { format!("  ({note})") }
+                    if note.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  ({note})")
+                    }
                 )?;
             }
         }
@@ -253,7 +283,9 @@ fn print_field(
         Value::Array(items) => {
             writeln!(out, "{pad}{}:", heading(key))?;
             for item in items {
-                let Value::Object(fields) = item else { continue };
+                let Value::Object(fields) = item else {
+                    continue;
+                };
                 let mut first = true;
                 for (k, v) in fields {
                     if is_empty(v) {

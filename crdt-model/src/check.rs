@@ -166,7 +166,10 @@ impl Checker {
     /// A calendar date, `YYYY-MM-DD`.
     pub fn date(&mut self, field: &str, value: &str) {
         if NaiveDate::parse_from_str(value, "%Y-%m-%d").is_err() {
-            self.problem(field, format!("{value:?} is not a date (expected YYYY-MM-DD)"));
+            self.problem(
+                field,
+                format!("{value:?} is not a date (expected YYYY-MM-DD)"),
+            );
         }
     }
 

@@ -107,8 +107,10 @@ impl Timestamp {
 
     /// `2026-11-21 23:30` (UTC), for tables.
     pub fn short(self) -> String {
-        self.datetime()
-            .map_or_else(|| self.0.to_string(), |d| d.format("%Y-%m-%d %H:%M").to_string())
+        self.datetime().map_or_else(
+            || self.0.to_string(),
+            |d| d.format("%Y-%m-%d %H:%M").to_string(),
+        )
     }
 }
 

@@ -32,7 +32,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Learning, Kind::Project, Kind::Contact, Kind::Organisation];
+    pub const ALL: [Kind; 4] = [
+        Kind::Learning,
+        Kind::Project,
+        Kind::Contact,
+        Kind::Organisation,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -282,7 +287,11 @@ impl Body {
     /// indexed by label, so people find them with their own words.
     pub fn search_text(&self, vocab: &Vocabularies) -> SearchText {
         let labels = |v: &'_ crate::Vocabulary, slugs: &[String]| -> String {
-            slugs.iter().map(|s| v.label(s)).collect::<Vec<_>>().join(" ")
+            slugs
+                .iter()
+                .map(|s| v.label(s))
+                .collect::<Vec<_>>()
+                .join(" ")
         };
         fn join<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
             parts
@@ -295,7 +304,13 @@ impl Body {
             Body::Learning(l) => SearchText {
                 title: l.title.clone(),
                 summary: join([l.summary.as_str(), l.impact.as_str()]),
-                body: join([l.body.as_str(), l.evidence.as_str(), &l.setting, &l.population, &l.place]),
+                body: join([
+                    l.body.as_str(),
+                    l.evidence.as_str(),
+                    &l.setting,
+                    &l.population,
+                    &l.place,
+                ]),
                 tags: join([
                     l.tags.join(" ").as_str(),
                     &labels(&vocab.priorities, &l.priorities),
@@ -308,10 +323,15 @@ impl Body {
                 title: p.title.clone(),
                 summary: join([p.summary.as_str(), &p.aim]),
                 body: join(
-                    [p.problem.as_str(), p.evidence.as_str(), p.lived_experience.as_str(), &p.place]
-                        .into_iter()
-                        .chain(p.measures.iter().map(|m| m.name.as_str()))
-                        .chain(p.pdsa.iter().map(|c| c.change_idea.as_str())),
+                    [
+                        p.problem.as_str(),
+                        p.evidence.as_str(),
+                        p.lived_experience.as_str(),
+                        &p.place,
+                    ]
+                    .into_iter()
+                    .chain(p.measures.iter().map(|m| m.name.as_str()))
+                    .chain(p.pdsa.iter().map(|c| c.change_idea.as_str())),
                 ),
                 tags: join([
                     p.tags.join(" ").as_str(),
@@ -335,7 +355,8 @@ impl Body {
                     &labels(&vocab.open_to, &c.open_to),
                 ]),
                 names: join(
-                    std::iter::once(c.name.as_str()).chain(c.organisations.iter().map(String::as_str)),
+                    std::iter::once(c.name.as_str())
+                        .chain(c.organisations.iter().map(String::as_str)),
                 ),
             },
             Body::Organisation(o) => SearchText {
@@ -364,9 +385,12 @@ impl Body {
                 .unwrap_or_default()
         };
         if let Some(obj) = value.as_object()
-            && let Some(field) = obj
-                .keys()
-                .find(|k| !Body::empty(kind).to_value().as_object().is_some_and(|m| m.contains_key(*k)))
+            && let Some(field) = obj.keys().find(|k| {
+                !Body::empty(kind)
+                    .to_value()
+                    .as_object()
+                    .is_some_and(|m| m.contains_key(*k))
+            })
         {
             return Err(InputError::UnknownField {
                 field: field.clone(),
@@ -416,10 +440,15 @@ impl Body {
                 (Segment::Index(i), serde_json::Value::Array(a)) => {
                     let len = a.len();
                     a.get_mut(*i).ok_or_else(|| {
-                        field_err(path, format!("index {i} is out of range (the list has {len} items)"))
+                        field_err(
+                            path,
+                            format!("index {i} is out of range (the list has {len} items)"),
+                        )
                     })?
                 }
-                (Segment::Key(k), _) => return Err(field_err(path, format!("{k:?} is not inside an object"))),
+                (Segment::Key(k), _) => {
+                    return Err(field_err(path, format!("{k:?} is not inside an object")));
+                }
                 (Segment::Index(_), _) => return Err(field_err(path, "is not a list")),
             };
         }
@@ -461,9 +490,9 @@ fn parse_path(path: &str) -> Result<Vec<Segment>, InputError> {
             let end = stripped
                 .find(']')
                 .ok_or_else(|| field_err(path, "missing ]"))?;
-            let idx = stripped[..end]
-                .parse()
-                .map_err(|_| field_err(path, format!("{:?} is not a list index", &stripped[..end])))?;
+            let idx = stripped[..end].parse().map_err(|_| {
+                field_err(path, format!("{:?} is not a list index", &stripped[..end]))
+            })?;
             out.push(Segment::Index(idx));
             rest = &stripped[end + 1..];
         }
@@ -512,7 +541,9 @@ impl EntryInput {
             if found_kind != Some(kind) {
                 return Err(InputError::KindMismatch {
                     expected: kind,
-                    found: found.as_str().map_or_else(|| found.to_string(), str::to_string),
+                    found: found
+                        .as_str()
+                        .map_or_else(|| found.to_string(), str::to_string),
                 });
             }
         }
@@ -526,7 +557,9 @@ impl EntryInput {
         };
         let status = match map.get("status") {
             None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(s.parse().map_err(|e| field_err("status", e))?),
+            Some(serde_json::Value::String(s)) => {
+                Some(s.parse().map_err(|e| field_err("status", e))?)
+            }
             Some(_) => return Err(field_err("status", "must be a string")),
         };
         for k in META_KEYS {

@@ -117,7 +117,13 @@ mod tests {
         let id = DocumentId::from_bytes([7; 16]);
         let s = id.to_string();
         assert_eq!(s.parse::<DocumentId>().unwrap(), id);
-        assert!(matches!("0OIl".parse::<DocumentId>(), Err(IdError::NotBase58(_))));
-        assert!(matches!("abc".parse::<DocumentId>(), Err(IdError::WrongLength(_))));
+        assert!(matches!(
+            "0OIl".parse::<DocumentId>(),
+            Err(IdError::NotBase58(_))
+        ));
+        assert!(matches!(
+            "abc".parse::<DocumentId>(),
+            Err(IdError::WrongLength(_))
+        ));
     }
 }

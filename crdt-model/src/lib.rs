@@ -40,7 +40,9 @@ pub mod vocab;
 pub use check::{Problem, Problems};
 pub use codec::{Prose, Timestamp};
 pub use contact::{Channel, Consent, Contact};
-pub use entry::{Body, DocError, Entry, EntryInput, InputError, Kind, Meta, SCHEMA, SearchText, Status};
+pub use entry::{
+    Body, DocError, Entry, EntryInput, InputError, Kind, Meta, SCHEMA, SearchText, Status,
+};
 pub use id::{DocumentId, IdError, OrgId};
 pub use learning::Learning;
 pub use organisation::Organisation;

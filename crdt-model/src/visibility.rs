@@ -24,7 +24,9 @@ pub enum Visibility {
 
 /// A visibility that is neither keyword nor a list of organisation ids.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid visibility {0:?}: expected community, organisation, or a comma-separated list of organisation ids")]
+#[error(
+    "invalid visibility {0:?}: expected community, organisation, or a comma-separated list of organisation ids"
+)]
 pub struct VisibilityError(pub String);
 
 impl fmt::Display for Visibility {
@@ -71,7 +73,9 @@ impl Serialize for Visibility {
 
 impl<'de> Deserialize<'de> for Visibility {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -294,7 +294,11 @@ impl Default for Vocabularies {
             methods: Vocabulary::from_terms(
                 "method",
                 &[
-                    ("model-for-improvement", "Model for Improvement / PDSA", &["PDSA", "MFI"]),
+                    (
+                        "model-for-improvement",
+                        "Model for Improvement / PDSA",
+                        &["PDSA", "MFI"],
+                    ),
                     ("lean", "Lean", &[]),
                     ("six-sigma", "Six Sigma", &[]),
                     ("qsir", "QSIR", &[]),
@@ -305,21 +309,41 @@ impl Default for Vocabularies {
                         &["flow coaching academy", "FCA"],
                     ),
                     ("virginia-mason", "Virginia Mason", &[]),
-                    ("breakthrough-series", "Breakthrough Series Collaborative", &["BTS"]),
-                    ("rapid-improvement-events", "Rapid improvement events", &["RIE"]),
+                    (
+                        "breakthrough-series",
+                        "Breakthrough Series Collaborative",
+                        &["BTS"],
+                    ),
+                    (
+                        "rapid-improvement-events",
+                        "Rapid improvement events",
+                        &["RIE"],
+                    ),
                     ("driver-diagrams", "Driver diagrams", &["driver diagram"]),
                     ("process-mapping", "Process mapping", &[]),
-                    ("co-production", "Co-production / co-design", &["co-design", "coproduction"]),
+                    (
+                        "co-production",
+                        "Co-production / co-design",
+                        &["co-design", "coproduction"],
+                    ),
                     ("theory-of-change", "Theory of change", &[]),
                     ("demand-and-capacity", "Demand and capacity planning", &[]),
-                    ("population-health-management", "Population health management", &["PHM"]),
+                    (
+                        "population-health-management",
+                        "Population health management",
+                        &["PHM"],
+                    ),
                     (
                         "asset-based-community-development",
                         "Asset-based community development",
                         &["ABCD"],
                     ),
                     ("peer-review", "Peer review", &["peer visits"]),
-                    ("psirf", "PSIRF", &["patient safety incident response framework"]),
+                    (
+                        "psirf",
+                        "PSIRF",
+                        &["patient safety incident response framework"],
+                    ),
                     ("human-factors", "Human factors", &[]),
                     ("positive-deviance", "Positive deviance", &[]),
                     ("social-prescribing", "Social prescribing", &[]),
@@ -363,15 +387,30 @@ impl Default for Vocabularies {
             sources: Vocabulary::from_terms(
                 "source of learning",
                 &[
-                    ("patient-feedback", "Patient and public feedback and complaints", &["complaints", "feedback"]),
+                    (
+                        "patient-feedback",
+                        "Patient and public feedback and complaints",
+                        &["complaints", "feedback"],
+                    ),
                     ("thematic-review", "Thematic reviews of data", &[]),
-                    ("patient-safety-events", "Patient safety events, audits, reports and inquests", &["audit", "inquest"]),
+                    (
+                        "patient-safety-events",
+                        "Patient safety events, audits, reports and inquests",
+                        &["audit", "inquest"],
+                    ),
                     ("safeguarding-review", "Safeguarding reviews", &[]),
-                    ("national-learning", "Wider national learning", &["national"]),
+                    (
+                        "national-learning",
+                        "Wider national learning",
+                        &["national"],
+                    ),
                     ("improvement-work", "Improvement work", &["project"]),
                 ],
             ),
-            measure_types: Vocabulary::from_labels("measure type", &["Outcome", "Process", "Balancing"]),
+            measure_types: Vocabulary::from_labels(
+                "measure type",
+                &["Outcome", "Process", "Balancing"],
+            ),
             team_roles: Vocabulary::from_terms(
                 "team role",
                 &[
@@ -379,7 +418,11 @@ impl Default for Vocabularies {
                     ("sponsor", "Sponsor", &[]),
                     ("coach", "Coach", &[]),
                     ("member", "Member", &[]),
-                    ("lived-experience-partner", "Lived-experience partner", &["lived experience"]),
+                    (
+                        "lived-experience-partner",
+                        "Lived-experience partner",
+                        &["lived experience"],
+                    ),
                 ],
             ),
             pdsa_acts: Vocabulary::from_labels("PDSA decision", &["Adopt", "Adapt", "Abandon"]),
@@ -392,7 +435,11 @@ impl Default for Vocabularies {
                 &[
                     ("email", "Email", &[]),
                     ("phone", "Phone", &["telephone", "mobile"]),
-                    ("social", "Social media", &["twitter", "x", "linkedin", "mastodon"]),
+                    (
+                        "social",
+                        "Social media",
+                        &["twitter", "x", "linkedin", "mastodon"],
+                    ),
                     ("website", "Website", &["web"]),
                 ],
             ),
@@ -407,10 +454,16 @@ mod tests {
     #[test]
     fn slugs_accept_labels_case_insensitively() {
         let v = Vocabularies::default();
-        let t = v.priorities.resolve("Discharge and Safe Transfers of CARE").unwrap();
+        let t = v
+            .priorities
+            .resolve("Discharge and Safe Transfers of CARE")
+            .unwrap();
         assert_eq!(t.slug, "discharge-and-safe-transfers-of-care");
         assert_eq!(
-            v.priorities.resolve("children-and-young-peoples-mental-health").unwrap().label,
+            v.priorities
+                .resolve("children-and-young-peoples-mental-health")
+                .unwrap()
+                .label,
             "Children and young people's mental health"
         );
         assert_eq!(v.sectors.resolve("nhs-trust").unwrap().label, "NHS trust");
@@ -425,16 +478,34 @@ mod tests {
         let err = v.priorities.resolve("discharge").unwrap_err();
         assert_eq!(err.suggestions[0], "discharge-and-safe-transfers-of-care");
         let msg = err.to_string();
-        assert!(msg.contains("unknown priority value \"discharge\""), "{msg}");
-        assert!(msg.contains("did you mean discharge-and-safe-transfers-of-care"), "{msg}");
+        assert!(
+            msg.contains("unknown priority value \"discharge\""),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("did you mean discharge-and-safe-transfers-of-care"),
+            "{msg}"
+        );
         let err = v.sectors.resolve("nhs-trst").unwrap_err();
         assert_eq!(err.suggestions[0], "nhs-trust");
-        assert!(v.sectors.resolve("zzzzzz").unwrap_err().suggestions.is_empty());
+        assert!(
+            v.sectors
+                .resolve("zzzzzz")
+                .unwrap_err()
+                .suggestions
+                .is_empty()
+        );
     }
 
     #[test]
     fn slugify_is_kebab_case() {
-        assert_eq!(slugify("Children and young people's mental health"), "children-and-young-peoples-mental-health");
-        assert_eq!(slugify("  Co-production / co-design "), "co-production-co-design");
+        assert_eq!(
+            slugify("Children and young people's mental health"),
+            "children-and-young-peoples-mental-health"
+        );
+        assert_eq!(
+            slugify("  Co-production / co-design "),
+            "co-production-co-design"
+        );
     }
 }

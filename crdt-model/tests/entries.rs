@@ -39,7 +39,11 @@ fn check_normalises_labels_and_aliases_to_slugs() {
     };
     assert_eq!(l.priorities, vec!["discharge-and-safe-transfers-of-care"]);
     assert_eq!(l.methods, vec!["model-for-improvement"]);
-    assert_eq!(l.tags, vec!["111", "urgent care"], "trimmed and deduplicated");
+    assert_eq!(
+        l.tags,
+        vec!["111", "urgent care"],
+        "trimmed and deduplicated"
+    );
     assert_eq!(l.licence, "OGL-UK-3.0");
 }
 
@@ -190,8 +194,7 @@ fn json_input_reads_show_output_and_rejects_typos() {
     assert_eq!(input.body, entry.body);
     let err = EntryInput::from_json(Kind::Project, json).unwrap_err();
     assert!(matches!(err, InputError::KindMismatch { .. }), "{err}");
-    let err =
-        EntryInput::from_json(Kind::Learning, serde_json::json!({"titel": "x"})).unwrap_err();
+    let err = EntryInput::from_json(Kind::Learning, serde_json::json!({"titel": "x"})).unwrap_err();
     assert!(
         err.to_string()
             .starts_with("unknown field \"titel\" for a learning entry"),

@@ -28,7 +28,9 @@ pub enum NodeError {
     },
     #[error("no organisation is called {0:?} (see `convene list organisation`)")]
     UnknownOrg(String),
-    #[error("entry {id} belongs to {owner}; only its owner organisation (or an editor it named) can change it")]
+    #[error(
+        "entry {id} belongs to {owner}; only its owner organisation (or an editor it named) can change it"
+    )]
     NotOwner { id: DocumentId, owner: String },
     #[error("entry {0} is retracted; it can no longer be edited")]
     Retracted(DocumentId),
@@ -51,5 +53,11 @@ pub enum NodeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot change the document: {0}")]
-    Doc(#[from] convene_model::DocError),
+    Doc(Box<convene_model::DocError>),
+}
+
+impl From<convene_model::DocError> for NodeError {
+    fn from(e: convene_model::DocError) -> Self {
+        NodeError::Doc(Box::new(e))
+    }
 }

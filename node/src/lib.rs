@@ -27,6 +27,8 @@ pub mod store;
 pub mod trust;
 
 pub use error::NodeError;
-pub use node::{DB_FILE, Edit, HistoryItem, InitOptions, KEY_FILE, Node, Outcome};
+pub use node::{
+    ApplyReport, DB_FILE, Edit, HistoryItem, InitOptions, KEY_FILE, Node, Outcome, Rejection,
+};
 pub use store::{Filter, Hit, Listed, Store, StoreError};
 pub use trust::{Identity, NodeId, SignedChange};

@@ -41,7 +41,7 @@ pub enum Edit {
     /// `FIELD=VALUE` pairs; `visibility` and `status` set metadata.
     Set(Vec<(String, String)>),
     /// Replace the body with the contents of a file.
-    Replace(EntryInput),
+    Replace(Box<EntryInput>),
     /// Add a dated value to a project's measure.
     AddDataPoint { measure: String, point: DataPoint },
 }
@@ -56,6 +56,31 @@ pub struct HistoryItem {
     /// The signer's organisation id and name, when known.
     pub signer_org: Option<(String, Option<String>)>,
     pub message: Option<String>,
+}
+
+/// What happened to a batch of changes received from elsewhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Changes verified and stored.
+    pub applied: usize,
+    /// Changes this node already had.
+    pub already_had: usize,
+    /// Valid changes whose dependencies have not arrived yet (not stored;
+    /// the next sync sends them again with their dependencies).
+    pub waiting: usize,
+    /// Changes refused, with the reason.
+    pub rejected: Vec<Rejection>,
+    /// Documents whose state changed.
+    pub changed: Vec<DocumentId>,
+}
+
+/// A refused change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub doc: DocumentId,
+    pub hash: [u8; 32],
+    pub signer: Option<NodeId>,
+    pub reason: String,
 }
 
 /// Whether a write changed anything.
@@ -93,15 +118,7 @@ impl Node {
     pub fn init(home: &Path, opts: &InitOptions) -> Result<Self, NodeError> {
         let key_path = home.join(KEY_FILE);
         let db_path = home.join(DB_FILE);
-        if key_path.exists() || db_path.exists() {
-            let node = Identity::load(&key_path)
-                .map(|i| format!("node {}", i.node_id()))
-                .unwrap_or_else(|_| "a partial or damaged node".into());
-            return Err(NodeError::AlreadyInitialised {
-                path: home.to_path_buf(),
-                node,
-            });
-        }
+        Self::refuse_existing(home)?;
         let vocab = Vocabularies::default();
         let identity = Identity::generate();
         let mut profile = Body::Organisation(Organisation {
@@ -128,22 +145,57 @@ impl Node {
                 store,
                 vocab,
             };
-            node.store.write(|w| w.set_meta(META_ORG, &id.to_string()))?;
+            node.store
+                .write(|w| w.set_meta(META_ORG, &id.to_string()))?;
             node.create(id, profile, Visibility::Community, Status::Published)?;
             Ok(node)
         })();
         if created.is_err() {
-            // Leave the home as it was: no half-made node.
-            for f in [
-                KEY_FILE,
-                DB_FILE,
-                "convene.db-wal",
-                "convene.db-shm",
-            ] {
-                let _ = std::fs::remove_file(home.join(f));
-            }
+            remove_node_files(home);
         }
         created
+    }
+
+    /// Creates another node of an existing organisation in `home` (a key and
+    /// an empty database; the organisation's profile and entries arrive by
+    /// sync). Refuses, changing nothing, if `home` already holds a node.
+    pub fn init_joining(home: &Path, org: OrgId) -> Result<Self, NodeError> {
+        Self::refuse_existing(home)?;
+        let identity = Identity::generate();
+        std::fs::create_dir_all(home).map_err(|source| NodeError::CreateHome {
+            path: home.to_path_buf(),
+            source,
+        })?;
+        let created = (|| {
+            identity.save_new(&home.join(KEY_FILE))?;
+            let mut store = Store::create(&home.join(DB_FILE))?;
+            store.write(|w| w.set_meta(META_ORG, &org.to_string()))?;
+            Ok(Self {
+                home: home.to_path_buf(),
+                identity,
+                org,
+                store,
+                vocab: Vocabularies::default(),
+            })
+        })();
+        if created.is_err() {
+            remove_node_files(home);
+        }
+        created
+    }
+
+    fn refuse_existing(home: &Path) -> Result<(), NodeError> {
+        let key_path = home.join(KEY_FILE);
+        if key_path.exists() || home.join(DB_FILE).exists() {
+            let node = Identity::load(&key_path)
+                .map(|i| format!("node {}", i.node_id()))
+                .unwrap_or_else(|_| "a partial or damaged node".into());
+            return Err(NodeError::AlreadyInitialised {
+                path: home.to_path_buf(),
+                node,
+            });
+        }
+        Ok(())
     }
 
     /// Opens the node in `home`.
@@ -388,15 +440,16 @@ impl Node {
         let actor = ActorId::from(identity.public_bytes().as_slice());
         self.store.write(|w| {
             let existing = w.load(id)?;
-            let current = match &existing {
-                Some(state) => Some(Entry::from_doc(id, state).map_err(|e| {
-                    NodeError::InvalidDocument {
-                        id,
-                        problem: e.to_string(),
-                    }
-                })?),
-                None => None,
-            };
+            let current =
+                match &existing {
+                    Some(state) => Some(Entry::from_doc(id, state).map_err(|e| {
+                        NodeError::InvalidDocument {
+                            id,
+                            problem: e.to_string(),
+                        }
+                    })?),
+                    None => None,
+                };
             let Some(next) = f(current)? else {
                 return Ok(None);
             };
@@ -413,15 +466,81 @@ impl Node {
             let Some(hash) = hash else {
                 return Ok(None);
             };
-            let change = state
-                .get_change_by_hash(&hash)
-                .ok_or_else(|| StoreError::BadDocument {
-                    id,
-                    detail: "the change just made is missing".into(),
-                })?;
+            let change =
+                state
+                    .get_change_by_hash(&hash)
+                    .ok_or_else(|| StoreError::BadDocument {
+                        id,
+                        detail: "the change just made is missing".into(),
+                    })?;
             let signed = SignedChange::sign(&identity, id, &change);
             Ok(Some(w.put(id, &state, &[signed], at.millis())?))
         })
+    }
+
+    /// Verifies and stores changes received from a peer (or a bundle).
+    ///
+    /// Each change's signature is checked before anything is applied; a
+    /// change that fails is rejected, reported and never stored, so it can
+    /// never be relayed. All accepted changes are stored in one transaction.
+    pub fn apply(&mut self, changes: Vec<SignedChange>) -> Result<ApplyReport, NodeError> {
+        let mut report = ApplyReport::default();
+        let mut by_doc: std::collections::BTreeMap<
+            DocumentId,
+            Vec<(SignedChange, automerge::Change)>,
+        > = std::collections::BTreeMap::new();
+        for signed in changes {
+            match signed.verify() {
+                Ok(change) => by_doc.entry(signed.doc).or_default().push((signed, change)),
+                Err(e) => {
+                    tracing::warn!(doc = %signed.doc, signer = ?signed.signer_id(), error = %e, "rejected a change");
+                    report.rejected.push(Rejection {
+                        doc: signed.doc,
+                        hash: signed.hash,
+                        signer: signed.signer_id(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        let at = now();
+        self.store.write(|w| {
+            for (doc, batch) in by_doc {
+                let mut state = w.load(doc)?.unwrap_or_else(Automerge::new);
+                let (had, new): (Vec<_>, Vec<_>) = batch
+                    .into_iter()
+                    .partition(|(_, c)| state.get_change_by_hash(&c.hash()).is_some());
+                report.already_had += had.len();
+                if new.is_empty() {
+                    continue;
+                }
+                let decoded: Vec<automerge::Change> = new.iter().map(|(_, c)| c.clone()).collect();
+                if let Err(e) = state.apply_changes(decoded) {
+                    for (signed, _) in &new {
+                        report.rejected.push(Rejection {
+                            doc,
+                            hash: signed.hash,
+                            signer: signed.signer_id(),
+                            reason: format!("cannot be applied: {e}"),
+                        });
+                    }
+                    continue;
+                }
+                let (applied, waiting): (Vec<_>, Vec<_>) = new
+                    .into_iter()
+                    .partition(|(_, c)| state.get_change_by_hash(&c.hash()).is_some());
+                report.waiting += waiting.len();
+                if applied.is_empty() {
+                    continue;
+                }
+                let signed: Vec<SignedChange> = applied.into_iter().map(|(s, _)| s).collect();
+                report.applied += signed.len();
+                w.put(doc, &state, &signed, at.millis())?;
+                report.changed.push(doc);
+            }
+            Ok::<_, NodeError>(())
+        })?;
+        Ok(report)
     }
 
     /// Finds the entry whose id starts with `prefix`.
@@ -478,10 +597,7 @@ impl Node {
             let signer = stored.change.signer_id();
             let signer_org = match signer {
                 Some(s) => self.store.org_of_node(&s.to_string())?.map(|org| {
-                    let name = org
-                        .parse()
-                        .ok()
-                        .and_then(|o: OrgId| self.org_name(&o));
+                    let name = org.parse().ok().and_then(|o: OrgId| self.org_name(&o));
                     (org, name)
                 }),
                 None => None,
@@ -509,6 +625,13 @@ impl Node {
     /// Full-text search; `None` when the query has no searchable word.
     pub fn search(&self, query: &str, limit: usize) -> Result<Option<Vec<Hit>>, NodeError> {
         Ok(self.store.search(query, limit)?)
+    }
+}
+
+/// Leaves a home as it was before a failed init: no half-made node.
+fn remove_node_files(home: &Path) {
+    for f in [KEY_FILE, DB_FILE, "convene.db-wal", "convene.db-shm"] {
+        let _ = std::fs::remove_file(home.join(f));
     }
 }
 

@@ -102,7 +102,10 @@ impl Store {
         if meta.permissions().readonly() {
             return Err(StoreError::ReadOnly(path.to_path_buf()));
         }
-        Self::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        Self::open_with(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
     }
 
     fn open_with(path: &Path, flags: OpenFlags) -> Result<Self, StoreError> {
@@ -204,7 +207,9 @@ impl Store {
     pub fn org_of_node(&self, node: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT org FROM nodes WHERE node = ?1", [node], |r| r.get(0))
+            .query_row("SELECT org FROM nodes WHERE node = ?1", [node], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 

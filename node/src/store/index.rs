@@ -39,10 +39,7 @@ pub fn heads_and_digest(doc: DocumentId, state: &Automerge) -> (Vec<u8>, [u8; 32
 
 fn read_entry(doc: DocumentId, state: &Automerge, vocab: &Vocabularies) -> Result<Entry, String> {
     let mut entry = Entry::from_doc(doc, state).map_err(|e| e.to_string())?;
-    entry
-        .body
-        .check(vocab)
-        .map_err(|e| e.to_string())?;
+    entry.body.check(vocab).map_err(|e| e.to_string())?;
     Ok(entry)
 }
 
@@ -109,9 +106,8 @@ pub(super) fn reindex(
         .execute([n])?;
     let entry = parsed.ok();
     if let Some(e) = &entry {
-        let mut term = conn.prepare_cached(
-            "INSERT OR IGNORE INTO terms (field, value, n) VALUES (?1, ?2, ?3)",
-        )?;
+        let mut term = conn
+            .prepare_cached("INSERT OR IGNORE INTO terms (field, value, n) VALUES (?1, ?2, ?3)")?;
         for (field, value) in terms(&e.body) {
             term.execute(params![field, value, n])?;
         }

@@ -52,7 +52,8 @@ pub struct Hit {
     pub rank: f64,
 }
 
-const LISTED_COLUMNS: &str = "d.doc, d.kind, d.title, d.owner, o.title, d.visibility, d.status, d.created, d.updated";
+const LISTED_COLUMNS: &str =
+    "d.doc, d.kind, d.title, d.owner, o.title, d.visibility, d.status, d.created, d.updated";
 
 fn listed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
     let doc: Vec<u8> = r.get(0)?;
@@ -62,7 +63,9 @@ fn listed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
     };
     Ok(Listed {
         id: DocumentId::from_slice(&doc).ok_or_else(|| conv(0, "bad document id".into()))?,
-        kind: kind.parse().map_err(|e: convene_model::entry::UnknownKind| conv(1, e.to_string()))?,
+        kind: kind
+            .parse()
+            .map_err(|e: convene_model::entry::UnknownKind| conv(1, e.to_string()))?,
         title: r.get(2)?,
         owner: r.get(3)?,
         owner_name: r.get(4)?,
@@ -104,9 +107,9 @@ impl Store {
         if !DocumentId::is_prefix_syntax(prefix) {
             return Ok(Resolve::None);
         }
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT doc, id FROM docs WHERE id GLOB ?1 || '*' ORDER BY id LIMIT 5")?;
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT doc, id FROM docs WHERE id GLOB ?1 || '*' ORDER BY id LIMIT 5",
+        )?;
         let rows: Vec<(Vec<u8>, String)> = stmt
             .query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
@@ -185,7 +188,10 @@ mod tests {
 
     #[test]
     fn queries_are_quoted_words() {
-        assert_eq!(fts_query("call answering").unwrap(), "\"call\" \"answering\"");
+        assert_eq!(
+            fts_query("call answering").unwrap(),
+            "\"call\" \"answering\""
+        );
         assert_eq!(fts_query("disch*").unwrap(), "\"disch\"*");
         assert_eq!(fts_query("NOT (x) \"a").unwrap(), "\"NOT\" \"x\" \"a\"");
         assert_eq!(fts_query(" ()* "), None);

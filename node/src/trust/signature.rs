@@ -75,8 +75,8 @@ impl SignedChange {
         if change.hash().0 != self.hash {
             return Err(SignatureError::HashMismatch);
         }
-        let key =
-            ed25519::PublicKey::try_from_bytes(&self.signer).map_err(|_| SignatureError::BadSigner)?;
+        let key = ed25519::PublicKey::try_from_bytes(&self.signer)
+            .map_err(|_| SignatureError::BadSigner)?;
         if !key.verify(&payload(&self.doc, &self.hash), &self.signature) {
             return Err(SignatureError::BadSignature);
         }
@@ -122,11 +122,19 @@ mod tests {
 
         let mut doc = good.clone();
         doc.doc = DocumentId::from_bytes([5; 16]);
-        assert_eq!(doc.verify().unwrap_err(), SignatureError::BadSignature, "moved to another document");
+        assert_eq!(
+            doc.verify().unwrap_err(),
+            SignatureError::BadSignature,
+            "moved to another document"
+        );
 
         let mut signer = good.clone();
         signer.signer = Identity::generate().public_bytes();
-        assert_eq!(signer.verify().unwrap_err(), SignatureError::BadSignature, "claimed by another key");
+        assert_eq!(
+            signer.verify().unwrap_err(),
+            SignatureError::BadSignature,
+            "claimed by another key"
+        );
 
         let mut bytes = good.clone();
         let last = bytes.bytes.len() - 1;

@@ -1,0 +1,337 @@
+//! The node's store as an organisation relies on it: data survives a
+//! reopen, concurrent writers never lose each other's changes, every change
+//! is signed, bad files are refused with a clear error.
+
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+
+use convene_model::{Body, DataPoint, EntryInput, Kind, Learning, Measure, Project, Status};
+use convene_node::{DB_FILE, Edit, Filter, InitOptions, KEY_FILE, Node, NodeError, StoreError};
+
+fn init(home: &Path, org: &str) -> Node {
+    Node::init(
+        home,
+        &InitOptions {
+            org: org.into(),
+            sector: "nhs-trust".into(),
+            place: Some("Gateshead".into()),
+        },
+    )
+    .unwrap()
+}
+
+fn learning(title: &str, body: &str) -> EntryInput {
+    EntryInput {
+        body: Body::Learning(Learning {
+            title: title.into(),
+            summary: "A summary.".into(),
+            body: body.into(),
+            ..Learning::default()
+        }),
+        visibility: None,
+        status: None,
+    }
+}
+
+fn project() -> EntryInput {
+    EntryInput {
+        body: Body::Project(Project {
+            title: "Ambulance handover delays".into(),
+            measures: vec![Measure {
+                name: "Minutes lost".into(),
+                ..Measure::default()
+            }],
+            ..Project::default()
+        }),
+        visibility: None,
+        status: None,
+    }
+}
+
+#[test]
+fn entries_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let mut node = init(dir.path(), "Gateshead Health");
+        node.publish(learning("Peer visits", "Visits between areas."))
+            .unwrap()
+    };
+    let node = Node::open(dir.path()).unwrap();
+    assert_eq!(node.get(id).unwrap().body.title(), "Peer visits");
+    assert_eq!(node.resolve(&id.to_string()[..6]).unwrap(), id);
+    let kinds: Vec<Kind> = node
+        .list(&Filter::default())
+        .unwrap()
+        .iter()
+        .map(|l| l.kind)
+        .collect();
+    assert_eq!(
+        kinds.len(),
+        2,
+        "the learning entry and the organisation profile"
+    );
+    assert!(kinds.contains(&Kind::Organisation));
+}
+
+#[test]
+fn two_connections_writing_one_document_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = init(dir.path(), "Gateshead Health")
+        .publish(project())
+        .unwrap();
+    const WRITES: usize = 20;
+    let barrier = Arc::new(Barrier::new(2));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let home = dir.path().to_path_buf();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let mut node = Node::open(&home).unwrap();
+                barrier.wait();
+                for i in 0..WRITES {
+                    node.edit(
+                        id,
+                        Edit::AddDataPoint {
+                            measure: "Minutes lost".into(),
+                            point: DataPoint {
+                                date: format!("2024-{:02}-01", 1 + i % 12),
+                                value: (w * 1000 + i) as f64,
+                                note: format!("writer {w}"),
+                            },
+                        },
+                    )
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let node = Node::open(dir.path()).unwrap();
+    let Body::Project(p) = node.get(id).unwrap().body else {
+        panic!("not a project")
+    };
+    let mut values: Vec<i64> = p.measures[0].data.iter().map(|d| d.value as i64).collect();
+    values.sort();
+    let mut expected: Vec<i64> = (0..WRITES as i64)
+        .chain((0..WRITES as i64).map(|i| 1000 + i))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        values, expected,
+        "every data point from both writers is there"
+    );
+    assert_eq!(node.history(id).unwrap().len(), 1 + 2 * WRITES);
+}
+
+#[test]
+fn every_stored_change_is_signed_by_this_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = init(dir.path(), "Gateshead Health");
+    let id = node
+        .publish(learning("Community calls", "Falls admissions fell 6%."))
+        .unwrap();
+    node.edit(
+        id,
+        Edit::Set(vec![("title".into(), "Community response".into())]),
+    )
+    .unwrap();
+    let changes = node.store().changes(id).unwrap();
+    assert_eq!(changes.len(), 2);
+    for c in &changes {
+        c.change.verify().expect("signature verifies");
+        assert_eq!(c.change.signer_id(), Some(node.node_id()));
+    }
+    let mut forged = changes[1].change.clone();
+    forged.signature[0] ^= 0xff;
+    assert!(forged.verify().is_err());
+}
+
+#[test]
+fn received_changes_are_verified_before_they_are_stored() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Gateshead Health");
+    let mut b = init(b_dir.path(), "Newcastle City Council");
+    let id = a.publish(learning("Peer visits", "Visits.")).unwrap();
+    let mut changes: Vec<_> = a
+        .store()
+        .changes(id)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.change)
+        .collect();
+
+    let mut forged = changes[0].clone();
+    forged.signature[3] ^= 1;
+    let report = b.apply(vec![forged]).unwrap();
+    assert_eq!(report.applied, 0);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].reason, "signature does not verify");
+    assert!(matches!(b.get(id), Err(NodeError::UnknownId(_))));
+
+    let report = b.apply(changes.clone()).unwrap();
+    assert_eq!((report.applied, report.rejected.len()), (1, 0));
+    assert_eq!(b.get(id).unwrap().body.title(), "Peer visits");
+    let report = b.apply(changes.split_off(0)).unwrap();
+    assert_eq!(
+        (report.applied, report.already_had),
+        (0, 1),
+        "applying twice changes nothing"
+    );
+
+    // B may not edit A's entry.
+    let err = b
+        .edit(id, Edit::Set(vec![("title".into(), "Mine now".into())]))
+        .unwrap_err();
+    assert!(matches!(err, NodeError::NotOwner { .. }), "{err}");
+}
+
+#[test]
+fn concurrent_edits_by_two_nodes_of_one_organisation_merge() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Gateshead Health");
+    let mut b = Node::init_joining(b_dir.path(), a.org()).unwrap();
+    assert_ne!(a.node_id(), b.node_id());
+    let id = a
+        .publish(learning("Peer visits", "Peer visits reduced delays."))
+        .unwrap();
+    let all = |n: &Node| -> Vec<_> {
+        n.store()
+            .changes(id)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.change)
+            .collect()
+    };
+    b.apply(all(&a)).unwrap();
+    // Both nodes edit the same entry while apart.
+    a.edit(
+        id,
+        Edit::Set(vec![(
+            "body".into(),
+            "Peer visits between areas reduced delays.".into(),
+        )]),
+    )
+    .unwrap();
+    b.edit(
+        id,
+        Edit::Set(vec![(
+            "body".into(),
+            "Peer visits reduced handover delays.".into(),
+        )]),
+    )
+    .unwrap();
+    b.edit(id, Edit::Set(vec![("tags".into(), "ambulance".into())]))
+        .unwrap();
+    a.apply(all(&b)).unwrap();
+    b.apply(all(&a)).unwrap();
+    for n in [&a, &b] {
+        let Body::Learning(l) = n.get(id).unwrap().body else {
+            panic!("not learning")
+        };
+        assert_eq!(
+            l.body.as_str(),
+            "Peer visits between areas reduced handover delays."
+        );
+        assert_eq!(l.tags, vec!["ambulance"]);
+    }
+    assert_eq!(all(&a).len(), 4);
+    assert_eq!(all(&b).len(), 4);
+}
+
+#[test]
+fn init_twice_refuses_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = init(dir.path(), "Gateshead Health");
+    let id = node.node_id();
+    drop(node);
+    let key = std::fs::read(dir.path().join(KEY_FILE)).unwrap();
+    let err = Node::init(
+        dir.path(),
+        &InitOptions {
+            org: "Other".into(),
+            sector: "council".into(),
+            place: None,
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, NodeError::AlreadyInitialised { .. }), "{err}");
+    assert!(err.to_string().contains(&id.to_string()));
+    assert_eq!(std::fs::read(dir.path().join(KEY_FILE)).unwrap(), key);
+}
+
+#[test]
+fn a_failed_init_leaves_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Node::init(
+        dir.path(),
+        &InitOptions {
+            org: "Gateshead Health".into(),
+            sector: "hospitl".into(),
+            place: None,
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("did you mean hospice"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn damaged_and_read_only_databases_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(init(dir.path(), "Gateshead Health"));
+    let db = dir.path().join(DB_FILE);
+
+    let mut perms = std::fs::metadata(&db).unwrap().permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&db, perms.clone()).unwrap();
+    let err = Node::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, NodeError::Store(StoreError::ReadOnly(_))),
+        "{err}"
+    );
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&db, perms).unwrap();
+
+    for f in ["convene.db-wal", "convene.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(f));
+    }
+    std::fs::write(&db, b"this is not a database, it is a shopping list").unwrap();
+    let err = Node::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, NodeError::Store(StoreError::Corrupt { .. })),
+        "{err}"
+    );
+}
+
+#[test]
+fn search_ranks_titles_first_and_skips_retracted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = init(dir.path(), "Gateshead Health");
+    let in_body = node
+        .publish(learning(
+            "Community calls",
+            "Falls were fewer after handover changes.",
+        ))
+        .unwrap();
+    let in_title = node
+        .publish(learning(
+            "Ambulance handover standard",
+            "A standard operating model.",
+        ))
+        .unwrap();
+    let hits = node.search("handover", 10).unwrap().unwrap();
+    let ids: Vec<_> = hits.iter().map(|h| h.listed.id).collect();
+    assert_eq!(ids, vec![in_title, in_body]);
+    assert!(hits[0].snippet.contains("[handover]") || hits[0].snippet.contains("[Handover]"));
+    assert_eq!(node.search("hand*", 10).unwrap().unwrap().len(), 2);
+    node.retract(in_title).unwrap();
+    let hits = node.search("handover", 10).unwrap().unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(node.get(in_title).unwrap().meta.status, Status::Retracted);
+    assert!(node.search("()", 10).unwrap().is_none());
+}
