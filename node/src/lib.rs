@@ -24,6 +24,7 @@
 pub mod error;
 pub mod node;
 pub mod store;
+pub mod sync;
 pub mod trust;
 
 pub use error::NodeError;

@@ -203,6 +203,52 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Documents with changes stored after `seq`, with their current
+    /// digests, and the highest `seq` now stored.
+    pub fn digests_since(
+        &self,
+        seq: i64,
+    ) -> Result<(Vec<(DocumentId, [u8; 32])>, i64), StoreError> {
+        let max: i64 =
+            self.conn
+                .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
+                    r.get(0)
+                })?;
+        if max <= seq {
+            return Ok((Vec::new(), max));
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT doc, digest FROM docs WHERE doc IN
+                (SELECT DISTINCT doc FROM changes WHERE seq > ?1 AND seq <= ?2)",
+        )?;
+        let rows = stmt.query_map([seq, max], |r| {
+            let doc: Vec<u8> = r.get(0)?;
+            Ok((doc, blob::<32>(r, 1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, digest) = row?;
+            if let Some(id) = DocumentId::from_slice(&doc) {
+                out.push((id, digest));
+            }
+        }
+        Ok((out, max))
+    }
+
+    /// A document's heads, as stored (empty if the node lacks it).
+    pub fn heads(&self, doc: DocumentId) -> Result<Vec<[u8; 32]>, StoreError> {
+        let heads: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT heads FROM docs WHERE doc = ?1")?
+            .query_row([doc.as_bytes().as_slice()], |r| r.get(0))
+            .optional()?;
+        Ok(heads
+            .unwrap_or_default()
+            .chunks_exact(32)
+            .map(|c| c.try_into().expect("32-byte chunks"))
+            .collect())
+    }
+
     /// The organisation a node key belongs to, per the organisation profiles.
     pub fn org_of_node(&self, node: &str) -> Result<Option<String>, StoreError> {
         Ok(self

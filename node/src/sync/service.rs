@@ -1,0 +1,554 @@
+//! The sync service: every peer's sessions, requests and announcements, as a
+//! sans-IO state machine.
+//!
+//! The runtime (the libp2p event loop, or a test's simulated network) feeds
+//! [`Input`]s to [`Service::handle`] and carries out the [`Io`]s it queues:
+//! send a request, answer one, disconnect a peer, report an event. The
+//! service never touches a socket or a clock (times come in with each
+//! input); it reads and writes the node's data through the [`Replica`]
+//! trait, so the same code runs in the daemon, in `sync --once` and in a
+//! deterministic in-process simulation.
+//!
+//! Two places decide what a peer may get, and the membership rules of a
+//! community plug in there: [`Replica::admit`] when a peer asks anything,
+//! and [`Replica::view`] / [`Replica::changes_for`] for which documents and
+//! changes it may see.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::catalogue::CatalogueView;
+use super::reconcile;
+use super::session::{Session, SessionError, SessionStats};
+use super::wire::{
+    CHANGES_BUDGET, Digest, DocHeads, DocId, Hash, MAX_ANNOUNCE, Request, Response, Violation,
+    WireChange,
+};
+use crate::node::ApplyReport;
+use crate::trust::{NodeId, SignedChange};
+
+/// A failure of the node's own data layer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReplicaError(pub String);
+
+/// The node's data as sync sees it.
+pub trait Replica {
+    /// Whether `peer` may sync with this node at all (`Err` gives the
+    /// reason the peer is told).
+    fn admit(&mut self, peer: &NodeId) -> Result<(), String>;
+    /// The catalogue as `peer` may see it.
+    fn view(&self, peer: &NodeId) -> &dyn CatalogueView;
+    /// This node's heads of a document (empty if it has none).
+    fn heads(&mut self, doc: &DocId) -> Result<Vec<Hash>, ReplicaError>;
+    /// The changes of `doc` that a node with heads `have` lacks, if `peer`
+    /// may see the document; `None` if it may not or this node lacks it.
+    fn changes_for(
+        &mut self,
+        peer: &NodeId,
+        doc: &DocId,
+        have: &[Hash],
+    ) -> Result<Option<Vec<SignedChange>>, ReplicaError>;
+    /// Verifies and stores changes received from `from`.
+    fn apply(
+        &mut self,
+        from: &NodeId,
+        changes: Vec<SignedChange>,
+    ) -> Result<ApplyReport, ReplicaError>;
+    /// Documents whose digest changed since the last call (local writes by
+    /// any process, and applied changes), with their new digests.
+    fn refresh(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError>;
+}
+
+/// Identifies an inbound request until it is answered.
+pub type ChannelId = u64;
+/// Identifies an outbound request until its answer arrives.
+pub type Token = u64;
+
+/// Something that happened, for the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Connected {
+        peer: NodeId,
+    },
+    Disconnected {
+        peer: NodeId,
+    },
+    /// Start a full session with a connected peer (after connecting, and
+    /// from time to time to heal missed announcements).
+    Sync {
+        peer: NodeId,
+    },
+    Request {
+        peer: NodeId,
+        channel: ChannelId,
+        request: Request,
+    },
+    Response {
+        peer: NodeId,
+        token: Token,
+        response: Response,
+    },
+    /// An outbound request failed (timeout, connection closed, bad bytes).
+    Failed {
+        peer: NodeId,
+        token: Token,
+        error: String,
+    },
+    /// Time passed: look for local changes to announce.
+    Tick,
+}
+
+/// What the service wants done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Io {
+    Send {
+        peer: NodeId,
+        token: Token,
+        request: Request,
+    },
+    Respond {
+        channel: ChannelId,
+        response: Response,
+    },
+    Disconnect {
+        peer: NodeId,
+        reason: String,
+    },
+    Event(Event),
+}
+
+/// What the service reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    SessionDone {
+        peer: NodeId,
+        stats: SessionStats,
+    },
+    SessionFailed {
+        peer: NodeId,
+        error: SessionError,
+    },
+    /// A peer pushed changes to this node.
+    Received {
+        peer: NodeId,
+        applied: usize,
+        rejected: usize,
+    },
+    /// A peer was refused (not admitted).
+    Refused {
+        peer: NodeId,
+        reason: String,
+    },
+}
+
+/// Counters per peer, for `convene status` and `convene peers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    pub connected: bool,
+    /// When the last session with the peer completed (unix ms).
+    pub last_sync: Option<i64>,
+    pub changes_in: usize,
+    pub changes_out: usize,
+    pub rejected: usize,
+    pub sessions: usize,
+}
+
+#[derive(Debug, Default)]
+struct Peer {
+    session: Option<(Token, Session)>,
+    /// Announced documents (with the announced digest) to fetch when the
+    /// current session ends.
+    queued: BTreeMap<DocId, Digest>,
+    /// A full sync was asked for while a session ran.
+    full_pending: bool,
+    stats: PeerStats,
+}
+
+/// The sync state machine of one node.
+#[derive(Debug)]
+pub struct Service<R> {
+    replica: R,
+    peers: BTreeMap<NodeId, Peer>,
+    outbox: VecDeque<Io>,
+    next_token: Token,
+    now: i64,
+}
+
+impl<R: Replica> Service<R> {
+    pub fn new(replica: R) -> Self {
+        Self {
+            replica,
+            peers: BTreeMap::new(),
+            outbox: VecDeque::new(),
+            next_token: 1,
+            now: 0,
+        }
+    }
+
+    pub fn replica(&self) -> &R {
+        &self.replica
+    }
+
+    pub fn replica_mut(&mut self) -> &mut R {
+        &mut self.replica
+    }
+
+    /// Counters for every peer seen since start.
+    pub fn peers(&self) -> impl Iterator<Item = (&NodeId, &PeerStats)> {
+        self.peers.iter().map(|(id, p)| (id, &p.stats))
+    }
+
+    /// Whether a session with `peer` is running.
+    pub fn is_syncing(&self, peer: &NodeId) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.session.is_some())
+    }
+
+    /// The next thing to do, if any.
+    pub fn next_io(&mut self) -> Option<Io> {
+        self.outbox.pop_front()
+    }
+
+    /// Handles one input at time `now` (unix ms).
+    pub fn handle(&mut self, now: i64, input: Input) {
+        self.now = now;
+        match input {
+            Input::Connected { peer } => {
+                self.peers.entry(peer).or_default().stats.connected = true;
+            }
+            Input::Disconnected { peer } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.stats.connected = false;
+                    p.queued.clear();
+                    p.full_pending = false;
+                    if p.session.take().is_some() {
+                        self.event(Event::SessionFailed {
+                            peer,
+                            error: SessionError::Failed("the connection closed".into()),
+                        });
+                    }
+                }
+            }
+            Input::Sync { peer } => {
+                // Start from the current catalogue (and tell everyone what
+                // changed locally since the last look).
+                self.announce_local_changes();
+                let p = self.peers.entry(peer).or_default();
+                if p.session.is_some() {
+                    p.full_pending = true;
+                } else {
+                    let session = Session::full(peer, &self.replica);
+                    self.start(peer, session);
+                }
+            }
+            Input::Request {
+                peer,
+                channel,
+                request,
+            } => self.on_request(peer, channel, request),
+            Input::Response {
+                peer,
+                token,
+                response,
+            } => self.on_response(peer, token, response),
+            Input::Failed { peer, token, error } => {
+                if let Some(p) = self.peers.get_mut(&peer)
+                    && p.session.as_ref().is_some_and(|(t, _)| *t == token)
+                {
+                    p.session = None;
+                    self.event(Event::SessionFailed {
+                        peer,
+                        error: SessionError::Failed(error),
+                    });
+                    self.continue_queued(peer);
+                }
+            }
+            Input::Tick => self.announce_local_changes(),
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        self.outbox.push_back(Io::Event(e));
+    }
+
+    fn disconnect(&mut self, peer: NodeId, reason: String) {
+        tracing::warn!(%peer, %reason, "disconnecting peer");
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.session = None;
+            p.queued.clear();
+        }
+        self.outbox.push_back(Io::Disconnect { peer, reason });
+    }
+
+    fn start(&mut self, peer: NodeId, session: Session) {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.peers.entry(peer).or_default().session = Some((token, session));
+        self.step(peer);
+    }
+
+    /// Sends the session's next request, or ends it.
+    fn step(&mut self, peer: NodeId) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let Some((_, mut session)) = p.session.take() else {
+            return;
+        };
+        match session.next_request(&mut self.replica) {
+            Ok(Some(request)) => {
+                let token = self.next_token;
+                self.next_token += 1;
+                self.outbox.push_back(Io::Send {
+                    peer,
+                    token,
+                    request,
+                });
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.session = Some((token, session));
+                }
+            }
+            Ok(None) => {
+                let stats = session.into_stats();
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.stats.last_sync = Some(self.now);
+                    p.stats.sessions += 1;
+                    p.stats.changes_in += stats.received;
+                    p.stats.changes_out += stats.sent;
+                    p.stats.rejected += stats.rejected;
+                }
+                let changed = !stats.docs_changed.is_empty();
+                self.event(Event::SessionDone { peer, stats });
+                if changed {
+                    self.announce_local_changes();
+                }
+                self.continue_queued(peer);
+            }
+            Err(error) => self.fail(peer, error),
+        }
+    }
+
+    fn fail(&mut self, peer: NodeId, error: SessionError) {
+        tracing::warn!(%peer, %error, "sync session failed");
+        let violation = matches!(error, SessionError::Violation(_));
+        self.event(Event::SessionFailed {
+            peer,
+            error: error.clone(),
+        });
+        if violation {
+            self.disconnect(peer, error.to_string());
+        } else {
+            self.continue_queued(peer);
+        }
+    }
+
+    fn continue_queued(&mut self, peer: NodeId) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if p.session.is_some() || !p.stats.connected {
+            return;
+        }
+        if std::mem::take(&mut p.full_pending) {
+            p.queued.clear();
+            let session = Session::full(peer, &self.replica);
+            self.start(peer, session);
+        } else if !p.queued.is_empty() {
+            // Skip what an earlier session already brought here.
+            let view = self.replica.view(&peer);
+            let docs: Vec<DocId> = std::mem::take(&mut p.queued)
+                .into_iter()
+                .filter(|(doc, digest)| view.digest(doc) != Some(*digest))
+                .map(|(doc, _)| doc)
+                .collect();
+            if !docs.is_empty() {
+                self.start(peer, Session::targeted(peer, docs));
+            }
+        }
+    }
+
+    fn on_response(&mut self, peer: NodeId, token: Token, response: Response) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let Some((expected, mut session)) = p.session.take() else {
+            return;
+        };
+        if expected != token {
+            p.session = Some((expected, session));
+            return;
+        }
+        if let Err(v) = response.check() {
+            self.fail(peer, v.into());
+            return;
+        }
+        match session.on_response(response, &mut self.replica) {
+            Ok(()) => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.session = Some((token, session));
+                }
+                self.step(peer);
+            }
+            Err(e) => self.fail(peer, e),
+        }
+    }
+
+    fn on_request(&mut self, peer: NodeId, channel: ChannelId, request: Request) {
+        if let Err(v) = request.check() {
+            self.disconnect(peer, v.to_string());
+            return;
+        }
+        if let Err(reason) = self.replica.admit(&peer) {
+            self.event(Event::Refused {
+                peer,
+                reason: reason.clone(),
+            });
+            self.outbox.push_back(Io::Respond {
+                channel,
+                response: Response::Refused { reason },
+            });
+            return;
+        }
+        let response = match self.answer(peer, request) {
+            Ok(r) => r,
+            Err(Answer::Violation(v)) => {
+                self.disconnect(peer, v.to_string());
+                return;
+            }
+            Err(Answer::Local(e)) => {
+                tracing::error!(%peer, error = %e, "cannot answer a sync request");
+                Response::Refused {
+                    reason: "the node could not read its store; try again later".into(),
+                }
+            }
+        };
+        self.outbox.push_back(Io::Respond { channel, response });
+    }
+
+    fn answer(&mut self, peer: NodeId, request: Request) -> Result<Response, Answer> {
+        if matches!(request, Request::Reconcile { .. }) {
+            self.announce_local_changes();
+        }
+        Ok(match request {
+            Request::Reconcile { ranges } => Response::Reconcile {
+                results: reconcile::respond(self.replica.view(&peer), &ranges),
+            },
+            Request::GetChanges { docs } => {
+                let mut changes: Vec<WireChange> = Vec::new();
+                let mut heads = Vec::new();
+                let mut unknown = Vec::new();
+                let mut truncated = Vec::new();
+                let mut size = 0usize;
+                for DocHeads { doc, heads: have } in docs {
+                    if !truncated.is_empty() {
+                        truncated.push(doc);
+                        continue;
+                    }
+                    match self.replica.changes_for(&peer, &doc, &have)? {
+                        None => unknown.push(doc),
+                        Some(found) => {
+                            let bytes: usize = found.iter().map(|c| c.bytes.len() + 160).sum();
+                            if !changes.is_empty() && size + bytes > CHANGES_BUDGET {
+                                truncated.push(doc);
+                                continue;
+                            }
+                            size += bytes;
+                            changes.extend(found.iter().map(WireChange::from));
+                            heads.push(DocHeads {
+                                doc,
+                                heads: self.replica.heads(&doc)?,
+                            });
+                        }
+                    }
+                }
+                Response::Changes {
+                    changes,
+                    heads,
+                    unknown,
+                    truncated,
+                }
+            }
+            Request::PutChanges { changes } => {
+                let signed: Vec<SignedChange> = changes
+                    .into_iter()
+                    .map(SignedChange::try_from)
+                    .collect::<Result<_, _>>()
+                    .map_err(Answer::Violation)?;
+                let report = self.replica.apply(&peer, signed)?;
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.stats.changes_in += report.applied;
+                    p.stats.rejected += report.rejected.len();
+                }
+                self.event(Event::Received {
+                    peer,
+                    applied: report.applied,
+                    rejected: report.rejected.len(),
+                });
+                if !report.changed.is_empty() {
+                    self.announce_local_changes();
+                }
+                Response::Applied {
+                    applied: report.applied as u32,
+                    already_had: report.already_had as u32,
+                    rejected: report.rejected.len() as u32,
+                }
+            }
+            Request::Announce { items } => {
+                let view = self.replica.view(&peer);
+                let wanted: Vec<(DocId, Digest)> = items
+                    .into_iter()
+                    .filter(|(doc, digest)| view.digest(doc) != Some(*digest))
+                    .collect();
+                if !wanted.is_empty() {
+                    let p = self.peers.entry(peer).or_default();
+                    p.queued.extend(wanted);
+                    self.continue_queued(peer);
+                }
+                Response::Ack
+            }
+        })
+    }
+
+    /// Tells every connected peer about documents that changed here.
+    fn announce_local_changes(&mut self) {
+        let changed = match self.replica.refresh() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read local changes");
+                return;
+            }
+        };
+        if changed.is_empty() {
+            return;
+        }
+        let peers: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.stats.connected)
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in peers {
+            for chunk in changed.chunks(MAX_ANNOUNCE) {
+                let token = self.next_token;
+                self.next_token += 1;
+                self.outbox.push_back(Io::Send {
+                    peer,
+                    token,
+                    request: Request::Announce {
+                        items: chunk.to_vec(),
+                    },
+                });
+            }
+        }
+    }
+}
+
+enum Answer {
+    Violation(Violation),
+    Local(ReplicaError),
+}
+
+impl From<ReplicaError> for Answer {
+    fn from(e: ReplicaError) -> Self {
+        Answer::Local(e)
+    }
+}

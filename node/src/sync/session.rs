@@ -1,0 +1,257 @@
+//! One sync session, from the side that started it: reconcile, fetch what
+//! differs, push what the peer lacks.
+//!
+//! The session is a plain state machine: [`Session::next_request`] says
+//! what to send, [`Session::on_response`] takes the answer. One request is
+//! in flight at a time; every step is bounded (rounds of reconciliation,
+//! documents per request, bytes per push), so a hostile peer cannot keep a
+//! session going forever.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::catalogue::{Fingerprint, Prefix};
+use super::reconcile::{self, Diff};
+use super::service::{Replica, ReplicaError};
+use super::wire::{
+    CHANGES_BUDGET, DocHeads, DocId, Hash, MAX_DOCS, MAX_RANGES, Request, Response, Violation,
+    WireChange,
+};
+use crate::trust::{NodeId, SignedChange};
+
+/// Most reconciliation rounds before a session gives up (ids are random,
+/// so real catalogues finish in about log16(n) + 1 rounds).
+pub const MAX_ROUNDS: u32 = 12;
+
+/// How a session ended badly.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("the peer refused to sync: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Violation(#[from] Violation),
+    #[error("local store: {0}")]
+    Replica(String),
+    #[error("request failed: {0}")]
+    Failed(String),
+}
+
+impl From<ReplicaError> for SessionError {
+    fn from(e: ReplicaError) -> Self {
+        SessionError::Replica(e.0)
+    }
+}
+
+/// What a session did, for `sync --once`, status and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub round_trips: u32,
+    pub reconcile_rounds: u32,
+    pub docs_differing: usize,
+    /// Changes received and stored.
+    pub received: usize,
+    /// Changes received that this node already had.
+    pub already_had: usize,
+    /// Changes received and refused (bad signature, not allowed).
+    pub rejected: usize,
+    /// Changes sent and stored by the peer.
+    pub sent: usize,
+    /// Documents whose state changed here.
+    pub docs_changed: BTreeSet<DocId>,
+}
+
+#[derive(Debug)]
+enum InFlight {
+    Reconcile(Vec<(Prefix, Fingerprint)>),
+    Get(Vec<DocId>),
+    Put,
+}
+
+/// A session with one peer.
+#[derive(Debug)]
+pub struct Session {
+    peer: NodeId,
+    pending_ranges: VecDeque<(Prefix, Fingerprint)>,
+    diff: Diff,
+    reconciled: bool,
+    fetch: VecDeque<DocId>,
+    /// Documents to consider pushing, with the peer's heads when known.
+    push: BTreeMap<DocId, Vec<Hash>>,
+    in_flight: Option<InFlight>,
+    stats: SessionStats,
+}
+
+impl Session {
+    /// A full session: reconcile the whole catalogue first.
+    pub fn full(peer: NodeId, replica: &dyn Replica) -> Self {
+        let root = Prefix::root();
+        let fp = replica.view(&peer).fingerprint(&root);
+        Self::new(peer, [(root, fp)].into(), false, Vec::new())
+    }
+
+    /// A targeted session for documents the peer announced.
+    pub fn targeted(peer: NodeId, docs: impl IntoIterator<Item = DocId>) -> Self {
+        Self::new(peer, VecDeque::new(), true, docs.into_iter().collect())
+    }
+
+    fn new(
+        peer: NodeId,
+        pending_ranges: VecDeque<(Prefix, Fingerprint)>,
+        reconciled: bool,
+        fetch: Vec<DocId>,
+    ) -> Self {
+        Self {
+            peer,
+            pending_ranges,
+            diff: Diff::default(),
+            reconciled,
+            fetch: fetch.into(),
+            push: BTreeMap::new(),
+            in_flight: None,
+            stats: SessionStats::default(),
+        }
+    }
+
+    pub fn peer(&self) -> NodeId {
+        self.peer
+    }
+
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    pub fn into_stats(self) -> SessionStats {
+        self.stats
+    }
+
+    /// The next request to send, or `None` when the session is complete.
+    pub fn next_request(
+        &mut self,
+        replica: &mut dyn Replica,
+    ) -> Result<Option<Request>, SessionError> {
+        debug_assert!(self.in_flight.is_none());
+        if !self.pending_ranges.is_empty() {
+            if self.stats.reconcile_rounds >= MAX_ROUNDS {
+                return Err(Violation(format!(
+                    "reconciliation did not finish in {MAX_ROUNDS} rounds"
+                ))
+                .into());
+            }
+            let n = self.pending_ranges.len().min(MAX_RANGES);
+            let ranges: Vec<_> = self.pending_ranges.drain(..n).collect();
+            self.stats.reconcile_rounds += 1;
+            self.in_flight = Some(InFlight::Reconcile(ranges.clone()));
+            return Ok(Some(Request::Reconcile { ranges }));
+        }
+        if !self.reconciled {
+            self.reconciled = true;
+            self.stats.docs_differing = self.diff.fetch.len() + self.diff.push.len();
+            self.fetch.extend(std::mem::take(&mut self.diff.fetch));
+            for doc in std::mem::take(&mut self.diff.push) {
+                self.push.insert(doc, Vec::new());
+            }
+        }
+        if !self.fetch.is_empty() {
+            let n = self.fetch.len().min(MAX_DOCS);
+            let docs: Vec<DocId> = self.fetch.drain(..n).collect();
+            let mut request = Vec::with_capacity(docs.len());
+            for doc in &docs {
+                request.push(DocHeads {
+                    doc: *doc,
+                    heads: replica.heads(doc)?,
+                });
+            }
+            self.in_flight = Some(InFlight::Get(docs));
+            return Ok(Some(Request::GetChanges { docs: request }));
+        }
+        let mut batch: Vec<WireChange> = Vec::new();
+        let mut size = 0;
+        while let Some((doc, theirs)) = self.push.pop_first() {
+            let changes: Vec<SignedChange> = replica
+                .changes_for(&self.peer, &doc, &theirs)?
+                .unwrap_or_default();
+            let bytes: usize = changes.iter().map(|c| c.bytes.len() + 160).sum();
+            if !batch.is_empty() && size + bytes > CHANGES_BUDGET {
+                self.push.insert(doc, theirs);
+                break;
+            }
+            size += bytes;
+            batch.extend(changes.iter().map(WireChange::from));
+        }
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        self.in_flight = Some(InFlight::Put);
+        Ok(Some(Request::PutChanges { changes: batch }))
+    }
+
+    /// Takes the peer's answer to the request in flight.
+    pub fn on_response(
+        &mut self,
+        response: Response,
+        replica: &mut dyn Replica,
+    ) -> Result<(), SessionError> {
+        self.stats.round_trips += 1;
+        let in_flight = self
+            .in_flight
+            .take()
+            .ok_or_else(|| Violation("a response nobody asked for".into()))?;
+        match (in_flight, response) {
+            (_, Response::Refused { reason }) => Err(SessionError::Refused(reason)),
+            (InFlight::Reconcile(sent), Response::Reconcile { results }) => {
+                let view = replica.view(&self.peer);
+                let next = reconcile::absorb(view, &sent, results, &mut self.diff)?;
+                self.pending_ranges.extend(next);
+                Ok(())
+            }
+            (
+                InFlight::Get(asked),
+                Response::Changes {
+                    changes,
+                    heads,
+                    unknown: _,
+                    truncated,
+                },
+            ) => {
+                let asked_set: BTreeSet<DocId> = asked.iter().copied().collect();
+                if truncated.len() == asked.len() && changes.is_empty() {
+                    return Err(Violation("a change response that carried nothing".into()).into());
+                }
+                if truncated
+                    .iter()
+                    .chain(heads.iter().map(|h| &h.doc))
+                    .any(|d| !asked_set.contains(d))
+                    || changes.iter().any(|c| !asked_set.contains(&c.doc))
+                {
+                    return Err(Violation("changes for documents nobody asked for".into()).into());
+                }
+                for doc in truncated.into_iter().rev() {
+                    self.fetch.push_front(doc);
+                }
+                let signed: Vec<SignedChange> = changes
+                    .into_iter()
+                    .map(SignedChange::try_from)
+                    .collect::<Result<_, _>>()?;
+                if !signed.is_empty() {
+                    let report = replica.apply(&self.peer, signed)?;
+                    self.stats.received += report.applied;
+                    self.stats.already_had += report.already_had;
+                    self.stats.rejected += report.rejected.len();
+                    self.stats
+                        .docs_changed
+                        .extend(report.changed.iter().map(|d| *d.as_bytes()));
+                }
+                // The peer may lack some of this node's changes to the same
+                // documents (concurrent edits): offer them.
+                for h in heads {
+                    self.push.insert(h.doc, h.heads);
+                }
+                Ok(())
+            }
+            (InFlight::Put, Response::Applied { applied, .. }) => {
+                self.stats.sent += applied as usize;
+                Ok(())
+            }
+            (_, other) => Err(Violation(format!("unexpected response {other:?}")).into()),
+        }
+    }
+}
