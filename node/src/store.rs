@@ -75,6 +75,9 @@ pub struct StoredChange {
     pub received: i64,
 }
 
+/// A document and the digest of its heads.
+pub type DocDigest = (DocumentId, [u8; 32]);
+
 /// How long a writer waits for another process's transaction to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -72,7 +72,7 @@ impl Prefix {
         let mut hi = [0xffu8; 16];
         for (i, n) in self.0.iter().enumerate() {
             let byte = i / 2;
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 lo[byte] = (lo[byte] & 0x0f) | (n << 4);
                 hi[byte] = (hi[byte] & 0x0f) | (n << 4);
             } else {
@@ -86,7 +86,7 @@ impl Prefix {
 
 fn nibble(id: &DocId, i: usize) -> u8 {
     let b = id[i / 2];
-    if i % 2 == 0 { b >> 4 } else { b & 0x0f }
+    if i.is_multiple_of(2) { b >> 4 } else { b & 0x0f }
 }
 
 /// Count and sum of the digests in a range.
