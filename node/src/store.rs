@@ -208,10 +208,7 @@ impl Store {
 
     /// Documents with changes stored after `seq`, with their current
     /// digests, and the highest `seq` now stored.
-    pub fn digests_since(
-        &self,
-        seq: i64,
-    ) -> Result<(Vec<(DocumentId, [u8; 32])>, i64), StoreError> {
+    pub fn digests_since(&self, seq: i64) -> Result<(Vec<DocDigest>, i64), StoreError> {
         let max: i64 =
             self.conn
                 .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {

@@ -86,7 +86,11 @@ impl Prefix {
 
 fn nibble(id: &DocId, i: usize) -> u8 {
     let b = id[i / 2];
-    if i.is_multiple_of(2) { b >> 4 } else { b & 0x0f }
+    if i.is_multiple_of(2) {
+        b >> 4
+    } else {
+        b & 0x0f
+    }
 }
 
 /// Count and sum of the digests in a range.
