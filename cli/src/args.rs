@@ -57,6 +57,69 @@ pub enum Command {
     Retract(RetractArgs),
     /// Print a vocabulary's values (slug and label)
     Vocab(VocabArgs),
+    /// Run this node on the network
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Sync with one peer now and exit (no daemon needed)
+    Sync(SyncArgs),
+    /// This node: id, organisation, daemon, peers, entry counts
+    Status(StatusArgs),
+    /// Peers this node has met, with their last sync
+    Peers(PeersArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Run the node in the foreground until Ctrl-C or SIGTERM, syncing with
+    /// every member it reaches
+    Start(StartArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Listen on this multiaddress (repeatable; replaces config.toml's `listen`)
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// Dial this peer at start and whenever the connection drops (repeatable; replaces config.toml's `bootstrap`)
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<String>,
+    /// Do not look for nodes on the local network
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// On first use only: the organisation to create the node for [default: this machine's host name]
+    #[arg(long, value_name = "NAME")]
+    pub org: Option<String>,
+    /// On first use only: its sector
+    #[arg(long, value_name = "SECTOR", default_value = "other")]
+    pub sector: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Sync once and exit (the daemon, `convene node start`, syncs continuously)
+    #[arg(long, required = true)]
+    pub once: bool,
+    /// The peer's multiaddress, e.g. /ip4/192.0.2.10/tcp/4040/p2p/12D3KooW…
+    #[arg(long, value_name = "MULTIADDR")]
+    pub peer: String,
+    /// Give up after this many seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub timeout: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PeersArgs {
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

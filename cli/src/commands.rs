@@ -10,7 +10,7 @@ use convene_node::{Edit, Filter, InitOptions, Node, Outcome};
 use crate::args::{
     Cli, Command, EditArgs, ListArgs, PublishCommand, RecordArgs, SearchArgs, ShowArgs,
 };
-use crate::{input, output};
+use crate::{input, network, output};
 
 /// The data directory: `--home`, `CONVENE_HOME`, or the platform default.
 fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
@@ -69,6 +69,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 Outcome::Unchanged => writeln!(out, "{id} was already retracted")?,
             }
         }
+        Command::Node(crate::args::NodeCommand::Start(a)) => network::start(&mut out, &home, a)?,
+        Command::Sync(a) => network::sync_once(&mut out, &home, a)?,
+        Command::Status(a) => network::status(&mut out, &home, a)?,
+        Command::Peers(a) => network::peers(&mut out, &home, a)?,
         Command::Vocab(a) => {
             let v = Vocabularies::default();
             let vocab = vocabulary(&v, &a.name)?;

@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod input;
+mod network;
 mod output;
 
 use std::io::Write;

@@ -21,7 +21,9 @@
 //! Reads (lists, search) only touch the indexes; `show` loads one document
 //! from its snapshot.
 
+pub mod daemon;
 pub mod error;
+pub mod net;
 pub mod node;
 pub mod store;
 pub mod sync;

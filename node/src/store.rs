@@ -23,6 +23,7 @@
 pub mod schema;
 
 mod index;
+mod peers;
 mod query;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use convene_model::DocumentId;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use index::Indexed;
+pub use peers::{PeerRecord, PeerUpdate};
 pub use query::{Filter, Hit, Listed, Resolve};
 
 use crate::trust::SignedChange;

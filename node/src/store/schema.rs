@@ -69,6 +69,19 @@ pub const MIGRATIONS: &[&str] = &[
         org  TEXT NOT NULL
     ) STRICT;
     "#,
+    // 2: what the daemon knows about peers, for `convene status` and `peers`.
+    r#"
+    CREATE TABLE peers (
+        node        TEXT PRIMARY KEY,          -- PeerId
+        address     TEXT,                      -- last address seen
+        connected   INTEGER NOT NULL DEFAULT 0,
+        last_seen   INTEGER,                   -- unix ms
+        last_sync   INTEGER,                   -- unix ms of the last completed session
+        changes_in  INTEGER NOT NULL DEFAULT 0,
+        changes_out INTEGER NOT NULL DEFAULT 0,
+        rejected    INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    "#,
 ];
 
 /// Brings `conn` up to the latest schema. Returns the version found.

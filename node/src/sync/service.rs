@@ -134,6 +134,10 @@ pub enum Event {
         applied: usize,
         rejected: usize,
     },
+    /// A peer reconciled with this node (it started the session).
+    Reconciled {
+        peer: NodeId,
+    },
     /// A peer was refused (not admitted).
     Refused {
         peer: NodeId,
@@ -427,6 +431,7 @@ impl<R: Replica> Service<R> {
     fn answer(&mut self, peer: NodeId, request: Request) -> Result<Response, Answer> {
         if matches!(request, Request::Reconcile { .. }) {
             self.announce_local_changes();
+            self.event(Event::Reconciled { peer });
         }
         Ok(match request {
             Request::Reconcile { ranges } => Response::Reconcile {

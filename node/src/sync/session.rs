@@ -44,6 +44,9 @@ impl From<ReplicaError> for SessionError {
 /// What a session did, for `sync --once`, status and benchmarks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionStats {
+    /// A full session (reconciled the whole catalogue), not one that only
+    /// fetched announced documents.
+    pub full: bool,
     pub round_trips: u32,
     pub reconcile_rounds: u32,
     pub docs_differing: usize,
@@ -57,6 +60,8 @@ pub struct SessionStats {
     pub sent: usize,
     /// Documents whose state changed here.
     pub docs_changed: BTreeSet<DocId>,
+    /// Documents this node sent changes of.
+    pub docs_sent: BTreeSet<DocId>,
 }
 
 #[derive(Debug)]
@@ -85,7 +90,9 @@ impl Session {
     pub fn full(peer: NodeId, replica: &dyn Replica) -> Self {
         let root = Prefix::root();
         let fp = replica.view(&peer).fingerprint(&root);
-        Self::new(peer, [(root, fp)].into(), false, Vec::new())
+        let mut session = Self::new(peer, [(root, fp)].into(), false, Vec::new());
+        session.stats.full = true;
+        session
     }
 
     /// A targeted session for documents the peer announced.
@@ -175,6 +182,9 @@ impl Session {
                 break;
             }
             size += bytes;
+            if !changes.is_empty() {
+                self.stats.docs_sent.insert(doc);
+            }
             batch.extend(changes.iter().map(WireChange::from));
         }
         if batch.is_empty() {

@@ -1,0 +1,333 @@
+//! Commands that use the network: `node start`, `sync --once`, and the
+//! status views of a (possibly running) daemon.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use convene_model::{DocumentId, Timestamp};
+use convene_node::daemon::{self, Config, DaemonLock, Multiaddr, Status, parse_addr};
+use convene_node::sync::SessionStats;
+use convene_node::{InitOptions, Node, NodeError};
+use serde_json::json;
+
+use crate::args::{PeersArgs, StartArgs, StatusArgs, SyncArgs};
+use crate::output::short_id;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "My organisation".into())
+}
+
+/// Opens the node, creating it on first use.
+fn open_or_init(home: &Path, a: &StartArgs) -> Result<Node> {
+    match Node::open(home) {
+        Ok(node) => Ok(node),
+        Err(NodeError::NotInitialised(_)) => {
+            let org = a.org.clone().unwrap_or_else(host_name);
+            let node = Node::init(
+                home,
+                &InitOptions {
+                    org: org.clone(),
+                    sector: a.sector.clone(),
+                    place: None,
+                },
+            )?;
+            eprintln!(
+                "Created a new node for {org:?} in {} (organisation id {}); rename it with `convene edit {} --set name=…`",
+                home.display(),
+                node.org(),
+                node.org()
+            );
+            Ok(node)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn addrs(list: &[String]) -> Result<Vec<Multiaddr>> {
+    list.iter()
+        .map(|s| parse_addr(s).map_err(|e| anyhow!(e)))
+        .collect()
+}
+
+pub fn start(out: &mut impl Write, home: &Path, a: StartArgs) -> Result<()> {
+    let node = open_or_init(home, &a)?;
+    let _lock = DaemonLock::acquire(home)?;
+    let mut config = Config::load(home)?;
+    if !a.listen.is_empty() {
+        config.listen = addrs(&a.listen)?;
+    }
+    if !a.bootstrap.is_empty() {
+        config.bootstrap = addrs(&a.bootstrap)?;
+    }
+    if a.no_mdns {
+        config.mdns = false;
+    }
+    let node_id = node.node_id();
+    let rt = runtime()?;
+    rt.block_on(async {
+        let (client, handle) = daemon::spawn(node, config)?;
+        writeln!(out, "node {node_id}")?;
+        for addr in client.listen_addrs().await? {
+            writeln!(out, "listening on {addr}")?;
+        }
+        out.flush()?;
+        wait_for_shutdown().await?;
+        tracing::info!("shutting down");
+        drop(client);
+        handle.await.context("the event loop panicked")?;
+        writeln!(out, "stopped")?;
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+async fn wait_for_shutdown() -> Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot watch for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot watch for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot watch for Ctrl-C")?;
+    Ok(())
+}
+
+pub fn sync_once(out: &mut impl Write, home: &Path, a: SyncArgs) -> Result<()> {
+    let peer_addr = parse_addr(&a.peer).map_err(|e| anyhow!(e))?;
+    let node = Node::open(home)?;
+    let _lock = DaemonLock::acquire(home)?;
+    let config = Config {
+        listen: Vec::new(),
+        bootstrap: Vec::new(),
+        mdns: false,
+        ..Config::default()
+    };
+    let rt = runtime()?;
+    let deadline = Duration::from_secs(a.timeout);
+    let (stats, bytes) = rt.block_on(async {
+        let (client, handle) = daemon::spawn(node, config)?;
+        let work = async {
+            let peer = client.dial(peer_addr.clone()).await?;
+            let stats = client.sync(peer).await?;
+            let bytes = client.bytes().await?;
+            Ok::<_, anyhow::Error>((peer, stats, bytes))
+        };
+        let result = tokio::time::timeout(deadline, work).await.map_err(|_| {
+            anyhow!(
+                "sync with {peer_addr} did not finish within {} seconds",
+                a.timeout
+            )
+        })?;
+        drop(client);
+        let _ = handle.await;
+        let (peer, stats, bytes) = result?;
+        Ok::<_, anyhow::Error>(((peer, stats), bytes))
+    })?;
+    let node = Node::open(home)?;
+    report_sync(out, &node, &stats.0.to_string(), &stats.1, bytes, a.json)
+}
+
+fn titles(node: &Node, docs: &std::collections::BTreeSet<[u8; 16]>) -> Vec<serde_json::Value> {
+    docs.iter()
+        .map(|d| {
+            let id = DocumentId::from_bytes(*d);
+            match node.get(id) {
+                Ok(e) => json!({"id": id.to_string(), "kind": e.meta.kind.as_str(), "title": e.body.title()}),
+                Err(_) => json!({"id": id.to_string(), "kind": null, "title": null}),
+            }
+        })
+        .collect()
+}
+
+fn report_sync(
+    out: &mut impl Write,
+    node: &Node,
+    peer: &str,
+    stats: &SessionStats,
+    (sent_bytes, received_bytes): (u64, u64),
+    json_out: bool,
+) -> Result<()> {
+    let received = titles(node, &stats.docs_changed);
+    let sent = titles(node, &stats.docs_sent);
+    if json_out {
+        let v = json!({
+            "peer": peer,
+            "changes_received": stats.received,
+            "changes_sent": stats.sent,
+            "changes_rejected": stats.rejected,
+            "round_trips": stats.round_trips,
+            "bytes_sent": sent_bytes,
+            "bytes_received": received_bytes,
+            "received": received,
+            "sent": sent,
+        });
+        serde_json::to_writer(&mut *out, &v)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "Synced with {peer}: received {} changes to {} entries, sent {} changes to {} entries ({} round trips, {} bytes out, {} bytes in)",
+        stats.received,
+        received.len(),
+        stats.sent,
+        sent.len(),
+        stats.round_trips,
+        sent_bytes,
+        received_bytes
+    )?;
+    if stats.rejected > 0 {
+        writeln!(
+            out,
+            "Rejected {} changes that failed verification",
+            stats.rejected
+        )?;
+    }
+    for (label, list) in [("received", &received), ("sent", &sent)] {
+        for e in list.iter() {
+            writeln!(
+                out,
+                "  {label:<8} {}  {:<12} {}",
+                short_id(e["id"].as_str().unwrap_or_default()),
+                e["kind"].as_str().unwrap_or("?"),
+                e["title"].as_str().unwrap_or("")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn when(ms: Option<i64>) -> String {
+    ms.map_or_else(|| "never".into(), |m| Timestamp(m).short())
+}
+
+pub fn status(out: &mut impl Write, home: &Path, a: StatusArgs) -> Result<()> {
+    let node = Node::open(home)?;
+    let s = Status::read(&node)?;
+    if a.json {
+        let v = json!({
+            "node_id": s.node_id,
+            "organisation": s.org_id,
+            "organisation_name": s.org_name,
+            "running": s.running,
+            "listen": s.listen,
+            "connected_peers": s.peers.iter().filter(|p| p.connected).map(|p| p.node.clone()).collect::<Vec<_>>(),
+            "entries": s.counts.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "peers": s.peers.iter().map(peer_json).collect::<Vec<_>>(),
+        });
+        serde_json::to_writer(&mut *out, &v)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "node          {}", s.node_id)?;
+    writeln!(
+        out,
+        "organisation  {} ({})",
+        s.org_name.as_deref().unwrap_or("(profile not here yet)"),
+        s.org_id
+    )?;
+    if s.running {
+        writeln!(out, "daemon        running")?;
+        for addr in &s.listen {
+            writeln!(out, "listening on  {addr}")?;
+        }
+    } else {
+        writeln!(
+            out,
+            "daemon        not running (start it with `convene node start`)"
+        )?;
+    }
+    let entries: Vec<String> = s.counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    writeln!(
+        out,
+        "entries       {}",
+        if entries.is_empty() {
+            "none".into()
+        } else {
+            entries.join(", ")
+        }
+    )?;
+    let connected = s.peers.iter().filter(|p| p.connected).count();
+    writeln!(
+        out,
+        "peers         {connected} connected, {} known",
+        s.peers.len()
+    )?;
+    for p in &s.peers {
+        writeln!(
+            out,
+            "  {} {}  last sync {}",
+            if p.connected { "*" } else { " " },
+            p.node,
+            when(p.last_sync)
+        )?;
+    }
+    Ok(())
+}
+
+fn peer_json(p: &convene_node::store::PeerRecord) -> serde_json::Value {
+    json!({
+        "node": p.node,
+        "address": p.address,
+        "connected": p.connected,
+        "last_seen": p.last_seen.map(|m| Timestamp(m).to_string()),
+        "last_sync": p.last_sync.map(|m| Timestamp(m).to_string()),
+        "changes_in": p.changes_in,
+        "changes_out": p.changes_out,
+        "rejected": p.rejected,
+    })
+}
+
+pub fn peers(out: &mut impl Write, home: &Path, a: PeersArgs) -> Result<()> {
+    let node = Node::open(home)?;
+    let s = Status::read(&node)?;
+    if a.json {
+        for p in &s.peers {
+            serde_json::to_writer(&mut *out, &peer_json(p))?;
+            writeln!(out)?;
+        }
+        return Ok(());
+    }
+    if s.peers.is_empty() {
+        writeln!(out, "No peers yet.")?;
+        return Ok(());
+    }
+    for p in &s.peers {
+        writeln!(
+            out,
+            "{} {}  {}  last sync {}  in {} out {} rejected {}",
+            if p.connected {
+                "connected   "
+            } else {
+                "disconnected"
+            },
+            p.node,
+            p.address.as_deref().unwrap_or("-"),
+            when(p.last_sync),
+            p.changes_in,
+            p.changes_out,
+            p.rejected
+        )?;
+    }
+    Ok(())
+}

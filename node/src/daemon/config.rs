@@ -1,0 +1,155 @@
+//! `config.toml` in the home: the daemon's defaults, which flags override.
+//!
+//! ```toml
+//! # Addresses to listen on (TCP and QUIC).
+//! listen = ["/ip4/0.0.0.0/tcp/4040", "/ip4/0.0.0.0/udp/4040/quic-v1"]
+//! # Members to dial at start, and again whenever the connection drops.
+//! bootstrap = ["/dns4/convene.example-trust.nhs.uk/tcp/4040/p2p/12D3KooW…"]
+//! # Find other nodes on the local network.
+//! mdns = true
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use serde::Deserialize;
+
+/// The file name inside a home.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// The default port for TCP and QUIC.
+pub const DEFAULT_PORT: u16 = 4040;
+
+/// A problem with `config.toml`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {message}")]
+    Invalid { path: String, message: String },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: Option<Vec<String>>,
+    bootstrap: Option<Vec<String>>,
+    mdns: Option<bool>,
+}
+
+/// How the daemon runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub listen: Vec<Multiaddr>,
+    pub bootstrap: Vec<Multiaddr>,
+    pub mdns: bool,
+    /// How often local writes (by any process) are looked for.
+    pub tick: Duration,
+    /// How often every connected peer is fully reconciled again, to heal
+    /// announcements lost to a dropped connection.
+    pub resync: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: vec![
+                format!("/ip4/0.0.0.0/tcp/{DEFAULT_PORT}")
+                    .parse()
+                    .expect("valid address"),
+                format!("/ip4/0.0.0.0/udp/{DEFAULT_PORT}/quic-v1")
+                    .parse()
+                    .expect("valid address"),
+            ],
+            bootstrap: Vec::new(),
+            mdns: true,
+            tick: Duration::from_millis(100),
+            resync: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Parses a multiaddress, with a message that names the bad one.
+pub fn parse_addr(s: &str) -> Result<Multiaddr, String> {
+    s.trim()
+        .parse()
+        .map_err(|e| format!("{s:?} is not a multiaddress ({e}); e.g. /ip4/192.0.2.10/tcp/4040"))
+}
+
+impl Config {
+    /// Reads `config.toml` from `home` (defaults where it is missing).
+    pub fn load(home: &Path) -> Result<Self, ConfigError> {
+        let path = home.join(CONFIG_FILE);
+        let shown = path.display().to_string();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: shown,
+                    source,
+                });
+            }
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: shown.clone(),
+            message,
+        };
+        let file: File = toml::from_str(&text).map_err(|e| invalid(e.message().to_string()))?;
+        let mut config = Self::default();
+        if let Some(listen) = file.listen {
+            config.listen = listen
+                .iter()
+                .map(|s| parse_addr(s))
+                .collect::<Result<_, _>>()
+                .map_err(invalid)?;
+        }
+        if let Some(bootstrap) = file.bootstrap {
+            config.bootstrap = bootstrap
+                .iter()
+                .map(|s| parse_addr(s))
+                .collect::<Result<_, _>>()
+                .map_err(invalid)?;
+        }
+        if let Some(mdns) = file.mdns {
+            config.mdns = mdns;
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_overrides_defaults_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Config::load(dir.path()).unwrap(), Config::default());
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "listen = [\"/ip4/127.0.0.1/tcp/5000\"]\nmdns = false\n",
+        )
+        .unwrap();
+        let c = Config::load(dir.path()).unwrap();
+        assert_eq!(c.listen.len(), 1);
+        assert!(!c.mdns);
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "bootstrap = [\"not an address\"]\n",
+        )
+        .unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("\"not an address\" is not a multiaddress"),
+            "{err}"
+        );
+        std::fs::write(dir.path().join(CONFIG_FILE), "listn = []\n").unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("unknown field"), "{err}");
+    }
+}

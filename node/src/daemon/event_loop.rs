@@ -1,0 +1,633 @@
+//! The event loop: owns the libp2p `Swarm` and the sync [`Service`], and
+//! turns swarm events into service inputs and service outputs into swarm
+//! calls. The rest of the program holds a cloneable [`Client`]; the loop
+//! ends when every client is dropped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::core::ConnectedPoint;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::{Multiaddr, PeerId, Swarm, mdns};
+use tokio::sync::{mpsc, oneshot};
+
+use super::config::Config;
+use crate::net::{Behaviour, BehaviourEvent, SyncCodec, build_swarm};
+use crate::node::Node;
+use crate::store::PeerUpdate;
+use crate::sync::wire::Response;
+use crate::sync::{
+    ChannelId, Event, Input, Io, NodeReplica, Service, SessionError, SessionStats, Token,
+};
+use crate::trust::NodeId;
+
+/// Why the daemon could not start or a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot set up networking: {0}")]
+    Transport(String),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: Multiaddr, reason: String },
+    #[error("cannot reach {addr}: {reason}")]
+    Unreachable { addr: Multiaddr, reason: String },
+    #[error("sync with {peer} failed: {error}")]
+    Sync { peer: NodeId, error: SessionError },
+    #[error("the daemon has stopped")]
+    Stopped,
+    #[error("cannot read the node's store: {0}")]
+    Store(String),
+}
+
+/// A connected peer, as the daemon sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub node: NodeId,
+    pub address: Option<Multiaddr>,
+}
+
+enum Command {
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    Dial(Multiaddr, oneshot::Sender<Result<NodeId, DaemonError>>),
+    Sync(NodeId, oneshot::Sender<Result<SessionStats, DaemonError>>),
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+    Bytes(oneshot::Sender<(u64, u64)>),
+}
+
+/// A handle on a running event loop.
+#[derive(Debug, Clone)]
+pub struct Client {
+    tx: mpsc::Sender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::ListenAddrs(_) => "ListenAddrs",
+            Command::Dial(..) => "Dial",
+            Command::Sync(..) => "Sync",
+            Command::Peers(_) => "Peers",
+            Command::Bytes(_) => "Bytes",
+        })
+    }
+}
+
+impl Client {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, DaemonError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| DaemonError::Stopped)?;
+        rx.await.map_err(|_| DaemonError::Stopped)
+    }
+
+    /// The addresses the node listens on, once it listens on at least one.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, DaemonError> {
+        self.ask(Command::ListenAddrs).await
+    }
+
+    /// Connects to a peer; returns its node id.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<NodeId, DaemonError> {
+        self.ask(|tx| Command::Dial(addr, tx)).await?
+    }
+
+    /// Runs (or joins) a full sync session with a connected peer and waits
+    /// for it to finish.
+    pub async fn sync(&self, peer: NodeId) -> Result<SessionStats, DaemonError> {
+        self.ask(|tx| Command::Sync(peer, tx)).await?
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, DaemonError> {
+        self.ask(Command::Peers).await
+    }
+
+    /// Sync bytes (sent, received) since start.
+    pub async fn bytes(&self) -> Result<(u64, u64), DaemonError> {
+        self.ask(Command::Bytes).await
+    }
+}
+
+/// A bootstrap peer: dialled at start and again, with exponential backoff,
+/// whenever the connection is lost.
+#[derive(Debug)]
+struct Bootstrap {
+    addr: Multiaddr,
+    peer: Option<PeerId>,
+    dialing: Option<libp2p::swarm::ConnectionId>,
+    connected: bool,
+    backoff: Duration,
+    next_attempt: Instant,
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const COMMAND_QUEUE: usize = 64;
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    service: Service<NodeReplica>,
+    codec: SyncCodec,
+    commands: mpsc::Receiver<Command>,
+    config: Config,
+    /// Inbound requests waiting for the service's answer.
+    channels: HashMap<ChannelId, ResponseChannel<Response>>,
+    next_channel: ChannelId,
+    /// Outbound requests: libp2p id → (peer, service token).
+    outbound: HashMap<OutboundRequestId, (NodeId, Token)>,
+    listen_addrs: Vec<Multiaddr>,
+    listen_waiters: Vec<oneshot::Sender<Vec<Multiaddr>>>,
+    dials: HashMap<
+        libp2p::swarm::ConnectionId,
+        (Multiaddr, oneshot::Sender<Result<NodeId, DaemonError>>),
+    >,
+    sync_waiters: BTreeMap<NodeId, Vec<oneshot::Sender<Result<SessionStats, DaemonError>>>>,
+    addresses: HashMap<PeerId, Multiaddr>,
+    bootstrap: Vec<Bootstrap>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Starts the networking of `node` on the current tokio runtime.
+pub fn spawn(
+    node: Node,
+    config: Config,
+) -> Result<(Client, tokio::task::JoinHandle<()>), DaemonError> {
+    let codec = SyncCodec::default();
+    let mut swarm = build_swarm(node.identity().libp2p_keypair(), codec.clone(), config.mdns)
+        .map_err(|e| DaemonError::Transport(e.to_string()))?;
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| DaemonError::Listen {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+    }
+    node.store()
+        .disconnect_all_peers()
+        .map_err(|e| DaemonError::Store(e.to_string()))?;
+    let replica = NodeReplica::new(node).map_err(|e| DaemonError::Store(e.to_string()))?;
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let now = Instant::now();
+    let bootstrap = config
+        .bootstrap
+        .iter()
+        .map(|addr| Bootstrap {
+            addr: addr.clone(),
+            peer: None,
+            dialing: None,
+            connected: false,
+            backoff: BACKOFF_MIN,
+            next_attempt: now,
+        })
+        .collect();
+    let event_loop = EventLoop {
+        swarm,
+        service: Service::new(replica),
+        codec,
+        commands: rx,
+        config,
+        channels: HashMap::new(),
+        next_channel: 1,
+        outbound: HashMap::new(),
+        listen_addrs: Vec::new(),
+        listen_waiters: Vec::new(),
+        dials: HashMap::new(),
+        sync_waiters: BTreeMap::new(),
+        addresses: HashMap::new(),
+        bootstrap,
+    };
+    let handle = tokio::spawn(event_loop.run());
+    Ok((Client { tx }, handle))
+}
+
+impl EventLoop {
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(self.config.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut resync = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.config.resync,
+            self.config.resync,
+        );
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm(event),
+                command = self.commands.recv() => match command {
+                    Some(c) => self.on_command(c),
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    self.input(Input::Tick);
+                    self.dial_bootstrap();
+                }
+                _ = resync.tick() => {
+                    let peers: Vec<NodeId> = self.service.peers().filter(|(_, s)| s.connected).map(|(p, _)| *p).collect();
+                    for peer in peers {
+                        self.input(Input::Sync { peer });
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.service.replica().node().store().disconnect_all_peers() {
+            tracing::warn!(error = %e, "cannot record peers as disconnected");
+        }
+        tracing::info!("event loop stopped");
+    }
+
+    fn input(&mut self, input: Input) {
+        self.service.handle(now_ms(), input);
+        while let Some(io) = self.service.next_io() {
+            self.on_io(io);
+        }
+    }
+
+    fn record_peer(&self, peer: &NodeId, update: PeerUpdate<'_>) {
+        let store = self.service.replica().node().store();
+        if let Err(e) = store.update_peer(&peer.to_string(), now_ms(), &update) {
+            tracing::warn!(error = %e, "cannot record peer status");
+        }
+    }
+
+    fn on_io(&mut self, io: Io) {
+        match io {
+            Io::Send {
+                peer,
+                token,
+                request,
+            } => {
+                tracing::debug!(%peer, kind = request.kind(), "sending");
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request(&peer.peer_id(), request);
+                self.outbound.insert(id, (peer, token));
+            }
+            Io::Respond { channel, response } => {
+                if let Some(ch) = self.channels.remove(&channel)
+                    && self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(ch, response)
+                        .is_err()
+                {
+                    tracing::debug!("the peer left before our answer");
+                }
+            }
+            Io::Disconnect { peer, reason } => {
+                tracing::warn!(%peer, %reason, "disconnecting a misbehaving peer");
+                let _ = self.swarm.disconnect_peer_id(peer.peer_id());
+            }
+            Io::Event(event) => self.on_event(event),
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::SessionDone { peer, stats } => {
+                tracing::info!(
+                    %peer,
+                    received = stats.received,
+                    sent = stats.sent,
+                    rejected = stats.rejected,
+                    round_trips = stats.round_trips,
+                    "sync session complete"
+                );
+                self.record_peer(
+                    &peer,
+                    PeerUpdate {
+                        synced: true,
+                        changes_in: stats.received as i64,
+                        changes_out: stats.sent as i64,
+                        rejected: stats.rejected as i64,
+                        ..PeerUpdate::default()
+                    },
+                );
+                if stats.full
+                    && let Some(waiters) = self.sync_waiters.remove(&peer)
+                {
+                    for w in waiters {
+                        let _ = w.send(Ok(stats.clone()));
+                    }
+                }
+            }
+            Event::SessionFailed { peer, error } => {
+                tracing::warn!(%peer, %error, "sync session failed");
+                if let Some(waiters) = self.sync_waiters.remove(&peer) {
+                    for w in waiters {
+                        let _ = w.send(Err(DaemonError::Sync {
+                            peer,
+                            error: error.clone(),
+                        }));
+                    }
+                }
+            }
+            Event::Received {
+                peer,
+                applied,
+                rejected,
+            } => {
+                if rejected > 0 {
+                    tracing::warn!(%peer, rejected, "rejected changes from peer");
+                }
+                self.record_peer(
+                    &peer,
+                    PeerUpdate {
+                        changes_in: applied as i64,
+                        rejected: rejected as i64,
+                        ..PeerUpdate::default()
+                    },
+                );
+            }
+            Event::Reconciled { peer } => self.record_peer(
+                &peer,
+                PeerUpdate {
+                    synced: true,
+                    ..PeerUpdate::default()
+                },
+            ),
+            Event::Refused { peer, reason } => {
+                tracing::warn!(%peer, %reason, "refused a peer");
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::ListenAddrs(tx) => {
+                if self.listen_addrs.is_empty() {
+                    self.listen_waiters.push(tx);
+                } else {
+                    let _ = tx.send(self.listen_addrs.clone());
+                }
+            }
+            Command::Dial(addr, tx) => {
+                let opts = DialOpts::from(addr.clone());
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.dials.insert(id, (addr, tx));
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(DaemonError::Unreachable {
+                            addr,
+                            reason: e.to_string(),
+                        }));
+                    }
+                }
+            }
+            Command::Sync(peer, tx) => {
+                if !self.swarm.is_connected(&peer.peer_id()) {
+                    let _ = tx.send(Err(DaemonError::Sync {
+                        peer,
+                        error: SessionError::Failed("not connected".into()),
+                    }));
+                    return;
+                }
+                self.sync_waiters.entry(peer).or_default().push(tx);
+                if !self.service.is_syncing(&peer) {
+                    self.input(Input::Sync { peer });
+                }
+            }
+            Command::Peers(tx) => {
+                let peers = self
+                    .swarm
+                    .connected_peers()
+                    .map(|p| PeerInfo {
+                        node: NodeId::from(*p),
+                        address: self.addresses.get(p).cloned(),
+                    })
+                    .collect();
+                let _ = tx.send(peers);
+            }
+            Command::Bytes(tx) => {
+                let _ = tx.send((self.codec.counters.sent(), self.codec.counters.received()));
+            }
+        }
+    }
+
+    fn dial_bootstrap(&mut self) {
+        let now = Instant::now();
+        for b in &mut self.bootstrap {
+            if b.connected || b.dialing.is_some() || now < b.next_attempt {
+                continue;
+            }
+            let opts = DialOpts::from(b.addr.clone());
+            b.dialing = Some(opts.connection_id());
+            tracing::debug!(addr = %b.addr, "dialling bootstrap peer");
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(addr = %b.addr, error = %e, "bootstrap dial failed");
+                b.dialing = None;
+                b.next_attempt = now + b.backoff;
+                b.backoff = (b.backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let full = address
+                    .clone()
+                    .with_p2p(*self.swarm.local_peer_id())
+                    .unwrap_or(address);
+                tracing::info!(address = %full, "listening");
+                self.listen_addrs.push(full);
+                self.save_listen_addrs();
+                for w in self.listen_waiters.drain(..) {
+                    let _ = w.send(self.listen_addrs.clone());
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs
+                    .retain(|a| !a.iter().zip(address.iter()).all(|(x, y)| x == y));
+                self.save_listen_addrs();
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                let peer = NodeId::from(peer_id);
+                let addr = match &endpoint {
+                    ConnectedPoint::Dialer { address, .. } => address.clone(),
+                    ConnectedPoint::Listener { send_back_addr, .. } => send_back_addr.clone(),
+                };
+                self.addresses.insert(peer_id, addr.clone());
+                if let Some((_, tx)) = self.dials.remove(&connection_id) {
+                    let _ = tx.send(Ok(peer));
+                }
+                for b in &mut self.bootstrap {
+                    if b.dialing == Some(connection_id) {
+                        b.dialing = None;
+                        b.connected = true;
+                        b.peer = Some(peer_id);
+                        b.backoff = BACKOFF_MIN;
+                    }
+                }
+                if num_established.get() == 1 {
+                    tracing::info!(%peer, %addr, "connected");
+                    self.record_peer(
+                        &peer,
+                        PeerUpdate {
+                            address: Some(&addr.to_string()),
+                            connected: Some(true),
+                            ..PeerUpdate::default()
+                        },
+                    );
+                    self.input(Input::Connected { peer });
+                    // The side that dialled starts the session, so a pair of
+                    // nodes runs one session per connection, not two.
+                    if endpoint.is_dialer() {
+                        self.input(Input::Sync { peer });
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                let peer = NodeId::from(peer_id);
+                tracing::info!(%peer, "disconnected");
+                self.record_peer(
+                    &peer,
+                    PeerUpdate {
+                        connected: Some(false),
+                        ..PeerUpdate::default()
+                    },
+                );
+                self.input(Input::Disconnected { peer });
+                let now = Instant::now();
+                for b in &mut self.bootstrap {
+                    if b.peer == Some(peer_id) && b.connected {
+                        b.connected = false;
+                        b.next_attempt = now + b.backoff;
+                    }
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } => {
+                if let Some((addr, tx)) = self.dials.remove(&connection_id) {
+                    let _ = tx.send(Err(DaemonError::Unreachable {
+                        addr,
+                        reason: one_line(&error.to_string()),
+                    }));
+                }
+                let now = Instant::now();
+                for b in &mut self.bootstrap {
+                    if b.dialing == Some(connection_id) {
+                        tracing::debug!(addr = %b.addr, %error, "bootstrap peer unreachable");
+                        b.dialing = None;
+                        b.next_attempt = now + b.backoff;
+                        b.backoff = (b.backoff * 2).min(BACKOFF_MAX);
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer_id, addr) in found {
+                    if !self.swarm.is_connected(&peer_id) {
+                        tracing::debug!(%peer_id, %addr, "found a node on the local network");
+                        let _ = self.swarm.dial(addr);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<crate::sync::wire::Request, Response>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let id = self.next_channel;
+                    self.next_channel += 1;
+                    self.channels.insert(id, channel);
+                    self.input(Input::Request {
+                        peer: NodeId::from(peer),
+                        channel: id,
+                        request,
+                    });
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some((peer, token)) = self.outbound.remove(&request_id) {
+                        self.input(Input::Response {
+                            peer,
+                            token,
+                            response,
+                        });
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let request_response::OutboundFailure::Io(e) = &error
+                    && e.kind() == std::io::ErrorKind::InvalidData
+                {
+                    tracing::warn!(%peer, error = %e, "peer sent undecodable data; disconnecting");
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+                if let Some((node, token)) = self.outbound.remove(&request_id) {
+                    self.input(Input::Failed {
+                        peer: node,
+                        token,
+                        error: error.to_string(),
+                    });
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                if let request_response::InboundFailure::Io(e) = &error
+                    && e.kind() == std::io::ErrorKind::InvalidData
+                {
+                    tracing::warn!(%peer, error = %e, "peer sent undecodable data; disconnecting");
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                } else {
+                    tracing::debug!(%peer, %error, "inbound sync request failed");
+                }
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn save_listen_addrs(&self) {
+        let addrs: Vec<String> = self.listen_addrs.iter().map(ToString::to_string).collect();
+        let store = self.service.replica().node().store();
+        if let Err(e) = store.set_meta(
+            super::status::META_LISTEN,
+            &serde_json::to_string(&addrs).expect("strings serialise"),
+        ) {
+            tracing::warn!(error = %e, "cannot record listen addresses");
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

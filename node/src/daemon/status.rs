@@ -1,0 +1,117 @@
+//! What `convene status` and `convene peers` show, read from the home so
+//! that it works from another process while the daemon runs (and says so
+//! when it does not).
+//!
+//! A running daemon holds an exclusive lock on `daemon.lock` in the home;
+//! that lock, not a pid file, tells whether it runs, so a daemon killed
+//! with SIGKILL never leaves a stale "running" behind.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::Path;
+
+use crate::node::Node;
+use crate::store::{PeerRecord, StoreError};
+
+/// `meta` key holding the daemon's listen addresses (a JSON list).
+pub const META_LISTEN: &str = "daemon.listen";
+/// The lock file a running daemon holds.
+pub const LOCK_FILE: &str = "daemon.lock";
+
+/// Held for as long as a daemon (or `sync --once`) uses the home's key on
+/// the network.
+#[derive(Debug)]
+pub struct DaemonLock {
+    _file: File,
+}
+
+/// Another process already runs the node.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "a Convene daemon is already running on {0}; stop it first (it syncs by itself while it runs)"
+    )]
+    Running(String),
+    #[error("cannot open the lock file in {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn open_lock(home: &Path) -> Result<File, LockError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(home.join(LOCK_FILE))
+        .map_err(|source| LockError::Io {
+            path: home.display().to_string(),
+            source,
+        })
+}
+
+impl DaemonLock {
+    pub fn acquire(home: &Path) -> Result<Self, LockError> {
+        let file = open_lock(home)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(TryLockError::WouldBlock) => Err(LockError::Running(home.display().to_string())),
+            Err(TryLockError::Error(source)) => Err(LockError::Io {
+                path: home.display().to_string(),
+                source,
+            }),
+        }
+    }
+}
+
+/// Whether a daemon runs on `home` right now.
+pub fn is_running(home: &Path) -> bool {
+    let Ok(file) = File::open(home.join(LOCK_FILE)) else {
+        return false;
+    };
+    matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock))
+}
+
+/// A snapshot of a node for `convene status`.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub node_id: String,
+    pub org_id: String,
+    pub org_name: Option<String>,
+    pub running: bool,
+    /// Listen addresses while the daemon runs.
+    pub listen: Vec<String>,
+    pub peers: Vec<PeerRecord>,
+    /// Valid entries per kind.
+    pub counts: Vec<(String, i64)>,
+}
+
+impl Status {
+    pub fn read(node: &Node) -> Result<Self, StoreError> {
+        let running = is_running(node.home());
+        let store = node.store();
+        let listen = if running {
+            store
+                .meta(META_LISTEN)?
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut peers = store.peers()?;
+        if !running {
+            for p in &mut peers {
+                p.connected = false;
+            }
+        }
+        Ok(Self {
+            node_id: node.node_id().to_string(),
+            org_id: node.org().to_string(),
+            org_name: node.org_name(&node.org()),
+            running,
+            listen,
+            peers,
+            counts: store.counts()?,
+        })
+    }
+}

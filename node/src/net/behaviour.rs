@@ -1,0 +1,77 @@
+//! The node's libp2p behaviours and swarm.
+
+use std::time::Duration;
+
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{Swarm, identify, mdns, noise, ping, request_response, tcp, yamux};
+
+use super::codec::SyncCodec;
+use crate::sync::wire::PROTOCOL;
+
+/// Everything a node speaks. (No `Debug`: libp2p behaviours do not have it.)
+#[allow(missing_debug_implementations)]
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// `/convene/sync/1`.
+    pub sync: request_response::Behaviour<SyncCodec>,
+    /// Tells peers our listen addresses and protocols (and us theirs).
+    pub identify: identify::Behaviour,
+    /// Notices dead connections.
+    pub ping: ping::Behaviour,
+    /// Finds nodes on the local network; off with `--no-mdns`.
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// How long a sync request may wait for its answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A swarm for `keypair`, with TCP (Noise, Yamux) and QUIC.
+pub fn build_swarm(
+    keypair: libp2p::identity::Keypair,
+    codec: SyncCodec,
+    use_mdns: bool,
+) -> Result<Swarm<Behaviour>, Box<dyn std::error::Error + Send + Sync>> {
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_quic()
+        .with_behaviour(|key| {
+            let peer_id = key.public().to_peer_id();
+            let mdns = if use_mdns {
+                Some(mdns::tokio::Behaviour::new(
+                    mdns::Config::default(),
+                    peer_id,
+                )?)
+            } else {
+                None
+            };
+            Ok(Behaviour {
+                sync: request_response::Behaviour::with_codec(
+                    codec,
+                    [(
+                        libp2p::StreamProtocol::new(PROTOCOL),
+                        request_response::ProtocolSupport::Full,
+                    )],
+                    request_response::Config::default()
+                        .with_request_timeout(REQUEST_TIMEOUT)
+                        .with_max_concurrent_streams(256),
+                ),
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/convene/1".into(), key.public())
+                        .with_agent_version(format!("convene/{}", env!("CARGO_PKG_VERSION"))),
+                ),
+                ping: ping::Behaviour::default(),
+                mdns: mdns.into(),
+            })
+        })?
+        // Members stay connected so that changes propagate at once; the
+        // periodic re-sync keeps the connection in use.
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(24 * 3600)))
+        .build();
+    Ok(swarm)
+}

@@ -1,0 +1,95 @@
+//! What the daemon records about peers, so that other processes
+//! (`convene status`, `convene peers`) can show it.
+
+use rusqlite::params;
+
+use super::{Store, StoreError};
+
+/// One peer as recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerRecord {
+    pub node: String,
+    pub address: Option<String>,
+    pub connected: bool,
+    pub last_seen: Option<i64>,
+    pub last_sync: Option<i64>,
+    pub changes_in: i64,
+    pub changes_out: i64,
+    pub rejected: i64,
+}
+
+/// A change to a peer's record.
+#[derive(Debug, Clone, Default)]
+pub struct PeerUpdate<'a> {
+    pub address: Option<&'a str>,
+    pub connected: Option<bool>,
+    pub synced: bool,
+    pub changes_in: i64,
+    pub changes_out: i64,
+    pub rejected: i64,
+}
+
+impl Store {
+    /// Records what happened with a peer at `now` (unix ms).
+    pub fn update_peer(&self, node: &str, now: i64, u: &PeerUpdate<'_>) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO peers (node, address, connected, last_seen, last_sync, changes_in, changes_out, rejected)
+             VALUES (?1, ?2, coalesce(?3, 0), ?4, CASE WHEN ?5 THEN ?4 END, ?6, ?7, ?8)
+             ON CONFLICT (node) DO UPDATE SET
+                address = coalesce(excluded.address, address),
+                connected = coalesce(?3, connected),
+                last_seen = excluded.last_seen,
+                last_sync = CASE WHEN ?5 THEN excluded.last_seen ELSE last_sync END,
+                changes_in = changes_in + excluded.changes_in,
+                changes_out = changes_out + excluded.changes_out,
+                rejected = rejected + excluded.rejected",
+            params![
+                node,
+                u.address,
+                u.connected,
+                now,
+                u.synced,
+                u.changes_in,
+                u.changes_out,
+                u.rejected
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Marks every peer disconnected (the daemon is stopping or starting).
+    pub fn disconnect_all_peers(&self) -> Result<(), StoreError> {
+        self.conn().execute("UPDATE peers SET connected = 0", [])?;
+        Ok(())
+    }
+
+    /// Every peer ever recorded, most recently seen first.
+    pub fn peers(&self) -> Result<Vec<PeerRecord>, StoreError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT node, address, connected, last_seen, last_sync, changes_in, changes_out, rejected
+             FROM peers ORDER BY last_seen DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(PeerRecord {
+                node: r.get(0)?,
+                address: r.get(1)?,
+                connected: r.get(2)?,
+                last_seen: r.get(3)?,
+                last_sync: r.get(4)?,
+                changes_in: r.get(5)?,
+                changes_out: r.get(6)?,
+                rejected: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+}
