@@ -103,3 +103,158 @@ impl Home {
         self.db_bytes()
     }
 }
+
+/// Waits until `check` returns `Some`, or panics with `what` after `limit`.
+pub fn wait_for<T>(
+    limit: std::time::Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+/// `convene node start` running in a home, stopped (SIGTERM) when dropped.
+pub struct Daemon {
+    child: std::process::Child,
+    /// The first address it listens on, with its /p2p/ suffix.
+    pub addr: String,
+    pub node_id: String,
+}
+
+impl Daemon {
+    /// Starts a daemon on an ephemeral loopback port, optionally dialling
+    /// `bootstrap` peers, and waits until it listens.
+    pub fn start(home: &Home, bootstrap: &[&str]) -> Self {
+        Self::start_on(home, "/ip4/127.0.0.1/tcp/0", bootstrap)
+    }
+
+    pub fn start_on(home: &Home, listen: &str, bootstrap: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_convene"));
+        cmd.env_remove("CONVENE_HOME")
+            .env("RUST_LOG", "convene_node=debug")
+            .arg("--home")
+            .arg(home.path())
+            .args(["node", "start", "--no-mdns", "--listen", listen]);
+        for b in bootstrap {
+            cmd.args(["--bootstrap", b]);
+        }
+        let log = std::fs::File::create(home.path().join("daemon.log")).expect("log file");
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start the daemon");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut node_id = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "the daemon did not start listening: {}",
+                    std::fs::read_to_string(home.path().join("daemon.log")).unwrap_or_default()
+                )
+            });
+            if let Some(id) = line.strip_prefix("node ") {
+                node_id = id.trim().to_string();
+            }
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                return Self {
+                    child,
+                    addr: addr.trim().to_string(),
+                    node_id,
+                };
+            }
+        }
+    }
+
+    /// Stops the daemon as Ctrl-C would and waits for it to exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().expect("wait");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the daemon without warning (SIGKILL).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.terminate();
+        }
+    }
+}
+
+impl Home {
+    /// A home initialised for an organisation of the given name and sector.
+    pub fn for_org(org: &str, sector: &str) -> Self {
+        let home = Self::new();
+        home.convene(&["init", "--org", org, "--sector", sector])
+            .assert()
+            .success();
+        home
+    }
+
+    /// Ids of the entries `list --all --json` shows.
+    pub fn ids(&self) -> std::collections::BTreeSet<String> {
+        self.json_lines(&["list", "--all", "--json"])
+            .iter()
+            .map(|v| v["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// Publishes a learning entry; returns its id.
+    pub fn publish(&self, title: &str) -> String {
+        self.stdout(&[
+            "publish",
+            "learning",
+            "--title",
+            title,
+            "--summary",
+            "What we learned.",
+        ])
+        .trim()
+        .to_string()
+    }
+}

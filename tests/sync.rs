@@ -1,0 +1,177 @@
+//! Nodes as separate processes on 127.0.0.1, each with its own home,
+//! syncing over real libp2p connections. Every wait has a deadline.
+
+mod support;
+
+use std::time::Duration;
+
+use predicates::prelude::*;
+use support::{Daemon, Home, wait_for};
+
+const CONVERGE: Duration = Duration::from_secs(30);
+
+fn converge(homes: &[&Home], what: &str) {
+    wait_for(CONVERGE, what, || {
+        let first = homes[0].ids();
+        homes.iter().all(|h| h.ids() == first).then_some(())
+    });
+}
+
+#[test]
+fn a_publish_on_one_node_reaches_the_others() {
+    let trust = Home::for_org("Gateshead Health NHS Foundation Trust", "nhs-trust");
+    let council = Home::for_org("Gateshead Council", "council");
+    let a = Daemon::start(&trust, &[]);
+    let _b = Daemon::start(&council, &[&a.addr]);
+    converge(&[&trust, &council], "the profiles to sync");
+
+    // Published from the CLI while both daemons run.
+    let id = trust.publish("Community calls cut falls admissions");
+    wait_for(CONVERGE, "the entry to reach the council", || {
+        council.ids().contains(&id).then_some(())
+    });
+    let shown = council.json(&["show", &id, "--json"]);
+    assert_eq!(shown["title"], "Community calls cut falls admissions");
+    assert_eq!(shown["owner_name"], "Gateshead Health NHS Foundation Trust");
+
+    // And the other way.
+    let back = council.publish("Warm spaces this winter");
+    wait_for(CONVERGE, "the council's entry to reach the trust", || {
+        trust.ids().contains(&back).then_some(())
+    });
+
+    let status = trust.json(&["status", "--json"]);
+    assert_eq!(status["running"], true);
+    assert_eq!(status["connected_peers"].as_array().unwrap().len(), 1);
+    assert_eq!(status["entries"]["learning"], 2);
+    let peers = council.json_lines(&["peers", "--json"]);
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0]["node"], a.node_id.as_str());
+    assert!(peers[0]["last_sync"].is_string());
+}
+
+#[test]
+fn a_node_that_was_stopped_catches_up_when_it_restarts() {
+    let trust = Home::for_org("North Cumbria Trust", "nhs-trust");
+    let vcse = Home::for_org("Carlisle Carers", "vcse");
+    let a = Daemon::start(&trust, &[]);
+    let b = Daemon::start(&vcse, &[&a.addr]);
+    converge(&[&trust, &vcse], "first sync");
+    assert!(b.stop().success(), "a clean shutdown exits 0");
+
+    let mut published = Vec::new();
+    for i in 0..25 {
+        published.push(trust.publish(&format!("Lesson {i} from the winter")));
+    }
+    assert!(published.iter().all(|id| !vcse.ids().contains(id)));
+    let _b = Daemon::start(&vcse, &[&a.addr]);
+    converge(&[&trust, &vcse], "the restarted node to catch up");
+}
+
+#[test]
+fn three_nodes_in_a_line_converge_through_the_middle() {
+    let a_home = Home::for_org("A Trust", "nhs-trust");
+    let b_home = Home::for_org("B Council", "council");
+    let c_home = Home::for_org("C Group", "vcse");
+    let a = Daemon::start(&a_home, &[]);
+    let b = Daemon::start(&b_home, &[&a.addr]);
+    let _c = Daemon::start(&c_home, &[&b.addr]);
+    converge(&[&a_home, &b_home, &c_home], "the line to converge");
+    let from_a = a_home.publish("From one end");
+    let from_c = c_home.publish("From the other end");
+    wait_for(CONVERGE, "both entries everywhere", || {
+        [&a_home, &b_home, &c_home]
+            .iter()
+            .all(|h| {
+                let ids = h.ids();
+                ids.contains(&from_a) && ids.contains(&from_c)
+            })
+            .then_some(())
+    });
+    // A and C never connected to each other.
+    let peers_of_a = a_home.json_lines(&["peers", "--json"]);
+    assert!(peers_of_a.iter().all(|p| p["node"] != _c.node_id.as_str()));
+}
+
+#[test]
+fn sync_once_without_a_daemon_and_an_unreachable_peer() {
+    let trust = Home::for_org("Durham Trust", "nhs-trust");
+    let laptop = Home::for_org("Durham Youth Group", "vcse");
+    let on_trust = trust.publish("Family hubs while you wait");
+    let on_laptop = laptop.publish("What young people told us");
+    let a = Daemon::start(&trust, &[]);
+
+    let out = laptop.stdout(&["sync", "--once", "--peer", &a.addr]);
+    assert!(out.contains("received 2 changes to 2 entries"), "{out}");
+    assert!(out.contains("sent 2 changes to 2 entries"), "{out}");
+    assert!(out.contains("Family hubs while you wait"), "{out}");
+    assert!(laptop.ids().contains(&on_trust));
+    wait_for(CONVERGE, "the laptop's entry on the trust", || {
+        trust.ids().contains(&on_laptop).then_some(())
+    });
+
+    // Nothing new: still succeeds, sends and receives nothing.
+    let again = laptop.json(&["sync", "--once", "--peer", &a.addr, "--json"]);
+    assert_eq!(again["changes_received"], 0);
+    assert_eq!(again["changes_sent"], 0);
+    assert_eq!(again["round_trips"], 1);
+
+    drop(a);
+    laptop
+        .convene(&[
+            "sync",
+            "--once",
+            "--peer",
+            "/ip4/127.0.0.1/tcp/1",
+            "--timeout",
+            "20",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "cannot reach /ip4/127.0.0.1/tcp/1",
+        ));
+    laptop
+        .convene(&["sync", "--once", "--peer", "not-an-address"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is not a multiaddress"));
+}
+
+#[test]
+fn a_peer_killed_mid_sync_loses_nothing_and_sync_resumes() {
+    let big = Home::for_org("Big Trust", "nhs-trust");
+    let file = big.write(
+        "bulk.json",
+        &serde_json::json!({"title": "x", "summary": "s", "body": "lorem ipsum ".repeat(400)})
+            .to_string(),
+    );
+    for _ in 0..150 {
+        big.convene(&["publish", "learning", "--from", file.to_str().unwrap()])
+            .assert()
+            .success();
+    }
+    let small = Home::for_org("Small Group", "vcse");
+    let a = Daemon::start(&big, &[]);
+    let syncing = std::process::Command::new(env!("CARGO_BIN_EXE_convene"))
+        .arg("--home")
+        .arg(small.path())
+        .args(["sync", "--once", "--timeout", "20", "--peer", &a.addr])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    a.kill();
+    let out = syncing.wait_with_output().unwrap();
+    // Whether the kill landed before, during or after the transfer, the
+    // small node's store is whole and a later sync completes it.
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error: "), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+    small.convene(&["list"]).assert().success();
+    let a = Daemon::start(&big, &[]);
+    small.stdout(&["sync", "--once", "--peer", &a.addr]);
+    assert_eq!(small.ids(), big.ids());
+}
