@@ -171,6 +171,7 @@ impl Daemon {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let line = rx.recv_timeout(left).unwrap_or_else(|_| {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!(
                     "the daemon did not start listening: {}",
                     std::fs::read_to_string(home.path().join("daemon.log")).unwrap_or_default()
