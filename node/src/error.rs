@@ -42,6 +42,8 @@ pub enum NodeError {
         measure: String,
         known: String,
     },
+    #[error("entry {} of the batch: {error}", .index + 1)]
+    InBatch { index: usize, error: Box<NodeError> },
     #[error("a {0} cannot be published this way")]
     NotPublishable(convene_model::Kind),
     #[error(transparent)]

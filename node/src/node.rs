@@ -262,6 +262,14 @@ impl Node {
 
     /// Publishes a new entry owned by this node's organisation.
     pub fn publish(&mut self, input: EntryInput) -> Result<DocumentId, NodeError> {
+        let (id, entry) = self.prepare(input)?;
+        let message = format!("create {}", entry.meta.kind);
+        self.commit(id, &message, |_| Ok(Some(entry)))?;
+        Ok(id)
+    }
+
+    /// Validates an input and makes the entry a publish would write.
+    fn prepare(&self, input: EntryInput) -> Result<(DocumentId, Entry), NodeError> {
         let mut body = input.body;
         if body.kind() == Kind::Organisation {
             return Err(NodeError::NotPublishable(Kind::Organisation));
@@ -277,19 +285,12 @@ impl Node {
         body.check(&self.vocab)?;
         let id = random_id();
         let visibility = input.visibility.unwrap_or_default();
-        self.create(id, body, visibility, input.status.unwrap_or_default())?;
-        Ok(id)
+        Ok((id, self.new_entry(id, body, visibility, input.status.unwrap_or_default())))
     }
 
-    fn create(
-        &mut self,
-        id: DocumentId,
-        body: Body,
-        visibility: Visibility,
-        status: Status,
-    ) -> Result<Indexed, NodeError> {
+    fn new_entry(&self, id: DocumentId, body: Body, visibility: Visibility, status: Status) -> Entry {
         let at = now();
-        let entry = Entry {
+        Entry {
             id,
             meta: Meta {
                 kind: body.kind(),
@@ -302,7 +303,40 @@ impl Node {
                 status,
             },
             body,
-        };
+        }
+    }
+
+    /// Publishes many entries in one transaction: all of them or, if any
+    /// is invalid, none (the error names the first bad one by position).
+    pub fn publish_batch(&mut self, inputs: Vec<EntryInput>) -> Result<Vec<DocumentId>, NodeError> {
+        let mut entries = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.into_iter().enumerate() {
+            let (id, entry) = self.prepare(input).map_err(|e| NodeError::InBatch {
+                index: i,
+                error: Box::new(e),
+            })?;
+            entries.push((id, entry));
+        }
+        let identity = self.identity.clone();
+        self.store.write(|w| {
+            let mut ids = Vec::with_capacity(entries.len());
+            for (id, entry) in entries {
+                let message = format!("create {}", entry.meta.kind);
+                commit_in(w, &identity, id, &message, |_| Ok(Some(entry)))?;
+                ids.push(id);
+            }
+            Ok(ids)
+        })
+    }
+
+    fn create(
+        &mut self,
+        id: DocumentId,
+        body: Body,
+        visibility: Visibility,
+        status: Status,
+    ) -> Result<Indexed, NodeError> {
+        let entry = self.new_entry(id, body, visibility, status);
         let message = format!("create {}", entry.meta.kind);
         self.commit(id, &message, |_| Ok(Some(entry)))?
             .ok_or_else(|| StoreError::BadDocument {
@@ -437,45 +471,8 @@ impl Node {
         f: impl FnOnce(Option<Entry>) -> Result<Option<Entry>, NodeError>,
     ) -> Result<Option<Indexed>, NodeError> {
         let identity = self.identity.clone();
-        let actor = ActorId::from(identity.public_bytes().as_slice());
-        self.store.write(|w| {
-            let existing = w.load(id)?;
-            let current =
-                match &existing {
-                    Some(state) => Some(Entry::from_doc(id, state).map_err(|e| {
-                        NodeError::InvalidDocument {
-                            id,
-                            problem: e.to_string(),
-                        }
-                    })?),
-                    None => None,
-                };
-            let Some(next) = f(current)? else {
-                return Ok(None);
-            };
-            let mut state = existing.unwrap_or_else(Automerge::new);
-            state.set_actor(actor);
-            let at = now();
-            let mut tx = state.transaction();
-            next.write(&mut tx)?;
-            let (hash, _) = tx.commit_with(
-                CommitOptions::default()
-                    .with_message(message)
-                    .with_time(at.millis() / 1000),
-            );
-            let Some(hash) = hash else {
-                return Ok(None);
-            };
-            let change =
-                state
-                    .get_change_by_hash(&hash)
-                    .ok_or_else(|| StoreError::BadDocument {
-                        id,
-                        detail: "the change just made is missing".into(),
-                    })?;
-            let signed = SignedChange::sign(&identity, id, &change);
-            Ok(Some(w.put(id, &state, &[signed], at.millis())?))
-        })
+        self.store
+            .write(|w| commit_in(w, &identity, id, message, f))
     }
 
     /// Verifies and stores changes received from a peer (or a bundle).
@@ -626,6 +623,52 @@ impl Node {
     pub fn search(&self, query: &str, limit: usize) -> Result<Option<Vec<Hit>>, NodeError> {
         Ok(self.store.search(query, limit)?)
     }
+}
+
+/// One local change inside an open write transaction: load the committed
+/// state, let `f` decide the new entry, write it as one signed change and
+/// refresh the indexes. `f` returning `None` (or an entry equal to the
+/// document) writes nothing.
+fn commit_in(
+    w: &mut crate::store::Writer<'_>,
+    identity: &Identity,
+    id: DocumentId,
+    message: &str,
+    f: impl FnOnce(Option<Entry>) -> Result<Option<Entry>, NodeError>,
+) -> Result<Option<Indexed>, NodeError> {
+    let existing = w.load(id)?;
+    let current = match &existing {
+        Some(state) => Some(Entry::from_doc(id, state).map_err(|e| NodeError::InvalidDocument {
+            id,
+            problem: e.to_string(),
+        })?),
+        None => None,
+    };
+    let Some(next) = f(current)? else {
+        return Ok(None);
+    };
+    let mut state = existing.unwrap_or_else(Automerge::new);
+    // The actor is the node's public key: every operation names its node.
+    state.set_actor(ActorId::from(identity.public_bytes().as_slice()));
+    let at = now();
+    let mut tx = state.transaction();
+    next.write(&mut tx)?;
+    let (hash, _) = tx.commit_with(
+        CommitOptions::default()
+            .with_message(message)
+            .with_time(at.millis() / 1000),
+    );
+    let Some(hash) = hash else {
+        return Ok(None);
+    };
+    let change = state
+        .get_change_by_hash(&hash)
+        .ok_or_else(|| StoreError::BadDocument {
+            id,
+            detail: "the change just made is missing".into(),
+        })?;
+    let signed = SignedChange::sign(identity, id, &change);
+    Ok(Some(w.put(id, &state, &[signed], at.millis())?))
 }
 
 /// Leaves a home as it was before a failed init: no half-made node.

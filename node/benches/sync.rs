@@ -1,0 +1,339 @@
+//! Sync benchmark over real libp2p connections on loopback.
+//!
+//! ```text
+//! cargo bench -p convene-node --bench sync -- [--entries N]… [--json]
+//! ```
+//!
+//! For each N (default 1,000 and 10,000) it builds N learning entries of
+//! realistic size on one node and measures:
+//! - `catch-up`: a fresh node dials it and syncs everything (time, bytes);
+//! - `reconnect-unchanged`: the same node reconnects with nothing changed;
+//! - `reconnect-10-changed`: it reconnects after 10 entries were edited;
+//! - `propagate-line-10` / `propagate-mesh-10`: time for one publish (made
+//!   through a second handle on the store, as a CLI command would) to reach
+//!   every node of a 10-node line and of a 10-node full mesh.
+//!
+//! Bytes are the sync protocol's own bytes in both directions (frames
+//! included; the libp2p handshakes are not). Round trips are request /
+//! response pairs of the session.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use convene_model::{Body, DocumentId, EntryInput, Learning};
+use convene_node::daemon::{self, Client, Config};
+use convene_node::{Edit, InitOptions, Node, NodeId};
+
+struct Args {
+    entries: Vec<usize>,
+    json: bool,
+}
+
+fn args() -> Args {
+    let mut entries = Vec::new();
+    let mut json = false;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--entries" => entries.push(
+                it.next()
+                    .and_then(|n| n.replace([',', '_'], "").parse().ok())
+                    .expect("--entries takes a number"),
+            ),
+            "--json" => json = true,
+            _ => {} // cargo passes --bench
+        }
+    }
+    if entries.is_empty() {
+        entries = vec![1_000, 10_000];
+    }
+    Args { entries, json }
+}
+
+const PLACES: [&str; 6] = [
+    "Gateshead",
+    "Newcastle",
+    "Sunderland",
+    "North Cumbria",
+    "Durham",
+    "Middlesbrough",
+];
+const TOPICS: [&str; 5] = [
+    "NHS 111 online and call answering capacity",
+    "Ambulance handover delays and peer visits",
+    "Community calls and falls-related admissions",
+    "Safe Transfer of Care improvement collaborative",
+    "Family hubs for children waiting for mental health support",
+];
+
+/// N learning entries of about 1.5 KB each, from the community's examples.
+fn corpus(n: usize) -> Vec<EntryInput> {
+    (0..n)
+        .map(|i| {
+            let topic = TOPICS[i % TOPICS.len()];
+            let place = PLACES[i % PLACES.len()];
+            EntryInput {
+                body: Body::Learning(Learning {
+                    title: format!("{topic} ({place}, #{i})"),
+                    summary: format!("What {place} learned about {topic}.").as_str().into(),
+                    body: format!(
+                        "{topic}. Teams in {place} tested changes over several PDSA cycles, \
+                         measured the effect each month and shared what worked and what didn't. "
+                    )
+                    .repeat(6)
+                    .as_str()
+                    .into(),
+                    impact: "44 per cent reduction in call answering time".into(),
+                    place: place.into(),
+                    priorities: vec!["discharge-and-safe-transfers-of-care".into()],
+                    methods: vec!["model-for-improvement".into()],
+                    tags: vec!["urgent care".into(), format!("cohort-{}", i % 20)],
+                    ..Learning::default()
+                }),
+                visibility: None,
+                status: None,
+            }
+        })
+        .collect()
+}
+
+fn init(home: &Path, org: &str) -> Node {
+    Node::init(
+        home,
+        &InitOptions {
+            org: org.into(),
+            sector: "nhs-trust".into(),
+            place: None,
+        },
+    )
+    .expect("init")
+}
+
+fn config(listen: bool) -> Config {
+    Config {
+        listen: if listen {
+            vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()]
+        } else {
+            Vec::new()
+        },
+        bootstrap: Vec::new(),
+        mdns: false,
+        ..Config::default()
+    }
+}
+
+struct Running {
+    client: Client,
+    handle: tokio::task::JoinHandle<()>,
+    addr: Option<String>,
+}
+
+async fn run(home: &Path, listen: bool) -> Running {
+    let node = Node::open(home).expect("open");
+    let (client, handle) = daemon::spawn(node, config(listen)).expect("spawn");
+    let addr = if listen {
+        Some(client.listen_addrs().await.expect("listen")[0].to_string())
+    } else {
+        None
+    };
+    Running {
+        client,
+        handle,
+        addr,
+    }
+}
+
+impl Running {
+    async fn stop(self) {
+        drop(self.client);
+        let _ = self.handle.await;
+    }
+}
+
+struct Row {
+    scenario: &'static str,
+    entries: usize,
+    seconds: f64,
+    bytes: u64,
+    round_trips: u32,
+}
+
+async fn connect_and_sync(b: &Running, addr: &str) -> (f64, u64, u32) {
+    let start = Instant::now();
+    let peer = b.client.dial(addr.parse().unwrap()).await.expect("dial");
+    let stats = b.client.sync(peer).await.expect("sync");
+    let seconds = start.elapsed().as_secs_f64();
+    let (sent, received) = b.client.bytes().await.expect("bytes");
+    (seconds, sent + received, stats.round_trips)
+}
+
+async fn pair(n: usize, rows: &mut Vec<Row>) {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut a_node = init(a_dir.path(), "Source Trust");
+    let mut ids = Vec::new();
+    for chunk in corpus(n).chunks(1000) {
+        ids.extend(a_node.publish_batch(chunk.to_vec()).expect("publish"));
+    }
+    drop(a_node);
+    drop(init(b_dir.path(), "New Group"));
+    let a = run(a_dir.path(), true).await;
+    let addr = a.addr.clone().unwrap();
+
+    let b = run(b_dir.path(), false).await;
+    let (seconds, bytes, round_trips) = connect_and_sync(&b, &addr).await;
+    b.stop().await;
+    let have = Node::open(b_dir.path()).unwrap().store().counts().unwrap();
+    let learning = have.iter().find(|(k, _)| k == "learning").map_or(0, |(_, c)| *c);
+    assert_eq!(learning as usize, n, "the fresh node has every entry");
+    rows.push(Row {
+        scenario: "catch-up",
+        entries: n,
+        seconds,
+        bytes,
+        round_trips,
+    });
+
+    let b = run(b_dir.path(), false).await;
+    let (seconds, bytes, round_trips) = connect_and_sync(&b, &addr).await;
+    b.stop().await;
+    rows.push(Row {
+        scenario: "reconnect-unchanged",
+        entries: n,
+        seconds,
+        bytes,
+        round_trips,
+    });
+
+    let mut editor = Node::open(a_dir.path()).unwrap();
+    for id in ids.iter().take(10) {
+        editor
+            .edit(*id, Edit::Set(vec![("impact".into(), "64 per cent fewer minutes lost".into())]))
+            .unwrap();
+    }
+    let b = run(b_dir.path(), false).await;
+    let (seconds, bytes, round_trips) = connect_and_sync(&b, &addr).await;
+    b.stop().await;
+    rows.push(Row {
+        scenario: "reconnect-10-changed",
+        entries: n,
+        seconds,
+        bytes,
+        round_trips,
+    });
+    a.stop().await;
+}
+
+async fn propagate(mesh: bool, rows: &mut Vec<Row>) {
+    const NODES: usize = 10;
+    let dirs: Vec<tempfile::TempDir> = (0..NODES).map(|_| tempfile::tempdir().unwrap()).collect();
+    for (i, d) in dirs.iter().enumerate() {
+        drop(init(d.path(), &format!("Member {i}")));
+    }
+    let mut running: Vec<Running> = Vec::new();
+    for d in &dirs {
+        running.push(run(d.path(), true).await);
+    }
+    for i in 1..NODES {
+        let targets: Vec<usize> = if mesh { (0..i).collect() } else { vec![i - 1] };
+        for j in targets {
+            let addr = running[j].addr.clone().unwrap();
+            let peer: NodeId = running[i].client.dial(addr.parse().unwrap()).await.expect("dial");
+            running[i].client.sync(peer).await.expect("sync");
+        }
+    }
+    // Let every node settle (profiles relayed) before timing.
+    let readers: Vec<Node> = dirs.iter().map(|d| Node::open(d.path()).unwrap()).collect();
+    let total = NODES;
+    wait_until(|| readers.iter().all(|r| count_orgs(r) == total)).await;
+
+    let mut writer = Node::open(dirs[0].path()).unwrap();
+    let start = Instant::now();
+    let id = writer
+        .publish(corpus(1).pop().unwrap())
+        .expect("publish");
+    wait_until(|| readers.iter().all(|r| has(r, id))).await;
+    let seconds = start.elapsed().as_secs_f64();
+    let mut bytes = 0;
+    for r in &running {
+        let (s, _) = r.client.bytes().await.unwrap();
+        bytes += s;
+    }
+    for r in running {
+        r.stop().await;
+    }
+    rows.push(Row {
+        scenario: if mesh {
+            "propagate-mesh-10"
+        } else {
+            "propagate-line-10"
+        },
+        entries: 1,
+        seconds,
+        bytes,
+        round_trips: 0,
+    });
+}
+
+fn count_orgs(n: &Node) -> usize {
+    n.store()
+        .counts()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k == "organisation")
+        .map_or(0, |(_, c)| *c as usize)
+}
+
+fn has(n: &Node, id: DocumentId) -> bool {
+    n.store().load(id).map(|d| d.is_some()).unwrap_or(false)
+}
+
+async fn wait_until(mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !check() {
+        assert!(Instant::now() < deadline, "benchmark step timed out");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn main() {
+    let args = args();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    rt.block_on(async {
+        for &n in &args.entries {
+            pair(n, &mut rows).await;
+        }
+        propagate(false, &mut rows).await;
+        propagate(true, &mut rows).await;
+    });
+    if args.json {
+        for r in &rows {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "system": "convene",
+                    "scenario": r.scenario,
+                    "entries": r.entries,
+                    "seconds": r.seconds,
+                    "bytes": r.bytes,
+                    "round_trips": r.round_trips,
+                })
+            );
+        }
+    } else {
+        println!(
+            "{:<22} {:>8} {:>10} {:>12} {:>12}",
+            "scenario", "entries", "seconds", "bytes", "round trips"
+        );
+        for r in &rows {
+            println!(
+                "{:<22} {:>8} {:>10.3} {:>12} {:>12}",
+                r.scenario, r.entries, r.seconds, r.bytes, r.round_trips
+            );
+        }
+    }
+}
