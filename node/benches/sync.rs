@@ -75,7 +75,9 @@ fn corpus(n: usize) -> Vec<EntryInput> {
             EntryInput {
                 body: Body::Learning(Learning {
                     title: format!("{topic} ({place}, #{i})"),
-                    summary: format!("What {place} learned about {topic}.").as_str().into(),
+                    summary: format!("What {place} learned about {topic}.")
+                        .as_str()
+                        .into(),
                     body: format!(
                         "{topic}. Teams in {place} tested changes over several PDSA cycles, \
                          measured the effect each month and shared what worked and what didn't. "
@@ -184,7 +186,10 @@ async fn pair(n: usize, rows: &mut Vec<Row>) {
     let (seconds, bytes, round_trips) = connect_and_sync(&b, &addr).await;
     b.stop().await;
     let have = Node::open(b_dir.path()).unwrap().store().counts().unwrap();
-    let learning = have.iter().find(|(k, _)| k == "learning").map_or(0, |(_, c)| *c);
+    let learning = have
+        .iter()
+        .find(|(k, _)| k == "learning")
+        .map_or(0, |(_, c)| *c);
     assert_eq!(learning as usize, n, "the fresh node has every entry");
     rows.push(Row {
         scenario: "catch-up",
@@ -208,7 +213,13 @@ async fn pair(n: usize, rows: &mut Vec<Row>) {
     let mut editor = Node::open(a_dir.path()).unwrap();
     for id in ids.iter().take(10) {
         editor
-            .edit(*id, Edit::Set(vec![("impact".into(), "64 per cent fewer minutes lost".into())]))
+            .edit(
+                *id,
+                Edit::Set(vec![(
+                    "impact".into(),
+                    "64 per cent fewer minutes lost".into(),
+                )]),
+            )
             .unwrap();
     }
     let b = run(b_dir.path(), false).await;
@@ -238,7 +249,11 @@ async fn propagate(mesh: bool, rows: &mut Vec<Row>) {
         let targets: Vec<usize> = if mesh { (0..i).collect() } else { vec![i - 1] };
         for j in targets {
             let addr = running[j].addr.clone().unwrap();
-            let peer: NodeId = running[i].client.dial(addr.parse().unwrap()).await.expect("dial");
+            let peer: NodeId = running[i]
+                .client
+                .dial(addr.parse().unwrap())
+                .await
+                .expect("dial");
             running[i].client.sync(peer).await.expect("sync");
         }
     }
@@ -249,9 +264,7 @@ async fn propagate(mesh: bool, rows: &mut Vec<Row>) {
 
     let mut writer = Node::open(dirs[0].path()).unwrap();
     let start = Instant::now();
-    let id = writer
-        .publish(corpus(1).pop().unwrap())
-        .expect("publish");
+    let id = writer.publish(corpus(1).pop().unwrap()).expect("publish");
     wait_until(|| readers.iter().all(|r| has(r, id))).await;
     let seconds = start.elapsed().as_secs_f64();
     let mut bytes = 0;

@@ -285,10 +285,19 @@ impl Node {
         body.check(&self.vocab)?;
         let id = random_id();
         let visibility = input.visibility.unwrap_or_default();
-        Ok((id, self.new_entry(id, body, visibility, input.status.unwrap_or_default())))
+        Ok((
+            id,
+            self.new_entry(id, body, visibility, input.status.unwrap_or_default()),
+        ))
     }
 
-    fn new_entry(&self, id: DocumentId, body: Body, visibility: Visibility, status: Status) -> Entry {
+    fn new_entry(
+        &self,
+        id: DocumentId,
+        body: Body,
+        visibility: Visibility,
+        status: Status,
+    ) -> Entry {
         let at = now();
         Entry {
             id,
@@ -506,7 +515,7 @@ impl Node {
                 let mut state = w.load(doc)?.unwrap_or_else(Automerge::new);
                 let (had, new): (Vec<_>, Vec<_>) = batch
                     .into_iter()
-                    .partition(|(_, c)| state.get_change_by_hash(&c.hash()).is_some());
+                    .partition(|(_, c)| state.get_change_meta_by_hash(&c.hash()).is_some());
                 report.already_had += had.len();
                 if new.is_empty() {
                     continue;
@@ -525,7 +534,7 @@ impl Node {
                 }
                 let (applied, waiting): (Vec<_>, Vec<_>) = new
                     .into_iter()
-                    .partition(|(_, c)| state.get_change_by_hash(&c.hash()).is_some());
+                    .partition(|(_, c)| state.get_change_meta_by_hash(&c.hash()).is_some());
                 report.waiting += waiting.len();
                 if applied.is_empty() {
                     continue;
@@ -638,10 +647,14 @@ fn commit_in(
 ) -> Result<Option<Indexed>, NodeError> {
     let existing = w.load(id)?;
     let current = match &existing {
-        Some(state) => Some(Entry::from_doc(id, state).map_err(|e| NodeError::InvalidDocument {
-            id,
-            problem: e.to_string(),
-        })?),
+        Some(state) => {
+            Some(
+                Entry::from_doc(id, state).map_err(|e| NodeError::InvalidDocument {
+                    id,
+                    problem: e.to_string(),
+                })?,
+            )
+        }
         None => None,
     };
     let Some(next) = f(current)? else {

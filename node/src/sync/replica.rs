@@ -94,15 +94,16 @@ impl Replica for NodeReplica {
         let known: Vec<ChangeHash> = have
             .iter()
             .map(|h| ChangeHash(*h))
-            .filter(|h| state.get_change_by_hash(h).is_some())
+            .filter(|h| state.get_change_meta_by_hash(h).is_some())
             .collect();
         if known.is_empty() {
             return Ok(Some(all.collect()));
         }
+        // Metadata only: the bytes come from the store, with signatures.
         let missing: BTreeSet<Hash> = state
-            .get_changes(&known)
+            .get_changes_meta(&known)
             .iter()
-            .map(|c| c.hash().0)
+            .map(|c| c.hash.0)
             .collect();
         Ok(Some(all.filter(|c| missing.contains(&c.hash)).collect()))
     }
