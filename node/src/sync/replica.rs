@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use automerge::{ChangeHash, ReadDoc};
+use automerge::ChangeHash;
 use convene_model::DocumentId;
 
 use super::catalogue::{Catalogue, CatalogueView};
