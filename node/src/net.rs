@@ -10,4 +10,4 @@ pub mod behaviour;
 pub mod codec;
 
 pub use behaviour::{Behaviour, BehaviourEvent, build_swarm};
-pub use codec::{Counters, SyncCodec};
+pub use codec::{Counters, Inbound, SyncCodec};

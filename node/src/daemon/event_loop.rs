@@ -15,7 +15,7 @@ use libp2p::{Multiaddr, PeerId, Swarm, mdns};
 use tokio::sync::{mpsc, oneshot};
 
 use super::config::Config;
-use crate::net::{Behaviour, BehaviourEvent, SyncCodec, build_swarm};
+use crate::net::{Behaviour, BehaviourEvent, Inbound, SyncCodec, build_swarm};
 use crate::node::Node;
 use crate::store::PeerUpdate;
 use crate::sync::wire::Response;
@@ -271,7 +271,7 @@ impl EventLoop {
                     .swarm
                     .behaviour_mut()
                     .sync
-                    .send_request(&peer.peer_id(), request);
+                    .send_request(&peer.peer_id(), Inbound::Request(request));
                 self.outbound.insert(id, (peer, token));
             }
             Io::Respond { channel, response } => {
@@ -554,11 +554,20 @@ impl EventLoop {
         }
     }
 
-    fn on_sync(&mut self, event: request_response::Event<crate::sync::wire::Request, Response>) {
+    fn on_sync(&mut self, event: request_response::Event<Inbound, Response>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request, channel, ..
+                    request: Inbound::Invalid(why),
+                    ..
+                } => {
+                    tracing::warn!(%peer, %why, "peer sent an invalid request; disconnecting");
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+                request_response::Message::Request {
+                    request: Inbound::Request(request),
+                    channel,
+                    ..
                 } => {
                     let id = self.next_channel;
                     self.next_channel += 1;

@@ -2,8 +2,14 @@
 //!
 //! A frame is a 4-byte big-endian length and a postcard-encoded message.
 //! A length over [`MAX_MESSAGE_BYTES`] is refused before any of the body is
-//! read, and bytes that do not decode are an `InvalidData` error; the event
-//! loop disconnects a peer that sends either.
+//! read, and bytes that do not decode are refused too; the event loop
+//! disconnects a peer that sends either.
+//!
+//! An inbound *request* that cannot be read arrives as
+//! [`Inbound::Invalid`] rather than as an error: libp2p's request-response
+//! drops inbound read errors without telling the behaviour, and the node
+//! must learn who sent garbage in order to disconnect them. (A bad
+//! *response* is an `InvalidData` error, which libp2p does report.)
 
 use std::io;
 use std::sync::Arc;
@@ -29,6 +35,14 @@ impl Counters {
     pub fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
     }
+}
+
+/// A request as read from a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    Request(Request),
+    /// The peer sent something that is not a valid request (why).
+    Invalid(String),
 }
 
 /// The codec; clones share their counters.
@@ -84,15 +98,21 @@ fn invalid(e: wire::Violation) -> io::Error {
 
 impl libp2p::request_response::Codec for SyncCodec {
     type Protocol = StreamProtocol;
-    type Request = Request;
+    type Request = Inbound;
     type Response = Response;
 
-    async fn read_request<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<Request>
+    async fn read_request<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<Inbound>
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = read_frame(io, &self.counters).await?;
-        wire::decode(&bytes).map_err(invalid)
+        match read_frame(io, &self.counters).await {
+            Ok(bytes) => Ok(match wire::decode(&bytes) {
+                Ok(request) => Inbound::Request(request),
+                Err(v) => Inbound::Invalid(v.to_string()),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(Inbound::Invalid(e.to_string())),
+            Err(e) => Err(e),
+        }
     }
 
     async fn read_response<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<Response>
@@ -107,12 +127,15 @@ impl libp2p::request_response::Codec for SyncCodec {
         &mut self,
         _: &Self::Protocol,
         io: &mut T,
-        req: Request,
+        req: Inbound,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &wire::encode(&req), &self.counters).await
+        match req {
+            Inbound::Request(r) => write_frame(io, &wire::encode(&r), &self.counters).await,
+            Inbound::Invalid(why) => Err(io::Error::new(io::ErrorKind::InvalidInput, why)),
+        }
     }
 
     async fn write_response<T>(
