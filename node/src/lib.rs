@@ -9,6 +9,13 @@
 //! - [`trust`]: the node's Ed25519 [`Identity`] (also its libp2p PeerId) and
 //!   [`SignedChange`]s: every change is stored and sent with a signature over
 //!   (document id, change hash).
+//! - [`sync`]: the sync protocol `/convene/sync/1` as a sans-IO state
+//!   machine (catalogue, range reconciliation, sessions, the per-node
+//!   service), testable without sockets.
+//! - [`net`]: libp2p: transports, behaviours, the sync codec.
+//! - [`daemon`]: tokio wiring: the event loop that drives the sync service
+//!   from the swarm, its `Client`, `config.toml`, and the status other
+//!   processes read.
 //! - [`error`]: [`NodeError`], one readable line per failure.
 //!
 //! # Data flow
@@ -20,6 +27,12 @@
 //! document's heads, snapshot and indexes are refreshed before commit.
 //! Reads (lists, search) only touch the indexes; `show` loads one document
 //! from its snapshot.
+//!
+//! When the node runs (`daemon::spawn`), the event loop feeds connection
+//! events and messages to the [`sync::Service`], which reads and writes the
+//! store through [`sync::NodeReplica`]: received changes go through
+//! [`Node::apply`], which verifies every signature before storing; every
+//! tick, changes appended by any process are announced to connected peers.
 
 pub mod daemon;
 pub mod error;
