@@ -193,3 +193,23 @@ async fn sends_and_is_disconnected(frame: Vec<u8>) {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_sync_over_quic_too() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let id = init(a_dir.path(), "A").publish(entry("Over QUIC")).unwrap();
+    drop(init(b_dir.path(), "B"));
+    let quic = Config {
+        listen: vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()],
+        ..loopback()
+    };
+    let (a, _h) = daemon::spawn(Node::open(a_dir.path()).unwrap(), quic).unwrap();
+    let addr = a.listen_addrs().await.unwrap()[0].clone();
+    assert!(addr.to_string().contains("/quic-v1"), "{addr}");
+    let (b, _) = start(b_dir.path()).await;
+    let peer = b.dial(addr).await.unwrap();
+    let stats = b.sync(peer).await.unwrap();
+    assert_eq!(stats.received, 2);
+    assert!(Node::open(b_dir.path()).unwrap().get(id).is_ok());
+}
