@@ -16,7 +16,9 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    init_tracing(cli.verbose, cli.quiet);
+    // A running node reports what it does; one-shot commands stay quiet.
+    let daemon = matches!(cli.command, args::Command::Node(_));
+    init_tracing(cli.verbose + u8::from(daemon), cli.quiet);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -38,9 +40,9 @@ fn init_tracing(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
-        _ => "trace",
+        (false, 1) => "warn,convene=info,convene_node=info",
+        (false, 2) => "info,convene=debug,convene_node=debug",
+        _ => "debug,convene=trace,convene_node=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     tracing_subscriber::fmt()

@@ -34,6 +34,35 @@
 //! [`Node::apply`], which verifies every signature before storing; every
 //! tick, changes appended by any process are announced to connected peers.
 
+//! # Example
+//!
+//! ```
+//! use convene_model::{Body, EntryInput, Learning};
+//! use convene_node::{InitOptions, Node};
+//!
+//! let home = tempfile::tempdir()?;
+//! let mut node = Node::init(
+//!     home.path(),
+//!     &InitOptions { org: "Gateshead Council".into(), sector: "council".into(), place: None },
+//! )?;
+//! let id = node.publish(EntryInput {
+//!     body: Body::Learning(Learning {
+//!         title: "Community calls".into(),
+//!         summary: "A 6 per cent fall in falls-related admissions.".into(),
+//!         ..Learning::default()
+//!     }),
+//!     visibility: None,
+//!     status: None,
+//! })?;
+//! let hits = node.search("falls", 10)?.expect("a searchable query");
+//! assert_eq!(hits[0].listed.id, id);
+//! // Every stored change carries a signature that verifies.
+//! for stored in node.store().changes(id)? {
+//!     stored.change.verify()?;
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
 pub mod daemon;
 pub mod error;
 pub mod net;

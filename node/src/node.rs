@@ -90,6 +90,16 @@ pub enum Outcome {
     Unchanged,
 }
 
+impl Outcome {
+    fn of<T>(written: &Option<T>) -> Self {
+        if written.is_some() {
+            Outcome::Changed
+        } else {
+            Outcome::Unchanged
+        }
+    }
+}
+
 /// An opened node.
 #[derive(Debug)]
 pub struct Node {
@@ -441,11 +451,7 @@ impl Node {
             next.meta.updated = now();
             Ok(Some(next))
         })?;
-        Ok(if result.is_some() {
-            Outcome::Changed
-        } else {
-            Outcome::Unchanged
-        })
+        Ok(Outcome::of(&result))
     }
 
     /// Marks an entry as retracted. It stays, with its history.
@@ -462,11 +468,7 @@ impl Node {
             next.meta.updated = now();
             Ok(Some(next))
         })?;
-        Ok(if result.is_some() {
-            Outcome::Changed
-        } else {
-            Outcome::Unchanged
-        })
+        Ok(Outcome::of(&result))
     }
 
     /// The write path shared by every local change: inside one store
