@@ -66,6 +66,18 @@ pub enum Command {
     Status(StatusArgs),
     /// Peers this node has met, with their last sync
     Peers(PeersArgs),
+    /// What happened: rejected changes and other events, with who signed them
+    Log(LogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only security events (rejected changes)
+    #[arg(long)]
+    pub security: bool,
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -348,12 +360,18 @@ pub struct EditArgs {
         long = "set",
         value_name = "FIELD=VALUE",
         conflicts_with = "from",
-        required_unless_present = "from"
+        required_unless_present_any = ["from", "add_editor", "remove_editor"]
     )]
     pub set: Vec<String>,
     /// Replace the fields with a TOML or JSON file (as `show --json` prints)
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
+    /// Let another organisation (name or id) edit this entry too
+    #[arg(long, value_name = "ORG", conflicts_with_all = ["from", "set", "remove_editor"])]
+    pub add_editor: Option<String>,
+    /// Stop letting an organisation edit this entry
+    #[arg(long, value_name = "ORG", conflicts_with_all = ["from", "set"])]
+    pub remove_editor: Option<String>,
 }
 
 #[derive(Debug, Args)]

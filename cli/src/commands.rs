@@ -73,6 +73,18 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sync(a) => network::sync_once(&mut out, &home, a)?,
         Command::Status(a) => network::status(&mut out, &home, a)?,
         Command::Peers(a) => network::peers(&mut out, &home, a)?,
+        Command::Log(a) => {
+            let node = Node::open(&home)?;
+            let entries = node.store().log(a.security)?;
+            if a.json {
+                for e in &entries {
+                    serde_json::to_writer(&mut out, &output::log_json(e))?;
+                    writeln!(out)?;
+                }
+            } else {
+                output::print_log(&mut out, &entries)?;
+            }
+        }
         Command::Vocab(a) => {
             let v = Vocabularies::default();
             let vocab = vocabulary(&v, &a.name)?;
@@ -188,20 +200,27 @@ fn show(out: &mut impl Write, home: &std::path::Path, a: ShowArgs) -> Result<()>
 fn edit(out: &mut impl Write, home: &std::path::Path, a: EditArgs) -> Result<()> {
     let mut node = Node::open(home)?;
     let id = node.resolve(&a.id)?;
-    let change = match &a.from {
-        Some(path) => {
-            let kind = node.get(id)?.meta.kind;
-            let value = input::read_file(path)?;
-            let input = EntryInput::from_json(kind, value)
-                .with_context(|| format!("in {}", path.display()))?;
-            Edit::Replace(Box::new(input))
+    let editor = |name: &str| node.resolve_org(name);
+    let change = if let Some(org) = &a.add_editor {
+        Edit::AddEditor(editor(org)?)
+    } else if let Some(org) = &a.remove_editor {
+        Edit::RemoveEditor(editor(org)?)
+    } else {
+        match &a.from {
+            Some(path) => {
+                let kind = node.get(id)?.meta.kind;
+                let value = input::read_file(path)?;
+                let input = EntryInput::from_json(kind, value)
+                    .with_context(|| format!("in {}", path.display()))?;
+                Edit::Replace(Box::new(input))
+            }
+            None => Edit::Set(
+                a.set
+                    .iter()
+                    .map(|s| input::assignment(s))
+                    .collect::<Result<_>>()?,
+            ),
         }
-        None => Edit::Set(
-            a.set
-                .iter()
-                .map(|s| input::assignment(s))
-                .collect::<Result<_>>()?,
-        ),
     };
     match node.edit(id, change)? {
         Outcome::Changed => writeln!(out, "edited {id}")?,

@@ -335,3 +335,34 @@ fn write_table(out: &mut impl Write, t: &Table) -> Result<()> {
     }
     Ok(())
 }
+
+pub fn log_json(e: &convene_node::store::LogEntry) -> Value {
+    json!({
+        "at": Timestamp(e.at).to_string(),
+        "event": e.event,
+        "security": e.security,
+        "entry": e.doc,
+        "signer": e.signer,
+        "detail": e.detail,
+    })
+}
+
+pub fn print_log(out: &mut impl Write, entries: &[convene_node::store::LogEntry]) -> Result<()> {
+    if entries.is_empty() {
+        writeln!(out, "Nothing has happened yet.")?;
+        return Ok(());
+    }
+    for e in entries {
+        writeln!(
+            out,
+            "{}  {}{}  entry {}  signed by {}",
+            Timestamp(e.at).short(),
+            e.event,
+            if e.security { " (security)" } else { "" },
+            e.doc.as_deref().map_or("-", short_id),
+            e.signer.as_deref().unwrap_or("-"),
+        )?;
+        writeln!(out, "    {}", e.detail)?;
+    }
+    Ok(())
+}

@@ -16,6 +16,8 @@
 //! - [`daemon`]: tokio wiring: the event loop that drives the sync service
 //!   from the swarm, its `Client`, `config.toml`, and the status other
 //!   processes read.
+//! - `apply`: receiving changes: signature, permission (who may write
+//!   which document), apply, store; what cannot be judged yet waits.
 //! - [`error`]: [`NodeError`], one readable line per failure.
 //!
 //! # Data flow
@@ -63,6 +65,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod apply;
 pub mod daemon;
 pub mod error;
 pub mod net;

@@ -44,6 +44,10 @@ pub enum Edit {
     Replace(Box<EntryInput>),
     /// Add a dated value to a project's measure.
     AddDataPoint { measure: String, point: DataPoint },
+    /// Let another organisation's nodes edit the entry (owner only).
+    AddEditor(OrgId),
+    /// Take that back (owner only).
+    RemoveEditor(OrgId),
 }
 
 /// One change in an entry's history.
@@ -422,6 +426,21 @@ impl Node {
                         next.meta.status = s;
                     }
                 }
+                Edit::AddEditor(editor) | Edit::RemoveEditor(editor) => {
+                    if current.meta.owner != org {
+                        return Err(NodeError::NotOwner {
+                            id,
+                            owner: current.meta.owner.to_string(),
+                        });
+                    }
+                    if matches!(edit, Edit::AddEditor(_)) {
+                        if editor != org && !next.meta.editors.contains(&editor) {
+                            next.meta.editors.push(editor);
+                        }
+                    } else {
+                        next.meta.editors.retain(|e| *e != editor);
+                    }
+                }
                 Edit::AddDataPoint { measure, point } => {
                     let Body::Project(p) = &mut next.body else {
                         return Err(NodeError::UnknownMeasure {
@@ -486,69 +505,34 @@ impl Node {
             .write(|w| commit_in(w, &identity, id, message, f))
     }
 
-    /// Verifies and stores changes received from a peer (or a bundle).
-    ///
-    /// Each change's signature is checked before anything is applied; a
-    /// change that fails is rejected, reported and never stored, so it can
-    /// never be relayed. All accepted changes are stored in one transaction.
+    /// Verifies, checks the permission of, and stores changes received
+    /// from a peer (or a bundle); see [`crate::apply`]. A change that fails
+    /// is rejected, logged and never stored, so it can never be relayed.
     pub fn apply(&mut self, changes: Vec<SignedChange>) -> Result<ApplyReport, NodeError> {
-        let mut report = ApplyReport::default();
-        let mut by_doc: std::collections::BTreeMap<
-            DocumentId,
-            Vec<(SignedChange, automerge::Change)>,
-        > = std::collections::BTreeMap::new();
-        for signed in changes {
-            match signed.verify() {
-                Ok(change) => by_doc.entry(signed.doc).or_default().push((signed, change)),
-                Err(e) => {
-                    tracing::warn!(doc = %signed.doc, signer = ?signed.signer_id(), error = %e, "rejected a change");
-                    report.rejected.push(Rejection {
-                        doc: signed.doc,
-                        hash: signed.hash,
-                        signer: signed.signer_id(),
-                        reason: e.to_string(),
-                    });
-                }
+        crate::apply::apply(&mut self.store, changes, now().millis())
+    }
+
+    /// Lists another node in this organisation's profile, so that its
+    /// changes to the organisation's entries are accepted everywhere.
+    pub fn authorize_node(&mut self, node: NodeId) -> Result<Outcome, NodeError> {
+        let org = self.org;
+        let node = node.to_string();
+        let result = self.commit(org.0, "add node", |current| {
+            let mut next = current.ok_or_else(|| NodeError::UnknownId(org.to_string()))?;
+            let Body::Organisation(profile) = &mut next.body else {
+                return Err(NodeError::InvalidDocument {
+                    id: org.0,
+                    problem: "this node's organisation id is not a profile".into(),
+                });
+            };
+            if profile.nodes.contains(&node) {
+                return Ok(None);
             }
-        }
-        let at = now();
-        self.store.write(|w| {
-            for (doc, batch) in by_doc {
-                let mut state = w.load(doc)?.unwrap_or_else(Automerge::new);
-                let (had, new): (Vec<_>, Vec<_>) = batch
-                    .into_iter()
-                    .partition(|(_, c)| state.get_change_meta_by_hash(&c.hash()).is_some());
-                report.already_had += had.len();
-                if new.is_empty() {
-                    continue;
-                }
-                let decoded: Vec<automerge::Change> = new.iter().map(|(_, c)| c.clone()).collect();
-                if let Err(e) = state.apply_changes(decoded) {
-                    for (signed, _) in &new {
-                        report.rejected.push(Rejection {
-                            doc,
-                            hash: signed.hash,
-                            signer: signed.signer_id(),
-                            reason: format!("cannot be applied: {e}"),
-                        });
-                    }
-                    continue;
-                }
-                let (applied, waiting): (Vec<_>, Vec<_>) = new
-                    .into_iter()
-                    .partition(|(_, c)| state.get_change_meta_by_hash(&c.hash()).is_some());
-                report.waiting += waiting.len();
-                if applied.is_empty() {
-                    continue;
-                }
-                let signed: Vec<SignedChange> = applied.into_iter().map(|(s, _)| s).collect();
-                report.applied += signed.len();
-                w.put(doc, &state, &signed, at.millis())?;
-                report.changed.push(doc);
-            }
-            Ok::<_, NodeError>(())
+            profile.nodes.push(node);
+            next.meta.updated = now();
+            Ok(Some(next))
         })?;
-        Ok(report)
+        Ok(Outcome::of(&result))
     }
 
     /// Finds the entry whose id starts with `prefix`.

@@ -22,6 +22,7 @@
 
 pub mod schema;
 
+mod audit;
 mod index;
 mod peers;
 mod query;
@@ -33,6 +34,7 @@ use automerge::Automerge;
 use convene_model::DocumentId;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
+pub use audit::{LogEntry, MAX_PENDING};
 pub use index::Indexed;
 pub use peers::{PeerRecord, PeerUpdate};
 pub use query::{Filter, Hit, Listed, Resolve};
@@ -188,6 +190,37 @@ impl Store {
         load(&self.conn, doc)
     }
 
+    /// Every stored change of every document, in arrival order.
+    pub fn all_changes(&self) -> Result<Vec<SignedChange>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc, hash, bytes, signer, sig FROM changes ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| {
+            let doc: Vec<u8> = r.get(0)?;
+            Ok((
+                doc,
+                blob::<32>(r, 1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                blob::<32>(r, 3)?,
+                blob::<64>(r, 4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, hash, bytes, signer, signature) = row?;
+            if let Some(doc) = DocumentId::from_slice(&doc) {
+                out.push(SignedChange {
+                    doc,
+                    hash,
+                    bytes,
+                    signer,
+                    signature,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Every stored change of a document, in arrival order.
     pub fn changes(&self, doc: DocumentId) -> Result<Vec<StoredChange>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
@@ -255,9 +288,11 @@ impl Store {
     pub fn org_of_node(&self, node: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT org FROM nodes WHERE node = ?1", [node], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT org FROM nodes WHERE node = ?1 LIMIT 1",
+                [node],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 

@@ -5,8 +5,11 @@
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
+use convene_model::DocumentId;
 use convene_model::{Body, DataPoint, EntryInput, Kind, Learning, Measure, Project, Status};
-use convene_node::{DB_FILE, Edit, Filter, InitOptions, KEY_FILE, Node, NodeError, StoreError};
+use convene_node::{
+    DB_FILE, Edit, Filter, InitOptions, KEY_FILE, Node, NodeError, SignedChange, StoreError,
+};
 
 fn init(home: &Path, org: &str) -> Node {
     Node::init(
@@ -171,8 +174,20 @@ fn received_changes_are_verified_before_they_are_stored() {
     assert_eq!(report.rejected[0].reason, "signature does not verify");
     assert!(matches!(b.get(id), Err(NodeError::UnknownId(_))));
 
+    // Without the owner's profile the entry cannot be judged yet: it waits.
     let report = b.apply(changes.clone()).unwrap();
-    assert_eq!((report.applied, report.rejected.len()), (1, 0));
+    assert_eq!(
+        (report.applied, report.waiting, report.rejected.len()),
+        (0, 1, 0)
+    );
+    assert!(b.get(id).is_err());
+    // The profile arrives: the waiting change is applied with it.
+    let report = b.apply(a.store().all_changes().unwrap()).unwrap();
+    assert_eq!(
+        (report.applied, report.rejected.len()),
+        (2, 0),
+        "{report:?}"
+    );
     assert_eq!(b.get(id).unwrap().body.title(), "Peer visits");
     let report = b.apply(changes.split_off(0)).unwrap();
     assert_eq!(
@@ -188,6 +203,87 @@ fn received_changes_are_verified_before_they_are_stored() {
     assert!(matches!(err, NodeError::NotOwner { .. }), "{err}");
 }
 
+/// A change to `id` made and signed by `by`, skipping every local check
+/// (what a hostile or modified node could send).
+fn forge(by: &Node, id: DocumentId, field: &str, value: &str) -> SignedChange {
+    use automerge::transaction::Transactable;
+    let mut state = by.store().load(id).unwrap().unwrap();
+    state.set_actor(automerge::ActorId::from(
+        by.identity().public_bytes().as_slice(),
+    ));
+    let mut tx = state.transaction();
+    tx.put(automerge::ROOT, field, value).unwrap();
+    let (hash, _) = tx.commit();
+    let change = automerge::ReadDoc::get_change_by_hash(&state, &hash.unwrap()).unwrap();
+    SignedChange::sign(by.identity(), id, &change)
+}
+
+#[test]
+fn a_member_cannot_change_another_organisations_entry() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let c_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Gateshead Health");
+    let mut b = init(b_dir.path(), "Newcastle City Council");
+    let mut c = init(c_dir.path(), "Sunderland Carers");
+    let id = a.publish(learning("Peer visits", "Visits.")).unwrap();
+    for n in [&mut b, &mut c] {
+        n.apply(a.store().all_changes().unwrap()).unwrap();
+    }
+    let c_profile = c.store().all_changes().unwrap();
+    a.apply(c_profile.clone()).unwrap();
+    b.apply(c_profile).unwrap();
+
+    // C forges a title change and an ownership change of A's entry.
+    for (field, value) in [("title", "Ours now"), ("owner", &c.org().to_string())] {
+        let forged = forge(&c, id, field, value);
+        for n in [&mut a, &mut b] {
+            let report = n.apply(vec![forged.clone()]).unwrap();
+            assert_eq!(report.applied, 0, "{field}");
+            assert_eq!(report.rejected.len(), 1, "{field}");
+            assert!(
+                report.rejected[0]
+                    .reason
+                    .contains("may not change learning"),
+                "{}",
+                report.rejected[0].reason
+            );
+            assert_eq!(n.get(id).unwrap().body.title(), "Peer visits");
+            assert!(
+                n.store()
+                    .changes(id)
+                    .unwrap()
+                    .iter()
+                    .all(|s| s.change.hash != forged.hash),
+                "not stored"
+            );
+        }
+    }
+    let log = a.store().log(true).unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].event, "rejected");
+    assert_eq!(
+        log[0].signer.as_deref(),
+        Some(c.node_id().to_string().as_str())
+    );
+
+    // The owner itself cannot change an entry's owner either.
+    let moved = forge(&a, id, "owner", &b.org().to_string());
+    let report = b.apply(vec![moved]).unwrap();
+    assert_eq!(report.rejected.len(), 1);
+    assert!(
+        report.rejected[0].reason.contains("never change"),
+        "{:?}",
+        report.rejected
+    );
+
+    // Nor can anyone but its own nodes write an organisation's profile.
+    let hijack = forge(&c, a.org().0, "name", "Hijacked");
+    let report = b.apply(vec![hijack]).unwrap();
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(b.org_name(&a.org()).unwrap(), "Gateshead Health");
+}
+
 #[test]
 fn concurrent_edits_by_two_nodes_of_one_organisation_merge() {
     let a_dir = tempfile::tempdir().unwrap();
@@ -195,6 +291,9 @@ fn concurrent_edits_by_two_nodes_of_one_organisation_merge() {
     let mut a = init(a_dir.path(), "Gateshead Health");
     let mut b = Node::init_joining(b_dir.path(), a.org()).unwrap();
     assert_ne!(a.node_id(), b.node_id());
+    // The organisation's first node lists the second in its profile.
+    a.authorize_node(b.node_id()).unwrap();
+    b.apply(a.store().all_changes().unwrap()).unwrap();
     let id = a
         .publish(learning("Peer visits", "Peer visits reduced delays."))
         .unwrap();
@@ -240,6 +339,7 @@ fn concurrent_edits_by_two_nodes_of_one_organisation_merge() {
     }
     assert_eq!(all(&a).len(), 4);
     assert_eq!(all(&b).len(), 4);
+    assert_eq!(a.store().log(true).unwrap(), vec![], "nothing was rejected");
 }
 
 #[test]
@@ -334,4 +434,47 @@ fn search_ranks_titles_first_and_skips_retracted() {
     assert_eq!(hits.len(), 1);
     assert_eq!(node.get(in_title).unwrap().meta.status, Status::Retracted);
     assert!(node.search("()", 10).unwrap().is_none());
+}
+
+#[test]
+fn co_editors_named_by_the_owner_may_edit() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Gateshead Health");
+    let mut b = init(b_dir.path(), "Gateshead Council");
+    let id = a.publish(project()).unwrap();
+    b.apply(a.store().all_changes().unwrap()).unwrap();
+    a.apply(b.store().all_changes().unwrap()).unwrap();
+    assert!(matches!(
+        b.edit(id, Edit::Set(vec![("aim".into(), "x".into())])),
+        Err(NodeError::NotOwner { .. })
+    ));
+
+    a.edit(id, Edit::AddEditor(b.org())).unwrap();
+    b.apply(a.store().all_changes().unwrap()).unwrap();
+    b.edit(
+        id,
+        Edit::Set(vec![("aim".into(), "Fewer minutes lost".into())]),
+    )
+    .unwrap();
+    // An editor cannot hand editing on to others.
+    assert!(matches!(
+        b.edit(id, Edit::AddEditor(b.org())),
+        Err(NodeError::NotOwner { .. })
+    ));
+    let report = a
+        .apply(
+            b.store()
+                .changes(id)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.change)
+                .collect(),
+        )
+        .unwrap();
+    assert_eq!((report.applied, report.rejected.len()), (1, 0));
+    let Body::Project(p) = a.get(id).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(p.aim, "Fewer minutes lost");
 }

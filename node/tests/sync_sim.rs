@@ -316,6 +316,8 @@ fn entries_from_both_sides_and_concurrent_edits_merge() {
     let mut net = Net::new();
     let a = net.add("Newcastle City Council");
     let a2 = net.add_joining(a);
+    let a2_id = net.ids[a2];
+    net.node_mut(a).authorize_node(a2_id).unwrap();
     let c = net.add("Sunderland Community Action");
     let shared = net.publish(a, "Community calls");
     net.connect(a2, a);
@@ -346,6 +348,66 @@ fn entries_from_both_sides_and_concurrent_edits_merge() {
     }
     assert_eq!(net.catalogue(a), net.catalogue(c));
     assert_eq!(net.catalogue(a2), net.catalogue(c));
+    for n in [a, a2, c] {
+        assert!(
+            net.node(n).store().log(true).unwrap().is_empty(),
+            "node {n} rejected nothing"
+        );
+    }
+}
+
+#[test]
+fn a_forged_edit_by_a_member_is_rejected_by_every_node_and_not_relayed() {
+    use automerge::transaction::Transactable;
+    let mut net = Net::new();
+    let a = net.add("Owner Trust");
+    let b = net.add("Relay Council");
+    let m = net.add("Mallory Group");
+    net.connect(b, a);
+    net.connect(m, b);
+    net.run();
+    let id = net.publish(a, "Handover standard");
+    net.run();
+    assert!(net.node(m).get(id).is_ok());
+
+    // M edits A's entry with a build that skips the local ownership check.
+    let forged = {
+        let node = net.node(m);
+        let mut state = node.store().load(id).unwrap().unwrap();
+        state.set_actor(automerge::ActorId::from(
+            node.identity().public_bytes().as_slice(),
+        ));
+        let mut tx = state.transaction();
+        tx.put(automerge::ROOT, "title", "Mallory's now").unwrap();
+        let (hash, _) = tx.commit();
+        let change = automerge::ReadDoc::get_change_by_hash(&state, &hash.unwrap()).unwrap();
+        convene_node::SignedChange::sign(node.identity(), id, &change)
+    };
+    net.queue.push_back(Msg::Request {
+        from: m,
+        to: b,
+        token: 4242,
+        bytes: wire::encode(&Request::PutChanges {
+            changes: vec![wire::WireChange::from(&forged)],
+        }),
+    });
+    net.run();
+    for n in [a, b] {
+        assert_eq!(
+            net.node(n).get(id).unwrap().body.title(),
+            "Handover standard"
+        );
+    }
+    assert!(
+        net.node(a).store().changes(id).unwrap().len() == 1,
+        "never relayed to A"
+    );
+    let log = net.node(b).store().log(true).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        log[0].signer.as_deref(),
+        Some(net.ids[m].to_string().as_str())
+    );
 }
 
 #[test]

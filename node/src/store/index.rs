@@ -119,10 +119,8 @@ pub(super) fn reindex(
         if let Body::Organisation(o) = &e.body {
             conn.prepare_cached("DELETE FROM nodes WHERE org = ?1")?
                 .execute([&id])?;
-            let mut node = conn.prepare_cached(
-                "INSERT INTO nodes (node, org) VALUES (?1, ?2)
-                 ON CONFLICT (node) DO UPDATE SET org = excluded.org",
-            )?;
+            let mut node =
+                conn.prepare_cached("INSERT OR IGNORE INTO nodes (node, org) VALUES (?1, ?2)")?;
             for peer in &o.nodes {
                 node.execute([peer, &id])?;
             }

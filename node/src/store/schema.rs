@@ -82,6 +82,48 @@ pub const MIGRATIONS: &[&str] = &[
         rejected    INTEGER NOT NULL DEFAULT 0
     ) STRICT;
     "#,
+    // 3: trust: a node may belong to several organisations' profiles;
+    // changes waiting for their dependencies or their owner's profile; the
+    // audit log; erasure tombstones.
+    r#"
+    CREATE TABLE nodes_new (
+        node TEXT NOT NULL,
+        org  TEXT NOT NULL,
+        PRIMARY KEY (node, org)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO nodes_new SELECT node, org FROM nodes;
+    DROP TABLE nodes;
+    ALTER TABLE nodes_new RENAME TO nodes;
+    CREATE INDEX nodes_by_org ON nodes (org);
+
+    CREATE TABLE pending (
+        doc      BLOB NOT NULL,
+        hash     BLOB NOT NULL,
+        bytes    BLOB NOT NULL,
+        signer   BLOB NOT NULL,
+        sig      BLOB NOT NULL,
+        received INTEGER NOT NULL,
+        PRIMARY KEY (doc, hash)
+    ) STRICT;
+
+    CREATE TABLE log (
+        seq      INTEGER PRIMARY KEY,
+        at       INTEGER NOT NULL,             -- unix ms
+        event    TEXT NOT NULL,                -- rejected, erased, …
+        security INTEGER NOT NULL,             -- 1 for security events
+        doc      TEXT,                         -- entry id, if any
+        signer   TEXT,                         -- node id of who signed what the event is about
+        detail   TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE tombstones (
+        doc    BLOB PRIMARY KEY,
+        signer BLOB NOT NULL,                  -- 32-byte Ed25519 public key
+        sig    BLOB NOT NULL,
+        at     INTEGER NOT NULL,               -- unix ms, as signed
+        reason TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// Brings `conn` up to the latest schema. Returns the version found.

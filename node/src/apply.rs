@@ -1,0 +1,297 @@
+//! Receiving changes. Everything that arrives from elsewhere (a peer, later a
+//! bundle) goes through [`apply`], in one store transaction:
+//!
+//! 1. **Signature**: the change must verify (see [`crate::trust`]).
+//! 2. **Permission**: its signer must be allowed to write the document. An
+//!    organisation profile may be written only by the nodes it lists (its
+//!    first change by a node it lists once applied); any other entry only by
+//!    the nodes of its owner organisation and of the co-editor organisations
+//!    the owner named. The owner and kind of an entry never change, and
+//!    only the owner's nodes may change who the editors are.
+//! 3. **Apply and store**: accepted changes are applied to the document and
+//!    stored with their signatures; the indexes are refreshed.
+//!
+//! A change that fails (1) or (2) is rejected, written to the audit log as a
+//! security event, and never stored, so it is never relayed. A change that
+//! cannot be judged yet (its dependencies, or the owner's profile, have not
+//! arrived) waits in the `pending` table and is tried again with the next
+//! batch.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::{Automerge, Change};
+use convene_model::{DocumentId, Kind, Meta, OrgId, Organisation};
+
+use crate::error::NodeError;
+use crate::node::{ApplyReport, Rejection};
+use crate::store::{LogEntry, Store, Writer};
+use crate::trust::SignedChange;
+
+type Batch = Vec<(SignedChange, Change)>;
+
+/// Who may write a document, read from its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rules {
+    kind: Kind,
+    owner: OrgId,
+    editors: Vec<OrgId>,
+    /// For an organisation profile: the nodes it lists.
+    profile_nodes: BTreeSet<String>,
+}
+
+impl Rules {
+    fn of(state: &Automerge) -> Result<Self, String> {
+        let meta: Meta = autosurgeon::hydrate(state).map_err(|e| e.to_string())?;
+        let profile_nodes = if meta.kind == Kind::Organisation {
+            let org: Organisation = autosurgeon::hydrate(state).map_err(|e| e.to_string())?;
+            org.nodes.into_iter().collect()
+        } else {
+            BTreeSet::new()
+        };
+        Ok(Self {
+            kind: meta.kind,
+            owner: meta.owner,
+            editors: meta.editors,
+            profile_nodes,
+        })
+    }
+}
+
+enum Outcome {
+    Done,
+    /// The owner's profile is not here: try again after other documents.
+    Wait(Batch),
+}
+
+fn signer(c: &SignedChange) -> String {
+    c.signer_id()
+        .map_or_else(|| "an unknown key".into(), |n| n.to_string())
+}
+
+fn reject(report: &mut ApplyReport, c: &SignedChange, reason: String) {
+    tracing::warn!(doc = %c.doc, signer = %signer(c), %reason, "rejected a change");
+    report.rejected.push(Rejection {
+        doc: c.doc,
+        hash: c.hash,
+        signer: c.signer_id(),
+        reason,
+    });
+}
+
+/// Verifies, checks and stores `incoming`; see the module docs.
+pub(crate) fn apply(
+    store: &mut Store,
+    incoming: Vec<SignedChange>,
+    now: i64,
+) -> Result<ApplyReport, NodeError> {
+    let mut report = ApplyReport::default();
+    let mut todo: BTreeMap<DocumentId, Batch> = BTreeMap::new();
+    for signed in incoming {
+        match signed.verify() {
+            Ok(change) => todo.entry(signed.doc).or_default().push((signed, change)),
+            Err(e) => reject(&mut report, &signed, e.to_string()),
+        }
+    }
+    store.write(|w| {
+        // Changes that waited before get another chance with this batch.
+        for old in w.take_pending()? {
+            if let Ok(change) = old.verify() {
+                let batch = todo.entry(old.doc).or_default();
+                if !batch.iter().any(|(s, _)| s.hash == old.hash) {
+                    batch.push((old, change));
+                }
+            }
+        }
+        // Profiles may arrive in the same batch as the entries they
+        // authorise: keep going while documents make progress.
+        loop {
+            let mut waiting = BTreeMap::new();
+            let mut progress = false;
+            for (doc, batch) in std::mem::take(&mut todo) {
+                match apply_doc(w, doc, batch, now, &mut report)? {
+                    Outcome::Done => progress = true,
+                    Outcome::Wait(batch) => {
+                        waiting.insert(doc, batch);
+                    }
+                }
+            }
+            todo = waiting;
+            if !progress || todo.is_empty() {
+                break;
+            }
+        }
+        for (_, batch) in todo {
+            for (signed, _) in batch {
+                keep_waiting(w, &signed, now, &mut report)?;
+            }
+        }
+        for r in &report.rejected {
+            w.log(
+                now,
+                &LogEntry {
+                    at: now,
+                    event: "rejected".into(),
+                    security: true,
+                    doc: Some(r.doc.to_string()),
+                    signer: r.signer.map(|s| s.to_string()),
+                    detail: r.reason.clone(),
+                },
+            )?;
+        }
+        Ok::<_, NodeError>(())
+    })?;
+    Ok(report)
+}
+
+fn keep_waiting(
+    w: &Writer<'_>,
+    c: &SignedChange,
+    now: i64,
+    report: &mut ApplyReport,
+) -> Result<(), NodeError> {
+    if w.add_pending(c, now)? {
+        report.waiting += 1;
+    } else {
+        reject(report, c, "too many changes are waiting already".into());
+    }
+    Ok(())
+}
+
+fn apply_doc(
+    w: &mut Writer<'_>,
+    doc: DocumentId,
+    batch: Batch,
+    now: i64,
+    report: &mut ApplyReport,
+) -> Result<Outcome, NodeError> {
+    let existing = w.load(doc)?;
+    let state = existing.clone().unwrap_or_else(Automerge::new);
+    let (had, new): (Batch, Batch) = batch
+        .into_iter()
+        .partition(|(_, c)| state.get_change_meta_by_hash(&c.hash()).is_some());
+    report.already_had += had.len();
+    if new.is_empty() {
+        return Ok(Outcome::Done);
+    }
+
+    let rules = match &existing {
+        Some(s) => Rules::of(s),
+        None => {
+            let roots: Vec<&(SignedChange, Change)> =
+                new.iter().filter(|(_, c)| c.deps().is_empty()).collect();
+            match roots.as_slice() {
+                [] => {
+                    // The document's first change has not arrived yet.
+                    for (signed, _) in &new {
+                        keep_waiting(w, signed, now, report)?;
+                    }
+                    return Ok(Outcome::Done);
+                }
+                [(_, root)] => {
+                    let mut scratch = Automerge::new();
+                    scratch
+                        .apply_changes([root.clone()])
+                        .map_err(|e| e.to_string())
+                        .and_then(|()| Rules::of(&scratch))
+                }
+                _ => Err("a document cannot have two first changes".into()),
+            }
+        }
+    };
+    let rules = match rules {
+        Ok(r) => r,
+        Err(e) => {
+            for (signed, _) in &new {
+                reject(report, signed, format!("not a Convene entry: {e}"));
+            }
+            return Ok(Outcome::Done);
+        }
+    };
+    if rules.kind == Kind::Organisation && rules.owner.0 != doc {
+        for (signed, _) in &new {
+            reject(
+                report,
+                signed,
+                "an organisation profile must own itself".into(),
+            );
+        }
+        return Ok(Outcome::Done);
+    }
+    if rules.kind != Kind::Organisation && !w.knows_org(&rules.owner.to_string())? {
+        return Ok(Outcome::Wait(new));
+    }
+
+    let owner = rules.owner.to_string();
+    let is_owner_node = |w: &Writer<'_>, node: &str| -> Result<bool, NodeError> {
+        Ok(if rules.kind == Kind::Organisation {
+            rules.profile_nodes.contains(node)
+        } else {
+            w.is_node_of(node, &owner)?
+        })
+    };
+    let mut permitted: Batch = Vec::new();
+    let mut by_owner = true;
+    for (signed, change) in new {
+        let node = signer(&signed);
+        let allowed = if is_owner_node(w, &node)? {
+            true
+        } else {
+            let mut editor = false;
+            for e in &rules.editors {
+                editor |= w.is_node_of(&node, &e.to_string())?;
+            }
+            by_owner &= !editor;
+            editor
+        };
+        if allowed {
+            permitted.push((signed, change));
+        } else {
+            reject(
+                report,
+                &signed,
+                format!(
+                    "node {node} may not change {} {doc}: it is not a node of its owner organisation {owner} or of an editor the owner named",
+                    rules.kind
+                ),
+            );
+        }
+    }
+    if permitted.is_empty() {
+        return Ok(Outcome::Done);
+    }
+
+    let mut next = state.clone();
+    let decoded: Vec<Change> = permitted.iter().map(|(_, c)| c.clone()).collect();
+    let verdict = match next.apply_changes(decoded) {
+        Err(e) => Err(format!("cannot be applied: {e}")),
+        Ok(()) => match Rules::of(&next) {
+            Err(e) => Err(format!("breaks the entry's metadata: {e}")),
+            Ok(after) if after.kind != rules.kind || after.owner != rules.owner => {
+                Err("changes the kind or owner of an entry, which never change".into())
+            }
+            Ok(after) if after.editors != rules.editors && !by_owner => {
+                Err("changes who may edit an entry; only its owner organisation may".into())
+            }
+            Ok(_) => Ok(()),
+        },
+    };
+    if let Err(reason) = verdict {
+        for (signed, _) in &permitted {
+            reject(report, signed, reason.clone());
+        }
+        return Ok(Outcome::Done);
+    }
+    let (applied, waiting): (Batch, Batch) = permitted
+        .into_iter()
+        .partition(|(_, c)| next.get_change_meta_by_hash(&c.hash()).is_some());
+    for (signed, _) in &waiting {
+        keep_waiting(w, signed, now, report)?;
+    }
+    if !applied.is_empty() {
+        let signed: Vec<SignedChange> = applied.into_iter().map(|(s, _)| s).collect();
+        report.applied += signed.len();
+        w.put(doc, &next, &signed, now)?;
+        report.changed.push(doc);
+    }
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,144 @@
+//! Trust bookkeeping in the store: which nodes belong to an organisation,
+//! changes waiting for what they depend on, and the audit log.
+
+use convene_model::DocumentId;
+use rusqlite::params;
+
+use super::{Store, StoreError, Writer, blob};
+use crate::trust::SignedChange;
+
+/// Most changes kept waiting (for dependencies or an owner's profile);
+/// beyond this a peer cannot make a node store more unverified data.
+pub const MAX_PENDING: i64 = 100_000;
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub at: i64,
+    /// `rejected`, `erased`, …
+    pub event: String,
+    pub security: bool,
+    pub doc: Option<String>,
+    /// Node id of whoever signed what the event is about.
+    pub signer: Option<String>,
+    pub detail: String,
+}
+
+impl Writer<'_> {
+    /// Whether `node` is listed in organisation `org`'s profile.
+    pub fn is_node_of(&self, node: &str, org: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM nodes WHERE node = ?1 AND org = ?2")?
+            .exists([node, org])?)
+    }
+
+    /// Whether this node has organisation `org`'s profile (with its nodes).
+    pub fn knows_org(&self, org: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM nodes WHERE org = ?1 LIMIT 1")?
+            .exists([org])?)
+    }
+
+    /// Keeps a verified change that cannot be applied yet.
+    pub fn add_pending(&self, c: &SignedChange, now: i64) -> Result<bool, StoreError> {
+        let count: i64 = self
+            .tx
+            .query_row("SELECT count(*) FROM pending", [], |r| r.get(0))?;
+        if count >= MAX_PENDING {
+            return Ok(false);
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO pending (doc, hash, bytes, signer, sig, received)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                c.doc.as_bytes().as_slice(),
+                c.hash.as_slice(),
+                c.bytes,
+                c.signer.as_slice(),
+                c.signature.as_slice(),
+                now
+            ])?;
+        Ok(true)
+    }
+
+    /// Takes every waiting change out of the pending table.
+    pub fn take_pending(&self) -> Result<Vec<SignedChange>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT doc, hash, bytes, signer, sig FROM pending ORDER BY received",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let doc: Vec<u8> = r.get(0)?;
+            Ok((
+                doc,
+                blob::<32>(r, 1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                blob::<32>(r, 3)?,
+                blob::<64>(r, 4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, hash, bytes, signer, signature) = row?;
+            if let Some(doc) = DocumentId::from_slice(&doc) {
+                out.push(SignedChange {
+                    doc,
+                    hash,
+                    bytes,
+                    signer,
+                    signature,
+                });
+            }
+        }
+        self.tx.execute("DELETE FROM pending", [])?;
+        Ok(out)
+    }
+
+    /// Appends to the audit log.
+    pub fn log(&self, at: i64, entry: &LogEntry) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO log (at, event, security, doc, signer, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                at,
+                entry.event,
+                entry.security,
+                entry.doc,
+                entry.signer,
+                entry.detail
+            ])?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The audit log, oldest first; only security events if asked.
+    pub fn log(&self, security_only: bool) -> Result<Vec<LogEntry>, StoreError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT at, event, security, doc, signer, detail FROM log
+             WHERE security OR NOT ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([security_only], |r| {
+            Ok(LogEntry {
+                at: r.get(0)?,
+                event: r.get(1)?,
+                security: r.get(2)?,
+                doc: r.get(3)?,
+                signer: r.get(4)?,
+                detail: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many changes are waiting.
+    pub fn pending_count(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT count(*) FROM pending", [], |r| r.get(0))?)
+    }
+}
