@@ -187,12 +187,24 @@ fn apply_doc(
                     }
                     return Ok(Outcome::Done);
                 }
-                [(_, root)] => {
+                [(first, root)] => {
                     let mut scratch = Automerge::new();
                     scratch
                         .apply_changes([root.clone()])
                         .map_err(|e| e.to_string())
                         .and_then(|()| Rules::of(&scratch))
+                        .and_then(|rules| {
+                            let expected = if rules.kind == Kind::Organisation {
+                                crate::trust::org_id(&first.signer)
+                            } else {
+                                crate::trust::entry_id(&first.hash)
+                            };
+                            if expected == doc {
+                                Ok(rules)
+                            } else {
+                                Err("its id does not match its first change".into())
+                            }
+                        })
                 }
                 _ => Err("a document cannot have two first changes".into()),
             }

@@ -121,10 +121,6 @@ fn now() -> Timestamp {
     Timestamp(ms)
 }
 
-fn random_id() -> DocumentId {
-    DocumentId::from_bytes(rand::random())
-}
-
 impl Node {
     /// Creates a node in `home`: key, database and the organisation's
     /// profile. Refuses, changing nothing, if `home` already holds a node or
@@ -151,7 +147,7 @@ impl Node {
         let created = (|| {
             identity.save_new(&key_path)?;
             let store = Store::create(&db_path)?;
-            let id = random_id();
+            let id = crate::trust::org_id(&identity.public_bytes());
             let mut node = Self {
                 home: home.to_path_buf(),
                 identity,
@@ -161,7 +157,10 @@ impl Node {
             };
             node.store
                 .write(|w| w.set_meta(META_ORG, &id.to_string()))?;
-            node.create(id, profile, Visibility::Community, Status::Published)?;
+            let entry = node.new_entry(profile, Visibility::Community, Status::Published);
+            let identity = node.identity.clone();
+            node.store
+                .write(|w| create_in(w, &identity, Some(id), entry))?;
             Ok(node)
         })();
         if created.is_err() {
@@ -276,14 +275,13 @@ impl Node {
 
     /// Publishes a new entry owned by this node's organisation.
     pub fn publish(&mut self, input: EntryInput) -> Result<DocumentId, NodeError> {
-        let (id, entry) = self.prepare(input)?;
-        let message = format!("create {}", entry.meta.kind);
-        self.commit(id, &message, |_| Ok(Some(entry)))?;
-        Ok(id)
+        let entry = self.prepare(input)?;
+        let identity = self.identity.clone();
+        self.store.write(|w| create_in(w, &identity, None, entry))
     }
 
     /// Validates an input and makes the entry a publish would write.
-    fn prepare(&self, input: EntryInput) -> Result<(DocumentId, Entry), NodeError> {
+    fn prepare(&self, input: EntryInput) -> Result<Entry, NodeError> {
         let mut body = input.body;
         if body.kind() == Kind::Organisation {
             return Err(NodeError::NotPublishable(Kind::Organisation));
@@ -297,24 +295,16 @@ impl Node {
             }
         }
         body.check(&self.vocab)?;
-        let id = random_id();
         let visibility = input.visibility.unwrap_or_default();
-        Ok((
-            id,
-            self.new_entry(id, body, visibility, input.status.unwrap_or_default()),
-        ))
+        Ok(self.new_entry(body, visibility, input.status.unwrap_or_default()))
     }
 
-    fn new_entry(
-        &self,
-        id: DocumentId,
-        body: Body,
-        visibility: Visibility,
-        status: Status,
-    ) -> Entry {
+    /// A new entry owned by this node's organisation; its id is set when
+    /// its first change is made.
+    fn new_entry(&self, body: Body, visibility: Visibility, status: Status) -> Entry {
         let at = now();
         Entry {
-            id,
+            id: DocumentId::from_bytes([0; 16]),
             meta: Meta {
                 kind: body.kind(),
                 schema: SCHEMA,
@@ -334,39 +324,19 @@ impl Node {
     pub fn publish_batch(&mut self, inputs: Vec<EntryInput>) -> Result<Vec<DocumentId>, NodeError> {
         let mut entries = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.into_iter().enumerate() {
-            let (id, entry) = self.prepare(input).map_err(|e| NodeError::InBatch {
+            let entry = self.prepare(input).map_err(|e| NodeError::InBatch {
                 index: i,
                 error: Box::new(e),
             })?;
-            entries.push((id, entry));
+            entries.push(entry);
         }
         let identity = self.identity.clone();
         self.store.write(|w| {
-            let mut ids = Vec::with_capacity(entries.len());
-            for (id, entry) in entries {
-                let message = format!("create {}", entry.meta.kind);
-                commit_in(w, &identity, id, &message, |_| Ok(Some(entry)))?;
-                ids.push(id);
-            }
-            Ok(ids)
+            entries
+                .into_iter()
+                .map(|entry| create_in(w, &identity, None, entry))
+                .collect()
         })
-    }
-
-    fn create(
-        &mut self,
-        id: DocumentId,
-        body: Body,
-        visibility: Visibility,
-        status: Status,
-    ) -> Result<Indexed, NodeError> {
-        let entry = self.new_entry(id, body, visibility, status);
-        let message = format!("create {}", entry.meta.kind);
-        self.commit(id, &message, |_| Ok(Some(entry)))?
-            .ok_or_else(|| StoreError::BadDocument {
-                id,
-                detail: "a new entry produced no change".into(),
-            })
-            .map_err(NodeError::from)
     }
 
     /// Applies `edit` to an entry this node's organisation may change.
@@ -618,6 +588,47 @@ impl Node {
     pub fn search(&self, query: &str, limit: usize) -> Result<Option<Vec<Hit>>, NodeError> {
         Ok(self.store.search(query, limit)?)
     }
+}
+
+/// Creates a document inside an open write transaction. Its id is
+/// self-certifying, so no one can make a different document under it: an
+/// organisation profile's is [`crate::trust::org_id`] of its first node's
+/// key (`id` must be that), any other entry's is
+/// [`crate::trust::entry_id`] of its first change.
+fn create_in(
+    w: &mut crate::store::Writer<'_>,
+    identity: &Identity,
+    id: Option<DocumentId>,
+    mut entry: Entry,
+) -> Result<DocumentId, NodeError> {
+    let mut state = Automerge::new();
+    state.set_actor(ActorId::from(identity.public_bytes().as_slice()));
+    let at = now();
+    let mut tx = state.transaction();
+    entry.write(&mut tx)?;
+    // A random word in the message keeps two identical entries made in the
+    // same millisecond apart.
+    let nonce: u64 = rand::random();
+    let (hash, _) = tx.commit_with(
+        CommitOptions::default()
+            .with_message(format!("create {} ({nonce:016x})", entry.meta.kind))
+            .with_time(at.millis() / 1000),
+    );
+    let hash = hash.ok_or_else(|| StoreError::BadDocument {
+        id: entry.id,
+        detail: "a new entry produced no change".into(),
+    })?;
+    let id = id.unwrap_or_else(|| crate::trust::entry_id(&hash.0));
+    entry.id = id;
+    let change = state
+        .get_change_by_hash(&hash)
+        .ok_or_else(|| StoreError::BadDocument {
+            id,
+            detail: "the change just made is missing".into(),
+        })?;
+    let signed = SignedChange::sign(identity, id, &change);
+    w.put(id, &state, &[signed], at.millis())?;
+    Ok(id)
 }
 
 /// One local change inside an open write transaction: load the committed

@@ -5,9 +5,28 @@
 //!   signer's public key and an Ed25519 signature over (document id, change
 //!   hash). Verification recomputes the hash from the bytes, so neither the
 //!   change nor the signature can be altered without detection.
+//!
+//! Document ids are self-certifying ([`org_id`], [`entry_id`]): a received
+//! document's first change must match its id, so no member can make a
+//! different document under an id that belongs to someone else.
 
 pub mod keys;
 pub mod signature;
 
 pub use keys::{Identity, KeyError, NodeId};
+
+use convene_model::DocumentId;
+
+/// The id of the organisation whose first node has public key `key`.
+pub fn org_id(key: &[u8; 32]) -> DocumentId {
+    let mut h = blake3::Hasher::new();
+    h.update(b"convene/organisation/v1\0");
+    h.update(key);
+    DocumentId::from_slice(&h.finalize().as_bytes()[..16]).expect("16 bytes")
+}
+
+/// The id of the entry whose first change has hash `hash`.
+pub fn entry_id(hash: &[u8; 32]) -> DocumentId {
+    DocumentId::from_slice(&hash[..16]).expect("16 bytes")
+}
 pub use signature::{SignatureError, SignedChange};

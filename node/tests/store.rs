@@ -478,3 +478,57 @@ fn co_editors_named_by_the_owner_may_edit() {
     };
     assert_eq!(p.aim, "Fewer minutes lost");
 }
+
+#[test]
+fn no_one_can_make_a_document_under_an_id_that_is_not_theirs() {
+    use convene_model::{Entry, Meta, Organisation, Status, Timestamp, Visibility};
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let m_dir = tempfile::tempdir().unwrap();
+    let a = init(a_dir.path(), "Gateshead Health");
+    let mut b = init(b_dir.path(), "Gateshead Council");
+    let m = init(m_dir.path(), "Mallory");
+    // Mallory makes a profile under A's organisation id, listing its own
+    // node, and gets it to B before A's real profile.
+    let squat = Entry {
+        id: a.org().0,
+        meta: Meta {
+            kind: convene_model::Kind::Organisation,
+            schema: 1,
+            owner: a.org(),
+            visibility: Visibility::Community,
+            editors: vec![],
+            created: Timestamp(0),
+            updated: Timestamp(0),
+            status: Status::Published,
+        },
+        body: Body::Organisation(Organisation {
+            name: "Gateshead Health".into(),
+            sector: "nhs-trust".into(),
+            nodes: vec![m.node_id().to_string()],
+            ..Organisation::default()
+        }),
+    };
+    let mut doc = automerge::Automerge::new();
+    doc.set_actor(automerge::ActorId::from(
+        m.identity().public_bytes().as_slice(),
+    ));
+    let mut tx = doc.transaction();
+    squat.write(&mut tx).unwrap();
+    let (hash, _) = tx.commit();
+    let change = automerge::ReadDoc::get_change_by_hash(&doc, &hash.unwrap()).unwrap();
+    let forged = SignedChange::sign(m.identity(), a.org().0, &change);
+    let report = b.apply(vec![forged]).unwrap();
+    assert_eq!(report.rejected.len(), 1);
+    assert!(
+        report.rejected[0]
+            .reason
+            .contains("does not match its first change"),
+        "{:?}",
+        report.rejected
+    );
+    // The real profile is then accepted.
+    let report = b.apply(a.store().all_changes().unwrap()).unwrap();
+    assert_eq!((report.applied, report.rejected.len()), (1, 0));
+    assert_eq!(b.org_name(&a.org()).unwrap(), "Gateshead Health");
+}
