@@ -161,6 +161,27 @@ fn publish_list_show_search_edit_retract() {
     assert_eq!(by_org.len(), 1);
     assert_eq!(by_org[0]["id"], contact.as_str());
 
+    // Visibility by organisation name is stored by id.
+    let own = home.json_lines(&["list", "organisation", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let private = home.stdout(&[
+        "publish",
+        "learning",
+        "--title",
+        "Internal",
+        "--summary",
+        "s",
+        "--visibility",
+        "gateshead health nhs foundation trust",
+    ]);
+    let private = home.json(&["show", private.trim(), "--json"]);
+    assert_eq!(private["visibility"], own.as_str());
+    home.convene(&["retract", private["id"].as_str().unwrap()])
+        .assert()
+        .success();
+
     // show --json gives slugs; the readable page gives labels.
     let shown = home.json(&["show", &project[..8], "--json"]);
     assert_eq!(
@@ -231,7 +252,8 @@ fn publish_list_show_search_edit_retract() {
     assert_eq!(
         home.json_lines(&["list", "learning", "--all", "--json"])
             .len(),
-        1
+        2,
+        "both retracted entries are still there"
     );
     assert!(
         home.json_lines(&["search", "answering", "--json"])
@@ -398,6 +420,19 @@ fn bad_input_gets_one_clear_line_and_writes_nothing() {
             "use `convene retract`",
         ),
         (vec!["list", "widgets"], "unknown kind \"widgets\""),
+        (
+            vec![
+                "publish",
+                "learning",
+                "--title",
+                "t",
+                "--summary",
+                "s",
+                "--visibility",
+                "Nowhere Trust",
+            ],
+            "no organisation is called \"Nowhere Trust\"",
+        ),
         (
             vec!["list", "--org", "Nobody"],
             "no organisation is called \"Nobody\"",

@@ -46,13 +46,22 @@ pub fn run(cli: Cli) -> Result<()> {
             let node = Node::open(&home)?;
             writeln!(out, "{}", node.node_id())?;
         }
-        Command::Publish(p) => {
+        Command::Publish(mut p) => {
+            let mut node = Node::open(&home)?;
+            let common = match &mut p {
+                PublishCommand::Learning(a) => &mut a.common,
+                PublishCommand::Project(a) => &mut a.common,
+                PublishCommand::Contact(a) => &mut a.common,
+            };
+            // Organisation names become ids.
+            if let Some(v) = &common.visibility {
+                common.visibility = Some(node.parse_visibility(v)?.to_string());
+            }
             let input: EntryInput = match &p {
                 PublishCommand::Learning(a) => input::learning(a)?,
                 PublishCommand::Project(a) => input::project(a)?,
                 PublishCommand::Contact(a) => input::contact(a)?,
             };
-            let mut node = Node::open(&home)?;
             let id = node.publish(input)?;
             writeln!(out, "{id}")?;
         }

@@ -341,6 +341,22 @@ impl Node {
 
     /// Applies `edit` to an entry this node's organisation may change.
     pub fn edit(&mut self, id: DocumentId, edit: Edit) -> Result<Outcome, NodeError> {
+        // Organisation names in a visibility become ids before the write.
+        let edit = match edit {
+            Edit::Set(pairs) => Edit::Set(
+                pairs
+                    .into_iter()
+                    .map(|(field, value)| {
+                        if field == "visibility" {
+                            Ok((field, self.parse_visibility(&value)?.to_string()))
+                        } else {
+                            Ok((field, value))
+                        }
+                    })
+                    .collect::<Result<_, NodeError>>()?,
+            ),
+            other => other,
+        };
         let vocab = self.vocab.clone();
         let org = self.org;
         let result = self.commit(id, "edit", |current| {
@@ -515,6 +531,22 @@ impl Node {
                 matches,
             }),
         }
+    }
+
+    /// Reads a visibility as people write it: `community`, `organisation`,
+    /// or a comma-separated list of organisations by name or id.
+    pub fn parse_visibility(&self, s: &str) -> Result<Visibility, NodeError> {
+        if let Ok(v @ (Visibility::Community | Visibility::Organisation)) = s.parse::<Visibility>()
+        {
+            return Ok(v);
+        }
+        let mut orgs = s
+            .split(',')
+            .map(|part| self.resolve_org(part))
+            .collect::<Result<Vec<_>, _>>()?;
+        orgs.sort();
+        orgs.dedup();
+        Ok(Visibility::Orgs(orgs))
     }
 
     /// Finds an organisation by id prefix or by name (case-insensitive).

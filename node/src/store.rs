@@ -79,8 +79,16 @@ pub struct StoredChange {
     pub received: i64,
 }
 
-/// A document and the digest of its heads.
-pub type DocDigest = (DocumentId, [u8; 32]);
+/// A document, the digest of its heads, and who may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocDigest {
+    pub doc: DocumentId,
+    pub digest: [u8; 32],
+    /// Owner organisation id ('' while the document is not a valid entry).
+    pub owner: String,
+    /// `community`, `organisation` or a comma-separated list of ids.
+    pub visibility: String,
+}
 
 /// How long a writer waits for another process's transaction to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -253,18 +261,23 @@ impl Store {
             return Ok((Vec::new(), max));
         }
         let mut stmt = self.conn.prepare_cached(
-            "SELECT doc, digest FROM docs WHERE doc IN
+            "SELECT doc, digest, owner, visibility FROM docs WHERE doc IN
                 (SELECT DISTINCT doc FROM changes WHERE seq > ?1 AND seq <= ?2)",
         )?;
         let rows = stmt.query_map([seq, max], |r| {
             let doc: Vec<u8> = r.get(0)?;
-            Ok((doc, blob::<32>(r, 1)?))
+            Ok((doc, blob::<32>(r, 1)?, r.get(2)?, r.get(3)?))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (doc, digest) = row?;
-            if let Some(id) = DocumentId::from_slice(&doc) {
-                out.push((id, digest));
+            let (doc, digest, owner, visibility) = row?;
+            if let Some(doc) = DocumentId::from_slice(&doc) {
+                out.push(DocDigest {
+                    doc,
+                    digest,
+                    owner,
+                    visibility,
+                });
             }
         }
         Ok((out, max))
@@ -282,6 +295,18 @@ impl Store {
             .chunks_exact(32)
             .map(|c| c.try_into().expect("32-byte chunks"))
             .collect())
+    }
+
+    /// Every organisation whose profile lists `node`.
+    pub fn orgs_of_node(
+        &self,
+        node: &str,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT org FROM nodes WHERE node = ?1")?;
+        let rows = stmt.query_map([node], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The organisation a node key belongs to, per the organisation profiles.

@@ -509,3 +509,52 @@ fn hostile_requests_get_the_peer_disconnected() {
     let big = vec![0u8; wire::MAX_MESSAGE_BYTES + 1];
     assert!(wire::decode::<Request>(&big).is_err());
 }
+
+#[test]
+fn entries_reach_only_the_organisations_that_may_see_them() {
+    use convene_model::Visibility;
+    let mut net = Net::new();
+    let a = net.add("Owner Trust");
+    let b = net.add("Neighbour Council");
+    let c = net.add("Partner Charity");
+    net.connect(b, a);
+    net.connect(c, a);
+    net.run();
+    let c_org = net.node(c).org();
+    let mut publish = |title: &str, visibility: Visibility| {
+        net.node_mut(a)
+            .publish(EntryInput {
+                body: Body::Learning(Learning {
+                    title: title.into(),
+                    summary: "s".into(),
+                    ..Learning::default()
+                }),
+                visibility: Some(visibility),
+                status: None,
+            })
+            .unwrap()
+    };
+    let internal = publish("Internal only", Visibility::Organisation);
+    let shared = publish("For the charity", Visibility::Orgs(vec![c_org]));
+    let open = publish("For everyone", Visibility::Community);
+    net.run();
+    // B and C then connect to each other: C must not relay what B may not see.
+    net.connect(b, c);
+    net.run();
+
+    let has = |net: &Net, n: usize, id: DocumentId| {
+        net.catalogue(n).iter().any(|(d, _)| d == id.as_bytes())
+    };
+    assert!(has(&net, b, open) && has(&net, c, open));
+    assert!(has(&net, c, shared), "the listed organisation gets it");
+    assert!(
+        !has(&net, b, shared),
+        "not relayed to an organisation that may not see it"
+    );
+    assert!(!has(&net, b, internal) && !has(&net, c, internal));
+    assert!(net.node(b).get(shared).is_err() && net.node(b).get(internal).is_err());
+    assert!(
+        net.node(b).store().pending_count().unwrap() == 0,
+        "not even waiting somewhere"
+    );
+}

@@ -15,7 +15,7 @@
 //! map only when a range differs; the map holds 48 bytes per document (not
 //! the documents), a few megabytes for 100,000 entries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -124,11 +124,58 @@ pub trait CatalogueView {
     fn digest(&self, doc: &DocId) -> Option<Digest>;
 }
 
-/// Every document this node holds, with its digest.
+/// Who may see a document, as the catalogue needs it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Class {
+    /// Every member.
+    #[default]
+    Community,
+    /// Only the nodes of these organisations (the owner and those it
+    /// listed). Empty: no peer (a document that is not a valid entry).
+    Only(BTreeSet<String>),
+}
+
+impl Class {
+    /// The class of an entry with this owner and stored visibility
+    /// (`community`, `organisation`, or a comma-separated list of ids).
+    pub fn of(owner: &str, visibility: &str) -> Self {
+        match visibility {
+            "community" => Class::Community,
+            "" => Class::Only(BTreeSet::new()),
+            "organisation" => Class::Only([owner.to_string()].into()),
+            list => Class::Only(
+                list.split(',')
+                    .map(str::to_string)
+                    .chain(std::iter::once(owner.to_string()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Whether a node of any of `orgs` may see it.
+    pub fn visible_to(&self, orgs: &BTreeSet<String>) -> bool {
+        match self {
+            Class::Community => true,
+            Class::Only(allowed) => !allowed.is_disjoint(orgs),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Item {
+    digest: Digest,
+    class: Class,
+}
+
+/// Every document this node holds, with its digest and visibility class.
+///
+/// The whole-set fingerprint is kept per class, so the fingerprint of
+/// what one peer may see is the sum of a handful of class fingerprints,
+/// still without touching the items.
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
-    items: BTreeMap<DocId, Digest>,
-    root: Fingerprint,
+    items: BTreeMap<DocId, Item>,
+    roots: BTreeMap<Class, Fingerprint>,
 }
 
 impl Catalogue {
@@ -144,27 +191,31 @@ impl Catalogue {
         self.items.is_empty()
     }
 
-    /// Records a document's digest; returns whether it changed.
-    pub fn insert(&mut self, doc: DocId, digest: Digest) -> bool {
-        match self.items.insert(doc, digest) {
-            Some(old) if old == digest => false,
-            Some(old) => {
-                self.root.remove(&old);
-                self.root.add(&digest);
-                true
-            }
-            None => {
-                self.root.add(&digest);
-                true
-            }
+    /// Records a document's digest and class; returns whether either changed.
+    pub fn insert(&mut self, doc: DocId, digest: Digest, class: Class) -> bool {
+        let item = Item { digest, class };
+        if self.items.get(&doc) == Some(&item) {
+            return false;
         }
+        self.remove(&doc);
+        self.roots
+            .entry(item.class.clone())
+            .or_default()
+            .add(&item.digest);
+        self.items.insert(doc, item);
+        true
     }
 
     /// Forgets a document (after erasure).
     pub fn remove(&mut self, doc: &DocId) -> bool {
         match self.items.remove(doc) {
             Some(old) => {
-                self.root.remove(&old);
+                if let Some(fp) = self.roots.get_mut(&old.class) {
+                    fp.remove(&old.digest);
+                    if fp.count == 0 {
+                        self.roots.remove(&old.class);
+                    }
+                }
                 true
             }
             None => false,
@@ -172,30 +223,77 @@ impl Catalogue {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&DocId, &Digest)> {
-        self.items.iter()
+        self.items.iter().map(|(k, v)| (k, &v.digest))
+    }
+
+    /// The part of the catalogue a node of `orgs` may see.
+    pub fn view_for(&self, orgs: BTreeSet<String>) -> PeerView<'_> {
+        PeerView {
+            catalogue: self,
+            orgs: Some(orgs),
+        }
+    }
+
+    /// Everything (for this node's own use and tests).
+    pub fn everything(&self) -> PeerView<'_> {
+        PeerView {
+            catalogue: self,
+            orgs: None,
+        }
     }
 }
 
-impl CatalogueView for Catalogue {
+/// A catalogue as one peer may see it.
+#[derive(Debug, Clone)]
+pub struct PeerView<'a> {
+    catalogue: &'a Catalogue,
+    /// The peer's organisations; `None` sees everything.
+    orgs: Option<BTreeSet<String>>,
+}
+
+impl PeerView<'_> {
+    fn visible(&self, class: &Class) -> bool {
+        self.orgs.as_ref().is_none_or(|orgs| class.visible_to(orgs))
+    }
+}
+
+impl CatalogueView for PeerView<'_> {
     fn fingerprint(&self, range: &Prefix) -> Fingerprint {
+        let mut fp = Fingerprint::default();
         if range.depth() == 0 {
-            return self.root;
+            for (class, root) in &self.catalogue.roots {
+                if self.visible(class) {
+                    fp.count += root.count;
+                    fp.sum = fp.sum.wrapping_add(root.sum);
+                }
+            }
+            return fp;
         }
         let (lo, hi) = range.bounds();
-        let mut fp = Fingerprint::default();
-        for (_, d) in self.items.range(lo..=hi) {
-            fp.add(d);
+        for (_, item) in self.catalogue.items.range(lo..=hi) {
+            if self.visible(&item.class) {
+                fp.add(&item.digest);
+            }
         }
         fp
     }
 
     fn items(&self, range: &Prefix) -> Vec<(DocId, Digest)> {
         let (lo, hi) = range.bounds();
-        self.items.range(lo..=hi).map(|(k, v)| (*k, *v)).collect()
+        self.catalogue
+            .items
+            .range(lo..=hi)
+            .filter(|(_, item)| self.visible(&item.class))
+            .map(|(k, item)| (*k, item.digest))
+            .collect()
     }
 
     fn digest(&self, doc: &DocId) -> Option<Digest> {
-        self.items.get(doc).copied()
+        self.catalogue
+            .items
+            .get(doc)
+            .filter(|item| self.visible(&item.class))
+            .map(|item| item.digest)
     }
 }
 
@@ -232,33 +330,51 @@ mod tests {
         let mut a = Catalogue::new();
         let mut b = Catalogue::new();
         for i in 0..50u8 {
-            a.insert(id(i), [i; 32]);
+            a.insert(id(i), [i; 32], Class::Community);
         }
         for i in (0..50u8).rev() {
-            b.insert(id(i), [i; 32]);
+            b.insert(id(i), [i; 32], Class::Community);
         }
-        assert_eq!(
-            a.fingerprint(&Prefix::root()),
-            b.fingerprint(&Prefix::root())
-        );
-        b.insert(id(3), [99; 32]);
-        assert_ne!(
-            a.fingerprint(&Prefix::root()),
-            b.fingerprint(&Prefix::root())
-        );
-        b.insert(id(3), [3; 32]);
-        assert_eq!(
-            a.fingerprint(&Prefix::root()),
-            b.fingerprint(&Prefix::root())
-        );
+        let root = |c: &Catalogue| c.everything().fingerprint(&Prefix::root());
+        assert_eq!(root(&a), root(&b));
+        b.insert(id(3), [99; 32], Class::Community);
+        assert_ne!(root(&a), root(&b));
+        b.insert(id(3), [3; 32], Class::Community);
+        assert_eq!(root(&a), root(&b));
         // The root kept incrementally equals the sum over all children.
         let children: u64 = Prefix::root()
             .children()
             .iter()
-            .map(|c| a.fingerprint(c).count)
+            .map(|c| a.everything().fingerprint(c).count)
             .sum();
         assert_eq!(children, 50);
         assert!(a.remove(&id(7)));
-        assert_eq!(a.fingerprint(&Prefix::root()).count, 49);
+        assert_eq!(root(&a).count, 49);
+    }
+
+    #[test]
+    fn a_peer_sees_only_what_its_organisations_may() {
+        let mut c = Catalogue::new();
+        c.insert(id(1), [1; 32], Class::of("A", "community"));
+        c.insert(id(2), [2; 32], Class::of("A", "organisation"));
+        c.insert(id(3), [3; 32], Class::of("A", "B,C"));
+        c.insert(id(4), [4; 32], Class::of("", ""));
+        let count = |orgs: &[&str]| {
+            let view = c.view_for(orgs.iter().map(|s| s.to_string()).collect());
+            let root = view.fingerprint(&Prefix::root()).count;
+            let listed = view.items(&Prefix::root()).len() as u64;
+            assert_eq!(root, listed, "the class sums agree with the items");
+            root
+        };
+        assert_eq!(count(&[]), 1);
+        assert_eq!(count(&["A"]), 3);
+        assert_eq!(count(&["B"]), 2);
+        assert_eq!(count(&["D"]), 1);
+        assert!(
+            c.view_for(["B".to_string()].into())
+                .digest(&id(2))
+                .is_none()
+        );
+        assert_eq!(c.everything().fingerprint(&Prefix::root()).count, 4);
     }
 }

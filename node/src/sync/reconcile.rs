@@ -115,7 +115,7 @@ pub fn absorb(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::catalogue::Catalogue;
+    use crate::sync::catalogue::{Catalogue, Class};
 
     fn id(n: u32) -> DocId {
         let h = blake3::hash(&n.to_le_bytes());
@@ -124,6 +124,7 @@ mod tests {
 
     /// Runs reconciliation to the end; returns (diff, round trips, bytes).
     fn reconcile(a: &Catalogue, b: &Catalogue) -> (Diff, usize, usize) {
+        let (a, b) = (&a.everything(), &b.everything());
         let mut diff = Diff::default();
         let mut pending = vec![(Prefix::root(), a.fingerprint(&Prefix::root()))];
         let (mut rounds, mut bytes) = (0, 0);
@@ -150,7 +151,7 @@ mod tests {
         for n in [0u32, 10, 1000, 20_000] {
             let mut a = Catalogue::new();
             for i in 0..n {
-                a.insert(id(i), [i as u8; 32]);
+                a.insert(id(i), [i as u8; 32], Class::Community);
             }
             let b = a.clone();
             let (diff, rounds, bytes) = reconcile(&a, &b);
@@ -165,12 +166,20 @@ mod tests {
         let mut a = Catalogue::new();
         let mut b = Catalogue::new();
         for i in 0..5000 {
-            a.insert(id(i), *blake3::hash(&i.to_be_bytes()).as_bytes());
-            b.insert(id(i), *blake3::hash(&i.to_be_bytes()).as_bytes());
+            a.insert(
+                id(i),
+                *blake3::hash(&i.to_be_bytes()).as_bytes(),
+                Class::Community,
+            );
+            b.insert(
+                id(i),
+                *blake3::hash(&i.to_be_bytes()).as_bytes(),
+                Class::Community,
+            );
         }
-        a.insert(id(9001), [1; 32]); // only a
-        b.insert(id(9002), [2; 32]); // only b
-        b.insert(id(17), [3; 32]); // changed on b
+        a.insert(id(9001), [1; 32], Class::Community); // only a
+        b.insert(id(9002), [2; 32], Class::Community); // only b
+        b.insert(id(17), [3; 32], Class::Community); // changed on b
         let (diff, rounds, _) = reconcile(&a, &b);
         assert_eq!(diff.fetch, [id(9002), id(17)].into_iter().collect());
         assert_eq!(diff.push, [id(9001)].into_iter().collect());
@@ -181,7 +190,7 @@ mod tests {
     fn an_empty_node_learns_everything() {
         let mut b = Catalogue::new();
         for i in 0..3000 {
-            b.insert(id(i), [7; 32]);
+            b.insert(id(i), [7; 32], Class::Community);
         }
         let (diff, _, _) = reconcile(&Catalogue::new(), &b);
         assert_eq!(diff.fetch.len(), 3000);

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use automerge::ChangeHash;
 use convene_model::DocumentId;
 
-use super::catalogue::{Catalogue, CatalogueView};
+use super::catalogue::{Catalogue, CatalogueView, Class};
 use super::service::{Replica, ReplicaError};
 use super::wire::{Digest, DocId, Hash};
 use crate::node::{ApplyReport, Node};
@@ -59,8 +59,18 @@ impl Replica for NodeReplica {
         Ok(())
     }
 
-    fn view(&self, _peer: &NodeId) -> &dyn CatalogueView {
-        &self.catalogue
+    fn view(&self, peer: &NodeId) -> Box<dyn CatalogueView + '_> {
+        // A peer sees community entries and those shared with an
+        // organisation whose profile lists it.
+        let orgs = self
+            .node
+            .store()
+            .orgs_of_node(&peer.to_string())
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot read a peer's organisations");
+                Default::default()
+            });
+        Box::new(self.catalogue.view_for(orgs))
     }
 
     fn heads(&mut self, doc: &DocId) -> Result<Vec<Hash>, ReplicaError> {
@@ -72,11 +82,13 @@ impl Replica for NodeReplica {
 
     fn changes_for(
         &mut self,
-        _peer: &NodeId,
+        peer: &NodeId,
         doc: &DocId,
         have: &[Hash],
     ) -> Result<Option<Vec<SignedChange>>, ReplicaError> {
-        if self.catalogue.digest(doc).is_none() {
+        // Never send a document (or reveal that it exists) to a peer that
+        // may not see it.
+        if self.view(peer).digest(doc).is_none() {
             return Ok(None);
         }
         let id = DocumentId::from_bytes(*doc);
@@ -124,9 +136,13 @@ impl Replica for NodeReplica {
             .map_err(err)?;
         self.seen_seq = self.seen_seq.max(max);
         let mut changed = Vec::new();
-        for (doc, digest) in rows {
-            if self.catalogue.insert(*doc.as_bytes(), digest) {
-                changed.push((*doc.as_bytes(), digest));
+        for row in rows {
+            let class = Class::of(&row.owner, &row.visibility);
+            if self
+                .catalogue
+                .insert(*row.doc.as_bytes(), row.digest, class)
+            {
+                changed.push((*row.doc.as_bytes(), row.digest));
             }
         }
         Ok(changed)

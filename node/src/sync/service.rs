@@ -37,7 +37,7 @@ pub trait Replica {
     /// reason the peer is told).
     fn admit(&mut self, peer: &NodeId) -> Result<(), String>;
     /// The catalogue as `peer` may see it.
-    fn view(&self, peer: &NodeId) -> &dyn CatalogueView;
+    fn view(&self, peer: &NodeId) -> Box<dyn CatalogueView + '_>;
     /// This node's heads of a document (empty if it has none).
     fn heads(&mut self, doc: &DocId) -> Result<Vec<Hash>, ReplicaError>;
     /// The changes of `doc` that a node with heads `have` lacks, if `peer`
@@ -358,12 +358,15 @@ impl<R: Replica> Service<R> {
             self.start(peer, session);
         } else if !p.queued.is_empty() {
             // Skip what an earlier session already brought here.
-            let view = self.replica.view(&peer);
-            let docs: Vec<DocId> = std::mem::take(&mut p.queued)
-                .into_iter()
-                .filter(|(doc, digest)| view.digest(doc) != Some(*digest))
-                .map(|(doc, _)| doc)
-                .collect();
+            let queued = std::mem::take(&mut p.queued);
+            let docs: Vec<DocId> = {
+                let view = self.replica.view(&peer);
+                queued
+                    .into_iter()
+                    .filter(|(doc, digest)| view.digest(doc) != Some(*digest))
+                    .map(|(doc, _)| doc)
+                    .collect()
+            };
             if !docs.is_empty() {
                 self.start(peer, Session::targeted(peer, docs));
             }
@@ -435,7 +438,7 @@ impl<R: Replica> Service<R> {
         }
         Ok(match request {
             Request::Reconcile { ranges } => Response::Reconcile {
-                results: reconcile::respond(self.replica.view(&peer), &ranges),
+                results: reconcile::respond(&*self.replica.view(&peer), &ranges),
             },
             Request::GetChanges { docs } => {
                 let mut changes: Vec<WireChange> = Vec::new();
@@ -498,11 +501,13 @@ impl<R: Replica> Service<R> {
                 }
             }
             Request::Announce { items } => {
-                let view = self.replica.view(&peer);
-                let wanted: Vec<(DocId, Digest)> = items
-                    .into_iter()
-                    .filter(|(doc, digest)| view.digest(doc) != Some(*digest))
-                    .collect();
+                let wanted: Vec<(DocId, Digest)> = {
+                    let view = self.replica.view(&peer);
+                    items
+                        .into_iter()
+                        .filter(|(doc, digest)| view.digest(doc) != Some(*digest))
+                        .collect()
+                };
                 if !wanted.is_empty() {
                     let p = self.peers.entry(peer).or_default();
                     p.queued.extend(wanted);
@@ -532,7 +537,16 @@ impl<R: Replica> Service<R> {
             .map(|(id, _)| *id)
             .collect();
         for peer in peers {
-            for chunk in changed.chunks(MAX_ANNOUNCE) {
+            // Only what this peer may see (not even the ids of the rest).
+            let visible: Vec<(DocId, Digest)> = {
+                let view = self.replica.view(&peer);
+                changed
+                    .iter()
+                    .filter(|(doc, _)| view.digest(doc).is_some())
+                    .copied()
+                    .collect()
+            };
+            for chunk in visible.chunks(MAX_ANNOUNCE) {
                 let token = self.next_token;
                 self.next_token += 1;
                 self.outbox.push_back(Io::Send {

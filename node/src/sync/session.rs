@@ -209,7 +209,7 @@ impl Session {
             (_, Response::Refused { reason }) => Err(SessionError::Refused(reason)),
             (InFlight::Reconcile(sent), Response::Reconcile { results }) => {
                 let view = replica.view(&self.peer);
-                let next = reconcile::absorb(view, &sent, results, &mut self.diff)?;
+                let next = reconcile::absorb(&*view, &sent, results, &mut self.diff)?;
                 self.pending_ranges.extend(next);
                 Ok(())
             }
