@@ -175,3 +175,69 @@ fn a_peer_killed_mid_sync_loses_nothing_and_sync_resumes() {
     small.stdout(&["sync", "--once", "--peer", &a.addr]);
     assert_eq!(small.ids(), big.ids());
 }
+
+fn files_contain(home: &Home, needle: &[u8]) -> bool {
+    ["convene.db", "convene.db-wal"].iter().any(|f| {
+        std::fs::read(home.path().join(f))
+            .map(|b| b.windows(needle.len()).any(|w| w == needle))
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn an_erased_contact_is_gone_from_every_nodes_files() {
+    let trust = Home::for_org("Erasing Trust", "nhs-trust");
+    let council = Home::for_org("Listening Council", "council");
+    let a = Daemon::start(&trust, &[]);
+    let _b = Daemon::start(&council, &[&a.addr]);
+    let id = trust.stdout(&[
+        "publish",
+        "contact",
+        "--name",
+        "Ottoline Brackenbury",
+        "--email",
+        "ottoline@example.org",
+        "--consent",
+    ]);
+    let id = id.trim().to_string();
+    wait_for(CONVERGE, "the contact on the council's node", || {
+        council.ids().contains(&id).then_some(())
+    });
+    trust
+        .convene(&["retract", &id, "--erase", "--reason", "she asked us to"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("erased"));
+    wait_for(CONVERGE, "the erasure on the council's node", || {
+        (!council.ids().contains(&id)).then_some(())
+    });
+    council
+        .convene(&["show", &id])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("was erased"));
+    let log = council.json_lines(&["log", "--json"]);
+    assert!(
+        log.iter()
+            .any(|e| e["event"] == "erased" && e["entry"] == id.as_str()),
+        "{log:?}"
+    );
+    // Stop the daemons so every connection is closed and the logs are
+    // checkpointed, then look for the name in the files.
+    drop(_b);
+    drop(a);
+    for home in [&trust, &council] {
+        for needle in [
+            &b"Ottoline"[..],
+            b"ottoline",
+            b"Brackenbury",
+            b"brackenbury",
+        ] {
+            assert!(
+                !files_contain(home, needle),
+                "{:?} is still in a file",
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+}

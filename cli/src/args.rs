@@ -407,6 +407,13 @@ pub struct SearchArgs {
 pub struct RetractArgs {
     /// Entry id (or a unique prefix)
     pub id: String,
+    /// Erase it for good, on every node (personal data, a withdrawn story):
+    /// a signed tombstone replaces it and its text is deleted from the files
+    #[arg(long)]
+    pub erase: bool,
+    /// Why, in a few words (recorded in the log; never put the erased content here)
+    #[arg(long, requires = "erase", default_value = "erased by its owner")]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]

@@ -73,6 +73,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Retract(a) => {
             let mut node = Node::open(&home)?;
             let id = node.resolve(&a.id)?;
+            if a.erase {
+                node.erase(id, &a.reason)?;
+                writeln!(out, "erased {id}")?;
+                out.flush()?;
+                return Ok(());
+            }
             match node.retract(id)? {
                 Outcome::Changed => writeln!(out, "retracted {id}")?,
                 Outcome::Unchanged => writeln!(out, "{id} was already retracted")?,

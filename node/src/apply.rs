@@ -11,6 +11,11 @@
 //! 3. **Apply and store**: accepted changes are applied to the document and
 //!    stored with their signatures; the indexes are refreshed.
 //!
+//! Tombstones (signed erasures) are taken first: one signed by a node of
+//! the entry's owner erases the entry here; one for an entry this node does
+//! not have is kept, unchecked and not passed on, and checked if the entry
+//! ever arrives. An erased entry's changes are refused.
+//!
 //! A change that fails (1) or (2) is rejected, written to the audit log as a
 //! security event, and never stored, so it is never relayed. A change that
 //! cannot be judged yet (its dependencies, or the owner's profile, have not
@@ -24,8 +29,8 @@ use convene_model::{DocumentId, Kind, Meta, OrgId, Organisation};
 
 use crate::error::NodeError;
 use crate::node::{ApplyReport, Rejection};
-use crate::store::{LogEntry, Store, Writer};
-use crate::trust::SignedChange;
+use crate::store::{LogEntry, Store, StoredTombstone, Writer};
+use crate::trust::{SignedChange, Tombstone};
 
 type Batch = Vec<(SignedChange, Change)>;
 
@@ -34,6 +39,7 @@ type Batch = Vec<(SignedChange, Change)>;
 struct Rules {
     kind: Kind,
     owner: OrgId,
+    visibility: String,
     editors: Vec<OrgId>,
     /// For an organisation profile: the nodes it lists.
     profile_nodes: BTreeSet<String>,
@@ -51,6 +57,7 @@ impl Rules {
         Ok(Self {
             kind: meta.kind,
             owner: meta.owner,
+            visibility: meta.visibility.to_string(),
             editors: meta.editors,
             profile_nodes,
         })
@@ -78,10 +85,112 @@ fn reject(report: &mut ApplyReport, c: &SignedChange, reason: String) {
     });
 }
 
+/// Whether `node` may erase a document with these rules: a node of its
+/// owner organisation.
+fn may_erase(w: &Writer<'_>, rules: &Rules, node: &str) -> Result<bool, NodeError> {
+    Ok(if rules.kind == Kind::Organisation {
+        rules.profile_nodes.contains(node)
+    } else {
+        w.is_node_of(node, &rules.owner.to_string())?
+    })
+}
+
+fn erase(
+    w: &Writer<'_>,
+    t: Tombstone,
+    rules: &Rules,
+    now: i64,
+    report: &mut ApplyReport,
+) -> Result<(), NodeError> {
+    let doc = t.doc;
+    let signer = t.signer_id().map(|s| s.to_string());
+    let reason = t.reason.clone();
+    w.erase_doc(doc)?;
+    w.put_tombstone(&StoredTombstone {
+        tombstone: t,
+        owner: rules.owner.to_string(),
+        visibility: rules.visibility.clone(),
+        verified: true,
+    })?;
+    w.log(
+        now,
+        &LogEntry {
+            at: now,
+            event: "erased".into(),
+            security: false,
+            doc: Some(doc.to_string()),
+            signer,
+            detail: reason,
+        },
+    )?;
+    report.erased.push(doc);
+    Ok(())
+}
+
+fn reject_tombstone(
+    w: &Writer<'_>,
+    t: &Tombstone,
+    reason: &str,
+    now: i64,
+) -> Result<(), NodeError> {
+    tracing::warn!(doc = %t.doc, %reason, "rejected a tombstone");
+    w.log(
+        now,
+        &LogEntry {
+            at: now,
+            event: "rejected-erasure".into(),
+            security: true,
+            doc: Some(t.doc.to_string()),
+            signer: t.signer_id().map(|s| s.to_string()),
+            detail: reason.to_string(),
+        },
+    )?;
+    Ok(())
+}
+
+/// Takes one received tombstone.
+fn apply_tombstone(
+    w: &Writer<'_>,
+    t: Tombstone,
+    now: i64,
+    report: &mut ApplyReport,
+) -> Result<(), NodeError> {
+    if let Err(e) = t.verify() {
+        return reject_tombstone(w, &t, &e.to_string(), now);
+    }
+    if w.tombstone(t.doc)?.is_some_and(|old| old.verified) {
+        return Ok(());
+    }
+    match w.load(t.doc)? {
+        Some(state) => {
+            let rules = Rules::of(&state).map_err(|e| NodeError::InvalidDocument {
+                id: t.doc,
+                problem: e,
+            })?;
+            let node = t.signer_id().map(|s| s.to_string()).unwrap_or_default();
+            if may_erase(w, &rules, &node)? {
+                erase(w, t, &rules, now, report)?;
+            } else {
+                reject_tombstone(w, &t, "its signer may not erase this entry", now)?;
+            }
+        }
+        // Not here (yet): keep it, unchecked and not passed on, to check
+        // against the entry if it ever arrives.
+        None => w.put_tombstone(&StoredTombstone {
+            tombstone: t,
+            owner: String::new(),
+            visibility: String::new(),
+            verified: false,
+        })?,
+    }
+    Ok(())
+}
+
 /// Verifies, checks and stores `incoming`; see the module docs.
 pub(crate) fn apply(
     store: &mut Store,
     incoming: Vec<SignedChange>,
+    tombstones: Vec<Tombstone>,
     now: i64,
 ) -> Result<ApplyReport, NodeError> {
     let mut report = ApplyReport::default();
@@ -93,6 +202,9 @@ pub(crate) fn apply(
         }
     }
     store.write(|w| {
+        for t in tombstones {
+            apply_tombstone(w, t, now, &mut report)?;
+        }
         // Changes that waited before get another chance with this batch.
         for old in w.take_pending()? {
             if let Ok(change) = old.verify() {
@@ -219,6 +331,33 @@ fn apply_doc(
             return Ok(Outcome::Done);
         }
     };
+    // An erased entry never comes back.
+    if let Some(stored) = w.tombstone(doc)? {
+        let node = stored
+            .tombstone
+            .signer_id()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        if stored.verified {
+            report.refused_erased += new.len();
+            return Ok(Outcome::Done);
+        }
+        if rules.kind != Kind::Organisation && !w.knows_org(&rules.owner.to_string())? {
+            return Ok(Outcome::Wait(new));
+        }
+        if may_erase(w, &rules, &node)? {
+            report.refused_erased += new.len();
+            erase(w, stored.tombstone, &rules, now, report)?;
+            return Ok(Outcome::Done);
+        }
+        reject_tombstone(
+            w,
+            &stored.tombstone,
+            "its signer may not erase this entry",
+            now,
+        )?;
+        w.drop_tombstone(doc)?;
+    }
     if rules.kind == Kind::Organisation && rules.owner.0 != doc {
         for (signed, _) in &new {
             reject(

@@ -32,6 +32,8 @@ pub enum NodeError {
         "entry {id} belongs to {owner}; only its owner organisation (or an editor it named) can change it"
     )]
     NotOwner { id: DocumentId, owner: String },
+    #[error("entry {0} was erased")]
+    Erased(DocumentId),
     #[error("entry {0} is retracted; it can no longer be edited")]
     Retracted(DocumentId),
     #[error("entry {id} is stored but is not a valid entry: {problem}")]

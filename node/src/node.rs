@@ -19,7 +19,7 @@ use convene_model::{
 
 use crate::error::NodeError;
 use crate::store::{Filter, Hit, Indexed, Listed, Resolve, Store, StoreError};
-use crate::trust::{Identity, NodeId, SignedChange};
+use crate::trust::{Identity, NodeId, SignedChange, Tombstone};
 
 /// File names inside a home.
 pub const KEY_FILE: &str = "node.key";
@@ -76,6 +76,10 @@ pub struct ApplyReport {
     pub rejected: Vec<Rejection>,
     /// Documents whose state changed.
     pub changed: Vec<DocumentId>,
+    /// Changes refused because their entry was erased here.
+    pub refused_erased: usize,
+    /// Entries erased by tombstones received in this batch.
+    pub erased: Vec<DocumentId>,
 }
 
 /// A refused change.
@@ -495,7 +499,60 @@ impl Node {
     /// from a peer (or a bundle); see [`crate::apply`]. A change that fails
     /// is rejected, logged and never stored, so it can never be relayed.
     pub fn apply(&mut self, changes: Vec<SignedChange>) -> Result<ApplyReport, NodeError> {
-        crate::apply::apply(&mut self.store, changes, now().millis())
+        self.apply_with_tombstones(changes, Vec::new())
+    }
+
+    /// [`Node::apply`] with tombstones: each is verified and, if its signer
+    /// may erase the entry, the entry is erased here too.
+    pub fn apply_with_tombstones(
+        &mut self,
+        changes: Vec<SignedChange>,
+        tombstones: Vec<Tombstone>,
+    ) -> Result<ApplyReport, NodeError> {
+        let report = crate::apply::apply(&mut self.store, changes, tombstones, now().millis())?;
+        if !report.erased.is_empty() {
+            self.store.scrub()?;
+        }
+        Ok(report)
+    }
+
+    /// Erases an entry for good: a signed tombstone replaces it, every
+    /// trace of it is deleted from this node's files, and every node that
+    /// receives the tombstone does the same and refuses the entry after.
+    /// Only the owner organisation's nodes may erase an entry.
+    pub fn erase(&mut self, id: DocumentId, reason: &str) -> Result<(), NodeError> {
+        let entry = self.get(id)?;
+        if entry.meta.owner != self.org {
+            return Err(NodeError::NotOwner {
+                id,
+                owner: entry.meta.owner.to_string(),
+            });
+        }
+        let at = now().millis();
+        let tombstone = Tombstone::sign(&self.identity, id, at, reason);
+        let node = self.node_id().to_string();
+        self.store.write(|w| {
+            w.erase_doc(id)?;
+            w.put_tombstone(&crate::store::StoredTombstone {
+                tombstone,
+                owner: entry.meta.owner.to_string(),
+                visibility: entry.meta.visibility.to_string(),
+                verified: true,
+            })?;
+            w.log(
+                at,
+                &crate::store::LogEntry {
+                    at,
+                    event: "erased".into(),
+                    security: false,
+                    doc: Some(id.to_string()),
+                    signer: Some(node),
+                    detail: reason.to_string(),
+                },
+            )
+        })?;
+        self.store.scrub()?;
+        Ok(())
     }
 
     /// Lists another node in this organisation's profile, so that its
@@ -525,7 +582,15 @@ impl Node {
     pub fn resolve(&self, prefix: &str) -> Result<DocumentId, NodeError> {
         match self.store.resolve(prefix.trim())? {
             Resolve::One(id) => Ok(id),
-            Resolve::None => Err(NodeError::UnknownId(prefix.to_string())),
+            Resolve::None => {
+                // A whole id may name an entry that was erased here.
+                if let Ok(id) = prefix.trim().parse::<DocumentId>()
+                    && self.store.tombstone(id)?.is_some_and(|t| t.verified)
+                {
+                    return Err(NodeError::Erased(id));
+                }
+                Err(NodeError::UnknownId(prefix.to_string()))
+            }
             Resolve::Many(matches) => Err(NodeError::AmbiguousId {
                 prefix: prefix.to_string(),
                 matches,
@@ -572,10 +637,12 @@ impl Node {
 
     /// The current state of an entry.
     pub fn get(&self, id: DocumentId) -> Result<Entry, NodeError> {
-        let state = self
-            .store
-            .load(id)?
-            .ok_or_else(|| NodeError::UnknownId(id.to_string()))?;
+        let Some(state) = self.store.load(id)? else {
+            return Err(match self.store.tombstone(id)? {
+                Some(t) if t.verified => NodeError::Erased(id),
+                _ => NodeError::UnknownId(id.to_string()),
+            });
+        };
         Entry::from_doc(id, &state).map_err(|e| NodeError::InvalidDocument {
             id,
             problem: e.to_string(),

@@ -23,6 +23,7 @@
 pub mod schema;
 
 mod audit;
+mod erasure;
 mod index;
 mod peers;
 mod query;
@@ -35,6 +36,7 @@ use convene_model::DocumentId;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use audit::{LogEntry, MAX_PENDING};
+pub use erasure::StoredTombstone;
 pub use index::Indexed;
 pub use peers::{PeerRecord, PeerUpdate};
 pub use query::{Filter, Hit, Listed, Resolve};

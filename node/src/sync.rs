@@ -33,5 +33,7 @@ pub mod wire;
 
 pub use catalogue::{Catalogue, CatalogueView};
 pub use replica::NodeReplica;
-pub use service::{ChannelId, Event, Input, Io, PeerStats, Replica, ReplicaError, Service, Token};
+pub use service::{
+    ChannelId, Event, Fetched, Input, Io, PeerStats, Replica, ReplicaError, Service, Token,
+};
 pub use session::{SessionError, SessionStats};

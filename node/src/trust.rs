@@ -6,12 +6,15 @@
 //!   hash). Verification recomputes the hash from the bytes, so neither the
 //!   change nor the signature can be altered without detection.
 //!
+//! - [`tombstone`]: a signed order to erase an entry everywhere.
+//!
 //! Document ids are self-certifying ([`org_id`], [`entry_id`]): a received
 //! document's first change must match its id, so no member can make a
 //! different document under an id that belongs to someone else.
 
 pub mod keys;
 pub mod signature;
+pub mod tombstone;
 
 pub use keys::{Identity, KeyError, NodeId};
 
@@ -30,3 +33,4 @@ pub fn entry_id(hash: &[u8; 32]) -> DocumentId {
     DocumentId::from_slice(&hash[..16]).expect("16 bytes")
 }
 pub use signature::{SignatureError, SignedChange};
+pub use tombstone::Tombstone;

@@ -532,3 +532,108 @@ fn no_one_can_make_a_document_under_an_id_that_is_not_theirs() {
     assert_eq!((report.applied, report.rejected.len()), (1, 0));
     assert_eq!(b.org_name(&a.org()).unwrap(), "Gateshead Health");
 }
+
+fn file_contains(path: &std::path::Path, needle: &[u8]) -> bool {
+    std::fs::read(path)
+        .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+        .unwrap_or(false)
+}
+
+#[test]
+fn erased_contacts_are_gone_from_the_files_and_stay_out() {
+    use convene_model::{Channel, Consent, Contact};
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Gateshead Health");
+    let mut b = init(b_dir.path(), "Gateshead Council");
+    let name = "Zebediah Quillfeather";
+    let id = a
+        .publish(EntryInput {
+            body: Body::Contact(Contact {
+                name: name.into(),
+                role: "Lived-experience partner".into(),
+                channels: vec![Channel {
+                    channel: "email".into(),
+                    value: "zebediah.q@example.org".into(),
+                    visibility: None,
+                }],
+                consent: Some(Consent {
+                    given_by: name.into(),
+                    ..Consent::default()
+                }),
+                ..Contact::default()
+            }),
+            visibility: None,
+            status: None,
+        })
+        .unwrap();
+    let all_of_a = a.store().all_changes().unwrap();
+    b.apply(all_of_a.clone()).unwrap();
+    assert_eq!(b.search("Zebediah", 5).unwrap().unwrap().len(), 1);
+
+    // Before erasure the name is there to find (so the search below can fail).
+    for dir in [a_dir.path(), b_dir.path()] {
+        assert!(
+            ["convene.db", "convene.db-wal"]
+                .iter()
+                .any(|f| file_contains(&dir.join(f), b"zebediah")),
+            "the search words are in the files before erasure"
+        );
+    }
+    // Only the owner may erase.
+    assert!(matches!(b.erase(id, "no"), Err(NodeError::NotOwner { .. })));
+    a.erase(id, "withdrawn at the person's request").unwrap();
+    let tombstone = a.store().tombstone(id).unwrap().unwrap().tombstone;
+    let report = b.apply_with_tombstones(vec![], vec![tombstone]).unwrap();
+    assert_eq!(report.erased, vec![id]);
+
+    for (node, dir) in [(&a, a_dir.path()), (&b, b_dir.path())] {
+        assert!(matches!(node.get(id), Err(NodeError::Erased(_))));
+        assert!(node.search("Zebediah", 5).unwrap().unwrap().is_empty());
+        for file in ["convene.db", "convene.db-wal"] {
+            for needle in [
+                name.as_bytes(),
+                b"zebediah",
+                b"Quillfeather",
+                b"quillfeather",
+            ] {
+                assert!(
+                    !file_contains(&dir.join(file), needle),
+                    "{file} still holds {:?}",
+                    String::from_utf8_lossy(needle)
+                );
+            }
+        }
+        let log = node.store().log(false).unwrap();
+        assert!(
+            log.iter()
+                .any(|e| e.event == "erased" && e.doc.as_deref() == Some(&*id.to_string()))
+        );
+    }
+    // The entry is refused if it arrives again.
+    let report = b.apply(all_of_a).unwrap();
+    assert_eq!(report.applied, 0);
+    assert_eq!(report.refused_erased, 1);
+    assert!(matches!(b.get(id), Err(NodeError::Erased(_))));
+}
+
+#[test]
+fn a_tombstone_from_someone_else_is_rejected() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let m_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Gateshead Health");
+    let mut b = init(b_dir.path(), "Gateshead Council");
+    let m = init(m_dir.path(), "Mallory");
+    let id = a.publish(learning("Keep me", "Please.")).unwrap();
+    b.apply(a.store().all_changes().unwrap()).unwrap();
+    b.apply(m.store().all_changes().unwrap()).unwrap();
+    let forged = convene_node::trust::Tombstone::sign(m.identity(), id, 1, "erase it");
+    let report = b.apply_with_tombstones(vec![], vec![forged]).unwrap();
+    assert!(report.erased.is_empty());
+    assert_eq!(b.get(id).unwrap().body.title(), "Keep me");
+    let log = b.store().log(true).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].event, "rejected-erasure");
+    let _ = a;
+}

@@ -389,6 +389,7 @@ fn a_forged_edit_by_a_member_is_rejected_by_every_node_and_not_relayed() {
         token: 4242,
         bytes: wire::encode(&Request::PutChanges {
             changes: vec![wire::WireChange::from(&forged)],
+            erased: vec![],
         }),
     });
     net.run();
@@ -458,7 +459,10 @@ fn forged_changes_are_rejected_and_never_relayed() {
         from: a,
         to: b,
         token: 999,
-        bytes: wire::encode(&Request::PutChanges { changes }),
+        bytes: wire::encode(&Request::PutChanges {
+            changes,
+            erased: vec![],
+        }),
     });
     // The response goes back to A's service, which did not ask: ignored.
     net.run();
@@ -557,4 +561,41 @@ fn entries_reach_only_the_organisations_that_may_see_them() {
         net.node(b).store().pending_count().unwrap() == 0,
         "not even waiting somewhere"
     );
+}
+
+#[test]
+fn an_erasure_travels_along_a_line_and_the_entry_never_comes_back() {
+    let mut net = Net::new();
+    let a = net.add("Owner Trust");
+    let b = net.add("Relay Council");
+    let c = net.add("Far Charity");
+    net.connect(b, a);
+    net.connect(c, b);
+    net.run();
+    let id = net.publish(a, "A story withdrawn");
+    net.run();
+    assert!(net.node(c).get(id).is_ok());
+    // C goes away; A erases; C comes back with its old copy.
+    net.disconnect(b, c);
+    net.node_mut(a)
+        .erase(id, "withdrawn at the teller's request")
+        .unwrap();
+    net.run();
+    assert!(matches!(
+        net.node(b).get(id),
+        Err(convene_node::NodeError::Erased(_))
+    ));
+    net.connect(c, b);
+    net.run();
+    for n in [a, b, c] {
+        assert!(
+            matches!(net.node(n).get(id), Err(convene_node::NodeError::Erased(_))),
+            "node {n}"
+        );
+        assert!(
+            net.node(n).store().changes(id).unwrap().is_empty(),
+            "node {n}"
+        );
+    }
+    assert_eq!(net.catalogue(a), net.catalogue(c));
 }

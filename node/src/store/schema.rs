@@ -124,6 +124,28 @@ pub const MIGRATIONS: &[&str] = &[
         reason TEXT NOT NULL
     ) STRICT;
     "#,
+    // 4: tombstones get arrival order (so a running daemon notices them),
+    // the class of the erased entry (so they go only where it went), and
+    // whether their permission was checked; the search index removes the
+    // words of deleted rows at once instead of at the next merge.
+    r#"
+    CREATE TABLE tombstones_new (
+        n          INTEGER PRIMARY KEY,
+        doc        BLOB NOT NULL UNIQUE,
+        signer     BLOB NOT NULL,
+        sig        BLOB NOT NULL,
+        at         INTEGER NOT NULL,
+        reason     TEXT NOT NULL,
+        owner      TEXT NOT NULL DEFAULT '',
+        visibility TEXT NOT NULL DEFAULT '',
+        verified   INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    INSERT INTO tombstones_new (doc, signer, sig, at, reason)
+        SELECT doc, signer, sig, at, reason FROM tombstones;
+    DROP TABLE tombstones;
+    ALTER TABLE tombstones_new RENAME TO tombstones;
+    INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1);
+    "#,
 ];
 
 /// Brings `conn` up to the latest schema. Returns the version found.

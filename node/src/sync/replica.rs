@@ -11,10 +11,10 @@ use automerge::ChangeHash;
 use convene_model::DocumentId;
 
 use super::catalogue::{Catalogue, CatalogueView, Class};
-use super::service::{Replica, ReplicaError};
+use super::service::{Fetched, Replica, ReplicaError};
 use super::wire::{Digest, DocId, Hash};
 use crate::node::{ApplyReport, Node};
-use crate::trust::{NodeId, SignedChange};
+use crate::trust::{NodeId, SignedChange, Tombstone};
 
 /// A node as the sync service uses it.
 #[derive(Debug)]
@@ -23,6 +23,8 @@ pub struct NodeReplica {
     catalogue: Catalogue,
     /// Highest `changes.seq` folded into the catalogue.
     seen_seq: i64,
+    /// Highest tombstone position folded into the catalogue.
+    seen_tombstone: i64,
 }
 
 fn err(e: impl std::fmt::Display) -> ReplicaError {
@@ -35,6 +37,7 @@ impl NodeReplica {
             node,
             catalogue: Catalogue::new(),
             seen_seq: 0,
+            seen_tombstone: 0,
         };
         me.refresh()?;
         Ok(me)
@@ -80,22 +83,81 @@ impl Replica for NodeReplica {
             .map_err(err)
     }
 
-    fn changes_for(
+    fn fetch(
         &mut self,
         peer: &NodeId,
         doc: &DocId,
         have: &[Hash],
-    ) -> Result<Option<Vec<SignedChange>>, ReplicaError> {
+    ) -> Result<Option<Fetched>, ReplicaError> {
         // Never send a document (or reveal that it exists) to a peer that
         // may not see it.
         if self.view(peer).digest(doc).is_none() {
             return Ok(None);
         }
         let id = DocumentId::from_bytes(*doc);
+        if let Some(t) = self.node.store().tombstone(id).map_err(err)?
+            && t.verified
+        {
+            return Ok(Some(Fetched::Erased(t.tombstone)));
+        }
+        self.changes_for(id, have)
+            .map(|c| Some(Fetched::Changes(c)))
+    }
+
+    fn apply(
+        &mut self,
+        _from: &NodeId,
+        changes: Vec<SignedChange>,
+        erased: Vec<Tombstone>,
+    ) -> Result<ApplyReport, ReplicaError> {
+        self.node
+            .apply_with_tombstones(changes, erased)
+            .map_err(err)
+    }
+
+    fn refresh(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError> {
+        let store = self.node.store();
+        let (rows, max) = store.digests_since(self.seen_seq).map_err(err)?;
+        let (tombstones, max_tomb) = store.tombstones_since(self.seen_tombstone).map_err(err)?;
+        self.seen_seq = self.seen_seq.max(max);
+        self.seen_tombstone = self.seen_tombstone.max(max_tomb);
+        let mut changed = Vec::new();
+        for row in rows {
+            let class = Class::of(&row.owner, &row.visibility);
+            if self
+                .catalogue
+                .insert(*row.doc.as_bytes(), row.digest, class)
+            {
+                changed.push((*row.doc.as_bytes(), row.digest));
+            }
+        }
+        // An erased document stays in the catalogue as its tombstone, so
+        // peers that still have it learn to erase it.
+        for t in tombstones {
+            let class = Class::of(&t.owner, &t.visibility);
+            let digest = t.tombstone.digest();
+            if self
+                .catalogue
+                .insert(*t.tombstone.doc.as_bytes(), digest, class)
+            {
+                changed.push((*t.tombstone.doc.as_bytes(), digest));
+            }
+        }
+        Ok(changed)
+    }
+}
+
+impl NodeReplica {
+    /// The stored changes of `id` that a node with heads `have` lacks.
+    fn changes_for(
+        &self,
+        id: DocumentId,
+        have: &[Hash],
+    ) -> Result<Vec<SignedChange>, ReplicaError> {
         let stored = self.node.store().changes(id).map_err(err)?;
         let all = stored.into_iter().map(|s| s.change);
         if have.is_empty() {
-            return Ok(Some(all.collect()));
+            return Ok(all.collect());
         }
         let state = self
             .node
@@ -109,7 +171,7 @@ impl Replica for NodeReplica {
             .filter(|h| state.get_change_meta_by_hash(h).is_some())
             .collect();
         if known.is_empty() {
-            return Ok(Some(all.collect()));
+            return Ok(all.collect());
         }
         // Metadata only: the bytes come from the store, with signatures.
         let missing: BTreeSet<Hash> = state
@@ -117,34 +179,6 @@ impl Replica for NodeReplica {
             .iter()
             .map(|c| c.hash.0)
             .collect();
-        Ok(Some(all.filter(|c| missing.contains(&c.hash)).collect()))
-    }
-
-    fn apply(
-        &mut self,
-        _from: &NodeId,
-        changes: Vec<SignedChange>,
-    ) -> Result<ApplyReport, ReplicaError> {
-        self.node.apply(changes).map_err(err)
-    }
-
-    fn refresh(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError> {
-        let (rows, max) = self
-            .node
-            .store()
-            .digests_since(self.seen_seq)
-            .map_err(err)?;
-        self.seen_seq = self.seen_seq.max(max);
-        let mut changed = Vec::new();
-        for row in rows {
-            let class = Class::of(&row.owner, &row.visibility);
-            if self
-                .catalogue
-                .insert(*row.doc.as_bytes(), row.digest, class)
-            {
-                changed.push((*row.doc.as_bytes(), row.digest));
-            }
-        }
-        Ok(changed)
+        Ok(all.filter(|c| missing.contains(&c.hash)).collect())
     }
 }

@@ -11,7 +11,7 @@
 //!
 //! Two places decide what a peer may get, and the membership rules of a
 //! community plug in there: [`Replica::admit`] when a peer asks anything,
-//! and [`Replica::view`] / [`Replica::changes_for`] for which documents and
+//! and [`Replica::view`] / [`Replica::fetch`] for which documents and
 //! changes it may see.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -21,10 +21,10 @@ use super::reconcile;
 use super::session::{Session, SessionError, SessionStats};
 use super::wire::{
     CHANGES_BUDGET, Digest, DocHeads, DocId, Hash, MAX_ANNOUNCE, Request, Response, Violation,
-    WireChange,
+    WireChange, WireTombstone,
 };
 use crate::node::ApplyReport;
-use crate::trust::{NodeId, SignedChange};
+use crate::trust::{NodeId, SignedChange, Tombstone};
 
 /// A failure of the node's own data layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,23 +40,32 @@ pub trait Replica {
     fn view(&self, peer: &NodeId) -> Box<dyn CatalogueView + '_>;
     /// This node's heads of a document (empty if it has none).
     fn heads(&mut self, doc: &DocId) -> Result<Vec<Hash>, ReplicaError>;
-    /// The changes of `doc` that a node with heads `have` lacks, if `peer`
-    /// may see the document; `None` if it may not or this node lacks it.
-    fn changes_for(
+    /// What a node with heads `have` lacks of `doc` (its changes, or its
+    /// tombstone if it was erased), if `peer` may see the document; `None`
+    /// if it may not or this node lacks it.
+    fn fetch(
         &mut self,
         peer: &NodeId,
         doc: &DocId,
         have: &[Hash],
-    ) -> Result<Option<Vec<SignedChange>>, ReplicaError>;
-    /// Verifies and stores changes received from `from`.
+    ) -> Result<Option<Fetched>, ReplicaError>;
+    /// Verifies and stores changes and tombstones received from `from`.
     fn apply(
         &mut self,
         from: &NodeId,
         changes: Vec<SignedChange>,
+        erased: Vec<Tombstone>,
     ) -> Result<ApplyReport, ReplicaError>;
     /// Documents whose digest changed since the last call (local writes by
     /// any process, and applied changes), with their new digests.
     fn refresh(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError>;
+}
+
+/// What a peer gets of one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    Changes(Vec<SignedChange>),
+    Erased(Tombstone),
 }
 
 /// Identifies an inbound request until it is answered.
@@ -445,15 +454,17 @@ impl<R: Replica> Service<R> {
                 let mut heads = Vec::new();
                 let mut unknown = Vec::new();
                 let mut truncated = Vec::new();
+                let mut erased = Vec::new();
                 let mut size = 0usize;
                 for DocHeads { doc, heads: have } in docs {
                     if !truncated.is_empty() {
                         truncated.push(doc);
                         continue;
                     }
-                    match self.replica.changes_for(&peer, &doc, &have)? {
+                    match self.replica.fetch(&peer, &doc, &have)? {
                         None => unknown.push(doc),
-                        Some(found) => {
+                        Some(Fetched::Erased(t)) => erased.push(WireTombstone::from(&t)),
+                        Some(Fetched::Changes(found)) => {
                             let bytes: usize = found.iter().map(|c| c.bytes.len() + 160).sum();
                             if !changes.is_empty() && size + bytes > CHANGES_BUDGET {
                                 truncated.push(doc);
@@ -473,15 +484,21 @@ impl<R: Replica> Service<R> {
                     heads,
                     unknown,
                     truncated,
+                    erased,
                 }
             }
-            Request::PutChanges { changes } => {
+            Request::PutChanges { changes, erased } => {
                 let signed: Vec<SignedChange> = changes
                     .into_iter()
                     .map(SignedChange::try_from)
                     .collect::<Result<_, _>>()
                     .map_err(Answer::Violation)?;
-                let report = self.replica.apply(&peer, signed)?;
+                let erased: Vec<Tombstone> = erased
+                    .into_iter()
+                    .map(Tombstone::try_from)
+                    .collect::<Result<_, _>>()
+                    .map_err(Answer::Violation)?;
+                let report = self.replica.apply(&peer, signed, erased)?;
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.stats.changes_in += report.applied;
                     p.stats.rejected += report.rejected.len();
@@ -491,7 +508,7 @@ impl<R: Replica> Service<R> {
                     applied: report.applied,
                     rejected: report.rejected.len(),
                 });
-                if !report.changed.is_empty() {
+                if !report.changed.is_empty() || !report.erased.is_empty() {
                     self.announce_local_changes();
                 }
                 Response::Applied {

@@ -11,12 +11,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::catalogue::{Fingerprint, Prefix};
 use super::reconcile::{self, Diff};
-use super::service::{Replica, ReplicaError};
+use super::service::{Fetched, Replica, ReplicaError};
 use super::wire::{
     CHANGES_BUDGET, DocHeads, DocId, Hash, MAX_DOCS, MAX_RANGES, Request, Response, Violation,
-    WireChange,
+    WireChange, WireTombstone,
 };
-use crate::trust::{NodeId, SignedChange};
+use crate::trust::{NodeId, SignedChange, Tombstone};
 
 /// Most reconciliation rounds before a session gives up (ids are random,
 /// so real catalogues finish in about log16(n) + 1 rounds).
@@ -171,11 +171,22 @@ impl Session {
             return Ok(Some(Request::GetChanges { docs: request }));
         }
         let mut batch: Vec<WireChange> = Vec::new();
+        let mut erased: Vec<WireTombstone> = Vec::new();
         let mut size = 0;
         while let Some((doc, theirs)) = self.push.pop_first() {
-            let changes: Vec<SignedChange> = replica
-                .changes_for(&self.peer, &doc, &theirs)?
-                .unwrap_or_default();
+            let changes: Vec<SignedChange> = match replica.fetch(&self.peer, &doc, &theirs)? {
+                Some(Fetched::Changes(c)) => c,
+                Some(Fetched::Erased(t)) => {
+                    if erased.len() < MAX_DOCS {
+                        erased.push(WireTombstone::from(&t));
+                    } else {
+                        self.push.insert(doc, theirs);
+                        break;
+                    }
+                    Vec::new()
+                }
+                None => Vec::new(),
+            };
             let bytes: usize = changes.iter().map(|c| c.bytes.len() + 160).sum();
             if !batch.is_empty() && size + bytes > CHANGES_BUDGET {
                 self.push.insert(doc, theirs);
@@ -187,11 +198,14 @@ impl Session {
             }
             batch.extend(changes.iter().map(WireChange::from));
         }
-        if batch.is_empty() {
+        if batch.is_empty() && erased.is_empty() {
             return Ok(None);
         }
         self.in_flight = Some(InFlight::Put);
-        Ok(Some(Request::PutChanges { changes: batch }))
+        Ok(Some(Request::PutChanges {
+            changes: batch,
+            erased,
+        }))
     }
 
     /// Takes the peer's answer to the request in flight.
@@ -220,10 +234,11 @@ impl Session {
                     heads,
                     unknown: _,
                     truncated,
+                    erased,
                 },
             ) => {
                 let asked_set: BTreeSet<DocId> = asked.iter().copied().collect();
-                if truncated.len() == asked.len() && changes.is_empty() {
+                if truncated.len() == asked.len() && changes.is_empty() && erased.is_empty() {
                     return Err(Violation("a change response that carried nothing".into()).into());
                 }
                 if truncated
@@ -231,6 +246,7 @@ impl Session {
                     .chain(heads.iter().map(|h| &h.doc))
                     .any(|d| !asked_set.contains(d))
                     || changes.iter().any(|c| !asked_set.contains(&c.doc))
+                    || erased.iter().any(|t| !asked_set.contains(&t.doc))
                 {
                     return Err(Violation("changes for documents nobody asked for".into()).into());
                 }
@@ -241,8 +257,15 @@ impl Session {
                     .into_iter()
                     .map(SignedChange::try_from)
                     .collect::<Result<_, _>>()?;
-                if !signed.is_empty() {
-                    let report = replica.apply(&self.peer, signed)?;
+                let erased: Vec<Tombstone> = erased
+                    .into_iter()
+                    .map(Tombstone::try_from)
+                    .collect::<Result<_, _>>()?;
+                if !signed.is_empty() || !erased.is_empty() {
+                    let report = replica.apply(&self.peer, signed, erased)?;
+                    self.stats
+                        .docs_changed
+                        .extend(report.erased.iter().map(|d| *d.as_bytes()));
                     self.stats.received += report.applied;
                     self.stats.already_had += report.already_had;
                     self.stats.rejected += report.rejected.len();

@@ -47,6 +47,20 @@ pub struct WireChange {
     pub bytes: Vec<u8>,
 }
 
+/// A signed erasure as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireTombstone {
+    pub doc: DocId,
+    pub signer: [u8; 32],
+    /// 64 bytes; checked on receipt.
+    pub signature: Vec<u8>,
+    pub at: i64,
+    pub reason: String,
+}
+
+/// Longest reason a tombstone may give, in bytes.
+pub const MAX_REASON: usize = 1000;
+
 /// A document and the heads one side has of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocHeads {
@@ -62,8 +76,11 @@ pub enum Request {
     /// Send the changes of these documents that a node with these heads
     /// lacks, and your own heads of them.
     GetChanges { docs: Vec<DocHeads> },
-    /// Verify and store these changes.
-    PutChanges { changes: Vec<WireChange> },
+    /// Verify and store these changes, and take these erasures.
+    PutChanges {
+        changes: Vec<WireChange>,
+        erased: Vec<WireTombstone>,
+    },
     /// These documents changed here (live propagation).
     Announce { items: Vec<(DocId, Digest)> },
 }
@@ -93,6 +110,8 @@ pub enum Response {
         unknown: Vec<DocId>,
         /// Documents left out to keep the message small: ask again.
         truncated: Vec<DocId>,
+        /// Tombstones of asked-for documents that were erased.
+        erased: Vec<WireTombstone>,
     },
     Applied {
         applied: u32,
@@ -134,7 +153,13 @@ impl Request {
                 docs.iter()
                     .try_for_each(|d| cap("heads", d.heads.len(), MAX_HEADS))
             }
-            Request::PutChanges { changes } => cap("changes", changes.len(), MAX_CHANGES),
+            Request::PutChanges { changes, erased } => {
+                cap("changes", changes.len(), MAX_CHANGES)?;
+                cap("erasures", erased.len(), MAX_DOCS)?;
+                erased
+                    .iter()
+                    .try_for_each(|t| cap("bytes of reason", t.reason.len(), MAX_REASON))
+            }
             Request::Announce { items } => cap("announced documents", items.len(), MAX_ANNOUNCE),
         }
     }
@@ -173,8 +198,13 @@ impl Response {
                 heads,
                 unknown,
                 truncated,
+                erased,
             } => {
                 cap("changes", changes.len(), MAX_CHANGES)?;
+                cap("erasures", erased.len(), MAX_DOCS)?;
+                erased
+                    .iter()
+                    .try_for_each(|t| cap("bytes of reason", t.reason.len(), MAX_REASON))?;
                 cap(
                     "documents",
                     heads.len() + unknown.len() + truncated.len(),
@@ -228,6 +258,36 @@ impl TryFrom<WireChange> for crate::trust::SignedChange {
             bytes: w.bytes,
             signer: w.signer,
             signature,
+        })
+    }
+}
+
+impl From<&crate::trust::Tombstone> for WireTombstone {
+    fn from(t: &crate::trust::Tombstone) -> Self {
+        Self {
+            doc: *t.doc.as_bytes(),
+            signer: t.signer,
+            signature: t.signature.to_vec(),
+            at: t.at,
+            reason: t.reason.clone(),
+        }
+    }
+}
+
+impl TryFrom<WireTombstone> for crate::trust::Tombstone {
+    type Error = Violation;
+
+    fn try_from(w: WireTombstone) -> Result<Self, Self::Error> {
+        let signature: [u8; 64] = w
+            .signature
+            .try_into()
+            .map_err(|_| Violation("a signature is not 64 bytes".into()))?;
+        Ok(Self {
+            doc: convene_model::DocumentId::from_bytes(w.doc),
+            signer: w.signer,
+            signature,
+            at: w.at,
+            reason: w.reason,
         })
     }
 }
