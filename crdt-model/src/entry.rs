@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::check::{Checker, Problems};
 use crate::codec::Timestamp;
 use crate::vocab::Vocabularies;
-use crate::{Contact, DocumentId, Learning, OrgId, Organisation, Project, Visibility};
+use crate::{
+    Charter, Claim, Contact, DocumentId, Learning, OrgId, Organisation, Project, Visibility,
+};
 
 /// The schema version this code writes. Readers accept documents of any
 /// version and keep fields they do not know.
@@ -29,6 +31,10 @@ pub enum Kind {
     Project,
     Contact,
     Organisation,
+    /// The community's charter (stewards, members, invites).
+    Charter,
+    /// A newcomer's claim to an invite.
+    Join,
 }
 
 impl Kind {
@@ -45,6 +51,8 @@ impl Kind {
             Kind::Project => "project",
             Kind::Contact => "contact",
             Kind::Organisation => "organisation",
+            Kind::Charter => "charter",
+            Kind::Join => "join",
         }
     }
 }
@@ -57,7 +65,7 @@ impl fmt::Display for Kind {
 
 /// Not a kind of entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown kind {0:?}: expected learning, project, contact or organisation")]
+#[error("unknown kind {0:?}: expected learning, project, contact, organisation or charter")]
 pub struct UnknownKind(pub String);
 
 impl FromStr for Kind {
@@ -69,6 +77,8 @@ impl FromStr for Kind {
             "project" => Ok(Kind::Project),
             "contact" => Ok(Kind::Contact),
             "organisation" | "organization" | "org" => Ok(Kind::Organisation),
+            "charter" => Ok(Kind::Charter),
+            "join" => Ok(Kind::Join),
             _ => Err(UnknownKind(s.to_string())),
         }
     }
@@ -145,6 +155,8 @@ pub enum Body {
     Project(Project),
     Contact(Contact),
     Organisation(Organisation),
+    Charter(Charter),
+    Join(Claim),
 }
 
 /// A whole entry as read from its document.
@@ -214,6 +226,8 @@ impl Body {
             Body::Project(_) => Kind::Project,
             Body::Contact(_) => Kind::Contact,
             Body::Organisation(_) => Kind::Organisation,
+            Body::Charter(_) => Kind::Charter,
+            Body::Join(_) => Kind::Join,
         }
     }
 
@@ -224,6 +238,8 @@ impl Body {
             Kind::Project => Body::Project(Project::default()),
             Kind::Contact => Body::Contact(Contact::default()),
             Kind::Organisation => Body::Organisation(Organisation::default()),
+            Kind::Charter => Body::Charter(Charter::default()),
+            Kind::Join => Body::Join(Claim::default()),
         }
     }
 
@@ -234,6 +250,8 @@ impl Body {
             Body::Project(p) => &p.title,
             Body::Contact(c) => &c.name,
             Body::Organisation(o) => &o.name,
+            Body::Charter(c) => &c.name,
+            Body::Join(j) => &j.org_name,
         }
     }
 
@@ -242,7 +260,7 @@ impl Body {
             Body::Learning(l) => &l.tags,
             Body::Project(p) => &p.tags,
             Body::Contact(c) => &c.interests,
-            Body::Organisation(_) => &[],
+            Body::Organisation(_) | Body::Charter(_) | Body::Join(_) => &[],
         }
     }
 
@@ -268,6 +286,7 @@ impl Body {
             Body::Project(p) => &p.place,
             Body::Contact(c) => &c.place,
             Body::Organisation(o) => &o.place,
+            Body::Charter(_) | Body::Join(_) => "",
         }
     }
 
@@ -279,6 +298,8 @@ impl Body {
             Body::Project(p) => p.check(vocab, &mut c),
             Body::Contact(x) => x.check(vocab, &mut c),
             Body::Organisation(o) => o.check(vocab, &mut c),
+            Body::Charter(x) => x.check(&mut c),
+            Body::Join(x) => x.check(&mut c),
         }
         c.finish()
     }
@@ -366,6 +387,11 @@ impl Body {
                 tags: String::new(),
                 names: o.name.clone(),
             },
+            Body::Charter(c) => SearchText {
+                title: c.name.clone(),
+                ..SearchText::default()
+            },
+            Body::Join(_) => SearchText::default(),
         }
     }
 
@@ -403,6 +429,8 @@ impl Body {
             Kind::Project => de(value).map(Body::Project),
             Kind::Contact => de(value).map(Body::Contact),
             Kind::Organisation => de(value).map(Body::Organisation),
+            Kind::Charter => de(value).map(Body::Charter),
+            Kind::Join => de(value).map(Body::Join),
         };
         body.map_err(InputError::Malformed)
     }
@@ -583,6 +611,8 @@ impl Entry {
             Kind::Project => Body::Project(autosurgeon::hydrate(doc)?),
             Kind::Contact => Body::Contact(autosurgeon::hydrate(doc)?),
             Kind::Organisation => Body::Organisation(autosurgeon::hydrate(doc)?),
+            Kind::Charter => Body::Charter(autosurgeon::hydrate(doc)?),
+            Kind::Join => Body::Join(autosurgeon::hydrate(doc)?),
         };
         Ok(Self { id, meta, body })
     }
@@ -596,6 +626,8 @@ impl Entry {
             Body::Project(b) => autosurgeon::reconcile(doc, b)?,
             Body::Contact(b) => autosurgeon::reconcile(doc, b)?,
             Body::Organisation(b) => autosurgeon::reconcile(doc, b)?,
+            Body::Charter(b) => autosurgeon::reconcile(doc, b)?,
+            Body::Join(b) => autosurgeon::reconcile(doc, b)?,
         }
         Ok(())
     }

@@ -10,7 +10,8 @@
 //!   and resolving what a person typed (slug, label or alias) to a slug.
 //! - [`entry`]: [`Entry`] = [`Meta`] (kind, owner, visibility, times,
 //!   status) + [`Body`], one of [`Learning`], [`Project`], [`Contact`],
-//!   [`Organisation`] (one module each). Reading and writing an entry from
+//!   [`Organisation`] (one module each), and the community's [`Charter`]
+//!   and newcomers' join [`Claim`]s (`charter`). Reading and writing an entry from
 //!   and to an automerge document goes through `autosurgeon`.
 //! - [`codec`]: how small values (enums, ids, long [`Prose`], [`Timestamp`])
 //!   are stored in documents.
@@ -26,6 +27,7 @@
 //! [`Entry::write`]. A document received from a peer is read back with
 //! [`Entry::from_doc`] and checked the same way.
 
+pub mod charter;
 pub mod check;
 pub mod codec;
 pub mod contact;
@@ -37,6 +39,7 @@ pub mod project;
 pub mod visibility;
 pub mod vocab;
 
+pub use charter::{Charter, Claim, Invite, Member};
 pub use check::{Problem, Problems};
 pub use codec::{Prose, Timestamp};
 pub use contact::{Channel, Consent, Contact};

@@ -25,17 +25,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{Automerge, Change};
-use convene_model::{DocumentId, Kind, Meta, OrgId, Organisation};
+use convene_model::{Charter, Claim, DocumentId, Kind, Meta, OrgId, Organisation};
 
 use crate::error::NodeError;
 use crate::node::{ApplyReport, Rejection};
 use crate::store::{LogEntry, Store, StoredTombstone, Writer};
+use crate::trust::membership::{self, Membership};
 use crate::trust::{SignedChange, Tombstone};
 
 type Batch = Vec<(SignedChange, Change)>;
 
 /// Who may write a document, read from its state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Rules {
     kind: Kind,
     owner: OrgId,
@@ -43,6 +44,10 @@ struct Rules {
     editors: Vec<OrgId>,
     /// For an organisation profile: the nodes it lists.
     profile_nodes: BTreeSet<String>,
+    /// For a charter: its content (its stewards write it).
+    charter: Option<Charter>,
+    /// For a join claim: the node that makes it.
+    claim_node: Option<String>,
 }
 
 impl Rules {
@@ -54,12 +59,25 @@ impl Rules {
         } else {
             BTreeSet::new()
         };
+        let charter = if meta.kind == Kind::Charter {
+            Some(autosurgeon::hydrate(state).map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
+        let claim_node = if meta.kind == Kind::Join {
+            let claim: Claim = autosurgeon::hydrate(state).map_err(|e| e.to_string())?;
+            Some(claim.node)
+        } else {
+            None
+        };
         Ok(Self {
             kind: meta.kind,
             owner: meta.owner,
             visibility: meta.visibility.to_string(),
             editors: meta.editors,
             profile_nodes,
+            charter,
+            claim_node,
         })
     }
 }
@@ -216,11 +234,13 @@ pub(crate) fn apply(
         }
         // Profiles may arrive in the same batch as the entries they
         // authorise: keep going while documents make progress.
+        let mut members = membership::load(&*w);
         loop {
             let mut waiting = BTreeMap::new();
             let mut progress = false;
+            let before = report.changed.len();
             for (doc, batch) in std::mem::take(&mut todo) {
-                match apply_doc(w, doc, batch, now, &mut report)? {
+                match apply_doc(w, members.as_ref(), doc, batch, now, &mut report)? {
                     Outcome::Done => progress = true,
                     Outcome::Wait(batch) => {
                         waiting.insert(doc, batch);
@@ -228,6 +248,23 @@ pub(crate) fn apply(
                 }
             }
             todo = waiting;
+            // A charter or a join claim may have changed who is a member:
+            // what was held for membership gets another chance.
+            let membership_changed = report.changed[before..]
+                .iter()
+                .any(|d| members.as_ref().is_some_and(|m| m.community == *d) || is_claim(w, *d));
+            if membership_changed || members.is_none() {
+                let reloaded = membership::load(&*w);
+                if reloaded != members {
+                    members = reloaded;
+                    for old in w.take_pending()? {
+                        if let Ok(change) = old.verify() {
+                            todo.entry(old.doc).or_default().push((old, change));
+                        }
+                    }
+                    progress = true;
+                }
+            }
             if !progress || todo.is_empty() {
                 break;
             }
@@ -255,6 +292,11 @@ pub(crate) fn apply(
     Ok(report)
 }
 
+fn is_claim(w: &Writer<'_>, doc: DocumentId) -> bool {
+    use crate::trust::membership::DocSource;
+    w.entry(doc).is_some_and(|e| e.meta.kind == Kind::Join)
+}
+
 fn keep_waiting(
     w: &Writer<'_>,
     c: &SignedChange,
@@ -271,6 +313,7 @@ fn keep_waiting(
 
 fn apply_doc(
     w: &mut Writer<'_>,
+    members: Option<&Membership>,
     doc: DocumentId,
     batch: Batch,
     now: i64,
@@ -368,28 +411,63 @@ fn apply_doc(
         }
         return Ok(Outcome::Done);
     }
-    if rules.kind != Kind::Organisation && !w.knows_org(&rules.owner.to_string())? {
+    let owner = rules.owner.to_string();
+    let self_governed = matches!(rules.kind, Kind::Organisation | Kind::Charter | Kind::Join);
+    if !self_governed
+        && !w.knows_org(&owner)?
+        && !members.is_some_and(|m| m.members.contains_key(&owner))
+    {
         return Ok(Outcome::Wait(new));
     }
-
-    let owner = rules.owner.to_string();
+    // The stewards of a charter: from the membership if it is this node's
+    // community (claims can make stewards), else from the charter alone.
+    let charter_authority = rules.charter.as_ref().map(|c| match members {
+        Some(m) if m.community == doc => m.clone(),
+        _ => Membership::compute(doc, c, &[]),
+    });
+    let node_of = |w: &Writer<'_>, node: &str, org: &str| -> Result<bool, NodeError> {
+        Ok(w.is_node_of(node, org)? || members.is_some_and(|m| m.is_node_of(node, org)))
+    };
     let is_owner_node = |w: &Writer<'_>, node: &str| -> Result<bool, NodeError> {
-        Ok(if rules.kind == Kind::Organisation {
-            rules.profile_nodes.contains(node)
-        } else {
-            w.is_node_of(node, &owner)?
+        Ok(match rules.kind {
+            Kind::Organisation => rules.profile_nodes.contains(node),
+            Kind::Charter => charter_authority
+                .as_ref()
+                .is_some_and(|m| m.is_steward_node(node)),
+            Kind::Join => rules.claim_node.as_deref() == Some(node),
+            _ => node_of(w, node, &owner)?,
         })
     };
     let mut permitted: Batch = Vec::new();
+    let mut held: Batch = Vec::new();
     let mut by_owner = true;
     for (signed, change) in new {
         let node = signer(&signed);
+        // In a community, only current members' nodes write (charters and
+        // join claims carry their own authority).
+        if let Some(m) = members
+            && !matches!(rules.kind, Kind::Charter | Kind::Join)
+        {
+            if m.org_of(&node).is_some_and(|o| o.removed.is_some()) {
+                reject(
+                    report,
+                    &signed,
+                    format!("node {node} belongs to a former member of the community"),
+                );
+                continue;
+            }
+            if !m.is_member_node(&node) {
+                // Perhaps its join claim has not arrived yet.
+                held.push((signed, change));
+                continue;
+            }
+        }
         let allowed = if is_owner_node(w, &node)? {
             true
         } else {
             let mut editor = false;
             for e in &rules.editors {
-                editor |= w.is_node_of(&node, &e.to_string())?;
+                editor |= node_of(w, &node, &e.to_string())?;
             }
             by_owner &= !editor;
             editor
@@ -406,6 +484,9 @@ fn apply_doc(
                 ),
             );
         }
+    }
+    for (signed, _) in &held {
+        keep_waiting(w, signed, now, report)?;
     }
     if permitted.is_empty() {
         return Ok(Outcome::Done);

@@ -7,12 +7,15 @@
 //!   change nor the signature can be altered without detection.
 //!
 //! - [`tombstone`]: a signed order to erase an entry everywhere.
+//! - [`membership`]: who belongs to the community, from the charter and
+//!   newcomers' join claims.
 //!
 //! Document ids are self-certifying ([`org_id`], [`entry_id`]): a received
 //! document's first change must match its id, so no member can make a
 //! different document under an id that belongs to someone else.
 
 pub mod keys;
+pub mod membership;
 pub mod signature;
 pub mod tombstone;
 
@@ -32,5 +35,6 @@ pub fn org_id(key: &[u8; 32]) -> DocumentId {
 pub fn entry_id(hash: &[u8; 32]) -> DocumentId {
     DocumentId::from_slice(&hash[..16]).expect("16 bytes")
 }
+pub use membership::Membership;
 pub use signature::{SignatureError, SignedChange};
 pub use tombstone::Tombstone;

@@ -24,7 +24,31 @@ pub struct LogEntry {
     pub detail: String,
 }
 
+fn docs_of_kind(conn: &rusqlite::Connection, kind: &str) -> Result<Vec<DocumentId>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT doc FROM docs WHERE kind = ?1")?;
+    let rows = stmt.query_map([kind], |r| r.get::<_, Vec<u8>>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        if let Some(id) = DocumentId::from_slice(&row?) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
 impl Writer<'_> {
+    pub fn docs_of_kind(&self, kind: &str) -> Result<Vec<DocumentId>, StoreError> {
+        docs_of_kind(&self.tx, kind)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
     /// Whether `node` is listed in organisation `org`'s profile.
     pub fn is_node_of(&self, node: &str, org: &str) -> Result<bool, StoreError> {
         Ok(self
@@ -116,6 +140,11 @@ impl Writer<'_> {
 }
 
 impl Store {
+    /// Ids of the documents of one kind.
+    pub fn docs_of_kind(&self, kind: &str) -> Result<Vec<DocumentId>, StoreError> {
+        docs_of_kind(self.conn(), kind)
+    }
+
     /// The audit log, oldest first; only security events if asked.
     pub fn log(&self, security_only: bool) -> Result<Vec<LogEntry>, StoreError> {
         let mut stmt = self.conn().prepare(

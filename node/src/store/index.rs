@@ -160,6 +160,7 @@ fn terms(body: &Body) -> Vec<(&'static str, String)> {
             out.extend(c.expertise.iter().map(|t| ("skill", t.clone())));
         }
         Body::Organisation(o) => out.push(("sector", o.sector.clone())),
+        Body::Charter(_) | Body::Join(_) => {}
     }
     out
 }

@@ -130,6 +130,9 @@ impl Store {
         if let Some(kind) = filter.kind {
             args.push(Value::Text(kind.as_str().into()));
             sql += &format!(" AND d.kind = ?{}", args.len());
+        } else {
+            // Join claims are bookkeeping, not something people browse.
+            sql += " AND d.kind != 'join'";
         }
         if let Some(owner) = &filter.owner {
             args.push(Value::Text(owner.clone()));
