@@ -175,6 +175,39 @@ pub fn load(source: &dyn DocSource) -> Option<Membership> {
     Some(Membership::compute(community, &charter, &claims))
 }
 
+impl DocSource for crate::store::Store {
+    fn community(&self) -> Option<DocumentId> {
+        self.meta(COMMUNITY_META).ok().flatten()?.parse().ok()
+    }
+
+    fn entry(&self, doc: DocumentId) -> Option<Entry> {
+        let state = self.load(doc).ok().flatten()?;
+        Entry::from_doc(doc, &state).ok()
+    }
+
+    fn docs_of_kind(&self, kind: Kind) -> Vec<DocumentId> {
+        self.docs_of_kind(kind.as_str()).unwrap_or_default()
+    }
+}
+
+impl DocSource for crate::store::Writer<'_> {
+    fn community(&self) -> Option<DocumentId> {
+        self.meta(COMMUNITY_META).ok().flatten()?.parse().ok()
+    }
+
+    fn entry(&self, doc: DocumentId) -> Option<Entry> {
+        let state = self.load(doc).ok().flatten()?;
+        Entry::from_doc(doc, &state).ok()
+    }
+
+    fn docs_of_kind(&self, kind: Kind) -> Vec<DocumentId> {
+        self.docs_of_kind(kind.as_str()).unwrap_or_default()
+    }
+}
+
+/// `meta` key holding the id of the community (its charter) this node is in.
+pub const COMMUNITY_META: &str = "community";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,36 +288,3 @@ mod tests {
         assert!(!m.is_member_node("n-s") && m.is_removed("S"));
     }
 }
-
-impl DocSource for crate::store::Store {
-    fn community(&self) -> Option<DocumentId> {
-        self.meta(COMMUNITY_META).ok().flatten()?.parse().ok()
-    }
-
-    fn entry(&self, doc: DocumentId) -> Option<Entry> {
-        let state = self.load(doc).ok().flatten()?;
-        Entry::from_doc(doc, &state).ok()
-    }
-
-    fn docs_of_kind(&self, kind: Kind) -> Vec<DocumentId> {
-        self.docs_of_kind(kind.as_str()).unwrap_or_default()
-    }
-}
-
-impl DocSource for crate::store::Writer<'_> {
-    fn community(&self) -> Option<DocumentId> {
-        self.meta(COMMUNITY_META).ok().flatten()?.parse().ok()
-    }
-
-    fn entry(&self, doc: DocumentId) -> Option<Entry> {
-        let state = self.load(doc).ok().flatten()?;
-        Entry::from_doc(doc, &state).ok()
-    }
-
-    fn docs_of_kind(&self, kind: Kind) -> Vec<DocumentId> {
-        self.docs_of_kind(kind.as_str()).unwrap_or_default()
-    }
-}
-
-/// `meta` key holding the id of the community (its charter) this node is in.
-pub const COMMUNITY_META: &str = "community";
