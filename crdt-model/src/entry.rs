@@ -38,11 +38,13 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Learning,
         Kind::Project,
         Kind::Contact,
         Kind::Organisation,
+        Kind::Charter,
+        Kind::Join,
     ];
 
     pub fn as_str(self) -> &'static str {

@@ -32,6 +32,20 @@ pub enum NodeError {
         "entry {id} belongs to {owner}; only its owner organisation (or an editor it named) can change it"
     )]
     NotOwner { id: DocumentId, owner: String },
+    #[error(
+        "this node is not in a community yet: create one with `convene community create NAME` or join one with `convene join CODE`"
+    )]
+    NotInCommunity,
+    #[error("this node is already in the community {0:?}")]
+    AlreadyInCommunity(String),
+    #[error(
+        "only a steward of the community can do that (this node's organisation is not a steward)"
+    )]
+    NotSteward,
+    #[error("{0:?} is not a member of the community")]
+    NotAMember(String),
+    #[error("this invite code is not valid: {0}")]
+    BadInvite(String),
     #[error("entry {0} was erased")]
     Erased(DocumentId),
     #[error("entry {0} is retracted; it can no longer be edited")]

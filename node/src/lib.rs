@@ -18,6 +18,8 @@
 //!   processes read.
 //! - `apply`: receiving changes: signature, permission (who may write
 //!   which document), apply, store; what cannot be judged yet waits.
+//! - [`community`]: the charter: creating a community, inviting, joining,
+//!   removing members, naming stewards.
 //! - [`error`]: [`NodeError`], one readable line per failure.
 //!
 //! # Data flow
@@ -66,6 +68,7 @@
 //! ```
 
 mod apply;
+pub mod community;
 pub mod daemon;
 pub mod error;
 pub mod net;

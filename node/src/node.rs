@@ -118,7 +118,7 @@ pub struct Node {
     vocab: Vocabularies,
 }
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
@@ -258,6 +258,10 @@ impl Node {
         &self.store
     }
 
+    pub(crate) fn set_org(&mut self, org: OrgId) {
+        self.org = org;
+    }
+
     pub fn store_mut(&mut self) -> &mut Store {
         &mut self.store
     }
@@ -305,7 +309,7 @@ impl Node {
 
     /// A new entry owned by this node's organisation; its id is set when
     /// its first change is made.
-    fn new_entry(&self, body: Body, visibility: Visibility, status: Status) -> Entry {
+    pub(crate) fn new_entry(&self, body: Body, visibility: Visibility, status: Status) -> Entry {
         let at = now();
         Entry {
             id: DocumentId::from_bytes([0; 16]),
@@ -484,7 +488,7 @@ impl Node {
     /// transaction, load the committed state, let `f` decide the new entry,
     /// write it as one signed change and refresh the indexes. `f` returning
     /// `None` (or an entry equal to the document) writes nothing.
-    fn commit(
+    pub(crate) fn commit(
         &mut self,
         id: DocumentId,
         message: &str,
@@ -694,7 +698,7 @@ impl Node {
 /// organisation profile's is [`crate::trust::org_id`] of its first node's
 /// key (`id` must be that), any other entry's is
 /// [`crate::trust::entry_id`] of its first change.
-fn create_in(
+pub(crate) fn create_in(
     w: &mut crate::store::Writer<'_>,
     identity: &Identity,
     id: Option<DocumentId>,

@@ -599,3 +599,158 @@ fn an_erasure_travels_along_a_line_and_the_entry_never_comes_back() {
     }
     assert_eq!(net.catalogue(a), net.catalogue(c));
 }
+
+fn join(net: &mut Net, newcomer: usize, via: usize) -> Result<String, String> {
+    let changes = net.node(newcomer).join_changes().unwrap();
+    let peer = net.ids[via];
+    net.events.clear();
+    net.input(newcomer, Input::Join { peer, changes });
+    net.run();
+    for (i, e) in &net.events {
+        if *i != newcomer {
+            continue;
+        }
+        match e {
+            Event::Joined { community, .. } => return Ok(community.clone()),
+            Event::JoinFailed { reason, .. } => return Err(reason.clone()),
+            _ => {}
+        }
+    }
+    Err("no answer".into())
+}
+
+#[test]
+fn a_community_admits_by_invite_even_with_its_steward_away_and_refuses_others() {
+    let mut net = Net::new();
+    let steward = net.add("Steward Trust");
+    let council = net.add("Member Council");
+    let group = net.add("Late VCSE Group");
+    let outsider = net.add("Outsider Ltd");
+    net.node_mut(steward).create_community("Boost").unwrap();
+    let code = net
+        .node_mut(steward)
+        .invite(3_600_000, false, None, vec![])
+        .unwrap();
+    net.node_mut(council).accept_invite(&code, None).unwrap();
+    net.links
+        .insert((steward.min(council), steward.max(council)));
+    net.input(
+        steward,
+        Input::Connected {
+            peer: net.ids[council],
+        },
+    );
+    net.input(
+        council,
+        Input::Connected {
+            peer: net.ids[steward],
+        },
+    );
+    assert_eq!(join(&mut net, council, steward), Ok("Boost".into()));
+    net.input(
+        council,
+        Input::Sync {
+            peer: net.ids[steward],
+        },
+    );
+    net.run();
+    let council_m = net.node(council).membership().expect("the charter arrived");
+    assert!(council_m.is_member_node(&net.ids[council].to_string()));
+
+    // The steward issues another invite, syncs it to the council, leaves.
+    let code2 = net
+        .node_mut(steward)
+        .invite(3_600_000, false, None, vec![])
+        .unwrap();
+    net.run();
+    net.disconnect(steward, council);
+    net.node_mut(group).accept_invite(&code2, None).unwrap();
+    net.links.insert((council.min(group), council.max(group)));
+    net.input(
+        council,
+        Input::Connected {
+            peer: net.ids[group],
+        },
+    );
+    net.input(
+        group,
+        Input::Connected {
+            peer: net.ids[council],
+        },
+    );
+    assert_eq!(
+        join(&mut net, group, council),
+        Ok("Boost".into()),
+        "admitted by a member"
+    );
+    net.input(
+        group,
+        Input::Sync {
+            peer: net.ids[council],
+        },
+    );
+    net.run();
+    let posted = net.publish(group, "Warm spaces");
+    net.run();
+    assert!(net.node(council).get(posted).is_ok());
+
+    // The same code does not work twice.
+    let mut outsider_net_code = code2.clone();
+    outsider_net_code.addrs.clear();
+    net.node_mut(outsider)
+        .accept_invite(&outsider_net_code, None)
+        .unwrap();
+    net.links
+        .insert((council.min(outsider), council.max(outsider)));
+    net.input(
+        council,
+        Input::Connected {
+            peer: net.ids[outsider],
+        },
+    );
+    net.input(
+        outsider,
+        Input::Connected {
+            peer: net.ids[council],
+        },
+    );
+    let refused = join(&mut net, outsider, council).unwrap_err();
+    assert!(refused.contains("not valid"), "{refused}");
+    // A non-member learns nothing: its session is refused.
+    net.events.clear();
+    net.input(
+        outsider,
+        Input::Sync {
+            peer: net.ids[council],
+        },
+    );
+    net.run();
+    assert!(net.events.iter().any(|(i, e)| *i == outsider
+        && matches!(e, Event::SessionFailed { error, .. } if error.to_string().contains("not a member"))));
+    let outsider_docs = net.catalogue(outsider);
+    assert!(!outsider_docs.iter().any(|(d, _)| d == posted.as_bytes()));
+    assert!(net.node(outsider).get(posted).is_err());
+
+    // The steward comes back and removes the group: it is refused from
+    // then on and its new changes are rejected.
+    net.connect(steward, council);
+    net.run();
+    let group_org = net.node(group).org();
+    net.node_mut(steward).remove_member(group_org).unwrap();
+    net.run();
+    let m = net.node(council).membership().unwrap();
+    assert!(m.is_removed(&group_org.to_string()));
+    let after = net.publish(group, "After removal");
+    net.input(
+        group,
+        Input::Sync {
+            peer: net.ids[council],
+        },
+    );
+    net.run();
+    assert!(net.node(council).get(after).is_err());
+    assert!(
+        net.node(council).get(posted).is_ok(),
+        "what it published before stays"
+    );
+}

@@ -22,7 +22,7 @@ use crate::sync::wire::Response;
 use crate::sync::{
     ChannelId, Event, Input, Io, NodeReplica, Service, SessionError, SessionStats, Token,
 };
-use crate::trust::NodeId;
+use crate::trust::{NodeId, SignedChange};
 
 /// Why the daemon could not start or a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,8 @@ pub enum DaemonError {
     Stopped,
     #[error("cannot read the node's store: {0}")]
     Store(String),
+    #[error("{peer} did not admit this node: {reason}")]
+    NotAdmitted { peer: NodeId, reason: String },
 }
 
 /// A connected peer, as the daemon sees it.
@@ -54,6 +56,11 @@ enum Command {
     Sync(NodeId, oneshot::Sender<Result<SessionStats, DaemonError>>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Bytes(oneshot::Sender<(u64, u64)>),
+    Join(
+        NodeId,
+        Vec<SignedChange>,
+        oneshot::Sender<Result<String, DaemonError>>,
+    ),
 }
 
 /// A handle on a running event loop.
@@ -70,6 +77,7 @@ impl std::fmt::Debug for Command {
             Command::Sync(..) => "Sync",
             Command::Peers(_) => "Peers",
             Command::Bytes(_) => "Bytes",
+            Command::Join(..) => "Join",
         })
     }
 }
@@ -105,6 +113,16 @@ impl Client {
 
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, DaemonError> {
         self.ask(Command::Peers).await
+    }
+
+    /// Asks a connected member to admit this node; returns the community's
+    /// name.
+    pub async fn join(
+        &self,
+        peer: NodeId,
+        changes: Vec<SignedChange>,
+    ) -> Result<String, DaemonError> {
+        self.ask(|tx| Command::Join(peer, changes, tx)).await?
     }
 
     /// Sync bytes (sent, received) since start.
@@ -147,6 +165,7 @@ struct EventLoop {
         (Multiaddr, oneshot::Sender<Result<NodeId, DaemonError>>),
     >,
     sync_waiters: BTreeMap<NodeId, Vec<oneshot::Sender<Result<SessionStats, DaemonError>>>>,
+    join_waiters: BTreeMap<NodeId, Vec<oneshot::Sender<Result<String, DaemonError>>>>,
     addresses: HashMap<PeerId, Multiaddr>,
     bootstrap: Vec<Bootstrap>,
 }
@@ -204,6 +223,7 @@ pub fn spawn(
         listen_waiters: Vec::new(),
         dials: HashMap::new(),
         sync_waiters: BTreeMap::new(),
+        join_waiters: BTreeMap::new(),
         addresses: HashMap::new(),
         bootstrap,
     };
@@ -351,6 +371,21 @@ impl EventLoop {
                     },
                 );
             }
+            Event::Joined { peer, community } => {
+                tracing::info!(%peer, %community, "admitted to the community");
+                for w in self.join_waiters.remove(&peer).unwrap_or_default() {
+                    let _ = w.send(Ok(community.clone()));
+                }
+            }
+            Event::JoinFailed { peer, reason } => {
+                for w in self.join_waiters.remove(&peer).unwrap_or_default() {
+                    let _ = w.send(Err(DaemonError::NotAdmitted {
+                        peer,
+                        reason: reason.clone(),
+                    }));
+                }
+            }
+            Event::Admitted { peer } => tracing::info!(%peer, "admitted a new member"),
             Event::Reconciled { peer } => self.record_peer(
                 &peer,
                 PeerUpdate {
@@ -411,6 +446,10 @@ impl EventLoop {
                     })
                     .collect();
                 let _ = tx.send(peers);
+            }
+            Command::Join(peer, changes, tx) => {
+                self.join_waiters.entry(peer).or_default().push(tx);
+                self.input(Input::Join { peer, changes });
             }
             Command::Bytes(tx) => {
                 let _ = tx.send((self.codec.counters.sent(), self.codec.counters.received()));

@@ -164,6 +164,11 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Appends to the audit log outside any other write.
+    pub fn log_now(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
+        self.write(|w| w.log(entry.at, entry))
+    }
+
     /// How many changes are waiting.
     pub fn pending_count(&self) -> Result<i64, StoreError> {
         Ok(self

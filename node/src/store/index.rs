@@ -7,7 +7,7 @@
 //! crash.
 
 use automerge::Automerge;
-use convene_model::{Body, DocumentId, Entry, Kind, Vocabularies};
+use convene_model::{Body, DocumentId, Entry, Vocabularies};
 use rusqlite::{Connection, params};
 
 use super::StoreError;
@@ -125,7 +125,6 @@ pub(super) fn reindex(
                 node.execute([peer, &id])?;
             }
         }
-        debug_assert!(Kind::ALL.contains(&e.meta.kind));
     }
     Ok(Indexed {
         entry,

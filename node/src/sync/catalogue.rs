@@ -231,6 +231,16 @@ impl Catalogue {
         PeerView {
             catalogue: self,
             orgs: Some(orgs),
+            nobody: false,
+        }
+    }
+
+    /// Nothing at all (for a peer that is not a member).
+    pub fn view_for_nobody(&self) -> PeerView<'_> {
+        PeerView {
+            catalogue: self,
+            orgs: Some(BTreeSet::new()),
+            nobody: true,
         }
     }
 
@@ -239,6 +249,7 @@ impl Catalogue {
         PeerView {
             catalogue: self,
             orgs: None,
+            nobody: false,
         }
     }
 }
@@ -249,11 +260,13 @@ pub struct PeerView<'a> {
     catalogue: &'a Catalogue,
     /// The peer's organisations; `None` sees everything.
     orgs: Option<BTreeSet<String>>,
+    /// Sees nothing, not even community entries.
+    nobody: bool,
 }
 
 impl PeerView<'_> {
     fn visible(&self, class: &Class) -> bool {
-        self.orgs.as_ref().is_none_or(|orgs| class.visible_to(orgs))
+        !self.nobody && self.orgs.as_ref().is_none_or(|orgs| class.visible_to(orgs))
     }
 }
 

@@ -14,6 +14,7 @@ use super::catalogue::{Catalogue, CatalogueView, Class};
 use super::service::{Fetched, Replica, ReplicaError};
 use super::wire::{Digest, DocId, Hash};
 use crate::node::{ApplyReport, Node};
+use crate::trust::Membership;
 use crate::trust::{NodeId, SignedChange, Tombstone};
 
 /// A node as the sync service uses it.
@@ -25,6 +26,9 @@ pub struct NodeReplica {
     seen_seq: i64,
     /// Highest tombstone position folded into the catalogue.
     seen_tombstone: i64,
+    /// The community as of the last refresh (`None`: not in one, or its
+    /// charter has not arrived; then every peer is admitted).
+    membership: Option<Membership>,
 }
 
 fn err(e: impl std::fmt::Display) -> ReplicaError {
@@ -38,6 +42,7 @@ impl NodeReplica {
             catalogue: Catalogue::new(),
             seen_seq: 0,
             seen_tombstone: 0,
+            membership: None,
         };
         me.refresh()?;
         Ok(me)
@@ -57,12 +62,54 @@ impl NodeReplica {
 }
 
 impl Replica for NodeReplica {
-    fn admit(&mut self, _peer: &NodeId) -> Result<(), String> {
-        // Until communities have charters, every Convene peer is admitted.
-        Ok(())
+    fn admit(&mut self, peer: &NodeId) -> Result<(), String> {
+        match &self.membership {
+            None => Ok(()),
+            Some(m) if m.is_member_node(&peer.to_string()) => Ok(()),
+            Some(m) if m.org_of(&peer.to_string()).is_some() => Err(format!(
+                "your organisation is no longer a member of the community {:?}",
+                m.name
+            )),
+            Some(m) => Err(format!(
+                "you are not a member of the community {:?}",
+                m.name
+            )),
+        }
+    }
+
+    fn join(&mut self, peer: &NodeId, changes: Vec<SignedChange>) -> Result<String, String> {
+        self.membership = self.node.membership();
+        let Some(name) = self.membership.as_ref().map(|m| m.name.clone()) else {
+            return Err("this node is not in a community".into());
+        };
+        // Only a newcomer's own claims and profile: nothing else is taken
+        // from a node that is not a member yet.
+        let node = peer.to_string();
+        if changes
+            .iter()
+            .any(|c| c.signer_id().map(|s| s.to_string()) != Some(node.clone()))
+        {
+            return Err("a join request may only carry the newcomer's own changes".into());
+        }
+        self.node.apply(changes).map_err(|e| e.to_string())?;
+        self.membership = self.node.membership();
+        if self
+            .membership
+            .as_ref()
+            .is_some_and(|m| m.is_member_node(&node))
+        {
+            tracing::info!(%peer, "admitted a new member");
+            Ok(name)
+        } else {
+            Err("the invite is not valid here: it was used already, it expired, or the code is wrong".into())
+        }
     }
 
     fn view(&self, peer: &NodeId) -> Box<dyn CatalogueView + '_> {
+        // A node that is not a member sees nothing at all.
+        if self.membership.is_some() && self.admit_ref(peer).is_err() {
+            return Box::new(self.catalogue.view_for_nobody());
+        }
         // A peer sees community entries and those shared with an
         // organisation whose profile lists it.
         let orgs = self
@@ -116,6 +163,23 @@ impl Replica for NodeReplica {
     }
 
     fn refresh(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError> {
+        let changed = self.refresh_catalogue()?;
+        if !changed.is_empty() || self.membership.is_none() {
+            self.membership = self.node.membership();
+        }
+        Ok(changed)
+    }
+}
+
+impl NodeReplica {
+    fn admit_ref(&self, peer: &NodeId) -> Result<(), ()> {
+        match &self.membership {
+            Some(m) if !m.is_member_node(&peer.to_string()) => Err(()),
+            _ => Ok(()),
+        }
+    }
+
+    fn refresh_catalogue(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError> {
         let store = self.node.store();
         let (rows, max) = store.digests_since(self.seen_seq).map_err(err)?;
         let (tombstones, max_tomb) = store.tombstones_since(self.seen_tombstone).map_err(err)?;
@@ -145,9 +209,7 @@ impl Replica for NodeReplica {
         }
         Ok(changed)
     }
-}
 
-impl NodeReplica {
     /// The stored changes of `id` that a node with heads `have` lacks.
     fn changes_for(
         &self,

@@ -56,6 +56,9 @@ pub trait Replica {
         changes: Vec<SignedChange>,
         erased: Vec<Tombstone>,
     ) -> Result<ApplyReport, ReplicaError>;
+    /// Admits a newcomer that sent its join claim (and profile): `Ok` with
+    /// the community's name if the claim holds, `Err` with the reason.
+    fn join(&mut self, peer: &NodeId, changes: Vec<SignedChange>) -> Result<String, String>;
     /// Documents whose digest changed since the last call (local writes by
     /// any process, and applied changes), with their new digests.
     fn refresh(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError>;
@@ -105,6 +108,11 @@ pub enum Input {
     },
     /// Time passed: look for local changes to announce.
     Tick,
+    /// Ask a connected member to admit this node (its claim and profile).
+    Join {
+        peer: NodeId,
+        changes: Vec<SignedChange>,
+    },
 }
 
 /// What the service wants done.
@@ -142,6 +150,20 @@ pub enum Event {
         peer: NodeId,
         applied: usize,
         rejected: usize,
+    },
+    /// A member admitted this node.
+    Joined {
+        peer: NodeId,
+        community: String,
+    },
+    /// A member did not admit this node.
+    JoinFailed {
+        peer: NodeId,
+        reason: String,
+    },
+    /// This node admitted a newcomer.
+    Admitted {
+        peer: NodeId,
     },
     /// A peer reconciled with this node (it started the session).
     Reconciled {
@@ -185,6 +207,8 @@ pub struct Service<R> {
     outbox: VecDeque<Io>,
     next_token: Token,
     now: i64,
+    /// Join requests in flight: token → peer.
+    joins: BTreeMap<Token, NodeId>,
 }
 
 impl<R: Replica> Service<R> {
@@ -195,6 +219,7 @@ impl<R: Replica> Service<R> {
             outbox: VecDeque::new(),
             next_token: 1,
             now: 0,
+            joins: BTreeMap::new(),
         }
     }
 
@@ -241,7 +266,24 @@ impl<R: Replica> Service<R> {
                     }
                 }
             }
+            Input::Join { peer, changes } => {
+                let token = self.next_token;
+                self.next_token += 1;
+                self.joins.insert(token, peer);
+                self.outbox.push_back(Io::Send {
+                    peer,
+                    token,
+                    request: Request::Join {
+                        changes: changes.iter().map(WireChange::from).collect(),
+                    },
+                });
+            }
             Input::Sync { peer } => {
+                // Only members are synced with.
+                if let Err(reason) = self.replica.admit(&peer) {
+                    tracing::debug!(%peer, %reason, "not starting a session");
+                    return;
+                }
                 // Start from the current catalogue (and tell everyone what
                 // changed locally since the last look).
                 self.announce_local_changes();
@@ -264,6 +306,13 @@ impl<R: Replica> Service<R> {
                 response,
             } => self.on_response(peer, token, response),
             Input::Failed { peer, token, error } => {
+                if self.joins.remove(&token).is_some() {
+                    self.event(Event::JoinFailed {
+                        peer,
+                        reason: error,
+                    });
+                    return;
+                }
                 if let Some(p) = self.peers.get_mut(&peer)
                     && p.session.as_ref().is_some_and(|(t, _)| *t == token)
                 {
@@ -383,6 +432,18 @@ impl<R: Replica> Service<R> {
     }
 
     fn on_response(&mut self, peer: NodeId, token: Token, response: Response) {
+        if self.joins.remove(&token).is_some() {
+            let event = match response {
+                Response::Joined { community } => Event::Joined { peer, community },
+                Response::Refused { reason } => Event::JoinFailed { peer, reason },
+                other => Event::JoinFailed {
+                    peer,
+                    reason: format!("unexpected answer {other:?}"),
+                },
+            };
+            self.event(event);
+            return;
+        }
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -411,6 +472,28 @@ impl<R: Replica> Service<R> {
     fn on_request(&mut self, peer: NodeId, channel: ChannelId, request: Request) {
         if let Err(v) = request.check() {
             self.disconnect(peer, v.to_string());
+            return;
+        }
+        if let Request::Join { changes } = request {
+            let response = match changes
+                .into_iter()
+                .map(SignedChange::try_from)
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Err(v) => {
+                    self.disconnect(peer, v.to_string());
+                    return;
+                }
+                Ok(signed) => match self.replica.join(&peer, signed) {
+                    Ok(community) => {
+                        self.event(Event::Admitted { peer });
+                        self.announce_local_changes();
+                        Response::Joined { community }
+                    }
+                    Err(reason) => Response::Refused { reason },
+                },
+            };
+            self.outbox.push_back(Io::Respond { channel, response });
             return;
         }
         if let Err(reason) = self.replica.admit(&peer) {
@@ -516,6 +599,11 @@ impl<R: Replica> Service<R> {
                     already_had: report.already_had as u32,
                     rejected: report.rejected.len() as u32,
                 }
+            }
+            Request::Join { .. } => {
+                return Err(Answer::Violation(Violation(
+                    "a join request out of place".into(),
+                )));
             }
             Request::Announce { items } => {
                 let wanted: Vec<(DocId, Digest)> = {

@@ -83,7 +83,13 @@ pub enum Request {
     },
     /// These documents changed here (live propagation).
     Announce { items: Vec<(DocId, Digest)> },
+    /// Admit me: my join claim and my organisation's profile (the only
+    /// request a node that is not yet a member may make).
+    Join { changes: Vec<WireChange> },
 }
+
+/// Most changes a join request may carry.
+pub const MAX_JOIN_CHANGES: usize = 256;
 
 /// What the responder found for one requested range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +125,10 @@ pub enum Response {
         rejected: u32,
     },
     Ack,
+    /// The requester is now a member of this community.
+    Joined {
+        community: String,
+    },
     /// The responder will not sync with the requester.
     Refused {
         reason: String,
@@ -161,6 +171,7 @@ impl Request {
                     .try_for_each(|t| cap("bytes of reason", t.reason.len(), MAX_REASON))
             }
             Request::Announce { items } => cap("announced documents", items.len(), MAX_ANNOUNCE),
+            Request::Join { changes } => cap("changes", changes.len(), MAX_JOIN_CHANGES),
         }
     }
 
@@ -170,6 +181,7 @@ impl Request {
             Request::GetChanges { .. } => "get-changes",
             Request::PutChanges { .. } => "put-changes",
             Request::Announce { .. } => "announce",
+            Request::Join { .. } => "join",
         }
     }
 }
