@@ -241,3 +241,104 @@ fn an_erased_contact_is_gone_from_every_nodes_files() {
         }
     }
 }
+
+#[test]
+fn a_community_by_invitation_with_a_gate_and_removal() {
+    let trust = Home::for_org("Steward Trust", "nhs-trust");
+    let council = Home::for_org("Member Council", "council");
+    let vcse = Home::for_org("Joining VCSE Group", "vcse");
+    let outsider = Home::for_org("Outsider Ltd", "other");
+
+    trust
+        .convene(&["community", "create", "Boost"])
+        .assert()
+        .success();
+    let a = Daemon::start(&trust, &[]);
+    let code = trust.stdout(&["invite", "--expires", "1d"]);
+    let code = code.trim();
+    assert!(code.starts_with("convene-invite-"), "{code}");
+    let joined = council.stdout(&["join", code]);
+    assert!(
+        joined.contains("Joined the community \"Boost\""),
+        "{joined}"
+    );
+    // The same code does not work twice.
+    outsider
+        .convene(&["join", code])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not valid"));
+    let b = Daemon::start(&council, &[&a.addr]);
+
+    // The steward invites the VCSE group, then goes offline; the group
+    // joins through the council's node.
+    let code2 = trust.stdout(&["invite"]);
+    wait_for(CONVERGE, "the new invite on the council's node", || {
+        let members = council.stdout(&["member", "list", "--json"]);
+        (!members.is_empty()).then_some(())
+    });
+    let charter_synced = || {
+        let t = trust.json_lines(&["list", "charter", "--json"]);
+        let c = council.json_lines(&["list", "charter", "--json"]);
+        (t.first().map(|x| x["updated"].clone()) == c.first().map(|x| x["updated"].clone()))
+            .then_some(())
+    };
+    wait_for(
+        CONVERGE,
+        "the charter with the invite on the council",
+        charter_synced,
+    );
+    drop(a);
+    let joined = vcse.stdout(&["join", code2.trim(), "--peer", &b.addr]);
+    assert!(joined.contains("Boost"), "{joined}");
+    let _c = Daemon::start(&vcse, &[&b.addr]);
+    let from_vcse = vcse.publish("Community calls in Sunderland");
+    let from_council = council.publish("Warm spaces");
+    wait_for(
+        CONVERGE,
+        "the VCSE group and the council to converge",
+        || {
+            let (v, c) = (vcse.ids(), council.ids());
+            (v.contains(&from_council) && c.contains(&from_vcse)).then_some(())
+        },
+    );
+    let members = council.json_lines(&["member", "list", "--json"]);
+    assert_eq!(members.len(), 3, "{members:?}");
+
+    // The steward comes back and catches up.
+    let a = Daemon::start(&trust, &[&b.addr]);
+    wait_for(CONVERGE, "the steward to catch up", || {
+        trust.ids().contains(&from_vcse).then_some(())
+    });
+
+    // A non-member is refused and learns nothing.
+    let before = outsider.ids();
+    outsider
+        .convene(&["sync", "--once", "--peer", &a.addr])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not a member of the community"));
+    assert_eq!(outsider.ids(), before);
+
+    // The steward removes the VCSE group: it can no longer sync.
+    trust
+        .convene(&["member", "remove", "Joining VCSE Group"])
+        .assert()
+        .success();
+    drop(_c);
+    wait_for(CONVERGE, "the removal to reach the council", || {
+        let members = council.json_lines(&["member", "list", "--json"]);
+        members
+            .iter()
+            .any(|m| m["name"] == "Joining VCSE Group" && m["removed"].is_string())
+            .then_some(())
+    });
+    vcse.convene(&["sync", "--once", "--peer", &b.addr])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no longer a member"));
+    assert!(
+        council.ids().contains(&from_vcse),
+        "what it published before stays"
+    );
+}

@@ -68,6 +68,75 @@ pub enum Command {
     Peers(PeersArgs),
     /// What happened: rejected changes and other events, with who signed them
     Log(LogArgs),
+    /// Create a community (this organisation becomes its first steward)
+    #[command(subcommand)]
+    Community(CommunityCommand),
+    /// The community's member organisations
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Name or un-name stewards (who may invite, remove and change the charter)
+    #[command(subcommand)]
+    Steward(StewardCommand),
+    /// Make an invite code for a new member organisation (stewards only)
+    Invite(InviteArgs),
+    /// Join a community with an invite code
+    Join(JoinArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CommunityCommand {
+    /// Create a community with this node's organisation as steward
+    Create {
+        /// Its name, e.g. "North East and North Cumbria Learning and Improvement Community"
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// List the member organisations
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a member organisation (stewards only): its nodes are refused from then on
+    Remove {
+        /// Organisation name or id
+        org: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StewardCommand {
+    /// Make a member organisation a steward
+    Add { org: String },
+    /// Stop an organisation being a steward
+    Remove { org: String },
+}
+
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// How long the code works: e.g. 30m, 12h, 7d
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    pub expires: String,
+    /// The new member becomes a steward too
+    #[arg(long)]
+    pub steward: bool,
+    /// For another node of this member organisation (name or id)
+    #[arg(long, value_name = "ORG")]
+    pub org: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The invite code a steward gave you
+    pub code: String,
+    /// Another member node to try (repeatable), besides those in the code
+    #[arg(long, value_name = "MULTIADDR")]
+    pub peer: Vec<String>,
+    /// Give up after this many seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -88,6 +88,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sync(a) => network::sync_once(&mut out, &home, a)?,
         Command::Status(a) => network::status(&mut out, &home, a)?,
         Command::Peers(a) => network::peers(&mut out, &home, a)?,
+        Command::Community(c) => crate::community::community(&mut out, &home, c)?,
+        Command::Member(c) => crate::community::members(&mut out, &home, c)?,
+        Command::Steward(c) => crate::community::stewards(&mut out, &home, c)?,
+        Command::Invite(a) => crate::community::invite(&mut out, &home, a)?,
+        Command::Join(a) => crate::community::join(&mut out, &home, a)?,
         Command::Log(a) => {
             let node = Node::open(&home)?;
             let entries = node.store().log(a.security)?;

@@ -4,6 +4,7 @@
 
 mod args;
 mod commands;
+mod community;
 mod input;
 mod network;
 mod output;

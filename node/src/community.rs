@@ -21,6 +21,8 @@ pub struct InviteCode {
     pub community: [u8; 16],
     pub invite: [u8; 16],
     pub secret: [u8; 16],
+    /// For another node of this member organisation.
+    pub org: Option<[u8; 16]>,
     /// Addresses of member nodes to reach (several, so any one will do).
     pub addrs: Vec<String>,
 }
@@ -185,6 +187,7 @@ impl Node {
             community: *community.as_bytes(),
             invite,
             secret,
+            org: org.map(|o| *o.0.as_bytes()),
             addrs,
         })
     }
@@ -193,11 +196,8 @@ impl Node {
     /// node's claim. For an invite of another node of an existing
     /// organisation, this node becomes a node of that organisation (its own
     /// unshared profile is dropped). Safe to repeat with the same code.
-    pub fn accept_invite(
-        &mut self,
-        code: &InviteCode,
-        for_org: Option<OrgId>,
-    ) -> Result<DocumentId, NodeError> {
+    pub fn accept_invite(&mut self, code: &InviteCode) -> Result<DocumentId, NodeError> {
+        let for_org = code.org.map(|o| OrgId(DocumentId::from_bytes(o)));
         let community = code.community_id();
         if let Some(existing) = self.store().meta(COMMUNITY_META)? {
             if existing != community.to_string() {

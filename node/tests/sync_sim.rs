@@ -631,7 +631,7 @@ fn a_community_admits_by_invite_even_with_its_steward_away_and_refuses_others() 
         .node_mut(steward)
         .invite(3_600_000, false, None, vec![])
         .unwrap();
-    net.node_mut(council).accept_invite(&code, None).unwrap();
+    net.node_mut(council).accept_invite(&code).unwrap();
     net.links
         .insert((steward.min(council), steward.max(council)));
     net.input(
@@ -664,7 +664,7 @@ fn a_community_admits_by_invite_even_with_its_steward_away_and_refuses_others() 
         .unwrap();
     net.run();
     net.disconnect(steward, council);
-    net.node_mut(group).accept_invite(&code2, None).unwrap();
+    net.node_mut(group).accept_invite(&code2).unwrap();
     net.links.insert((council.min(group), council.max(group)));
     net.input(
         council,
@@ -698,7 +698,7 @@ fn a_community_admits_by_invite_even_with_its_steward_away_and_refuses_others() 
     let mut outsider_net_code = code2.clone();
     outsider_net_code.addrs.clear();
     net.node_mut(outsider)
-        .accept_invite(&outsider_net_code, None)
+        .accept_invite(&outsider_net_code)
         .unwrap();
     net.links
         .insert((council.min(outsider), council.max(outsider)));
