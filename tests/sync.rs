@@ -257,7 +257,15 @@ fn a_community_by_invitation_with_a_gate_and_removal() {
     let code = trust.stdout(&["invite", "--expires", "1d"]);
     let code = code.trim();
     assert!(code.starts_with("convene-invite-"), "{code}");
-    let joined = council.stdout(&["join", code]);
+    let out = council.convene(&["join", code]).output().unwrap();
+    if !out.status.success() {
+        panic!(
+            "join failed: {}\n--- steward daemon log ---\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(trust.path().join("daemon.log")).unwrap_or_default()
+        );
+    }
+    let joined = String::from_utf8(out.stdout).unwrap();
     assert!(
         joined.contains("Joined the community \"Boost\""),
         "{joined}"
@@ -289,7 +297,18 @@ fn a_community_by_invitation_with_a_gate_and_removal() {
         charter_synced,
     );
     drop(a);
-    let joined = vcse.stdout(&["join", code2.trim(), "--peer", &b.addr]);
+    let out = vcse
+        .convene(&["join", code2.trim(), "--peer", &b.addr])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        panic!(
+            "join failed: {}\n--- council daemon log ---\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(council.path().join("daemon.log")).unwrap_or_default()
+        );
+    }
+    let joined = String::from_utf8(out.stdout).unwrap();
     assert!(joined.contains("Boost"), "{joined}");
     let _c = Daemon::start(&vcse, &[&b.addr]);
     let from_vcse = vcse.publish("Community calls in Sunderland");

@@ -194,7 +194,11 @@ fn show(out: &mut impl Write, home: &std::path::Path, a: ShowArgs) -> Result<()>
     let node = Node::open(home)?;
     let id = node.resolve(&a.id)?;
     let entry = node.get(id)?;
-    let owner_name = node.org_name(&entry.meta.owner);
+    let standing = node.org_standing(&entry.meta.owner);
+    let owner_name = node.org_name(&entry.meta.owner).map(|n| match standing {
+        Some("former member") => format!("{n} (former member)"),
+        _ => n,
+    });
     let history = if a.history {
         Some(node.history(id)?)
     } else {
@@ -202,7 +206,8 @@ fn show(out: &mut impl Write, home: &std::path::Path, a: ShowArgs) -> Result<()>
     };
     let mut json = entry.to_json();
     if a.json {
-        json["owner_name"] = serde_json::json!(owner_name);
+        json["owner_name"] = serde_json::json!(node.org_name(&entry.meta.owner));
+        json["owner_standing"] = serde_json::json!(standing);
         if let Some(h) = &history {
             json["history"] = output::history_json(h);
         }

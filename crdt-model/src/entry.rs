@@ -209,12 +209,14 @@ pub struct SearchText {
 
 /// Metadata keys that may appear in input files (from `show --json`);
 /// the node sets all but `visibility` and `status` itself.
-const META_KEYS: [&str; 9] = [
+const META_KEYS: [&str; 11] = [
     "id",
     "kind",
     "schema",
     "owner",
     "owner_name",
+    "owner_standing",
+    "history",
     "editors",
     "created",
     "updated",

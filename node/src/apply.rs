@@ -104,12 +104,17 @@ fn reject(report: &mut ApplyReport, c: &SignedChange, reason: String) {
 }
 
 /// Whether `node` may erase a document with these rules: a node of its
-/// owner organisation.
+/// owner organisation, or for a contact a steward's node.
 fn may_erase(w: &Writer<'_>, rules: &Rules, node: &str) -> Result<bool, NodeError> {
-    Ok(if rules.kind == Kind::Organisation {
-        rules.profile_nodes.contains(node)
-    } else {
-        w.is_node_of(node, &rules.owner.to_string())?
+    Ok(match rules.kind {
+        Kind::Organisation => rules.profile_nodes.contains(node),
+        // Personal data: a steward may erase any contact, e.g. when the
+        // person asks and their organisation has left.
+        Kind::Contact => {
+            w.is_node_of(node, &rules.owner.to_string())?
+                || membership::load(w).is_some_and(|m| m.is_steward_node(node))
+        }
+        _ => w.is_node_of(node, &rules.owner.to_string())?,
     })
 }
 

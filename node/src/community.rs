@@ -59,6 +59,17 @@ impl Node {
         membership::load(self.store())
     }
 
+    /// "member", "former member" or "not a member" of an organisation, or
+    /// `None` when this node is not in a community.
+    pub fn org_standing(&self, org: &OrgId) -> Option<&'static str> {
+        let m = self.membership()?;
+        Some(match m.members.get(&org.to_string()) {
+            Some(info) if info.removed.is_some() => "former member",
+            Some(_) => "member",
+            None => "not a member",
+        })
+    }
+
     fn log_event(&mut self, event: &str, detail: String) -> Result<(), NodeError> {
         let at = now().millis();
         let node = self.node_id().to_string();

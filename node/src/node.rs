@@ -523,10 +523,15 @@ impl Node {
     /// Erases an entry for good: a signed tombstone replaces it, every
     /// trace of it is deleted from this node's files, and every node that
     /// receives the tombstone does the same and refuses the entry after.
-    /// Only the owner organisation's nodes may erase an entry.
+    /// Only the owner organisation's nodes may erase an entry, and a
+    /// steward's nodes any contact.
     pub fn erase(&mut self, id: DocumentId, reason: &str) -> Result<(), NodeError> {
         let entry = self.get(id)?;
-        if entry.meta.owner != self.org {
+        let steward_erasing_contact = entry.meta.kind == Kind::Contact
+            && self
+                .membership()
+                .is_some_and(|m| m.is_steward_node(&self.node_id().to_string()));
+        if entry.meta.owner != self.org && !steward_erasing_contact {
             return Err(NodeError::NotOwner {
                 id,
                 owner: entry.meta.owner.to_string(),

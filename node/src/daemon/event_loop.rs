@@ -432,9 +432,9 @@ impl EventLoop {
                     return;
                 }
                 self.sync_waiters.entry(peer).or_default().push(tx);
-                if !self.service.is_syncing(&peer) {
-                    self.input(Input::Sync { peer });
-                }
+                // If a session is running (perhaps one that only fetches
+                // announced documents), the service runs a full one after it.
+                self.input(Input::Sync { peer });
             }
             Command::Peers(tx) => {
                 let peers = self

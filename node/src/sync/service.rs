@@ -282,6 +282,12 @@ impl<R: Replica> Service<R> {
                 // Only members are synced with.
                 if let Err(reason) = self.replica.admit(&peer) {
                     tracing::debug!(%peer, %reason, "not starting a session");
+                    self.event(Event::SessionFailed {
+                        peer,
+                        error: SessionError::Refused(format!(
+                            "this node will not sync with it: {reason}"
+                        )),
+                    });
                     return;
                 }
                 // Start from the current catalogue (and tell everyone what
