@@ -360,4 +360,23 @@ fn a_community_by_invitation_with_a_gate_and_removal() {
         council.ids().contains(&from_vcse),
         "what it published before stays"
     );
+    let shown = council.json(&["show", &from_vcse, "--json"]);
+    assert_eq!(shown["owner_standing"], "former member");
+    let log = trust.json_lines(&["log", "--json"]);
+    for event in ["community-created", "invited", "removed"] {
+        assert!(
+            log.iter().any(|e| e["event"] == event),
+            "{event} in {log:?}"
+        );
+    }
+    // The council learned of the join and the removal made elsewhere, with
+    // who signed them.
+    let log = council.json_lines(&["log", "--json"]);
+    for event in ["joined", "removed"] {
+        assert!(
+            log.iter()
+                .any(|e| e["event"] == event && e["signer"].is_string()),
+            "{event} in {log:?}"
+        );
+    }
 }

@@ -70,6 +70,84 @@ impl Node {
         })
     }
 
+    /// Writes to the log what changed in the community between two views
+    /// of it (when this node learns of joins, removals or steward changes
+    /// made elsewhere), with the node that signed the change.
+    pub fn log_membership_changes(
+        &mut self,
+        before: &Membership,
+        after: &Membership,
+    ) -> Result<(), NodeError> {
+        let me = self.node_id().to_string();
+        let charter_signer = self
+            .store()
+            .changes(after.community)?
+            .last()
+            .and_then(|c| c.change.signer_id())
+            .map(|s| s.to_string());
+        let mut events = Vec::new();
+        for (org, now_info) in &after.members {
+            let was = before.members.get(org);
+            let name = &now_info.name;
+            match was {
+                None => events.push((
+                    "joined",
+                    now_info.nodes.iter().next().cloned(),
+                    format!("{name} joined the community"),
+                )),
+                Some(w) => {
+                    if w.removed.is_none() && now_info.removed.is_some() {
+                        events.push((
+                            "removed",
+                            charter_signer.clone(),
+                            format!("{name} was removed from the community"),
+                        ));
+                    }
+                    if w.steward != now_info.steward {
+                        events.push((
+                            if now_info.steward {
+                                "steward-added"
+                            } else {
+                                "steward-removed"
+                            },
+                            charter_signer.clone(),
+                            format!(
+                                "{name} {} a steward",
+                                if now_info.steward {
+                                    "became"
+                                } else {
+                                    "is no longer"
+                                }
+                            ),
+                        ));
+                    }
+                    for node in now_info.nodes.difference(&w.nodes) {
+                        events.push((
+                            "node-joined",
+                            Some(node.clone()),
+                            format!("a new node of {name} joined"),
+                        ));
+                    }
+                }
+            }
+        }
+        let at = now().millis();
+        for (event, signer, detail) in events {
+            if signer.as_deref() == Some(me.as_str()) {
+                continue; // logged when this node made the change
+            }
+            self.store_mut().log_now(&LogEntry {
+                at,
+                event: event.into(),
+                security: false,
+                doc: Some(after.community.to_string()),
+                signer,
+                detail,
+            })?;
+        }
+        Ok(())
+    }
+
     fn log_event(&mut self, event: &str, detail: String) -> Result<(), NodeError> {
         let at = now().millis();
         let node = self.node_id().to_string();

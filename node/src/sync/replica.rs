@@ -78,7 +78,7 @@ impl Replica for NodeReplica {
     }
 
     fn join(&mut self, peer: &NodeId, changes: Vec<SignedChange>) -> Result<String, String> {
-        self.membership = self.node.membership();
+        self.reload_membership();
         let Some(name) = self.membership.as_ref().map(|m| m.name.clone()) else {
             return Err("this node is not in a community".into());
         };
@@ -92,7 +92,7 @@ impl Replica for NodeReplica {
             return Err("a join request may only carry the newcomer's own changes".into());
         }
         self.node.apply(changes).map_err(|e| e.to_string())?;
-        self.membership = self.node.membership();
+        self.reload_membership();
         if self
             .membership
             .as_ref()
@@ -165,13 +165,25 @@ impl Replica for NodeReplica {
     fn refresh(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError> {
         let changed = self.refresh_catalogue()?;
         if !changed.is_empty() || self.membership.is_none() {
-            self.membership = self.node.membership();
+            self.reload_membership();
         }
         Ok(changed)
     }
 }
 
 impl NodeReplica {
+    /// Reloads the community and logs what changed in it.
+    fn reload_membership(&mut self) {
+        let next = self.node.membership();
+        if let (Some(before), Some(after)) = (&self.membership, &next)
+            && before != after
+            && let Err(e) = self.node.log_membership_changes(before, after)
+        {
+            tracing::warn!(error = %e, "cannot log community changes");
+        }
+        self.membership = next;
+    }
+
     fn admit_ref(&self, peer: &NodeId) -> Result<(), ()> {
         match &self.membership {
             Some(m) if !m.is_member_node(&peer.to_string()) => Err(()),
