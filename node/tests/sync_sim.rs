@@ -754,3 +754,92 @@ fn a_community_admits_by_invite_even_with_its_steward_away_and_refuses_others() 
         "what it published before stays"
     );
 }
+
+#[test]
+fn a_second_node_of_a_member_organisation_joins_and_edits_its_entries() {
+    let mut net = Net::new();
+    let steward = net.add("Steward Trust");
+    let council = net.add("Member Council");
+    let second = net.add("(to become the council's second node)");
+    net.node_mut(steward).create_community("Boost").unwrap();
+    let code = net
+        .node_mut(steward)
+        .invite(3_600_000, false, None, vec![])
+        .unwrap();
+    net.node_mut(council).accept_invite(&code).unwrap();
+    net.links
+        .insert((steward.min(council), steward.max(council)));
+    net.input(
+        steward,
+        Input::Connected {
+            peer: net.ids[council],
+        },
+    );
+    net.input(
+        council,
+        Input::Connected {
+            peer: net.ids[steward],
+        },
+    );
+    assert_eq!(join(&mut net, council, steward), Ok("Boost".into()));
+    net.input(
+        council,
+        Input::Sync {
+            peer: net.ids[steward],
+        },
+    );
+    net.run();
+    let entry = net.publish(council, "Discharge to assess");
+    net.run();
+
+    let council_org = net.node(council).org();
+    let code = net
+        .node_mut(steward)
+        .invite(3_600_000, false, Some(council_org), vec![])
+        .unwrap();
+    net.run();
+    net.node_mut(second).accept_invite(&code).unwrap();
+    assert_eq!(
+        net.node(second).org(),
+        council_org,
+        "it became a node of the council"
+    );
+    net.links.insert((council.min(second), council.max(second)));
+    net.input(
+        council,
+        Input::Connected {
+            peer: net.ids[second],
+        },
+    );
+    net.input(
+        second,
+        Input::Connected {
+            peer: net.ids[council],
+        },
+    );
+    assert_eq!(join(&mut net, second, council), Ok("Boost".into()));
+    net.input(
+        second,
+        Input::Sync {
+            peer: net.ids[council],
+        },
+    );
+    net.run();
+    net.node_mut(second)
+        .edit(
+            entry,
+            Edit::Set(vec![("impact".into(), "Shorter stays".into())]),
+        )
+        .unwrap();
+    net.run();
+    for n in [steward, council, second] {
+        let Body::Learning(l) = net.node(n).get(entry).unwrap().body else {
+            panic!()
+        };
+        assert_eq!(l.impact, "Shorter stays", "node {n}");
+        assert!(
+            net.node(n).store().log(true).unwrap().is_empty(),
+            "node {n} rejected nothing"
+        );
+    }
+}
