@@ -843,3 +843,34 @@ fn a_second_node_of_a_member_organisation_joins_and_edits_its_entries() {
         );
     }
 }
+
+#[test]
+fn an_expired_invite_is_refused() {
+    let mut net = Net::new();
+    let steward = net.add("Steward Trust");
+    let late = net.add("Late Group");
+    net.node_mut(steward).create_community("Boost").unwrap();
+    // Valid until a second ago.
+    let code = net
+        .node_mut(steward)
+        .invite(-1000, false, None, vec![])
+        .unwrap();
+    net.node_mut(late).accept_invite(&code).unwrap();
+    net.links.insert((steward.min(late), steward.max(late)));
+    net.input(
+        steward,
+        Input::Connected {
+            peer: net.ids[late],
+        },
+    );
+    net.input(
+        late,
+        Input::Connected {
+            peer: net.ids[steward],
+        },
+    );
+    let refused = join(&mut net, late, steward).unwrap_err();
+    assert!(refused.contains("expired"), "{refused}");
+    let m = net.node(steward).membership().unwrap();
+    assert!(!m.is_member_node(&net.ids[late].to_string()));
+}

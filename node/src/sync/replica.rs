@@ -91,6 +91,9 @@ impl Replica for NodeReplica {
         {
             return Err("a join request may only carry the newcomer's own changes".into());
         }
+        // Check the invite against this node's clock before storing
+        // anything (the claim's own time is the newcomer's to set).
+        self.check_invite_fresh(&changes)?;
         self.node.apply(changes).map_err(|e| e.to_string())?;
         self.reload_membership();
         if self
@@ -172,6 +175,51 @@ impl Replica for NodeReplica {
 }
 
 impl NodeReplica {
+    /// Refuses a join whose claimed invite is unknown here or has expired
+    /// by this node's clock.
+    fn check_invite_fresh(&self, changes: &[SignedChange]) -> Result<(), String> {
+        use convene_model::{Body, Entry};
+        let charter = match self
+            .membership
+            .as_ref()
+            .and_then(|m| self.node.get(m.community).ok())
+        {
+            Some(Entry {
+                body: Body::Charter(c),
+                ..
+            }) => c,
+            _ => return Err("this node does not have the community's charter".into()),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        for c in changes {
+            let Ok(change) = c.verify() else {
+                return Err("a change in the join request does not verify".into());
+            };
+            let mut doc = automerge::Automerge::new();
+            if doc.apply_changes([change]).is_err() {
+                continue;
+            }
+            if let Ok(Entry {
+                body: Body::Join(claim),
+                ..
+            }) = Entry::from_doc(c.doc, &doc)
+            {
+                return match charter.invites.get(&claim.invite) {
+                    None => {
+                        Err("the invite is not valid here: this community never issued it".into())
+                    }
+                    Some(invite) if invite.expires.millis() < now => {
+                        Err(format!("the invite expired on {}", invite.expires.short()))
+                    }
+                    Some(_) => Ok(()),
+                };
+            }
+        }
+        Err("the join request carries no claim".into())
+    }
+
     /// Reloads the community and logs what changed in it.
     fn reload_membership(&mut self) {
         let next = self.node.membership();
