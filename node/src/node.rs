@@ -728,6 +728,19 @@ pub(crate) fn create_in(
     })?;
     let id = id.unwrap_or_else(|| crate::trust::entry_id(&hash.0));
     entry.id = id;
+    store_local(w, identity, id, &state, hash, at)?;
+    Ok(id)
+}
+
+/// Signs the change this node just made to `state` and stores it.
+fn store_local(
+    w: &mut crate::store::Writer<'_>,
+    identity: &Identity,
+    id: DocumentId,
+    state: &Automerge,
+    hash: automerge::ChangeHash,
+    at: Timestamp,
+) -> Result<Indexed, NodeError> {
     let change = state
         .get_change_by_hash(&hash)
         .ok_or_else(|| StoreError::BadDocument {
@@ -735,8 +748,7 @@ pub(crate) fn create_in(
             detail: "the change just made is missing".into(),
         })?;
     let signed = SignedChange::sign(identity, id, &change);
-    w.put(id, &state, &[signed], at.millis())?;
-    Ok(id)
+    Ok(w.put(id, state, &[signed], at.millis())?)
 }
 
 /// One local change inside an open write transaction: load the committed
@@ -779,14 +791,7 @@ fn commit_in(
     let Some(hash) = hash else {
         return Ok(None);
     };
-    let change = state
-        .get_change_by_hash(&hash)
-        .ok_or_else(|| StoreError::BadDocument {
-            id,
-            detail: "the change just made is missing".into(),
-        })?;
-    let signed = SignedChange::sign(identity, id, &change);
-    Ok(Some(w.put(id, &state, &[signed], at.millis())?))
+    store_local(w, identity, id, &state, hash, at).map(Some)
 }
 
 /// Leaves a home as it was before a failed init: no half-made node.

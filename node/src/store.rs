@@ -205,30 +205,10 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT doc, hash, bytes, signer, sig FROM changes ORDER BY seq")?;
-        let rows = stmt.query_map([], |r| {
-            let doc: Vec<u8> = r.get(0)?;
-            Ok((
-                doc,
-                blob::<32>(r, 1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                blob::<32>(r, 3)?,
-                blob::<64>(r, 4)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (doc, hash, bytes, signer, signature) = row?;
-            if let Some(doc) = DocumentId::from_slice(&doc) {
-                out.push(SignedChange {
-                    doc,
-                    hash,
-                    bytes,
-                    signer,
-                    signature,
-                });
-            }
-        }
-        Ok(out)
+        let rows = stmt.query_map([], signed_change)?;
+        Ok(rows
+            .filter_map(Result::transpose)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Every stored change of a document, in arrival order.
@@ -355,6 +335,22 @@ fn blob<const N: usize>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<[u8
             format!("expected {N} bytes, found {}", v.len()).into(),
         )
     })
+}
+
+/// A `(doc, hash, bytes, signer, sig)` row as a change (`None` for a row
+/// whose document id is malformed).
+pub(crate) fn signed_change(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<SignedChange>> {
+    let doc: Vec<u8> = r.get(0)?;
+    let Some(doc) = DocumentId::from_slice(&doc) else {
+        return Ok(None);
+    };
+    Ok(Some(SignedChange {
+        doc,
+        hash: blob(r, 1)?,
+        bytes: r.get(2)?,
+        signer: blob(r, 3)?,
+        signature: blob(r, 4)?,
+    }))
 }
 
 fn load(conn: &Connection, doc: DocumentId) -> Result<Option<Automerge>, StoreError> {

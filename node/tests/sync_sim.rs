@@ -600,6 +600,21 @@ fn an_erasure_travels_along_a_line_and_the_entry_never_comes_back() {
     assert_eq!(net.catalogue(a), net.catalogue(c));
 }
 
+/// Links two nodes without starting a session (a newcomer must join first).
+fn link(net: &mut Net, a: usize, b: usize) {
+    net.links.insert((a.min(b), a.max(b)));
+    net.input(a, Input::Connected { peer: net.ids[b] });
+    net.input(b, Input::Connected { peer: net.ids[a] });
+}
+
+/// Joins `newcomer` through `via` and syncs it.
+fn admit(net: &mut Net, newcomer: usize, via: usize) {
+    link(net, newcomer, via);
+    assert_eq!(join(net, newcomer, via), Ok("Boost".into()));
+    net.input(newcomer, Input::Sync { peer: net.ids[via] });
+    net.run();
+}
+
 fn join(net: &mut Net, newcomer: usize, via: usize) -> Result<String, String> {
     let changes = net.node(newcomer).join_changes().unwrap();
     let peer = net.ids[via];
@@ -632,28 +647,7 @@ fn a_community_admits_by_invite_even_with_its_steward_away_and_refuses_others() 
         .invite(3_600_000, false, None, vec![])
         .unwrap();
     net.node_mut(council).accept_invite(&code).unwrap();
-    net.links
-        .insert((steward.min(council), steward.max(council)));
-    net.input(
-        steward,
-        Input::Connected {
-            peer: net.ids[council],
-        },
-    );
-    net.input(
-        council,
-        Input::Connected {
-            peer: net.ids[steward],
-        },
-    );
-    assert_eq!(join(&mut net, council, steward), Ok("Boost".into()));
-    net.input(
-        council,
-        Input::Sync {
-            peer: net.ids[steward],
-        },
-    );
-    net.run();
+    admit(&mut net, council, steward);
     let council_m = net.node(council).membership().expect("the charter arrived");
     assert!(council_m.is_member_node(&net.ids[council].to_string()));
 
@@ -665,19 +659,7 @@ fn a_community_admits_by_invite_even_with_its_steward_away_and_refuses_others() 
     net.run();
     net.disconnect(steward, council);
     net.node_mut(group).accept_invite(&code2).unwrap();
-    net.links.insert((council.min(group), council.max(group)));
-    net.input(
-        council,
-        Input::Connected {
-            peer: net.ids[group],
-        },
-    );
-    net.input(
-        group,
-        Input::Connected {
-            peer: net.ids[council],
-        },
-    );
+    link(&mut net, council, group);
     assert_eq!(
         join(&mut net, group, council),
         Ok("Boost".into()),
@@ -700,20 +682,7 @@ fn a_community_admits_by_invite_even_with_its_steward_away_and_refuses_others() 
     net.node_mut(outsider)
         .accept_invite(&outsider_net_code)
         .unwrap();
-    net.links
-        .insert((council.min(outsider), council.max(outsider)));
-    net.input(
-        council,
-        Input::Connected {
-            peer: net.ids[outsider],
-        },
-    );
-    net.input(
-        outsider,
-        Input::Connected {
-            peer: net.ids[council],
-        },
-    );
+    link(&mut net, council, outsider);
     let refused = join(&mut net, outsider, council).unwrap_err();
     assert!(refused.contains("not valid"), "{refused}");
     // A non-member learns nothing: its session is refused.
@@ -767,28 +736,7 @@ fn a_second_node_of_a_member_organisation_joins_and_edits_its_entries() {
         .invite(3_600_000, false, None, vec![])
         .unwrap();
     net.node_mut(council).accept_invite(&code).unwrap();
-    net.links
-        .insert((steward.min(council), steward.max(council)));
-    net.input(
-        steward,
-        Input::Connected {
-            peer: net.ids[council],
-        },
-    );
-    net.input(
-        council,
-        Input::Connected {
-            peer: net.ids[steward],
-        },
-    );
-    assert_eq!(join(&mut net, council, steward), Ok("Boost".into()));
-    net.input(
-        council,
-        Input::Sync {
-            peer: net.ids[steward],
-        },
-    );
-    net.run();
+    admit(&mut net, council, steward);
     let entry = net.publish(council, "Discharge to assess");
     net.run();
 
@@ -804,27 +752,7 @@ fn a_second_node_of_a_member_organisation_joins_and_edits_its_entries() {
         council_org,
         "it became a node of the council"
     );
-    net.links.insert((council.min(second), council.max(second)));
-    net.input(
-        council,
-        Input::Connected {
-            peer: net.ids[second],
-        },
-    );
-    net.input(
-        second,
-        Input::Connected {
-            peer: net.ids[council],
-        },
-    );
-    assert_eq!(join(&mut net, second, council), Ok("Boost".into()));
-    net.input(
-        second,
-        Input::Sync {
-            peer: net.ids[council],
-        },
-    );
-    net.run();
+    admit(&mut net, second, council);
     net.node_mut(second)
         .edit(
             entry,
@@ -856,19 +784,7 @@ fn an_expired_invite_is_refused() {
         .invite(-1000, false, None, vec![])
         .unwrap();
     net.node_mut(late).accept_invite(&code).unwrap();
-    net.links.insert((steward.min(late), steward.max(late)));
-    net.input(
-        steward,
-        Input::Connected {
-            peer: net.ids[late],
-        },
-    );
-    net.input(
-        late,
-        Input::Connected {
-            peer: net.ids[steward],
-        },
-    );
+    link(&mut net, steward, late);
     let refused = join(&mut net, late, steward).unwrap_err();
     assert!(refused.contains("expired"), "{refused}");
     let m = net.node(steward).membership().unwrap();

@@ -4,7 +4,7 @@
 use convene_model::DocumentId;
 use rusqlite::params;
 
-use super::{Store, StoreError, Writer, blob};
+use super::{Store, StoreError, Writer};
 use crate::trust::SignedChange;
 
 /// Most changes kept waiting (for dependencies or an owner's profile);
@@ -94,29 +94,10 @@ impl Writer<'_> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT doc, hash, bytes, signer, sig FROM pending ORDER BY received",
         )?;
-        let rows = stmt.query_map([], |r| {
-            let doc: Vec<u8> = r.get(0)?;
-            Ok((
-                doc,
-                blob::<32>(r, 1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                blob::<32>(r, 3)?,
-                blob::<64>(r, 4)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (doc, hash, bytes, signer, signature) = row?;
-            if let Some(doc) = DocumentId::from_slice(&doc) {
-                out.push(SignedChange {
-                    doc,
-                    hash,
-                    bytes,
-                    signer,
-                    signature,
-                });
-            }
-        }
+        let out: Vec<SignedChange> = stmt
+            .query_map([], super::signed_change)?
+            .filter_map(Result::transpose)
+            .collect::<Result<_, _>>()?;
         self.tx.execute("DELETE FROM pending", [])?;
         Ok(out)
     }

@@ -175,35 +175,29 @@ pub fn load(source: &dyn DocSource) -> Option<Membership> {
     Some(Membership::compute(community, &charter, &claims))
 }
 
-impl DocSource for crate::store::Store {
-    fn community(&self) -> Option<DocumentId> {
-        self.meta(COMMUNITY_META).ok().flatten()?.parse().ok()
-    }
+/// Both a store and an open write transaction can say what membership is
+/// computed from.
+macro_rules! doc_source {
+    ($ty:ty) => {
+        impl DocSource for $ty {
+            fn community(&self) -> Option<DocumentId> {
+                self.meta(COMMUNITY_META).ok().flatten()?.parse().ok()
+            }
 
-    fn entry(&self, doc: DocumentId) -> Option<Entry> {
-        let state = self.load(doc).ok().flatten()?;
-        Entry::from_doc(doc, &state).ok()
-    }
+            fn entry(&self, doc: DocumentId) -> Option<Entry> {
+                let state = self.load(doc).ok().flatten()?;
+                Entry::from_doc(doc, &state).ok()
+            }
 
-    fn docs_of_kind(&self, kind: Kind) -> Vec<DocumentId> {
-        self.docs_of_kind(kind.as_str()).unwrap_or_default()
-    }
+            fn docs_of_kind(&self, kind: Kind) -> Vec<DocumentId> {
+                self.docs_of_kind(kind.as_str()).unwrap_or_default()
+            }
+        }
+    };
 }
 
-impl DocSource for crate::store::Writer<'_> {
-    fn community(&self) -> Option<DocumentId> {
-        self.meta(COMMUNITY_META).ok().flatten()?.parse().ok()
-    }
-
-    fn entry(&self, doc: DocumentId) -> Option<Entry> {
-        let state = self.load(doc).ok().flatten()?;
-        Entry::from_doc(doc, &state).ok()
-    }
-
-    fn docs_of_kind(&self, kind: Kind) -> Vec<DocumentId> {
-        self.docs_of_kind(kind.as_str()).unwrap_or_default()
-    }
-}
+doc_source!(crate::store::Store);
+doc_source!(crate::store::Writer<'_>);
 
 /// `meta` key holding the id of the community (its charter) this node is in.
 pub const COMMUNITY_META: &str = "community";
