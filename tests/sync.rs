@@ -380,3 +380,79 @@ fn a_community_by_invitation_with_a_gate_and_removal() {
         );
     }
 }
+
+/// A member node built to skip the local ownership check: it edits another
+/// organisation's entry, stores the change as if it were allowed, and
+/// syncs it out. Every honest node must reject it and never pass it on.
+#[test]
+fn a_forged_edit_from_a_modified_member_is_rejected_everywhere() {
+    use automerge::transaction::Transactable;
+    use convene_node::{Node, SignedChange};
+
+    let owner = Home::for_org("Owner Trust", "nhs-trust");
+    let relay = Home::for_org("Relay Council", "council");
+    let mallory = Home::for_org("Mallory Group", "vcse");
+    owner
+        .convene(&["community", "create", "Boost"])
+        .assert()
+        .success();
+    let a = Daemon::start(&owner, &[]);
+    for home in [&relay, &mallory] {
+        let code = owner.stdout(&["invite"]);
+        home.stdout(&["join", code.trim()]);
+    }
+    let b = Daemon::start(&relay, &[&a.addr]);
+    let entry = owner.publish("Handover standard");
+    wait_for(CONVERGE, "the entry on the relay", || {
+        relay.ids().contains(&entry).then_some(())
+    });
+    mallory.stdout(&["sync", "--once", "--peer", &b.addr]);
+
+    // The modified build: change the title and store it unchecked.
+    {
+        let mut node = Node::open(mallory.path()).unwrap();
+        let id = node.resolve(&entry).unwrap();
+        let mut state = node.store().load(id).unwrap().unwrap();
+        state.set_actor(automerge::ActorId::from(
+            node.identity().public_bytes().as_slice(),
+        ));
+        let mut tx = state.transaction();
+        tx.put(automerge::ROOT, "title", "Mallory's now").unwrap();
+        let (hash, _) = tx.commit();
+        let change = automerge::ReadDoc::get_change_by_hash(&state, &hash.unwrap()).unwrap();
+        let forged = SignedChange::sign(node.identity(), id, &change);
+        node.store_mut()
+            .write(|w| w.put(id, &state, &[forged], 0).map(|_| ()))
+            .unwrap();
+        assert_eq!(node.get(id).unwrap().body.title(), "Mallory's now");
+    }
+    mallory.stdout(&["sync", "--once", "--peer", &b.addr]);
+
+    // The relay rejected it, logged it with Mallory's node as signer, and
+    // did not pass it on: a later entry reaches the owner, the forgery not.
+    let mallory_node = mallory.stdout(&["id"]);
+    wait_for(CONVERGE, "the rejection in the relay's log", || {
+        relay
+            .json_lines(&["log", "--security", "--json"])
+            .iter()
+            .any(|e| e["signer"] == mallory_node.trim() && e["entry"] == entry.as_str())
+            .then_some(())
+    });
+    let marker = relay.publish("Later news");
+    wait_for(CONVERGE, "the later entry on the owner's node", || {
+        owner.ids().contains(&marker).then_some(())
+    });
+    for home in [&owner, &relay] {
+        assert_eq!(
+            home.json(&["show", &entry, "--json"])["title"],
+            "Handover standard"
+        );
+    }
+    assert!(
+        owner
+            .json_lines(&["log", "--security", "--json"])
+            .is_empty(),
+        "never relayed to the owner"
+    );
+    drop(a);
+}
