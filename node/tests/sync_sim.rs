@@ -770,6 +770,23 @@ fn a_second_node_of_a_member_organisation_joins_and_edits_its_entries() {
             "node {n} rejected nothing"
         );
     }
+    // An entry only the council's nodes may see reaches its second node
+    // (listed in the charter's claims, not in the council's profile).
+    let internal = net
+        .node_mut(council)
+        .publish(EntryInput {
+            body: Body::Learning(Learning {
+                title: "Internal".into(),
+                summary: "s".into(),
+                ..Learning::default()
+            }),
+            visibility: Some(convene_model::Visibility::Organisation),
+            status: None,
+        })
+        .unwrap();
+    net.run();
+    assert!(net.node(second).get(internal).is_ok());
+    assert!(net.node(steward).get(internal).is_err());
 }
 
 #[test]

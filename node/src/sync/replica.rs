@@ -115,14 +115,16 @@ impl Replica for NodeReplica {
         }
         // A peer sees community entries and those shared with an
         // organisation whose profile lists it.
-        let orgs = self
-            .node
-            .store()
-            .orgs_of_node(&peer.to_string())
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "cannot read a peer's organisations");
-                Default::default()
-            });
+        let node = peer.to_string();
+        let mut orgs = self.node.store().orgs_of_node(&node).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read a peer's organisations");
+            Default::default()
+        });
+        // A member's other nodes are in the charter (or its claims), not
+        // necessarily in its profile.
+        if let Some(info) = self.membership.as_ref().and_then(|m| m.org_of(&node)) {
+            orgs.insert(info.org.clone());
+        }
         Box::new(self.catalogue.view_for(orgs))
     }
 
