@@ -298,8 +298,7 @@ pub(crate) fn apply(
 }
 
 fn is_claim(w: &Writer<'_>, doc: DocumentId) -> bool {
-    use crate::trust::membership::DocSource;
-    w.entry(doc).is_some_and(|e| e.meta.kind == Kind::Join)
+    w.kind_of(doc).ok().flatten().as_deref() == Some(Kind::Join.as_str())
 }
 
 fn keep_waiting(
@@ -334,6 +333,9 @@ fn apply_doc(
         return Ok(Outcome::Done);
     }
 
+    // For a new document, its first change is applied once, here, and the
+    // state kept if the change is accepted.
+    let mut first_state: Option<(Automerge, automerge::ChangeHash)> = None;
     let rules = match &existing {
         Some(s) => Rules::of(s),
         None => {
@@ -349,7 +351,7 @@ fn apply_doc(
                 }
                 [(first, root)] => {
                     let mut scratch = Automerge::new();
-                    scratch
+                    let rules = scratch
                         .apply_changes([root.clone()])
                         .map_err(|e| e.to_string())
                         .and_then(|()| Rules::of(&scratch))
@@ -364,7 +366,9 @@ fn apply_doc(
                             } else {
                                 Err("its id does not match its first change".into())
                             }
-                        })
+                        });
+                    first_state = Some((scratch, root.hash()));
+                    rules
                 }
                 _ => Err("a document cannot have two first changes".into()),
             }
@@ -497,8 +501,16 @@ fn apply_doc(
         return Ok(Outcome::Done);
     }
 
-    let mut next = state.clone();
-    let decoded: Vec<Change> = permitted.iter().map(|(_, c)| c.clone()).collect();
+    let (mut next, skip) = match first_state {
+        Some((scratch, root)) if permitted.iter().any(|(_, c)| c.hash() == root) => (scratch, Some(root)),
+        _ => (state.clone(), None),
+    };
+    let decoded: Vec<Change> = permitted
+        .iter()
+        .map(|(_, c)| c)
+        .filter(|c| Some(c.hash()) != skip)
+        .cloned()
+        .collect();
     let verdict = match next.apply_changes(decoded) {
         Err(e) => Err(format!("cannot be applied: {e}")),
         Ok(()) => match Rules::of(&next) {

@@ -69,6 +69,8 @@ pub enum NodeError {
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot change the document: {0}")]
     Doc(Box<convene_model::DocError>),

@@ -18,6 +18,8 @@
 //!   processes read.
 //! - `apply`: receiving changes: signature, permission (who may write
 //!   which document), apply, store; what cannot be judged yet waits.
+//! - [`bundle`]: offline export and import of signed changes (sneakernet),
+//!   checked exactly as sync checks them.
 //! - [`community`]: the charter: creating a community, inviting, joining,
 //!   removing members, naming stewards.
 //! - [`error`]: [`NodeError`], one readable line per failure.
@@ -68,6 +70,7 @@
 //! ```
 
 mod apply;
+pub mod bundle;
 pub mod community;
 pub mod daemon;
 pub mod error;

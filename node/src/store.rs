@@ -200,6 +200,37 @@ impl Store {
         load(&self.conn, doc)
     }
 
+    /// Every stored change with when this node stored it, in arrival order.
+    pub fn all_changes_received(&self) -> Result<Vec<(SignedChange, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT doc, hash, bytes, signer, sig, received FROM changes ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((signed_change(r)?, r.get::<_, i64>(5)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let (Some(c), received) = row? {
+                out.push((c, received));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Owner and visibility of every document, for filtering exports.
+    pub fn doc_classes(&self) -> Result<std::collections::HashMap<DocumentId, (String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT doc, owner, visibility FROM docs")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
+        let mut out = std::collections::HashMap::new();
+        for row in rows {
+            let (doc, owner, visibility) = row?;
+            if let Some(id) = DocumentId::from_slice(&doc) {
+                out.insert(id, (owner, visibility));
+            }
+        }
+        Ok(out)
+    }
+
     /// Every stored change of every document, in arrival order.
     pub fn all_changes(&self) -> Result<Vec<SignedChange>, StoreError> {
         let mut stmt = self

@@ -37,6 +37,16 @@ fn docs_of_kind(conn: &rusqlite::Connection, kind: &str) -> Result<Vec<DocumentI
 }
 
 impl Writer<'_> {
+    /// The kind column of a document's row ('' while it is not valid).
+    pub fn kind_of(&self, doc: DocumentId) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .tx
+            .prepare_cached("SELECT kind FROM docs WHERE doc = ?1")?
+            .query_row([doc.as_bytes().as_slice()], |r| r.get(0))
+            .optional()?)
+    }
+
     pub fn docs_of_kind(&self, kind: &str) -> Result<Vec<DocumentId>, StoreError> {
         docs_of_kind(&self.tx, kind)
     }

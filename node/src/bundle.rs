@@ -1,0 +1,219 @@
+//! Bundles: signed changes on a USB stick or in an email, for nodes that
+//! rarely (or never) connect.
+//!
+//! # Format (version 1)
+//!
+//! ```text
+//! "CONVENE-BUNDLE\n"  magic, 15 bytes
+//! version             1 byte
+//! length              8 bytes, little-endian: bytes of the compressed body
+//! checksum            32 bytes: blake3 of the compressed body
+//! body                deflate(postcard(Body))
+//! ```
+//!
+//! The checksum catches truncation and corruption before anything is
+//! read; every signature is then verified before anything is applied, and
+//! a bundle with one bad signature is refused whole. What is left goes
+//! through exactly the checks sync applies (permissions, membership,
+//! tombstones), so importing a bundle is as safe as syncing, and importing
+//! it twice changes nothing.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+
+use convene_model::{DocumentId, OrgId};
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+use crate::node::{ApplyReport, Node, now};
+use crate::sync::catalogue::Class;
+use crate::sync::wire::{WireChange, WireTombstone};
+use crate::trust::{SignedChange, Tombstone};
+
+const MAGIC: &[u8] = b"CONVENE-BUNDLE\n";
+const VERSION: u8 = 1;
+const HEADER: usize = 15 + 1 + 8 + 32;
+/// Largest body a bundle may inflate to (a corrupt length cannot make a
+/// node allocate more).
+const MAX_BODY: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Why a bundle was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("this is not a Convene bundle")]
+    NotABundle,
+    #[error("the bundle is version {0}; this Convene reads version {VERSION}: upgrade convene")]
+    TooNew(u8),
+    #[error("the bundle is truncated ({have} of {want} bytes): copy it again")]
+    Truncated { have: usize, want: usize },
+    #[error("the bundle is damaged (its checksum does not match): copy it again")]
+    Damaged,
+    #[error("the bundle's content cannot be read: {0}")]
+    Undecodable(String),
+    #[error("the bundle was altered: {0} of its signatures do not verify; nothing was imported")]
+    Tampered(usize),
+}
+
+/// What a bundle carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Body {
+    /// The exporting node's community, if any.
+    pub community: Option<[u8; 16]>,
+    /// When it was made (unix ms).
+    pub created: i64,
+    /// Node id of the exporter.
+    pub exported_by: String,
+    /// The organisation it was made for, if any.
+    pub for_org: Option<String>,
+    pub changes: Vec<WireChange>,
+    pub tombstones: Vec<WireTombstone>,
+}
+
+/// What to leave out of an export.
+#[derive(Debug, Clone, Default)]
+pub enum Since {
+    #[default]
+    Everything,
+    /// Changes this node stored at or after this time (unix ms).
+    Time(i64),
+    /// Changes not already in this earlier bundle.
+    Bundle(BTreeSet<[u8; 32]>),
+}
+
+/// Encodes a body as bundle bytes.
+pub fn encode(body: &Body) -> Vec<u8> {
+    let raw = postcard::to_stdvec(body).expect("bundles encode");
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&raw).expect("writing to memory");
+    let compressed = z.finish().expect("writing to memory");
+    let mut out = Vec::with_capacity(HEADER + compressed.len());
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    out.extend_from_slice(&(compressed.len() as u64).to_le_bytes());
+    out.extend_from_slice(blake3::hash(&compressed).as_bytes());
+    out.extend_from_slice(&compressed);
+    out
+}
+
+/// Reads bundle bytes, checking magic, version, length and checksum.
+pub fn decode(bytes: &[u8]) -> Result<Body, BundleError> {
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(BundleError::NotABundle);
+    }
+    if bytes.len() < HEADER {
+        return Err(BundleError::Truncated {
+            have: bytes.len(),
+            want: HEADER,
+        });
+    }
+    let version = bytes[MAGIC.len()];
+    if version != VERSION {
+        return Err(BundleError::TooNew(version));
+    }
+    let len = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+    let want = HEADER as u64 + len;
+    if (bytes.len() as u64) < want {
+        return Err(BundleError::Truncated {
+            have: bytes.len(),
+            want: want as usize,
+        });
+    }
+    if bytes.len() as u64 > want {
+        return Err(BundleError::Damaged);
+    }
+    let compressed = &bytes[HEADER..];
+    if blake3::hash(compressed).as_bytes() != &bytes[24..56] {
+        return Err(BundleError::Damaged);
+    }
+    let mut raw = Vec::new();
+    flate2::read::DeflateDecoder::new(compressed)
+        .take(MAX_BODY)
+        .read_to_end(&mut raw)
+        .map_err(|e| BundleError::Undecodable(e.to_string()))?;
+    postcard::from_bytes(&raw).map_err(|e| BundleError::Undecodable(e.to_string()))
+}
+
+impl Node {
+    /// Makes a bundle of the signed changes and tombstones that `for_org`
+    /// may see (everything shared with the whole community if `None`).
+    pub fn export_bundle(&self, for_org: Option<OrgId>, since: &Since) -> Result<Body, NodeError> {
+        let store = self.store();
+        let visible: Box<dyn Fn(&str, &str) -> bool> = match for_org {
+            Some(org) => {
+                let orgs: BTreeSet<String> = [org.to_string()].into();
+                Box::new(move |owner, visibility| Class::of(owner, visibility).visible_to(&orgs))
+            }
+            None => Box::new(|owner, visibility| Class::of(owner, visibility) == Class::Community),
+        };
+        let classes = store.doc_classes()?;
+        let mut changes = Vec::new();
+        for (stored, received) in store.all_changes_received()? {
+            let Some((owner, visibility)) = classes.get(&stored.doc) else {
+                continue;
+            };
+            if !visible(owner, visibility) {
+                continue;
+            }
+            let keep = match since {
+                Since::Everything => true,
+                Since::Time(t) => received >= *t,
+                Since::Bundle(seen) => !seen.contains(&stored.hash),
+            };
+            if keep {
+                changes.push(WireChange::from(&stored));
+            }
+        }
+        let (tombstones, _) = store.tombstones_since(0)?;
+        let tombstones = tombstones
+            .iter()
+            .filter(|t| visible(&t.owner, &t.visibility))
+            .map(|t| WireTombstone::from(&t.tombstone))
+            .collect();
+        Ok(Body {
+            community: self.membership().map(|m| *m.community.as_bytes()),
+            created: now().millis(),
+            exported_by: self.node_id().to_string(),
+            for_org: for_org.map(|o| o.to_string()),
+            changes,
+            tombstones,
+        })
+    }
+
+    /// Imports a bundle: every signature is verified first (one bad one
+    /// refuses the whole bundle), then the changes and tombstones go
+    /// through the same checks as sync.
+    pub fn import_bundle(&mut self, body: Body) -> Result<ApplyReport, NodeError> {
+        let changes: Vec<SignedChange> = body
+            .changes
+            .into_iter()
+            .map(SignedChange::try_from)
+            .collect::<Result<_, _>>()
+            .map_err(|_| BundleError::Tampered(1))?;
+        let tombstones: Vec<Tombstone> = body
+            .tombstones
+            .into_iter()
+            .map(Tombstone::try_from)
+            .collect::<Result<_, _>>()
+            .map_err(|_| BundleError::Tampered(1))?;
+        let bad = changes.iter().filter(|c| c.verify().is_err()).count()
+            + tombstones.iter().filter(|t| t.verify().is_err()).count();
+        if bad > 0 {
+            return Err(BundleError::Tampered(bad).into());
+        }
+        self.apply_with_tombstones(changes, tombstones)
+    }
+}
+
+/// The change hashes a bundle holds (for `--since BUNDLE`).
+pub fn hashes(body: &Body) -> BTreeSet<[u8; 32]> {
+    body.changes.iter().map(|c| c.hash).collect()
+}
+
+/// The ids of the documents a bundle touches.
+pub fn documents(body: &Body) -> BTreeSet<DocumentId> {
+    body.changes
+        .iter()
+        .map(|c| DocumentId::from_bytes(c.doc))
+        .chain(body.tombstones.iter().map(|t| DocumentId::from_bytes(t.doc)))
+        .collect()
+}
