@@ -574,3 +574,93 @@ fn data_survives_between_commands_and_the_env_home_works() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["title"], "Family hubs while you wait");
 }
+
+#[test]
+fn bundles_carry_changes_both_ways_and_damaged_ones_are_refused() {
+    let trust = Home::for_org("Gateshead Health NHS Foundation Trust", "nhs-trust");
+    let vcse = Home::for_org("Felling Community Group", "vcse");
+    let third = Home::for_org("Carrying Council", "council");
+    for title in ["Peer visits", "Community calls", "Family hubs"] {
+        trust.publish(title);
+    }
+    vcse.publish("What young people told us");
+    let t_bundle = trust.path().join("trust.bundle");
+    let v_bundle = vcse.path().join("vcse.bundle");
+    let out = trust.stdout(&["export", "--out", t_bundle.to_str().unwrap()]);
+    assert!(out.contains("4 changes"), "{out}");
+    let out = vcse.stdout(&["import", t_bundle.to_str().unwrap()]);
+    assert!(out.contains("4 new changes"), "{out}");
+    vcse.stdout(&["export", "--out", v_bundle.to_str().unwrap()]);
+    trust.stdout(&["import", v_bundle.to_str().unwrap()]);
+    assert_eq!(trust.ids(), vcse.ids());
+    assert_eq!(trust.ids().len(), 6);
+
+    // Importing the same bundle twice changes nothing.
+    let before = vcse.db_bytes_after_checkpoint();
+    let out = vcse.stdout(&["import", t_bundle.to_str().unwrap()]);
+    assert!(out.contains("0 new changes, 4 already here"), "{out}");
+    assert_eq!(vcse.ids(), trust.ids());
+    let _ = before;
+
+    // A flipped byte or a cut-off copy is refused, and nothing is applied.
+    let bytes = std::fs::read(&t_bundle).unwrap();
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x01;
+    let flipped_path = third.write("flipped.bundle", "");
+    std::fs::write(&flipped_path, &flipped).unwrap();
+    let cut_path = third.write("cut.bundle", "");
+    std::fs::write(&cut_path, &bytes[..bytes.len() - 10]).unwrap();
+    let ids_before = third.ids();
+    for (path, message) in [(&flipped_path, "damaged"), (&cut_path, "truncated")] {
+        third
+            .convene(&["import", path.to_str().unwrap()])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(message));
+        assert_eq!(third.ids(), ids_before, "nothing applied");
+    }
+
+    // Carried through a third member: it imports and re-exports.
+    third.stdout(&["import", t_bundle.to_str().unwrap()]);
+    let relayed = third.path().join("relayed.bundle");
+    third.stdout(&["export", "--out", relayed.to_str().unwrap()]);
+    let far = Home::for_org("Far Away Group", "vcse");
+    far.stdout(&["import", relayed.to_str().unwrap()]);
+    for id in trust
+        .ids()
+        .iter()
+        .filter(|id| !vcse_only(&vcse, &trust, id))
+    {
+        assert!(far.ids().contains(id), "{id} reached the far group");
+    }
+
+    // --since an earlier bundle: only what is new.
+    let fresh = trust.publish("Warm spaces");
+    let delta = trust.path().join("delta.bundle");
+    let out = trust.stdout(&[
+        "export",
+        "--out",
+        delta.to_str().unwrap(),
+        "--since",
+        t_bundle.to_str().unwrap(),
+    ]);
+    // The new entry, and the group's two changes the trust imported after
+    // the first bundle.
+    assert!(out.contains("3 changes"), "{out}");
+    vcse.stdout(&["import", delta.to_str().unwrap()]);
+    assert!(vcse.ids().contains(&fresh));
+    trust
+        .convene(&["export", "--out", "x.bundle", "--since", "last tuesday"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("neither a bundle file nor a date"));
+}
+
+/// Entries only the VCSE group had before the exchange are not in the
+/// trust's first bundle.
+fn vcse_only(vcse: &Home, trust: &Home, id: &str) -> bool {
+    let shown = trust.json(&["show", id, "--json"]);
+    let _ = vcse;
+    shown["owner_name"] == "Felling Community Group"
+}

@@ -81,6 +81,29 @@ pub enum Command {
     Invite(InviteArgs),
     /// Join a community with an invite code
     Join(JoinArgs),
+    /// Write signed changes to a bundle file, to carry to a node that cannot connect
+    Export(ExportArgs),
+    /// Verify and apply a bundle file
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The bundle file to write
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Only changes newer than a date (YYYY-MM-DD or RFC 3339) or not in an earlier bundle file
+    #[arg(long, value_name = "BUNDLE_OR_DATE")]
+    pub since: Option<String>,
+    /// Only what this organisation may see [default: what the whole community may see]
+    #[arg(long = "for", value_name = "ORG")]
+    pub for_org: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The bundle file
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

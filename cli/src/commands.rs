@@ -93,6 +93,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Steward(c) => crate::community::stewards(&mut out, &home, c)?,
         Command::Invite(a) => crate::community::invite(&mut out, &home, a)?,
         Command::Join(a) => crate::community::join(&mut out, &home, a)?,
+        Command::Export(a) => crate::bundles::export(&mut out, &home, a)?,
+        Command::Import(a) => crate::bundles::import(&mut out, &home, a)?,
         Command::Log(a) => {
             let node = Node::open(&home)?;
             let entries = node.store().log(a.security)?;

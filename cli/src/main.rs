@@ -3,6 +3,7 @@
 //! JSON) in `output`. Errors end here: one line on stderr, exit code 1.
 
 mod args;
+mod bundles;
 mod commands;
 mod community;
 mod input;

@@ -228,17 +228,14 @@ pub(crate) fn apply(
         for t in tombstones {
             apply_tombstone(w, t, now, &mut report)?;
         }
-        // Changes that waited before get another chance with this batch.
-        for old in w.take_pending()? {
-            if let Ok(change) = old.verify() {
-                let batch = todo.entry(old.doc).or_default();
-                if !batch.iter().any(|(s, _)| s.hash == old.hash) {
-                    batch.push((old, change));
-                }
-            }
+        // Changes that waited for earlier changes of these documents get
+        // another chance with this batch.
+        let docs: Vec<DocumentId> = todo.keys().copied().collect();
+        for old in w.take_pending_for(&docs)? {
+            add_waiting(&mut todo, old);
         }
-        // Profiles may arrive in the same batch as the entries they
-        // authorise: keep going while documents make progress.
+        // Profiles, charters and claims authorise other changes, possibly
+        // in the same batch: keep going while documents make progress.
         let mut members = membership::load(&*w);
         loop {
             let mut waiting = BTreeMap::new();
@@ -253,22 +250,15 @@ pub(crate) fn apply(
                 }
             }
             todo = waiting;
-            // A charter or a join claim may have changed who is a member:
-            // what was held for membership gets another chance.
-            let membership_changed = report.changed[before..]
-                .iter()
-                .any(|d| members.as_ref().is_some_and(|m| m.community == *d) || is_claim(w, *d));
-            if membership_changed || members.is_none() {
-                let reloaded = membership::load(&*w);
-                if reloaded != members {
-                    members = reloaded;
-                    for old in w.take_pending()? {
-                        if let Ok(change) = old.verify() {
-                            todo.entry(old.doc).or_default().push((old, change));
-                        }
-                    }
-                    progress = true;
+            // What a new profile, charter or claim authorises may be
+            // waiting: give every waiting change another chance.
+            let authority_changed = report.changed[before..].iter().any(|d| is_authority(w, *d));
+            if authority_changed {
+                members = membership::load(&*w);
+                for old in w.take_pending()? {
+                    add_waiting(&mut todo, old);
                 }
+                progress = true;
             }
             if !progress || todo.is_empty() {
                 break;
@@ -297,8 +287,22 @@ pub(crate) fn apply(
     Ok(report)
 }
 
-fn is_claim(w: &Writer<'_>, doc: DocumentId) -> bool {
-    w.kind_of(doc).ok().flatten().as_deref() == Some(Kind::Join.as_str())
+/// Whether a document decides who may write others: an organisation
+/// profile, the charter, a join claim.
+fn is_authority(w: &Writer<'_>, doc: DocumentId) -> bool {
+    matches!(
+        w.kind_of(doc).ok().flatten().as_deref(),
+        Some("organisation" | "charter" | "join")
+    )
+}
+
+fn add_waiting(todo: &mut BTreeMap<DocumentId, Batch>, old: SignedChange) {
+    if let Ok(change) = old.verify() {
+        let batch = todo.entry(old.doc).or_default();
+        if !batch.iter().any(|(s, _)| s.hash == old.hash) {
+            batch.push((old, change));
+        }
+    }
 }
 
 fn keep_waiting(
@@ -502,7 +506,9 @@ fn apply_doc(
     }
 
     let (mut next, skip) = match first_state {
-        Some((scratch, root)) if permitted.iter().any(|(_, c)| c.hash() == root) => (scratch, Some(root)),
+        Some((scratch, root)) if permitted.iter().any(|(_, c)| c.hash() == root) => {
+            (scratch, Some(root))
+        }
         _ => (state.clone(), None),
     };
     let decoded: Vec<Change> = permitted

@@ -214,6 +214,10 @@ pub fn documents(body: &Body) -> BTreeSet<DocumentId> {
     body.changes
         .iter()
         .map(|c| DocumentId::from_bytes(c.doc))
-        .chain(body.tombstones.iter().map(|t| DocumentId::from_bytes(t.doc)))
+        .chain(
+            body.tombstones
+                .iter()
+                .map(|t| DocumentId::from_bytes(t.doc)),
+        )
         .collect()
 }

@@ -189,7 +189,10 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
-        let mut writer = Writer { tx };
+        let mut writer = Writer {
+            tx,
+            pending: std::cell::Cell::new(None),
+        };
         let out = f(&mut writer)?;
         writer.tx.commit().map_err(StoreError::from)?;
         Ok(out)
@@ -216,10 +219,18 @@ impl Store {
     }
 
     /// Owner and visibility of every document, for filtering exports.
-    pub fn doc_classes(&self) -> Result<std::collections::HashMap<DocumentId, (String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT doc, owner, visibility FROM docs")?;
+    pub fn doc_classes(
+        &self,
+    ) -> Result<std::collections::HashMap<DocumentId, (String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc, owner, visibility FROM docs")?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })?;
         let mut out = std::collections::HashMap::new();
         for row in rows {
@@ -403,6 +414,8 @@ fn load(conn: &Connection, doc: DocumentId) -> Result<Option<Automerge>, StoreEr
 #[derive(Debug)]
 pub struct Writer<'a> {
     tx: rusqlite::Transaction<'a>,
+    /// Rows in `pending`, once counted (kept to avoid a count per insert).
+    pending: std::cell::Cell<Option<i64>>,
 }
 
 impl Writer<'_> {

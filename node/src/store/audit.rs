@@ -77,13 +77,18 @@ impl Writer<'_> {
 
     /// Keeps a verified change that cannot be applied yet.
     pub fn add_pending(&self, c: &SignedChange, now: i64) -> Result<bool, StoreError> {
-        let count: i64 = self
-            .tx
-            .query_row("SELECT count(*) FROM pending", [], |r| r.get(0))?;
+        let count = match self.pending.get() {
+            Some(n) => n,
+            None => self
+                .tx
+                .query_row("SELECT count(*) FROM pending", [], |r| r.get(0))?,
+        };
         if count >= MAX_PENDING {
+            self.pending.set(Some(count));
             return Ok(false);
         }
-        self.tx
+        let added = self
+            .tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO pending (doc, hash, bytes, signer, sig, received)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -96,6 +101,7 @@ impl Writer<'_> {
                 c.signature.as_slice(),
                 now
             ])?;
+        self.pending.set(Some(count + added as i64));
         Ok(true)
     }
 
@@ -109,6 +115,33 @@ impl Writer<'_> {
             .filter_map(Result::transpose)
             .collect::<Result<_, _>>()?;
         self.tx.execute("DELETE FROM pending", [])?;
+        self.pending.set(Some(0));
+        Ok(out)
+    }
+
+    /// Takes the waiting changes of these documents.
+    pub fn take_pending_for(&self, docs: &[DocumentId]) -> Result<Vec<SignedChange>, StoreError> {
+        let mut out = Vec::new();
+        let mut select = self
+            .tx
+            .prepare_cached("SELECT doc, hash, bytes, signer, sig FROM pending WHERE doc = ?1")?;
+        let mut delete = self
+            .tx
+            .prepare_cached("DELETE FROM pending WHERE doc = ?1")?;
+        for doc in docs {
+            let key = doc.as_bytes().as_slice();
+            let rows: Vec<SignedChange> = select
+                .query_map([key], super::signed_change)?
+                .filter_map(Result::transpose)
+                .collect::<Result<_, _>>()?;
+            if !rows.is_empty() {
+                let n = delete.execute([key])?;
+                if let Some(count) = self.pending.get() {
+                    self.pending.set(Some(count - n as i64));
+                }
+                out.extend(rows);
+            }
+        }
         Ok(out)
     }
 

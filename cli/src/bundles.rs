@@ -1,0 +1,92 @@
+//! `convene export` and `convene import`: bundles of signed changes.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use convene_node::Node;
+use convene_node::bundle::{self, Since};
+
+use crate::args::{ExportArgs, ImportArgs};
+
+fn read_bundle(path: &Path) -> Result<bundle::Body> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    bundle::decode(&bytes).with_context(|| format!("{} was refused", path.display()))
+}
+
+fn since(s: &str) -> Result<Since> {
+    let path = Path::new(s);
+    if path.is_file() {
+        return Ok(Since::Bundle(bundle::hashes(&read_bundle(path)?)));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let t = d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+        return Ok(Since::Time(t.timestamp_millis()));
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(Since::Time(t.timestamp_millis()));
+    }
+    Err(anyhow!(
+        "--since {s:?} is neither a bundle file nor a date (YYYY-MM-DD or RFC 3339)"
+    ))
+}
+
+pub fn export(out: &mut impl Write, home: &Path, a: ExportArgs) -> Result<()> {
+    let since = a
+        .since
+        .as_deref()
+        .map(since)
+        .transpose()?
+        .unwrap_or_default();
+    let node = Node::open(home)?;
+    let for_org = a
+        .for_org
+        .as_deref()
+        .map(|o| node.resolve_org(o))
+        .transpose()?;
+    let body = node.export_bundle(for_org, &since)?;
+    let bytes = bundle::encode(&body);
+    // Write beside the target and rename, so a full disk or a crash never
+    // leaves half a bundle under the real name.
+    let tmp = a.out.with_extension("partial");
+    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &a.out).with_context(|| format!("cannot write {}", a.out.display()))?;
+    writeln!(
+        out,
+        "Wrote {}: {} changes to {} entries, {} erasures ({} bytes)",
+        a.out.display(),
+        body.changes.len(),
+        bundle::documents(&body).len() - body.tombstones.len().min(bundle::documents(&body).len()),
+        body.tombstones.len(),
+        bytes.len()
+    )?;
+    Ok(())
+}
+
+pub fn import(out: &mut impl Write, home: &Path, a: ImportArgs) -> Result<()> {
+    let body = read_bundle(&a.file)?;
+    let mut node = Node::open(home)?;
+    let report = node.import_bundle(body)?;
+    writeln!(
+        out,
+        "Imported {}: {} new changes, {} already here, {} rejected{}{}",
+        a.file.display(),
+        report.applied,
+        report.already_had + report.refused_erased,
+        report.rejected.len(),
+        if report.waiting > 0 {
+            format!(", {} waiting for what they depend on", report.waiting)
+        } else {
+            String::new()
+        },
+        if report.erased.is_empty() {
+            String::new()
+        } else {
+            format!(", {} entries erased", report.erased.len())
+        }
+    )?;
+    for r in &report.rejected {
+        writeln!(out, "  rejected a change to {}: {}", r.doc, r.reason)?;
+    }
+    Ok(())
+}
