@@ -138,12 +138,15 @@ impl Node {
     /// may see (everything shared with the whole community if `None`).
     pub fn export_bundle(&self, for_org: Option<OrgId>, since: &Since) -> Result<Body, NodeError> {
         let store = self.store();
-        let visible: Box<dyn Fn(&str, &str) -> bool> = match for_org {
-            Some(org) => {
-                let orgs: BTreeSet<String> = [org.to_string()].into();
-                Box::new(move |owner, visibility| Class::of(owner, visibility).visible_to(&orgs))
+        // For an organisation: what it may see; without one: only what the
+        // whole community may see.
+        let orgs: Option<BTreeSet<String>> = for_org.map(|o| [o.to_string()].into());
+        let visible = |owner: &str, visibility: &str| {
+            let class = Class::of(owner, visibility);
+            match &orgs {
+                Some(orgs) => class.visible_to(orgs),
+                None => class == Class::Community,
             }
-            None => Box::new(|owner, visibility| Class::of(owner, visibility) == Class::Community),
         };
         let classes = store.doc_classes()?;
         let mut changes = Vec::new();
