@@ -456,3 +456,46 @@ fn a_forged_edit_from_a_modified_member_is_rejected_everywhere() {
     );
     drop(a);
 }
+
+#[test]
+fn a_backup_taken_while_the_daemon_syncs_restores_the_same_entries() {
+    let trust = Home::for_org("Backed-up Trust", "nhs-trust");
+    let council = Home::for_org("Busy Council", "council");
+    let a = Daemon::start(&trust, &[]);
+    let _b = Daemon::start(&council, &[&a.addr]);
+    for i in 0..20 {
+        council.publish(&format!("Entry {i}"));
+    }
+    // Taken while the council's entries are still arriving.
+    let file = trust.path().join("node.backup");
+    trust.stdout(&["backup", file.to_str().unwrap()]);
+    drop(a);
+    let restored = Home::new();
+    let out = restored.stdout(&["restore", file.to_str().unwrap()]);
+    assert!(out.contains("Restored node"), "{out}");
+    assert_eq!(restored.stdout(&["id"]), trust.stdout(&["id"]));
+    let backed_up = restored.ids();
+    assert!(backed_up.is_subset(&trust.ids()));
+    // The restored node resumes syncing and catches up, nothing twice.
+    restored.stdout(&["sync", "--once", "--peer", &_b.addr]);
+    assert_eq!(restored.ids(), council.ids());
+    let twice = restored.json(&["sync", "--once", "--peer", &_b.addr, "--json"]);
+    assert_eq!(twice["changes_received"], 0);
+
+    // A damaged backup is refused, and restore wants an empty home.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    let damaged = restored.write("damaged.backup", "");
+    std::fs::write(&damaged, bytes).unwrap();
+    Home::new()
+        .convene(&["restore", damaged.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("damaged"));
+    restored
+        .convene(&["restore", file.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("already holds a Convene node"));
+}

@@ -85,6 +85,16 @@ pub enum Command {
     Export(ExportArgs),
     /// Verify and apply a bundle file
     Import(ImportArgs),
+    /// Write a consistent backup of this node (key and database), even while it runs
+    Backup {
+        /// The backup file (it holds the node's private key: keep it safe)
+        file: PathBuf,
+    },
+    /// Restore a backup into an empty home
+    Restore {
+        /// The backup file
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -95,6 +95,24 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Join(a) => crate::community::join(&mut out, &home, a)?,
         Command::Export(a) => crate::bundles::export(&mut out, &home, a)?,
         Command::Import(a) => crate::bundles::import(&mut out, &home, a)?,
+        Command::Backup { file } => {
+            let node = Node::open(&home)?;
+            let size = node.backup_to(&file)?;
+            writeln!(
+                out,
+                "Wrote {} ({size} bytes). It holds this node's private key: keep it safe.",
+                file.display()
+            )?;
+        }
+        Command::Restore { file } => {
+            let node = Node::restore(&home, &file)?;
+            writeln!(
+                out,
+                "Restored node {} into {}; start it with `convene node start`.",
+                node.node_id(),
+                home.display()
+            )?;
+        }
         Command::Log(a) => {
             let node = Node::open(&home)?;
             let entries = node.store().log(a.security)?;

@@ -71,6 +71,8 @@ pub enum NodeError {
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
     #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot change the document: {0}")]
     Doc(Box<convene_model::DocError>),

@@ -18,6 +18,7 @@
 //!   processes read.
 //! - `apply`: receiving changes: signature, permission (who may write
 //!   which document), apply, store; what cannot be judged yet waits.
+//! - [`backup`]: consistent online backups (key and database) and restore.
 //! - [`bundle`]: offline export and import of signed changes (sneakernet),
 //!   checked exactly as sync checks them.
 //! - [`community`]: the charter: creating a community, inviting, joining,
@@ -70,6 +71,7 @@
 //! ```
 
 mod apply;
+pub mod backup;
 pub mod bundle;
 pub mod community;
 pub mod daemon;
