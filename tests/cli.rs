@@ -664,3 +664,85 @@ fn vcse_only(vcse: &Home, trust: &Home, id: &str) -> bool {
     let _ = vcse;
     shown["owner_name"] == "Felling Community Group"
 }
+
+#[test]
+fn a_spreadsheet_is_checked_whole_then_imported_in_one_go() {
+    let home = Home::initialised();
+    // The example in the README imports as it is.
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/learning.csv");
+    let out = home.stdout(&["import-csv", "learning", example]);
+    assert!(out.contains("Published 3 learning entries"), "{out}");
+
+    let mut csv = String::from("Title,Summary,Priorities,Tags,Outcome\n");
+    for i in 0..200 {
+        let (title, priority, outcome) = match i {
+            17 => (
+                String::new(),
+                "discharge-and-safe-transfers-of-care",
+                "worked",
+            ),
+            88 => (format!("Row {i}"), "dischage", "worked"),
+            150 => (format!("Row {i}"), "collaborative-leadership", "brilliant"),
+            _ => (format!("Row {i}"), "collaborative-leadership", "mixed"),
+        };
+        csv += &format!("{title},What row {i} taught us.,{priority},t{i}; shared,{outcome}\n");
+    }
+    let bad = home.write("bad.csv", &csv);
+    let before = home.ids();
+    let out = home
+        .convene(&["import-csv", "learning", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("line 19, column title: is required"), "{err}");
+    assert!(
+        err.contains("line 90, column priorities: unknown priority value \"dischage\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 152, column outcome: unknown outcome value \"brilliant\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("3 rows have problems; nothing was imported"),
+        "{err}"
+    );
+    assert_eq!(home.ids(), before, "nothing written");
+
+    let fixed = csv
+        .replace(",What row 17", "Row 17,What row 17")
+        .replace("dischage", "collaborative-leadership")
+        .replace("brilliant", "worked");
+    let good = home.write("good.csv", &fixed);
+    let out = home.stdout(&[
+        "import-csv",
+        "learning",
+        good.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert!(out.contains("200 rows are valid"), "{out}");
+    assert_eq!(home.ids(), before);
+    let out = home.stdout(&["import-csv", "learning", good.to_str().unwrap()]);
+    assert!(out.contains("Published 200"), "{out}");
+    assert_eq!(home.json_lines(&["list", "learning", "--json"]).len(), 203);
+    let tagged = home.json_lines(&["list", "--tag", "t42", "--json"]);
+    assert_eq!(tagged.len(), 1);
+
+    // Exported as CSV, it opens as a table with one column per field.
+    let exported = home.stdout(&["export-csv", "learning"]);
+    let mut lines = exported.lines();
+    let header = lines.next().unwrap();
+    assert!(header.starts_with("id,kind,schema,owner"), "{header}");
+    assert!(header.contains(",priorities,"), "{header}");
+    assert_eq!(lines.count(), 203);
+    home.convene(&["import-csv", "widgets", good.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("unknown kind"));
+    let wrong = home.write("wrong.csv", "titel,summary\nx,y\n");
+    home.convene(&["import-csv", "learning", wrong.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("unknown column \"titel\""));
+}

@@ -85,6 +85,22 @@ pub enum Command {
     Export(ExportArgs),
     /// Verify and apply a bundle file
     Import(ImportArgs),
+    /// Publish many entries from a CSV file (every row is checked before any is written)
+    ImportCsv {
+        /// learning, project or contact
+        kind: String,
+        file: PathBuf,
+        /// Check the rows and report, but write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write the entries of one kind as CSV (to stdout, or --out)
+    ExportCsv {
+        /// learning, project, contact or organisation
+        kind: String,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Write a consistent backup of this node (key and database), even while it runs
     Backup {
         /// The backup file (it holds the node's private key: keep it safe)

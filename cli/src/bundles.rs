@@ -90,3 +90,104 @@ pub fn import(out: &mut impl Write, home: &Path, a: ImportArgs) -> Result<()> {
     }
     Ok(())
 }
+
+pub fn import_csv(
+    out: &mut impl Write,
+    home: &Path,
+    kind: &str,
+    file: &Path,
+    dry_run: bool,
+) -> Result<()> {
+    use std::io::IsTerminal;
+    let kind: convene_model::Kind = kind.parse()?;
+    if !matches!(
+        kind,
+        convene_model::Kind::Learning | convene_model::Kind::Project | convene_model::Kind::Contact
+    ) {
+        return Err(anyhow!(
+            "import-csv takes learning, project or contact, not {kind}"
+        ));
+    }
+    let mut node = Node::open(home)?;
+    let reader =
+        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    // A spinner for people at a terminal; nothing for scripts and logs.
+    let spinner = std::io::stderr().is_terminal().then(|| {
+        let s = indicatif::ProgressBar::new_spinner();
+        s.set_message(format!("checking {}", file.display()));
+        s.enable_steady_tick(std::time::Duration::from_millis(100));
+        s
+    });
+    let rows = convene_node::tabular::read_rows(kind, reader, node.vocab());
+    let inputs = match rows {
+        Ok(inputs) => inputs,
+        Err(convene_node::tabular::CsvError::Rows(problems)) => {
+            if let Some(s) = &spinner {
+                s.finish_and_clear();
+            }
+            for p in &problems {
+                let column = if p.column.is_empty() {
+                    String::new()
+                } else {
+                    format!(", column {}", p.column)
+                };
+                eprintln!("{}: line {}{column}: {}", file.display(), p.line, p.reason);
+            }
+            return Err(convene_node::tabular::CsvError::Rows(problems).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let n = inputs.len();
+    if dry_run {
+        if let Some(s) = &spinner {
+            s.finish_and_clear();
+        }
+        writeln!(out, "{n} rows are valid; nothing was written (--dry-run)")?;
+        return Ok(());
+    }
+    if let Some(s) = &spinner {
+        s.set_message(format!("publishing {n} entries"));
+    }
+    let ids = node.publish_batch(inputs)?;
+    if let Some(s) = &spinner {
+        s.finish_and_clear();
+    }
+    writeln!(
+        out,
+        "Published {} {kind} entries from {}",
+        ids.len(),
+        file.display()
+    )?;
+    Ok(())
+}
+
+pub fn export_csv(
+    out: &mut impl Write,
+    home: &Path,
+    kind: &str,
+    file: Option<&Path>,
+) -> Result<()> {
+    let kind: convene_model::Kind = kind.parse()?;
+    let node = Node::open(home)?;
+    let rows = node.list(&convene_node::Filter {
+        kind: Some(kind),
+        ..convene_node::Filter::default()
+    })?;
+    let entries: Vec<convene_model::Entry> =
+        rows.iter().filter_map(|l| node.get(l.id).ok()).collect();
+    match file {
+        Some(path) => {
+            let f = std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            convene_node::tabular::write_rows(&entries, f)?;
+            writeln!(
+                out,
+                "Wrote {} {kind} entries to {}",
+                entries.len(),
+                path.display()
+            )?;
+        }
+        None => convene_node::tabular::write_rows(&entries, &mut *out)?,
+    }
+    Ok(())
+}

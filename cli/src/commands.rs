@@ -95,6 +95,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Join(a) => crate::community::join(&mut out, &home, a)?,
         Command::Export(a) => crate::bundles::export(&mut out, &home, a)?,
         Command::Import(a) => crate::bundles::import(&mut out, &home, a)?,
+        Command::ImportCsv {
+            kind,
+            file,
+            dry_run,
+        } => crate::bundles::import_csv(&mut out, &home, &kind, &file, dry_run)?,
+        Command::ExportCsv { kind, out: file } => {
+            crate::bundles::export_csv(&mut out, &home, &kind, file.as_deref())?
+        }
         Command::Backup { file } => {
             let node = Node::open(&home)?;
             let size = node.backup_to(&file)?;

@@ -73,6 +73,8 @@ pub enum NodeError {
     #[error(transparent)]
     Backup(#[from] crate::backup::BackupError),
     #[error(transparent)]
+    Csv(#[from] crate::tabular::CsvError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot change the document: {0}")]
     Doc(Box<convene_model::DocError>),

@@ -23,6 +23,8 @@
 //!   checked exactly as sync checks them.
 //! - [`community`]: the charter: creating a community, inviting, joining,
 //!   removing members, naming stewards.
+//! - [`tabular`]: spreadsheets in (every row checked before any is
+//!   written) and out.
 //! - [`error`]: [`NodeError`], one readable line per failure.
 //!
 //! # Data flow
@@ -80,6 +82,7 @@ pub mod net;
 pub mod node;
 pub mod store;
 pub mod sync;
+pub mod tabular;
 pub mod trust;
 
 pub use error::NodeError;
