@@ -674,7 +674,7 @@ fn a_spreadsheet_is_checked_whole_then_imported_in_one_go() {
     assert!(out.contains("Published 3 learning entries"), "{out}");
 
     let mut csv = String::from("Title,Summary,Priorities,Tags,Outcome\n");
-    for i in 0..200 {
+    for i in 0..2000 {
         let (title, priority, outcome) = match i {
             17 => (
                 String::new(),
@@ -721,11 +721,11 @@ fn a_spreadsheet_is_checked_whole_then_imported_in_one_go() {
         good.to_str().unwrap(),
         "--dry-run",
     ]);
-    assert!(out.contains("200 rows are valid"), "{out}");
+    assert!(out.contains("2000 rows are valid"), "{out}");
     assert_eq!(home.ids(), before);
     let out = home.stdout(&["import-csv", "learning", good.to_str().unwrap()]);
-    assert!(out.contains("Published 200"), "{out}");
-    assert_eq!(home.json_lines(&["list", "learning", "--json"]).len(), 203);
+    assert!(out.contains("Published 2000"), "{out}");
+    assert_eq!(home.json_lines(&["list", "learning", "--json"]).len(), 2003);
     let tagged = home.json_lines(&["list", "--tag", "t42", "--json"]);
     assert_eq!(tagged.len(), 1);
 
@@ -735,7 +735,20 @@ fn a_spreadsheet_is_checked_whole_then_imported_in_one_go() {
     let header = lines.next().unwrap();
     assert!(header.starts_with("id,kind,schema,owner"), "{header}");
     assert!(header.contains(",priorities,"), "{header}");
-    assert_eq!(lines.count(), 203);
+    assert_eq!(lines.count(), 2003);
+    // And as Markdown pages, one per entry, with front matter.
+    let pages = home.path().join("site");
+    let out = home.stdout(&["export-md", "--out", pages.to_str().unwrap()]);
+    assert!(out.contains("Wrote 2004 Markdown files"), "{out}");
+    let page = std::fs::read_dir(&pages)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("ambulance-handover-delays"))
+        .expect("a page for the ambulance entry");
+    let text = std::fs::read_to_string(page).unwrap();
+    assert!(text.starts_with("---\n"), "{text}");
+    assert!(text.contains("kind: \"learning\""), "{text}");
+    assert!(text.contains("\n# Ambulance handover delays\n"), "{text}");
     home.convene(&["import-csv", "widgets", good.to_str().unwrap()])
         .assert()
         .failure()

@@ -101,6 +101,12 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Write one Markdown file per entry (front matter with the metadata), e.g. for a website
+    ExportMd {
+        /// The folder to write into (created if needed)
+        #[arg(long, value_name = "DIR", default_value = "convene-export")]
+        out: PathBuf,
+    },
     /// Write a consistent backup of this node (key and database), even while it runs
     Backup {
         /// The backup file (it holds the node's private key: keep it safe)

@@ -191,3 +191,23 @@ pub fn export_csv(
     }
     Ok(())
 }
+
+pub fn export_md(out: &mut impl Write, home: &Path, dir: &Path) -> Result<()> {
+    let node = Node::open(home)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut written = 0;
+    for listed in node.list(&convene_node::Filter::default())? {
+        let Ok(entry) = node.get(listed.id) else {
+            continue;
+        };
+        if entry.meta.kind == convene_model::Kind::Charter {
+            continue;
+        }
+        let path = dir.join(convene_node::tabular::markdown_name(&entry));
+        std::fs::write(&path, convene_node::tabular::markdown(&entry))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written += 1;
+    }
+    writeln!(out, "Wrote {written} Markdown files to {}", dir.display())?;
+    Ok(())
+}

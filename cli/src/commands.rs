@@ -103,6 +103,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ExportCsv { kind, out: file } => {
             crate::bundles::export_csv(&mut out, &home, &kind, file.as_deref())?
         }
+        Command::ExportMd { out: dir } => crate::bundles::export_md(&mut out, &home, &dir)?,
         Command::Backup { file } => {
             let node = Node::open(&home)?;
             let size = node.backup_to(&file)?;

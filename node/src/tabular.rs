@@ -224,3 +224,87 @@ pub fn write_rows(entries: &[Entry], output: impl Write) -> Result<(), csv::Erro
     writer.flush()?;
     Ok(())
 }
+
+/// One entry as a Markdown page: front matter with the metadata (values
+/// written as JSON, which is also valid YAML), then the text.
+pub fn markdown(entry: &Entry) -> String {
+    let json = entry.to_json();
+    let mut out = String::from("---\n");
+    if let Value::Object(map) = &json {
+        for (k, v) in map {
+            let empty = matches!(v, Value::Null)
+                || v.as_str() == Some("")
+                || v.as_array().is_some_and(Vec::is_empty);
+            if !empty
+                && !matches!(
+                    k.as_str(),
+                    "body" | "problem" | "evidence" | "lived_experience"
+                )
+            {
+                out += &format!("{k}: {v}\n");
+            }
+        }
+    }
+    out += "---\n\n";
+    out += &format!("# {}\n\n", entry.body.title());
+    for section in [
+        "summary",
+        "problem",
+        "aim",
+        "body",
+        "evidence",
+        "lived_experience",
+    ] {
+        if let Some(text) = json
+            .get(section)
+            .and_then(Value::as_str)
+            .filter(|t| !t.trim().is_empty())
+        {
+            if section != "summary" && section != "body" {
+                let heading = section.replace('_', " ");
+                let mut c = heading.chars();
+                let heading: String = c
+                    .next()
+                    .map(|f| f.to_uppercase().chain(c).collect())
+                    .unwrap_or_default();
+                out += &format!("## {heading}\n\n");
+            }
+            out += text.trim();
+            out += "\n\n";
+        }
+    }
+    if let Body::Project(p) = &entry.body {
+        for m in &p.measures {
+            out += &format!(
+                "## {}\n\n| date | value | note |\n| --- | ---: | --- |\n",
+                m.name
+            );
+            let mut data = m.data.clone();
+            data.sort_by(|a, b| a.date.cmp(&b.date));
+            for d in data {
+                out += &format!(
+                    "| {} | {} | {} |\n",
+                    d.date,
+                    d.value,
+                    d.note.replace('|', "\\|")
+                );
+            }
+            out += "\n";
+        }
+    }
+    out
+}
+
+/// A file name for an entry's page: kind, a slug of its title, its id.
+pub fn markdown_name(entry: &Entry) -> String {
+    let slug: String = convene_model::vocab::slugify(entry.body.title())
+        .chars()
+        .take(60)
+        .collect();
+    format!(
+        "{}-{}-{}.md",
+        entry.meta.kind,
+        slug,
+        &entry.id.to_string()[..10]
+    )
+}

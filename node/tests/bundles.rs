@@ -1,0 +1,142 @@
+//! Bundles preserve every entry exactly (property test), and carry
+//! erasures.
+
+use convene_model::{Body, EntryInput, Learning};
+use convene_node::bundle::{self, Since};
+use convene_node::{InitOptions, Node, NodeError};
+use proptest::prelude::*;
+
+fn init(home: &std::path::Path, org: &str) -> Node {
+    Node::init(
+        home,
+        &InitOptions {
+            org: org.into(),
+            sector: "vcse".into(),
+            place: None,
+        },
+    )
+    .unwrap()
+}
+
+fn text() -> impl Strategy<Value = String> {
+    // Printable text, including non-ASCII, never empty after trimming.
+    "[A-Za-zÀ-ÿ0-9 ,.'’-]{0,40}[A-Za-z]"
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn export_then_import_preserves_every_entry(
+        entries in proptest::collection::vec((text(), text(), proptest::collection::vec(text(), 0..4), any::<bool>()), 1..8),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), text()), 0..4),
+    ) {
+        let a_dir = tempfile::tempdir().unwrap();
+        let b_dir = tempfile::tempdir().unwrap();
+        let mut a = init(a_dir.path(), "Exporter");
+        let mut b = init(b_dir.path(), "Importer");
+        let mut ids = Vec::new();
+        for (title, body, tags, draft) in entries {
+            ids.push(a.publish(EntryInput {
+                body: Body::Learning(Learning {
+                    title,
+                    summary: "Summary.".into(),
+                    body: body.as_str().into(),
+                    tags,
+                    ..Learning::default()
+                }),
+                visibility: None,
+                status: draft.then_some(convene_model::Status::Draft),
+            }).unwrap());
+        }
+        for (which, title) in edits {
+            let id = *which.get(&ids);
+            a.edit(id, convene_node::Edit::Set(vec![("title".into(), title)])).unwrap();
+        }
+        let exported = a.export_bundle(None, &Since::Everything).unwrap();
+        let bytes = bundle::encode(&exported);
+        let decoded = bundle::decode(&bytes).unwrap();
+        prop_assert_eq!(&decoded, &exported);
+        let report = b.import_bundle(decoded.clone()).unwrap();
+        prop_assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+        for id in &ids {
+            prop_assert_eq!(b.get(*id).unwrap(), a.get(*id).unwrap());
+        }
+        let again = b.import_bundle(decoded).unwrap();
+        prop_assert_eq!(again.applied, 0);
+    }
+}
+
+#[test]
+fn a_bundle_carries_an_erasure() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Owner");
+    let mut b = init(b_dir.path(), "Carrier");
+    let id = a
+        .publish(EntryInput {
+            body: Body::Learning(Learning {
+                title: "Withdrawn later".into(),
+                summary: "s".into(),
+                ..Learning::default()
+            }),
+            visibility: None,
+            status: None,
+        })
+        .unwrap();
+    let first = a.export_bundle(None, &Since::Everything).unwrap();
+    b.import_bundle(first.clone()).unwrap();
+    assert!(b.get(id).is_ok());
+    a.erase(id, "withdrawn").unwrap();
+    let second = a
+        .export_bundle(None, &Since::Bundle(bundle::hashes(&first)))
+        .unwrap();
+    assert_eq!(second.tombstones.len(), 1);
+    let report = b.import_bundle(second).unwrap();
+    assert_eq!(report.erased, vec![id]);
+    assert!(matches!(b.get(id), Err(NodeError::Erased(_))));
+    // The old bundle does not bring it back.
+    let report = b.import_bundle(first).unwrap();
+    assert_eq!(report.applied, 0);
+    assert!(matches!(b.get(id), Err(NodeError::Erased(_))));
+}
+
+#[test]
+fn a_bundle_for_an_organisation_holds_only_what_it_may_see() {
+    use convene_model::Visibility;
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let c_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Owner");
+    let b = init(b_dir.path(), "Partner");
+    let c = init(c_dir.path(), "Other");
+    for n in [&b, &c] {
+        a.import_bundle(n.export_bundle(None, &Since::Everything).unwrap())
+            .unwrap();
+    }
+    let mut publish = |title: &str, visibility: Visibility| {
+        a.publish(EntryInput {
+            body: Body::Learning(Learning {
+                title: title.into(),
+                summary: "s".into(),
+                ..Learning::default()
+            }),
+            visibility: Some(visibility),
+            status: None,
+        })
+        .unwrap()
+    };
+    let shared = publish("For the partner", Visibility::Orgs(vec![b.org()]));
+    let internal = publish("Internal", Visibility::Organisation);
+    let open = publish("For everyone", Visibility::Community);
+    let docs = |body: &bundle::Body| bundle::documents(body);
+    let for_b = a.export_bundle(Some(b.org()), &Since::Everything).unwrap();
+    let for_c = a.export_bundle(Some(c.org()), &Since::Everything).unwrap();
+    let for_all = a.export_bundle(None, &Since::Everything).unwrap();
+    assert!(docs(&for_b).contains(&shared) && docs(&for_b).contains(&open));
+    assert!(!docs(&for_c).contains(&shared) && docs(&for_c).contains(&open));
+    assert!(!docs(&for_all).contains(&shared));
+    for body in [&for_b, &for_c, &for_all] {
+        assert!(!docs(body).contains(&internal));
+    }
+}
