@@ -1,0 +1,364 @@
+//! A deterministic in-process network for the sync state machine: real
+//! nodes (SQLite stores in temporary directories, real signatures), no
+//! sockets, every message encoded and decoded as on the wire. Optional
+//! faults (loss, duplication, reordering) come from a seeded generator, so
+//! every run of a seed is the same.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use convene_model::{Body, DocumentId, EntryInput, Learning};
+use convene_node::sync::wire::{self, Request, Response};
+use convene_node::sync::{Event, Input, Io, NodeReplica, Service};
+use convene_node::{InitOptions, Node, NodeId};
+
+/// Message faults, decided by a seeded xorshift generator.
+pub struct Faults {
+    state: u64,
+    /// Chance (per mille) that a message is lost (its requester sees a
+    /// failed request, as a timeout would give it).
+    pub loss: u64,
+    /// Chance (per mille) that a request is delivered twice.
+    pub duplicate: u64,
+    /// Chance (per mille) that a message is put at the back of the queue.
+    pub reorder: u64,
+}
+
+impl Faults {
+    pub fn new(seed: u64, loss: u64, duplicate: u64, reorder: u64) -> Self {
+        Self {
+            state: seed.max(1),
+            loss,
+            duplicate,
+            reorder,
+        }
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.state = x;
+        x
+    }
+
+    fn roll(&mut self, per_mille: u64) -> bool {
+        self.next() % 1000 < per_mille
+    }
+}
+
+pub struct SimNode {
+    pub service: Service<NodeReplica>,
+    pub _dir: tempfile::TempDir,
+}
+
+pub enum Msg {
+    Request {
+        from: usize,
+        to: usize,
+        token: u64,
+        bytes: Vec<u8>,
+    },
+    Response {
+        from: usize,
+        to: usize,
+        token: u64,
+        bytes: Vec<u8>,
+    },
+}
+
+/// A network of nodes with explicit links.
+pub struct Net {
+    pub nodes: Vec<SimNode>,
+    pub ids: Vec<NodeId>,
+    pub links: BTreeSet<(usize, usize)>,
+    pub queue: VecDeque<Msg>,
+    /// (responder, channel) → (requester, token)
+    pub channels: HashMap<(usize, u64), (usize, u64)>,
+    pub next_channel: u64,
+    pub bytes: usize,
+    pub messages: usize,
+    pub events: Vec<(usize, Event)>,
+    pub disconnects: Vec<(usize, NodeId, String)>,
+    pub now: i64,
+    /// Message faults, when the test wants them.
+    pub faults: Option<Faults>,
+}
+
+impl Net {
+    pub fn new() -> Self {
+        Self {
+            nodes: Vec::new(),
+            ids: Vec::new(),
+            links: BTreeSet::new(),
+            queue: VecDeque::new(),
+            channels: HashMap::new(),
+            next_channel: 1,
+            bytes: 0,
+            messages: 0,
+            events: Vec::new(),
+            disconnects: Vec::new(),
+            now: 1_700_000_000_000,
+            faults: None,
+        }
+    }
+
+    pub fn add(&mut self, org: &str) -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::init(
+            dir.path(),
+            &InitOptions {
+                org: org.into(),
+                sector: "vcse".into(),
+                place: None,
+            },
+        )
+        .unwrap();
+        self.push(node, dir)
+    }
+
+    pub fn add_joining(&mut self, of: usize) -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let org = self.node(of).org();
+        let node = Node::init_joining(dir.path(), org).unwrap();
+        self.push(node, dir)
+    }
+
+    pub fn push(&mut self, node: Node, dir: tempfile::TempDir) -> usize {
+        self.ids.push(node.node_id());
+        self.nodes.push(SimNode {
+            service: Service::new(NodeReplica::new(node).unwrap()),
+            _dir: dir,
+        });
+        self.nodes.len() - 1
+    }
+
+    pub fn node(&self, i: usize) -> &Node {
+        self.nodes[i].service.replica().node()
+    }
+
+    pub fn node_mut(&mut self, i: usize) -> &mut Node {
+        self.nodes[i].service.replica_mut().node_mut()
+    }
+
+    pub fn index(&self, id: &NodeId) -> usize {
+        self.ids.iter().position(|x| x == id).unwrap()
+    }
+
+    pub fn input(&mut self, i: usize, input: Input) {
+        self.now += 1;
+        self.nodes[i].service.handle(self.now, input);
+        self.drain(i);
+    }
+
+    /// Connects two nodes; the first dials, so it starts a session.
+    pub fn connect(&mut self, a: usize, b: usize) {
+        self.links.insert((a.min(b), a.max(b)));
+        let (ida, idb) = (self.ids[a], self.ids[b]);
+        self.input(a, Input::Connected { peer: idb });
+        self.input(b, Input::Connected { peer: ida });
+        self.input(a, Input::Sync { peer: idb });
+    }
+
+    pub fn disconnect(&mut self, a: usize, b: usize) {
+        self.links.remove(&(a.min(b), a.max(b)));
+        let (ida, idb) = (self.ids[a], self.ids[b]);
+        self.input(a, Input::Disconnected { peer: idb });
+        self.input(b, Input::Disconnected { peer: ida });
+    }
+
+    pub fn linked(&self, a: usize, b: usize) -> bool {
+        self.links.contains(&(a.min(b), a.max(b)))
+    }
+
+    pub fn drain(&mut self, i: usize) {
+        while let Some(io) = self.nodes[i].service.next_io() {
+            match io {
+                Io::Send {
+                    peer,
+                    token,
+                    request,
+                } => {
+                    let to = self.index(&peer);
+                    self.queue.push_back(Msg::Request {
+                        from: i,
+                        to,
+                        token,
+                        bytes: wire::encode(&request),
+                    });
+                }
+                Io::Respond { channel, response } => {
+                    let (to, token) = self.channels.remove(&(i, channel)).unwrap();
+                    self.queue.push_back(Msg::Response {
+                        from: i,
+                        to,
+                        token,
+                        bytes: wire::encode(&response),
+                    });
+                }
+                Io::Disconnect { peer, reason } => {
+                    self.disconnects.push((i, peer, reason));
+                    let j = self.index(&peer);
+                    self.disconnect(i, j);
+                }
+                Io::Event(e) => self.events.push((i, e)),
+            }
+        }
+    }
+
+    /// Applies the configured faults to one message: `None` when it is
+    /// lost or put back at the end of the queue.
+    fn inject_faults(&mut self, msg: Msg) -> Option<Msg> {
+        let Some(faults) = self.faults.as_mut() else {
+            return Some(msg);
+        };
+        let (lose, again, later) = (
+            faults.roll(faults.loss),
+            faults.roll(faults.duplicate),
+            faults.roll(faults.reorder),
+        );
+        if later {
+            self.queue.push_back(msg);
+            return None;
+        }
+        if lose {
+            // The requester's request fails, as a timeout would make it.
+            let (requester, responder, token) = match &msg {
+                Msg::Request {
+                    from, to, token, ..
+                } => (*from, *to, *token),
+                Msg::Response {
+                    from, to, token, ..
+                } => (*to, *from, *token),
+            };
+            let peer = self.ids[responder];
+            self.input(
+                requester,
+                Input::Failed {
+                    peer,
+                    token,
+                    error: "lost".into(),
+                },
+            );
+            return None;
+        }
+        if again
+            && let Msg::Request {
+                from,
+                to,
+                token,
+                bytes,
+            } = &msg
+        {
+            self.queue.push_back(Msg::Request {
+                from: *from,
+                to: *to,
+                token: *token,
+                bytes: bytes.clone(),
+            });
+        }
+        Some(msg)
+    }
+
+    /// Delivers messages until nothing is left to deliver.
+    pub fn run(&mut self) {
+        let mut steps = 0;
+        loop {
+            while let Some(msg) = self.queue.pop_front() {
+                steps += 1;
+                assert!(steps < 100_000, "the network never went quiet");
+                let Some(msg) = self.inject_faults(msg) else {
+                    continue;
+                };
+                match msg {
+                    Msg::Request {
+                        from,
+                        to,
+                        token,
+                        bytes,
+                    } => {
+                        if !self.linked(from, to) {
+                            continue;
+                        }
+                        self.bytes += bytes.len();
+                        self.messages += 1;
+                        let request: Request = wire::decode(&bytes).unwrap();
+                        let channel = self.next_channel;
+                        self.next_channel += 1;
+                        self.channels.insert((to, channel), (from, token));
+                        let peer = self.ids[from];
+                        self.input(
+                            to,
+                            Input::Request {
+                                peer,
+                                channel,
+                                request,
+                            },
+                        );
+                    }
+                    Msg::Response {
+                        from,
+                        to,
+                        token,
+                        bytes,
+                    } => {
+                        if !self.linked(from, to) {
+                            continue;
+                        }
+                        self.bytes += bytes.len();
+                        self.messages += 1;
+                        let response: Response = wire::decode(&bytes).unwrap();
+                        let peer = self.ids[from];
+                        self.input(
+                            to,
+                            Input::Response {
+                                peer,
+                                token,
+                                response,
+                            },
+                        );
+                    }
+                }
+            }
+            // Let every node notice local writes (as the daemon's timer does).
+            for i in 0..self.nodes.len() {
+                self.input(i, Input::Tick);
+            }
+            if self.queue.is_empty() {
+                break;
+            }
+        }
+    }
+
+    pub fn publish(&mut self, i: usize, title: &str) -> DocumentId {
+        self.node_mut(i)
+            .publish(EntryInput {
+                body: Body::Learning(Learning {
+                    title: title.into(),
+                    summary: format!("What {title} taught us.").as_str().into(),
+                    ..Learning::default()
+                }),
+                visibility: None,
+                status: None,
+            })
+            .unwrap()
+    }
+
+    pub fn catalogue(&self, i: usize) -> Vec<([u8; 16], [u8; 32])> {
+        self.nodes[i]
+            .service
+            .replica()
+            .catalogue()
+            .iter()
+            .map(|(a, b)| (*a, *b))
+            .collect()
+    }
+
+    pub fn reset_counters(&mut self) {
+        self.bytes = 0;
+        self.messages = 0;
+        self.events.clear();
+    }
+}
