@@ -31,8 +31,7 @@ fn play(seed: u64, nodes: usize, steps: usize) {
             _ => {
                 // An owner edits one of its own entries, possibly while
                 // cut off from the others.
-                if let Some((owner, id)) = published.iter().filter(|(o, _)| *o == a).last().copied()
-                {
+                if let Some((owner, id)) = published.iter().rfind(|(o, _)| *o == a).copied() {
                     net.node_mut(owner)
                         .edit(id, Edit::Set(vec![("tags".into(), format!("t{step}"))]))
                         .unwrap();
