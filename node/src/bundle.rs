@@ -28,7 +28,6 @@ use crate::error::NodeError;
 use crate::node::{ApplyReport, Node, now};
 use crate::sync::catalogue::Class;
 use crate::sync::wire::{WireChange, WireTombstone};
-use crate::trust::{SignedChange, Tombstone};
 
 const MAGIC: &[u8] = b"CONVENE-BUNDLE\n";
 const VERSION: u8 = 1;
@@ -186,17 +185,7 @@ impl Node {
     /// refuses the whole bundle), then the changes and tombstones go
     /// through the same checks as sync.
     pub fn import_bundle(&mut self, body: Body) -> Result<ApplyReport, NodeError> {
-        let changes: Vec<SignedChange> = body
-            .changes
-            .into_iter()
-            .map(SignedChange::try_from)
-            .collect::<Result<_, _>>()
-            .map_err(|_| BundleError::Tampered(1))?;
-        let tombstones: Vec<Tombstone> = body
-            .tombstones
-            .into_iter()
-            .map(Tombstone::try_from)
-            .collect::<Result<_, _>>()
+        let (changes, tombstones) = crate::sync::wire::into_signed(body.changes, body.tombstones)
             .map_err(|_| BundleError::Tampered(1))?;
         let bad = changes.iter().filter(|c| c.verify().is_err()).count()
             + tombstones.iter().filter(|t| t.verify().is_err()).count();

@@ -20,8 +20,8 @@ use super::catalogue::CatalogueView;
 use super::reconcile;
 use super::session::{Session, SessionError, SessionStats};
 use super::wire::{
-    CHANGES_BUDGET, Digest, DocHeads, DocId, Hash, MAX_ANNOUNCE, Request, Response, Violation,
-    WireChange, WireTombstone,
+    self, CHANGES_BUDGET, Digest, DocHeads, DocId, Hash, MAX_ANNOUNCE, Request, Response,
+    Violation, WireChange, WireTombstone,
 };
 use crate::node::ApplyReport;
 use crate::trust::{NodeId, SignedChange, Tombstone};
@@ -481,16 +481,12 @@ impl<R: Replica> Service<R> {
             return;
         }
         if let Request::Join { changes } = request {
-            let response = match changes
-                .into_iter()
-                .map(SignedChange::try_from)
-                .collect::<Result<Vec<_>, _>>()
-            {
+            let response = match wire::into_signed(changes, Vec::new()) {
                 Err(v) => {
                     self.disconnect(peer, v.to_string());
                     return;
                 }
-                Ok(signed) => match self.replica.join(&peer, signed) {
+                Ok((signed, _)) => match self.replica.join(&peer, signed) {
                     Ok(community) => {
                         self.event(Event::Admitted { peer });
                         self.announce_local_changes();
@@ -577,16 +573,8 @@ impl<R: Replica> Service<R> {
                 }
             }
             Request::PutChanges { changes, erased } => {
-                let signed: Vec<SignedChange> = changes
-                    .into_iter()
-                    .map(SignedChange::try_from)
-                    .collect::<Result<_, _>>()
-                    .map_err(Answer::Violation)?;
-                let erased: Vec<Tombstone> = erased
-                    .into_iter()
-                    .map(Tombstone::try_from)
-                    .collect::<Result<_, _>>()
-                    .map_err(Answer::Violation)?;
+                let (signed, erased) =
+                    wire::into_signed(changes, erased).map_err(Answer::Violation)?;
                 let report = self.replica.apply(&peer, signed, erased)?;
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.stats.changes_in += report.applied;

@@ -16,7 +16,7 @@ use super::wire::{
     CHANGES_BUDGET, DocHeads, DocId, Hash, MAX_DOCS, MAX_RANGES, Request, Response, Violation,
     WireChange, WireTombstone,
 };
-use crate::trust::{NodeId, SignedChange, Tombstone};
+use crate::trust::{NodeId, SignedChange};
 
 /// Most reconciliation rounds before a session gives up (ids are random,
 /// so real catalogues finish in about log16(n) + 1 rounds).
@@ -253,14 +253,7 @@ impl Session {
                 for doc in truncated.into_iter().rev() {
                     self.fetch.push_front(doc);
                 }
-                let signed: Vec<SignedChange> = changes
-                    .into_iter()
-                    .map(SignedChange::try_from)
-                    .collect::<Result<_, _>>()?;
-                let erased: Vec<Tombstone> = erased
-                    .into_iter()
-                    .map(Tombstone::try_from)
-                    .collect::<Result<_, _>>()?;
+                let (signed, erased) = super::wire::into_signed(changes, erased)?;
                 if !signed.is_empty() || !erased.is_empty() {
                     let report = replica.apply(&self.peer, signed, erased)?;
                     self.stats

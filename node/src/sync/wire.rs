@@ -260,10 +260,7 @@ impl TryFrom<WireChange> for crate::trust::SignedChange {
     type Error = Violation;
 
     fn try_from(w: WireChange) -> Result<Self, Self::Error> {
-        let signature: [u8; 64] = w
-            .signature
-            .try_into()
-            .map_err(|_| Violation("a signature is not 64 bytes".into()))?;
+        let signature = signature64(w.signature)?;
         Ok(Self {
             doc: convene_model::DocumentId::from_bytes(w.doc),
             hash: w.hash,
@@ -290,10 +287,7 @@ impl TryFrom<WireTombstone> for crate::trust::Tombstone {
     type Error = Violation;
 
     fn try_from(w: WireTombstone) -> Result<Self, Self::Error> {
-        let signature: [u8; 64] = w
-            .signature
-            .try_into()
-            .map_err(|_| Violation("a signature is not 64 bytes".into()))?;
+        let signature = signature64(w.signature)?;
         Ok(Self {
             doc: convene_model::DocumentId::from_bytes(w.doc),
             signer: w.signer,
@@ -302,4 +296,34 @@ impl TryFrom<WireTombstone> for crate::trust::Tombstone {
             reason: w.reason,
         })
     }
+}
+
+fn signature64(bytes: Vec<u8>) -> Result<[u8; 64], Violation> {
+    bytes
+        .try_into()
+        .map_err(|_| Violation("a signature is not 64 bytes".into()))
+}
+
+/// Received changes and tombstones as the node's own types (a signature
+/// of the wrong length is a protocol violation; whether it verifies is
+/// checked later, when they are applied).
+pub fn into_signed(
+    changes: Vec<WireChange>,
+    erased: Vec<WireTombstone>,
+) -> Result<
+    (
+        Vec<crate::trust::SignedChange>,
+        Vec<crate::trust::Tombstone>,
+    ),
+    Violation,
+> {
+    let changes = changes
+        .into_iter()
+        .map(TryFrom::try_from)
+        .collect::<Result<_, _>>()?;
+    let erased = erased
+        .into_iter()
+        .map(TryFrom::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok((changes, erased))
 }
