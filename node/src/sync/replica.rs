@@ -63,18 +63,7 @@ impl NodeReplica {
 
 impl Replica for NodeReplica {
     fn admit(&mut self, peer: &NodeId) -> Result<(), String> {
-        match &self.membership {
-            None => Ok(()),
-            Some(m) if m.is_member_node(&peer.to_string()) => Ok(()),
-            Some(m) if m.org_of(&peer.to_string()).is_some() => Err(format!(
-                "your organisation is no longer a member of the community {:?}",
-                m.name
-            )),
-            Some(m) => Err(format!(
-                "you are not a member of the community {:?}",
-                m.name
-            )),
-        }
+        self.refusal(peer).map_or(Ok(()), Err)
     }
 
     fn join(&mut self, peer: &NodeId, changes: Vec<SignedChange>) -> Result<String, String> {
@@ -110,7 +99,7 @@ impl Replica for NodeReplica {
 
     fn view(&self, peer: &NodeId) -> Box<dyn CatalogueView + '_> {
         // A node that is not a member sees nothing at all.
-        if self.membership.is_some() && self.admit_ref(peer).is_err() {
+        if self.refusal(peer).is_some() {
             return Box::new(self.catalogue.view_for_nobody());
         }
         // A peer sees community entries and those shared with an
@@ -234,10 +223,22 @@ impl NodeReplica {
         self.membership = next;
     }
 
-    fn admit_ref(&self, peer: &NodeId) -> Result<(), ()> {
-        match &self.membership {
-            Some(m) if !m.is_member_node(&peer.to_string()) => Err(()),
-            _ => Ok(()),
+    /// Why `peer` is not served, if it is not (`None` outside a community).
+    fn refusal(&self, peer: &NodeId) -> Option<String> {
+        let m = self.membership.as_ref()?;
+        let node = peer.to_string();
+        if m.is_member_node(&node) {
+            None
+        } else if m.org_of(&node).is_some() {
+            Some(format!(
+                "your organisation is no longer a member of the community {:?}",
+                m.name
+            ))
+        } else {
+            Some(format!(
+                "you are not a member of the community {:?}",
+                m.name
+            ))
         }
     }
 
