@@ -210,7 +210,7 @@ fn list(out: &mut impl Write, home: &std::path::Path, a: ListArgs) -> Result<()>
     })?;
     if a.json {
         for r in &rows {
-            serde_json::to_writer(&mut *out, &output::listed_json(r))?;
+            serde_json::to_writer(&mut *out, &r.to_json())?;
             writeln!(out)?;
         }
     } else {
@@ -238,7 +238,7 @@ fn show(out: &mut impl Write, home: &std::path::Path, a: ShowArgs) -> Result<()>
         json["owner_name"] = serde_json::json!(node.org_name(&entry.meta.owner));
         json["owner_standing"] = serde_json::json!(standing);
         if let Some(h) = &history {
-            json["history"] = output::history_json(h);
+            json["history"] = convene_node::node::history_json(h);
         }
         serde_json::to_writer(&mut *out, &json)?;
         writeln!(out)?;
@@ -309,7 +309,7 @@ fn search(out: &mut impl Write, home: &std::path::Path, a: SearchArgs) -> Result
         .ok_or_else(|| anyhow!("the query {query:?} has no words to search for"))?;
     if a.json {
         for h in &hits {
-            serde_json::to_writer(&mut *out, &output::hit_json(h))?;
+            serde_json::to_writer(&mut *out, &h.to_json())?;
             writeln!(out)?;
         }
     } else {

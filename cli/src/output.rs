@@ -24,20 +24,6 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
-pub fn listed_json(l: &Listed) -> Value {
-    json!({
-        "id": l.id.to_string(),
-        "kind": l.kind.as_str(),
-        "title": l.title,
-        "owner": l.owner,
-        "owner_name": l.owner_name,
-        "visibility": l.visibility,
-        "status": l.status,
-        "created": Timestamp(l.created).to_string(),
-        "updated": Timestamp(l.updated).to_string(),
-    })
-}
-
 fn owner_label(l: &Listed) -> String {
     l.owner_name
         .clone()
@@ -66,13 +52,6 @@ pub fn print_list(out: &mut impl Write, rows: &[Listed]) -> Result<()> {
     write_table(out, &t)
 }
 
-pub fn hit_json(h: &Hit) -> Value {
-    let mut v = listed_json(&h.listed);
-    v["snippet"] = Value::String(h.snippet.clone());
-    v["rank"] = json!(h.rank);
-    v
-}
-
 pub fn print_hits(out: &mut impl Write, hits: &[Hit]) -> Result<()> {
     if hits.is_empty() {
         writeln!(out, "Nothing found.")?;
@@ -91,24 +70,6 @@ pub fn print_hits(out: &mut impl Write, hits: &[Hit]) -> Result<()> {
         writeln!(out, "    {}", h.snippet.replace('\n', " "))?;
     }
     Ok(())
-}
-
-pub fn history_json(items: &[HistoryItem]) -> Value {
-    Value::Array(
-        items
-            .iter()
-            .map(|h| {
-                json!({
-                    "hash": h.hash,
-                    "time": h.time.to_string(),
-                    "signer": h.signer.map(|s| s.to_string()),
-                    "signer_org": h.signer_org.as_ref().map(|(id, _)| id.clone()),
-                    "signer_org_name": h.signer_org.as_ref().and_then(|(_, n)| n.clone()),
-                    "message": h.message,
-                })
-            })
-            .collect(),
-    )
 }
 
 pub fn print_history(out: &mut impl Write, items: &[HistoryItem]) -> Result<()> {

@@ -399,7 +399,8 @@ impl Body {
         }
     }
 
-    fn to_value(&self) -> serde_json::Value {
+    /// The body as JSON: its fields, in the shape `show --json` prints.
+    pub fn to_value(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("entry bodies always serialise")
     }
 

@@ -7,6 +7,9 @@
 //!   program uses (`spawn` returns both). The loop ends when every client
 //!   is dropped.
 //! - [`status`]: the daemon's lock and what `convene status` reads.
+//! - [`metrics`]: the counters the event loop keeps, in Prometheus form.
+//! - [`web`]: the local web app, its JSON API and `/metrics`, on
+//!   loopback behind a token; it has its own store connection.
 //!
 //! Local writes by other processes (a CLI `publish` while the daemon runs)
 //! reach the loop through the store: every tick, the sync service looks
@@ -14,10 +17,13 @@
 
 pub mod config;
 pub mod event_loop;
+pub mod metrics;
 pub mod status;
+pub mod web;
 
 pub use libp2p::Multiaddr;
 
-pub use config::{CONFIG_FILE, Config, ConfigError, parse_addr};
+pub use config::{CONFIG_FILE, Config, ConfigError, parse_addr, parse_web_addr};
 pub use event_loop::{Client, DaemonError, PeerInfo, spawn};
+pub use metrics::Metrics;
 pub use status::{DaemonLock, LOCK_FILE, LockError, Status, is_running};

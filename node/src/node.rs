@@ -62,6 +62,25 @@ pub struct HistoryItem {
     pub message: Option<String>,
 }
 
+/// An entry's history as `show --json --history` and the API give it.
+pub fn history_json(items: &[HistoryItem]) -> serde_json::Value {
+    serde_json::Value::Array(
+        items
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "hash": h.hash,
+                    "time": h.time.to_string(),
+                    "signer": h.signer.map(|s| s.to_string()),
+                    "signer_org": h.signer_org.as_ref().map(|(id, _)| id.clone()),
+                    "signer_org_name": h.signer_org.as_ref().and_then(|(_, n)| n.clone()),
+                    "message": h.message,
+                })
+            })
+            .collect(),
+    )
+}
+
 /// What happened to a batch of changes received from elsewhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyReport {

@@ -7,8 +7,15 @@
 //! bootstrap = ["/dns4/convene.example-trust.nhs.uk/tcp/4040/p2p/12D3KooW…"]
 //! # Find other nodes on the local network.
 //! mdns = true
+//!
+//! [web]
+//! # The local web app and /metrics; loopback only. Port 0 picks a free one.
+//! listen = "127.0.0.1:4041"
+//! # Set to false to run without the web app.
+//! enabled = true
 //! ```
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -39,7 +46,18 @@ struct File {
     listen: Option<Vec<String>>,
     bootstrap: Option<Vec<String>>,
     mdns: Option<bool>,
+    web: Option<WebFile>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebFile {
+    listen: Option<String>,
+    enabled: Option<bool>,
+}
+
+/// The default port of the local web app.
+pub const DEFAULT_WEB_PORT: u16 = 4041;
 
 /// How the daemon runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +65,9 @@ pub struct Config {
     pub listen: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
     pub mdns: bool,
+    /// Where the local web app listens (always a loopback address); `None`
+    /// runs without it.
+    pub web: Option<SocketAddr>,
     /// How often local writes (by any process) are looked for.
     pub tick: Duration,
     /// How often every connected peer is fully reconciled again, to heal
@@ -67,10 +88,26 @@ impl Default for Config {
             ],
             bootstrap: Vec::new(),
             mdns: true,
+            web: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_WEB_PORT))),
             tick: Duration::from_millis(100),
             resync: Duration::from_secs(60),
         }
     }
+}
+
+/// Parses the web app's address, which must be on loopback: the app is for
+/// the people at this computer, behind a token.
+pub fn parse_web_addr(s: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not an address and port; e.g. 127.0.0.1:4041"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "the web app listens on loopback only (127.0.0.1 or [::1]), not {addr}; put a reverse proxy with its own sign-in in front to share it"
+        ));
+    }
+    Ok(addr)
 }
 
 /// Parses a multiaddress, with a message that names the bad one.
@@ -118,6 +155,14 @@ impl Config {
         if let Some(mdns) = file.mdns {
             config.mdns = mdns;
         }
+        if let Some(web) = file.web {
+            if let Some(listen) = web.listen {
+                config.web = Some(parse_web_addr(&listen).map_err(invalid)?);
+            }
+            if web.enabled == Some(false) {
+                config.web = None;
+            }
+        }
         Ok(config)
     }
 }
@@ -148,6 +193,22 @@ mod tests {
             err.contains("\"not an address\" is not a multiaddress"),
             "{err}"
         );
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[web]\nlisten = \"0.0.0.0:8080\"\n",
+        )
+        .unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("loopback only"), "{err}");
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[web]\nlisten = \"127.0.0.1:0\"\n",
+        )
+        .unwrap();
+        let c = Config::load(dir.path()).unwrap();
+        assert_eq!(c.web, Some("127.0.0.1:0".parse().unwrap()));
+        std::fs::write(dir.path().join(CONFIG_FILE), "[web]\nenabled = false\n").unwrap();
+        assert_eq!(Config::load(dir.path()).unwrap().web, None);
         std::fs::write(dir.path().join(CONFIG_FILE), "listn = []\n").unwrap();
         let err = Config::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("unknown field"), "{err}");

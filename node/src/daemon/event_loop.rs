@@ -4,6 +4,7 @@
 //! ends when every client is dropped.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -15,6 +16,7 @@ use libp2p::{Multiaddr, PeerId, Swarm, mdns};
 use tokio::sync::{mpsc, oneshot};
 
 use super::config::Config;
+use super::metrics::Metrics;
 use crate::net::{Behaviour, BehaviourEvent, Inbound, SyncCodec, build_swarm};
 use crate::node::Node;
 use crate::store::PeerUpdate;
@@ -67,6 +69,7 @@ enum Command {
 #[derive(Debug, Clone)]
 pub struct Client {
     tx: mpsc::Sender<Command>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Command {
@@ -125,6 +128,11 @@ impl Client {
         self.ask(|tx| Command::Join(peer, changes, tx)).await?
     }
 
+    /// The daemon's counters (what `/metrics` serves).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
     /// Sync bytes (sent, received) since start.
     pub async fn bytes(&self) -> Result<(u64, u64), DaemonError> {
         self.ask(Command::Bytes).await
@@ -168,6 +176,9 @@ struct EventLoop {
     join_waiters: BTreeMap<NodeId, Vec<oneshot::Sender<Result<String, DaemonError>>>>,
     addresses: HashMap<PeerId, Multiaddr>,
     bootstrap: Vec<Bootstrap>,
+    metrics: Arc<Metrics>,
+    /// When the running session with each peer sent its first request.
+    session_started: HashMap<NodeId, Instant>,
 }
 
 fn now_ms() -> i64 {
@@ -197,6 +208,7 @@ pub fn spawn(
         .map_err(|e| DaemonError::Store(e.to_string()))?;
     let replica = NodeReplica::new(node).map_err(|e| DaemonError::Store(e.to_string()))?;
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let metrics = Arc::new(Metrics::new(codec.counters.clone()));
     let now = Instant::now();
     let bootstrap = config
         .bootstrap
@@ -226,9 +238,11 @@ pub fn spawn(
         join_waiters: BTreeMap::new(),
         addresses: HashMap::new(),
         bootstrap,
+        metrics: metrics.clone(),
+        session_started: HashMap::new(),
     };
     let handle = tokio::spawn(event_loop.run());
-    Ok((Client { tx }, handle))
+    Ok((Client { tx, metrics }, handle))
 }
 
 impl EventLoop {
@@ -287,6 +301,7 @@ impl EventLoop {
                 request,
             } => {
                 tracing::debug!(%peer, kind = request.kind(), "sending");
+                self.session_started.entry(peer).or_insert_with(Instant::now);
                 let id = self
                     .swarm
                     .behaviour_mut()
@@ -325,6 +340,11 @@ impl EventLoop {
                     round_trips = stats.round_trips,
                     "sync session complete"
                 );
+                self.metrics.changes_in.inc_by(stats.received as u64);
+                self.metrics.changes_out.inc_by(stats.sent as u64);
+                self.metrics.rejected.inc_by(stats.rejected as u64);
+                let took = self.session_started.remove(&peer).map(|t| t.elapsed());
+                self.metrics.session_done(took, true);
                 self.record_peer(
                     &peer,
                     PeerUpdate {
@@ -345,6 +365,8 @@ impl EventLoop {
             }
             Event::SessionFailed { peer, error } => {
                 tracing::warn!(%peer, %error, "sync session failed");
+                let took = self.session_started.remove(&peer).map(|t| t.elapsed());
+                self.metrics.session_done(took, false);
                 if let Some(waiters) = self.sync_waiters.remove(&peer) {
                     for w in waiters {
                         let _ = w.send(Err(DaemonError::Sync {
@@ -362,6 +384,9 @@ impl EventLoop {
                 if rejected > 0 {
                     tracing::warn!(%peer, rejected, "rejected changes from peer");
                 }
+                // Changes pushed to us (announcements, the peer's sessions).
+                self.metrics.changes_in.inc_by(applied as u64);
+                self.metrics.rejected.inc_by(rejected as u64);
                 self.record_peer(
                     &peer,
                     PeerUpdate {
@@ -520,6 +545,7 @@ impl EventLoop {
                 }
                 if num_established.get() == 1 {
                     tracing::info!(%peer, %addr, "connected");
+                    self.metrics.peers.inc();
                     self.record_peer(
                         &peer,
                         PeerUpdate {
@@ -543,6 +569,8 @@ impl EventLoop {
             } => {
                 let peer = NodeId::from(peer_id);
                 tracing::info!(%peer, "disconnected");
+                self.metrics.peers.dec();
+                self.session_started.remove(&peer);
                 self.record_peer(
                     &peer,
                     PeerUpdate {

@@ -92,4 +92,14 @@ impl Store {
         )?;
         Ok(())
     }
+
+    /// Clears `key` if it still holds `value`; whether it did. One use of a
+    /// one-time value, safe against two processes taking it at once.
+    pub fn take_meta(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "DELETE FROM meta WHERE key = ?1 AND value = ?2",
+            [key, value],
+        )?;
+        Ok(n == 1)
+    }
 }

@@ -21,6 +21,7 @@ pub struct Filter {
     /// Owner organisation id.
     pub owner: Option<String>,
     /// `(field, value)` pairs that must all be present, e.g. `("tag", "flow")`.
+    /// `sector` also matches entries whose owner organisation is in it.
     pub terms: Vec<(String, String)>,
     /// Show retracted entries too.
     pub include_retracted: bool,
@@ -50,6 +51,34 @@ pub struct Hit {
     pub snippet: String,
     /// bm25 score: lower is better.
     pub rank: f64,
+}
+
+impl Listed {
+    /// The row as `list --json` and `/api/entries` give it.
+    pub fn to_json(&self) -> serde_json::Value {
+        use convene_model::Timestamp;
+        serde_json::json!({
+            "id": self.id.to_string(),
+            "kind": self.kind.as_str(),
+            "title": self.title,
+            "owner": self.owner,
+            "owner_name": self.owner_name,
+            "visibility": self.visibility,
+            "status": self.status,
+            "created": Timestamp(self.created).to_string(),
+            "updated": Timestamp(self.updated).to_string(),
+        })
+    }
+}
+
+impl Hit {
+    /// The row with its snippet and rank, as `search --json` gives it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = self.listed.to_json();
+        v["snippet"] = serde_json::Value::String(self.snippet.clone());
+        v["rank"] = serde_json::json!(self.rank);
+        v
+    }
 }
 
 const LISTED_COLUMNS: &str =
@@ -144,11 +173,16 @@ impl Store {
         for (field, value) in &filter.terms {
             args.push(Value::Text(field.clone()));
             args.push(Value::Text(value.clone()));
-            sql += &format!(
-                " AND d.n IN (SELECT n FROM terms WHERE field = ?{} AND value = ?{})",
-                args.len() - 1,
-                args.len()
-            );
+            let (f, v) = (args.len() - 1, args.len());
+            sql += &format!(" AND (d.n IN (SELECT n FROM terms WHERE field = ?{f} AND value = ?{v})");
+            // An entry's sector is its owner's: learning and projects say
+            // nothing of it themselves.
+            if field == "sector" {
+                sql += &format!(
+                    " OR o.n IN (SELECT n FROM terms WHERE field = ?{f} AND value = ?{v})"
+                );
+            }
+            sql += ")";
         }
         sql += " ORDER BY d.updated DESC, d.id";
         if let Some(limit) = filter.limit {

@@ -1,0 +1,159 @@
+//! What the daemon counts, for Prometheus: connected peers, changes in and
+//! out, rejections, sync sessions and their durations, bytes on the wire.
+//!
+//! The event loop updates the counters; the web server's `/metrics` renders
+//! them in the OpenMetrics text format.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::net::Counters;
+
+/// How a sync session ended.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct Outcome {
+    pub outcome: &'static str,
+}
+
+/// The daemon's counters. Cheap to update from the event loop.
+#[derive(Debug)]
+pub struct Metrics {
+    pub peers: Gauge,
+    pub changes_in: Counter,
+    pub changes_out: Counter,
+    pub rejected: Counter,
+    pub sessions: Family<Outcome, Counter>,
+    pub session_seconds: Histogram,
+    registry: Registry,
+}
+
+/// Bytes counted by the sync codec, read on each scrape.
+#[derive(Debug)]
+struct WireBytes(Arc<Counters>);
+
+impl Collector for WireBytes {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, help, value) in [
+            (
+                "convene_sync_sent_bytes",
+                "Sync protocol bytes sent",
+                self.0.sent(),
+            ),
+            (
+                "convene_sync_received_bytes",
+                "Sync protocol bytes received",
+                self.0.received(),
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+impl Metrics {
+    /// Counters registered under the `convene_` prefix, plus the codec's
+    /// byte counts.
+    pub fn new(bytes: Arc<Counters>) -> Self {
+        let peers = Gauge::default();
+        let changes_in = Counter::default();
+        let changes_out = Counter::default();
+        let rejected = Counter::default();
+        let sessions = Family::<Outcome, Counter>::default();
+        // 1 ms … ~65 s.
+        let session_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 17));
+        let mut registry = Registry::with_prefix("convene");
+        registry.register("peers", "Connected peers", peers.clone());
+        registry.register(
+            "changes_received",
+            "Changes received from peers and stored",
+            changes_in.clone(),
+        );
+        registry.register(
+            "changes_sent",
+            "Changes sent to peers and stored by them",
+            changes_out.clone(),
+        );
+        registry.register(
+            "changes_rejected",
+            "Changes refused: bad signature, not allowed, not valid",
+            rejected.clone(),
+        );
+        registry.register(
+            "sync_sessions",
+            "Sync sessions, by how they ended",
+            sessions.clone(),
+        );
+        registry.register(
+            "sync_session_duration_seconds",
+            "How long sync sessions took, first request to last answer",
+            session_seconds.clone(),
+        );
+        registry.register_collector(Box::new(WireBytes(bytes)));
+        Self {
+            peers,
+            changes_in,
+            changes_out,
+            rejected,
+            sessions,
+            session_seconds,
+            registry,
+        }
+    }
+
+    pub fn session_done(&self, took: Option<Duration>, ok: bool) {
+        self.sessions
+            .get_or_create(&Outcome {
+                outcome: if ok { "complete" } else { "failed" },
+            })
+            .inc();
+        if let Some(took) = took {
+            self.session_seconds.observe(took.as_secs_f64());
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_bytes() {
+        let bytes = Arc::new(Counters::default());
+        bytes
+            .sent
+            .fetch_add(1234, std::sync::atomic::Ordering::Relaxed);
+        let m = Metrics::new(bytes);
+        m.peers.set(2);
+        m.changes_in.inc_by(5);
+        m.session_done(Some(Duration::from_millis(30)), true);
+        let text = m.render();
+        assert!(text.contains("convene_peers 2"), "{text}");
+        assert!(text.contains("convene_changes_received_total 5"), "{text}");
+        assert!(
+            text.contains("convene_sync_sessions_total{outcome=\"complete\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("convene_sync_sent_bytes_total 1234"), "{text}");
+        assert!(text.contains("convene_sync_session_duration_seconds_count 1"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -1,0 +1,275 @@
+//! The local web app and its JSON API, served by the daemon on loopback.
+//!
+//! - [`auth`]: the access token (`web-token` in the home, for API clients)
+//!   and one-time sign-in tickets (`convene open`), the session cookie, and
+//!   the Host/Origin checks that keep other sites and other local users out.
+//! - [`query`]: browse filters shared by the pages and `/api/entries`.
+//! - [`pages`]: server-rendered HTML (maud): browse and search, an entry
+//!   with its history and run charts, the community.
+//! - [`forms`]: the publish and edit forms, from one field list per kind.
+//! - [`chart`]: run charts as SVG, median line included.
+//! - [`api`]: `/api/…`, JSON in and out.
+//!
+//! Every handler runs the node's blocking calls on tokio's blocking pool
+//! through [`AppState::run`], against the web server's own [`Node`] (its
+//! own SQLite connection). Writes go through the same `Node` calls as the
+//! CLI, so they are validated, signed and stored the same way; the event
+//! loop notices them on its next tick and announces them to peers.
+//! `/metrics` (no token: counters only) renders the daemon's [`Metrics`].
+
+mod api;
+mod auth;
+mod chart;
+mod forms;
+mod pages;
+mod query;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::oneshot;
+
+pub use auth::{TOKEN_FILE, issue_ticket, load_or_create_token};
+pub use chart::{RunChart, run_chart_svg};
+
+use super::event_loop::Client;
+use super::metrics::Metrics;
+use crate::NodeError;
+use crate::node::Node;
+
+/// Where a running daemon records its web app's address (store meta).
+pub const META_WEB: &str = "daemon.web";
+
+/// Why the web app could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("cannot serve the web app on {addr}: {source}; set web.listen in config.toml, or pass --web ADDR or --no-web")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("cannot write the web token {path}: {source}")]
+    Token {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+struct Inner {
+    node: Mutex<Node>,
+    client: Option<Client>,
+    metrics: Option<Arc<Metrics>>,
+    token: String,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState(Arc<Inner>);
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppState")
+    }
+}
+
+impl AppState {
+    /// Runs `f` with the node on the blocking pool.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Node) -> Result<T, Failure> + Send + 'static,
+    ) -> Result<T, Failure> {
+        let inner = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            // A handler that panicked left no transaction open (rusqlite
+            // rolls back on drop), so the node is still usable.
+            let mut node = inner.node.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut node)
+        })
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?
+    }
+
+    pub(crate) fn client(&self) -> Option<&Client> {
+        self.0.client.as_ref()
+    }
+}
+
+/// A failed request: a status and one readable line.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Failure {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<NodeError> for Failure {
+    fn from(e: NodeError) -> Self {
+        let status = match &e {
+            NodeError::UnknownId(_) | NodeError::Erased(_) => StatusCode::NOT_FOUND,
+            NodeError::NotOwner { .. } | NodeError::NotSteward | NodeError::NotInCommunity => {
+                StatusCode::FORBIDDEN
+            }
+            NodeError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            NodeError::Store(_)
+            | NodeError::Key(_)
+            | NodeError::Backup(_)
+            | NodeError::Doc(_)
+            | NodeError::NotInitialised(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::StoreError> for Failure {
+    fn from(e: crate::StoreError) -> Self {
+        NodeError::from(e).into()
+    }
+}
+
+/// A running web app.
+#[derive(Debug)]
+pub struct WebServer {
+    /// Where it listens (the real port when the config asked for port 0).
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl WebServer {
+    /// The address to open in a browser.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Stops accepting requests, lets running ones finish, and waits.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.handle).await;
+    }
+}
+
+/// Serves the web app of the node in `home` on `addr` (loopback). `client`
+/// (the running event loop) gives the peers page and `/metrics`.
+pub async fn serve(
+    home: &Path,
+    addr: SocketAddr,
+    client: Option<Client>,
+) -> Result<WebServer, WebError> {
+    let node = Node::open(home)?;
+    let token = load_or_create_token(home)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| WebError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| WebError::Bind { addr, source })?;
+    node.store()
+        .set_meta(META_WEB, &format!("http://{addr}/"))
+        .map_err(NodeError::from)?;
+    let metrics = client.as_ref().map(Client::metrics);
+    let state = AppState(Arc::new(Inner {
+        node: Mutex::new(node),
+        client,
+        metrics,
+        token,
+    }));
+    let app = router(state, addr);
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = rx.await;
+        });
+        if let Err(e) = server.await {
+            tracing::warn!(error = %e, "the web app stopped");
+        }
+    });
+    tracing::info!(url = %format!("http://{addr}/"), "web app listening");
+    Ok(WebServer {
+        addr,
+        shutdown: Some(tx),
+        handle,
+    })
+}
+
+fn router(state: AppState, addr: SocketAddr) -> Router {
+    let protected = Router::new()
+        .route("/", get(pages::browse))
+        .route("/e/{id}", get(pages::entry))
+        .route("/e/{id}/edit", get(forms::edit_page).post(forms::edit_submit))
+        .route("/e/{id}/data", post(forms::add_data_point))
+        .route("/e/{id}/measures", post(forms::add_measure))
+        .route("/new/{kind}", get(forms::new_page).post(forms::new_submit))
+        .route("/community", get(pages::community))
+        .merge(api::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            (state.clone(), auth::Hosts::new(addr)),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/login", get(auth::login))
+        .route("/style.css", get(style))
+        .route("/metrics", get(metrics))
+        .merge(protected)
+        .layer(axum::middleware::from_fn_with_state(
+            auth::Hosts::new(addr),
+            auth::check_host,
+        ))
+        .with_state(state)
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("web/style.css"),
+    )
+        .into_response()
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    match &state.0.metrics {
+        Some(m) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            m.render(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node's networking is not running\n",
+        )
+            .into_response(),
+    }
+}

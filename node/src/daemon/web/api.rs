@@ -1,0 +1,280 @@
+//! `/api/…`: the JSON API the web app's pages stand on, for scripts and
+//! other tools. Entries come in and go out in the shape `convene show
+//! --json` prints; errors are `{"error": "one line"}` with a 4xx or 5xx
+//! status.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/api/status` | this node, entry counts, peers |
+//! | GET | `/api/entries?q=&kind=&priority=&method=&sector=&place=&org=&all=&limit=` | list or search |
+//! | POST | `/api/entries/{kind}` | publish (body: the entry's fields) |
+//! | GET | `/api/entries/{id}?history=true` | one entry |
+//! | PATCH | `/api/entries/{id}` | set fields (body: `{"field": value, …}`) |
+//! | POST | `/api/entries/{id}/data` | add a value (`measure`, `date`, `value`, `note`) |
+//! | POST | `/api/entries/{id}/retract` | retract |
+//! | GET | `/api/members` | the community's members |
+//! | GET | `/api/peers` | connected peers |
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use convene_model::{DataPoint, EntryInput, Kind};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::query::Browse;
+use super::{AppState, Failure};
+use crate::daemon::status::Status;
+use crate::node::{Edit, Outcome, history_json};
+
+/// A failure as JSON.
+struct ApiError(Failure);
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        Self(f)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0.status, Json(json!({ "error": self.0.message }))).into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn ok(value: Value) -> ApiResult {
+    Ok(Json(value).into_response())
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/status", get(status))
+        .route("/api/entries", get(entries))
+        .route("/api/entries/{id}", get(entry).patch(patch).post(publish))
+        .route("/api/entries/{id}/data", post(data_point))
+        .route("/api/entries/{id}/retract", post(retract))
+        .route("/api/members", get(members))
+        .route("/api/peers", get(peers))
+}
+
+/// Reads a JSON body with a one-line error (axum's own rejection is text).
+fn body(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError(Failure::bad_request(format!("the body is not JSON: {e}"))))
+}
+
+async fn status(State(state): State<AppState>) -> ApiResult {
+    let s = state.run(|node| Ok(Status::read(node)?)).await?;
+    ok(json!({
+        "node": s.node_id,
+        "organisation": s.org_id,
+        "organisation_name": s.org_name,
+        "running": s.running,
+        "listen": s.listen,
+        "counts": s.counts.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "peers": s.peers.iter().map(|p| json!({
+            "node": p.node,
+            "address": p.address,
+            "connected": p.connected,
+            "last_sync": p.last_sync.map(|t| convene_model::Timestamp(t).to_string()),
+            "changes_in": p.changes_in,
+            "changes_out": p.changes_out,
+            "rejected": p.rejected,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+async fn entries(State(state): State<AppState>, Query(q): Query<Browse>) -> ApiResult {
+    let rows = state.run(move |node| q.run(node)).await?;
+    ok(Value::Array(
+        rows.into_iter()
+            .map(|r| {
+                let mut v = r.listed.to_json();
+                if let Some(s) = r.snippet {
+                    v["snippet"] = Value::String(s);
+                }
+                v
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EntryQuery {
+    history: bool,
+}
+
+async fn entry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<EntryQuery>,
+) -> ApiResult {
+    let v = state
+        .run(move |node| {
+            let id = node.resolve(&id)?;
+            let entry = node.get(id)?;
+            let mut json = entry.to_json();
+            json["owner_name"] = json!(node.org_name(&entry.meta.owner));
+            json["owner_standing"] = json!(node.org_standing(&entry.meta.owner));
+            if q.history {
+                json["history"] = history_json(&node.history(id)?);
+            }
+            Ok(json)
+        })
+        .await?;
+    ok(v)
+}
+
+/// `POST /api/entries/{kind}`: the path segment is a kind here.
+async fn publish(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    let kind: Kind = kind.parse().map_err(|e: convene_model::entry::UnknownKind| {
+        ApiError(Failure::bad_request(format!(
+            "{e}; publish with POST /api/entries/learning, /project or /contact"
+        )))
+    })?;
+    let value = body(&bytes)?;
+    let id = state
+        .run(move |node| {
+            let mut input = EntryInput::from_json(kind, value).map_err(crate::NodeError::from)?;
+            if let Some(v) = &input.visibility {
+                input.visibility = Some(node.parse_visibility(&v.to_string())?);
+            }
+            Ok(node.publish(input)?)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id.to_string() }))).into_response())
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    let Value::Object(fields) = body(&bytes)? else {
+        return Err(ApiError(Failure::bad_request(
+            "expected an object of fields to set, e.g. {\"title\": \"…\"}",
+        )));
+    };
+    if fields.is_empty() {
+        return Err(ApiError(Failure::bad_request("no fields to set")));
+    }
+    let set: Vec<(String, String)> = fields
+        .into_iter()
+        .map(|(k, v)| {
+            let raw = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, raw)
+        })
+        .collect();
+    let (id, outcome) = state
+        .run(move |node| {
+            let id = node.resolve(&id)?;
+            Ok((id, node.edit(id, Edit::Set(set))?))
+        })
+        .await?;
+    ok(json!({ "id": id.to_string(), "changed": outcome == Outcome::Changed }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPoint {
+    measure: String,
+    date: String,
+    value: f64,
+    #[serde(default)]
+    note: String,
+}
+
+async fn data_point(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    let p: NewPoint = serde_json::from_value(body(&bytes)?).map_err(|e| {
+        ApiError(Failure::bad_request(format!(
+            "expected {{\"measure\", \"date\", \"value\", \"note\"}}: {e}"
+        )))
+    })?;
+    let id = state
+        .run(move |node| {
+            let id = node.resolve(&id)?;
+            node.edit(
+                id,
+                Edit::AddDataPoint {
+                    measure: p.measure,
+                    point: DataPoint {
+                        date: p.date,
+                        value: p.value,
+                        note: p.note,
+                    },
+                },
+            )?;
+            Ok(id)
+        })
+        .await?;
+    ok(json!({ "id": id.to_string() }))
+}
+
+async fn retract(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let (id, outcome) = state
+        .run(move |node| {
+            let id = node.resolve(&id)?;
+            Ok((id, node.retract(id)?))
+        })
+        .await?;
+    ok(json!({ "id": id.to_string(), "changed": outcome == Outcome::Changed }))
+}
+
+async fn members(State(state): State<AppState>) -> ApiResult {
+    let m = state.run(|node| Ok(node.membership())).await?;
+    let Some(m) = m else {
+        return ok(json!({ "community": null, "members": [] }));
+    };
+    ok(json!({
+        "community": m.community.to_string(),
+        "name": m.name,
+        "members": m.members.values().map(|i| json!({
+            "organisation": i.org,
+            "name": i.name,
+            "steward": i.steward,
+            "joined": i.joined.to_string(),
+            "removed": i.removed.map(|t| t.to_string()),
+            "nodes": i.nodes,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+async fn peers(State(state): State<AppState>) -> ApiResult {
+    let Some(client) = state.client() else {
+        return Err(ApiError(Failure {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "the node's networking is not running".into(),
+        }));
+    };
+    let peers = client
+        .peers()
+        .await
+        .map_err(|e| ApiError(Failure::internal(e.to_string())))?;
+    ok(Value::Array(
+        peers
+            .into_iter()
+            .map(|p| {
+                json!({
+                    "node": p.node.to_string(),
+                    "address": p.address.map(|a| a.to_string()),
+                })
+            })
+            .collect(),
+    ))
+}

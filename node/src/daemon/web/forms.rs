@@ -1,0 +1,867 @@
+//! Publish and edit forms. Each kind has one list of fields; the same list
+//! draws the form, reads what was sent, and works out which fields an edit
+//! changed, so a form and its handler cannot disagree.
+//!
+//! A form that fails validation comes back with what was typed and the
+//! problems, never half-saved: writes go through [`Node::publish`] and
+//! [`Node::edit`], one signed change each.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use convene_model::{
+    Body, Channel, Consent, DataPoint, Entry, EntryInput, Kind, Measure, Visibility, Vocabularies,
+    Vocabulary,
+};
+use maud::{Markup, html};
+use serde_json::{Map, Value, json};
+
+use super::pages::{html_page, humanise, layout};
+use super::{AppState, Failure};
+use crate::node::{Edit, Node};
+
+/// The vocabulary a field's values come from, if any.
+pub(crate) fn vocab_for<'a>(v: &'a Vocabularies, field: &str) -> Option<&'a Vocabulary> {
+    Some(match field {
+        "priorities" => &v.priorities,
+        "goals" => &v.goals,
+        "themes" => &v.themes,
+        "sector" => &v.sectors,
+        "level" => &v.levels,
+        "stage" => &v.stages,
+        "methods" => &v.methods,
+        "expertise" => &v.skills,
+        "learning_type" => &v.learning_types,
+        "outcome" => &v.outcomes,
+        "sources" => &v.sources,
+        "measure_type" => &v.measure_types,
+        "act" => &v.pdsa_acts,
+        "open_to" => &v.open_to,
+        "channel" => &v.channels,
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// One line.
+    Text,
+    /// Paragraphs.
+    Area,
+    /// One value of the field's vocabulary, or none.
+    Choice,
+    /// Any values of the field's vocabulary (checkboxes).
+    Multi,
+    /// Free items separated by commas.
+    List,
+    /// Yes or no.
+    Check,
+}
+
+#[derive(Debug)]
+struct Field {
+    name: &'static str,
+    input: Input,
+    required: bool,
+    hint: &'static str,
+}
+
+const fn f(name: &'static str, input: Input, hint: &'static str) -> Field {
+    Field {
+        name,
+        input,
+        required: false,
+        hint,
+    }
+}
+
+const fn required(name: &'static str, input: Input, hint: &'static str) -> Field {
+    Field {
+        name,
+        input,
+        required: true,
+        hint,
+    }
+}
+
+use Input::*;
+
+const LEARNING: &[Field] = &[
+    required("title", Text, ""),
+    f("summary", Area, "One or two sentences, shown in lists and search results."),
+    f("body", Area, "The full story: what you did, what happened, what you would do again."),
+    f("learning_type", Choice, ""),
+    f("outcome", Choice, ""),
+    f("setting", Text, "Where it happened: a ward, a practice, a community centre."),
+    f("population", Text, "Who it was for."),
+    f("place", Text, "For example Gateshead or North Cumbria."),
+    f("level", Choice, ""),
+    f("impact", Text, "Measured impact in words, e.g. 44 per cent fewer missed calls."),
+    f("evidence", Area, "How you know: data, evaluation, references."),
+    f("priorities", Multi, ""),
+    f("methods", Multi, ""),
+    f("themes", Multi, ""),
+    f("tags", List, "Separate with commas."),
+    f("organisations", List, "Organisations involved; separate with commas."),
+];
+
+const PROJECT: &[Field] = &[
+    required("title", Text, ""),
+    f("summary", Area, "One or two sentences, shown in lists and search results."),
+    f("problem", Area, "The problem you are working on, and for whom."),
+    f("aim", Text, "What, by how much, by when."),
+    f("stage", Choice, ""),
+    f("place", Text, "For example Gateshead or North Cumbria."),
+    f("level", Choice, ""),
+    f("priorities", Multi, ""),
+    f("methods", Multi, ""),
+    f("themes", Multi, ""),
+    f("partners", List, "Partner organisations; separate with commas."),
+    f("tags", List, "Separate with commas."),
+    f("lived_experience", Area, "How people with lived experience shaped the work."),
+    f("evidence", Area, "How you know: data, evaluation, references."),
+];
+
+const CONTACT: &[Field] = &[
+    required("name", Text, ""),
+    f("pronouns", Text, ""),
+    f("role", Text, "For example Quality improvement lead."),
+    f("organisations", List, "Separate with commas."),
+    f("sector", Choice, ""),
+    f("place", Text, ""),
+    f("expertise", Multi, ""),
+    f("interests", List, "Separate with commas."),
+    f("open_to", Multi, ""),
+    f("lived_experience_partner", Check, "A lived experience partner"),
+];
+
+fn fields(kind: Kind) -> Option<&'static [Field]> {
+    match kind {
+        Kind::Learning => Some(LEARNING),
+        Kind::Project => Some(PROJECT),
+        Kind::Contact => Some(CONTACT),
+        _ => None,
+    }
+}
+
+fn label(field: &Field) -> String {
+    match field.name {
+        "learning_type" => "Type of learning".into(),
+        "open_to" => "Open to".into(),
+        "lived_experience_partner" => "Lived experience".into(),
+        "lived_experience" => "Lived experience".into(),
+        other => humanise(other),
+    }
+}
+
+/// The form's name/value pairs, in order (repeated names for checkboxes).
+#[derive(Debug, Default)]
+struct Sent(Vec<(String, String)>);
+
+impl Sent {
+    fn parse(body: &[u8]) -> Self {
+        Self(
+            form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.replace("\r\n", "\n")))
+                .collect(),
+        )
+    }
+
+    fn one(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_string())
+            .collect()
+    }
+
+    /// The value of `field` as the entry's JSON holds it.
+    fn value(&self, field: &Field) -> Value {
+        let one = self.one(field.name);
+        match field.input {
+            Text => Value::String(one.trim().to_string()),
+            Area => Value::String(one.trim_end().to_string()),
+            Choice if one.trim().is_empty() => Value::Null,
+            Choice => Value::String(one.trim().to_string()),
+            Multi => json!(self.all(field.name)),
+            List => json!(
+                one.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+            ),
+            Check => Value::Bool(matches!(one, "on" | "true" | "yes")),
+        }
+    }
+
+    fn body(&self, list: &[Field]) -> Map<String, Value> {
+        list.iter()
+            .map(|f| (f.name.to_string(), self.value(f)))
+            .collect()
+    }
+}
+
+fn input(field: &Field, value: &Value, vocab: &Vocabularies) -> Markup {
+    let id = format!("f-{}", field.name);
+    let hint_id = format!("{id}-hint");
+    let described = (!field.hint.is_empty()).then_some(hint_id.clone());
+    let text = value.as_str().unwrap_or("");
+    let hint = html! {
+        @if !field.hint.is_empty() && field.input != Check {
+            p class="hint" id=(hint_id) { (field.hint) }
+        }
+    };
+    let label_text = label(field);
+    match field.input {
+        Text => html! {
+            div class="field" {
+                label for=(id) { (label_text) @if field.required { " (required)" } }
+                (hint)
+                input id=(id) type="text" name=(field.name) value=(text) required[field.required]
+                    aria-describedby=[described];
+            }
+        },
+        Area => html! {
+            div class="field" {
+                label for=(id) { (label_text) }
+                (hint)
+                textarea id=(id) name=(field.name) rows=(if field.name == "body" { 10 } else { 4 })
+                    aria-describedby=[described] { (text) }
+            }
+        },
+        Choice => {
+            let v = vocab_for(vocab, field.name).expect("choice fields have a vocabulary");
+            html! {
+                div class="field" {
+                    label for=(id) { (label_text) }
+                    select id=(id) name=(field.name) {
+                        option value="" { "Not set" }
+                        @for t in &v.terms {
+                            option value=(t.slug) selected[text == t.slug] { (t.label) }
+                        }
+                    }
+                }
+            }
+        }
+        Multi => {
+            let v = vocab_for(vocab, field.name).expect("multi fields have a vocabulary");
+            let chosen: Vec<&str> = value
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            html! {
+                fieldset class="field choices" {
+                    legend { (label_text) }
+                    @for (i, t) in v.terms.iter().enumerate() {
+                        div class="choice" {
+                            input type="checkbox" id=(format!("{id}-{i}")) name=(field.name) value=(t.slug)
+                                checked[chosen.contains(&t.slug.as_str())];
+                            label for=(format!("{id}-{i}")) { (t.label) }
+                        }
+                    }
+                }
+            }
+        }
+        List => {
+            let joined = value
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            html! {
+                div class="field" {
+                    label for=(id) { (label_text) }
+                    (hint)
+                    input id=(id) type="text" name=(field.name) value=(joined) aria-describedby=[described];
+                }
+            }
+        }
+        Check => html! {
+            div class="field choice" {
+                input type="checkbox" id=(id) name=(field.name) checked[value.as_bool() == Some(true)];
+                label for=(id) { (field.hint) }
+            }
+        },
+    }
+}
+
+fn visibility_select(current: &str) -> Markup {
+    html! {
+        div class="field" {
+            label for="f-visibility" { "Who can see it" }
+            select id="f-visibility" name="visibility" {
+                option value="community" selected[current != "organisation"] { "Everyone in the community" }
+                option value="organisation" selected[current == "organisation"] { "Our organisation only" }
+            }
+        }
+    }
+}
+
+fn title_of(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Learning => "Share learning",
+        Kind::Project => "New improvement project",
+        _ => "New contact",
+    }
+}
+
+fn parse_kind(kind: &str) -> Result<Kind, Failure> {
+    let kind: Kind = kind
+        .parse()
+        .map_err(|e: convene_model::entry::UnknownKind| Failure::bad_request(e.to_string()))?;
+    fields(kind)
+        .map(|_| kind)
+        .ok_or_else(|| Failure::bad_request(format!("a {kind} cannot be published here")))
+}
+
+/// Extra fields of a new entry that are not plain body fields.
+fn extras(kind: Kind, sent: &Sent, vocab: &Vocabularies) -> Markup {
+    match kind {
+        Kind::Project => html! {
+            fieldset class="group" {
+                legend { "A first measure (optional)" }
+                p class="hint" { "Aggregate figures only, never data about a patient or person." }
+                div class="field" {
+                    label for="f-measure-name" { "Measure name" }
+                    input id="f-measure-name" type="text" name="measure_name" value=(sent.one("measure_name"));
+                }
+                div class="field" {
+                    label for="f-measure-type" { "Type of measure" }
+                    select id="f-measure-type" name="measure_type" {
+                        option value="" { "Not set" }
+                        @for t in &vocab.measure_types.terms {
+                            option value=(t.slug) selected[sent.one("measure_type") == t.slug] { (t.label) }
+                        }
+                    }
+                }
+                div class="field" {
+                    label for="f-measure-unit" { "Unit" }
+                    input id="f-measure-unit" type="text" name="measure_unit" value=(sent.one("measure_unit"));
+                }
+                div class="field" {
+                    label for="f-measure-target" { "Target" }
+                    input id="f-measure-target" type="text" inputmode="decimal" name="measure_target" value=(sent.one("measure_target"));
+                }
+                div class="field" {
+                    label for="f-measure-data" { "Values" }
+                    p class="hint" id="f-measure-data-hint" { "One per line: date, value. For example 2026-01-05, 42" }
+                    textarea id="f-measure-data" name="measure_data" rows="6" aria-describedby="f-measure-data-hint" { (sent.one("measure_data")) }
+                }
+            }
+        },
+        Kind::Contact => html! {
+            fieldset class="group" {
+                legend { "How to reach them" }
+                div class="field" {
+                    label for="f-email" { "Email" }
+                    input id="f-email" type="email" name="email" value=(sent.one("email")) autocomplete="off";
+                }
+                div class="field" {
+                    label for="f-phone" { "Phone" }
+                    input id="f-phone" type="tel" name="phone" value=(sent.one("phone")) autocomplete="off";
+                }
+            }
+            fieldset class="group" {
+                legend { "Consent" }
+                p class="hint" { "A contact is personal data. Ask the person whether they agree to be listed, and to whom." }
+                div class="field choice" {
+                    input type="checkbox" id="f-consent" name="consent" required checked[sent.one("consent") == "on"];
+                    label for="f-consent" { "They agreed to be listed (required)" }
+                }
+                div class="field" {
+                    label for="f-consent-by" { "Who agreed, if not the person themselves" }
+                    input id="f-consent-by" type="text" name="consent_by" value=(sent.one("consent_by"));
+                }
+            }
+        },
+        _ => html! {},
+    }
+}
+
+fn form_page(
+    title: &str,
+    action: &str,
+    kind: Kind,
+    values: &Map<String, Value>,
+    visibility: &str,
+    extra: Markup,
+    problem: Option<&str>,
+) -> Markup {
+    let vocab = Vocabularies::default();
+    let list = fields(kind).unwrap_or_default();
+    html! {
+        h1 { (title) }
+        @if let Some(p) = problem {
+            div class="error" role="alert" id="problems" tabindex="-1" {
+                h2 { "Please check" }
+                ul { @for line in p.lines() { li { (line) } } }
+            }
+        }
+        form method="post" action=(action) class="entry-form" {
+            @for field in list {
+                (input(field, values.get(field.name).unwrap_or(&Value::Null), &vocab))
+            }
+            (visibility_select(visibility))
+            (extra)
+            div class="actions" { button type="submit" { "Save" } " " a href="/" { "Cancel" } }
+        }
+    }
+}
+
+pub(crate) async fn new_page(Path(kind): Path<String>) -> Result<Response, Failure> {
+    let kind = parse_kind(&kind)?;
+    let vocab = Vocabularies::default();
+    let sent = Sent::default();
+    Ok(html_page(
+        title_of(kind),
+        form_page(
+            title_of(kind),
+            &format!("/new/{}", kind.as_str()),
+            kind,
+            &Map::new(),
+            "community",
+            extras(kind, &sent, &vocab),
+            None,
+        ),
+    ))
+}
+
+fn unprocessable(title: &str, page: Markup) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Html(layout(title, page).into_string()),
+    )
+        .into_response()
+}
+
+fn number(what: &str, s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| format!("{what}: {:?} is not a number", s.trim()))
+}
+
+/// The measure and values typed into a new project's form.
+fn first_measure(sent: &Sent) -> Result<Option<Measure>, String> {
+    let name = sent.one("measure_name").trim();
+    let data = sent.one("measure_data");
+    if name.is_empty() {
+        if data.trim().is_empty() {
+            return Ok(None);
+        }
+        return Err("measure name: give the measure a name for its values".into());
+    }
+    let mut m = Measure {
+        name: name.to_string(),
+        measure_type: Some(sent.one("measure_type").trim().to_string()).filter(|s| !s.is_empty()),
+        unit: sent.one("measure_unit").trim().to_string(),
+        ..Measure::default()
+    };
+    if !sent.one("measure_target").trim().is_empty() {
+        m.target = Some(number("target", sent.one("measure_target"))?);
+    }
+    for (i, line) in data.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (date, value) = line
+            .split_once([',', '\t', ';'])
+            .ok_or_else(|| format!("values, line {}: expected DATE, VALUE", i + 1))?;
+        m.data.push(DataPoint {
+            date: date.trim().to_string(),
+            value: number(&format!("values, line {}", i + 1), value)?,
+            note: String::new(),
+        });
+    }
+    Ok(Some(m))
+}
+
+/// Fills what the form holds beyond plain body fields.
+fn complete(kind: Kind, input: &mut EntryInput, sent: &Sent) -> Result<(), String> {
+    match &mut input.body {
+        Body::Project(p) if kind == Kind::Project => {
+            if let Some(m) = first_measure(sent)? {
+                p.measures.push(m);
+            }
+        }
+        Body::Contact(c) => {
+            c.channels = channels(&c.channels, sent);
+            if sent.one("consent") != "on" {
+                return Err("consent: a contact is listed only with the person's agreement; ask them, then tick the box".into());
+            }
+            if c.consent.is_none() {
+                let by = sent.one("consent_by").trim();
+                c.consent = Some(Consent {
+                    given_by: if by.is_empty() { c.name.clone() } else { by.to_string() },
+                    scope: input.visibility.clone().unwrap_or_default(),
+                    ..Consent::default()
+                });
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A contact's channels with email and phone as the form gives them.
+fn channels(current: &[Channel], sent: &Sent) -> Vec<Channel> {
+    let mut out: Vec<Channel> = current
+        .iter()
+        .filter(|c| c.channel != "email" && c.channel != "phone")
+        .cloned()
+        .collect();
+    for channel in ["email", "phone"] {
+        let value = sent.one(channel).trim();
+        if !value.is_empty() {
+            let visibility = current
+                .iter()
+                .find(|c| c.channel == channel)
+                .and_then(|c| c.visibility.clone());
+            out.push(Channel {
+                channel: channel.into(),
+                value: value.to_string(),
+                visibility,
+            });
+        }
+    }
+    out
+}
+
+fn visibility_of(sent: &Sent) -> &str {
+    match sent.one("visibility") {
+        "organisation" => "organisation",
+        _ => "community",
+    }
+}
+
+pub(crate) async fn new_submit(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let kind = parse_kind(&kind)?;
+    let sent = Sent::parse(&body);
+    let list = fields(kind).unwrap_or_default();
+    let values = sent.body(list);
+    let mut json = values.clone();
+    json.insert("visibility".into(), json!(visibility_of(&sent)));
+    let outcome = {
+        let sent = Sent(sent.0.clone());
+        state
+            .run(move |node| {
+                let attempt = || -> Result<_, String> {
+                    let mut input = EntryInput::from_json(kind, Value::Object(json))
+                        .map_err(|e| e.to_string())?;
+                    complete(kind, &mut input, &sent)?;
+                    node.publish(input).map_err(|e| e.to_string())
+                };
+                Ok(attempt())
+            })
+            .await?
+    };
+    match outcome {
+        Ok(id) => Ok(Redirect::to(&format!("/e/{id}")).into_response()),
+        Err(problem) => {
+            let vocab = Vocabularies::default();
+            Ok(unprocessable(
+                title_of(kind),
+                form_page(
+                    title_of(kind),
+                    &format!("/new/{}", kind.as_str()),
+                    kind,
+                    &values,
+                    visibility_of(&sent),
+                    extras(kind, &sent, &vocab),
+                    Some(&problem),
+                ),
+            ))
+        }
+    }
+}
+
+fn current_values(entry: &Entry) -> Map<String, Value> {
+    match entry.body.to_value() {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// The contact's email and phone as a form would send them.
+fn contact_extras(entry: &Entry) -> Sent {
+    let mut sent = Sent::default();
+    if let Body::Contact(c) = &entry.body {
+        for ch in &c.channels {
+            if ch.channel == "email" || ch.channel == "phone" {
+                sent.0.push((ch.channel.clone(), ch.value.clone()));
+            }
+        }
+    }
+    sent
+}
+
+fn edit_extras(entry: &Entry, sent: &Sent) -> Markup {
+    match &entry.body {
+        Body::Contact(_) => html! {
+            fieldset class="group" {
+                legend { "How to reach them" }
+                div class="field" {
+                    label for="f-email" { "Email" }
+                    input id="f-email" type="email" name="email" value=(sent.one("email")) autocomplete="off";
+                }
+                div class="field" {
+                    label for="f-phone" { "Phone" }
+                    input id="f-phone" type="tel" name="phone" value=(sent.one("phone")) autocomplete="off";
+                }
+            }
+        },
+        _ => html! {},
+    }
+}
+
+fn load(node: &Node, id: &str) -> Result<Entry, Failure> {
+    let id = node.resolve(id)?;
+    let entry = node.get(id)?;
+    if fields(entry.meta.kind).is_none() {
+        return Err(Failure::bad_request(format!(
+            "a {} cannot be edited here",
+            entry.meta.kind
+        )));
+    }
+    Ok(entry)
+}
+
+pub(crate) async fn edit_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Failure> {
+    let entry = state.run(move |node| load(node, &id)).await?;
+    let title = format!("Edit: {}", entry.body.title());
+    let sent = contact_extras(&entry);
+    Ok(html_page(
+        &title,
+        form_page(
+            &title,
+            &format!("/e/{}/edit", entry.id),
+            entry.meta.kind,
+            &current_values(&entry),
+            &entry.meta.visibility.to_string(),
+            edit_extras(&entry, &sent),
+            None,
+        ),
+    ))
+}
+
+/// `FIELD=VALUE` assignments for the fields the form changed.
+fn changes(entry: &Entry, sent: &Sent) -> Vec<(String, String)> {
+    let list = fields(entry.meta.kind).unwrap_or_default();
+    let current = current_values(entry);
+    let mut out = Vec::new();
+    for field in list {
+        let new = sent.value(field);
+        let old = current.get(field.name).unwrap_or(&Value::Null);
+        let same = match (&new, old) {
+            (Value::Array(a), Value::Null) | (Value::Array(a), Value::Array(_)) if a.is_empty() => {
+                old.as_array().is_none_or(Vec::is_empty)
+            }
+            (Value::Bool(false), Value::Null) => true,
+            _ => &new == old,
+        };
+        if !same {
+            let raw = match (&new, field.input) {
+                (Value::String(s), Text | Area) => s.clone(),
+                _ => new.to_string(),
+            };
+            out.push((field.name.to_string(), raw));
+        }
+    }
+    if let Body::Contact(c) = &entry.body {
+        let new = channels(&c.channels, sent);
+        if new != c.channels {
+            out.push((
+                "channels".into(),
+                serde_json::to_string(&new).expect("channels serialise"),
+            ));
+        }
+    }
+    let visibility = visibility_of(sent);
+    let current = entry.meta.visibility.to_string();
+    // Only offer the two simple choices; a list of organisations set
+    // elsewhere stays unless the person picks one of them.
+    if visibility != current
+        && (matches!(entry.meta.visibility, Visibility::Community | Visibility::Organisation)
+            || sent.one("visibility") == "organisation")
+    {
+        out.push(("visibility".into(), visibility.into()));
+    }
+    out
+}
+
+pub(crate) async fn edit_submit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let sent = Sent::parse(&body);
+    let result = state
+        .run(move |node| {
+            let entry = load(node, &id)?;
+            let set = changes(&entry, &sent);
+            let outcome = if set.is_empty() {
+                Ok(())
+            } else {
+                node.edit(entry.id, Edit::Set(set))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            };
+            Ok((entry, sent, outcome))
+        })
+        .await?;
+    let (entry, sent, outcome) = result;
+    match outcome {
+        Ok(()) => Ok(Redirect::to(&format!("/e/{}", entry.id)).into_response()),
+        Err(problem) => {
+            let title = format!("Edit: {}", entry.body.title());
+            let list = fields(entry.meta.kind).unwrap_or_default();
+            Ok(unprocessable(
+                &title,
+                form_page(
+                    &title,
+                    &format!("/e/{}/edit", entry.id),
+                    entry.meta.kind,
+                    &sent.body(list),
+                    visibility_of(&sent),
+                    edit_extras(&entry, &sent),
+                    Some(&problem),
+                ),
+            ))
+        }
+    }
+}
+
+/// The "add a value" form under a measure's chart.
+pub(crate) fn data_point_form(id: &str, index: usize, measure: &str) -> Markup {
+    let p = format!("dp{index}");
+    html! {
+        form method="post" action=(format!("/e/{id}/data")) class="inline-form" {
+            input type="hidden" name="measure" value=(measure);
+            fieldset {
+                legend { "Add a value to " (measure) }
+                div class="field" {
+                    label for=(format!("{p}-date")) { "Date" }
+                    input id=(format!("{p}-date")) type="date" name="date" required;
+                }
+                div class="field" {
+                    label for=(format!("{p}-value")) { "Value" }
+                    input id=(format!("{p}-value")) type="text" inputmode="decimal" name="value" required;
+                }
+                div class="field" {
+                    label for=(format!("{p}-note")) { "Note (optional)" }
+                    input id=(format!("{p}-note")) type="text" name="note";
+                }
+                div class="actions" { button type="submit" { "Add value" } }
+            }
+        }
+    }
+}
+
+/// The "add a measure" form at the end of a project's measures.
+pub(crate) fn measure_form(id: &str, vocab: &Vocabularies) -> Markup {
+    html! {
+        form method="post" action=(format!("/e/{id}/measures")) class="inline-form" {
+            fieldset {
+                legend { "Add a measure" }
+                div class="field" {
+                    label for="nm-name" { "Name" }
+                    input id="nm-name" type="text" name="measure_name" required;
+                }
+                div class="field" {
+                    label for="nm-type" { "Type of measure" }
+                    select id="nm-type" name="measure_type" {
+                        option value="" { "Not set" }
+                        @for t in &vocab.measure_types.terms { option value=(t.slug) { (t.label) } }
+                    }
+                }
+                div class="field" {
+                    label for="nm-unit" { "Unit" }
+                    input id="nm-unit" type="text" name="measure_unit";
+                }
+                div class="field" {
+                    label for="nm-target" { "Target (optional)" }
+                    input id="nm-target" type="text" inputmode="decimal" name="measure_target";
+                }
+                div class="actions" { button type="submit" { "Add measure" } }
+            }
+        }
+    }
+}
+
+pub(crate) async fn add_data_point(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let sent = Sent::parse(&body);
+    let point = DataPoint {
+        date: sent.one("date").trim().to_string(),
+        value: number("value", sent.one("value")).map_err(Failure::bad_request)?,
+        note: sent.one("note").trim().to_string(),
+    };
+    let measure = sent.one("measure").to_string();
+    let id = state
+        .run(move |node| {
+            let id = node.resolve(&id)?;
+            node.edit(id, Edit::AddDataPoint { measure, point })?;
+            Ok(id)
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/e/{id}#measures")).into_response())
+}
+
+pub(crate) async fn add_measure(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let sent = Sent::parse(&body);
+    let measure = first_measure(&sent)
+        .map_err(Failure::bad_request)?
+        .ok_or_else(|| Failure::bad_request("give the measure a name"))?;
+    let id = state
+        .run(move |node| {
+            let id = node.resolve(&id)?;
+            let Body::Project(p) = node.get(id)?.body else {
+                return Err(Failure::bad_request("only projects have measures"));
+            };
+            if p.measures.iter().any(|m| m.name == measure.name) {
+                return Err(Failure::bad_request(format!(
+                    "this project already has a measure called {:?}",
+                    measure.name
+                )));
+            }
+            let mut all = p.measures;
+            all.push(measure);
+            node.edit(
+                id,
+                Edit::Set(vec![(
+                    "measures".into(),
+                    serde_json::to_string(&all).expect("measures serialise"),
+                )]),
+            )?;
+            Ok(id)
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/e/{id}#measures")).into_response())
+}

@@ -1,0 +1,534 @@
+//! Server-rendered pages: the layout, browse and search, one entry with its
+//! history and run charts, and the community (members and peers).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use convene_model::{Body, Entry, Kind, Timestamp, Vocabularies};
+use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
+
+use super::forms::{self, vocab_for};
+use super::query::{Browse, Row};
+use super::{AppState, Failure};
+use crate::daemon::status::Status;
+use crate::node::HistoryItem;
+
+/// The page frame: skip link, navigation, main.
+pub(crate) fn layout(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en-GB" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Convene" }
+                link rel="stylesheet" href="/style.css";
+            }
+            body {
+                a class="skip" href="#main" { "Skip to content" }
+                header class="top" {
+                    a class="brand" href="/" { "Convene" }
+                    nav aria-label="Main" {
+                        ul {
+                            li { a href="/" { "Browse" } }
+                            li { a href="/new/learning" { "Share learning" } }
+                            li { a href="/new/project" { "New project" } }
+                            li { a href="/new/contact" { "New contact" } }
+                            li { a href="/community" { "Community" } }
+                        }
+                    }
+                }
+                main id="main" tabindex="-1" { (body) }
+            }
+        }
+    }
+}
+
+pub(crate) fn html_page(title: &str, body: Markup) -> Response {
+    Html(layout(title, body).into_string()).into_response()
+}
+
+pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    (
+        status,
+        Html(
+            layout(
+                title,
+                html! {
+                    h1 { (title) }
+                    p class="error" role="alert" { (message) }
+                    p { a href="/" { "Back to browsing" } }
+                },
+            )
+            .into_string(),
+        ),
+    )
+        .into_response()
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let title = match self.status {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::FORBIDDEN => "Not allowed",
+            s if s.is_client_error() => "Please check",
+            _ => "Something went wrong",
+        };
+        error_page(self.status, title, &self.message)
+    }
+}
+
+fn kind_label(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Learning => "Learning",
+        Kind::Project => "Project",
+        Kind::Contact => "Contact",
+        Kind::Organisation => "Organisation",
+        Kind::Charter => "Community charter",
+        Kind::Join => "Join claim",
+    }
+}
+
+/// `learning_type` → `Learning type`.
+pub(crate) fn humanise(field: &str) -> String {
+    let s = field.replace('_', " ");
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+fn select(name: &str, label: &str, current: &str, options: &[(String, String)]) -> Markup {
+    html! {
+        div class="field" {
+            label for=(format!("f-{name}")) { (label) }
+            select id=(format!("f-{name}")) name=(name) {
+                option value="" { "Any" }
+                @for (value, text) in options {
+                    option value=(value) selected[value == current] { (text) }
+                }
+            }
+        }
+    }
+}
+
+fn terms(v: &convene_model::Vocabulary) -> Vec<(String, String)> {
+    v.terms
+        .iter()
+        .map(|t| (t.slug.clone(), t.label.clone()))
+        .collect()
+}
+
+pub(crate) async fn browse(
+    State(state): State<AppState>,
+    Query(q): Query<Browse>,
+) -> Result<Response, Failure> {
+    let query = q.clone();
+    let (rows, orgs) = state
+        .run(move |node| {
+            let rows = query.run(node);
+            let orgs = node.list(&crate::store::Filter {
+                kind: Some(Kind::Organisation),
+                ..Default::default()
+            })?;
+            Ok((rows, orgs))
+        })
+        .await?;
+    let vocab = Vocabularies::default();
+    let kinds: Vec<(String, String)> = [Kind::Learning, Kind::Project, Kind::Contact, Kind::Organisation]
+        .iter()
+        .map(|k| (k.as_str().to_string(), kind_label(*k).to_string()))
+        .collect();
+    let org_options: Vec<(String, String)> = orgs
+        .iter()
+        .map(|o| (o.id.to_string(), o.title.clone()))
+        .collect();
+    let (rows, problem) = match rows {
+        Ok(r) => (r, None),
+        Err(f) if f.status.is_client_error() => (Vec::new(), Some(f.message)),
+        Err(f) => return Err(f),
+    };
+    let heading = if q.is_filtered() {
+        "Results"
+    } else {
+        "Latest entries"
+    };
+    Ok(html_page(
+        "Browse",
+        html! {
+            h1 { "Learning and improvement" }
+            form class="filters" method="get" action="/" role="search" {
+                div class="field wide" {
+                    label for="f-q" { "Search" }
+                    input id="f-q" type="search" name="q" value=(q.q) placeholder="e.g. discharge, falls, loneliness";
+                }
+                (select("kind", "Kind", &q.kind, &kinds))
+                (select("priority", "Priority", &q.priority, &terms(&vocab.priorities)))
+                (select("method", "Method", &q.method, &terms(&vocab.methods)))
+                (select("sector", "Sector", &q.sector, &terms(&vocab.sectors)))
+                div class="field" {
+                    label for="f-place" { "Place" }
+                    input id="f-place" type="text" name="place" value=(q.place);
+                }
+                (select("org", "Organisation", &q.org, &org_options))
+                div class="actions" {
+                    button type="submit" { "Show" }
+                    @if q.is_filtered() { " " a href="/" { "Clear" } }
+                }
+            }
+            @if let Some(p) = problem {
+                p class="error" role="alert" { (p) }
+            }
+            h2 { (heading) " " span class="count" { "(" (rows.len()) ")" } }
+            (list(&rows))
+        },
+    ))
+}
+
+fn list(rows: &[Row]) -> Markup {
+    html! {
+        @if rows.is_empty() {
+            p { "Nothing here yet. " a href="/new/learning" { "Share some learning" } "." }
+        } @else {
+            ol class="entries" {
+                @for r in rows {
+                    li {
+                        a class="title" href=(format!("/e/{}", r.listed.id)) { (r.listed.title) }
+                        div class="meta" {
+                            span class=(format!("kind kind-{}", r.listed.kind.as_str())) { (kind_label(r.listed.kind)) }
+                            " · " (r.listed.owner_name.as_deref().unwrap_or("unknown organisation"))
+                            " · updated " (Timestamp(r.listed.updated).short())
+                            @if r.listed.status == "retracted" { " · " strong { "retracted" } }
+                        }
+                        @if let Some(s) = &r.snippet {
+                            p class="snippet" { (snippet(s)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A search snippet with its `[matched]` words marked.
+fn snippet(s: &str) -> Markup {
+    let mut parts = Vec::new();
+    let mut rest = s;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']') else {
+            break;
+        };
+        parts.push((false, &rest[..open]));
+        parts.push((true, &rest[open + 1..open + close]));
+        rest = &rest[open + close + 1..];
+    }
+    parts.push((false, rest));
+    html! {
+        @for (hit, text) in parts {
+            @if hit { mark { (text) } } @else { (text) }
+        }
+    }
+}
+
+struct EntryView {
+    entry: Entry,
+    owner_name: Option<String>,
+    standing: Option<&'static str>,
+    history: Vec<HistoryItem>,
+    org_names: Vec<(String, String)>,
+}
+
+pub(crate) async fn entry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Failure> {
+    let view = state
+        .run(move |node| {
+            let id = node.resolve(&id)?;
+            let entry = node.get(id)?;
+            let org_names = node
+                .list(&crate::store::Filter {
+                    kind: Some(Kind::Organisation),
+                    ..Default::default()
+                })?
+                .into_iter()
+                .map(|o| (o.id.to_string(), o.title))
+                .collect();
+            Ok(EntryView {
+                owner_name: node.org_name(&entry.meta.owner),
+                standing: node.org_standing(&entry.meta.owner),
+                history: node.history(id)?,
+                entry,
+                org_names,
+            })
+        })
+        .await?;
+    Ok(html_page(&view.entry.body.title().to_string(), render_entry(&view)))
+}
+
+fn render_entry(v: &EntryView) -> Markup {
+    let e = &v.entry;
+    let vocab = Vocabularies::default();
+    let json = e.body.to_value();
+    let id = e.id.to_string();
+    let visibility = match e.meta.visibility.to_string().as_str() {
+        "community" => "Everyone in the community".to_string(),
+        "organisation" => "Our organisation only".to_string(),
+        other => other
+            .split(',')
+            .map(|o| {
+                v.org_names
+                    .iter()
+                    .find(|(id, _)| id == o)
+                    .map_or(o.to_string(), |(_, n)| n.clone())
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let editable = matches!(e.meta.kind, Kind::Learning | Kind::Project | Kind::Contact);
+    html! {
+        p class="breadcrumb" { a href="/" { "Browse" } " › " (kind_label(e.meta.kind)) }
+        h1 { (e.body.title()) }
+        dl class="meta-list" {
+            dt { "Kind" } dd { (kind_label(e.meta.kind)) }
+            dt { "Organisation" } dd {
+                (v.owner_name.as_deref().unwrap_or(&e.meta.owner.to_string()))
+                @if v.standing == Some("former member") { " (former member)" }
+            }
+            dt { "Visible to" } dd { (visibility) }
+            dt { "Status" } dd { (e.meta.status.to_string()) }
+            dt { "Published" } dd { (e.meta.created.short()) " UTC" }
+            dt { "Updated" } dd { (e.meta.updated.short()) " UTC" }
+            dt { "Id" } dd { code { (id) } }
+        }
+        @if editable {
+            p { a class="button" href=(format!("/e/{id}/edit")) { "Edit" } }
+        }
+        @if let Value::Object(fields) = &json {
+            dl class="fields" {
+                @for (field, value) in fields.iter() {
+                    @if field != "title" && field != "measures" && !is_empty(value) {
+                        dt { (humanise(field)) }
+                        dd { (render_value(field, value, &vocab)) }
+                    }
+                }
+            }
+        }
+        @if let Body::Project(p) = &e.body {
+            section aria-labelledby="measures" {
+                h2 id="measures" { "Measures" }
+                @if p.measures.is_empty() {
+                    p { "No measures yet." }
+                }
+                @for (i, m) in p.measures.iter().enumerate() {
+                    (measure(&id, i, m, &vocab))
+                }
+                (forms::measure_form(&id, &vocab))
+            }
+        }
+        section aria-labelledby="history" {
+            h2 id="history" { "History" }
+            ol class="history" {
+                @for h in v.history.iter().rev() {
+                    li {
+                        time datetime=(h.time.to_string()) { (h.time.short()) " UTC" }
+                        " · "
+                        (h.signer_org.as_ref().and_then(|(_, n)| n.clone()).unwrap_or_else(|| "unknown organisation".into()))
+                        @if let Some(m) = &h.message { " · " (m) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn measure(
+    id: &str,
+    i: usize,
+    m: &convene_model::Measure,
+    vocab: &Vocabularies,
+) -> Markup {
+    let mut points: Vec<(String, f64)> = m.data.iter().map(|d| (d.date.clone(), d.value)).collect();
+    points.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut data = m.data.clone();
+    data.sort_by(|a, b| a.date.cmp(&b.date));
+    let chart_id = format!("m{i}");
+    html! {
+        section class="measure" aria-labelledby=(format!("{chart_id}-h")) {
+            h3 id=(format!("{chart_id}-h")) { (m.name) }
+            p class="meta" {
+                @if let Some(t) = &m.measure_type { (vocab.measure_types.label(t)) " measure" }
+                @if !m.unit.is_empty() { " · unit: " (m.unit) }
+                @if let Some(b) = m.baseline { " · baseline " (b) }
+                @if let Some(t) = m.target { " · target " (t) }
+            }
+            @if !m.definition.is_empty() { p { (m.definition) } }
+            @if points.is_empty() {
+                p { "No values yet." }
+            } @else {
+                figure {
+                    (super::chart::run_chart_svg(&chart_id, &m.name, &m.unit, &points, m.target))
+                }
+                details {
+                    summary { "Values (" (data.len()) ")" }
+                    table {
+                        caption class="visually-hidden" { "Values of " (m.name) }
+                        thead { tr { th scope="col" { "Date" } th scope="col" { "Value" } th scope="col" { "Note" } } }
+                        tbody {
+                            @for d in &data {
+                                tr { td { (d.date) } td { (d.value) } td { (d.note) } }
+                            }
+                        }
+                    }
+                }
+            }
+            (forms::data_point_form(id, i, &m.name))
+        }
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Bool(b) => !b,
+        Value::Number(_) => false,
+    }
+}
+
+fn render_value(field: &str, value: &Value, vocab: &Vocabularies) -> Markup {
+    match value {
+        Value::String(s) => match vocab_for(vocab, field) {
+            Some(v) => html! { (v.label(s)) },
+            None if s.contains('\n') => html! {
+                @for para in s.split("\n\n") { p { (para) } }
+            },
+            None if s.starts_with("https://") && !s.contains(char::is_whitespace) => {
+                html! { a href=(s) rel="noopener noreferrer" { (s) } }
+            }
+            None => html! { (s) },
+        },
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            let labels: Vec<&str> = items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| vocab_for(vocab, field).map_or(s, |v| v.label(s)))
+                .collect();
+            html! { ul class="tags" { @for l in labels { li { (l) } } } }
+        }
+        Value::Array(items) => html! {
+            ol class="nested" {
+                @for item in items { li { (render_value(field, item, vocab)) } }
+            }
+        },
+        Value::Object(map) => html! {
+            dl class="nested" {
+                @for (k, v) in map {
+                    @if !is_empty(v) {
+                        dt { (humanise(k)) }
+                        dd { (render_value(k, v, vocab)) }
+                    }
+                }
+            }
+        },
+        Value::Bool(b) => html! { (if *b { "Yes" } else { "No" }) },
+        Value::Number(n) => html! { (n.to_string()) },
+        Value::Null => html! {},
+    }
+}
+
+pub(crate) async fn community(State(state): State<AppState>) -> Result<Response, Failure> {
+    let (membership, status) = state
+        .run(|node| Ok((node.membership(), Status::read(node)?)))
+        .await?;
+    let live: Option<Vec<String>> = match state.client() {
+        Some(c) => c
+            .peers()
+            .await
+            .ok()
+            .map(|p| p.into_iter().map(|p| p.node.to_string()).collect()),
+        None => None,
+    };
+    let connected = |node: &str, recorded: bool| {
+        live.as_ref()
+            .map_or(recorded, |l| l.iter().any(|p| p == node))
+    };
+    Ok(html_page(
+        "Community",
+        html! {
+            @match &membership {
+                Some(m) => {
+                    h1 { (m.name) }
+                    h2 { "Members" }
+                    table {
+                        thead { tr {
+                            th scope="col" { "Organisation" }
+                            th scope="col" { "Role" }
+                            th scope="col" { "Joined" }
+                            th scope="col" { "Nodes" }
+                        } }
+                        tbody {
+                            @for info in m.members.values() {
+                                tr {
+                                    td { (info.name) }
+                                    td {
+                                        @if info.removed.is_some() { "former member" }
+                                        @else if info.steward { "steward" }
+                                        @else { "member" }
+                                    }
+                                    td { (info.joined.short()) }
+                                    td { (info.nodes.len()) }
+                                }
+                            }
+                        }
+                    }
+                }
+                None => {
+                    h1 { "Community" }
+                    p { "This node is not in a community yet. Create one with "
+                        code { "convene community create NAME" } " or join one with "
+                        code { "convene join CODE" } "." }
+                }
+            }
+            h2 { "This node" }
+            dl class="meta-list" {
+                dt { "Organisation" } dd { (status.org_name.as_deref().unwrap_or(&status.org_id)) }
+                dt { "Node id" } dd { code { (status.node_id) } }
+                dt { "Entries" } dd {
+                    @for (i, (kind, n)) in status.counts.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        (n) " " (kind)
+                    }
+                }
+            }
+            h2 { "Peers" }
+            @if status.peers.is_empty() {
+                p { "No other node has been seen yet." }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { "Node" }
+                        th scope="col" { "Connected" }
+                        th scope="col" { "Last sync" }
+                        th scope="col" { "Changes in / out" }
+                        th scope="col" { "Rejected" }
+                    } }
+                    tbody {
+                        @for p in &status.peers {
+                            tr {
+                                td { code title=(p.node) { (p.node.get(..16).unwrap_or(&p.node)) "…" } }
+                                td { (if connected(&p.node, p.connected) { "yes" } else { "no" }) }
+                                td { (p.last_sync.map(|t| Timestamp(t).short()).unwrap_or_else(|| "never".into())) }
+                                td { (p.changes_in) " / " (p.changes_out) }
+                                td { (p.rejected) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
