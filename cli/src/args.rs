@@ -60,6 +60,10 @@ pub enum Command {
     /// Run this node on the network
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Open the running node's web app in a browser (signs you in)
+    Open(OpenArgs),
+    /// Start a demo community: three organisations' nodes on this computer, syncing, with their web apps
+    Demo(DemoArgs),
     /// Sync with one peer now and exit (no daemon needed)
     Sync(SyncArgs),
     /// This node: id, organisation, daemon, peers, entry counts
@@ -228,6 +232,32 @@ pub struct StartArgs {
     /// On first use only: its sector
     #[arg(long, value_name = "SECTOR", default_value = "other")]
     pub sector: String,
+    /// Serve the web app on this loopback address (replaces config.toml's `web.listen`; port 0 picks one)
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "no_web")]
+    pub web: Option<String>,
+    /// Run without the web app
+    #[arg(long)]
+    pub no_web: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// Print the sign-in address instead of opening a browser
+    #[arg(long)]
+    pub print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's nodes in this folder (created; must be empty) instead of a temporary one that is removed at exit
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The first web app's address; the other two use the next ports (port 0 picks free ones)
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:4041")]
+    pub web: String,
+    /// Do not open a browser
+    #[arg(long)]
+    pub no_open: bool,
 }
 
 #[derive(Debug, Args)]

@@ -85,6 +85,8 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Node(crate::args::NodeCommand::Start(a)) => network::start(&mut out, &home, a)?,
+        Command::Open(a) => crate::web::open(&mut out, &home, a)?,
+        Command::Demo(a) => crate::web::demo(&mut out, a)?,
         Command::Sync(a) => network::sync_once(&mut out, &home, a)?,
         Command::Status(a) => network::status(&mut out, &home, a)?,
         Command::Peers(a) => network::peers(&mut out, &home, a)?,

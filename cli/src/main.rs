@@ -9,6 +9,7 @@ mod community;
 mod input;
 mod network;
 mod output;
+mod web;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -20,7 +21,10 @@ fn main() -> ExitCode {
     let cli = args::Cli::parse();
     // A running node reports what it does; one-shot commands stay quiet.
     let daemon = matches!(cli.command, args::Command::Node(_));
-    init_tracing(cli.verbose + u8::from(daemon), cli.quiet);
+    // The demo prints its own story; its nodes' warnings (a joiner refused
+    // before it is admitted) would only distract.
+    let demo = matches!(cli.command, args::Command::Demo(_)) && cli.verbose == 0;
+    init_tracing(cli.verbose + u8::from(daemon), cli.quiet || demo);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

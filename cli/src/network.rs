@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::args::{PeersArgs, StartArgs, StatusArgs, SyncArgs};
 use crate::output::short_id;
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -77,17 +77,39 @@ pub fn start(out: &mut impl Write, home: &Path, a: StartArgs) -> Result<()> {
     if a.no_mdns {
         config.mdns = false;
     }
+    if let Some(web) = &a.web {
+        config.web = Some(daemon::parse_web_addr(web).map_err(|e| anyhow!(e))?);
+    }
+    if a.no_web {
+        config.web = None;
+    }
     let node_id = node.node_id();
     let rt = runtime()?;
     rt.block_on(async {
+        let web_addr = config.web;
         let (client, handle) = daemon::spawn(node, config)?;
+        let web = match web_addr {
+            Some(addr) => Some(daemon::web::serve(home, addr, Some(client.clone())).await?),
+            None => None,
+        };
         writeln!(out, "node {node_id}")?;
         for addr in client.listen_addrs().await? {
             writeln!(out, "listening on {addr}")?;
         }
+        if let Some(web) = &web {
+            writeln!(
+                out,
+                "web app on {} (sign in with `convene open`; metrics on {}metrics)",
+                web.url(),
+                web.url()
+            )?;
+        }
         out.flush()?;
         wait_for_shutdown().await?;
         tracing::info!("shutting down");
+        if let Some(web) = web {
+            web.stop().await;
+        }
         drop(client);
         handle.await.context("the event loop panicked")?;
         writeln!(out, "stopped")?;
@@ -95,7 +117,7 @@ pub fn start(out: &mut impl Write, home: &Path, a: StartArgs) -> Result<()> {
     })
 }
 
-async fn wait_for_shutdown() -> Result<()> {
+pub(crate) async fn wait_for_shutdown() -> Result<()> {
     #[cfg(unix)]
     {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

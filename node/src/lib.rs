@@ -14,13 +14,16 @@
 //!   service), testable without sockets.
 //! - [`net`]: libp2p: transports, behaviours, the sync codec.
 //! - [`daemon`]: tokio wiring: the event loop that drives the sync service
-//!   from the swarm, its `Client`, `config.toml`, and the status other
-//!   processes read.
+//!   from the swarm, its `Client`, `config.toml`, the status other
+//!   processes read, Prometheus metrics, and the local web app and JSON
+//!   API (`daemon::web`).
 //! - `apply`: receiving changes: signature, permission (who may write
 //!   which document), apply, store; what cannot be judged yet waits.
 //! - [`backup`]: consistent online backups (key and database) and restore.
 //! - [`bundle`]: offline export and import of signed changes (sneakernet),
 //!   checked exactly as sync checks them.
+//! - [`demo`]: `convene demo`, three organisations' nodes syncing on
+//!   loopback with sample entries, each serving its web app.
 //! - [`community`]: the charter: creating a community, inviting, joining,
 //!   removing members, naming stewards.
 //! - [`tabular`]: spreadsheets in (every row checked before any is
@@ -77,6 +80,7 @@ pub mod backup;
 pub mod bundle;
 pub mod community;
 pub mod daemon;
+pub mod demo;
 pub mod error;
 pub mod net;
 pub mod node;

@@ -401,6 +401,9 @@ impl EventLoop {
                 for w in self.join_waiters.remove(&peer).unwrap_or_default() {
                     let _ = w.send(Ok(community.clone()));
                 }
+                // The session started on connecting was refused (we were
+                // not a member yet): catch up now, charter first.
+                self.input(Input::Sync { peer });
             }
             Event::JoinFailed { peer, reason } => {
                 for w in self.join_waiters.remove(&peer).unwrap_or_default() {
