@@ -42,7 +42,9 @@ fn show(out: &mut impl Write, url: &str, print_only: bool) -> Result<()> {
 pub fn open(out: &mut impl Write, home: &Path, a: OpenArgs) -> Result<()> {
     let node = Node::open(home)?;
     if !is_running(home) {
-        bail!("the node is not running: start it with `convene node start`, then run `convene open`");
+        bail!(
+            "the node is not running: start it with `convene node start`, then run `convene open`"
+        );
     }
     let base = node.store().meta(META_WEB)?.ok_or_else(|| {
         anyhow!("the running node serves no web app (it was started with --no-web or web.enabled = false)")
@@ -117,9 +119,14 @@ pub fn demo(out: &mut impl Write, a: DemoArgs) -> Result<()> {
         Ok::<_, anyhow::Error>(())
     })?;
     if let Some(t) = temporary {
-        t.close().context("cannot remove the demo's temporary folder")?;
+        t.close()
+            .context("cannot remove the demo's temporary folder")?;
     } else {
-        writeln!(out, "The demo's nodes stay in {}", PathBuf::from(&dir).display())?;
+        writeln!(
+            out,
+            "The demo's nodes stay in {}",
+            PathBuf::from(&dir).display()
+        )?;
     }
     Ok(())
 }

@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use convene_model::{EntryInput, Kind};
 use serde::Deserialize;
 
+use crate::NodeError;
+use crate::daemon::Status;
 use crate::daemon::web::{WebServer, serve};
 use crate::daemon::{self, Client, Config, DaemonError, DaemonLock, LockError, Multiaddr};
 use crate::node::{InitOptions, Node};
-use crate::NodeError;
-use crate::daemon::Status;
 
 const SAMPLE: &str = include_str!("../../examples/demo/community.json");
 

@@ -129,6 +129,8 @@ pub struct Daemon {
     /// The first address it listens on, with its /p2p/ suffix.
     pub addr: String,
     pub node_id: String,
+    /// The web app's base address (`http://127.0.0.1:PORT/`).
+    pub web: String,
 }
 
 impl Daemon {
@@ -145,7 +147,8 @@ impl Daemon {
             .env("RUST_LOG", "convene_node=debug")
             .arg("--home")
             .arg(home.path())
-            .args(["node", "start", "--no-mdns", "--listen", listen]);
+            .args(["node", "start", "--no-mdns", "--listen", listen])
+            .args(["--web", "127.0.0.1:0"]);
         for b in bootstrap {
             cmd.args(["--bootstrap", b]);
         }
@@ -167,6 +170,7 @@ impl Daemon {
         });
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let mut node_id = String::new();
+        let mut addr = None;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let line = rx.recv_timeout(left).unwrap_or_else(|_| {
@@ -180,11 +184,19 @@ impl Daemon {
             if let Some(id) = line.strip_prefix("node ") {
                 node_id = id.trim().to_string();
             }
-            if let Some(addr) = line.strip_prefix("listening on ") {
+            if let Some(a) = line.strip_prefix("listening on ") {
+                addr.get_or_insert_with(|| a.trim().to_string());
+            }
+            if let Some(rest) = line.strip_prefix("web app on ") {
                 return Self {
                     child,
-                    addr: addr.trim().to_string(),
+                    addr: addr.expect("the daemon prints its addresses first"),
                     node_id,
+                    web: rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
                 };
             }
         }
@@ -257,5 +269,94 @@ impl Home {
         ])
         .trim()
         .to_string()
+    }
+}
+
+/// `convene demo` running in a kept folder, interrupted (SIGINT) when
+/// dropped.
+pub struct DemoRun {
+    child: std::process::Child,
+    pub dir: tempfile::TempDir,
+    /// Each node's web app base address, trust first.
+    pub webs: Vec<String>,
+    /// Each node's home.
+    pub homes: Vec<PathBuf>,
+    /// Each node's one-time sign-in address.
+    pub sign_ins: Vec<String>,
+}
+
+impl DemoRun {
+    /// Starts the demo and waits until it serves its web apps.
+    pub fn start() -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convene"))
+            .args(["demo", "--no-open", "--web", "127.0.0.1:0", "--dir"])
+            .arg(dir.path().join("demo"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the demo");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let (mut webs, mut homes, mut sign_ins) = (Vec::new(), Vec::new(), Vec::new());
+        loop {
+            let line = rx
+                .recv_timeout(std::time::Duration::from_secs(90))
+                .expect("the demo starts within 90 seconds");
+            let line = line.trim();
+            if let Some(url) = line.strip_prefix("web app:") {
+                webs.push(url.trim().to_string());
+            }
+            if let Some(url) = line.strip_prefix("sign in:") {
+                sign_ins.push(url.trim().to_string());
+            }
+            if let Some(cmd) = line.strip_prefix("CLI:") {
+                let home = cmd
+                    .split_whitespace()
+                    .nth(2)
+                    .expect("convene --home DIR list");
+                homes.push(PathBuf::from(home));
+            }
+            if line.contains("Press Ctrl-C") {
+                break;
+            }
+        }
+        assert_eq!(webs.len(), 3, "three web apps");
+        Self {
+            child,
+            dir,
+            webs,
+            homes,
+            sign_ins,
+        }
+    }
+
+    /// Interrupts the demo as Ctrl-C would; its exit status.
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        wait_for(
+            std::time::Duration::from_secs(30),
+            "the demo to stop",
+            || self.child.try_wait().expect("wait"),
+        )
+    }
+}
+
+impl Drop for DemoRun {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.interrupt();
+        }
     }
 }

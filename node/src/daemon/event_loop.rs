@@ -301,7 +301,9 @@ impl EventLoop {
                 request,
             } => {
                 tracing::debug!(%peer, kind = request.kind(), "sending");
-                self.session_started.entry(peer).or_insert_with(Instant::now);
+                self.session_started
+                    .entry(peer)
+                    .or_insert_with(Instant::now);
                 let id = self
                     .swarm
                     .behaviour_mut()
@@ -310,6 +312,9 @@ impl EventLoop {
                 self.outbound.insert(id, (peer, token));
             }
             Io::Respond { channel, response } => {
+                if let Response::Changes { changes, .. } = &response {
+                    self.metrics.changes_out.inc_by(changes.len() as u64);
+                }
                 if let Some(ch) = self.channels.remove(&channel)
                     && self
                         .swarm
@@ -341,7 +346,6 @@ impl EventLoop {
                     "sync session complete"
                 );
                 self.metrics.changes_in.inc_by(stats.received as u64);
-                self.metrics.changes_out.inc_by(stats.sent as u64);
                 self.metrics.rejected.inc_by(stats.rejected as u64);
                 let took = self.session_started.remove(&peer).map(|t| t.elapsed());
                 self.metrics.session_done(took, true);
@@ -384,7 +388,7 @@ impl EventLoop {
                 if rejected > 0 {
                     tracing::warn!(%peer, rejected, "rejected changes from peer");
                 }
-                // Changes pushed to us (announcements, the peer's sessions).
+                // Changes pushed to us (the peer's sessions).
                 self.metrics.changes_in.inc_by(applied as u64);
                 self.metrics.rejected.inc_by(rejected as u64);
                 self.record_peer(

@@ -28,6 +28,7 @@ pub struct Outcome {
 pub struct Metrics {
     pub peers: Gauge,
     pub changes_in: Counter,
+    /// Changes sent: pushed in our sessions and served to peers' requests.
     pub changes_out: Counter,
     pub rejected: Counter,
     pub sessions: Family<Outcome, Counter>,
@@ -35,20 +36,17 @@ pub struct Metrics {
     registry: Registry,
 }
 
-/// Bytes counted by the sync codec, read on each scrape.
+/// Bytes counted by the sync codec, read on each scrape (the registry adds
+/// the `convene_` prefix).
 #[derive(Debug)]
 struct WireBytes(Arc<Counters>);
 
 impl Collector for WireBytes {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         for (name, help, value) in [
+            ("sync_sent_bytes", "Sync protocol bytes sent", self.0.sent()),
             (
-                "convene_sync_sent_bytes",
-                "Sync protocol bytes sent",
-                self.0.sent(),
-            ),
-            (
-                "convene_sync_received_bytes",
+                "sync_received_bytes",
                 "Sync protocol bytes received",
                 self.0.received(),
             ),
@@ -152,7 +150,10 @@ mod tests {
             text.contains("convene_sync_sessions_total{outcome=\"complete\"} 1"),
             "{text}"
         );
-        assert!(text.contains("convene_sync_sent_bytes_total 1234"), "{text}");
+        assert!(
+            text.contains("convene_sync_sent_bytes_total 1234"),
+            "{text}"
+        );
         assert!(text.contains("convene_sync_session_duration_seconds_count 1"));
         assert!(text.ends_with("# EOF\n"));
     }

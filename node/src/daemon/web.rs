@@ -48,7 +48,9 @@ pub const META_WEB: &str = "daemon.web";
 /// Why the web app could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    #[error("cannot serve the web app on {addr}: {source}; set web.listen in config.toml, or pass --web ADDR or --no-web")]
+    #[error(
+        "cannot serve the web app on {addr}: {source}; set web.listen in config.toml, or pass --web ADDR or --no-web"
+    )]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
@@ -223,7 +225,10 @@ fn router(state: AppState, addr: SocketAddr) -> Router {
     let protected = Router::new()
         .route("/", get(pages::browse))
         .route("/e/{id}", get(pages::entry))
-        .route("/e/{id}/edit", get(forms::edit_page).post(forms::edit_submit))
+        .route(
+            "/e/{id}/edit",
+            get(forms::edit_page).post(forms::edit_submit),
+        )
         .route("/e/{id}/data", post(forms::add_data_point))
         .route("/e/{id}/measures", post(forms::add_measure))
         .route("/new/{kind}", get(forms::new_page).post(forms::new_submit))

@@ -174,7 +174,8 @@ impl Store {
             args.push(Value::Text(field.clone()));
             args.push(Value::Text(value.clone()));
             let (f, v) = (args.len() - 1, args.len());
-            sql += &format!(" AND (d.n IN (SELECT n FROM terms WHERE field = ?{f} AND value = ?{v})");
+            sql +=
+                &format!(" AND (d.n IN (SELECT n FROM terms WHERE field = ?{f} AND value = ?{v})");
             // An entry's sector is its owner's: learning and projects say
             // nothing of it themselves.
             if field == "sector" {

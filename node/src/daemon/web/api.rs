@@ -136,11 +136,13 @@ async fn publish(
     Path(kind): Path<String>,
     bytes: axum::body::Bytes,
 ) -> ApiResult {
-    let kind: Kind = kind.parse().map_err(|e: convene_model::entry::UnknownKind| {
-        ApiError(Failure::bad_request(format!(
-            "{e}; publish with POST /api/entries/learning, /project or /contact"
-        )))
-    })?;
+    let kind: Kind = kind
+        .parse()
+        .map_err(|e: convene_model::entry::UnknownKind| {
+            ApiError(Failure::bad_request(format!(
+                "{e}; publish with POST /api/entries/learning, /project or /contact"
+            )))
+        })?;
     let value = body(&bytes)?;
     let id = state
         .run(move |node| {

@@ -204,10 +204,7 @@ pub(crate) struct LoginQuery {
     ticket: String,
 }
 
-pub(crate) async fn login(
-    State(state): State<AppState>,
-    Query(q): Query<LoginQuery>,
-) -> Response {
+pub(crate) async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
     let ticket = q.ticket;
     let ok = state
         .run(move |node| take_ticket(node, &ticket).map_err(Failure::from))

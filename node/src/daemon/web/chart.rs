@@ -243,7 +243,11 @@ mod tests {
         let c = RunChart::analyse(&[5.0, 1.0, 2.0, 3.0, 4.0, 5.0, 2.0]);
         assert_eq!(c.trend, vec![1, 2, 3, 4, 5]);
         assert!(RunChart::analyse(&[1.0, 2.0, 3.0, 4.0]).trend.is_empty());
-        assert!(RunChart::analyse(&[1.0, 2.0, 2.0, 3.0, 4.0]).trend.is_empty());
+        assert!(
+            RunChart::analyse(&[1.0, 2.0, 2.0, 3.0, 4.0])
+                .trend
+                .is_empty()
+        );
     }
 
     #[test]

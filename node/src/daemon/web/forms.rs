@@ -89,27 +89,59 @@ use Input::*;
 
 const LEARNING: &[Field] = &[
     required("title", Text, ""),
-    f("summary", Area, "One or two sentences, shown in lists and search results."),
-    f("body", Area, "The full story: what you did, what happened, what you would do again."),
+    f(
+        "summary",
+        Area,
+        "One or two sentences, shown in lists and search results.",
+    ),
+    f(
+        "body",
+        Area,
+        "The full story: what you did, what happened, what you would do again.",
+    ),
     f("learning_type", Choice, ""),
     f("outcome", Choice, ""),
-    f("setting", Text, "Where it happened: a ward, a practice, a community centre."),
+    f(
+        "setting",
+        Text,
+        "Where it happened: a ward, a practice, a community centre.",
+    ),
     f("population", Text, "Who it was for."),
     f("place", Text, "For example Gateshead or North Cumbria."),
     f("level", Choice, ""),
-    f("impact", Text, "Measured impact in words, e.g. 44 per cent fewer missed calls."),
-    f("evidence", Area, "How you know: data, evaluation, references."),
+    f(
+        "impact",
+        Text,
+        "Measured impact in words, e.g. 44 per cent fewer missed calls.",
+    ),
+    f(
+        "evidence",
+        Area,
+        "How you know: data, evaluation, references.",
+    ),
     f("priorities", Multi, ""),
     f("methods", Multi, ""),
     f("themes", Multi, ""),
     f("tags", List, "Separate with commas."),
-    f("organisations", List, "Organisations involved; separate with commas."),
+    f(
+        "organisations",
+        List,
+        "Organisations involved; separate with commas.",
+    ),
 ];
 
 const PROJECT: &[Field] = &[
     required("title", Text, ""),
-    f("summary", Area, "One or two sentences, shown in lists and search results."),
-    f("problem", Area, "The problem you are working on, and for whom."),
+    f(
+        "summary",
+        Area,
+        "One or two sentences, shown in lists and search results.",
+    ),
+    f(
+        "problem",
+        Area,
+        "The problem you are working on, and for whom.",
+    ),
     f("aim", Text, "What, by how much, by when."),
     f("stage", Choice, ""),
     f("place", Text, "For example Gateshead or North Cumbria."),
@@ -117,10 +149,22 @@ const PROJECT: &[Field] = &[
     f("priorities", Multi, ""),
     f("methods", Multi, ""),
     f("themes", Multi, ""),
-    f("partners", List, "Partner organisations; separate with commas."),
+    f(
+        "partners",
+        List,
+        "Partner organisations; separate with commas.",
+    ),
     f("tags", List, "Separate with commas."),
-    f("lived_experience", Area, "How people with lived experience shaped the work."),
-    f("evidence", Area, "How you know: data, evaluation, references."),
+    f(
+        "lived_experience",
+        Area,
+        "How people with lived experience shaped the work.",
+    ),
+    f(
+        "evidence",
+        Area,
+        "How you know: data, evaluation, references.",
+    ),
 ];
 
 const CONTACT: &[Field] = &[
@@ -133,7 +177,11 @@ const CONTACT: &[Field] = &[
     f("expertise", Multi, ""),
     f("interests", List, "Separate with commas."),
     f("open_to", Multi, ""),
-    f("lived_experience_partner", Check, "A lived experience partner"),
+    f(
+        "lived_experience_partner",
+        Check,
+        "A lived experience partner",
+    ),
 ];
 
 fn fields(kind: Kind) -> Option<&'static [Field]> {
@@ -505,7 +553,11 @@ fn complete(kind: Kind, input: &mut EntryInput, sent: &Sent) -> Result<(), Strin
             if c.consent.is_none() {
                 let by = sent.one("consent_by").trim();
                 c.consent = Some(Consent {
-                    given_by: if by.is_empty() { c.name.clone() } else { by.to_string() },
+                    given_by: if by.is_empty() {
+                        c.name.clone()
+                    } else {
+                        by.to_string()
+                    },
                     scope: input.visibility.clone().unwrap_or_default(),
                     ..Consent::default()
                 });
@@ -701,8 +753,10 @@ fn changes(entry: &Entry, sent: &Sent) -> Vec<(String, String)> {
     // Only offer the two simple choices; a list of organisations set
     // elsewhere stays unless the person picks one of them.
     if visibility != current
-        && (matches!(entry.meta.visibility, Visibility::Community | Visibility::Organisation)
-            || sent.one("visibility") == "organisation")
+        && (matches!(
+            entry.meta.visibility,
+            Visibility::Community | Visibility::Organisation
+        ) || sent.one("visibility") == "organisation")
     {
         out.push(("visibility".into(), visibility.into()));
     }

@@ -136,10 +136,15 @@ pub(crate) async fn browse(
         })
         .await?;
     let vocab = Vocabularies::default();
-    let kinds: Vec<(String, String)> = [Kind::Learning, Kind::Project, Kind::Contact, Kind::Organisation]
-        .iter()
-        .map(|k| (k.as_str().to_string(), kind_label(*k).to_string()))
-        .collect();
+    let kinds: Vec<(String, String)> = [
+        Kind::Learning,
+        Kind::Project,
+        Kind::Contact,
+        Kind::Organisation,
+    ]
+    .iter()
+    .map(|k| (k.as_str().to_string(), kind_label(*k).to_string()))
+    .collect();
     let org_options: Vec<(String, String)> = orgs
         .iter()
         .map(|o| (o.id.to_string(), o.title.clone()))
@@ -264,7 +269,10 @@ pub(crate) async fn entry(
             })
         })
         .await?;
-    Ok(html_page(&view.entry.body.title().to_string(), render_entry(&view)))
+    Ok(html_page(
+        view.entry.body.title(),
+        render_entry(&view),
+    ))
 }
 
 fn render_entry(v: &EntryView) -> Markup {
@@ -343,26 +351,27 @@ fn render_entry(v: &EntryView) -> Markup {
     }
 }
 
-fn measure(
-    id: &str,
-    i: usize,
-    m: &convene_model::Measure,
-    vocab: &Vocabularies,
-) -> Markup {
+fn measure(id: &str, i: usize, m: &convene_model::Measure, vocab: &Vocabularies) -> Markup {
     let mut points: Vec<(String, f64)> = m.data.iter().map(|d| (d.date.clone(), d.value)).collect();
     points.sort_by(|a, b| a.0.cmp(&b.0));
     let mut data = m.data.clone();
     data.sort_by(|a, b| a.date.cmp(&b.date));
     let chart_id = format!("m{i}");
+    let facts: Vec<String> = [
+        m.measure_type
+            .as_deref()
+            .map(|t| format!("{} measure", vocab.measure_types.label(t))),
+        (!m.unit.is_empty()).then(|| format!("unit: {}", m.unit)),
+        m.baseline.map(|b| format!("baseline {b}")),
+        m.target.map(|t| format!("target {t}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     html! {
         section class="measure" aria-labelledby=(format!("{chart_id}-h")) {
             h3 id=(format!("{chart_id}-h")) { (m.name) }
-            p class="meta" {
-                @if let Some(t) = &m.measure_type { (vocab.measure_types.label(t)) " measure" }
-                @if !m.unit.is_empty() { " · unit: " (m.unit) }
-                @if let Some(b) = m.baseline { " · baseline " (b) }
-                @if let Some(t) = m.target { " · target " (t) }
-            }
+            @if !facts.is_empty() { p class="meta" { (facts.join(" · ")) } }
             @if !m.definition.is_empty() { p { (m.definition) } }
             @if points.is_empty() {
                 p { "No values yet." }
