@@ -378,6 +378,20 @@ fn the_pages_publish_through_forms_and_draw_run_charts() {
     assert!(html.contains("Sam Okafor") && !html.contains("Waiting well"));
     let (_, html) = page(&cookie, &format!("{base}community"));
     assert!(html.contains("Peers"));
+    assert!(
+        home.stdout(&["status"])
+            .contains(&format!("web app       {base}"))
+    );
+
+    // Once the daemon stops, `open` says so instead of a dead address.
+    daemon.stop();
+    let out = home.convene(&["open", "--print"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not running") && err.lines().count() == 1,
+        "{err}"
+    );
 }
 
 fn metric(text: &str, name: &str) -> f64 {

@@ -84,6 +84,10 @@ pub fn start(out: &mut impl Write, home: &Path, a: StartArgs) -> Result<()> {
         config.web = None;
     }
     let node_id = node.node_id();
+    if config.web.is_none() {
+        // Forget the address of a web app an earlier run served.
+        node.store().set_meta(daemon::web::META_WEB, "")?;
+    }
     let rt = runtime()?;
     rt.block_on(async {
         let web_addr = config.web;
@@ -253,6 +257,7 @@ pub fn status(out: &mut impl Write, home: &Path, a: StatusArgs) -> Result<()> {
             "organisation_name": s.org_name,
             "running": s.running,
             "listen": s.listen,
+            "web": s.web,
             "connected_peers": s.peers.iter().filter(|p| p.connected).map(|p| p.node.clone()).collect::<Vec<_>>(),
             "entries": s.counts.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
             "peers": s.peers.iter().map(peer_json).collect::<Vec<_>>(),
@@ -272,6 +277,9 @@ pub fn status(out: &mut impl Write, home: &Path, a: StatusArgs) -> Result<()> {
         writeln!(out, "daemon        running")?;
         for addr in &s.listen {
             writeln!(out, "listening on  {addr}")?;
+        }
+        if let Some(web) = &s.web {
+            writeln!(out, "web app       {web} (sign in with `convene open`)")?;
         }
     } else {
         writeln!(

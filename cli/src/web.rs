@@ -46,7 +46,7 @@ pub fn open(out: &mut impl Write, home: &Path, a: OpenArgs) -> Result<()> {
             "the node is not running: start it with `convene node start`, then run `convene open`"
         );
     }
-    let base = node.store().meta(META_WEB)?.ok_or_else(|| {
+    let base = node.store().meta(META_WEB)?.filter(|u| !u.is_empty()).ok_or_else(|| {
         anyhow!("the running node serves no web app (it was started with --no-web or web.enabled = false)")
     })?;
     let url = sign_in_url(&node, &base)?;

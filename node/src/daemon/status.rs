@@ -81,6 +81,8 @@ pub struct Status {
     pub running: bool,
     /// Listen addresses while the daemon runs.
     pub listen: Vec<String>,
+    /// The web app's address while the daemon serves it.
+    pub web: Option<String>,
     pub peers: Vec<PeerRecord>,
     /// Valid entries per kind.
     pub counts: Vec<(String, i64)>,
@@ -98,6 +100,11 @@ impl Status {
         } else {
             Vec::new()
         };
+        let web = if running {
+            store.meta(super::web::META_WEB)?.filter(|u| !u.is_empty())
+        } else {
+            None
+        };
         let mut peers = store.peers()?;
         if !running {
             for p in &mut peers {
@@ -110,6 +117,7 @@ impl Status {
             org_name: node.org_name(&node.org()),
             running,
             listen,
+            web,
             peers,
             counts: store.counts()?,
         })

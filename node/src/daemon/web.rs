@@ -203,7 +203,7 @@ pub async fn serve(
         metrics,
         token,
     }));
-    let app = router(state, addr);
+    let app = router(state.clone(), addr);
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         let server = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -211,6 +211,13 @@ pub async fn serve(
         });
         if let Err(e) = server.await {
             tracing::warn!(error = %e, "the web app stopped");
+        }
+        // `convene open` and `status` must not send anyone to a dead port.
+        let cleared = state
+            .run(|node| Ok(node.store().set_meta(META_WEB, "")?))
+            .await;
+        if let Err(e) = cleared {
+            tracing::warn!(error = %e.message, "cannot record that the web app stopped");
         }
     });
     tracing::info!(url = %format!("http://{addr}/"), "web app listening");

@@ -346,12 +346,17 @@ fn input(field: &Field, value: &Value, vocab: &Vocabularies) -> Markup {
 }
 
 fn visibility_select(current: &str) -> Markup {
+    // A list of organisations (set with the CLI or API) is offered as it is.
+    let listed = current != "community" && current != "organisation";
     html! {
         div class="field" {
             label for="f-visibility" { "Who can see it" }
             select id="f-visibility" name="visibility" {
-                option value="community" selected[current != "organisation"] { "Everyone in the community" }
+                option value="community" selected[current == "community"] { "Everyone in the community" }
                 option value="organisation" selected[current == "organisation"] { "Our organisation only" }
+                @if listed {
+                    option value=(current) selected { "Only the organisations chosen before" }
+                }
             }
         }
     }
@@ -592,11 +597,13 @@ fn channels(current: &[Channel], sent: &Sent) -> Vec<Channel> {
     out
 }
 
-fn visibility_of(sent: &Sent) -> &str {
-    match sent.one("visibility") {
-        "organisation" => "organisation",
-        _ => "community",
-    }
+/// The visibility the form chose (as `Visibility` prints it). A value the
+/// form never offers narrows to the organisation; it never widens.
+fn visibility_of(sent: &Sent) -> String {
+    sent.one("visibility")
+        .parse::<Visibility>()
+        .unwrap_or(Visibility::Organisation)
+        .to_string()
 }
 
 pub(crate) async fn new_submit(
@@ -635,7 +642,7 @@ pub(crate) async fn new_submit(
                     &format!("/new/{}", kind.as_str()),
                     kind,
                     &values,
-                    visibility_of(&sent),
+                    &visibility_of(&sent),
                     extras(kind, &sent, &vocab),
                     Some(&problem),
                 ),
@@ -749,16 +756,8 @@ fn changes(entry: &Entry, sent: &Sent) -> Vec<(String, String)> {
         }
     }
     let visibility = visibility_of(sent);
-    let current = entry.meta.visibility.to_string();
-    // Only offer the two simple choices; a list of organisations set
-    // elsewhere stays unless the person picks one of them.
-    if visibility != current
-        && (matches!(
-            entry.meta.visibility,
-            Visibility::Community | Visibility::Organisation
-        ) || sent.one("visibility") == "organisation")
-    {
-        out.push(("visibility".into(), visibility.into()));
+    if visibility != entry.meta.visibility.to_string() {
+        out.push(("visibility".into(), visibility));
     }
     out
 }
@@ -796,7 +795,7 @@ pub(crate) async fn edit_submit(
                     &format!("/e/{}/edit", entry.id),
                     entry.meta.kind,
                     &sent.body(list),
-                    visibility_of(&sent),
+                    &visibility_of(&sent),
                     edit_extras(&entry, &sent),
                     Some(&problem),
                 ),

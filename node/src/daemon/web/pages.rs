@@ -269,10 +269,7 @@ pub(crate) async fn entry(
             })
         })
         .await?;
-    Ok(html_page(
-        view.entry.body.title(),
-        render_entry(&view),
-    ))
+    Ok(html_page(view.entry.body.title(), render_entry(&view)))
 }
 
 fn render_entry(v: &EntryView) -> Markup {
