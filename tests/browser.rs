@@ -147,6 +147,7 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
 
         // Publish a project with a measure and values.
         click(&c, "nav a[href='/new/project']").await;
+        wait_for_page(&c, "/new/project").await;
         fill(&c, "#f-title", "Hospital at home for frail older people").await;
         fill(&c, "#f-summary", "Acute care at home instead of a hospital bed.").await;
         click(&c, "input[name=priorities][value=discharge-and-safe-transfers-of-care]").await;
@@ -160,8 +161,7 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
         .await;
         shot(&c, "new-project").await;
         click(&c, "form.entry-form button[type=submit]").await;
-        let url = c.current_url().await.unwrap();
-        assert!(url.path().starts_with("/e/"), "{url}");
+        wait_for_page(&c, "/e/").await;
 
         // Its run chart: one point per value, the median labelled.
         let chart = c.find(Locator::Css("svg.run-chart")).await.expect("a run chart");
@@ -192,6 +192,7 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
         assert!(found, "the council's web app finds the project");
         shot(&c, "search-other-node").await;
         click(&c, "ol.entries a.title").await;
+        wait_for_page(&c, "/e/").await;
         c.find(Locator::Css("svg.run-chart")).await.expect("the chart there too");
 
         c.goto(&format!("{}community", demo.webs[1])).await.unwrap();
@@ -204,6 +205,28 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
     assert!(demo.interrupt().success());
 }
 
+/// Waits (with a deadline) until the browser shows a page under `prefix`:
+/// a click that submits a form returns before the next page loads.
+async fn wait_for_page(c: &Client, prefix: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let url = c.current_url().await.unwrap();
+        let loaded = js(c, "return document.readyState").await == "complete";
+        let here = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        if here.starts_with(prefix) && loaded {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still on {url} after 20 s, not {prefix}…"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Searches until the results list the project (sync takes a moment).
 async fn wait_for_search(c: &Client, base: &str, words: &str) -> bool {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -211,6 +234,7 @@ async fn wait_for_search(c: &Client, base: &str, words: &str) -> bool {
         c.goto(base).await.unwrap();
         fill(c, "#f-q", words).await;
         click(c, "form.filters button[type=submit]").await;
+        wait_for_page(c, "/?q=").await;
         let titles = c
             .find_all(Locator::Css("ol.entries a.title"))
             .await
