@@ -257,6 +257,14 @@ fn the_pages_publish_through_forms_and_draw_run_charts() {
     let cookie = sign_in(&home, &base);
     let origin = base.trim_end_matches('/');
 
+    let r = agent().get(&base).header("Cookie", &cookie).call().unwrap();
+    let csp = r
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     let (status, html) = page(&cookie, &format!("{base}new/project"));
     assert_eq!(status, 200);
     assert!(html.contains(r#"<label for="f-title">"#), "labelled fields");

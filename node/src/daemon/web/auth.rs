@@ -9,7 +9,9 @@
 //!   cookie. The token itself never appears on a command line or in a URL.
 //! - Every request must name this server in `Host` (against DNS
 //!   rebinding), and a cookie-authenticated write must not come from
-//!   another origin (against cross-site form posts).
+//!   another origin (against cross-site form posts). Every answer forbids
+//!   framing, scripts from elsewhere and referrers to other sites (not
+//!   `no-referrer`: Chromium then sends `Origin: null` with forms).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -128,7 +130,20 @@ pub(crate) async fn check_host(State(hosts): State<Hosts>, req: Request, next: N
         )
             .into_response();
     }
-    next.run(req).await
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    response
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<&str> {

@@ -228,7 +228,9 @@ mod tests {
 
     #[test]
     fn points_on_the_median_do_not_break_a_shift() {
-        let v = [1.0, 1.0, 1.0, 5.0, 1.0, 1.0, 1.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0];
+        let v = [
+            1.0, 1.0, 1.0, 5.0, 1.0, 1.0, 1.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0,
+        ];
         let c = RunChart::analyse(&v);
         assert_eq!(c.median, 5.0);
         // Six below (the 5.0 on the median skipped), then six above.
