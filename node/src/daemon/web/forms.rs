@@ -87,13 +87,27 @@ const fn required(name: &'static str, input: Input, hint: &'static str) -> Field
 
 use Input::*;
 
+const TITLE: Field = required("title", Text, "");
+const SUMMARY: Field = f(
+    "summary",
+    Area,
+    "One or two sentences, shown in lists and search results.",
+);
+const PLACE: Field = f("place", Text, "For example Gateshead or North Cumbria.");
+const LEVEL: Field = f("level", Choice, "");
+const PRIORITIES: Field = f("priorities", Multi, "");
+const METHODS: Field = f("methods", Multi, "");
+const THEMES: Field = f("themes", Multi, "");
+const TAGS: Field = f("tags", List, "Separate with commas.");
+const EVIDENCE: Field = f(
+    "evidence",
+    Area,
+    "How you know: data, evaluation, references.",
+);
+
 const LEARNING: &[Field] = &[
-    required("title", Text, ""),
-    f(
-        "summary",
-        Area,
-        "One or two sentences, shown in lists and search results.",
-    ),
+    TITLE,
+    SUMMARY,
     f(
         "body",
         Area,
@@ -107,22 +121,18 @@ const LEARNING: &[Field] = &[
         "Where it happened: a ward, a practice, a community centre.",
     ),
     f("population", Text, "Who it was for."),
-    f("place", Text, "For example Gateshead or North Cumbria."),
-    f("level", Choice, ""),
+    PLACE,
+    LEVEL,
     f(
         "impact",
         Text,
         "Measured impact in words, e.g. 44 per cent fewer missed calls.",
     ),
-    f(
-        "evidence",
-        Area,
-        "How you know: data, evaluation, references.",
-    ),
-    f("priorities", Multi, ""),
-    f("methods", Multi, ""),
-    f("themes", Multi, ""),
-    f("tags", List, "Separate with commas."),
+    EVIDENCE,
+    PRIORITIES,
+    METHODS,
+    THEMES,
+    TAGS,
     f(
         "organisations",
         List,
@@ -131,12 +141,8 @@ const LEARNING: &[Field] = &[
 ];
 
 const PROJECT: &[Field] = &[
-    required("title", Text, ""),
-    f(
-        "summary",
-        Area,
-        "One or two sentences, shown in lists and search results.",
-    ),
+    TITLE,
+    SUMMARY,
     f(
         "problem",
         Area,
@@ -144,27 +150,23 @@ const PROJECT: &[Field] = &[
     ),
     f("aim", Text, "What, by how much, by when."),
     f("stage", Choice, ""),
-    f("place", Text, "For example Gateshead or North Cumbria."),
-    f("level", Choice, ""),
-    f("priorities", Multi, ""),
-    f("methods", Multi, ""),
-    f("themes", Multi, ""),
+    PLACE,
+    LEVEL,
+    PRIORITIES,
+    METHODS,
+    THEMES,
     f(
         "partners",
         List,
         "Partner organisations; separate with commas.",
     ),
-    f("tags", List, "Separate with commas."),
+    TAGS,
     f(
         "lived_experience",
         Area,
         "How people with lived experience shaped the work.",
     ),
-    f(
-        "evidence",
-        Area,
-        "How you know: data, evaluation, references.",
-    ),
+    EVIDENCE,
 ];
 
 const CONTACT: &[Field] = &[
@@ -415,17 +417,7 @@ fn extras(kind: Kind, sent: &Sent, vocab: &Vocabularies) -> Markup {
             }
         },
         Kind::Contact => html! {
-            fieldset class="group" {
-                legend { "How to reach them" }
-                div class="field" {
-                    label for="f-email" { "Email" }
-                    input id="f-email" type="email" name="email" value=(sent.one("email")) autocomplete="off";
-                }
-                div class="field" {
-                    label for="f-phone" { "Phone" }
-                    input id="f-phone" type="tel" name="phone" value=(sent.one("phone")) autocomplete="off";
-                }
-            }
+            (reach(sent))
             fieldset class="group" {
                 legend { "Consent" }
                 p class="hint" { "A contact is personal data. Ask the person whether they agree to be listed, and to whom." }
@@ -671,9 +663,9 @@ fn contact_extras(entry: &Entry) -> Sent {
     sent
 }
 
-fn edit_extras(entry: &Entry, sent: &Sent) -> Markup {
-    match &entry.body {
-        Body::Contact(_) => html! {
+/// A contact's email and phone fields.
+fn reach(sent: &Sent) -> Markup {
+    html! {
             fieldset class="group" {
                 legend { "How to reach them" }
                 div class="field" {
@@ -685,6 +677,13 @@ fn edit_extras(entry: &Entry, sent: &Sent) -> Markup {
                     input id="f-phone" type="tel" name="phone" value=(sent.one("phone")) autocomplete="off";
                 }
             }
+    }
+}
+
+fn edit_extras(entry: &Entry, sent: &Sent) -> Markup {
+    match &entry.body {
+        Body::Contact(_) => html! {
+            (reach(sent))
         },
         _ => html! {},
     }
