@@ -8,6 +8,8 @@ mod commands;
 mod community;
 mod input;
 mod network;
+mod ops;
+mod progress;
 mod output;
 
 use std::io::Write;
