@@ -33,9 +33,14 @@ fn man_pages_are_printed_or_written_one_per_subcommand() {
     let dir = home.path().join("man");
     let said = home.stdout(&["man", "--out", dir.to_str().unwrap()]);
     assert!(said.contains("man pages"), "{said}");
-    for name in ["convene.1", "convene-publish.1", "convene-publish-learning.1", "convene-doctor.1"] {
-        let text = std::fs::read_to_string(dir.join(name))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    for name in [
+        "convene.1",
+        "convene-publish.1",
+        "convene-publish-learning.1",
+        "convene-doctor.1",
+    ] {
+        let text =
+            std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(text.contains(".SH NAME"), "{name}");
         assert!(text.contains(".SH SYNOPSIS"), "{name}");
     }
@@ -57,7 +62,10 @@ fn config_set_and_show_round_trip_and_bad_input_changes_nothing() {
     assert!(said.contains("Set bootstrap in"), "{said}");
     home.stdout(&["config", "set", "mdns", "false"]);
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("# Ours.") && text.contains("# for the office LAN"), "{text}");
+    assert!(
+        text.contains("# Ours.") && text.contains("# for the office LAN"),
+        "{text}"
+    );
 
     let shown = home.json(&["config", "show", "--json"]);
     assert_eq!(shown["exists"], true);
@@ -70,10 +78,19 @@ fn config_set_and_show_round_trip_and_bad_input_changes_nothing() {
 
     let before = std::fs::read(&file).unwrap();
     let refused = [
-        (vec!["config", "set", "bootstrapp", peer], "did you mean \"bootstrap\"?"),
-        (vec!["config", "set", "bootstrap", "192.0.2.10:4040"], "is not a multiaddress"),
+        (
+            vec!["config", "set", "bootstrapp", peer],
+            "did you mean \"bootstrap\"?",
+        ),
+        (
+            vec!["config", "set", "bootstrap", "192.0.2.10:4040"],
+            "is not a multiaddress",
+        ),
         (vec!["config", "set", "mdns", "sometimes"], "true or false"),
-        (vec!["config", "set", "mdns", "true", "false"], "takes one value"),
+        (
+            vec!["config", "set", "mdns", "true", "false"],
+            "takes one value",
+        ),
         (vec!["config", "unset", "mnds"], "did you mean \"mdns\"?"),
     ];
     for (args, message) in refused {
@@ -83,7 +100,11 @@ fn config_set_and_show_round_trip_and_bad_input_changes_nothing() {
         assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
-        assert_eq!(std::fs::read(&file).unwrap(), before, "{args:?} changed the file");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            before,
+            "{args:?} changed the file"
+        );
     }
 
     let said = home.stdout(&["config", "unset", "bootstrap"]);
@@ -97,9 +118,12 @@ fn config_set_and_show_round_trip_and_bad_input_changes_nothing() {
 fn doctor_passes_a_healthy_home() {
     let home = Home::initialised();
     let out = home.stdout(&["doctor"]);
-    for check in ["home", "key", "database", "identity", "clock", "config", "disk", "daemon"] {
+    for check in [
+        "home", "key", "database", "identity", "clock", "config", "disk", "daemon",
+    ] {
         assert!(
-            out.lines().any(|l| l.split_whitespace().nth(1) == Some(check)),
+            out.lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(check)),
             "no {check} line: {out}"
         );
     }
@@ -111,7 +135,10 @@ fn doctor_passes_a_healthy_home() {
 
     // A reachable and an unreachable bootstrap peer: warnings, not failures.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let up = format!("/ip4/127.0.0.1/tcp/{}", listener.local_addr().unwrap().port());
+    let up = format!(
+        "/ip4/127.0.0.1/tcp/{}",
+        listener.local_addr().unwrap().port()
+    );
     let gone = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("/ip4/127.0.0.1/tcp/{}", l.local_addr().unwrap().port())
@@ -120,7 +147,8 @@ fn doctor_passes_a_healthy_home() {
     let out = home.stdout(&["doctor", "--timeout", "2"]);
     assert!(out.contains(&format!("{up}: reachable")), "{out}");
     assert!(
-        out.lines().any(|l| l.starts_with("warn") && l.contains(&gone) && l.contains("unreachable")),
+        out.lines()
+            .any(|l| l.starts_with("warn") && l.contains(&gone) && l.contains("unreachable")),
         "{out}"
     );
 }
@@ -135,7 +163,10 @@ fn doctor_fails(home: &Home, check: &str, message: &str) {
         .find(|l| l.starts_with("FAIL") && l.split_whitespace().nth(1) == Some(check))
         .unwrap_or_else(|| panic!("no failed {check} line: {stdout}"));
     assert!(line.contains(message), "{line}");
-    assert!(stderr.contains("doctor found") && stderr.contains(check), "{stderr}");
+    assert!(
+        stderr.contains("doctor found") && stderr.contains(check),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -172,8 +203,13 @@ fn doctor_names_what_is_broken() {
 
     let nowhere = Home::new();
     let missing = nowhere.path().join("not-here");
-    let out = nowhere
-        .convene(&["--home", missing.to_str().unwrap(), "doctor", "--json"])
+    let out = assert_cmd::Command::cargo_bin("convene")
+        .unwrap()
+        .env_remove("CONVENE_HOME")
+        .env_remove("RUST_LOG")
+        .arg("--home")
+        .arg(&missing)
+        .args(["doctor", "--json"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -212,4 +248,36 @@ fn the_systemd_unit_runs_the_node_as_its_own_user() {
     ] {
         assert!(unit.lines().any(|l| l == line), "the unit lacks {line}");
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_home_is_private_to_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = Home::new();
+    let home = parent.path().join("node");
+    let run = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("convene")
+            .unwrap()
+            .env_remove("CONVENE_HOME")
+            .arg("--home")
+            .arg(&home)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(
+        run(&["init", "--org", "Carers Trust", "--sector", "vcse"])
+            .status
+            .success()
+    );
+    let mode = std::fs::metadata(&home).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let out = run(&["doctor"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("ok    home")),
+        "{stdout}"
+    );
 }

@@ -9,8 +9,8 @@ mod community;
 mod input;
 mod network;
 mod ops;
-mod progress;
 mod output;
+mod progress;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -12,7 +12,11 @@ use serde_json::json;
 use crate::args::{Cli, ConfigCommand, DoctorArgs};
 
 pub fn completions(out: &mut impl Write, shell: clap_complete::Shell) -> Result<()> {
-    clap_complete::generate(shell, &mut Cli::command(), "convene", out);
+    // Into memory first: clap_complete panics if its writer fails (as
+    // stdout does when piped into `head`).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "convene", &mut script);
+    out.write_all(&script)?;
     Ok(())
 }
 

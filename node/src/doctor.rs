@@ -290,12 +290,10 @@ fn check_database(report: &mut Report, home: &Path) -> Option<Connection> {
             return None;
         }
     };
-    let problems = conn
-        .prepare("PRAGMA integrity_check(5)")
-        .and_then(|mut s| {
-            s.query_map([], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()
-        });
+    let problems = conn.prepare("PRAGMA integrity_check(5)").and_then(|mut s| {
+        s.query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()
+    });
     match problems {
         Ok(p) if p == ["ok"] => {}
         Ok(p) => {
@@ -360,10 +358,11 @@ fn check_key_matches(report: &mut Report, identity: &Identity, conn: &Connection
             })
             .optional()?;
         let profile_here: bool = match &org {
-            Some(o) => conn
-                .query_row("SELECT EXISTS(SELECT 1 FROM docs WHERE id = ?1)", [o], |r| {
-                    r.get(0)
-                })?,
+            Some(o) => conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM docs WHERE id = ?1)",
+                [o],
+                |r| r.get(0),
+            )?,
             None => false,
         };
         Ok::<_, rusqlite::Error>((org, listed, profile_here))
@@ -636,19 +635,29 @@ fn check_disk(report: &mut Report, home: &Path) {
         Ok(free) if free < DISK_FAIL_BYTES => report.push(
             "disk",
             Level::Fail,
-            format!("only {} free on the home's filesystem: the database cannot grow; free space now", human_bytes(free)),
+            format!(
+                "only {} free on the home's filesystem: the database cannot grow; free space now",
+                human_bytes(free)
+            ),
         ),
         Ok(free) if free < DISK_WARN_BYTES => report.push(
             "disk",
             Level::Warn,
-            format!("{} free on the home's filesystem: free some space before it runs out", human_bytes(free)),
+            format!(
+                "{} free on the home's filesystem: free some space before it runs out",
+                human_bytes(free)
+            ),
         ),
         Ok(free) => report.push(
             "disk",
             Level::Ok,
             format!("{} free on the home's filesystem", human_bytes(free)),
         ),
-        Err(e) => report.push("disk", Level::Warn, format!("cannot measure free space: {e}")),
+        Err(e) => report.push(
+            "disk",
+            Level::Warn,
+            format!("cannot measure free space: {e}"),
+        ),
     }
 }
 
@@ -697,7 +706,10 @@ mod tests {
         assert!(msg.contains("no reference"), "{msg}");
 
         // Changes made before they arrived, however long before: fine.
-        let fine = [got("A", now - 86_400_000, now - 1000), got("B", now - 5000, now - 4000)];
+        let fine = [
+            got("A", now - 86_400_000, now - 1000),
+            got("B", now - 5000, now - 4000),
+        ];
         let (level, msg) = clock_verdict(now, Some(now - 10), &fine);
         assert_eq!(level, Level::Ok, "{msg}");
         assert!(msg.contains("2 recent changes from 2 other nodes"), "{msg}");
@@ -729,7 +741,11 @@ mod tests {
         .unwrap();
         let report = run(home, &Options::default());
         assert!(report.ok(), "{report:#?}");
-        let identity = report.checks.iter().find(|c| c.check == "identity").unwrap();
+        let identity = report
+            .checks
+            .iter()
+            .find(|c| c.check == "identity")
+            .unwrap();
         assert_eq!(identity.status, Level::Ok, "{identity:?}");
 
         std::fs::remove_file(home.join(KEY_FILE)).unwrap();

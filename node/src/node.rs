@@ -118,6 +118,19 @@ pub struct Node {
     vocab: Vocabularies,
 }
 
+/// Creates a home (and missing parents). A new home is private to its
+/// user: it holds the key and entries that are not for everyone.
+pub(crate) fn create_home(home: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(home)
+}
+
 pub(crate) fn now() -> Timestamp {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -144,7 +157,7 @@ impl Node {
         });
         profile.check(&vocab)?;
 
-        std::fs::create_dir_all(home).map_err(|source| NodeError::CreateHome {
+        create_home(home).map_err(|source| NodeError::CreateHome {
             path: home.to_path_buf(),
             source,
         })?;
@@ -179,7 +192,7 @@ impl Node {
     pub fn init_joining(home: &Path, org: OrgId) -> Result<Self, NodeError> {
         Self::refuse_existing(home)?;
         let identity = Identity::generate();
-        std::fs::create_dir_all(home).map_err(|source| NodeError::CreateHome {
+        create_home(home).map_err(|source| NodeError::CreateHome {
             path: home.to_path_buf(),
             source,
         })?;

@@ -263,11 +263,19 @@ pub fn set(home: &Path, key: &str, values: &[String]) -> Result<Config, ConfigEd
         });
         table = item.as_table_like_mut().ok_or_else(|| unknown_key(&key))?;
     }
-    // Keep a comment that trailed the old value.
-    if let Some(old) = table.get(last).and_then(Item::as_value) {
-        *value.decor_mut() = old.decor().clone();
+    // Replaced in place, so the key keeps the comment above it and the
+    // value the comment after it.
+    match table.get_mut(last) {
+        Some(item) => {
+            if let Some(old) = item.as_value() {
+                *value.decor_mut() = old.decor().clone();
+            }
+            *item = Item::Value(value);
+        }
+        None => {
+            table.insert(last, Item::Value(value));
+        }
     }
-    table.insert(last, Item::Value(value));
     validate_and_write(home, &key, &doc, perms)
 }
 
