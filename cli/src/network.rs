@@ -155,7 +155,7 @@ pub fn sync_once(out: &mut impl Write, home: &Path, a: SyncArgs) -> Result<()> {
                         {
                             crate::progress::say(
                                 &spinner,
-                                format!("catching up from {peer_addr}: {} changes received", seq - start),
+                                format!("catching up: {} changes received", seq - start),
                             );
                         }
                     }

@@ -139,12 +139,13 @@ pub fn doctor(out: &mut impl Write, home: &Path, a: DoctorArgs) -> Result<()> {
             };
             writeln!(out, "{status:<4}  {:<9} {}", c.check, c.message)?;
         }
+        let warnings = count(Level::Warn);
         writeln!(
             out,
-            "{} checks: {} ok, {} warnings, {failed} failed",
+            "{} checks: {} ok, {warnings} warning{}, {failed} failed",
             report.checks.len(),
             count(Level::Ok),
-            count(Level::Warn)
+            if warnings == 1 { "" } else { "s" }
         )?;
     }
     if failed > 0 {

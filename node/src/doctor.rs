@@ -446,9 +446,11 @@ pub fn clock_verdict(now: i64, own_latest: Option<i64>, received: &[Received]) -
     (
         Level::Ok,
         format!(
-            "no skew seen in {} recent changes from {} other nodes (this check sees a clock behind theirs, not one ahead)",
+            "no skew seen in {} recent change{} from {} other node{} (this check sees a clock behind theirs, not one ahead)",
             received.len(),
-            nodes.len()
+            if received.len() == 1 { "" } else { "s" },
+            nodes.len(),
+            if nodes.len() == 1 { "" } else { "s" }
         ),
     )
 }

@@ -128,7 +128,8 @@ impl Config {
     }
 
     /// The file's keys with this configuration's values, as TOML: what
-    /// `convene config show` prints, and the keys `config set` knows.
+    /// `convene config show` prints, and the keys `config set` knows. A
+    /// key the loader accepts belongs here too.
     pub fn to_toml(&self) -> String {
         let strings = |v: &[Multiaddr]| Some(v.iter().map(ToString::to_string).collect());
         let file = File {

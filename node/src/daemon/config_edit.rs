@@ -226,7 +226,7 @@ fn write_atomically(
         source,
     };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
+        crate::node::create_home(dir).map_err(err)?;
     }
     let tmp = path.with_extension(format!("toml.{}.tmp", std::process::id()));
     let written = (|| {
