@@ -281,3 +281,43 @@ fn a_new_home_is_private_to_its_user() {
         "{stdout}"
     );
 }
+
+#[test]
+fn doctor_sees_a_running_daemon_and_judges_the_clock_by_synced_changes() {
+    let trust = Home::for_org("Gateshead Health NHS Foundation Trust", "nhs-trust");
+    trust.publish("Family hubs while you wait");
+    let laptop = Home::for_org("Carers Trust", "vcse");
+    let clock = |home: &Home| -> serde_json::Value {
+        let report = home.json(&["doctor", "--json"]);
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "clock")
+            .cloned()
+            .unwrap()
+    };
+    let before = clock(&laptop);
+    assert_eq!(before["status"], "warn");
+    assert!(
+        before["message"].as_str().unwrap().contains("no reference"),
+        "{before}"
+    );
+
+    let daemon = support::Daemon::start(&trust, &[]);
+    let running = trust.stdout(&["doctor"]);
+    assert!(
+        running.lines().any(|l| l.starts_with("ok    daemon")),
+        "{running}"
+    );
+    laptop.stdout(&["sync", "--once", "--peer", &daemon.addr]);
+    let after = clock(&laptop);
+    assert_eq!(after["status"], "ok", "{after}");
+    assert!(
+        after["message"]
+            .as_str()
+            .unwrap()
+            .contains("from 1 other node "),
+        "{after}"
+    );
+}

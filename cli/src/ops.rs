@@ -24,7 +24,8 @@ pub fn completions(out: &mut impl Write, shell: clap_complete::Shell) -> Result<
 /// subcommand (`convene-publish.1`, `convene-publish-learning.1`, …).
 pub fn man(out: &mut impl Write, dir: Option<&Path>) -> Result<()> {
     let Some(dir) = dir else {
-        clap_mangen::Man::new(Cli::command()).render(out)?;
+        let cmd = Cli::command().disable_help_subcommand(true);
+        clap_mangen::Man::new(cmd).render(out)?;
         return Ok(());
     };
     fn pages(cmd: clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> std::io::Result<()> {
