@@ -121,6 +121,55 @@ pub enum Command {
         /// The backup file
         file: PathBuf,
     },
+    /// Show or change config.toml (what `node start` reads)
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check this node's home, database, key, peers, clock, disk and daemon
+    Doctor(DoctorArgs),
+    /// Print a shell completion script, e.g. `convene completions bash > /etc/bash_completion.d/convene`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages: convene.1 and one per subcommand (or print convene.1 to stdout)
+    Man {
+        /// The folder to write the pages into (created if needed)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (defaults included) as TOML, and the file it comes from
+    Show {
+        /// As one JSON object: {"path": …, "exists": …, "config": {…}}
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a key, e.g. `config set bootstrap /ip4/192.0.2.10/tcp/4040/p2p/12D3KooW…` (list keys take several values)
+    Set {
+        /// A dotted key: listen, bootstrap, mdns (see `config show`)
+        key: String,
+        /// The value; several for a list key; a TOML value such as [] or false is taken as such
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        values: Vec<String>,
+    },
+    /// Remove a key from config.toml, so its default applies again
+    Unset {
+        /// A dotted key (see `config show`)
+        key: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// As one JSON object: {"ok": …, "checks": [{"check", "status", "message"}]}
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for each bootstrap peer's TCP connection
+    #[arg(long, value_name = "SECONDS", default_value_t = 3)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use convene_node::Node;
 use convene_node::bundle::{self, Since};
 
 use crate::args::{ExportArgs, ImportArgs};
+use crate::progress;
 
 fn read_bundle(path: &Path) -> Result<bundle::Body> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -44,8 +45,21 @@ pub fn export(out: &mut impl Write, home: &Path, a: ExportArgs) -> Result<()> {
         .as_deref()
         .map(|o| node.resolve_org(o))
         .transpose()?;
-    let body = node.export_bundle(for_org, &since)?;
+    let spinner = progress::spinner(format!("collecting changes for {}", a.out.display()));
+    let body = node.export_bundle(for_org, &since);
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            progress::done(&spinner);
+            return Err(e.into());
+        }
+    };
+    progress::say(
+        &spinner,
+        format!("compressing {} changes", body.changes.len()),
+    );
     let bytes = bundle::encode(&body);
+    progress::done(&spinner);
     // Write beside the target and rename, so a full disk or a crash never
     // leaves half a bundle under the real name.
     let tmp = a.out.with_extension("partial");
@@ -64,9 +78,22 @@ pub fn export(out: &mut impl Write, home: &Path, a: ExportArgs) -> Result<()> {
 }
 
 pub fn import(out: &mut impl Write, home: &Path, a: ImportArgs) -> Result<()> {
-    let body = read_bundle(&a.file)?;
-    let mut node = Node::open(home)?;
-    let report = node.import_bundle(body)?;
+    let spinner = progress::spinner(format!("reading {}", a.file.display()));
+    let report = (|| {
+        let body = read_bundle(&a.file)?;
+        let mut node = Node::open(home)?;
+        progress::say(
+            &spinner,
+            format!(
+                "verifying and applying {} changes and {} erasures",
+                body.changes.len(),
+                body.tombstones.len()
+            ),
+        );
+        Ok::<_, anyhow::Error>(node.import_bundle(body)?)
+    })();
+    progress::done(&spinner);
+    let report = report?;
     writeln!(
         out,
         "Imported {}: {} new changes, {} already here, {} rejected{}{}",
@@ -98,7 +125,6 @@ pub fn import_csv(
     file: &Path,
     dry_run: bool,
 ) -> Result<()> {
-    use std::io::IsTerminal;
     let kind: convene_model::Kind = kind.parse()?;
     if !matches!(
         kind,
@@ -111,20 +137,12 @@ pub fn import_csv(
     let mut node = Node::open(home)?;
     let reader =
         std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-    // A spinner for people at a terminal; nothing for scripts and logs.
-    let spinner = std::io::stderr().is_terminal().then(|| {
-        let s = indicatif::ProgressBar::new_spinner();
-        s.set_message(format!("checking {}", file.display()));
-        s.enable_steady_tick(std::time::Duration::from_millis(100));
-        s
-    });
+    let spinner = progress::spinner(format!("checking {}", file.display()));
     let rows = convene_node::tabular::read_rows(kind, reader, node.vocab());
     let inputs = match rows {
         Ok(inputs) => inputs,
         Err(convene_node::tabular::CsvError::Rows(problems)) => {
-            if let Some(s) = &spinner {
-                s.finish_and_clear();
-            }
+            progress::done(&spinner);
             for p in &problems {
                 let column = if p.column.is_empty() {
                     String::new()
@@ -139,19 +157,14 @@ pub fn import_csv(
     };
     let n = inputs.len();
     if dry_run {
-        if let Some(s) = &spinner {
-            s.finish_and_clear();
-        }
+        progress::done(&spinner);
         writeln!(out, "{n} rows are valid; nothing was written (--dry-run)")?;
         return Ok(());
     }
-    if let Some(s) = &spinner {
-        s.set_message(format!("publishing {n} entries"));
-    }
-    let ids = node.publish_batch(inputs)?;
-    if let Some(s) = &spinner {
-        s.finish_and_clear();
-    }
+    progress::say(&spinner, format!("publishing {n} entries"));
+    let ids = node.publish_batch(inputs);
+    progress::done(&spinner);
+    let ids = ids?;
     writeln!(
         out,
         "Published {} {kind} entries from {}",

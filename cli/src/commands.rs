@@ -25,10 +25,27 @@ fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let home = home(cli.home)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    // These describe the command itself and need no home.
+    match &cli.command {
+        Command::Completions { shell } => {
+            crate::ops::completions(&mut out, *shell)?;
+            out.flush()?;
+            return Ok(());
+        }
+        Command::Man { out: dir } => {
+            crate::ops::man(&mut out, dir.as_deref())?;
+            out.flush()?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    let home = home(cli.home)?;
     match cli.command {
+        Command::Completions { .. } | Command::Man { .. } => {}
+        Command::Config(c) => crate::ops::config(&mut out, &home, c)?,
+        Command::Doctor(a) => crate::ops::doctor(&mut out, &home, a)?,
         Command::Init(a) => {
             let node = Node::init(
                 &home,

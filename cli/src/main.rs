@@ -8,7 +8,9 @@ mod commands;
 mod community;
 mod input;
 mod network;
+mod ops;
 mod output;
+mod progress;
 mod web;
 
 use std::io::Write;

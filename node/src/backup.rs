@@ -109,7 +109,7 @@ impl Node {
             source,
         })?;
         let (key, db) = parse(&bytes)?;
-        std::fs::create_dir_all(home).map_err(|source| NodeError::CreateHome {
+        crate::node::create_home(home).map_err(|source| NodeError::CreateHome {
             path: home.to_path_buf(),
             source,
         })?;

@@ -2,6 +2,8 @@
 //! service.
 //!
 //! - [`config`]: `config.toml` (listen addresses, bootstrap peers, mDNS).
+//! - [`config_edit`]: `convene config show | set | unset` (edits checked
+//!   by the same loader, written atomically, comments kept).
 //! - [`event_loop`]: the loop that owns the `Swarm` and the sync
 //!   [`crate::sync::Service`], and the cloneable [`Client`] the rest of the
 //!   program uses (`spawn` returns both). The loop ends when every client
@@ -16,6 +18,7 @@
 //! for changes appended since it last looked and announces them.
 
 pub mod config;
+pub mod config_edit;
 pub mod event_loop;
 pub mod metrics;
 pub mod status;

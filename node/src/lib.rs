@@ -28,6 +28,8 @@
 //!   removing members, naming stewards.
 //! - [`tabular`]: spreadsheets in (every row checked before any is
 //!   written) and out.
+//! - [`doctor`]: `convene doctor`'s checks of a home (files, key,
+//!   database integrity, config, bootstrap peers, clock, disk, daemon).
 //! - [`error`]: [`NodeError`], one readable line per failure.
 //!
 //! # Data flow
@@ -81,6 +83,7 @@ pub mod bundle;
 pub mod community;
 pub mod daemon;
 pub mod demo;
+pub mod doctor;
 pub mod error;
 pub mod net;
 pub mod node;

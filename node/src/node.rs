@@ -137,6 +137,19 @@ pub struct Node {
     vocab: Vocabularies,
 }
 
+/// Creates a home (and missing parents). A new home is private to its
+/// user: it holds the key and entries that are not for everyone.
+pub(crate) fn create_home(home: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(home)
+}
+
 pub(crate) fn now() -> Timestamp {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -163,7 +176,7 @@ impl Node {
         });
         profile.check(&vocab)?;
 
-        std::fs::create_dir_all(home).map_err(|source| NodeError::CreateHome {
+        create_home(home).map_err(|source| NodeError::CreateHome {
             path: home.to_path_buf(),
             source,
         })?;
@@ -198,7 +211,7 @@ impl Node {
     pub fn init_joining(home: &Path, org: OrgId) -> Result<Self, NodeError> {
         Self::refuse_existing(home)?;
         let identity = Identity::generate();
-        std::fs::create_dir_all(home).map_err(|source| NodeError::CreateHome {
+        create_home(home).map_err(|source| NodeError::CreateHome {
             path: home.to_path_buf(),
             source,
         })?;

@@ -166,6 +166,17 @@ impl Store {
         &self.conn
     }
 
+    /// The arrival number of the newest stored change (0 when empty): it
+    /// grows by one per change stored, so a second connection can follow a
+    /// catch-up's progress.
+    pub fn last_seq(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
+                r.get(0)
+            })?)
+    }
+
     /// SQLite's `data_version`: changes when another connection commits.
     pub fn data_version(&self) -> Result<i64, StoreError> {
         Ok(self

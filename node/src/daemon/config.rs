@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use libp2p::Multiaddr;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The file name inside a home.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -40,7 +40,7 @@ pub enum ConfigError {
     Invalid { path: String, message: String },
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     listen: Option<Vec<String>>,
@@ -49,7 +49,7 @@ struct File {
     web: Option<WebFile>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct WebFile {
     listen: Option<String>,
@@ -132,11 +132,17 @@ impl Config {
                 });
             }
         };
+        Self::parse(&text, &shown)
+    }
+
+    /// Parses the text of a `config.toml` (`shown` names it in errors):
+    /// the one loader that `node start`, `config set` and the doctor use.
+    pub fn parse(text: &str, shown: &str) -> Result<Self, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
-            path: shown.clone(),
+            path: shown.to_string(),
             message,
         };
-        let file: File = toml::from_str(&text).map_err(|e| invalid(e.message().to_string()))?;
+        let file: File = toml::from_str(text).map_err(|e| invalid(e.message().to_string()))?;
         let mut config = Self::default();
         if let Some(listen) = file.listen {
             config.listen = listen
@@ -164,6 +170,27 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// The file's keys with this configuration's values, as TOML: what
+    /// `convene config show` prints, and the keys `config set` knows. A
+    /// key the loader accepts belongs here too.
+    pub fn to_toml(&self) -> String {
+        let strings = |v: &[Multiaddr]| Some(v.iter().map(ToString::to_string).collect());
+        let file = File {
+            listen: strings(&self.listen),
+            bootstrap: strings(&self.bootstrap),
+            mdns: Some(self.mdns),
+            web: Some(WebFile {
+                listen: Some(
+                    self.web
+                        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], DEFAULT_WEB_PORT)))
+                        .to_string(),
+                ),
+                enabled: Some(self.web.is_some()),
+            }),
+        };
+        toml::to_string(&file).expect("the config serialises")
     }
 }
 
