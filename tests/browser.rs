@@ -174,6 +174,9 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
         let median = c.find(Locator::Css("svg .median-label")).await.unwrap().text().await.unwrap();
         assert_eq!(median, "Median 19");
         shot(&c, "project-run-chart").await;
+        js(&c, "document.querySelector('svg.run-chart').scrollIntoView()").await;
+        let png = chart.screenshot().await.expect("a screenshot of the chart");
+        std::fs::write(screenshots().join("run-chart.png"), png).unwrap();
 
         // Readable on a phone: nothing wider than the screen.
         c.set_window_size(390, 844).await.unwrap();

@@ -197,7 +197,8 @@ pub fn run_chart_svg(
                     title { (date) ": " (fmt(*value)) (unit_text) }
                 }
                 @if i % every == 0 || i + 1 == n {
-                    text class="tick" x=(format!("{:.1}", x(i))) y=(h - bottom + 18.0) text-anchor="middle" { (date) }
+                    text class="tick" x=(format!("{:.1}", x(i))) y=(h - bottom + 18.0)
+                        text-anchor=(if i + 1 == n && n > 1 { "end" } else { "middle" }) { (date) }
                 }
             }
         }
