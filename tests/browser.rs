@@ -159,6 +159,7 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
             "2026-03-02, 12\n2026-03-09, 15\n2026-03-16, 14\n2026-03-23, 19\n2026-03-30, 22\n2026-04-06, 24\n2026-04-13, 23",
         )
         .await;
+        assert_eq!(unlabelled(&c).await, 0, "every field has a label");
         shot(&c, "new-project").await;
         click(&c, "form.entry-form button[type=submit]").await;
         wait_for_page(&c, "/e/").await;
@@ -173,6 +174,7 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
         );
         let median = c.find(Locator::Css("svg .median-label")).await.unwrap().text().await.unwrap();
         assert_eq!(median, "Median 19");
+        assert_eq!(unlabelled(&c).await, 0, "every field has a label");
         shot(&c, "project-run-chart").await;
         js(&c, "document.querySelector('svg.run-chart').scrollIntoView()").await;
         let png = chart.screenshot().await.expect("a screenshot of the chart");
@@ -206,6 +208,18 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
         c.close().await.unwrap();
     });
     assert!(demo.interrupt().success());
+}
+
+/// How many form fields on the page have no label.
+async fn unlabelled(c: &Client) -> i64 {
+    js(
+        c,
+        "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+            .filter(e => e.labels.length === 0).length",
+    )
+    .await
+    .as_i64()
+    .expect("a count")
 }
 
 /// Waits (with a deadline) until the browser shows a page under `prefix`:
