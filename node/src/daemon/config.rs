@@ -52,6 +52,9 @@ pub struct Config {
     /// How often every connected peer is fully reconciled again, to heal
     /// announcements lost to a dropped connection.
     pub resync: Duration,
+    /// How long a sync request may wait for its answer; a peer that never
+    /// answers fails the session after this long.
+    pub request_timeout: Duration,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             mdns: true,
             tick: Duration::from_millis(100),
             resync: Duration::from_secs(60),
+            request_timeout: crate::net::behaviour::REQUEST_TIMEOUT,
         }
     }
 }
