@@ -266,37 +266,69 @@ fn listen_of(full: &str) -> &str {
     full.split("/p2p/").next().unwrap()
 }
 
+/// Entries on the node that the other catches up from, at first…
+const ENTRIES: u64 = 600;
+/// …and added whenever the other has caught up.
+const MORE: u64 = 300;
+
 #[test]
 fn killed_during_catch_up_the_store_is_whole_and_sync_converges() {
     let mut rng = Rng::new(3);
     let a = Home::for_org("Big Trust", "nhs-trust");
     let b = Home::for_org("New Council", "council");
-    let file = a.write("rows.csv", &csv(600, "catch-up"));
+    let file = a.write("rows.csv", &csv(ENTRIES as usize, "catch-up"));
     a.stdout(&["import-csv", "learning", file.to_str().unwrap()]);
     let a_daemon = Daemon::start(&a, &[]);
     let mut floor = 0;
+    let mut total = ENTRIES;
+    let mut midway = 0;
+    let mut catch_up: Option<Duration> = None;
     for k in 0..kills() {
-        let b_daemon = Daemon::start(&b, &[&a_daemon.addr]);
-        let at = rng.between(Duration::ZERO, Duration::from_millis(2500));
-        let deadline = Instant::now() + at;
-        while Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+        if floor == total {
+            // B has everything: give it more to catch up with.
+            let more = a.write("more.csv", &csv(MORE as usize, &format!("round {k}")));
+            a.stdout(&["import-csv", "learning", more.to_str().unwrap()]);
+            total += MORE;
         }
+        let b_daemon = Daemon::start(&b, &[&a_daemon.addr]);
+        let started = Instant::now();
+        // The first round measures how long catching up takes here; later
+        // rounds kill at a random moment within that time.
+        let target = match catch_up {
+            None => {
+                wait_for(CONVERGE, "the first catch-up", || {
+                    (learning_count(&b) == total).then_some(())
+                });
+                catch_up = Some(started.elapsed());
+                started.elapsed()
+            }
+            Some(d) => {
+                let at = rng.between(Duration::ZERO, d);
+                while started.elapsed() < at {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                at
+            }
+        };
         b_daemon.kill();
-        let what = format!("kill {k} at {at:?} into catch-up");
+        let what = format!("kill {k} at {target:?} into catch-up (which took {catch_up:?})");
         assert_intact(&b, &what);
         // What was stored stays stored.
         let count = learning_count(&b);
         assert!(count >= floor, "{what}: {count} entries, had {floor}");
+        if count < total {
+            midway += 1;
+        }
         floor = count;
     }
     eprintln!(
-        "catch-up: {} kills, {floor} of 600 entries before the last restart",
+        "catch-up: {} kills, {midway} before it finished; {floor} of {total} entries before the last restart",
         kills()
     );
+    assert!(midway > 0, "no kill landed during catch-up");
     let _b_daemon = Daemon::start(&b, &[&a_daemon.addr]);
     wait_for(CONVERGE, "B to catch up after the kills", || {
-        (learning_count(&b) == 600 && a.ids() == b.ids()).then_some(())
+        (learning_count(&b) == total && a.ids() == b.ids()).then_some(())
     });
     assert_intact(&b, "convergence");
 }

@@ -48,6 +48,11 @@ fn body(data: &[u8]) -> Option<Body> {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // The node catches panics inside automerge (a malformed change is
+    // rejected, see `apply_received`); libFuzzer's hook would abort first.
+    // A panic that escapes the target still aborts, as a crash.
+    static DEFAULT_HOOK: std::sync::Once = std::sync::Once::new();
+    DEFAULT_HOOK.call_once(|| drop(std::panic::take_hook()));
     let Some(mut body) = body(data) else {
         return;
     };

@@ -52,7 +52,7 @@ fn write_the_fuzz_seed_corpus() {
     let heads = vec![change.hash];
     let id = *doc.as_bytes();
 
-    let requests = vec![
+    let requests = [
         Request::Reconcile {
             ranges: vec![(Prefix::root(), Fingerprint { count: 3, sum: 42 })],
         },
@@ -73,7 +73,7 @@ fn write_the_fuzz_seed_corpus() {
             changes: vec![change.clone()],
         },
     ];
-    let responses = vec![
+    let responses = [
         Response::Reconcile {
             results: vec![
                 RangeResult::Same,
