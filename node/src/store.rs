@@ -177,6 +177,17 @@ impl Store {
             })?)
     }
 
+    /// SQLite's `PRAGMA integrity_check`: `"ok"`, or what is damaged
+    /// (crash-safety tests and fuzzing check it after every kill).
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        let rows: Vec<String> = self
+            .conn
+            .prepare("PRAGMA integrity_check")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows.join("\n"))
+    }
+
     /// SQLite's `data_version`: changes when another connection commits.
     pub fn data_version(&self) -> Result<i64, StoreError> {
         Ok(self

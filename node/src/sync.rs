@@ -9,6 +9,7 @@
 //! - [`reconcile`]: range-based set reconciliation over the catalogue.
 //! - [`session`]: one session from the side that starts it: reconcile,
 //!   fetch what differs, push what the peer lacks.
+//! - [`limits`]: what one peer may ask of this node (token buckets).
 //! - [`service`]: all peers: sessions, answering requests, announcing local
 //!   changes, the [`Replica`] trait through which it reads and writes data.
 //! - [`replica`]: [`NodeReplica`], the `Replica` over a real [`crate::Node`].
@@ -25,6 +26,7 @@
 //! is also how changes are relayed along a line of nodes.
 
 pub mod catalogue;
+pub mod limits;
 pub mod reconcile;
 pub mod replica;
 pub mod service;
@@ -32,6 +34,7 @@ pub mod session;
 pub mod wire;
 
 pub use catalogue::{Catalogue, CatalogueView};
+pub use limits::Limits;
 pub use replica::NodeReplica;
 pub use service::{
     ChannelId, Event, Fetched, Input, Io, PeerStats, Replica, ReplicaError, Service, Token,

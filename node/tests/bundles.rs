@@ -140,3 +140,50 @@ fn a_bundle_for_an_organisation_holds_only_what_it_may_see() {
         assert!(!docs(body).contains(&internal));
     }
 }
+
+/// Found by fuzzing (`fuzz/corpus/bundle/regression-invalid-actor-index`):
+/// a change that decodes and hashes correctly but refers to an actor the
+/// document does not have made automerge panic inside `apply_changes`.
+/// Signed by a member, it would have stopped every node it reached; now it
+/// is rejected and the node goes on.
+#[test]
+fn a_malformed_but_signed_change_is_rejected_not_a_panic() {
+    let bytes = include_bytes!("../../fuzz/corpus/bundle/regression-invalid-actor-index");
+    let body: bundle::Body = postcard::from_bytes(bytes).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = init(dir.path(), "Fuzzed");
+    node.publish(EntryInput {
+        body: Body::Learning(Learning {
+            title: "Seed".into(),
+            summary: "An entry for the fuzzer to change.".into(),
+            ..Learning::default()
+        }),
+        visibility: None,
+        status: None,
+    })
+    .unwrap();
+    // As the fuzz target does: re-signed by the node itself, so the
+    // signature and the permission checks pass.
+    let mut resigned = body.clone();
+    resigned.changes = body
+        .changes
+        .iter()
+        .filter_map(|c| {
+            let change = automerge::Change::try_from(c.bytes.as_slice()).ok()?;
+            let doc = convene_model::DocumentId::from_bytes(c.doc);
+            let signed = convene_node::SignedChange::sign(node.identity(), doc, &change);
+            Some(convene_node::sync::wire::WireChange::from(&signed))
+        })
+        .collect();
+    assert!(!resigned.changes.is_empty());
+    let _ = node.import_bundle(body);
+    let report = node.import_bundle(resigned).unwrap();
+    assert!(
+        report
+            .rejected
+            .iter()
+            .any(|r| r.reason.contains("malformed change")),
+        "{report:?}"
+    );
+    assert_eq!(node.store().integrity_check().unwrap(), "ok");
+}

@@ -1,11 +1,14 @@
 //! The daemon's event loop over real libp2p connections on loopback, in one
-//! process: catch-up and live propagation through the `Client` API, and a
-//! hostile peer that speaks `/convene/sync/1` with garbage.
+//! process: catch-up and live propagation through the `Client` API, and
+//! hostile peers that speak `/convene/sync/1`: with garbage, with an
+//! oversized frame, never answering, or flooding requests.
 
 use std::time::{Duration, Instant};
 
 use convene_model::{Body, DocumentId, EntryInput, Learning};
 use convene_node::daemon::{self, Client, Config};
+use convene_node::net::{Inbound, SyncCodec};
+use convene_node::sync::wire::{Request, Response};
 use convene_node::{InitOptions, Node};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::swarm::SwarmEvent;
@@ -212,4 +215,151 @@ async fn nodes_sync_over_quic_too() {
     let stats = b.sync(peer).await.unwrap();
     assert_eq!(stats.received, 2);
     assert!(Node::open(b_dir.path()).unwrap().get(id).is_ok());
+}
+
+/// A libp2p peer that speaks `/convene/sync/1` with the node's own codec,
+/// for tests that play a misbehaving member.
+fn raw_peer() -> libp2p::Swarm<request_response::Behaviour<SyncCodec>> {
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                SyncCodec::default(),
+                [(
+                    StreamProtocol::new("/convene/sync/1"),
+                    request_response::ProtocolSupport::Full,
+                )],
+                // Its own requests wait (almost) forever.
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(600))
+                    .with_max_concurrent_streams(1024),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_answers_times_out_and_others_are_still_served() {
+    let v_dir = tempfile::tempdir().unwrap();
+    let h_dir = tempfile::tempdir().unwrap();
+    init(v_dir.path(), "Victim")
+        .publish(entry("Still served"))
+        .unwrap();
+    drop(init(h_dir.path(), "Honest"));
+    let config = Config {
+        request_timeout: Duration::from_secs(1),
+        ..loopback()
+    };
+    let (victim, _h) = daemon::spawn(Node::open(v_dir.path()).unwrap(), config).unwrap();
+    let addr = victim.listen_addrs().await.unwrap()[0].clone();
+
+    // The silent peer connects, takes every request and never answers
+    // (it holds the response channels, so the streams stay open).
+    let mut silent = raw_peer();
+    silent.dial(addr.clone()).unwrap();
+    let (connected_tx, connected_rx) = tokio::sync::oneshot::channel();
+    let silent_task = tokio::spawn(async move {
+        let mut connected_tx = Some(connected_tx);
+        let mut held = Vec::new();
+        loop {
+            match silent.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                    if let Some(tx) = connected_tx.take() {
+                        let _ = tx.send((*silent.local_peer_id(), peer_id));
+                    }
+                }
+                SwarmEvent::Behaviour(request_response::Event::Message {
+                    message: request_response::Message::Request { channel, .. },
+                    ..
+                }) => held.push(channel),
+                _ => {}
+            }
+        }
+    });
+    let (silent_id, _) = tokio::time::timeout(Duration::from_secs(20), connected_rx)
+        .await
+        .expect("the silent peer connects")
+        .unwrap();
+    let silent_node = convene_node::NodeId::from(silent_id);
+
+    let (honest, _) = start(h_dir.path()).await;
+    let started = Instant::now();
+    let (stuck, served) = tokio::join!(victim.sync(silent_node), async {
+        let peer = honest.dial(addr).await.unwrap();
+        honest.sync(peer).await
+    });
+    let stuck = tokio::time::timeout(Duration::from_secs(20), async { stuck })
+        .await
+        .unwrap();
+    match stuck {
+        Err(daemon::DaemonError::Sync { error, .. }) => {
+            assert!(error.to_string().contains("Timeout"), "{error}")
+        }
+        other => panic!("the session with the silent peer should time out: {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(served.unwrap().received, 2, "an entry and a profile");
+    // The node still answers its client.
+    assert!(!victim.peers().await.unwrap().is_empty());
+    silent_task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_floods_requests_is_refused_then_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(init(dir.path(), "Victim"));
+    let (_victim, addr) = start(dir.path()).await;
+    let mut flooder = raw_peer();
+    flooder.dial(addr).unwrap();
+    let announce = || Inbound::Request(Request::Announce { items: Vec::new() });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (mut sent, mut acked, mut refused) = (0usize, 0usize, 0usize);
+    let mut victim = None;
+    loop {
+        let event = tokio::time::timeout_at(deadline, flooder.select_next_some())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("not disconnected: {sent} sent, {acked} acked, {refused} refused")
+            });
+        let more = match event {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } if victim.is_none() => {
+                victim = Some(peer_id);
+                200
+            }
+            SwarmEvent::Behaviour(request_response::Event::Message {
+                message: request_response::Message::Response { response, .. },
+                ..
+            }) => {
+                match response {
+                    Response::Ack => acked += 1,
+                    Response::Refused { reason } if reason.contains("too many") => refused += 1,
+                    other => panic!("unexpected answer {other:?}"),
+                }
+                1
+            }
+            SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }) => 1,
+            SwarmEvent::ConnectionClosed { .. } if victim.is_some() => break,
+            _ => 0,
+        };
+        if let Some(peer) = victim {
+            for _ in 0..more {
+                flooder.behaviour_mut().send_request(&peer, announce());
+                sent += 1;
+            }
+        }
+    }
+    assert!(acked >= 256, "the burst is served: {acked}");
+    assert!(refused > 0, "then requests are refused");
+    assert!(
+        sent < 20_000,
+        "disconnected quickly: {sent} sent, {acked} acked, {refused} refused"
+    );
 }

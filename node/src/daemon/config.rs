@@ -73,6 +73,9 @@ pub struct Config {
     /// How often every connected peer is fully reconciled again, to heal
     /// announcements lost to a dropped connection.
     pub resync: Duration,
+    /// How long a sync request may wait for its answer; a peer that never
+    /// answers fails the session after this long.
+    pub request_timeout: Duration,
 }
 
 impl Default for Config {
@@ -91,6 +94,7 @@ impl Default for Config {
             web: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_WEB_PORT))),
             tick: Duration::from_millis(100),
             resync: Duration::from_secs(60),
+            request_timeout: crate::net::behaviour::REQUEST_TIMEOUT,
         }
     }
 }

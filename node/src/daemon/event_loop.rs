@@ -193,8 +193,13 @@ pub fn spawn(
     config: Config,
 ) -> Result<(Client, tokio::task::JoinHandle<()>), DaemonError> {
     let codec = SyncCodec::default();
-    let mut swarm = build_swarm(node.identity().libp2p_keypair(), codec.clone(), config.mdns)
-        .map_err(|e| DaemonError::Transport(e.to_string()))?;
+    let mut swarm = build_swarm(
+        node.identity().libp2p_keypair(),
+        codec.clone(),
+        config.mdns,
+        config.request_timeout,
+    )
+    .map_err(|e| DaemonError::Transport(e.to_string()))?;
     for addr in &config.listen {
         swarm
             .listen_on(addr.clone())
@@ -428,6 +433,8 @@ impl EventLoop {
             Event::Refused { peer, reason } => {
                 tracing::warn!(%peer, %reason, "refused a peer");
             }
+            // Logged by the service.
+            Event::Throttled { .. } => {}
         }
     }
 

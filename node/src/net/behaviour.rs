@@ -23,7 +23,7 @@ pub struct Behaviour {
     pub mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
-/// How long a sync request may wait for its answer.
+/// How long a sync request may wait for its answer (the default).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A swarm for `keypair`, with TCP (Noise, Yamux) and QUIC.
@@ -31,6 +31,7 @@ pub fn build_swarm(
     keypair: libp2p::identity::Keypair,
     codec: SyncCodec,
     use_mdns: bool,
+    request_timeout: Duration,
 ) -> Result<Swarm<Behaviour>, Box<dyn std::error::Error + Send + Sync>> {
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -58,7 +59,7 @@ pub fn build_swarm(
                         request_response::ProtocolSupport::Full,
                     )],
                     request_response::Config::default()
-                        .with_request_timeout(REQUEST_TIMEOUT)
+                        .with_request_timeout(request_timeout)
                         .with_max_concurrent_streams(256),
                 ),
                 identify: identify::Behaviour::new(

@@ -189,7 +189,7 @@ impl NodeReplica {
                 return Err("a change in the join request does not verify".into());
             };
             let mut doc = automerge::Automerge::new();
-            if doc.apply_changes([change]).is_err() {
+            if crate::apply::apply_received(&mut doc, vec![change]).is_err() {
                 continue;
             }
             if let Ok(Entry {

@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::catalogue::CatalogueView;
+use super::limits::{Bucket, Limits, Verdict};
 use super::reconcile;
 use super::session::{Session, SessionError, SessionStats};
 use super::wire::{
@@ -174,6 +175,12 @@ pub enum Event {
         peer: NodeId,
         reason: String,
     },
+    /// A peer went over its rate limit (its request was refused, or it was
+    /// disconnected).
+    Throttled {
+        peer: NodeId,
+        kind: &'static str,
+    },
 }
 
 /// Counters per peer, for `convene status` and `convene peers`.
@@ -197,6 +204,10 @@ struct Peer {
     /// A full sync was asked for while a session ran.
     full_pending: bool,
     stats: PeerStats,
+    /// Requests the peer may still make (kept across reconnections).
+    requests: Bucket,
+    /// Join attempts the peer may still make.
+    joins: Bucket,
 }
 
 /// The sync state machine of one node.
@@ -209,10 +220,17 @@ pub struct Service<R> {
     now: i64,
     /// Join requests in flight: token → peer.
     joins: BTreeMap<Token, NodeId>,
+    /// What one peer may ask of this node.
+    limits: Limits,
 }
 
 impl<R: Replica> Service<R> {
     pub fn new(replica: R) -> Self {
+        Self::with_limits(replica, Limits::default())
+    }
+
+    /// A service whose peers get these budgets instead of the defaults.
+    pub fn with_limits(replica: R, limits: Limits) -> Self {
         Self {
             replica,
             peers: BTreeMap::new(),
@@ -220,6 +238,7 @@ impl<R: Replica> Service<R> {
             next_token: 1,
             now: 0,
             joins: BTreeMap::new(),
+            limits,
         }
     }
 
@@ -480,6 +499,9 @@ impl<R: Replica> Service<R> {
             self.disconnect(peer, v.to_string());
             return;
         }
+        if !self.within_limits(peer, channel, &request) {
+            return;
+        }
         if let Request::Join { changes } = request {
             let response = match wire::into_signed(changes, Vec::new()) {
                 Err(v) => {
@@ -523,6 +545,48 @@ impl<R: Replica> Service<R> {
             }
         };
         self.outbox.push_back(Io::Respond { channel, response });
+    }
+
+    /// Takes the request from the peer's budget; answers or disconnects
+    /// it (and says so) if it is over.
+    fn within_limits(&mut self, peer: NodeId, channel: ChannelId, request: &Request) -> bool {
+        let (now, l) = (self.now, self.limits);
+        let p = self.peers.entry(peer).or_default();
+        let mut verdict = p.requests.take(now, l.burst, l.per_second);
+        if verdict == Verdict::Allow && matches!(request, Request::Join { .. }) {
+            verdict = p.joins.take(now, l.join_burst, l.joins_per_second);
+        }
+        match verdict {
+            Verdict::Allow => true,
+            Verdict::Refuse => {
+                tracing::warn!(%peer, kind = request.kind(), "refusing a request over the peer's rate limit");
+                self.event(Event::Throttled {
+                    peer,
+                    kind: request.kind(),
+                });
+                self.outbox.push_back(Io::Respond {
+                    channel,
+                    response: Response::Refused {
+                        reason: format!("too many {} requests; slow down", request.kind()),
+                    },
+                });
+                false
+            }
+            Verdict::Disconnect => {
+                self.event(Event::Throttled {
+                    peer,
+                    kind: request.kind(),
+                });
+                self.disconnect(
+                    peer,
+                    format!(
+                        "kept sending {} requests while refused for flooding",
+                        request.kind()
+                    ),
+                );
+                false
+            }
+        }
     }
 
     fn answer(&mut self, peer: NodeId, request: Request) -> Result<Response, Answer> {

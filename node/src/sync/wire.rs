@@ -237,11 +237,21 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
 }
 
 /// Decodes a message; any malformed input is an error, never a panic.
+/// The message must fill the bytes exactly: trailing bytes (which postcard
+/// alone would ignore) are refused, so one frame has one meaning.
 pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Violation> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(Violation(format!("message of {} bytes", bytes.len())));
     }
-    postcard::from_bytes(bytes).map_err(|e| Violation(format!("undecodable message: {e}")))
+    let (msg, rest) = postcard::take_from_bytes(bytes)
+        .map_err(|e| Violation(format!("undecodable message: {e}")))?;
+    if !rest.is_empty() {
+        return Err(Violation(format!(
+            "{} bytes after the end of the message",
+            rest.len()
+        )));
+    }
+    Ok(msg)
 }
 
 impl From<&crate::trust::SignedChange> for WireChange {
