@@ -2,7 +2,12 @@
 //!
 //! ```text
 //! cargo bench -p convene-node --bench sync -- [--entries N]… [--json]
+//! cargo bench -p convene-node --bench sync -- --compare [--entries N]… [--json] [--samod-limit SECONDS]
 //! ```
+//!
+//! `--compare` measures Convene against samod and against automerge alone
+//! on the same corpus, each side in its own process (see `sync/compare.rs`);
+//! without it:
 //!
 //! For each N (default 1,000 and 10,000) it builds N learning entries of
 //! realistic size on one node and measures:
@@ -17,37 +22,67 @@
 //! included; the libp2p handshakes are not). Round trips are request /
 //! response pairs of the session.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use convene_model::{Body, DocumentId, EntryInput, Learning};
 use convene_node::daemon::{self, Client, Config};
 use convene_node::{Edit, InitOptions, Node, NodeId};
 
+#[path = "sync/child.rs"]
+mod child;
+#[path = "sync/compare.rs"]
+mod compare;
+
+#[derive(Debug, Default)]
 struct Args {
     entries: Vec<usize>,
     json: bool,
+    compare: bool,
+    /// Seconds each samod run may take before it is reported as timed out.
+    samod_limit: u64,
+    /// Hidden: the part a child process of `--compare` plays.
+    role: Option<String>,
+    home: Option<PathBuf>,
+    addr: Option<String>,
+    ids: Option<PathBuf>,
 }
 
 fn args() -> Args {
-    let mut entries = Vec::new();
-    let mut json = false;
+    let mut a = Args {
+        samod_limit: 120,
+        ..Args::default()
+    };
     let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--entries" => entries.push(
-                it.next()
-                    .and_then(|n| n.replace([',', '_'], "").parse().ok())
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{arg} takes a value"));
+        match arg.as_str() {
+            "--entries" => a.entries.push(
+                value()
+                    .replace([',', '_'], "")
+                    .parse()
                     .expect("--entries takes a number"),
             ),
-            "--json" => json = true,
+            "--samod-limit" => {
+                a.samod_limit = value().parse().expect("--samod-limit takes seconds")
+            }
+            "--json" => a.json = true,
+            "--compare" => a.compare = true,
+            "--role" => a.role = Some(value()),
+            "--home" => a.home = Some(value().into()),
+            "--addr" => a.addr = Some(value()),
+            "--ids" => a.ids = Some(value().into()),
             _ => {} // cargo passes --bench
         }
     }
-    if entries.is_empty() {
-        entries = vec![1_000, 10_000];
+    if a.entries.is_empty() {
+        a.entries = if a.compare {
+            vec![1_000, 10_000, 100_000]
+        } else {
+            vec![1_000, 10_000]
+        };
     }
-    Args { entries, json }
+    a
 }
 
 const PLACES: [&str; 6] = [
@@ -311,6 +346,25 @@ async fn wait_until(mut check: impl FnMut() -> bool) {
 
 fn main() {
     let args = args();
+    if let Some(role) = &args.role {
+        let home = || args.home.as_deref().expect("--home");
+        let ids = || args.ids.as_deref().expect("--ids");
+        let addr = || args.addr.as_deref().expect("--addr");
+        match role.as_str() {
+            "serve" => child::convene_serve(home()),
+            "fetch" => child::convene_fetch(home(), addr()),
+            "floor" => child::floor(home()),
+            "build" => child::build(home(), args.entries[0]),
+            "samod-serve" => child::samod_serve(home(), ids()),
+            "samod-fetch" => child::samod_fetch(addr(), ids()),
+            other => panic!("unknown role {other}"),
+        }
+        return;
+    }
+    if args.compare {
+        compare::main(&args);
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -22,9 +22,11 @@
 //! arrived) waits in the `pending` table and is tried again with the next
 //! batch.
 
+mod parallel;
+
 use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::{Automerge, Change};
+use automerge::{Automerge, Change, ChangeHash};
 use convene_model::{Charter, Claim, DocumentId, Kind, Meta, OrgId, Organisation};
 
 use crate::error::NodeError;
@@ -34,6 +36,38 @@ use crate::trust::membership::{self, Membership};
 use crate::trust::{SignedChange, Tombstone};
 
 type Batch = Vec<(SignedChange, Change)>;
+
+/// Documents whose first change is worked out ahead, on every core, per
+/// round: enough to keep the cores busy, few enough to bound the memory of
+/// the scratch documents held at once.
+const AHEAD: usize = 64;
+
+/// A new document with its first change applied, and the rules read from
+/// it (or why that failed): worked out ahead, before the document is known
+/// to be new, and used only if it is.
+type FirstState = Result<(Automerge, Rules), String>;
+
+fn first_state(root: &Change) -> FirstState {
+    let mut scratch = Automerge::new();
+    apply_received(&mut scratch, vec![root.clone()])?;
+    let rules = Rules::of(&scratch)?;
+    Ok((scratch, rules))
+}
+
+/// The first change of a batch, if it holds exactly one.
+fn only_root(batch: &Batch) -> Option<&Change> {
+    let mut roots = batch.iter().filter(|(_, c)| c.deps().is_empty());
+    match (roots.next(), roots.next()) {
+        (Some((_, root)), None) => Some(root),
+        _ => None,
+    }
+}
+
+/// Decodes and verifies changes on every core.
+fn verify_all(changes: Vec<SignedChange>) -> Vec<(SignedChange, Result<Change, String>)> {
+    let verdicts = parallel::map(&changes, |c| c.verify().map_err(|e| e.to_string()));
+    changes.into_iter().zip(verdicts).collect()
+}
 
 /// Who may write a document, read from its state.
 #[derive(Debug, Clone, PartialEq)]
@@ -218,10 +252,10 @@ pub(crate) fn apply(
 ) -> Result<ApplyReport, NodeError> {
     let mut report = ApplyReport::default();
     let mut todo: BTreeMap<DocumentId, Batch> = BTreeMap::new();
-    for signed in incoming {
-        match signed.verify() {
+    for (signed, verdict) in verify_all(incoming) {
+        match verdict {
             Ok(change) => todo.entry(signed.doc).or_default().push((signed, change)),
-            Err(e) => reject(&mut report, &signed, e.to_string()),
+            Err(e) => reject(&mut report, &signed, e),
         }
     }
     store.write(|w| {
@@ -231,9 +265,7 @@ pub(crate) fn apply(
         // Changes that waited for earlier changes of these documents get
         // another chance with this batch.
         let docs: Vec<DocumentId> = todo.keys().copied().collect();
-        for old in w.take_pending_for(&docs)? {
-            add_waiting(&mut todo, old);
-        }
+        add_waiting(&mut todo, w.take_pending_for(&docs)?);
         // Profiles, charters and claims authorise other changes, possibly
         // in the same batch: keep going while documents make progress.
         let mut members = membership::load(&*w);
@@ -241,11 +273,17 @@ pub(crate) fn apply(
             let mut waiting = BTreeMap::new();
             let mut progress = false;
             let before = report.changed.len();
-            for (doc, batch) in std::mem::take(&mut todo) {
-                match apply_doc(w, members.as_ref(), doc, batch, now, &mut report)? {
-                    Outcome::Done => progress = true,
-                    Outcome::Wait(batch) => {
-                        waiting.insert(doc, batch);
+            let round: Vec<(DocumentId, Batch)> = std::mem::take(&mut todo).into_iter().collect();
+            let mut round = round.into_iter().peekable();
+            while round.peek().is_some() {
+                let chunk: Vec<(DocumentId, Batch)> = round.by_ref().take(AHEAD).collect();
+                let firsts = parallel::map(&chunk, |(_, batch)| only_root(batch).map(first_state));
+                for ((doc, batch), first) in chunk.into_iter().zip(firsts) {
+                    match apply_doc(w, members.as_ref(), doc, batch, first, now, &mut report)? {
+                        Outcome::Done => progress = true,
+                        Outcome::Wait(batch) => {
+                            waiting.insert(doc, batch);
+                        }
                     }
                 }
             }
@@ -255,9 +293,7 @@ pub(crate) fn apply(
             let authority_changed = report.changed[before..].iter().any(|d| is_authority(w, *d));
             if authority_changed {
                 members = membership::load(&*w);
-                for old in w.take_pending()? {
-                    add_waiting(&mut todo, old);
-                }
+                add_waiting(&mut todo, w.take_pending()?);
                 progress = true;
             }
             if !progress || todo.is_empty() {
@@ -296,11 +332,15 @@ fn is_authority(w: &Writer<'_>, doc: DocumentId) -> bool {
     )
 }
 
-fn add_waiting(todo: &mut BTreeMap<DocumentId, Batch>, old: SignedChange) {
-    if let Ok(change) = old.verify() {
-        let batch = todo.entry(old.doc).or_default();
-        if !batch.iter().any(|(s, _)| s.hash == old.hash) {
-            batch.push((old, change));
+/// Adds waiting changes (verified when they first arrived, verified again
+/// as they come back from the store) to the documents to try.
+fn add_waiting(todo: &mut BTreeMap<DocumentId, Batch>, old: Vec<SignedChange>) {
+    for (old, verdict) in verify_all(old) {
+        if let Ok(change) = verdict {
+            let batch = todo.entry(old.doc).or_default();
+            if !batch.iter().any(|(s, _)| s.hash == old.hash) {
+                batch.push((old, change));
+            }
         }
     }
 }
@@ -324,6 +364,7 @@ fn apply_doc(
     members: Option<&Membership>,
     doc: DocumentId,
     batch: Batch,
+    first: Option<FirstState>,
     now: i64,
     report: &mut ApplyReport,
 ) -> Result<Outcome, NodeError> {
@@ -339,7 +380,7 @@ fn apply_doc(
 
     // For a new document, its first change is applied once, here, and the
     // state kept if the change is accepted.
-    let mut first_state: Option<(Automerge, automerge::ChangeHash)> = None;
+    let mut first_state_kept: Option<(Automerge, ChangeHash)> = None;
     let rules = match &existing {
         Some(s) => Rules::of(s),
         None => {
@@ -353,24 +394,22 @@ fn apply_doc(
                     }
                     return Ok(Outcome::Done);
                 }
-                [(first, root)] => {
-                    let mut scratch = Automerge::new();
-                    let rules = apply_received(&mut scratch, vec![root.clone()])
-                        .and_then(|()| Rules::of(&scratch))
-                        .and_then(|rules| {
-                            let expected = if rules.kind == Kind::Organisation {
-                                crate::trust::org_id(&first.signer)
-                            } else {
-                                crate::trust::entry_id(&first.hash)
-                            };
-                            if expected == doc {
-                                Ok(rules)
-                            } else {
-                                Err("its id does not match its first change".into())
-                            }
-                        });
-                    first_state = Some((scratch, root.hash()));
-                    rules
+                [(signed, root)] => {
+                    // Worked out ahead for the same root, or now.
+                    let made = first.unwrap_or_else(|| first_state(root));
+                    made.and_then(|(scratch, rules)| {
+                        first_state_kept = Some((scratch, root.hash()));
+                        let expected = if rules.kind == Kind::Organisation {
+                            crate::trust::org_id(&signed.signer)
+                        } else {
+                            crate::trust::entry_id(&signed.hash)
+                        };
+                        if expected == doc {
+                            Ok(rules)
+                        } else {
+                            Err("its id does not match its first change".into())
+                        }
+                    })
                 }
                 _ => Err("a document cannot have two first changes".into()),
             }
@@ -503,7 +542,7 @@ fn apply_doc(
         return Ok(Outcome::Done);
     }
 
-    let (mut next, skip) = match first_state {
+    let (mut next, skip) = match first_state_kept {
         Some((scratch, root)) if permitted.iter().any(|(_, c)| c.hash() == root) => {
             (scratch, Some(root))
         }
@@ -515,7 +554,10 @@ fn apply_doc(
         .filter(|c| Some(c.hash()) != skip)
         .cloned()
         .collect();
+    // Only the first change, whose rules were just read: nothing to check.
+    let only_first = decoded.is_empty();
     let verdict = match apply_received(&mut next, decoded) {
+        Ok(()) if only_first => Ok(()),
         Err(e) => Err(format!("cannot be applied: {e}")),
         Ok(()) => match Rules::of(&next) {
             Err(e) => Err(format!("breaks the entry's metadata: {e}")),

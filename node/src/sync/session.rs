@@ -152,7 +152,20 @@ impl Session {
         if !self.reconciled {
             self.reconciled = true;
             self.stats.docs_differing = self.diff.fetch.len() + self.diff.push.len();
-            self.fetch.extend(std::mem::take(&mut self.diff.fetch));
+            let mut fetch: Vec<DocId> = std::mem::take(&mut self.diff.fetch).into_iter().collect();
+            // The peer's own organisation profile first: entries of its
+            // organisation that arrive before it wait, and are stored,
+            // read back and decoded again (at 100,000 entries, most of
+            // them at once).
+            let profile = self
+                .peer
+                .public_bytes()
+                .map(|key| *crate::trust::org_id(&key).as_bytes());
+            if let Some(i) = fetch.iter().position(|d| Some(*d) == profile) {
+                let first = fetch.remove(i);
+                fetch.insert(0, first);
+            }
+            self.fetch.extend(fetch);
             for doc in std::mem::take(&mut self.diff.push) {
                 self.push.insert(doc, Vec::new());
             }

@@ -49,6 +49,23 @@ impl NodeId {
     pub fn peer_id(&self) -> PeerId {
         self.0
     }
+
+    /// The raw 32-byte Ed25519 public key the id holds (`None` for an id
+    /// that does not inline an Ed25519 key).
+    pub fn public_bytes(&self) -> Option<[u8; 32]> {
+        // An identity multihash (code 0, then the length) holds the key
+        // itself, protobuf-encoded.
+        let bytes = self.0.to_bytes();
+        let key = match bytes.as_slice() {
+            [0, len, key @ ..] if usize::from(*len) == key.len() => key,
+            _ => return None,
+        };
+        libp2p_identity::PublicKey::try_decode_protobuf(key)
+            .ok()?
+            .try_into_ed25519()
+            .ok()
+            .map(|k| k.to_bytes())
+    }
 }
 
 impl From<PeerId> for NodeId {
@@ -155,5 +172,14 @@ impl Identity {
     /// The key in the form libp2p's swarm takes.
     pub fn libp2p_keypair(&self) -> Keypair {
         self.keypair.clone().into()
+    }
+}
+
+#[cfg(test)]
+mod public_bytes_tests {
+    #[test]
+    fn a_node_id_gives_back_its_key() {
+        let me = super::Identity::generate();
+        assert_eq!(me.node_id().public_bytes(), Some(me.public_bytes()));
     }
 }
