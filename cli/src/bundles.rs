@@ -54,11 +54,10 @@ pub fn export(out: &mut impl Write, home: &Path, a: ExportArgs) -> Result<()> {
             return Err(e.into());
         }
     };
-    progress::say(
-        &spinner,
-        format!("compressing {} changes", body.changes.len()),
-    );
-    let bytes = bundle::encode(&body);
+    let message = format!("compressing {} changes", body.changes.len());
+    let bytes = bundle::encode_with(&body, &mut |done, total| {
+        progress::bar(&spinner, &message, done, total, "bytes");
+    });
     progress::done(&spinner);
     // Write beside the target and rename, so a full disk or a crash never
     // leaves half a bundle under the real name.
@@ -85,12 +84,16 @@ pub fn import(out: &mut impl Write, home: &Path, a: ImportArgs) -> Result<()> {
         progress::say(
             &spinner,
             format!(
-                "verifying and applying {} changes and {} erasures",
-                body.changes.len(),
-                body.tombstones.len()
+                "verifying {} signatures",
+                body.changes.len() + body.tombstones.len()
             ),
         );
-        Ok::<_, anyhow::Error>(node.import_bundle(body)?)
+        let message = format!("applying {} changes", body.changes.len());
+        let report = node.import_bundle_with(body, &mut |done, total| {
+            progress::bar(&spinner, &message, done, total, "entries");
+        })?;
+        progress::say(&spinner, "saving");
+        Ok::<_, anyhow::Error>(report)
     })();
     progress::done(&spinner);
     let report = report?;
@@ -161,8 +164,9 @@ pub fn import_csv(
         writeln!(out, "{n} rows are valid; nothing was written (--dry-run)")?;
         return Ok(());
     }
-    progress::say(&spinner, format!("publishing {n} entries"));
-    let ids = node.publish_batch(inputs);
+    let ids = node.publish_batch_with(inputs, &mut |done, total| {
+        progress::bar(&spinner, "publishing", done, total, "entries");
+    });
     progress::done(&spinner);
     let ids = ids?;
     writeln!(

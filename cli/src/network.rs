@@ -150,43 +150,41 @@ pub fn sync_once(out: &mut impl Write, home: &Path, a: SyncArgs) -> Result<()> {
     };
     let rt = runtime()?;
     let deadline = Duration::from_secs(a.timeout);
-    // For the spinner: a second connection that watches changes arrive.
     let spinner = crate::progress::spinner(format!("connecting to {peer_addr}"));
-    let watcher = match &spinner {
-        Some(_) => Some(convene_node::Store::open(node.store().path())?),
-        None => None,
-    };
     let (stats, bytes) = rt.block_on(async {
         let (client, handle) = daemon::spawn(node, config)?;
         let work = async {
             let peer = client.dial(peer_addr.clone()).await?;
-            crate::progress::say(&spinner, format!("syncing with {peer}"));
-            let stats = client.sync(peer).await?;
-            let bytes = client.bytes().await?;
-            Ok::<_, anyhow::Error>((peer, stats, bytes))
-        };
-        let work = async {
-            let Some(watcher) = &watcher else {
-                return work.await;
-            };
-            let start = watcher.last_seq().unwrap_or(0);
-            let mut tick = tokio::time::interval(Duration::from_millis(250));
-            tokio::pin!(work);
-            loop {
-                tokio::select! {
-                    r = &mut work => return r,
-                    _ = tick.tick() => {
-                        if let Ok(seq) = watcher.last_seq()
-                            && seq > start
-                        {
-                            crate::progress::say(
-                                &spinner,
-                                format!("catching up: {} changes received", seq - start),
-                            );
+            crate::progress::say(&spinner, format!("comparing catalogues with {peer}"));
+            let sync = client.sync(peer);
+            tokio::pin!(sync);
+            let stats = if spinner.is_some() {
+                // The session's own counts, for the bar.
+                let mut tick = tokio::time::interval(Duration::from_millis(200));
+                loop {
+                    tokio::select! {
+                        r = &mut sync => break r?,
+                        _ = tick.tick() => {
+                            if let Ok(Some(p)) = client.progress(peer).await
+                                && p.reconciled
+                                && p.docs_total > 0
+                            {
+                                crate::progress::bar(
+                                    &spinner,
+                                    &format!("catching up ({} changes)", p.received),
+                                    p.docs_done as u64,
+                                    p.docs_total as u64,
+                                    "entries",
+                                );
+                            }
                         }
                     }
                 }
-            }
+            } else {
+                sync.await?
+            };
+            let bytes = client.bytes().await?;
+            Ok::<_, anyhow::Error>((peer, stats, bytes))
         };
         let result = tokio::time::timeout(deadline, work).await;
         crate::progress::done(&spinner);

@@ -1,5 +1,7 @@
-//! Spinners on stderr for long operations, shown only to a person at a
-//! terminal: scripts, pipes and logs get nothing.
+//! Spinners and progress bars on stderr for long operations, shown only to
+//! a person at a terminal: scripts, pipes and logs get nothing. An
+//! operation starts with a spinner (while it cannot tell how much there is
+//! to do) and turns it into a bar once it can.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -25,6 +27,33 @@ pub fn spinner(message: impl Into<String>) -> Option<ProgressBar> {
 pub fn say(s: &Option<ProgressBar>, message: impl Into<String>) {
     if let Some(s) = s {
         s.set_message(message.into());
+    }
+}
+
+/// Turns a spinner into a bar (or moves the bar): `done` of `total`, in
+/// `unit` (`"bytes"` shows sizes), with `message` before it.
+pub fn bar(s: &Option<ProgressBar>, message: &str, done: u64, total: u64, unit: &str) {
+    let Some(s) = s else {
+        return;
+    };
+    if s.length() != Some(total) {
+        if s.length().is_none() {
+            let counts = if unit == "bytes" {
+                "{bytes}/{total_bytes}".to_string()
+            } else {
+                format!("{{pos}}/{{len}} {unit}")
+            };
+            let template =
+                format!("{{msg}} [{{bar:30}}] {counts} ({{elapsed}}, about {{eta}} left)");
+            if let Ok(style) = ProgressStyle::with_template(&template) {
+                s.set_style(style.progress_chars("=> "));
+            }
+        }
+        s.set_length(total);
+    }
+    s.set_position(done.min(total));
+    if s.message() != message {
+        s.set_message(message.to_string());
     }
 }
 

@@ -30,7 +30,7 @@ use automerge::{Automerge, Change, ChangeHash};
 use convene_model::{Charter, Claim, DocumentId, Kind, Meta, OrgId, Organisation};
 
 use crate::error::NodeError;
-use crate::node::{ApplyReport, Rejection};
+use crate::node::{ApplyReport, OnProgress, Rejection};
 use crate::store::{LogEntry, Store, StoredTombstone, Writer};
 use crate::trust::membership::{self, Membership};
 use crate::trust::{SignedChange, Tombstone};
@@ -61,6 +61,14 @@ fn only_root(batch: &Batch) -> Option<&Change> {
         (Some((_, root)), None) => Some(root),
         _ => None,
     }
+}
+
+/// How many of `changes` fail verification, checked on every core.
+pub(crate) fn count_unverified(changes: &[SignedChange]) -> usize {
+    parallel::map(changes, |c| c.verify().is_err())
+        .into_iter()
+        .filter(|bad| *bad)
+        .count()
 }
 
 /// Decodes and verifies changes on every core.
@@ -249,6 +257,7 @@ pub(crate) fn apply(
     incoming: Vec<SignedChange>,
     tombstones: Vec<Tombstone>,
     now: i64,
+    on: OnProgress<'_>,
 ) -> Result<ApplyReport, NodeError> {
     let mut report = ApplyReport::default();
     let mut todo: BTreeMap<DocumentId, Batch> = BTreeMap::new();
@@ -269,6 +278,11 @@ pub(crate) fn apply(
         // Profiles, charters and claims authorise other changes, possibly
         // in the same batch: keep going while documents make progress.
         let mut members = membership::load(&*w);
+        // Progress counts the documents of the first round; later rounds
+        // retry the few that waited for an authority in the same batch.
+        let total = todo.len() as u64;
+        let mut done = 0;
+        let mut first_round = true;
         loop {
             let mut waiting = BTreeMap::new();
             let mut progress = false;
@@ -285,8 +299,13 @@ pub(crate) fn apply(
                             waiting.insert(doc, batch);
                         }
                     }
+                    if first_round {
+                        done += 1;
+                        on(done, total);
+                    }
                 }
             }
+            first_round = false;
             todo = waiting;
             // What a new profile, charter or claim authorises may be
             // waiting: give every waiting change another chance.
@@ -598,8 +617,35 @@ fn apply_doc(
 /// error, so one hostile change is rejected instead of stopping the node.
 /// After an error the document may be half-changed: callers discard it.
 pub(crate) fn apply_received(doc: &mut Automerge, changes: Vec<Change>) -> Result<(), String> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.apply_changes(changes))) {
+    match catch_quietly(|| doc.apply_changes(changes)) {
         Ok(result) => result.map_err(|e| e.to_string()),
         Err(_) => Err("a malformed change (automerge cannot apply it)".into()),
     }
+}
+
+thread_local! {
+    /// Set while this thread runs code whose panics are caught and handled.
+    static CAUGHT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, catching a panic. A caught panic is logged as one warning
+/// instead of the default hook's message and backtrace on stderr (which
+/// would read as a crash); panics anywhere else still reach the hook that
+/// was installed before.
+fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CAUGHT.with(std::cell::Cell::get) {
+                tracing::warn!("a received change made automerge panic ({info}); it is rejected");
+            } else {
+                previous(info);
+            }
+        }));
+    });
+    let was = CAUGHT.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CAUGHT.with(|c| c.set(was));
+    result
 }

@@ -25,7 +25,7 @@ use convene_model::{DocumentId, OrgId};
 use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
-use crate::node::{ApplyReport, Node, now};
+use crate::node::{ApplyReport, Node, OnProgress, now};
 use crate::sync::catalogue::Class;
 use crate::sync::wire::{WireChange, WireTombstone};
 
@@ -81,9 +81,21 @@ pub enum Since {
 
 /// Encodes a body as bundle bytes.
 pub fn encode(body: &Body) -> Vec<u8> {
+    encode_with(body, &mut |_, _| {})
+}
+
+/// [`encode`], telling `on` how many bytes of the body are compressed.
+pub fn encode_with(body: &Body, on: OnProgress<'_>) -> Vec<u8> {
+    const STEP: usize = 1 << 20;
     let raw = postcard::to_stdvec(body).expect("bundles encode");
     let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    z.write_all(&raw).expect("writing to memory");
+    let total = raw.len() as u64;
+    let mut done = 0;
+    for chunk in raw.chunks(STEP) {
+        z.write_all(chunk).expect("writing to memory");
+        done += chunk.len() as u64;
+        on(done, total);
+    }
     let compressed = z.finish().expect("writing to memory");
     let mut out = Vec::with_capacity(HEADER + compressed.len());
     out.extend_from_slice(MAGIC);
@@ -129,7 +141,15 @@ pub fn decode(bytes: &[u8]) -> Result<Body, BundleError> {
         .take(MAX_BODY)
         .read_to_end(&mut raw)
         .map_err(|e| BundleError::Undecodable(e.to_string()))?;
-    postcard::from_bytes(&raw).map_err(|e| BundleError::Undecodable(e.to_string()))
+    let (body, rest) =
+        postcard::take_from_bytes(&raw).map_err(|e| BundleError::Undecodable(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(BundleError::Undecodable(format!(
+            "{} bytes after the end of the body",
+            rest.len()
+        )));
+    }
+    Ok(body)
 }
 
 impl Node {
@@ -185,14 +205,24 @@ impl Node {
     /// refuses the whole bundle), then the changes and tombstones go
     /// through the same checks as sync.
     pub fn import_bundle(&mut self, body: Body) -> Result<ApplyReport, NodeError> {
+        self.import_bundle_with(body, &mut |_, _| {})
+    }
+
+    /// [`Node::import_bundle`], telling `on` how many of the bundle's
+    /// documents are done.
+    pub fn import_bundle_with(
+        &mut self,
+        body: Body,
+        on: OnProgress<'_>,
+    ) -> Result<ApplyReport, NodeError> {
         let (changes, tombstones) = crate::sync::wire::into_signed(body.changes, body.tombstones)
             .map_err(|_| BundleError::Tampered(1))?;
-        let bad = changes.iter().filter(|c| c.verify().is_err()).count()
+        let bad = crate::apply::count_unverified(&changes)
             + tombstones.iter().filter(|t| t.verify().is_err()).count();
         if bad > 0 {
             return Err(BundleError::Tampered(bad).into());
         }
-        self.apply_with_tombstones(changes, tombstones)
+        self.apply_with_progress(changes, tombstones, on)
     }
 }
 
@@ -212,4 +242,52 @@ pub fn documents(body: &Body) -> BTreeSet<DocumentId> {
                 .map(|t| DocumentId::from_bytes(t.doc)),
         )
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body() -> Body {
+        Body {
+            community: None,
+            created: 1,
+            exported_by: "a node".into(),
+            for_org: None,
+            changes: Vec::new(),
+            tombstones: Vec::new(),
+        }
+    }
+
+    /// A bundle whose compressed body is `raw`, with a correct header.
+    fn wrap(raw: &[u8]) -> Vec<u8> {
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(raw).unwrap();
+        let compressed = z.finish().unwrap();
+        let mut out = MAGIC.to_vec();
+        out.push(VERSION);
+        out.extend_from_slice(&(compressed.len() as u64).to_le_bytes());
+        out.extend_from_slice(blake3::hash(&compressed).as_bytes());
+        out.extend_from_slice(&compressed);
+        out
+    }
+
+    #[test]
+    fn bytes_after_the_body_are_refused() {
+        let raw = postcard::to_stdvec(&body()).unwrap();
+        assert_eq!(decode(&wrap(&raw)).unwrap(), body());
+        let mut longer = raw.clone();
+        longer.extend_from_slice(b"smuggled");
+        let err = decode(&wrap(&longer)).unwrap_err().to_string();
+        assert!(err.contains("8 bytes after the end"), "{err}");
+    }
+
+    #[test]
+    fn encoding_reports_progress_up_to_the_whole_body() {
+        let mut calls = Vec::new();
+        let bytes = encode_with(&body(), &mut |done, total| calls.push((done, total)));
+        let raw = postcard::to_stdvec(&body()).unwrap().len() as u64;
+        assert_eq!(calls.last(), Some(&(raw, raw)));
+        assert_eq!(decode(&bytes).unwrap(), body());
+    }
 }

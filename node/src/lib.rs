@@ -94,7 +94,8 @@ pub mod trust;
 
 pub use error::NodeError;
 pub use node::{
-    ApplyReport, DB_FILE, Edit, HistoryItem, InitOptions, KEY_FILE, Node, Outcome, Rejection,
+    ApplyReport, DB_FILE, Edit, HistoryItem, InitOptions, KEY_FILE, Node, OnProgress, Outcome,
+    Rejection,
 };
 pub use store::{Filter, Hit, Listed, Store, StoreError};
 pub use trust::{Identity, NodeId, SignedChange};

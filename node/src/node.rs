@@ -81,6 +81,11 @@ pub fn history_json(items: &[HistoryItem]) -> serde_json::Value {
     )
 }
 
+/// Told how far a long operation has got, as (done, total) in the
+/// operation's own unit (entries, documents, bytes): called from the
+/// working thread, often, so it should be cheap (a progress bar).
+pub type OnProgress<'a> = &'a mut dyn FnMut(u64, u64);
+
 /// What happened to a batch of changes received from elsewhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyReport {
@@ -362,6 +367,17 @@ impl Node {
     /// Publishes many entries in one transaction: all of them or, if any
     /// is invalid, none (the error names the first bad one by position).
     pub fn publish_batch(&mut self, inputs: Vec<EntryInput>) -> Result<Vec<DocumentId>, NodeError> {
+        self.publish_batch_with(inputs, &mut |_, _| {})
+    }
+
+    /// [`Node::publish_batch`], telling `on` how many entries are written
+    /// so far (the last call is made before the transaction commits).
+    pub fn publish_batch_with(
+        &mut self,
+        inputs: Vec<EntryInput>,
+        on: OnProgress<'_>,
+    ) -> Result<Vec<DocumentId>, NodeError> {
+        let total = inputs.len() as u64;
         let mut entries = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.into_iter().enumerate() {
             let entry = self.prepare(input).map_err(|e| NodeError::InBatch {
@@ -374,7 +390,12 @@ impl Node {
         self.store.write(|w| {
             entries
                 .into_iter()
-                .map(|entry| create_in(w, &identity, None, entry))
+                .enumerate()
+                .map(|(i, entry)| {
+                    let id = create_in(w, &identity, None, entry);
+                    on(i as u64 + 1, total);
+                    id
+                })
                 .collect()
         })
     }
@@ -545,7 +566,18 @@ impl Node {
         changes: Vec<SignedChange>,
         tombstones: Vec<Tombstone>,
     ) -> Result<ApplyReport, NodeError> {
-        let report = crate::apply::apply(&mut self.store, changes, tombstones, now().millis())?;
+        self.apply_with_progress(changes, tombstones, &mut |_, _| {})
+    }
+
+    /// [`Node::apply_with_tombstones`], telling `on` how many of the
+    /// documents the changes belong to are done.
+    pub fn apply_with_progress(
+        &mut self,
+        changes: Vec<SignedChange>,
+        tombstones: Vec<Tombstone>,
+        on: OnProgress<'_>,
+    ) -> Result<ApplyReport, NodeError> {
+        let report = crate::apply::apply(&mut self.store, changes, tombstones, now().millis(), on)?;
         if !report.erased.is_empty() {
             self.store.scrub()?;
         }

@@ -39,4 +39,4 @@ pub use replica::NodeReplica;
 pub use service::{
     ChannelId, Event, Fetched, Input, Io, PeerStats, Replica, ReplicaError, Service, Token,
 };
-pub use session::{SessionError, SessionStats};
+pub use session::{SessionError, SessionProgress, SessionStats};

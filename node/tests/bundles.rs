@@ -68,6 +68,40 @@ proptest! {
 }
 
 #[test]
+fn publishing_and_importing_in_bulk_report_progress_to_the_end() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Exporter");
+    let mut b = init(b_dir.path(), "Importer");
+    let inputs: Vec<EntryInput> = (0..25)
+        .map(|i| EntryInput {
+            body: Body::Learning(Learning {
+                title: format!("Lesson {i}"),
+                summary: "Summary.".into(),
+                ..Learning::default()
+            }),
+            visibility: None,
+            status: None,
+        })
+        .collect();
+    let mut published = Vec::new();
+    a.publish_batch_with(inputs, &mut |done, total| published.push((done, total)))
+        .unwrap();
+    assert_eq!(published, (1..=25).map(|i| (i, 25)).collect::<Vec<_>>());
+
+    let mut imported = Vec::new();
+    let report = b
+        .import_bundle_with(
+            a.export_bundle(None, &Since::Everything).unwrap(),
+            &mut |done, total| imported.push((done, total)),
+        )
+        .unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    // 25 entries and the exporter's organisation profile, one by one.
+    assert_eq!(imported, (1..=26).map(|i| (i, 26)).collect::<Vec<_>>());
+}
+
+#[test]
 fn a_bundle_carries_an_erasure() {
     let a_dir = tempfile::tempdir().unwrap();
     let b_dir = tempfile::tempdir().unwrap();

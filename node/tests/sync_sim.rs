@@ -59,6 +59,53 @@ fn a_new_node_catches_up_and_a_second_session_is_one_small_round_trip() {
 }
 
 #[test]
+fn a_catch_up_reports_its_progress_in_documents_up_to_the_whole() {
+    let mut net = Net::new();
+    let a = net.add("Gateshead Health");
+    let b = net.add("Gateshead Carers");
+    // More than one request's worth of documents (512).
+    let entries = (0..700)
+        .map(|i| EntryInput {
+            body: Body::Learning(Learning {
+                title: format!("Lesson {i}"),
+                summary: "What it taught us.".into(),
+                ..Learning::default()
+            }),
+            visibility: None,
+            status: None,
+        })
+        .collect();
+    net.node_mut(a).publish_batch(entries).unwrap();
+    net.connect(b, a);
+    let peer = net.ids[a];
+    let mut seen = Vec::new();
+    net.run_watching(|net| seen.extend(net.nodes[b].service.progress(&peer)));
+    assert!(
+        net.nodes[b].service.progress(&peer).is_none(),
+        "no session is left running"
+    );
+    assert!(!seen.is_empty(), "the session was seen running");
+    // Until the catalogues are compared, the total is not known.
+    assert!(!seen[0].reconciled);
+    let counted: Vec<_> = seen.iter().filter(|p| p.reconciled).collect();
+    // The 700 entries and the peer's organisation profile.
+    assert!(counted.iter().all(|p| p.docs_total == 701), "{counted:?}");
+    assert!(
+        counted
+            .windows(2)
+            .all(|w| w[0].docs_done <= w[1].docs_done && w[0].received <= w[1].received),
+        "progress never goes back: {counted:?}"
+    );
+    let last = counted.last().unwrap();
+    assert_eq!(last.docs_done, 701, "{last:?}");
+    assert_eq!(last.received, 701);
+    assert!(
+        counted.iter().any(|p| p.docs_done > 0 && p.docs_done < 701),
+        "a catch-up of several round trips shows the steps between"
+    );
+}
+
+#[test]
 fn entries_from_both_sides_and_concurrent_edits_merge() {
     let mut net = Net::new();
     let a = net.add("Newcastle City Council");

@@ -22,7 +22,8 @@ use crate::node::Node;
 use crate::store::PeerUpdate;
 use crate::sync::wire::Response;
 use crate::sync::{
-    ChannelId, Event, Input, Io, NodeReplica, Service, SessionError, SessionStats, Token,
+    ChannelId, Event, Input, Io, NodeReplica, Service, SessionError, SessionProgress, SessionStats,
+    Token,
 };
 use crate::trust::{NodeId, SignedChange};
 
@@ -58,6 +59,7 @@ enum Command {
     Sync(NodeId, oneshot::Sender<Result<SessionStats, DaemonError>>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Bytes(oneshot::Sender<(u64, u64)>),
+    Progress(NodeId, oneshot::Sender<Option<SessionProgress>>),
     Join(
         NodeId,
         Vec<SignedChange>,
@@ -80,6 +82,7 @@ impl std::fmt::Debug for Command {
             Command::Sync(..) => "Sync",
             Command::Peers(_) => "Peers",
             Command::Bytes(_) => "Bytes",
+            Command::Progress(..) => "Progress",
             Command::Join(..) => "Join",
         })
     }
@@ -131,6 +134,12 @@ impl Client {
     /// The daemon's counters (what `/metrics` serves).
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    /// How far the running session with `peer` has got (`None` when no
+    /// session runs), for progress bars.
+    pub async fn progress(&self, peer: NodeId) -> Result<Option<SessionProgress>, DaemonError> {
+        self.ask(|tx| Command::Progress(peer, tx)).await
     }
 
     /// Sync bytes (sent, received) since start.
@@ -489,6 +498,9 @@ impl EventLoop {
             Command::Join(peer, changes, tx) => {
                 self.join_waiters.entry(peer).or_default().push(tx);
                 self.input(Input::Join { peer, changes });
+            }
+            Command::Progress(peer, tx) => {
+                let _ = tx.send(self.service.progress(&peer));
             }
             Command::Bytes(tx) => {
                 let _ = tx.send((self.codec.counters.sent(), self.codec.counters.received()));

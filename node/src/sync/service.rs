@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use super::catalogue::CatalogueView;
 use super::limits::{Bucket, Limits, Verdict};
 use super::reconcile;
-use super::session::{Session, SessionError, SessionStats};
+use super::session::{Session, SessionError, SessionProgress, SessionStats};
 use super::wire::{
     self, CHANGES_BUDGET, Digest, DocHeads, DocId, Hash, MAX_ANNOUNCE, Request, Response,
     Violation, WireChange, WireTombstone,
@@ -253,6 +253,12 @@ impl<R: Replica> Service<R> {
     /// Counters for every peer seen since start.
     pub fn peers(&self) -> impl Iterator<Item = (&NodeId, &PeerStats)> {
         self.peers.iter().map(|(id, p)| (id, &p.stats))
+    }
+
+    /// How far the running session with `peer` has got, if one runs.
+    pub fn progress(&self, peer: &NodeId) -> Option<SessionProgress> {
+        let (_, session) = self.peers.get(peer)?.session.as_ref()?;
+        Some(session.progress())
     }
 
     /// Whether a session with `peer` is running.

@@ -64,6 +64,21 @@ pub struct SessionStats {
     pub docs_sent: BTreeSet<DocId>,
 }
 
+/// How far a session has got, for a progress bar: documents are the unit,
+/// since how many changes a document holds is not known until it arrives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionProgress {
+    /// Whether the catalogues have been compared; until then the number of
+    /// documents to fetch is not known.
+    pub reconciled: bool,
+    /// Documents to fetch in all (so far: announcements can add more).
+    pub docs_total: usize,
+    /// Documents fetched.
+    pub docs_done: usize,
+    /// Changes received and stored.
+    pub received: usize,
+}
+
 #[derive(Debug)]
 enum InFlight {
     Reconcile(Vec<(Prefix, Fingerprint)>),
@@ -79,6 +94,8 @@ pub struct Session {
     diff: Diff,
     reconciled: bool,
     fetch: VecDeque<DocId>,
+    /// Documents ever queued to fetch (for progress).
+    fetch_total: usize,
     /// Documents to consider pushing, with the peer's heads when known.
     push: BTreeMap<DocId, Vec<Hash>>,
     in_flight: Option<InFlight>,
@@ -111,6 +128,7 @@ impl Session {
             pending_ranges,
             diff: Diff::default(),
             reconciled,
+            fetch_total: fetch.len(),
             fetch: fetch.into(),
             push: BTreeMap::new(),
             in_flight: None,
@@ -128,6 +146,22 @@ impl Session {
 
     pub fn into_stats(self) -> SessionStats {
         self.stats
+    }
+
+    /// How far the session has got.
+    pub fn progress(&self) -> SessionProgress {
+        let in_flight = match &self.in_flight {
+            Some(InFlight::Get(docs)) => docs.len(),
+            _ => 0,
+        };
+        SessionProgress {
+            reconciled: self.reconciled,
+            docs_total: self.fetch_total,
+            docs_done: self
+                .fetch_total
+                .saturating_sub(self.fetch.len() + in_flight),
+            received: self.stats.received,
+        }
     }
 
     /// The next request to send, or `None` when the session is complete.
@@ -165,6 +199,7 @@ impl Session {
                 let first = fetch.remove(i);
                 fetch.insert(0, first);
             }
+            self.fetch_total += fetch.len();
             self.fetch.extend(fetch);
             for doc in std::mem::take(&mut self.diff.push) {
                 self.push.insert(doc, Vec::new());

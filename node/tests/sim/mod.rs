@@ -266,6 +266,12 @@ impl Net {
 
     /// Delivers messages until nothing is left to deliver.
     pub fn run(&mut self) {
+        self.run_watching(|_| {});
+    }
+
+    /// [`Net::run`], showing `watch` the network after every message.
+    #[allow(dead_code)] // not every test binary watches
+    pub fn run_watching(&mut self, mut watch: impl FnMut(&Net)) {
         let mut steps = 0;
         loop {
             while let Some(msg) = self.queue.pop_front() {
@@ -323,6 +329,7 @@ impl Net {
                         );
                     }
                 }
+                watch(self);
             }
             // Let every node notice local writes (as the daemon's timer does).
             for i in 0..self.nodes.len() {
