@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use convene_model::{Body, DocumentId, EntryInput, Learning};
 use convene_node::daemon::{self, Client, Config};
-use convene_node::{Edit, InitOptions, Node, NodeId};
+use convene_node::{InitOptions, Node, NodeId};
 
 #[path = "sync/child.rs"]
 mod child;
@@ -207,12 +207,7 @@ async fn connect_and_sync(b: &Running, addr: &str) -> (f64, u64, u32) {
 async fn pair(n: usize, rows: &mut Vec<Row>) {
     let a_dir = tempfile::tempdir().unwrap();
     let b_dir = tempfile::tempdir().unwrap();
-    let mut a_node = init(a_dir.path(), "Source Trust");
-    let mut ids = Vec::new();
-    for chunk in corpus(n).chunks(1000) {
-        ids.extend(a_node.publish_batch(chunk.to_vec()).expect("publish"));
-    }
-    drop(a_node);
+    let ids = compare::source(a_dir.path(), n);
     drop(init(b_dir.path(), "New Group"));
     let a = run(a_dir.path(), true).await;
     let addr = a.addr.clone().unwrap();
@@ -245,18 +240,7 @@ async fn pair(n: usize, rows: &mut Vec<Row>) {
         round_trips,
     });
 
-    let mut editor = Node::open(a_dir.path()).unwrap();
-    for id in ids.iter().take(10) {
-        editor
-            .edit(
-                *id,
-                Edit::Set(vec![(
-                    "impact".into(),
-                    "64 per cent fewer minutes lost".into(),
-                )]),
-            )
-            .unwrap();
-    }
+    compare::edit_ten(a_dir.path(), &ids);
     let b = run(b_dir.path(), false).await;
     let (seconds, bytes, round_trips) = connect_and_sync(&b, &addr).await;
     b.stop().await;

@@ -162,7 +162,8 @@ pub fn source(home: &Path, n: usize) -> Vec<convene_model::DocumentId> {
     ids
 }
 
-fn edit_ten(home: &Path, ids: &[convene_model::DocumentId]) {
+/// Edits the first ten entries, as the reconnect-after-changes runs need.
+pub fn edit_ten(home: &Path, ids: &[convene_model::DocumentId]) {
     let mut editor = Node::open(home).unwrap();
     for id in ids.iter().take(10) {
         editor
