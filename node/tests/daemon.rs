@@ -156,27 +156,11 @@ async fn sends_and_is_disconnected(frame: Vec<u8>) {
     drop(init(dir.path(), "Victim"));
     let (_victim, addr) = start(dir.path()).await;
 
-    let mut attacker = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
-                Garbage,
-                [(
-                    StreamProtocol::new("/convene/sync/1"),
-                    request_response::ProtocolSupport::Full,
-                )],
-                request_response::Config::default(),
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut attacker = peer_speaking(
+        Garbage,
+        request_response::Config::default(),
+        Duration::from_secs(60),
+    );
     attacker.dial(addr).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let mut sent = false;
@@ -220,6 +204,26 @@ async fn nodes_sync_over_quic_too() {
 /// A libp2p peer that speaks `/convene/sync/1` with the node's own codec,
 /// for tests that play a misbehaving member.
 fn raw_peer() -> libp2p::Swarm<request_response::Behaviour<SyncCodec>> {
+    peer_speaking(
+        SyncCodec::default(),
+        // Its own requests wait (almost) forever.
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(600))
+            .with_max_concurrent_streams(1024),
+        Duration::from_secs(600),
+    )
+}
+
+/// A bare libp2p peer (TCP, Noise, Yamux) speaking `/convene/sync/1`
+/// with `codec`.
+fn peer_speaking<C>(
+    codec: C,
+    config: request_response::Config,
+    idle: Duration,
+) -> libp2p::Swarm<request_response::Behaviour<C>>
+where
+    C: request_response::Codec<Protocol = StreamProtocol> + Clone + Send + 'static,
+{
     libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -230,19 +234,16 @@ fn raw_peer() -> libp2p::Swarm<request_response::Behaviour<SyncCodec>> {
         .unwrap()
         .with_behaviour(|_| {
             request_response::Behaviour::with_codec(
-                SyncCodec::default(),
+                codec,
                 [(
                     StreamProtocol::new("/convene/sync/1"),
                     request_response::ProtocolSupport::Full,
                 )],
-                // Its own requests wait (almost) forever.
-                request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(600))
-                    .with_max_concurrent_streams(1024),
+                config,
             )
         })
         .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build()
 }
 
