@@ -63,16 +63,11 @@ fn only_root(batch: &Batch) -> Option<&Change> {
     }
 }
 
-/// How many of `changes` fail verification, checked on every core.
-pub(crate) fn count_unverified(changes: &[SignedChange]) -> usize {
-    parallel::map(changes, |c| c.verify().is_err())
-        .into_iter()
-        .filter(|bad| *bad)
-        .count()
-}
+/// Changes with their verdicts: decoded and verified, or why not.
+pub(crate) type Verified = Vec<(SignedChange, Result<Change, String>)>;
 
 /// Decodes and verifies changes on every core.
-fn verify_all(changes: Vec<SignedChange>) -> Vec<(SignedChange, Result<Change, String>)> {
+pub(crate) fn verify_all(changes: Vec<SignedChange>) -> Verified {
     let verdicts = parallel::map(&changes, |c| c.verify().map_err(|e| e.to_string()));
     changes.into_iter().zip(verdicts).collect()
 }
@@ -252,16 +247,18 @@ fn apply_tombstone(
 }
 
 /// Verifies, checks and stores `incoming`; see the module docs.
+/// `incoming` comes verified ([`verify_all`]): changes that failed are
+/// rejected here.
 pub(crate) fn apply(
     store: &mut Store,
-    incoming: Vec<SignedChange>,
+    incoming: Verified,
     tombstones: Vec<Tombstone>,
     now: i64,
     on: OnProgress<'_>,
 ) -> Result<ApplyReport, NodeError> {
     let mut report = ApplyReport::default();
     let mut todo: BTreeMap<DocumentId, Batch> = BTreeMap::new();
-    for (signed, verdict) in verify_all(incoming) {
+    for (signed, verdict) in incoming {
         match verdict {
             Ok(change) => todo.entry(signed.doc).or_default().push((signed, change)),
             Err(e) => reject(&mut report, &signed, e),

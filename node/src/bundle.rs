@@ -217,12 +217,14 @@ impl Node {
     ) -> Result<ApplyReport, NodeError> {
         let (changes, tombstones) = crate::sync::wire::into_signed(body.changes, body.tombstones)
             .map_err(|_| BundleError::Tampered(1))?;
-        let bad = crate::apply::count_unverified(&changes)
+        // Verified once: the verdicts go on to the checks.
+        let changes = crate::apply::verify_all(changes);
+        let bad = changes.iter().filter(|(_, v)| v.is_err()).count()
             + tombstones.iter().filter(|t| t.verify().is_err()).count();
         if bad > 0 {
             return Err(BundleError::Tampered(bad).into());
         }
-        self.apply_with_progress(changes, tombstones, on)
+        self.apply_verified(changes, tombstones, on)
     }
 }
 

@@ -577,6 +577,16 @@ impl Node {
         tombstones: Vec<Tombstone>,
         on: OnProgress<'_>,
     ) -> Result<ApplyReport, NodeError> {
+        self.apply_verified(crate::apply::verify_all(changes), tombstones, on)
+    }
+
+    /// [`Node::apply_with_progress`] for changes already verified.
+    pub(crate) fn apply_verified(
+        &mut self,
+        changes: crate::apply::Verified,
+        tombstones: Vec<Tombstone>,
+        on: OnProgress<'_>,
+    ) -> Result<ApplyReport, NodeError> {
         let report = crate::apply::apply(&mut self.store, changes, tombstones, now().millis(), on)?;
         if !report.erased.is_empty() {
             self.store.scrub()?;
