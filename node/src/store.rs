@@ -166,17 +166,6 @@ impl Store {
         &self.conn
     }
 
-    /// The arrival number of the newest stored change (0 when empty): it
-    /// grows by one per change stored, so a second connection can follow a
-    /// catch-up's progress.
-    pub fn last_seq(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
-                r.get(0)
-            })?)
-    }
-
     /// SQLite's `PRAGMA integrity_check`: `"ok"`, or what is damaged
     /// (crash-safety tests and fuzzing check it after every kill).
     pub fn integrity_check(&self) -> Result<String, StoreError> {
