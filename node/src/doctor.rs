@@ -155,23 +155,38 @@ pub(crate) fn writable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| !m.permissions().readonly())
 }
 
+/// The metadata of `path`, or a failed `check` saying it is missing
+/// (followed by `missing`, the advice) or cannot be read.
+fn metadata_or_fail(
+    report: &mut Report,
+    check: &'static str,
+    path: &Path,
+    missing: &str,
+) -> Option<std::fs::Metadata> {
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            report.push(check, Level::Fail, format!("{shown} {missing}"));
+            None
+        }
+        Err(e) => {
+            report.push(check, Level::Fail, format!("cannot read {shown}: {e}"));
+            None
+        }
+    }
+}
+
 /// Returns whether the home exists, so the other checks make sense.
 fn check_home(report: &mut Report, home: &Path) -> bool {
     let shown = home.display();
-    let meta = match std::fs::metadata(home) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            report.push(
-                "home",
-                Level::Fail,
-                format!("{shown} does not exist: run `convene init --org NAME --sector SECTOR`, or pass the right --home / CONVENE_HOME"),
-            );
-            return false;
-        }
-        Err(e) => {
-            report.push("home", Level::Fail, format!("cannot read {shown}: {e}"));
-            return false;
-        }
+    let Some(meta) = metadata_or_fail(
+        report,
+        "home",
+        home,
+        "does not exist: run `convene init --org NAME --sector SECTOR`, or pass the right --home / CONVENE_HOME",
+    ) else {
+        return false;
     };
     if !meta.is_dir() {
         report.push(

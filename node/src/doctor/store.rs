@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::{Level, Report, human_bytes, mode, writable};
+use super::{Level, Report, human_bytes, metadata_or_fail, mode, writable};
 use crate::node::{DB_FILE, KEY_FILE};
 use crate::store::schema::MIGRATIONS;
 use crate::trust::Identity;
@@ -61,21 +61,12 @@ pub(super) fn check_key(report: &mut Report, home: &Path) -> Option<Identity> {
 pub(super) fn check_database(report: &mut Report, home: &Path) -> Option<Connection> {
     let path = home.join(DB_FILE);
     let shown = path.display();
-    let meta = match std::fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            report.push(
-                "database",
-                Level::Fail,
-                format!("{shown} is missing: run `convene init` or `convene restore BACKUP`"),
-            );
-            return None;
-        }
-        Err(e) => {
-            report.push("database", Level::Fail, format!("cannot read {shown}: {e}"));
-            return None;
-        }
-    };
+    let meta = metadata_or_fail(
+        report,
+        "database",
+        &path,
+        "is missing: run `convene init` or `convene restore BACKUP`",
+    )?;
     let corrupt = |report: &mut Report, detail: String| {
         report.push(
             "database",
