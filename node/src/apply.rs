@@ -31,7 +31,7 @@ use convene_model::{Charter, Claim, DocumentId, Kind, Meta, OrgId, Organisation}
 
 use crate::error::NodeError;
 use crate::node::{ApplyReport, OnProgress, Rejection};
-use crate::store::{LogEntry, Store, StoredTombstone, Writer};
+use crate::store::{Awaits, LogEntry, Store, StoredTombstone, Writer};
 use crate::trust::membership::{self, Membership};
 use crate::trust::{SignedChange, Tombstone};
 
@@ -117,12 +117,6 @@ impl Rules {
             claim_node,
         })
     }
-}
-
-enum Outcome {
-    Done,
-    /// The owner's profile is not here: try again after other documents.
-    Wait(Batch),
 }
 
 fn signer(c: &SignedChange) -> String {
@@ -273,16 +267,16 @@ pub(crate) fn apply(
         let docs: Vec<DocumentId> = todo.keys().copied().collect();
         add_waiting(&mut todo, w.take_pending_for(&docs)?);
         // Profiles, charters and claims authorise other changes, possibly
-        // in the same batch: keep going while documents make progress.
+        // in the same batch: keep going while that lets changes in.
         let mut members = membership::load(&*w);
+        // Documents whose waiting changes have been taken out to try.
+        let mut taken: BTreeSet<DocumentId> = docs.into_iter().collect();
         // Progress counts the documents of the first round; later rounds
         // retry the few that waited for an authority in the same batch.
         let total = todo.len() as u64;
         let mut done = 0;
         let mut first_round = true;
-        loop {
-            let mut waiting = BTreeMap::new();
-            let mut progress = false;
+        while !todo.is_empty() {
             let before = report.changed.len();
             let round: Vec<(DocumentId, Batch)> = std::mem::take(&mut todo).into_iter().collect();
             let mut round = round.into_iter().peekable();
@@ -290,12 +284,7 @@ pub(crate) fn apply(
                 let chunk: Vec<(DocumentId, Batch)> = round.by_ref().take(AHEAD).collect();
                 let firsts = parallel::map(&chunk, |(_, batch)| only_root(batch).map(first_state));
                 for ((doc, batch), first) in chunk.into_iter().zip(firsts) {
-                    match apply_doc(w, members.as_ref(), doc, batch, first, now, &mut report)? {
-                        Outcome::Done => progress = true,
-                        Outcome::Wait(batch) => {
-                            waiting.insert(doc, batch);
-                        }
-                    }
+                    apply_doc(w, members.as_ref(), doc, batch, first, now, &mut report)?;
                     if first_round {
                         done += 1;
                         on(done, total);
@@ -303,22 +292,26 @@ pub(crate) fn apply(
                 }
             }
             first_round = false;
-            todo = waiting;
-            // What a new profile, charter or claim authorises may be
-            // waiting: give every waiting change another chance.
-            let authority_changed = report.changed[before..].iter().any(|d| is_authority(w, *d));
-            if authority_changed {
+            let changed = report.changed[before..].to_vec();
+            // A document that changed in a retry may have later changes
+            // waiting for it.
+            let fresh: Vec<DocumentId> = changed
+                .iter()
+                .copied()
+                .filter(|d| taken.insert(*d))
+                .collect();
+            add_waiting(&mut todo, w.take_pending_for(&fresh)?);
+            // A new profile, charter or claim: try the changes that waited
+            // for what it brings, and only those.
+            if changed.iter().any(|d| is_authority(w, *d)) {
                 members = membership::load(&*w);
-                add_waiting(&mut todo, w.take_pending()?);
-                progress = true;
-            }
-            if !progress || todo.is_empty() {
-                break;
-            }
-        }
-        for (_, batch) in todo {
-            for (signed, _) in batch {
-                keep_waiting(w, &signed, now, &mut report)?;
+                let mut ready = Vec::new();
+                for blocker in w.pending_blockers()? {
+                    if resolved(w, members.as_ref(), &blocker)? {
+                        ready.push(blocker);
+                    }
+                }
+                add_waiting(&mut todo, w.take_pending_awaiting(&ready)?);
             }
         }
         for r in &report.rejected {
@@ -361,13 +354,34 @@ fn add_waiting(todo: &mut BTreeMap<DocumentId, Batch>, old: Vec<SignedChange>) {
     }
 }
 
+/// Whether what a waiting change waits for is here now. Consistent with
+/// [`apply_doc`]: a change whose blocker is resolved does not wait for it
+/// again, so retrying terminates.
+fn resolved(
+    w: &Writer<'_>,
+    members: Option<&Membership>,
+    awaits: &Awaits,
+) -> Result<bool, NodeError> {
+    Ok(match awaits {
+        // Tried again when its own document changes.
+        Awaits::Doc => false,
+        Awaits::Org(org) => {
+            w.knows_org(org)? || members.is_some_and(|m| m.members.contains_key(org))
+        }
+        // A member's node, or a former member's (then it is refused).
+        Awaits::Node(node) => members.is_none_or(|m| m.org_of(node).is_some()),
+        Awaits::Unknown => true,
+    })
+}
+
 fn keep_waiting(
     w: &Writer<'_>,
     c: &SignedChange,
+    awaits: &Awaits,
     now: i64,
     report: &mut ApplyReport,
 ) -> Result<(), NodeError> {
-    if w.add_pending(c, now)? {
+    if w.add_pending(c, awaits, now)? {
         report.waiting += 1;
     } else {
         reject(report, c, "too many changes are waiting already".into());
@@ -383,7 +397,7 @@ fn apply_doc(
     first: Option<FirstState>,
     now: i64,
     report: &mut ApplyReport,
-) -> Result<Outcome, NodeError> {
+) -> Result<(), NodeError> {
     let existing = w.load(doc)?;
     let state = existing.clone().unwrap_or_else(Automerge::new);
     let (had, new): (Batch, Batch) = batch
@@ -391,7 +405,7 @@ fn apply_doc(
         .partition(|(_, c)| state.get_change_meta_by_hash(&c.hash()).is_some());
     report.already_had += had.len();
     if new.is_empty() {
-        return Ok(Outcome::Done);
+        return Ok(());
     }
 
     // For a new document, its first change is applied once, here, and the
@@ -406,9 +420,9 @@ fn apply_doc(
                 [] => {
                     // The document's first change has not arrived yet.
                     for (signed, _) in &new {
-                        keep_waiting(w, signed, now, report)?;
+                        keep_waiting(w, signed, &Awaits::Doc, now, report)?;
                     }
-                    return Ok(Outcome::Done);
+                    return Ok(());
                 }
                 [(signed, root)] => {
                     // Worked out ahead for the same root, or now.
@@ -437,7 +451,7 @@ fn apply_doc(
             for (signed, _) in &new {
                 reject(report, signed, format!("not a Convene entry: {e}"));
             }
-            return Ok(Outcome::Done);
+            return Ok(());
         }
     };
     // An erased entry never comes back.
@@ -449,15 +463,15 @@ fn apply_doc(
             .unwrap_or_default();
         if stored.verified {
             report.refused_erased += new.len();
-            return Ok(Outcome::Done);
+            return Ok(());
         }
         if rules.kind != Kind::Organisation && !w.knows_org(&rules.owner.to_string())? {
-            return Ok(Outcome::Wait(new));
+            return wait_for(w, &new, &Awaits::Org(rules.owner.to_string()), now, report);
         }
         if may_erase(w, &rules, &node)? {
             report.refused_erased += new.len();
             erase(w, stored.tombstone, &rules, now, report)?;
-            return Ok(Outcome::Done);
+            return Ok(());
         }
         reject_tombstone(
             w,
@@ -475,7 +489,7 @@ fn apply_doc(
                 "an organisation profile must own itself".into(),
             );
         }
-        return Ok(Outcome::Done);
+        return Ok(());
     }
     let owner = rules.owner.to_string();
     let self_governed = matches!(rules.kind, Kind::Organisation | Kind::Charter | Kind::Join);
@@ -483,7 +497,7 @@ fn apply_doc(
         && !w.knows_org(&owner)?
         && !members.is_some_and(|m| m.members.contains_key(&owner))
     {
-        return Ok(Outcome::Wait(new));
+        return wait_for(w, &new, &Awaits::Org(owner), now, report);
     }
     // The stewards of a charter: from the membership if it is this node's
     // community (claims can make stewards), else from the charter alone.
@@ -552,10 +566,10 @@ fn apply_doc(
         }
     }
     for (signed, _) in &held {
-        keep_waiting(w, signed, now, report)?;
+        keep_waiting(w, signed, &Awaits::Node(signer(signed)), now, report)?;
     }
     if permitted.is_empty() {
-        return Ok(Outcome::Done);
+        return Ok(());
     }
 
     let (mut next, skip) = match first_state_kept {
@@ -590,13 +604,13 @@ fn apply_doc(
         for (signed, _) in &permitted {
             reject(report, signed, reason.clone());
         }
-        return Ok(Outcome::Done);
+        return Ok(());
     }
     let (applied, waiting): (Batch, Batch) = permitted
         .into_iter()
         .partition(|(_, c)| next.get_change_meta_by_hash(&c.hash()).is_some());
     for (signed, _) in &waiting {
-        keep_waiting(w, signed, now, report)?;
+        keep_waiting(w, signed, &Awaits::Doc, now, report)?;
     }
     if !applied.is_empty() {
         let signed: Vec<SignedChange> = applied.into_iter().map(|(s, _)| s).collect();
@@ -604,7 +618,21 @@ fn apply_doc(
         w.put(doc, &next, &signed, now)?;
         report.changed.push(doc);
     }
-    Ok(Outcome::Done)
+    Ok(())
+}
+
+/// Sets a document's new changes aside until `awaits` arrives.
+fn wait_for(
+    w: &Writer<'_>,
+    new: &Batch,
+    awaits: &Awaits,
+    now: i64,
+    report: &mut ApplyReport,
+) -> Result<(), NodeError> {
+    for (signed, _) in new {
+        keep_waiting(w, signed, awaits, now, report)?;
+    }
+    Ok(())
 }
 
 /// Applies received changes to a document. A change can decode and hash

@@ -93,8 +93,10 @@ pub struct ApplyReport {
     pub applied: usize,
     /// Changes this node already had.
     pub already_had: usize,
-    /// Valid changes whose dependencies have not arrived yet (not stored;
-    /// the next sync sends them again with their dependencies).
+    /// Times a valid change was set aside because what judges it (its
+    /// earlier changes, its owner's profile, its signer's join claim) has
+    /// not arrived yet. Set-aside changes wait in the store and are tried
+    /// again when that arrives; one set aside twice counts twice.
     pub waiting: usize,
     /// Changes refused, with the reason.
     pub rejected: Vec<Rejection>,

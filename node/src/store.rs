@@ -35,7 +35,7 @@ use automerge::Automerge;
 use convene_model::DocumentId;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-pub use audit::{LogEntry, MAX_PENDING};
+pub use audit::{Awaits, LogEntry, MAX_PENDING};
 pub use erasure::StoredTombstone;
 pub use index::Indexed;
 pub use peers::{PeerRecord, PeerUpdate};

@@ -205,6 +205,47 @@ fn received_changes_are_verified_before_they_are_stored() {
 
 /// A change to `id` made and signed by `by`, skipping every local check
 /// (what a hostile or modified node could send).
+#[test]
+fn entries_waiting_for_their_owner_are_tried_again_only_when_it_arrives() {
+    let dirs: Vec<_> = (0..7).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut here = init(dirs[0].path(), "Sunderland Carers Centre");
+    let mut owner = init(dirs[1].path(), "Gateshead Health");
+    let mut ids = std::collections::BTreeSet::new();
+    for i in 0..20 {
+        ids.insert(
+            owner
+                .publish(learning(&format!("Lesson {i}"), "What we learned."))
+                .unwrap(),
+        );
+    }
+    let all = owner.store().all_changes().unwrap();
+    let (entries, profile): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| ids.contains(&c.doc));
+
+    // Twenty entries of an organisation this node has not heard of: they
+    // wait, once each.
+    let report = here.apply(entries).unwrap();
+    assert_eq!((report.applied, report.waiting), (0, 20), "{report:?}");
+    // Other organisations' profiles arrive, one at a time: what waits for
+    // Gateshead Health is not tried again for each.
+    for (n, dir) in dirs[2..].iter().enumerate() {
+        let other = init(dir.path(), &format!("Other Trust {n}"));
+        let report = here.apply(other.store().all_changes().unwrap()).unwrap();
+        assert_eq!((report.applied, report.waiting), (1, 0), "{report:?}");
+    }
+    let lessons = Filter {
+        kind: Some(Kind::Learning),
+        ..Filter::default()
+    };
+    assert_eq!(here.list(&lessons).unwrap().len(), 0);
+    // The owner's profile arrives: every waiting entry goes in with it.
+    let report = here.apply(profile).unwrap();
+    assert_eq!((report.applied, report.waiting), (21, 0), "{report:?}");
+    assert_eq!(here.list(&lessons).unwrap().len(), 20);
+    // Nothing is left waiting: applying again changes nothing.
+    let report = here.apply(Vec::new()).unwrap();
+    assert_eq!((report.applied, report.waiting), (0, 0));
+}
+
 fn forge(by: &Node, id: DocumentId, field: &str, value: &str) -> SignedChange {
     use automerge::transaction::Transactable;
     let mut state = by.store().load(id).unwrap().unwrap();

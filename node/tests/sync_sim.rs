@@ -601,3 +601,57 @@ fn an_expired_invite_is_refused() {
     let m = net.node(steward).membership().unwrap();
     assert!(!m.is_member_node(&net.ids[late].to_string()));
 }
+
+#[test]
+fn a_catch_up_from_a_community_of_many_organisations_sets_each_change_aside_at_most_once() {
+    let mut net = Net::new();
+    let steward = net.add("Steward Trust");
+    net.node_mut(steward).create_community("Boost").unwrap();
+    let orgs = 6;
+    let per_org = 30;
+    for o in 0..orgs {
+        let member = net.add(&format!("Member {o}"));
+        let code = net
+            .node_mut(steward)
+            .invite(3_600_000, false, None, vec![])
+            .unwrap();
+        net.node_mut(member).accept_invite(&code).unwrap();
+        admit(&mut net, member, steward);
+        for i in 0..per_org {
+            net.publish(member, &format!("Lesson {i} of member {o}"));
+        }
+        net.input(
+            member,
+            Input::Sync {
+                peer: net.ids[steward],
+            },
+        );
+        net.run();
+        net.disconnect(member, steward);
+    }
+    let newcomer = net.add("Newcomer Group");
+    let code = net
+        .node_mut(steward)
+        .invite(3_600_000, false, None, vec![])
+        .unwrap();
+    net.node_mut(newcomer).accept_invite(&code).unwrap();
+    net.events.clear();
+    admit(&mut net, newcomer, steward);
+    assert_eq!(net.catalogue(newcomer), net.catalogue(steward));
+    let waited: usize = net
+        .events
+        .iter()
+        .filter_map(|(i, e)| match e {
+            Event::SessionDone { stats, .. } if *i == newcomer => Some(stats.waited),
+            _ => None,
+        })
+        .sum();
+    // Each change waits at most once, for the profile or join claim that
+    // lets it in, however many organisations' profiles arrive meanwhile.
+    let changes = net.node(steward).store().all_changes().unwrap().len();
+    assert!(changes > orgs * per_org);
+    assert!(
+        waited <= changes,
+        "{waited} set-asides of {changes} changes"
+    );
+}

@@ -356,6 +356,7 @@ impl EventLoop {
                     received = stats.received,
                     sent = stats.sent,
                     rejected = stats.rejected,
+                    waited = stats.waited,
                     round_trips = stats.round_trips,
                     "sync session complete"
                 );

@@ -11,6 +11,46 @@ use crate::trust::SignedChange;
 /// beyond this a peer cannot make a node store more unverified data.
 pub const MAX_PENDING: i64 = 100_000;
 
+/// What a waiting change waits for, kept with it so that it is tried
+/// again when that arrives and not with every batch.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Awaits {
+    /// Earlier changes of its own document: tried again when that
+    /// document receives changes.
+    Doc,
+    /// The profile of the organisation that owns its document (or the
+    /// community's word that the organisation is a member).
+    Org(String),
+    /// The join claim (or charter) that makes its signing node a member's.
+    Node(String),
+    /// Not recorded (kept before this was): tried again whenever a
+    /// profile, charter or claim arrives.
+    Unknown,
+}
+
+impl Awaits {
+    fn column(&self) -> Option<String> {
+        match self {
+            Awaits::Doc => Some("doc".into()),
+            Awaits::Org(org) => Some(format!("org:{org}")),
+            Awaits::Node(node) => Some(format!("node:{node}")),
+            Awaits::Unknown => None,
+        }
+    }
+
+    fn from_column(column: Option<String>) -> Self {
+        match column.as_deref() {
+            Some("doc") => Awaits::Doc,
+            Some(s) => match s.split_once(':') {
+                Some(("org", org)) => Awaits::Org(org.into()),
+                Some(("node", node)) => Awaits::Node(node.into()),
+                _ => Awaits::Unknown,
+            },
+            None => Awaits::Unknown,
+        }
+    }
+}
+
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
@@ -75,8 +115,14 @@ impl Writer<'_> {
             .exists([org])?)
     }
 
-    /// Keeps a verified change that cannot be applied yet.
-    pub fn add_pending(&self, c: &SignedChange, now: i64) -> Result<bool, StoreError> {
+    /// Keeps a verified change that cannot be applied yet, with what it
+    /// waits for. `false` if too many are waiting already.
+    pub fn add_pending(
+        &self,
+        c: &SignedChange,
+        awaits: &Awaits,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let count = match self.pending.get() {
             Some(n) => n,
             None => self
@@ -90,8 +136,8 @@ impl Writer<'_> {
         let added = self
             .tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO pending (doc, hash, bytes, signer, sig, received)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR IGNORE INTO pending (doc, hash, bytes, signer, sig, received, awaits)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
                 c.doc.as_bytes().as_slice(),
@@ -99,23 +145,54 @@ impl Writer<'_> {
                 c.bytes,
                 c.signer.as_slice(),
                 c.signature.as_slice(),
-                now
+                now,
+                awaits.column()
             ])?;
         self.pending.set(Some(count + added as i64));
         Ok(true)
     }
 
-    /// Takes every waiting change out of the pending table.
-    pub fn take_pending(&self) -> Result<Vec<SignedChange>, StoreError> {
+    /// What the waiting changes wait for, other than their own documents'
+    /// earlier changes: one entry per organisation or node awaited.
+    pub fn pending_blockers(&self) -> Result<Vec<Awaits>, StoreError> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT doc, hash, bytes, signer, sig FROM pending ORDER BY received",
+            "SELECT DISTINCT awaits FROM pending WHERE awaits IS NULL OR awaits <> 'doc'",
         )?;
-        let out: Vec<SignedChange> = stmt
-            .query_map([], super::signed_change)?
-            .filter_map(Result::transpose)
-            .collect::<Result<_, _>>()?;
-        self.tx.execute("DELETE FROM pending", [])?;
-        self.pending.set(Some(0));
+        let rows = stmt.query_map([], |r| r.get::<_, Option<String>>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(Awaits::from_column(row?));
+        }
+        Ok(out)
+    }
+
+    /// Takes the waiting changes that wait for any of `blockers`, oldest
+    /// first.
+    pub fn take_pending_awaiting(
+        &self,
+        blockers: &[Awaits],
+    ) -> Result<Vec<SignedChange>, StoreError> {
+        let mut out = Vec::new();
+        for blocker in blockers {
+            let column = blocker.column();
+            let rows: Vec<SignedChange> = self
+                .tx
+                .prepare_cached(
+                    "SELECT doc, hash, bytes, signer, sig FROM pending
+                     WHERE awaits IS ?1 ORDER BY received",
+                )?
+                .query_map([&column], super::signed_change)?
+                .filter_map(Result::transpose)
+                .collect::<Result<_, _>>()?;
+            let n = self
+                .tx
+                .prepare_cached("DELETE FROM pending WHERE awaits IS ?1")?
+                .execute([&column])?;
+            if let Some(count) = self.pending.get() {
+                self.pending.set(Some(count - n as i64));
+            }
+            out.extend(rows);
+        }
         Ok(out)
     }
 

@@ -146,6 +146,13 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE tombstones_new RENAME TO tombstones;
     INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1);
     "#,
+    // 5: a waiting change records what it waits for ('doc', 'org:<id>' or
+    // 'node:<id>'; NULL for those kept before), so it is tried again when
+    // that arrives rather than with every profile, charter or claim.
+    r#"
+    ALTER TABLE pending ADD COLUMN awaits TEXT;
+    CREATE INDEX pending_by_awaits ON pending (awaits);
+    "#,
 ];
 
 /// Brings `conn` up to the latest schema. Returns the version found.

@@ -56,6 +56,10 @@ pub struct SessionStats {
     pub already_had: usize,
     /// Changes received and refused (bad signature, not allowed).
     pub rejected: usize,
+    /// Times a received change was set aside because what judges it (its
+    /// earlier changes, its owner's profile, its signer's join claim) had
+    /// not arrived yet. A change set aside twice counts twice.
+    pub waited: usize,
     /// Changes sent and stored by the peer.
     pub sent: usize,
     /// Documents whose state changed here.
@@ -310,6 +314,7 @@ impl Session {
                     self.stats.received += report.applied;
                     self.stats.already_had += report.already_had;
                     self.stats.rejected += report.rejected.len();
+                    self.stats.waited += report.waiting;
                     self.stats
                         .docs_changed
                         .extend(report.changed.iter().map(|d| *d.as_bytes()));
