@@ -419,10 +419,7 @@ fn apply_doc(
             match roots.as_slice() {
                 [] => {
                     // The document's first change has not arrived yet.
-                    for (signed, _) in &new {
-                        keep_waiting(w, signed, &Awaits::Doc, now, report)?;
-                    }
-                    return Ok(());
+                    return wait_for(w, &new, &Awaits::Doc, now, report);
                 }
                 [(signed, root)] => {
                     // Worked out ahead for the same root, or now.
@@ -609,9 +606,7 @@ fn apply_doc(
     let (applied, waiting): (Batch, Batch) = permitted
         .into_iter()
         .partition(|(_, c)| next.get_change_meta_by_hash(&c.hash()).is_some());
-    for (signed, _) in &waiting {
-        keep_waiting(w, signed, &Awaits::Doc, now, report)?;
-    }
+    wait_for(w, &waiting, &Awaits::Doc, now, report)?;
     if !applied.is_empty() {
         let signed: Vec<SignedChange> = applied.into_iter().map(|(s, _)| s).collect();
         report.applied += signed.len();
