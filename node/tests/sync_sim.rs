@@ -409,6 +409,16 @@ fn admit(net: &mut Net, newcomer: usize, via: usize) {
     net.run();
 }
 
+/// The steward invites `newcomer`, which accepts and joins through it.
+fn invite_and_admit(net: &mut Net, newcomer: usize, steward: usize) {
+    let code = net
+        .node_mut(steward)
+        .invite(3_600_000, false, None, vec![])
+        .unwrap();
+    net.node_mut(newcomer).accept_invite(&code).unwrap();
+    admit(net, newcomer, steward);
+}
+
 fn join(net: &mut Net, newcomer: usize, via: usize) -> Result<String, String> {
     let changes = net.node(newcomer).join_changes().unwrap();
     let peer = net.ids[via];
@@ -436,12 +446,7 @@ fn a_community_admits_by_invite_even_with_its_steward_away_and_refuses_others() 
     let group = net.add("Late VCSE Group");
     let outsider = net.add("Outsider Ltd");
     net.node_mut(steward).create_community("Boost").unwrap();
-    let code = net
-        .node_mut(steward)
-        .invite(3_600_000, false, None, vec![])
-        .unwrap();
-    net.node_mut(council).accept_invite(&code).unwrap();
-    admit(&mut net, council, steward);
+    invite_and_admit(&mut net, council, steward);
     let council_m = net.node(council).membership().expect("the charter arrived");
     assert!(council_m.is_member_node(&net.ids[council].to_string()));
 
@@ -525,12 +530,7 @@ fn a_second_node_of_a_member_organisation_joins_and_edits_its_entries() {
     let council = net.add("Member Council");
     let second = net.add("(to become the council's second node)");
     net.node_mut(steward).create_community("Boost").unwrap();
-    let code = net
-        .node_mut(steward)
-        .invite(3_600_000, false, None, vec![])
-        .unwrap();
-    net.node_mut(council).accept_invite(&code).unwrap();
-    admit(&mut net, council, steward);
+    invite_and_admit(&mut net, council, steward);
     let entry = net.publish(council, "Discharge to assess");
     net.run();
 
@@ -611,12 +611,7 @@ fn a_catch_up_from_a_community_of_many_organisations_sets_each_change_aside_at_m
     let per_org = 30;
     for o in 0..orgs {
         let member = net.add(&format!("Member {o}"));
-        let code = net
-            .node_mut(steward)
-            .invite(3_600_000, false, None, vec![])
-            .unwrap();
-        net.node_mut(member).accept_invite(&code).unwrap();
-        admit(&mut net, member, steward);
+        invite_and_admit(&mut net, member, steward);
         for i in 0..per_org {
             net.publish(member, &format!("Lesson {i} of member {o}"));
         }
@@ -630,13 +625,7 @@ fn a_catch_up_from_a_community_of_many_organisations_sets_each_change_aside_at_m
         net.disconnect(member, steward);
     }
     let newcomer = net.add("Newcomer Group");
-    let code = net
-        .node_mut(steward)
-        .invite(3_600_000, false, None, vec![])
-        .unwrap();
-    net.node_mut(newcomer).accept_invite(&code).unwrap();
-    net.events.clear();
-    admit(&mut net, newcomer, steward);
+    invite_and_admit(&mut net, newcomer, steward);
     assert_eq!(net.catalogue(newcomer), net.catalogue(steward));
     let waited: usize = net
         .events
