@@ -104,7 +104,7 @@ fn the_api_needs_the_token_and_publishes_edits_and_finds_entries() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     let err: Value = r.body_mut().read_json().unwrap();
-    assert!(err["error"].as_str().unwrap().contains("convene open"));
+    assert_eq!(err, json!({ "error": "not signed in" }), "only that");
     let mut r = agent()
         .get(format!("{}api/status", daemon.web))
         .header("Authorization", "Bearer not-the-token")
@@ -199,19 +199,39 @@ fn the_api_needs_the_token_and_publishes_edits_and_finds_entries() {
     assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
 }
 
-/// Signs in as a browser would: `convene open --print`, then the ticket.
-fn sign_in(home: &Home, base: &str) -> String {
+/// The web app's port, from its base address.
+fn port_of(base: &str) -> u16 {
+    base.trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("http://127.0.0.1:PORT/")
+}
+
+/// A fresh one-time sign-in address: `convene open --print`.
+fn sign_in_link(home: &Home, base: &str) -> String {
     let url = home.stdout(&["open", "--print"]).trim().to_string();
     assert!(url.starts_with(base), "{url}");
-    let r = agent().get(&url).call().unwrap();
-    assert_eq!(r.status().as_u16(), 303);
-    let cookie = r
-        .headers()
+    url
+}
+
+/// Follows a sign-in link as a browser would; the whole `Set-Cookie`.
+fn follow_sign_in(url: &str) -> String {
+    let r = agent().get(url).call().unwrap();
+    assert_eq!(r.status().as_u16(), 303, "the link signs in");
+    r.headers()
         .get("set-cookie")
         .expect("a session cookie")
         .to_str()
         .unwrap()
-        .to_string();
+        .to_string()
+}
+
+/// Signs in as a browser would: `convene open --print`, then the ticket.
+/// Returns the cookie as a browser sends it back (`name=value`).
+fn sign_in(home: &Home, base: &str) -> String {
+    let url = sign_in_link(home, base);
+    let cookie = follow_sign_in(&url);
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
     // A ticket works once.
     let again = agent().get(&url).call().unwrap();
@@ -254,6 +274,13 @@ fn the_pages_publish_through_forms_and_draw_run_charts() {
     let base = daemon.web.clone();
     let (status, _) = page("convene_session=wrong", &base);
     assert_eq!(status, 401);
+    let (status, html) = page(&format!("convene_session_{}=wrong", port_of(&base)), &base);
+    assert_eq!(status, 401);
+    assert!(html.contains("Not signed in"), "{html}");
+    assert!(
+        !html.contains("Gateshead") && !html.contains("Community"),
+        "a stranger learns nothing about the node: {html}"
+    );
     let cookie = sign_in(&home, &base);
     let origin = base.trim_end_matches('/');
 
@@ -467,4 +494,320 @@ fn the_demo_community_syncs_what_one_web_app_publishes_to_the_others() {
     );
     assert!(demo.interrupt().success());
     assert!(demo.homes[0].exists(), "--dir is kept");
+}
+
+/// A request with only a `Cookie` header; its status.
+fn status_with_cookie(url: &str, cookie: &str) -> u16 {
+    let mut r = agent().get(url).header("Cookie", cookie).call().unwrap();
+    let _ = r.body_mut().read_to_string();
+    r.status().as_u16()
+}
+
+/// Issue 13, item 9: the cookie was the permanent API token, named
+/// `convene_session` whatever the port.
+#[test]
+fn the_session_cookie_is_not_the_api_token_and_is_named_for_the_port() {
+    let home = Home::initialised();
+    let daemon = Daemon::start(&home, &[]);
+    let base = daemon.web.clone();
+    let port = port_of(&base);
+    let token = token(home.path());
+
+    let set_cookie = follow_sign_in(&sign_in_link(&home, &base));
+    let (pair, attributes) = set_cookie.split_once(';').expect("attributes");
+    let (name, value) = pair.split_once('=').unwrap();
+    assert_eq!(name, format!("convene_session_{port}"), "{set_cookie}");
+    assert_ne!(value, token, "the cookie is not the API token");
+    assert!(!value.contains(&token) && value.len() >= 43, "{set_cookie}");
+    let attributes: Vec<&str> = attributes.split(';').map(str::trim).collect();
+    for wanted in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(attributes.contains(&wanted), "{wanted}: {set_cookie}");
+    }
+    assert!(
+        !attributes
+            .iter()
+            .any(|a| a.to_ascii_lowercase().starts_with("domain")),
+        "no Domain: {set_cookie}"
+    );
+    let max_age: i64 = attributes
+        .iter()
+        .find_map(|a| a.strip_prefix("Max-Age="))
+        .expect("a bounded Max-Age")
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&max_age), "{set_cookie}");
+    assert_eq!(status_with_cookie(&base, pair), 200);
+
+    // The token in a cookie opens nothing; the session is no API token.
+    assert_eq!(
+        status_with_cookie(&base, &format!("convene_session_{port}={token}")),
+        401
+    );
+    assert_eq!(
+        status_with_cookie(&base, &format!("convene_session={token}")),
+        401
+    );
+    let r = agent()
+        .get(format!("{base}api/status"))
+        .header("Authorization", &format!("Bearer {value}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    // The token still works for API clients.
+    let (status, _) = Api::new(&base, home.path()).get("/api/status");
+    assert_eq!(status, 200);
+}
+
+/// A browser's cookie jar for one host: cookies are not kept per port, so
+/// a cookie set by one node's web app is sent to every port on 127.0.0.1,
+/// and a second cookie of the same name replaces the first.
+#[derive(Default)]
+struct Jar(std::collections::BTreeMap<String, String>);
+
+impl Jar {
+    fn keep(&mut self, set_cookie: &str) {
+        let pair = set_cookie.split(';').next().unwrap();
+        let (name, value) = pair.split_once('=').unwrap();
+        self.0.insert(name.to_string(), value.to_string());
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Issue 13, item 9: two nodes' cookies overwrote each other.
+#[test]
+fn two_nodes_on_one_computer_keep_separate_sessions() {
+    let a = Home::for_org("Gateshead Council", "council");
+    let b = Home::for_org("Bensham Community Connectors", "vcse");
+    let da = Daemon::start(&a, &[]);
+    let db = Daemon::start(&b, &[]);
+    assert_ne!(da.web, db.web);
+
+    let mut jar = Jar::default();
+    jar.keep(&follow_sign_in(&sign_in_link(&a, &da.web)));
+    jar.keep(&follow_sign_in(&sign_in_link(&b, &db.web)));
+    assert_eq!(jar.0.len(), 2, "one cookie per node: {:?}", jar.0.keys());
+    assert_eq!(
+        status_with_cookie(&da.web, &jar.header()),
+        200,
+        "a's session"
+    );
+    assert_eq!(
+        status_with_cookie(&db.web, &jar.header()),
+        200,
+        "b's session"
+    );
+
+    // One node's session, sent under the other's name, opens nothing.
+    let a_value = &jar.0[&format!("convene_session_{}", port_of(&da.web))];
+    let forged = format!("convene_session_{}={a_value}", port_of(&db.web));
+    assert_eq!(status_with_cookie(&db.web, &forged), 401);
+    // Nor does a link from one node's home on the other's web app.
+    let link = sign_in_link(&a, &da.web).replace(&da.web, &db.web);
+    assert_eq!(agent().get(&link).call().unwrap().status().as_u16(), 401);
+}
+
+/// Issue 13, item 9: sessions could not be revoked (the cookie was the
+/// token itself).
+#[test]
+fn signing_out_ends_one_session_and_sign_out_all_ends_every_one() {
+    let home = Home::initialised();
+    let daemon = Daemon::start(&home, &[]);
+    let base = daemon.web.clone();
+    let origin = base.trim_end_matches('/').to_string();
+    let sign_out = |cookie: &str, origin: Option<&str>, path: &str| {
+        let mut req = agent()
+            .post(format!("{base}{path}"))
+            .header("Cookie", cookie);
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        let r = req.send_empty().unwrap();
+        let cleared = r
+            .headers()
+            .get("set-cookie")
+            .map(|c| c.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (r.status().as_u16(), cleared)
+    };
+
+    // Two browsers; the Sign out button ends only the one it is pressed in.
+    let laptop = sign_in(&home, &base);
+    let phone = sign_in(&home, &base);
+    assert_ne!(laptop, phone, "each sign-in makes a new session");
+    let (status, _) = sign_out(&laptop, Some("http://evil.example"), "sign-out");
+    assert_eq!(status, 403, "another site cannot sign you out");
+    assert_eq!(status_with_cookie(&base, &laptop), 200);
+    let (status, cleared) = sign_out(&laptop, Some(&origin), "sign-out");
+    assert_eq!(status, 303);
+    assert!(
+        cleared.starts_with(&format!("convene_session_{}=;", port_of(&base)))
+            && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    assert_eq!(status_with_cookie(&base, &laptop), 401, "signed out");
+    assert_eq!(status_with_cookie(&base, &phone), 200, "the other stays");
+    let (status, html) = page("", &format!("{base}signed-out"));
+    assert_eq!(status, 200);
+    assert!(html.contains("convene open"), "{html}");
+
+    // Someone not signed in (another local user) cannot sign everyone out.
+    let (status, _) = sign_out("", Some(&origin), "sign-out-everywhere");
+    assert_eq!(status, 401);
+    assert_eq!(status_with_cookie(&base, &phone), 200);
+
+    // `convene open --sign-out-all` ends every session and unused link,
+    // while the daemon runs.
+    let desk = sign_in(&home, &base);
+    let unused = sign_in_link(&home, &base);
+    let out = home.stdout(&["open", "--sign-out-all"]);
+    assert!(out.contains("2 sessions ended"), "{out}");
+    assert_eq!(status_with_cookie(&base, &phone), 401, "old cookie refused");
+    assert_eq!(status_with_cookie(&base, &desk), 401, "old cookie refused");
+    assert_eq!(agent().get(&unused).call().unwrap().status().as_u16(), 401);
+    let mut r = agent()
+        .get(format!("{base}api/status"))
+        .header("Cookie", &desk)
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let err: Value = r.body_mut().read_json().unwrap();
+    assert_eq!(err, json!({ "error": "not signed in" }));
+
+    // `convene open` signs in again; Sign out everywhere on the page does
+    // what --sign-out-all does.
+    let one = sign_in(&home, &base);
+    let two = sign_in(&home, &base);
+    let (status, _) = sign_out(&one, Some(&origin), "sign-out-everywhere");
+    assert_eq!(status, 303);
+    assert_eq!(status_with_cookie(&base, &one), 401);
+    assert_eq!(status_with_cookie(&base, &two), 401);
+    // The API token is not a session: it still works.
+    let (status, _) = Api::new(&base, home.path()).get("/api/status");
+    assert_eq!(status, 200);
+}
+
+/// A sign-in link works once, and a newer link does not void an older
+/// unused one (two browsers can be signed in at once).
+#[test]
+fn a_sign_in_link_works_once() {
+    let home = Home::initialised();
+    let daemon = Daemon::start(&home, &[]);
+    let base = daemon.web.clone();
+    let first = sign_in_link(&home, &base);
+    let second = sign_in_link(&home, &base);
+    let cookie = follow_sign_in(&second);
+    assert_eq!(agent().get(&second).call().unwrap().status().as_u16(), 401);
+    let other = follow_sign_in(&first);
+    assert_ne!(cookie, other);
+    let mut r = agent().get(&first).call().unwrap();
+    assert_eq!(r.status().as_u16(), 401, "used already");
+    assert!(r.headers().get("set-cookie").is_none());
+    let html = r.body_mut().read_to_string().unwrap();
+    assert!(html.contains("convene open"), "{html}");
+    // A made-up ticket, or none, signs nobody in.
+    for bad in ["login?ticket=2Nq8", "login?ticket=", "login"] {
+        let r = agent().get(format!("{base}{bad}")).call().unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{bad}");
+        assert!(r.headers().get("set-cookie").is_none(), "{bad}");
+    }
+}
+
+/// Issue 13, item 9: the JSON API took a `text/plain` body when no
+/// `Origin` header came with it: what a form or `fetch` on any site can
+/// send without a CORS preflight.
+#[test]
+fn the_json_api_takes_only_json_bodies() {
+    let home = Home::initialised();
+    let daemon = Daemon::start(&home, &[]);
+    let base = daemon.web.clone();
+    let cookie = sign_in(&home, &base);
+    let api = Api::new(&base, home.path());
+    let id = home.publish("Community calls");
+    let before = home.ids();
+    let body = project().to_string();
+    let send =
+        |method: &str, path: &str, auth: (&str, &str), content_type: Option<&str>, body: &str| {
+            let url = format!("{base}{path}");
+            let req = match method {
+                "POST" => agent().post(url),
+                "PATCH" => agent().patch(url),
+                other => panic!("no {other}"),
+            };
+            let mut req = req.header(auth.0, auth.1);
+            if let Some(t) = content_type {
+                req = req.header("Content-Type", t);
+            }
+            let mut r = if body.is_empty() {
+                req.send_empty()
+            } else {
+                req.send(body)
+            }
+            .unwrap();
+            let status = r.status().as_u16();
+            (
+                status,
+                r.body_mut().read_json::<Value>().unwrap_or(Value::Null),
+            )
+        };
+    let by_cookie = ("Cookie", cookie.as_str());
+    let bearer = api.auth.clone();
+    let by_token = ("Authorization", bearer.as_str());
+
+    for auth in [by_cookie, by_token] {
+        for t in [
+            Some("text/plain"),
+            Some("text/plain; charset=utf-8"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+            None,
+        ] {
+            let (status, err) = send("POST", "api/entries/project", auth, t, &body);
+            assert_eq!(status, 415, "{t:?} with {}: {err}", auth.0);
+            assert!(
+                err["error"].as_str().unwrap().contains("application/json"),
+                "{err}"
+            );
+            let (status, _) = send(
+                "PATCH",
+                &format!("api/entries/{id}"),
+                auth,
+                t,
+                r#"{"title": "Changed"}"#,
+            );
+            assert_eq!(status, 415, "{t:?}");
+            let (status, _) = send("POST", &format!("api/entries/{id}/retract"), auth, t, "");
+            assert_eq!(status, 415, "{t:?}");
+        }
+    }
+    assert_eq!(home.ids(), before, "nothing was published");
+    let shown = home.json(&["show", &id, "--json"]);
+    assert_eq!(shown["title"], "Community calls", "nothing was changed");
+    assert_eq!(shown["status"], "published", "nothing was retracted");
+
+    // JSON is taken, by token or by this server's own pages' session.
+    let (status, _) = send(
+        "POST",
+        "api/entries/project",
+        by_cookie,
+        Some("application/json"),
+        &body,
+    );
+    assert_eq!(status, 201);
+    let (status, _) = send(
+        "POST",
+        &format!("api/entries/{id}/retract"),
+        by_token,
+        Some("application/json; charset=utf-8"),
+        "",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(home.ids().len(), before.len() + 1);
+    assert_eq!(home.json(&["show", &id, "--json"])["status"], "retracted");
 }

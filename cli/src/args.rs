@@ -60,7 +60,7 @@ pub enum Command {
     /// Run this node on the network
     #[command(subcommand)]
     Node(NodeCommand),
-    /// Open the running node's web app in a browser (signs you in)
+    /// Open the running node's web app in a browser (signs you in); --sign-out-all signs every browser out
     Open(OpenArgs),
     /// Start a demo community: three organisations' nodes on this computer, syncing, with their web apps
     Demo(DemoArgs),
@@ -294,6 +294,9 @@ pub struct OpenArgs {
     /// Print the sign-in address instead of opening a browser
     #[arg(long)]
     pub print: bool,
+    /// Sign every browser out of the web app (and void unused sign-in links) instead of signing in
+    #[arg(long, conflicts_with = "print")]
+    pub sign_out_all: bool,
 }
 
 #[derive(Debug, Args)]

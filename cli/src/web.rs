@@ -1,5 +1,6 @@
-//! `convene open` (sign in to the running node's web app) and `convene
-//! demo` (a three-organisation community on this computer).
+//! `convene open` (sign in to the running node's web app, or sign every
+//! browser out) and `convene demo` (a three-organisation community on this
+//! computer).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use convene_node::Node;
-use convene_node::daemon::web::{META_WEB, issue_ticket};
+use convene_node::daemon::web::{META_WEB, issue_ticket, sign_out_all};
 use convene_node::daemon::{is_running, parse_web_addr};
 use convene_node::demo::{Demo, Progress};
 
@@ -41,6 +42,16 @@ fn show(out: &mut impl Write, url: &str, print_only: bool) -> Result<()> {
 
 pub fn open(out: &mut impl Write, home: &Path, a: OpenArgs) -> Result<()> {
     let node = Node::open(home)?;
+    if a.sign_out_all {
+        // Works whether or not the node runs: sessions live in its database.
+        let n = sign_out_all(&node)?;
+        let sessions = if n == 1 { "session" } else { "sessions" };
+        writeln!(
+            out,
+            "Signed every browser out of the web app ({n} {sessions} ended, unused sign-in links voided). Run `convene open` to sign in again."
+        )?;
+        return Ok(());
+    }
     if !is_running(home) {
         bail!(
             "the node is not running: start it with `convene node start`, then run `convene open`"

@@ -1,14 +1,16 @@
 //! The local web app and its JSON API, served by the daemon on loopback.
 //!
-//! - [`auth`]: the access token (`web-token` in the home, for API clients)
-//!   and one-time sign-in tickets (`convene open`), the session cookie, and
-//!   the Host/Origin checks that keep other sites and other local users out.
+//! - [`auth`]: the API token (`web-token` in the home, for API clients
+//!   only), one-time sign-in links (`convene open`) exchanged for browser
+//!   sessions (a cookie named for the port, revocable: Sign out, Sign out
+//!   everywhere, `convene open --sign-out-all`), and the Host/Origin
+//!   checks that keep other sites and other local users out.
 //! - [`query`]: browse filters shared by the pages and `/api/entries`.
 //! - [`pages`]: server-rendered HTML (maud): browse and search, an entry
 //!   with its history and run charts, the community.
 //! - [`forms`]: the publish and edit forms, from one field list per kind.
 //! - [`chart`]: run charts as SVG, median line included.
-//! - [`api`]: `/api/…`, JSON in and out.
+//! - [`api`]: `/api/…`, JSON in and out (only `application/json` bodies).
 //!
 //! Every handler runs the node's blocking calls on tokio's blocking pool
 //! through [`AppState::run`], against the web server's own [`Node`] (its
@@ -34,7 +36,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::oneshot;
 
-pub use auth::{TOKEN_FILE, issue_ticket, load_or_create_token};
+pub use auth::{
+    SESSION_LIFETIME_SECS, TOKEN_FILE, cookie_name, issue_ticket, load_or_create_token,
+    sign_out_all,
+};
 pub use chart::{RunChart, run_chart_svg};
 
 use super::event_loop::Client;
@@ -68,7 +73,10 @@ struct Inner {
     node: Mutex<Node>,
     client: Option<Client>,
     metrics: Option<Arc<Metrics>>,
+    /// The API token (`Authorization: Bearer`), never a cookie.
     token: String,
+    /// The session cookie's name: `convene_session_PORT`.
+    cookie: String,
 }
 
 /// What every handler shares.
@@ -202,6 +210,7 @@ pub async fn serve(
         client,
         metrics,
         token,
+        cookie: auth::cookie_name(addr.port()),
     }));
     let app = router(state.clone(), addr);
     let (tx, rx) = oneshot::channel::<()>();
@@ -240,16 +249,22 @@ fn router(state: AppState, addr: SocketAddr) -> Router {
         .route("/e/{id}/measures", post(forms::add_measure))
         .route("/new/{kind}", get(forms::new_page).post(forms::new_submit))
         .route("/community", get(pages::community))
+        .route("/sign-out-everywhere", post(auth::sign_out_everywhere))
         .merge(api::routes())
         .layer(axum::middleware::from_fn_with_state(
             (state.clone(), auth::Hosts::new(addr)),
-            auth::require_token,
+            auth::require_sign_in,
         ));
+    let sign_out = Router::new()
+        .route("/sign-out", post(auth::sign_out))
+        .with_state((state.clone(), auth::Hosts::new(addr)));
     Router::new()
         .route("/login", get(auth::login))
+        .route("/signed-out", get(auth::signed_out_page))
         .route("/style.css", get(style))
         .route("/metrics", get(metrics))
         .merge(protected)
+        .merge(sign_out)
         .layer(axum::middleware::from_fn_with_state(
             auth::Hosts::new(addr),
             auth::check_host,

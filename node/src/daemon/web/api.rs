@@ -1,7 +1,10 @@
 //! `/api/…`: the JSON API the web app's pages stand on, for scripts and
 //! other tools. Entries come in and go out in the shape `convene show
 //! --json` prints; errors are `{"error": "one line"}` with a 4xx or 5xx
-//! status.
+//! status. A request that sends anything (every method but GET and HEAD)
+//! must say `Content-Type: application/json`, or it is refused with 415
+//! before it is read: a page on another site can send `text/plain` or form
+//! bodies without asking, but not JSON.
 //!
 //! | method | path | what |
 //! |---|---|---|
@@ -15,8 +18,9 @@
 //! | GET | `/api/members` | the community's members |
 //! | GET | `/api/peers` | connected peers |
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -59,6 +63,34 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/entries/{id}/retract", post(retract))
         .route("/api/members", get(members))
         .route("/api/peers", get(peers))
+        .route_layer(axum::middleware::from_fn(require_json))
+}
+
+/// Whether a `Content-Type` value is JSON (`application/json`, parameters
+/// such as `; charset=utf-8` allowed).
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Refuses (415) a request that may carry a body and does not declare JSON.
+async fn require_json(req: Request, next: Next) -> Response {
+    let reads_only = matches!(*req.method(), Method::GET | Method::HEAD);
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_json);
+    if !reads_only && !json {
+        return ApiError(Failure {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            message: "send the body as JSON, with Content-Type: application/json".into(),
+        })
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Reads a JSON body with a one-line error (axum's own rejection is text).
@@ -279,4 +311,21 @@ async fn peers(State(state): State<AppState>) -> ApiResult {
             })
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json;
+
+    #[test]
+    fn only_json_is_json() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("text/plain; a=application/json"));
+        assert!(!is_json("application/x-www-form-urlencoded"));
+        assert!(!is_json("multipart/form-data; boundary=x"));
+        assert!(!is_json("application/jsonp"));
+        assert!(!is_json(""));
+    }
 }

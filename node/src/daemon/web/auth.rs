@@ -1,17 +1,34 @@
-//! Who may use the web app: whoever holds the token.
+//! Who may use the web app: API clients holding the token, and browsers
+//! holding a session.
 //!
-//! - The token lives in `web-token` in the home (mode 0600), so only the
-//!   account that runs the node can read it. API clients send it as
-//!   `Authorization: Bearer TOKEN`.
-//! - Browsers sign in with a one-time ticket: `convene open` stores the
-//!   hash of a fresh ticket (valid for two minutes) and opens
-//!   `/login?ticket=…`, which swaps it for an `HttpOnly`, `SameSite=Strict`
-//!   cookie. The token itself never appears on a command line or in a URL.
+//! - The **API token** lives in `web-token` in the home (mode 0600), so only
+//!   the account that runs the node can read it. API clients send it as
+//!   `Authorization: Bearer TOKEN`. It is never put in a cookie.
+//! - **Browsers sign in with a one-time link**: `convene open` stores the
+//!   blake3 hash of a fresh random ticket (valid for two minutes, usable
+//!   once) and opens `/login?ticket=…`, which swaps it for a **session**:
+//!   256 random bits, of which the node's database keeps only the blake3
+//!   hash, with when it was made and when it expires (24 hours later). The
+//!   browser holds it in a cookie named for this web app's port
+//!   (`convene_session_4041`), `HttpOnly`, `SameSite=Strict`, `Path=/`, no
+//!   `Domain`, with a bounded `Max-Age`: cookies are scoped to the host and
+//!   not the port, so two nodes on one computer must not share a name, and
+//!   another service on 127.0.0.1 that receives the cookie gets a value
+//!   that only opens this web app, for a day at most, until signed out.
+//! - **Signing out**: the Sign out button ends the browser's own session;
+//!   Sign out everywhere (the Community page) and `convene open
+//!   --sign-out-all` end every session and every unused sign-in link.
+//!   Tickets and sessions live in the database (the `meta` table), so the
+//!   CLI and the daemon, separate processes, see the same ones.
 //! - Every request must name this server in `Host` (against DNS
 //!   rebinding), and a cookie-authenticated write must not come from
-//!   another origin (against cross-site form posts). Every answer forbids
-//!   framing, scripts from elsewhere and referrers to other sites (not
-//!   `no-referrer`: Chromium then sends `Origin: null` with forms).
+//!   another origin (against cross-site form posts). The JSON API takes
+//!   only `application/json` bodies (see `api.rs`), which no other site can
+//!   send without a CORS preflight that this server never grants. Every
+//!   answer forbids framing, scripts from elsewhere and referrers to other
+//!   sites (not `no-referrer`: Chromium then sends `Origin: null` with
+//!   forms).
+//! - A request that is not signed in is told only that.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -22,14 +39,31 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{AppState, Failure, WebError};
+use super::{AppState, WebError};
+use crate::StoreError;
 use crate::node::Node;
 
 /// The token file inside a home.
 pub const TOKEN_FILE: &str = "web-token";
-const COOKIE: &str = "convene_session";
-const META_TICKET: &str = "web.ticket";
+/// How long a sign-in link works.
 const TICKET_LIFETIME_MS: i64 = 120_000;
+/// How long a browser session lasts (the cookie's `Max-Age` too).
+pub const SESSION_LIFETIME_SECS: i64 = 24 * 60 * 60;
+/// Sessions kept at most; signing in past this ends the oldest.
+const MAX_SESSIONS: i64 = 64;
+/// Sign-in links kept at most; a newer one ends the oldest.
+const MAX_TICKETS: i64 = 16;
+/// `meta` keys: the prefix, then the blake3 hash (hex) of the secret.
+const TICKET_KEY: &str = "web.ticket.";
+const SESSION_KEY: &str = "web.session.";
+
+/// What a request without a valid token or session is told.
+pub(crate) const NOT_SIGNED_IN: &str = "not signed in";
+
+/// The session cookie's name for the web app on `port`.
+pub fn cookie_name(port: u16) -> String {
+    format!("convene_session_{port}")
+}
 
 /// Reads the home's web token, creating it (0600) on first use.
 pub fn load_or_create_token(home: &Path) -> Result<String, WebError> {
@@ -66,35 +100,108 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Makes a one-time sign-in ticket for the web app of the node (valid two
-/// minutes; a newer ticket replaces it). Returns the ticket.
-pub fn issue_ticket(node: &Node) -> Result<String, crate::StoreError> {
-    let ticket = bs58::encode(rand::random::<[u8; 24]>()).into_string();
-    let expires = now_ms() + TICKET_LIFETIME_MS;
-    node.store().set_meta(
-        META_TICKET,
-        &format!("{} {expires}", blake3::hash(ticket.as_bytes()).to_hex()),
+/// A fresh 256-bit secret, and the `meta` key that stores its hash.
+fn fresh_secret(prefix: &str) -> (String, String) {
+    let secret = bs58::encode(rand::random::<[u8; 32]>()).into_string();
+    let key = key_for(prefix, &secret);
+    (secret, key)
+}
+
+fn key_for(prefix: &str, secret: &str) -> String {
+    format!("{prefix}{}", blake3::hash(secret.as_bytes()).to_hex())
+}
+
+/// Removes the expired rows under `prefix` (values start with the expiry,
+/// unix ms), then all but the `keep` latest to expire.
+fn prune(node: &Node, prefix: &str, keep: i64) -> Result<(), StoreError> {
+    let conn = node.store().conn();
+    let like = format!("{prefix}%");
+    conn.execute(
+        "DELETE FROM meta WHERE key LIKE ?1 AND CAST(value AS INTEGER) <= ?2",
+        rusqlite::params![like, now_ms()],
     )?;
+    conn.execute(
+        "DELETE FROM meta WHERE key LIKE ?1 AND key NOT IN (
+            SELECT key FROM meta WHERE key LIKE ?1
+            ORDER BY CAST(value AS INTEGER) DESC LIMIT ?2)",
+        rusqlite::params![like, keep],
+    )?;
+    Ok(())
+}
+
+/// The expiry (unix ms) stored under `key`, if the row exists.
+fn expiry(node: &Node, key: &str) -> Result<Option<(String, i64)>, StoreError> {
+    let Some(value) = node.store().meta(key)? else {
+        return Ok(None);
+    };
+    let expires = value
+        .split_whitespace()
+        .next()
+        .and_then(|e| e.parse::<i64>().ok())
+        .unwrap_or(0);
+    Ok(Some((value, expires)))
+}
+
+/// Makes a one-time sign-in ticket for the web app of the node: it works
+/// once, within two minutes. Returns the ticket.
+pub fn issue_ticket(node: &Node) -> Result<String, StoreError> {
+    prune(node, TICKET_KEY, MAX_TICKETS - 1)?;
+    let (ticket, key) = fresh_secret(TICKET_KEY);
+    node.store()
+        .set_meta(&key, &(now_ms() + TICKET_LIFETIME_MS).to_string())?;
     Ok(ticket)
 }
 
-fn take_ticket(node: &Node, ticket: &str) -> Result<bool, crate::StoreError> {
-    let Some(stored) = node.store().meta(META_TICKET)? else {
+/// Uses up `ticket`: whether it was valid. Two requests with one ticket
+/// cannot both succeed (the row is deleted by the one that matched it).
+fn redeem_ticket(node: &Node, ticket: &str) -> Result<bool, StoreError> {
+    let key = key_for(TICKET_KEY, ticket);
+    let Some((value, expires)) = expiry(node, &key)? else {
         return Ok(false);
     };
-    let Some((hash, expires)) = stored.split_once(' ') else {
-        return Ok(false);
-    };
-    let Ok(expected) = blake3::Hash::from_hex(hash) else {
-        return Ok(false);
-    };
-    // blake3::Hash compares in constant time.
-    if blake3::hash(ticket.as_bytes()) != expected
-        || expires.parse::<i64>().map_or(true, |e| e < now_ms())
-    {
-        return Ok(false);
-    }
-    node.store().take_meta(META_TICKET, &stored)
+    let taken = node.store().take_meta(&key, &value)?;
+    Ok(taken && expires > now_ms())
+}
+
+/// Starts a browser session; returns its secret (the cookie's value).
+fn create_session(node: &Node) -> Result<String, StoreError> {
+    prune(node, SESSION_KEY, MAX_SESSIONS - 1)?;
+    let (session, key) = fresh_secret(SESSION_KEY);
+    let now = now_ms();
+    let expires = now + SESSION_LIFETIME_SECS * 1000;
+    node.store().set_meta(&key, &format!("{expires} {now}"))?;
+    Ok(session)
+}
+
+fn session_valid(node: &Node, session: &str) -> Result<bool, StoreError> {
+    Ok(expiry(node, &key_for(SESSION_KEY, session))?.is_some_and(|(_, e)| e > now_ms()))
+}
+
+fn end_session(node: &Node, session: &str) -> Result<(), StoreError> {
+    node.store().conn().execute(
+        "DELETE FROM meta WHERE key = ?1",
+        [key_for(SESSION_KEY, session)],
+    )?;
+    Ok(())
+}
+
+/// Signs every browser out of the node's web app: ends every session and
+/// voids every unused sign-in link. Returns how many sessions it ended.
+pub fn sign_out_all(node: &Node) -> Result<usize, StoreError> {
+    let conn = node.store().conn();
+    let tx = conn.unchecked_transaction()?;
+    let sessions = tx.execute(
+        "DELETE FROM meta WHERE key LIKE ?1 AND CAST(value AS INTEGER) > ?2",
+        rusqlite::params![format!("{SESSION_KEY}%"), now_ms()],
+    )?;
+    tx.execute(
+        "DELETE FROM meta WHERE key LIKE ?1",
+        [format!("{SESSION_KEY}%")],
+    )?;
+    // `web.ticket` without a dot: the single ticket of earlier versions.
+    tx.execute("DELETE FROM meta WHERE key LIKE 'web.ticket%'", [])?;
+    tx.commit()?;
+    Ok(sessions)
 }
 
 /// The `Host` values that name this server.
@@ -146,15 +253,19 @@ pub(crate) async fn check_host(State(hosts): State<Hosts>, req: Request, next: N
     response
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+/// The values of the cookies named `name` (a browser sends one; a few at
+/// most are looked at).
+fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v)
+        .filter(move |(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+        .take(4)
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -166,49 +277,85 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn same(a: &str, b: &str) -> bool {
+    // blake3::Hash compares in constant time.
     blake3::hash(a.as_bytes()) == blake3::hash(b.as_bytes())
 }
 
-pub(crate) async fn require_token(
+/// Whether a request comes from another site: an `Origin` that is not this
+/// server (`null` included), or a browser's `Sec-Fetch-Site: cross-site`.
+fn from_elsewhere(headers: &HeaderMap, hosts: &Hosts) -> bool {
+    let foreign = headers
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or(""))
+        .is_some_and(|o| {
+            o.strip_prefix("http://")
+                .is_none_or(|host| !hosts.allows(host))
+        });
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site");
+    foreign || cross_site
+}
+
+fn refused_from_elsewhere() -> Response {
+    super::pages::error_page(
+        StatusCode::FORBIDDEN,
+        "Refused",
+        "this form was sent from another site",
+    )
+}
+
+/// The answer to a request that is neither signed in nor holds the token.
+fn not_signed_in(api: bool) -> Response {
+    if api {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            axum::Json(serde_json::json!({ "error": NOT_SIGNED_IN })),
+        )
+            .into_response()
+    } else {
+        super::pages::signed_out_page(StatusCode::UNAUTHORIZED, "Not signed in", NOT_SIGNED_IN)
+    }
+}
+
+/// Lets through requests with the API token (`Authorization: Bearer`) or a
+/// live session cookie; a cookie-authenticated write must come from this
+/// server's own pages.
+pub(crate) async fn require_sign_in(
     State((state, hosts)): State<(AppState, Hosts)>,
     req: Request,
     next: Next,
 ) -> Response {
-    let token = &state.0.token;
     let headers = req.headers();
-    let by_bearer = bearer_token(headers).is_some_and(|t| same(t, token));
-    let by_cookie = !by_bearer && cookie_token(headers).is_some_and(|t| same(t, token));
     let api = req.uri().path().starts_with("/api/");
-    if !by_bearer && !by_cookie {
-        let message = "sign in with `convene open` (or send the token in the home's web-token file as `Authorization: Bearer TOKEN`)";
-        return if api {
-            (
-                StatusCode::UNAUTHORIZED,
-                axum::Json(serde_json::json!({ "error": message })),
-            )
-                .into_response()
+    let by_bearer = bearer_token(headers).is_some_and(|t| same(t, &state.0.token));
+    if !by_bearer {
+        let sessions: Vec<String> = cookie_values(headers, &state.0.cookie)
+            .map(str::to_string)
+            .collect();
+        let signed_in = if sessions.is_empty() {
+            Ok(false)
         } else {
-            super::pages::error_page(StatusCode::UNAUTHORIZED, "Sign in", message)
+            state
+                .run(move |node| {
+                    for s in &sessions {
+                        if session_valid(node, s)? {
+                            return Ok(true);
+                        }
+                    }
+                    Ok(false)
+                })
+                .await
         };
-    }
-    if by_cookie && !matches!(*req.method(), Method::GET | Method::HEAD) {
-        let foreign = headers
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-            .is_some_and(|o| {
-                o.strip_prefix("http://")
-                    .is_none_or(|host| !hosts.allows(host))
-            });
-        let cross_site = headers
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == "cross-site");
-        if foreign || cross_site {
-            return super::pages::error_page(
-                StatusCode::FORBIDDEN,
-                "Refused",
-                "this form was sent from another site",
-            );
+        match signed_in {
+            Ok(true) => {}
+            Ok(false) => return not_signed_in(api),
+            Err(f) => return f.into_response(),
+        }
+        if !matches!(*req.method(), Method::GET | Method::HEAD) && from_elsewhere(headers, &hosts) {
+            return refused_from_elsewhere();
         }
     }
     next.run(req).await
@@ -216,29 +363,96 @@ pub(crate) async fn require_token(
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct LoginQuery {
+    #[serde(default)]
     ticket: String,
 }
 
+fn session_cookie(state: &AppState, value: &str, max_age: i64) -> String {
+    format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}",
+        state.0.cookie
+    )
+}
+
+/// `GET /login?ticket=…`: swaps a one-time ticket for a session cookie.
 pub(crate) async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
     let ticket = q.ticket;
-    let ok = state
-        .run(move |node| take_ticket(node, &ticket).map_err(Failure::from))
+    let session = state
+        .run(move |node| {
+            if ticket.is_empty() || !redeem_ticket(node, &ticket)? {
+                return Ok(None);
+            }
+            Ok(Some(create_session(node)?))
+        })
         .await;
-    match ok {
-        Ok(true) => {
-            let cookie = format!(
-                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-                state.0.token
-            );
-            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
-        }
-        Ok(false) => super::pages::error_page(
+    match session {
+        Ok(Some(session)) => (
+            [(
+                header::SET_COOKIE,
+                session_cookie(&state, &session, SESSION_LIFETIME_SECS),
+            )],
+            Redirect::to("/"),
+        )
+            .into_response(),
+        Ok(None) => super::pages::signed_out_page(
             StatusCode::UNAUTHORIZED,
             "Sign-in link expired",
-            "this sign-in link was used already or is more than two minutes old; run `convene open` again",
+            "this sign-in link was used already or is more than two minutes old",
         ),
-        Err(f) => super::pages::error_page(f.status, "Error", &f.message),
+        Err(f) => f.into_response(),
     }
+}
+
+/// Ends this browser's session (if it has one) and forgets its cookie.
+fn signed_out(state: &AppState) -> Response {
+    (
+        [
+            (header::SET_COOKIE, session_cookie(state, "", 0)),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        Redirect::to("/signed-out"),
+    )
+        .into_response()
+}
+
+/// `POST /sign-out`: ends the session this browser holds. Needs no sign-in
+/// (it can only end the session the request names), but must come from
+/// this server's own page.
+pub(crate) async fn sign_out(
+    State((state, hosts)): State<(AppState, Hosts)>,
+    headers: HeaderMap,
+) -> Response {
+    if from_elsewhere(&headers, &hosts) {
+        return refused_from_elsewhere();
+    }
+    let sessions: Vec<String> = cookie_values(&headers, &state.0.cookie)
+        .map(str::to_string)
+        .collect();
+    let ended = state
+        .run(move |node| {
+            for s in &sessions {
+                end_session(node, s)?;
+            }
+            Ok(())
+        })
+        .await;
+    match ended {
+        Ok(()) => signed_out(&state),
+        Err(f) => f.into_response(),
+    }
+}
+
+/// `POST /sign-out-everywhere` (signed in): ends every session.
+pub(crate) async fn sign_out_everywhere(State(state): State<AppState>) -> Response {
+    match state.run(|node| Ok(sign_out_all(node)?)).await {
+        Ok(_) => signed_out(&state),
+        Err(f) => f.into_response(),
+    }
+}
+
+/// `GET /signed-out`: where signing out leads.
+pub(crate) async fn signed_out_page() -> Response {
+    super::pages::signed_out_page(StatusCode::OK, "Signed out", "this browser is signed out")
 }
 
 #[cfg(test)]

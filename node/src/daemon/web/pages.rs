@@ -14,8 +14,13 @@ use super::{AppState, Failure};
 use crate::daemon::status::Status;
 use crate::node::HistoryItem;
 
-/// The page frame: skip link, navigation, main.
+/// The page frame: skip link, navigation, sign-out button, main.
 pub(crate) fn layout(title: &str, body: Markup) -> Markup {
+    frame(title, body, true)
+}
+
+/// The frame; `signed_in` adds the navigation and the sign-out button.
+fn frame(title: &str, body: Markup, signed_in: bool) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en-GB" {
@@ -29,13 +34,18 @@ pub(crate) fn layout(title: &str, body: Markup) -> Markup {
                 a class="skip" href="#main" { "Skip to content" }
                 header class="top" {
                     a class="brand" href="/" { "Convene" }
-                    nav aria-label="Main" {
-                        ul {
-                            li { a href="/" { "Browse" } }
-                            li { a href="/new/learning" { "Share learning" } }
-                            li { a href="/new/project" { "New project" } }
-                            li { a href="/new/contact" { "New contact" } }
-                            li { a href="/community" { "Community" } }
+                    @if signed_in {
+                        nav aria-label="Main" {
+                            ul {
+                                li { a href="/" { "Browse" } }
+                                li { a href="/new/learning" { "Share learning" } }
+                                li { a href="/new/project" { "New project" } }
+                                li { a href="/new/contact" { "New contact" } }
+                                li { a href="/community" { "Community" } }
+                            }
+                        }
+                        form class="sign-out" method="post" action="/sign-out" {
+                            button type="submit" { "Sign out" }
                         }
                     }
                 }
@@ -43,6 +53,25 @@ pub(crate) fn layout(title: &str, body: Markup) -> Markup {
             }
         }
     }
+}
+
+/// A page for a browser that is not signed in (or has just signed out):
+/// `message`, and how to sign in. Nothing about the node.
+pub(crate) fn signed_out_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let body = html! {
+        h1 { (title) }
+        p class=(if status.is_success() { "notice" } else { "error" }) role="status" { (message) "." }
+        p {
+            "To sign in, run " code { "convene open" }
+            " on the computer this node runs on: it opens this web app with a sign-in link that works once."
+        }
+    };
+    (
+        status,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Html(frame(title, body, false).into_string()),
+    )
+        .into_response()
 }
 
 pub(crate) fn html_page(title: &str, body: Markup) -> Response {
@@ -534,6 +563,16 @@ pub(crate) async fn community(State(state): State<AppState>) -> Result<Response,
                         }
                     }
                 }
+            }
+            h2 { "Web app sign-in" }
+            p {
+                "Each browser signed in with " code { "convene open" }
+                " stays signed in for a day, or until it signs out. "
+                "If a browser you no longer use may still be signed in, sign every browser out; "
+                "then run " code { "convene open" } " to sign in again here."
+            }
+            form class="sign-out-everywhere" method="post" action="/sign-out-everywhere" {
+                button type="submit" class="secondary" { "Sign out everywhere" }
             }
         },
     ))
