@@ -3,11 +3,24 @@
 //!
 //! - [`codec`]: length-prefixed postcard frames for `/convene/sync/1`, with
 //!   a size cap checked before reading and byte counters.
-//! - [`behaviour`]: TCP + Noise + Yamux and QUIC; identify, ping, mDNS
-//!   (optional) and request-response for sync, built into one `Swarm`.
+//! - [`behaviour`]: TCP + Noise + Yamux and QUIC; connection limits,
+//!   identify, ping, mDNS (optional) and request-response for sync, built
+//!   into one `Swarm`.
+//! - [`gate`]: each connected peer's standing (member or stranger), which
+//!   sets how large a frame and how many streams its codec reads.
+//! - [`guard`]: the sync behaviour behind bans and per-address caps on
+//!   strangers' connections; [`bans`]: the time-limited, bounded ban list.
+//!
+//! What a stranger can make the node hold is bounded by these layers
+//! together: a few connections per address and a few dozen in all, a few
+//! streams per connection, a small frame per stream, read as it arrives.
 
+pub mod bans;
 pub mod behaviour;
 pub mod codec;
+pub mod gate;
+pub mod guard;
 
 pub use behaviour::{Behaviour, BehaviourEvent, build_swarm};
 pub use codec::{Counters, Inbound, SyncCodec};
+pub use gate::{Gate, Standing};

@@ -2,8 +2,17 @@
 //! turns swarm events into service inputs and service outputs into swarm
 //! calls. The rest of the program holds a cloneable [`Client`]; the loop
 //! ends when every client is dropped.
+//!
+//! It also decides each connected peer's standing ([`Standing`]): a member
+//! of the community, or a peer this node dialled on purpose, is trusted
+//! with large frames and many streams; anyone else is a stranger, with
+//! small frames, few streams and few connections (see [`crate::net`]),
+//! request budgets per address as well as per peer id, and no record on
+//! disk. A peer that breaks the protocol is banned for a while, and a
+//! stranger's address with it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,13 +26,15 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::config::Config;
 use super::metrics::Metrics;
-use crate::net::{Behaviour, BehaviourEvent, Inbound, SyncCodec, build_swarm};
+use crate::net::guard::ip_of;
+use crate::net::{Behaviour, BehaviourEvent, Gate, Inbound, Standing, SyncCodec, build_swarm};
 use crate::node::Node;
 use crate::store::PeerUpdate;
-use crate::sync::wire::Response;
+use crate::sync::limits::{AddressBudgets, AddressLimits, Verdict};
+use crate::sync::wire::{Request, Response};
 use crate::sync::{
-    ChannelId, Event, Input, Io, NodeReplica, Service, SessionError, SessionProgress, SessionStats,
-    Token,
+    ChannelId, Event, Input, Io, NodeReplica, Replica, Service, SessionError, SessionProgress,
+    SessionStats, Token,
 };
 use crate::trust::{NodeId, SignedChange};
 
@@ -163,6 +174,10 @@ struct Bootstrap {
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const COMMAND_QUEUE: usize = 64;
+/// Peers remembered as dialled on purpose (by `dial` or as bootstrap).
+const MAX_DIALLED: usize = 1024;
+/// Peers kept in the store's peers table at most.
+const MAX_PEER_ROWS: usize = 1024;
 
 struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -188,6 +203,13 @@ struct EventLoop {
     metrics: Arc<Metrics>,
     /// When the running session with each peer sent its first request.
     session_started: HashMap<NodeId, Instant>,
+    /// Connected peers' standings (the codecs read them from the gate).
+    standing: HashMap<PeerId, Standing>,
+    /// Peers this node dialled on purpose: trusted like members (a node
+    /// that is not in a community yet trusts the member it joins through).
+    dialled: HashSet<PeerId>,
+    /// Strangers' request budgets per remote address.
+    address_budgets: AddressBudgets<IpAddr>,
 }
 
 fn now_ms() -> i64 {
@@ -201,9 +223,11 @@ pub fn spawn(
     node: Node,
     config: Config,
 ) -> Result<(Client, tokio::task::JoinHandle<()>), DaemonError> {
-    let codec = SyncCodec::default();
+    let gate = Arc::new(Gate::default());
+    let codec = SyncCodec::guarded(gate.clone());
     let mut swarm = build_swarm(
         node.identity().libp2p_keypair(),
+        gate,
         codec.clone(),
         config.mdns,
         config.request_timeout,
@@ -220,7 +244,8 @@ pub fn spawn(
     node.store()
         .disconnect_all_peers()
         .map_err(|e| DaemonError::Store(e.to_string()))?;
-    let replica = NodeReplica::new(node).map_err(|e| DaemonError::Store(e.to_string()))?;
+    let mut replica = NodeReplica::new(node).map_err(|e| DaemonError::Store(e.to_string()))?;
+    forget_strangers(&mut replica);
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let metrics = Arc::new(Metrics::new(codec.counters.clone()));
     let now = Instant::now();
@@ -254,6 +279,9 @@ pub fn spawn(
         bootstrap,
         metrics: metrics.clone(),
         session_started: HashMap::new(),
+        standing: HashMap::new(),
+        dialled: HashSet::new(),
+        address_budgets: AddressBudgets::new(AddressLimits::default()),
     };
     let handle = tokio::spawn(event_loop.run());
     Ok((Client { tx, metrics }, handle))
@@ -278,6 +306,7 @@ impl EventLoop {
                 _ = tick.tick() => {
                     self.input(Input::Tick);
                     self.dial_bootstrap();
+                    self.reclassify();
                 }
                 _ = resync.tick() => {
                     let peers: Vec<NodeId> = self.service.peers().filter(|(_, s)| s.connected).map(|(p, _)| *p).collect();
@@ -300,7 +329,12 @@ impl EventLoop {
         }
     }
 
+    /// Records a member's (or a dialled peer's) status; strangers are not
+    /// written down.
     fn record_peer(&self, peer: &NodeId, update: PeerUpdate<'_>) {
+        if self.standing.get(&peer.peer_id()) != Some(&Standing::Member) {
+            return;
+        }
         let store = self.service.replica().node().store();
         if let Err(e) = store.update_peer(&peer.to_string(), now_ms(), &update) {
             tracing::warn!(error = %e, "cannot record peer status");
@@ -341,8 +375,8 @@ impl EventLoop {
                 }
             }
             Io::Disconnect { peer, reason } => {
-                tracing::warn!(%peer, %reason, "disconnecting a misbehaving peer");
-                let _ = self.swarm.disconnect_peer_id(peer.peer_id());
+                tracing::warn!(%peer, %reason, "banning a misbehaving peer");
+                self.ban(peer.peer_id());
             }
             Io::Event(event) => self.on_event(event),
         }
@@ -432,7 +466,10 @@ impl EventLoop {
                     }));
                 }
             }
-            Event::Admitted { peer } => tracing::info!(%peer, "admitted a new member"),
+            Event::Admitted { peer } => {
+                tracing::info!(%peer, "admitted a new member");
+                self.classify(peer.peer_id());
+            }
             Event::Reconciled { peer } => self.record_peer(
                 &peer,
                 PeerUpdate {
@@ -559,34 +596,40 @@ impl EventLoop {
                     ConnectedPoint::Listener { send_back_addr, .. } => send_back_addr.clone(),
                 };
                 self.addresses.insert(peer_id, addr.clone());
+                let mut on_purpose = false;
                 if let Some((_, tx)) = self.dials.remove(&connection_id) {
+                    on_purpose = true;
                     let _ = tx.send(Ok(peer));
                 }
                 for b in &mut self.bootstrap {
                     if b.dialing == Some(connection_id) {
+                        on_purpose = true;
                         b.dialing = None;
                         b.connected = true;
                         b.peer = Some(peer_id);
                         b.backoff = BACKOFF_MIN;
                     }
                 }
+                if on_purpose && self.dialled.len() < MAX_DIALLED {
+                    self.dialled.insert(peer_id);
+                }
                 if num_established.get() == 1 {
                     tracing::info!(%peer, %addr, "connected");
                     self.metrics.peers.inc();
-                    self.record_peer(
-                        &peer,
-                        PeerUpdate {
-                            address: Some(&addr.to_string()),
-                            connected: Some(true),
-                            ..PeerUpdate::default()
-                        },
-                    );
-                    self.input(Input::Connected { peer });
-                    // The side that dialled starts the session, so a pair of
-                    // nodes runs one session per connection, not two.
-                    if endpoint.is_dialer() {
-                        self.input(Input::Sync { peer });
-                    }
+                }
+                // Every connection's codec waits for this.
+                let known = self.standing.contains_key(&peer_id);
+                let standing = self.classify(peer_id);
+                if !known && standing == Standing::Stranger {
+                    tracing::debug!(%peer, %addr, "a peer that is not a member connected");
+                }
+                // The side that dialled starts the session, so a pair of
+                // nodes runs one session per connection, not two.
+                if num_established.get() == 1
+                    && standing == Standing::Member
+                    && endpoint.is_dialer()
+                {
+                    self.input(Input::Sync { peer });
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -606,6 +649,9 @@ impl EventLoop {
                     },
                 );
                 self.input(Input::Disconnected { peer });
+                self.standing.remove(&peer_id);
+                self.addresses.remove(&peer_id);
+                self.swarm.behaviour_mut().sync.forget(&peer_id);
                 let now = Instant::now();
                 for b in &mut self.bootstrap {
                     if b.peer == Some(peer_id) && b.connected {
@@ -655,14 +701,17 @@ impl EventLoop {
                     request: Inbound::Invalid(why),
                     ..
                 } => {
-                    tracing::warn!(%peer, %why, "peer sent an invalid request; disconnecting");
-                    let _ = self.swarm.disconnect_peer_id(peer);
+                    tracing::warn!(%peer, %why, "peer sent an invalid request; banning it");
+                    self.ban(peer);
                 }
                 request_response::Message::Request {
                     request: Inbound::Request(request),
                     channel,
                     ..
                 } => {
+                    let Some(channel) = self.within_address_budget(peer, &request, channel) else {
+                        return;
+                    };
                     let id = self.next_channel;
                     self.next_channel += 1;
                     self.channels.insert(id, channel);
@@ -694,8 +743,8 @@ impl EventLoop {
                 if let request_response::OutboundFailure::Io(e) = &error
                     && e.kind() == std::io::ErrorKind::InvalidData
                 {
-                    tracing::warn!(%peer, error = %e, "peer sent undecodable data; disconnecting");
-                    let _ = self.swarm.disconnect_peer_id(peer);
+                    tracing::warn!(%peer, error = %e, "peer sent undecodable data; banning it");
+                    self.ban(peer);
                 }
                 if let Some((node, token)) = self.outbound.remove(&request_id) {
                     self.input(Input::Failed {
@@ -709,13 +758,107 @@ impl EventLoop {
                 if let request_response::InboundFailure::Io(e) = &error
                     && e.kind() == std::io::ErrorKind::InvalidData
                 {
-                    tracing::warn!(%peer, error = %e, "peer sent undecodable data; disconnecting");
-                    let _ = self.swarm.disconnect_peer_id(peer);
+                    tracing::warn!(%peer, error = %e, "peer sent undecodable data; banning it");
+                    self.ban(peer);
                 } else {
                     tracing::debug!(%peer, %error, "inbound sync request failed");
                 }
             }
             request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Works out `peer`'s standing and tells the swarm; a stranger that
+    /// turns out to be a member is recorded and given to the sync service
+    /// as connected.
+    fn classify(&mut self, peer: PeerId) -> Standing {
+        let node = NodeId::from(peer);
+        // (A node outside a community admits anyone, as before: it holds
+        // nothing a community protects.)
+        let standing =
+            if self.dialled.contains(&peer) || self.service.replica_mut().admit(&node).is_ok() {
+                Standing::Member
+            } else {
+                Standing::Stranger
+            };
+        let before = self.standing.insert(peer, standing);
+        if before == Some(standing) {
+            return standing;
+        }
+        let behaviour = self.swarm.behaviour_mut();
+        behaviour.sync.set_standing(peer, standing);
+        match standing {
+            Standing::Member => behaviour.limits.bypass_peer_id(&peer),
+            Standing::Stranger => behaviour.limits.remove_peer_id(&peer),
+        }
+        if standing == Standing::Member {
+            let addr = self.addresses.get(&peer).map(ToString::to_string);
+            self.record_peer(
+                &node,
+                PeerUpdate {
+                    address: addr.as_deref(),
+                    connected: Some(true),
+                    ..PeerUpdate::default()
+                },
+            );
+            let store = self.service.replica().node().store();
+            if let Err(e) = store.prune_peers(MAX_PEER_ROWS) {
+                tracing::warn!(error = %e, "cannot prune the peers table");
+            }
+            self.input(Input::Connected { peer: node });
+        }
+        standing
+    }
+
+    /// Classifies every connected peer again: membership changes with what
+    /// sync brings.
+    fn reclassify(&mut self) {
+        let peers: Vec<PeerId> = self.standing.keys().copied().collect();
+        for peer in peers {
+            self.classify(peer);
+        }
+    }
+
+    /// Disconnects `peer` and refuses it for a while (a stranger's address
+    /// too).
+    fn ban(&mut self, peer: PeerId) {
+        let ip = self.addresses.get(&peer).and_then(ip_of);
+        self.swarm.behaviour_mut().sync.ban(peer, ip);
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    /// Takes a stranger's request from its address's budget: passes the
+    /// channel on when within it, answers or bans when over.
+    fn within_address_budget(
+        &mut self,
+        peer: PeerId,
+        request: &Request,
+        channel: ResponseChannel<Response>,
+    ) -> Option<ResponseChannel<Response>> {
+        if self.standing.get(&peer) == Some(&Standing::Member) {
+            return Some(channel);
+        }
+        let Some(ip) = self.addresses.get(&peer).and_then(ip_of) else {
+            return Some(channel);
+        };
+        let join = matches!(request, Request::Join { .. });
+        match self.address_budgets.take(&ip, now_ms(), join) {
+            Verdict::Allow => Some(channel),
+            Verdict::Refuse => {
+                tracing::debug!(%peer, %ip, "refusing a request over the address's budget");
+                let _ = self.swarm.behaviour_mut().sync.send_response(
+                    channel,
+                    Response::Refused {
+                        reason: "too many requests; slow down".into(),
+                    },
+                );
+                None
+            }
+            Verdict::Disconnect => {
+                tracing::warn!(%peer, %ip, "strangers at this address keep flooding; banning");
+                self.ban(peer);
+                None
+            }
         }
     }
 
@@ -728,6 +871,40 @@ impl EventLoop {
         ) {
             tracing::warn!(error = %e, "cannot record listen addresses");
         }
+    }
+}
+
+/// Removes the records of peers that are not members (a stranger's peer id
+/// has no place on disk; older versions wrote every one down).
+fn forget_strangers(replica: &mut NodeReplica) {
+    // A peer id no one has: a node that admits it is not in a community.
+    if replica.admit(&NodeId::from(PeerId::random())).is_ok() {
+        return;
+    }
+    let peers = match replica.node().store().peers() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the peers table");
+            return;
+        }
+    };
+    let strangers: Vec<String> = peers
+        .into_iter()
+        .filter(|p| {
+            p.node
+                .parse::<PeerId>()
+                .map_or(true, |id| replica.admit(&NodeId::from(id)).is_err())
+        })
+        .map(|p| p.node)
+        .collect();
+    let store = replica.node().store();
+    for node in &strangers {
+        if let Err(e) = store.forget_peer(node) {
+            tracing::warn!(error = %e, "cannot forget a stranger's record");
+        }
+    }
+    if let Err(e) = store.prune_peers(MAX_PEER_ROWS) {
+        tracing::warn!(error = %e, "cannot prune the peers table");
     }
 }
 

@@ -1,20 +1,36 @@
 //! The node's libp2p behaviours and swarm.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{Swarm, identify, mdns, noise, ping, request_response, tcp, yamux};
+use libp2p::{Swarm, connection_limits, identify, mdns, noise, ping, request_response, tcp, yamux};
 
 use super::codec::SyncCodec;
+use super::gate::Gate;
+use super::guard::{Caps, Guarded};
 use crate::sync::wire::PROTOCOL;
+
+/// Connections anyone may have with this node; members are exempt (the
+/// event loop lists them as bypassed once it knows them).
+pub fn connection_limits() -> connection_limits::ConnectionLimits {
+    connection_limits::ConnectionLimits::default()
+        .with_max_pending_incoming(Some(64))
+        .with_max_established_incoming(Some(256))
+        .with_max_established_per_peer(Some(4))
+        .with_max_established(Some(512))
+}
 
 /// Everything a node speaks. (No `Debug`: libp2p behaviours do not have it.)
 #[allow(missing_debug_implementations)]
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
-    /// `/convene/sync/1`.
-    pub sync: request_response::Behaviour<SyncCodec>,
+    /// Caps on connections for everyone but members: asked first, so a
+    /// connection over them is refused before anything else sees it.
+    pub limits: connection_limits::Behaviour,
+    /// `/convene/sync/1`, behind bans and the strangers' caps.
+    pub sync: Guarded,
     /// Tells peers our listen addresses and protocols (and us theirs).
     pub identify: identify::Behaviour,
     /// Notices dead connections.
@@ -26,9 +42,11 @@ pub struct Behaviour {
 /// How long a sync request may wait for its answer (the default).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A swarm for `keypair`, with TCP (Noise, Yamux) and QUIC.
+/// A swarm for `keypair`, with TCP (Noise, Yamux) and QUIC; `gate` holds
+/// the standings the event loop gives peers.
 pub fn build_swarm(
     keypair: libp2p::identity::Keypair,
+    gate: Arc<Gate>,
     codec: SyncCodec,
     use_mdns: bool,
     request_timeout: Duration,
@@ -51,17 +69,19 @@ pub fn build_swarm(
             } else {
                 None
             };
+            let sync = request_response::Behaviour::with_codec(
+                codec,
+                [(
+                    libp2p::StreamProtocol::new(PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(request_timeout)
+                    .with_max_concurrent_streams(256),
+            );
             Ok(Behaviour {
-                sync: request_response::Behaviour::with_codec(
-                    codec,
-                    [(
-                        libp2p::StreamProtocol::new(PROTOCOL),
-                        request_response::ProtocolSupport::Full,
-                    )],
-                    request_response::Config::default()
-                        .with_request_timeout(request_timeout)
-                        .with_max_concurrent_streams(256),
-                ),
+                limits: connection_limits::Behaviour::new(connection_limits()),
+                sync: Guarded::new(sync, gate, Caps::default()),
                 identify: identify::Behaviour::new(
                     identify::Config::new("/convene/1".into(), key.public())
                         .with_agent_version(format!("convene/{}", env!("CARGO_PKG_VERSION"))),

@@ -1,9 +1,13 @@
 //! The request-response codec for `/convene/sync/1`.
 //!
 //! A frame is a 4-byte big-endian length and a postcard-encoded message.
-//! A length over [`MAX_MESSAGE_BYTES`] is refused before any of the body is
-//! read, and bytes that do not decode are refused too; the event loop
-//! disconnects a peer that sends either.
+//! A length over the sender's limit ([`MAX_MESSAGE_BYTES`] for a member, far
+//! less for a stranger: see [`super::gate`]) is refused before any of the
+//! body is read, and bytes that do not decode are refused too; the event
+//! loop disconnects and bans a peer that sends either. The body is read
+//! into a buffer that grows as bytes arrive, never allocated from the
+//! declared length: a peer that announces a large frame and sends part of
+//! it costs what it sent.
 //!
 //! An inbound *request* that cannot be read arrives as
 //! [`Inbound::Invalid`] rather than as an error: libp2p's request-response
@@ -18,7 +22,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 
+use super::gate::{Connection, Gate, Standing, StreamSlot};
 use crate::sync::wire::{self, MAX_MESSAGE_BYTES, Request, Response};
+
+/// How much more buffer a frame's body gets at a time.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Bytes of sync messages sent and received (frames included).
 #[derive(Debug, Default)]
@@ -46,26 +54,103 @@ pub enum Inbound {
 }
 
 /// The codec; clones share their counters.
-#[derive(Debug, Clone, Default)]
+///
+/// A codec made with [`SyncCodec::default`] reads every peer's requests
+/// with the members' limit (for tools and tests); the daemon's is made
+/// with [`SyncCodec::guarded`], and each connection's copy reads with its
+/// peer's standing.
+#[derive(Debug, Default)]
 pub struct SyncCodec {
     pub counters: Arc<Counters>,
+    /// Standings, when the codec is the daemon's.
+    gate: Option<Arc<Gate>>,
+    /// The connection this copy serves (set on the copy made for a
+    /// connection's handler, and inherited by its streams' copies).
+    connection: Option<Arc<Connection>>,
+    /// The stream slot a stranger's request holds while it is read and
+    /// answered.
+    slot: Option<StreamSlot>,
+}
+
+impl Clone for SyncCodec {
+    /// Copies share counters and standings; a copy of the behaviour's codec
+    /// made while a connection's handler is built takes that connection's
+    /// peer from the gate (see [`super::gate`]).
+    fn clone(&self) -> Self {
+        let connection = self.connection.clone().or_else(|| {
+            self.gate
+                .as_ref()
+                .and_then(|g| g.take_next())
+                .map(Connection::new)
+        });
+        Self {
+            counters: self.counters.clone(),
+            gate: self.gate.clone(),
+            connection,
+            slot: None,
+        }
+    }
+}
+
+impl SyncCodec {
+    /// The daemon's codec: requests are read with the sender's standing in
+    /// `gate`.
+    pub fn guarded(gate: Arc<Gate>) -> Self {
+        Self {
+            gate: Some(gate),
+            ..Self::default()
+        }
+    }
+
+    /// How large a request this copy may read, and whether it may open
+    /// another stream (`Err` when a stranger holds all its slots).
+    async fn request_limit(&mut self) -> io::Result<usize> {
+        let Some(gate) = &self.gate else {
+            return Ok(MAX_MESSAGE_BYTES);
+        };
+        let standing = match &self.connection {
+            Some(c) => gate.standing(&c.peer).await,
+            None => Standing::Stranger,
+        };
+        if standing == Standing::Stranger {
+            let slot = self.connection.as_ref().and_then(|c| c.open_stream());
+            if slot.is_none() {
+                return Err(io::Error::new(
+                    io::ErrorKind::QuotaExceeded,
+                    "too many streams from a peer that is not a member",
+                ));
+            }
+            self.slot = slot;
+        }
+        Ok(standing.max_frame())
+    }
 }
 
 async fn read_frame<T: AsyncRead + Unpin + Send>(
     io: &mut T,
+    limit: usize,
     counters: &Counters,
 ) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_MESSAGE_BYTES {
+    if len > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("a message of {len} bytes is over the {MAX_MESSAGE_BYTES}-byte limit"),
+            format!("a message of {len} bytes is over the {limit}-byte limit"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
+    // Grow as bytes arrive: the declared length is the sender's word.
+    let mut buf = Vec::with_capacity(len.min(READ_CHUNK));
+    while buf.len() < len {
+        let start = buf.len();
+        buf.resize((start + READ_CHUNK).min(len), 0);
+        let n = io.read(&mut buf[start..]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.truncate(start + n);
+    }
     counters
         .received
         .fetch_add(4 + len as u64, Ordering::Relaxed);
@@ -105,7 +190,8 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        match read_frame(io, &self.counters).await {
+        let limit = self.request_limit().await?;
+        match read_frame(io, limit, &self.counters).await {
             Ok(bytes) => Ok(match wire::decode(&bytes) {
                 Ok(request) => Inbound::Request(request),
                 Err(v) => Inbound::Invalid(v.to_string()),
@@ -119,7 +205,8 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = read_frame(io, &self.counters).await?;
+        // Answers to this node's own requests: as many as it asked for.
+        let bytes = read_frame(io, MAX_MESSAGE_BYTES, &self.counters).await?;
         wire::decode(&bytes).map_err(invalid)
     }
 

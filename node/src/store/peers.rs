@@ -1,5 +1,11 @@
 //! What the daemon records about peers, so that other processes
 //! (`convene status`, `convene peers`) can show it.
+//!
+//! Only peers that proved membership (or that this node dialled on
+//! purpose) are recorded: a stranger's peer id costs it nothing to make,
+//! so it must cost this node nothing on disk. The table is bounded too
+//! (the daemon keeps it to a number with [`Store::prune_peers`]): the
+//! peers seen longest ago make room.
 
 use rusqlite::params;
 
@@ -61,6 +67,24 @@ impl Store {
     pub fn disconnect_all_peers(&self) -> Result<(), StoreError> {
         self.conn().execute("UPDATE peers SET connected = 0", [])?;
         Ok(())
+    }
+
+    /// Removes a peer's record.
+    pub fn forget_peer(&self, node: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM peers WHERE node = ?1", [node])?;
+        Ok(())
+    }
+
+    /// Keeps the `keep` most recently seen peers (and every connected one);
+    /// returns how many records were removed.
+    pub fn prune_peers(&self, keep: usize) -> Result<usize, StoreError> {
+        let n = self.conn().execute(
+            "DELETE FROM peers WHERE connected = 0 AND node NOT IN (
+                SELECT node FROM peers ORDER BY connected DESC, last_seen DESC LIMIT ?1)",
+            [keep as i64],
+        )?;
+        Ok(n)
     }
 
     /// Every peer ever recorded, most recently seen first.

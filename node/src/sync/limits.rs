@@ -7,6 +7,14 @@
 //! burst — is disconnected. Honest peers stay far below the limits: a
 //! session has one request in flight at a time, and announcements come at
 //! most once per tick.
+//!
+//! Peer ids cost nothing, so the requests of peers that are not members
+//! are also counted per remote address ([`AddressBudgets`], kept by the
+//! event loop, which knows addresses): a stranger that makes a new peer id
+//! for every request still draws on one budget per address.
+
+use std::collections::HashMap;
+use std::hash::Hash;
 
 /// The budgets, per peer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,6 +37,89 @@ impl Default for Limits {
             join_burst: 4.0,
             joins_per_second: 0.2,
         }
+    }
+}
+
+/// The budgets of all strangers at one address together.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AddressLimits {
+    /// Requests strangers at one address may make at once.
+    pub burst: f64,
+    /// Requests per second they may keep up.
+    pub per_second: f64,
+    /// Join attempts they may make at once.
+    pub join_burst: f64,
+    /// Join attempts per second they may keep up.
+    pub joins_per_second: f64,
+    /// Addresses tracked at once; past this, requests from a new address
+    /// are refused until old ones fall idle.
+    pub addresses: usize,
+    /// How long (ms) an address's budget is kept after its last request.
+    pub idle_ms: i64,
+}
+
+impl Default for AddressLimits {
+    fn default() -> Self {
+        Self {
+            burst: 64.0,
+            per_second: 8.0,
+            // Several newcomers behind one address may join at once.
+            join_burst: 8.0,
+            joins_per_second: 0.5,
+            addresses: 4096,
+            idle_ms: 10 * 60 * 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct AddressBudget {
+    requests: Bucket,
+    joins: Bucket,
+    last: i64,
+}
+
+/// Request and join budgets per remote address, bounded in number.
+#[derive(Debug, Clone)]
+pub struct AddressBudgets<A> {
+    limits: AddressLimits,
+    budgets: HashMap<A, AddressBudget>,
+}
+
+impl<A: Hash + Eq + Clone> AddressBudgets<A> {
+    pub fn new(limits: AddressLimits) -> Self {
+        Self {
+            limits,
+            budgets: HashMap::new(),
+        }
+    }
+
+    /// Takes one request (and one join, if `join`) from `address`'s budget
+    /// at `now` (unix ms).
+    pub fn take(&mut self, address: &A, now: i64, join: bool) -> Verdict {
+        let l = self.limits;
+        if !self.budgets.contains_key(address) && self.budgets.len() >= l.addresses {
+            self.budgets.retain(|_, b| now - b.last < l.idle_ms);
+            if self.budgets.len() >= l.addresses {
+                return Verdict::Refuse;
+            }
+        }
+        let b = self.budgets.entry(address.clone()).or_default();
+        b.last = now;
+        let mut verdict = b.requests.take(now, l.burst, l.per_second);
+        if verdict == Verdict::Allow && join {
+            verdict = b.joins.take(now, l.join_burst, l.joins_per_second);
+        }
+        verdict
+    }
+
+    /// Addresses tracked.
+    pub fn len(&self) -> usize {
+        self.budgets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.budgets.is_empty()
     }
 }
 
@@ -99,6 +190,24 @@ mod tests {
         assert_eq!(b.take(1_000, 10.0, 1.0), Verdict::Refuse);
         assert_eq!(b.take(8_000, 10.0, 1.0), Verdict::Allow);
         assert_eq!(b.take(1_000_000, 10.0, 1.0), Verdict::Allow);
+    }
+
+    #[test]
+    fn new_peer_ids_share_their_addresss_budget_and_addresses_are_bounded() {
+        let l = AddressLimits {
+            addresses: 2,
+            ..AddressLimits::default()
+        };
+        let mut budgets = AddressBudgets::new(l);
+        // Joins from one address, whatever peer ids they come with.
+        let verdicts: Vec<Verdict> = (0..20).map(|_| budgets.take(&"a", 0, true)).collect();
+        assert!(verdicts[..8].iter().all(|v| *v == Verdict::Allow));
+        assert!(verdicts[8..].iter().all(|v| *v != Verdict::Allow));
+        assert_eq!(budgets.take(&"b", 0, false), Verdict::Allow);
+        // A third address waits until one of the two falls idle.
+        assert_eq!(budgets.take(&"c", 1, false), Verdict::Refuse);
+        assert_eq!(budgets.take(&"c", l.idle_ms + 1, false), Verdict::Allow);
+        assert_eq!(budgets.len(), 1);
     }
 
     #[test]
