@@ -89,7 +89,7 @@ pub enum Command {
     Export(ExportArgs),
     /// Verify and apply a bundle file
     Import(ImportArgs),
-    /// Publish many entries from a CSV file (every row is checked before any is written)
+    /// Publish many entries from a CSV file (every row is checked before any is written; the apostrophe export-csv puts before formula-like cells is taken off)
     ImportCsv {
         /// learning, project or contact
         kind: String,
@@ -98,18 +98,21 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Write the entries of one kind as CSV (to stdout, or --out)
+    /// Write the entries of one kind as CSV (to stdout, or --out); a cell starting with = + - @ tab or CR gets a leading apostrophe so a spreadsheet shows it as text
     ExportCsv {
         /// learning, project, contact or organisation
         kind: String,
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Write one Markdown file per entry (front matter with the metadata), e.g. for a website
+    /// Write one Markdown file per entry (front matter with the metadata), e.g. for a website; HTML in entries is escaped, contacts are left out unless --contacts
     ExportMd {
         /// The folder to write into (created if needed)
         #[arg(long, value_name = "DIR", default_value = "convene-export")]
         out: PathBuf,
+        /// Also write contacts whose consent covers publication on a website (consent.public), with only the channels visible to the whole community
+        #[arg(long)]
+        contacts: bool,
     },
     /// Write a consistent backup of this node (key and database), even while it runs
     Backup {
@@ -211,6 +214,16 @@ pub enum MemberCommand {
     Remove {
         /// Organisation name or id
         org: String,
+    },
+    /// Settle a contested invite (stewards only): admit the claim of this node; every other claim on that invite becomes void
+    Confirm {
+        /// The claiming node's id (or a unique start of it), as `member list` shows it
+        node: String,
+    },
+    /// Consent to another node joining as one of your organisation's nodes (lists it in your profile); then a steward's `invite --org` code admits it
+    AddNode {
+        /// The new node's id (`convene id` on that node)
+        node: String,
     },
 }
 

@@ -82,6 +82,37 @@ pub fn members(out: &mut impl Write, home: &Path, c: MemberCommand) -> Result<()
                     )?;
                 }
             }
+            if !as_json {
+                for (invite, nodes) in &m.conflicts {
+                    writeln!(
+                        out,
+                        "contested invite {}: claimed by {} nodes ({}); none is admitted until a steward runs `convene member confirm NODE`",
+                        &invite[..8.min(invite.len())],
+                        nodes.len(),
+                        nodes.iter().cloned().collect::<Vec<_>>().join(", ")
+                    )?;
+                }
+            }
+        }
+        MemberCommand::Confirm { node: prefix } => {
+            let full = node.confirm_node(&prefix)?;
+            writeln!(
+                out,
+                "confirmed node {full}'s claim; every other claim on its invite is void"
+            )?;
+        }
+        MemberCommand::AddNode { node: id } => {
+            let id: convene_node::NodeId = id.trim().parse().map_err(|e: String| anyhow!(e))?;
+            let outcome = node.authorize_node(id)?;
+            writeln!(
+                out,
+                "{} node {id} as a node of your organisation; a steward's `convene invite --org` code now admits it",
+                if outcome == convene_node::Outcome::Changed {
+                    "listed"
+                } else {
+                    "already listed"
+                }
+            )?;
         }
         MemberCommand::Remove { org } => {
             let id = node.resolve_org(&org)?;
@@ -150,6 +181,7 @@ pub fn join(out: &mut impl Write, home: &Path, a: JoinArgs) -> Result<()> {
     let _lock = DaemonLock::acquire(home)?;
     node.accept_invite(&code)?;
     let changes = node.join_changes()?;
+    let node_id = node.node_id();
     drop(node);
     let node = Node::open(home)?;
     let config = Config {
@@ -181,7 +213,18 @@ pub fn join(out: &mut impl Write, home: &Path, a: JoinArgs) -> Result<()> {
                     Err(_) => failures.push(format!("{addr}: no answer within 30 seconds")),
                 }
             }
-            Err(anyhow!("could not join: {}", failures.join("; ")))
+            let hint = if code.org.is_some() {
+                format!(
+                    "; this code is for another node of an existing organisation: that organisation must first run `convene member add-node {}` on one of its nodes",
+                    node_id
+                )
+            } else {
+                String::new()
+            };
+            Err(anyhow!(
+                "could not join: {} (a member refuses a code that expired, was used by another node or was changed){hint}",
+                failures.join("; ")
+            ))
         };
         let r = tokio::time::timeout(deadline, work)
             .await

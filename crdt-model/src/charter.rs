@@ -8,8 +8,10 @@
 //! A **join claim** is written by a newcomer's own node: it reveals the
 //! secret of an invite and names the organisation and node joining. Any
 //! member can check it against the charter, so a newcomer can join while
-//! every steward is offline; a steward's node later records the member in
-//! the charter itself. Only the first valid claim for an invite counts.
+//! every steward is offline. An invite admits one node: a steward's node
+//! confirms the claim it sees (recorded in [`Invite::confirmed`]); two
+//! claims on one unconfirmed invite admit neither until a steward confirms
+//! one. No timestamp decides between claims.
 
 use std::collections::BTreeMap;
 
@@ -70,6 +72,10 @@ pub struct Invite {
     /// The steward organisation that issued it.
     #[autosurgeon(missing = "Default::default")]
     pub issued_by: String,
+    /// The node whose claim a steward confirmed: from then on every other
+    /// claim on this invite is void, whatever it says about itself.
+    #[autosurgeon(missing = "Default::default")]
+    pub confirmed: Option<String>,
 }
 
 /// A newcomer's claim to an invite.

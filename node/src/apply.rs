@@ -32,7 +32,7 @@ use convene_model::{Charter, Claim, DocumentId, Kind, Meta, OrgId, Organisation}
 use crate::error::NodeError;
 use crate::node::{ApplyReport, OnProgress, Rejection};
 use crate::store::{Awaits, LogEntry, Store, StoredTombstone, Writer};
-use crate::trust::membership::{self, Membership};
+use crate::trust::membership::{self, ClaimFault, Membership};
 use crate::trust::{SignedChange, Tombstone};
 
 type Batch = Vec<(SignedChange, Change)>;
@@ -85,6 +85,8 @@ struct Rules {
     charter: Option<Charter>,
     /// For a join claim: the node that makes it.
     claim_node: Option<String>,
+    /// For a join claim: the claim itself, checked against the charter.
+    claim: Option<Claim>,
 }
 
 impl Rules {
@@ -101,12 +103,12 @@ impl Rules {
         } else {
             None
         };
-        let claim_node = if meta.kind == Kind::Join {
-            let claim: Claim = autosurgeon::hydrate(state).map_err(|e| e.to_string())?;
-            Some(claim.node)
+        let claim: Option<Claim> = if meta.kind == Kind::Join {
+            Some(autosurgeon::hydrate(state).map_err(|e| e.to_string())?)
         } else {
             None
         };
+        let claim_node = claim.as_ref().map(|c| c.node.clone());
         Ok(Self {
             kind: meta.kind,
             owner: meta.owner,
@@ -115,6 +117,7 @@ impl Rules {
             profile_nodes,
             charter,
             claim_node,
+            claim,
         })
     }
 }
@@ -245,6 +248,7 @@ fn apply_tombstone(
 /// rejected here.
 pub(crate) fn apply(
     store: &mut Store,
+    sender: &str,
     incoming: Verified,
     tombstones: Vec<Tombstone>,
     now: i64,
@@ -259,6 +263,7 @@ pub(crate) fn apply(
         }
     }
     store.write(|w| {
+        w.receiving_from(sender, now)?;
         for t in tombstones {
             apply_tombstone(w, t, now, &mut report)?;
         }
@@ -451,6 +456,30 @@ fn apply_doc(
             return Ok(());
         }
     };
+    // A join claim is kept and relayed only if it proves the invite's
+    // secret and keeps to what the invite is for (a stranger's guess or an
+    // edited code is never stored). Without the charter yet, it cannot be
+    // judged and is taken as before; membership checks it again.
+    if existing.is_none()
+        && let Some(claim) = &rules.claim
+        && let Some((community, charter)) = membership::charter(&*w)
+    {
+        let profiles = |org: &str| membership::profile_nodes(&*w, org);
+        match membership::check_claim(community, &charter, claim, &profiles) {
+            // Its organisation's consent may arrive later.
+            Ok(_) | Err(ClaimFault::NoConsent { .. }) => {}
+            Err(fault) => {
+                for (signed, _) in &new {
+                    reject(
+                        report,
+                        signed,
+                        format!("a join claim that does not count: {fault}"),
+                    );
+                }
+                return Ok(());
+            }
+        }
+    }
     // An erased entry never comes back.
     if let Some(stored) = w.tombstone(doc)? {
         let node = stored
@@ -500,7 +529,7 @@ fn apply_doc(
     // community (claims can make stewards), else from the charter alone.
     let charter_authority = rules.charter.as_ref().map(|c| match members {
         Some(m) if m.community == doc => m.clone(),
-        _ => Membership::compute(doc, c, &[]),
+        _ => Membership::compute(doc, c, &[], &|_| BTreeSet::new()),
     });
     let node_of = |w: &Writer<'_>, node: &str, org: &str| -> Result<bool, NodeError> {
         Ok(w.is_node_of(node, org)? || members.is_some_and(|m| m.is_node_of(node, org)))

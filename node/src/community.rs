@@ -131,7 +131,49 @@ impl Node {
                 }
             }
         }
+        let mut security = Vec::new();
+        for (invite, nodes) in &after.conflicts {
+            if before.conflicts.get(invite) != Some(nodes) {
+                security.push((
+                    "invite-conflict",
+                    nodes.iter().last().cloned(),
+                    format!(
+                        "{} nodes claimed invite {invite} ({}): none is admitted until a steward confirms one with `convene member confirm NODE`",
+                        nodes.len(),
+                        nodes.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        for (org, was) in &before.members {
+            for node in &was.nodes {
+                if !after
+                    .members
+                    .get(org)
+                    .is_some_and(|m| m.nodes.contains(node))
+                {
+                    security.push((
+                        "membership-lost",
+                        Some(node.clone()),
+                        format!(
+                            "node {node} of {} is no longer admitted (its invite is contested or void)",
+                            was.name
+                        ),
+                    ));
+                }
+            }
+        }
         let at = now().millis();
+        for (event, signer, detail) in security {
+            self.store_mut().log_now(&LogEntry {
+                at,
+                event: event.into(),
+                security: true,
+                doc: Some(after.community.to_string()),
+                signer,
+                detail,
+            })?;
+        }
         for (event, signer, detail) in events {
             if signer.as_deref() == Some(me.as_str()) {
                 continue; // logged when this node made the change
@@ -260,6 +302,7 @@ impl Node {
                     steward,
                     org: org.map(|o| o.to_string()),
                     issued_by,
+                    confirmed: None,
                 },
             );
             Ok(())
@@ -354,6 +397,63 @@ impl Node {
                 .map(|c| c.change),
         );
         Ok(out)
+    }
+
+    /// Confirms join claims (stewards only): `(invite id, node)` pairs. From
+    /// then on every other claim on those invites is void everywhere.
+    /// Invites already confirmed are left as they are.
+    pub fn confirm_claims(&mut self, claims: &[(String, String)]) -> Result<(), NodeError> {
+        let mut confirmed = Vec::new();
+        self.edit_charter("confirm join claims", |c, _| {
+            for (invite, node) in claims {
+                if let Some(i) = c.invites.get_mut(invite)
+                    && i.confirmed.is_none()
+                {
+                    i.confirmed = Some(node.clone());
+                    confirmed.push(format!(
+                        "confirmed node {node} as the holder of invite {invite}"
+                    ));
+                }
+            }
+            Ok(())
+        })?;
+        for detail in confirmed {
+            self.log_event("claim-confirmed", detail)?;
+        }
+        Ok(())
+    }
+
+    /// Settles a contested invite (stewards only): the claim by the node
+    /// whose id is or starts with `node` is confirmed, every other claim on
+    /// that invite is void. Returns the node's full id.
+    pub fn confirm_node(&mut self, node: &str) -> Result<String, NodeError> {
+        let m = self.membership().ok_or(NodeError::NotInCommunity)?;
+        let mut found: Vec<(String, String)> = Vec::new();
+        for (invite, nodes) in m
+            .conflicts
+            .iter()
+            .map(|(i, n)| (i, n.iter().collect::<Vec<_>>()))
+            .chain(m.unconfirmed.iter().map(|(i, n)| (i, vec![n])))
+        {
+            for n in nodes {
+                if n.starts_with(node.trim()) && !node.trim().is_empty() {
+                    found.push((invite.clone(), n.clone()));
+                }
+            }
+        }
+        match found.as_slice() {
+            [] => Err(NodeError::BadInvite(format!(
+                "no claim waits for confirmation from a node {node:?}: `convene member list` shows contested invites"
+            ))),
+            [one] => {
+                let full = one.1.clone();
+                self.confirm_claims(std::slice::from_ref(one))?;
+                Ok(full)
+            }
+            _ => Err(NodeError::BadInvite(format!(
+                "{node:?} names more than one claiming node: give more of its id"
+            ))),
+        }
     }
 
     /// Removes a member organisation (stewards only): its nodes are

@@ -134,6 +134,12 @@ impl Outcome {
     }
 }
 
+/// Who sent changes that were not received from a peer: this node's own
+/// callers (tests, tools) and bundles. Each has its own share of the
+/// waiting room, like every peer.
+pub(crate) const LOCAL_SENDER: &str = "local";
+pub(crate) const BUNDLE_SENDER: &str = "bundle";
+
 /// An opened node.
 #[derive(Debug)]
 pub struct Node {
@@ -155,6 +161,92 @@ pub(crate) fn create_home(home: &Path) -> std::io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(home)
+}
+
+/// The mode of every file Convene writes that holds the key or personal
+/// data (database and its WAL/SHM, lock, backups, bundles, exports): its
+/// owner's only, whatever the umask or the mode of the folder it is in.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+/// The mode of the folders Convene creates for such files.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Opens `path` for writing, creating it readable by its owner only
+/// ([`PRIVATE_FILE_MODE`]) and emptying it. A file that already exists is
+/// tightened to that mode *before* it is emptied and written, so nothing
+/// written through the handle is ever readable by others. Every file the
+/// CLI exports goes through here.
+pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // The umask can only take bits away from 0600.
+        options.mode(PRIVATE_FILE_MODE);
+    }
+    let file = options.open(path)?;
+    tighten_open(&file)?;
+    file.set_len(0)?;
+    Ok(file)
+}
+
+/// Creates the folder `dir` (and missing parents) readable by its owner
+/// only ([`PRIVATE_DIR_MODE`]). An existing folder keeps its mode: it is
+/// the user's (a website's source folder, say); the files written into it
+/// are private anyway.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(PRIVATE_DIR_MODE);
+    }
+    builder.create(dir)
+}
+
+#[cfg(unix)]
+fn tighten_open(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = file.metadata()?.permissions().mode() & 0o777;
+    if mode & !PRIVATE_FILE_MODE != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & PRIVATE_FILE_MODE))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn tighten_open(_: &std::fs::File) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Takes group and other permissions off an existing file (homes made by
+/// older versions, a file copied in by hand). Returns whether it changed
+/// anything; a missing file is left missing.
+pub fn make_private(path: &Path) -> std::io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() => m.permissions().mode() & 0o777,
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if mode & !PRIVATE_FILE_MODE == 0 {
+            return Ok(false);
+        }
+        std::fs::set_permissions(
+            path,
+            std::fs::Permissions::from_mode(mode & PRIVATE_FILE_MODE),
+        )?;
+        Ok(true)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(false)
+    }
 }
 
 pub(crate) fn now() -> Timestamp {
@@ -260,6 +352,11 @@ impl Node {
         let db_path = home.join(DB_FILE);
         if !key_path.exists() || !db_path.exists() {
             return Err(NodeError::NotInitialised(home.to_path_buf()));
+        }
+        // Homes made before files were created private: tighten the key
+        // (the database and its WAL/SHM are tightened by `Store::open`).
+        if let Err(e) = make_private(&key_path) {
+            tracing::warn!(path = %key_path.display(), "cannot make the key private: {e}");
         }
         let identity = Identity::load(&key_path)?;
         let store = Store::open(&db_path)?;
@@ -579,17 +676,58 @@ impl Node {
         tombstones: Vec<Tombstone>,
         on: OnProgress<'_>,
     ) -> Result<ApplyReport, NodeError> {
-        self.apply_verified(crate::apply::verify_all(changes), tombstones, on)
+        self.apply_verified_from(
+            LOCAL_SENDER,
+            crate::apply::verify_all(changes),
+            tombstones,
+            on,
+        )
     }
 
-    /// [`Node::apply_with_progress`] for changes already verified.
+    /// [`Node::apply_with_tombstones`] for changes received from peer
+    /// `from`: what cannot be judged yet waits within that peer's share of
+    /// the waiting room, so one peer cannot crowd out the others.
+    pub fn apply_from(
+        &mut self,
+        from: &NodeId,
+        changes: Vec<SignedChange>,
+        tombstones: Vec<Tombstone>,
+    ) -> Result<ApplyReport, NodeError> {
+        let from = from.to_string();
+        self.apply_verified_from(
+            &from,
+            crate::apply::verify_all(changes),
+            tombstones,
+            &mut |_, _| {},
+        )
+    }
+
+    /// [`Node::apply_with_progress`] for changes already verified, read
+    /// from a bundle.
     pub(crate) fn apply_verified(
         &mut self,
         changes: crate::apply::Verified,
         tombstones: Vec<Tombstone>,
         on: OnProgress<'_>,
     ) -> Result<ApplyReport, NodeError> {
-        let report = crate::apply::apply(&mut self.store, changes, tombstones, now().millis(), on)?;
+        self.apply_verified_from(BUNDLE_SENDER, changes, tombstones, on)
+    }
+
+    fn apply_verified_from(
+        &mut self,
+        from: &str,
+        changes: crate::apply::Verified,
+        tombstones: Vec<Tombstone>,
+        on: OnProgress<'_>,
+    ) -> Result<ApplyReport, NodeError> {
+        let report = crate::apply::apply(
+            &mut self.store,
+            from,
+            changes,
+            tombstones,
+            now().millis(),
+            on,
+        )?;
         if !report.erased.is_empty() {
             self.store.scrub()?;
         }

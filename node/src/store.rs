@@ -35,7 +35,7 @@ use automerge::Automerge;
 use convene_model::DocumentId;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-pub use audit::{Awaits, LogEntry, MAX_PENDING};
+pub use audit::{Awaits, LogEntry, MAX_PENDING, PendingLimits};
 pub use erasure::StoredTombstone;
 pub use index::Indexed;
 pub use peers::{PeerRecord, PeerUpdate};
@@ -48,6 +48,11 @@ use crate::trust::SignedChange;
 pub enum StoreError {
     #[error("there is no database file at {0}")]
     Missing(PathBuf),
+    #[error("cannot create the database {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the database {0} is read-only: convene needs to write to it (check its permissions)")]
     ReadOnly(PathBuf),
     #[error("the database {path} is corrupt or not a Convene database ({detail})")]
@@ -100,11 +105,28 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// How much may wait in `pending` (see [`PendingLimits`]).
+    pending_limits: PendingLimits,
 }
 
 impl Store {
     /// Creates a new database file; fails if one exists.
+    ///
+    /// The file is made (empty, which SQLite takes as a new database)
+    /// readable by its owner only before SQLite opens it: SQLite gives the
+    /// WAL and SHM files it creates later the database file's mode.
     pub fn create(path: &Path) -> Result<Self, StoreError> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(crate::node::PRIVATE_FILE_MODE);
+        }
+        options.open(path).map_err(|source| StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -118,6 +140,17 @@ impl Store {
         // read-only file must never be half-written.
         if meta.permissions().readonly() {
             return Err(StoreError::ReadOnly(path.to_path_buf()));
+        }
+        // Homes made before the database was created private: tighten it
+        // and its WAL/SHM (which SQLite creates with the database's mode).
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let mut shm = path.as_os_str().to_owned();
+        shm.push("-shm");
+        for file in [path, Path::new(&wal), Path::new(&shm)] {
+            if let Err(e) = crate::node::make_private(file) {
+                tracing::warn!(path = %file.display(), "cannot make the database private: {e}");
+            }
         }
         Self::open_with(
             path,
@@ -155,7 +188,13 @@ impl Store {
         Ok(Self {
             conn,
             path: path.to_path_buf(),
+            pending_limits: PendingLimits::default(),
         })
+    }
+
+    /// Changes how much may wait in `pending` (tests use small limits).
+    pub fn set_pending_limits(&mut self, limits: PendingLimits) {
+        self.pending_limits = limits;
     }
 
     pub fn path(&self) -> &Path {
@@ -203,6 +242,9 @@ impl Store {
         let mut writer = Writer {
             tx,
             pending: std::cell::Cell::new(None),
+            sender: std::cell::RefCell::new(String::new()),
+            limits: self.pending_limits,
+            sender_usage: std::cell::Cell::new(None),
         };
         let out = f(&mut writer)?;
         writer.tx.commit().map_err(StoreError::from)?;
@@ -425,8 +467,15 @@ fn load(conn: &Connection, doc: DocumentId) -> Result<Option<Automerge>, StoreEr
 #[derive(Debug)]
 pub struct Writer<'a> {
     tx: rusqlite::Transaction<'a>,
-    /// Rows in `pending`, once counted (kept to avoid a count per insert).
-    pending: std::cell::Cell<Option<i64>>,
+    /// Rows and bytes in `pending`, once counted (kept to avoid a count
+    /// per insert).
+    pending: std::cell::Cell<Option<(i64, i64)>>,
+    /// Who sends what this transaction receives (see
+    /// [`Writer::receiving_from`]).
+    sender: std::cell::RefCell<String>,
+    /// Rows and bytes in `pending` from that sender, once counted.
+    sender_usage: std::cell::Cell<Option<(i64, i64)>>,
+    limits: PendingLimits,
 }
 
 impl Writer<'_> {

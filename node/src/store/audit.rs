@@ -10,6 +10,33 @@ use crate::trust::SignedChange;
 /// Most changes kept waiting (for dependencies or an owner's profile);
 /// beyond this a peer cannot make a node store more unverified data.
 pub const MAX_PENDING: i64 = 100_000;
+/// Most bytes of changes kept waiting, all senders together.
+pub const MAX_PENDING_BYTES: i64 = 256 * 1024 * 1024;
+/// A change that waited this long (ms) without what it waits for
+/// arriving is dropped; the next sync fetches it again if it still matters.
+pub const PENDING_TTL_MS: i64 = 14 * 24 * 3600 * 1000;
+
+/// How much may wait in `pending`: in all, and from one sender. A sender
+/// (a peer, bundles, or local callers) can fill at most its share, so the
+/// others still have room for their own out-of-order changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingLimits {
+    pub changes: i64,
+    pub bytes: i64,
+    pub changes_per_sender: i64,
+    pub bytes_per_sender: i64,
+}
+
+impl Default for PendingLimits {
+    fn default() -> Self {
+        Self {
+            changes: MAX_PENDING,
+            bytes: MAX_PENDING_BYTES,
+            changes_per_sender: MAX_PENDING / 4,
+            bytes_per_sender: MAX_PENDING_BYTES / 4,
+        }
+    }
+}
 
 /// What a waiting change waits for, kept with it so that it is tried
 /// again when that arrives and not with every batch.
@@ -115,29 +142,69 @@ impl Writer<'_> {
             .exists([org])?)
     }
 
+    /// Names who sends the changes this transaction receives (a peer's
+    /// node id, `bundle` or `local`): changes kept waiting are counted
+    /// against that sender's share. Drops waiting changes past their time.
+    pub fn receiving_from(&self, sender: &str, now: i64) -> Result<(), StoreError> {
+        *self.sender.borrow_mut() = sender.to_string();
+        let expired = self
+            .tx
+            .prepare_cached("DELETE FROM pending WHERE received < ?1")?
+            .execute([now - PENDING_TTL_MS])?;
+        self.forget_pending_usage(expired > 0);
+        Ok(())
+    }
+
+    /// Drops the cached usage of the waiting room (all of it if `all`).
+    fn forget_pending_usage(&self, all: bool) {
+        self.sender_usage.set(None);
+        if all {
+            self.pending.set(None);
+        }
+    }
+
     /// Keeps a verified change that cannot be applied yet, with what it
-    /// waits for. `false` if too many are waiting already.
+    /// waits for and who sent it. `false` if the waiting room, or the
+    /// sender's share of it, is full (by count or by bytes).
     pub fn add_pending(
         &self,
         c: &SignedChange,
         awaits: &Awaits,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let count = match self.pending.get() {
+        let (count, bytes) = match self.pending.get() {
             Some(n) => n,
-            None => self
-                .tx
-                .query_row("SELECT count(*) FROM pending", [], |r| r.get(0))?,
+            None => self.tx.query_row(
+                "SELECT count(*), CAST(total(length(bytes)) AS INTEGER) FROM pending",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?,
         };
-        if count >= MAX_PENDING {
-            self.pending.set(Some(count));
+        self.pending.set(Some((count, bytes)));
+        let sender = self.sender.borrow().clone();
+        let (own_count, own_bytes) = match self.sender_usage.get() {
+            Some(n) => n,
+            None => self.tx.query_row(
+                "SELECT count(*), CAST(total(length(bytes)) AS INTEGER) FROM pending WHERE sender = ?1",
+                [&sender],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?,
+        };
+        self.sender_usage.set(Some((own_count, own_bytes)));
+        let size = c.bytes.len() as i64;
+        let l = self.limits;
+        if count >= l.changes
+            || bytes + size > l.bytes
+            || own_count >= l.changes_per_sender
+            || own_bytes + size > l.bytes_per_sender
+        {
             return Ok(false);
         }
         let added = self
             .tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO pending (doc, hash, bytes, signer, sig, received, awaits)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR IGNORE INTO pending (doc, hash, bytes, signer, sig, received, awaits, sender)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 c.doc.as_bytes().as_slice(),
@@ -146,9 +213,13 @@ impl Writer<'_> {
                 c.signer.as_slice(),
                 c.signature.as_slice(),
                 now,
-                awaits.column()
-            ])?;
-        self.pending.set(Some(count + added as i64));
+                awaits.column(),
+                sender
+            ])? as i64;
+        self.pending
+            .set(Some((count + added, bytes + added * size)));
+        self.sender_usage
+            .set(Some((own_count + added, own_bytes + added * size)));
         Ok(true)
     }
 
@@ -188,9 +259,7 @@ impl Writer<'_> {
                 .tx
                 .prepare_cached("DELETE FROM pending WHERE awaits IS ?1")?
                 .execute([&column])?;
-            if let Some(count) = self.pending.get() {
-                self.pending.set(Some(count - n as i64));
-            }
+            self.forget_pending_usage(n > 0);
             out.extend(rows);
         }
         Ok(out)
@@ -213,9 +282,7 @@ impl Writer<'_> {
                 .collect::<Result<_, _>>()?;
             if !rows.is_empty() {
                 let n = delete.execute([key])?;
-                if let Some(count) = self.pending.get() {
-                    self.pending.set(Some(count - n as i64));
-                }
+                self.forget_pending_usage(n > 0);
                 out.extend(rows);
             }
         }

@@ -153,6 +153,14 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE pending ADD COLUMN awaits TEXT;
     CREATE INDEX pending_by_awaits ON pending (awaits);
     "#,
+    // 6: a waiting change records who sent it (a peer's node id, 'bundle'
+    // or 'local'), so each sender has a bounded share of the waiting room;
+    // waiting changes expire by arrival time.
+    r#"
+    ALTER TABLE pending ADD COLUMN sender TEXT NOT NULL DEFAULT '';
+    CREATE INDEX pending_by_sender ON pending (sender);
+    CREATE INDEX pending_by_received ON pending (received);
+    "#,
 ];
 
 /// Brings `conn` up to the latest schema. Returns the version found.

@@ -5,7 +5,7 @@
 //! any other, e.g. a CLI command while the daemon runs): `changes.seq`
 //! only grows, so "what changed" is one indexed query.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::ChangeHash;
 use convene_model::DocumentId;
@@ -15,7 +15,26 @@ use super::service::{Fetched, Replica, ReplicaError};
 use super::wire::{Digest, DocId, Hash};
 use crate::node::{ApplyReport, Node};
 use crate::trust::Membership;
+use crate::trust::membership::{self, check_claim};
 use crate::trust::{NodeId, SignedChange, Tombstone};
+
+/// The whole answer a node that is not admitted gets, whatever the reason:
+/// a stranger learns nothing about the community, its invites or whether
+/// it was once a member.
+pub const NOT_ADMITTED: &str = "not admitted";
+
+/// Most changes a join request may carry (its claims and its own profile).
+const MAX_JOIN_REQUEST_CHANGES: usize = 16;
+/// Most bytes of changes a join request may carry.
+const MAX_JOIN_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Why a join was refused: quietly (nothing proved, nothing written), or
+/// as a security event (the invite's secret was proved, then lied about).
+#[derive(Debug)]
+enum JoinRefusal {
+    Quiet(String),
+    Security(String),
+}
 
 /// A node as the sync service uses it.
 #[derive(Debug)]
@@ -29,6 +48,10 @@ pub struct NodeReplica {
     /// The community as of the last refresh (`None`: not in one, or its
     /// charter has not arrived; then every peer is admitted).
     membership: Option<Membership>,
+    /// Peers that admitted this node and whose first full session has not
+    /// ended (see [`Replica::vouch`]): served while the membership this
+    /// node has does not know their node at all.
+    vouched: BTreeSet<NodeId>,
 }
 
 fn err(e: impl std::fmt::Display) -> ReplicaError {
@@ -43,6 +66,7 @@ impl NodeReplica {
             seen_seq: 0,
             seen_tombstone: 0,
             membership: None,
+            vouched: BTreeSet::new(),
         };
         me.refresh()?;
         Ok(me)
@@ -68,23 +92,33 @@ impl Replica for NodeReplica {
 
     fn join(&mut self, peer: &NodeId, changes: Vec<SignedChange>) -> Result<String, String> {
         self.reload_membership();
-        let Some(name) = self.membership.as_ref().map(|m| m.name.clone()) else {
-            return Err("this node is not in a community".into());
+        let Some(m) = self.membership.as_ref() else {
+            tracing::info!(%peer, "refused a join: this node is not in a community");
+            return Err(NOT_ADMITTED.into());
         };
-        // Only a newcomer's own claims and profile: nothing else is taken
-        // from a node that is not a member yet.
-        let node = peer.to_string();
-        if changes
-            .iter()
-            .any(|c| c.signer_id().map(|s| s.to_string()) != Some(node.clone()))
-        {
-            return Err("a join request may only carry the newcomer's own changes".into());
+        let name = m.name.clone();
+        // Everything is checked before anything is written: a stranger
+        // that has not proved it holds an invite's secret costs no disk.
+        match self.check_join(peer, &changes) {
+            Ok(()) => {}
+            Err(JoinRefusal::Quiet(reason)) => {
+                tracing::info!(%peer, %reason, "refused a join");
+                return Err(NOT_ADMITTED.into());
+            }
+            Err(JoinRefusal::Security(reason)) => {
+                tracing::warn!(%peer, %reason, "refused a forged join claim");
+                self.log_security("forged-claim", peer, &reason);
+                return Err(NOT_ADMITTED.into());
+            }
         }
-        // Check the invite against this node's clock before storing
-        // anything (the claim's own time is the newcomer's to set).
-        self.check_invite_fresh(&changes)?;
-        self.node.apply(changes).map_err(|e| e.to_string())?;
+        self.node
+            .apply_from(peer, changes, Vec::new())
+            .map_err(|e| {
+                tracing::error!(%peer, error = %e, "cannot store a join claim");
+                NOT_ADMITTED.to_string()
+            })?;
         self.reload_membership();
+        let node = peer.to_string();
         if self
             .membership
             .as_ref()
@@ -93,7 +127,8 @@ impl Replica for NodeReplica {
             tracing::info!(%peer, "admitted a new member");
             Ok(name)
         } else {
-            Err("the invite is not valid here: it was used already, it expired, or the code is wrong".into())
+            tracing::info!(%peer, "a join claim is stored but not admitted (a conflict, or no consent yet)");
+            Err(NOT_ADMITTED.into())
         }
     }
 
@@ -141,19 +176,33 @@ impl Replica for NodeReplica {
         {
             return Ok(Some(Fetched::Erased(t.tombstone)));
         }
-        self.changes_for(id, have)
-            .map(|c| Some(Fetched::Changes(c)))
+        let changes = self.changes_for(id, have)?;
+        // The catalogue may be a moment behind the store (another process
+        // made the entry a draft since the last refresh): the stored status
+        // decides, read after the changes, so a change that made the entry
+        // a draft is never among those sent.
+        let status = self.node.store().status(id).map_err(err)?;
+        if status.as_deref() == Some("draft") {
+            return Ok(None);
+        }
+        Ok(Some(Fetched::Changes(changes)))
     }
 
     fn apply(
         &mut self,
-        _from: &NodeId,
+        from: &NodeId,
         changes: Vec<SignedChange>,
         erased: Vec<Tombstone>,
     ) -> Result<ApplyReport, ReplicaError> {
-        self.node
-            .apply_with_tombstones(changes, erased)
-            .map_err(err)
+        self.node.apply_from(from, changes, erased).map_err(err)
+    }
+
+    fn vouch(&mut self, peer: &NodeId, admitted_us: bool) {
+        if admitted_us {
+            self.vouched.insert(*peer);
+        } else {
+            self.vouched.remove(peer);
+        }
     }
 
     fn refresh(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError> {
@@ -166,54 +215,134 @@ impl Replica for NodeReplica {
 }
 
 impl NodeReplica {
-    /// Refuses a join whose claimed invite is unknown here or has expired
-    /// by this node's clock.
-    fn check_invite_fresh(&self, changes: &[SignedChange]) -> Result<(), String> {
+    /// Checks a join request against the charter before anything is
+    /// stored: it carries only the newcomer's claims (each a valid claim
+    /// by that node on an unexpired invite, by this node's clock) and its
+    /// own new organisation's profile, within a small budget.
+    fn check_join(&self, peer: &NodeId, changes: &[SignedChange]) -> Result<(), JoinRefusal> {
+        use JoinRefusal::{Quiet, Security};
         use convene_model::{Body, Entry};
-        let charter = match self
-            .membership
-            .as_ref()
-            .and_then(|m| self.node.get(m.community).ok())
+        let node = peer.to_string();
+        if changes.len() > MAX_JOIN_REQUEST_CHANGES {
+            return Err(Quiet(format!("{} changes", changes.len())));
+        }
+        let bytes: usize = changes.iter().map(|c| c.bytes.len()).sum();
+        if bytes > MAX_JOIN_REQUEST_BYTES {
+            return Err(Quiet(format!("{bytes} bytes of changes")));
+        }
+        if changes
+            .iter()
+            .any(|c| c.signer_id().map(|s| s.to_string()) != Some(node.clone()))
         {
-            Some(Entry {
-                body: Body::Charter(c),
-                ..
-            }) => c,
-            _ => return Err("this node does not have the community's charter".into()),
+            return Err(Quiet("a change signed by another node".into()));
+        }
+        let Some((community, charter)) = membership::charter(self.node.store()) else {
+            return Err(Quiet(
+                "this node does not have the community's charter".into(),
+            ));
         };
+        let own_org = peer
+            .public_bytes()
+            .map(|k| crate::trust::org_id(&k))
+            .ok_or_else(|| Quiet("the node id holds no Ed25519 key".into()))?;
+        // Each document the request carries, from its changes alone.
+        let mut docs: BTreeMap<convene_model::DocumentId, Vec<automerge::Change>> = BTreeMap::new();
+        for c in changes {
+            let change = c
+                .verify()
+                .map_err(|_| Quiet("a change that does not verify".into()))?;
+            docs.entry(c.doc).or_default().push(change);
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        for c in changes {
-            let Ok(change) = c.verify() else {
-                return Err("a change in the join request does not verify".into());
-            };
+        let profiles = |org: &str| membership::profile_nodes(self.node.store(), org);
+        let known = self.membership.as_ref();
+        let mut claims = 0;
+        for (id, doc_changes) in docs {
             let mut doc = automerge::Automerge::new();
-            if crate::apply::apply_received(&mut doc, vec![change]).is_err() {
-                continue;
-            }
-            if let Ok(Entry {
-                body: Body::Join(claim),
-                ..
-            }) = Entry::from_doc(c.doc, &doc)
-            {
-                return match charter.invites.get(&claim.invite) {
-                    None => {
-                        Err("the invite is not valid here: this community never issued it".into())
+            crate::apply::apply_received(&mut doc, doc_changes)
+                .map_err(|e| Quiet(format!("a change that cannot be applied: {e}")))?;
+            match Entry::from_doc(id, &doc) {
+                Ok(Entry {
+                    body: Body::Join(claim),
+                    ..
+                }) => {
+                    if claim.node != node {
+                        return Err(Quiet("a claim for another node".into()));
                     }
-                    Some(invite) if invite.expires.millis() < now => {
-                        Err(format!("the invite expired on {}", invite.expires.short()))
+                    let invite =
+                        check_claim(community, &charter, &claim, &profiles).map_err(|fault| {
+                            if fault.is_forgery() {
+                                Security(format!("invite {}: {fault}", claim.invite))
+                            } else {
+                                Quiet(format!("invite {}: {fault}", claim.invite))
+                            }
+                        })?;
+                    if invite.expires.millis() < now && invite.confirmed.as_ref() != Some(&node) {
+                        return Err(Quiet(format!("invite {} expired", claim.invite)));
                     }
-                    Some(_) => Ok(()),
-                };
+                    // An invite already contested by two nodes takes no
+                    // more claims: what a steward must decide stays small.
+                    if known
+                        .and_then(|m| m.conflicts.get(&claim.invite))
+                        .is_some_and(|nodes| !nodes.contains(&node))
+                    {
+                        return Err(Quiet(format!(
+                            "invite {} is already contested",
+                            claim.invite
+                        )));
+                    }
+                    claims += 1;
+                }
+                Ok(Entry {
+                    body: Body::Organisation(_),
+                    ..
+                }) if id == own_org => {}
+                _ => {
+                    return Err(Quiet(format!(
+                        "document {id} is neither its claim nor its own organisation's profile"
+                    )));
+                }
             }
         }
-        Err("the join request carries no claim".into())
+        if claims == 0 {
+            return Err(Quiet("the join request carries no claim".into()));
+        }
+        Ok(())
+    }
+
+    /// Writes a security event about `peer` to the log.
+    fn log_security(&mut self, event: &str, peer: &NodeId, detail: &str) {
+        let at = crate::node::now().millis();
+        let entry = crate::store::LogEntry {
+            at,
+            event: event.into(),
+            security: true,
+            doc: None,
+            signer: Some(peer.to_string()),
+            detail: detail.to_string(),
+        };
+        if let Err(e) = self.node.store_mut().log_now(&entry) {
+            tracing::warn!(error = %e, "cannot log a security event");
+        }
     }
 
     /// Reloads the community and logs what changed in it.
     fn reload_membership(&mut self) {
-        let next = self.node.membership();
+        let mut next = self.node.membership();
+        // A steward's node confirms every uncontested claim it sees, so
+        // that a later claim on the same invite is void everywhere.
+        if let Some(m) = &next
+            && !m.unconfirmed.is_empty()
+            && m.is_steward_node(&self.node.node_id().to_string())
+        {
+            let claims: Vec<(String, String)> = m.unconfirmed.clone().into_iter().collect();
+            match self.node.confirm_claims(&claims) {
+                Ok(()) => next = self.node.membership(),
+                Err(e) => tracing::warn!(error = %e, "cannot confirm join claims"),
+            }
+        }
         if let (Some(before), Some(after)) = (&self.membership, &next)
             && before != after
             && let Err(e) = self.node.log_membership_changes(before, after)
@@ -223,34 +352,31 @@ impl NodeReplica {
         self.membership = next;
     }
 
-    /// Why `peer` is not served, if it is not (`None` outside a community).
+    /// Why `peer` is not served, if it is not (`None` outside a
+    /// community). A refusal tells the peer only that it is not admitted:
+    /// not the community's name, nor whether it was once a member.
     fn refusal(&self, peer: &NodeId) -> Option<String> {
         let m = self.membership.as_ref()?;
         let node = peer.to_string();
-        if m.is_member_node(&node) {
+        if m.is_member_node(&node) || (self.vouched.contains(peer) && m.org_of(&node).is_none()) {
             None
-        } else if m.org_of(&node).is_some() {
-            Some(format!(
-                "your organisation is no longer a member of the community {:?}",
-                m.name
-            ))
         } else {
-            Some(format!(
-                "you are not a member of the community {:?}",
-                m.name
-            ))
+            Some(NOT_ADMITTED.into())
         }
     }
 
     fn refresh_catalogue(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError> {
         let store = self.node.store();
-        let (rows, max) = store.digests_since(self.seen_seq).map_err(err)?;
+        let (rows, max) = store.catalogue_since(self.seen_seq).map_err(err)?;
         let (tombstones, max_tomb) = store.tombstones_since(self.seen_tombstone).map_err(err)?;
         self.seen_seq = self.seen_seq.max(max);
         self.seen_tombstone = self.seen_tombstone.max(max_tomb);
         let mut changed = Vec::new();
-        for row in rows {
-            let class = Class::of(&row.owner, &row.visibility);
+        for (row, status) in rows {
+            // A draft (by status) is in no peer's view: never announced,
+            // offered in reconciliation or fetched. Published, it moves to
+            // its visibility's class here.
+            let class = Class::of(&row.owner, &row.visibility, &status);
             if self
                 .catalogue
                 .insert(*row.doc.as_bytes(), row.digest, class)
@@ -260,8 +386,11 @@ impl NodeReplica {
         }
         // An erased document stays in the catalogue as its tombstone, so
         // peers that still have it learn to erase it.
+        // A tombstone carries no content and must reach the peers that
+        // still hold the entry (one published, then made a draft again,
+        // then erased): it keeps its visibility's class.
         for t in tombstones {
-            let class = Class::of(&t.owner, &t.visibility);
+            let class = Class::of(&t.owner, &t.visibility, "");
             let digest = t.tombstone.digest();
             if self
                 .catalogue

@@ -63,6 +63,13 @@ pub trait Replica {
     /// Documents whose digest changed since the last call (local writes by
     /// any process, and applied changes), with their new digests.
     fn refresh(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError>;
+    /// `peer` has just admitted this node (`true`), or this node's first
+    /// full session with it is over (`false`). A newcomer may not have the
+    /// claim that makes its admitting member a member yet; until that first
+    /// session brings it, the peer that admitted it is taken as a member.
+    fn vouch(&mut self, peer: &NodeId, admitted_us: bool) {
+        let _ = (peer, admitted_us);
+    }
 }
 
 /// What a peer gets of one document.
@@ -410,6 +417,9 @@ impl<R: Replica> Service<R> {
                     p.stats.rejected += stats.rejected;
                 }
                 let changed = !stats.docs_changed.is_empty();
+                if stats.full {
+                    self.replica.vouch(&peer, false);
+                }
                 self.event(Event::SessionDone { peer, stats });
                 if changed {
                     self.announce_local_changes();
@@ -422,6 +432,7 @@ impl<R: Replica> Service<R> {
 
     fn fail(&mut self, peer: NodeId, error: SessionError) {
         tracing::warn!(%peer, %error, "sync session failed");
+        self.replica.vouch(&peer, false);
         let violation = matches!(error, SessionError::Violation(_));
         self.event(Event::SessionFailed {
             peer,
@@ -465,7 +476,10 @@ impl<R: Replica> Service<R> {
     fn on_response(&mut self, peer: NodeId, token: Token, response: Response) {
         if self.joins.remove(&token).is_some() {
             let event = match response {
-                Response::Joined { community } => Event::Joined { peer, community },
+                Response::Joined { community } => {
+                    self.replica.vouch(&peer, true);
+                    Event::Joined { peer, community }
+                }
                 Response::Refused { reason } => Event::JoinFailed { peer, reason },
                 other => Event::JoinFailed {
                     peer,

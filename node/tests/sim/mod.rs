@@ -171,6 +171,60 @@ impl Net {
         self.input(b, Input::Disconnected { peer: ida });
     }
 
+    /// Links two nodes without starting a session (a newcomer must join
+    /// first).
+    pub fn link(&mut self, a: usize, b: usize) {
+        self.links.insert((a.min(b), a.max(b)));
+        self.input(a, Input::Connected { peer: self.ids[b] });
+        self.input(b, Input::Connected { peer: self.ids[a] });
+    }
+
+    /// `newcomer` sends its join claim (and profile) to `via`: the
+    /// community's name, or the refusal.
+    pub fn join(&mut self, newcomer: usize, via: usize) -> Result<String, String> {
+        let changes = self.node(newcomer).join_changes().unwrap();
+        let peer = self.ids[via];
+        self.events.clear();
+        self.input(newcomer, Input::Join { peer, changes });
+        self.run();
+        for (i, e) in &self.events {
+            if *i != newcomer {
+                continue;
+            }
+            match e {
+                Event::Joined { community, .. } => return Ok(community.clone()),
+                Event::JoinFailed { reason, .. } => return Err(reason.clone()),
+                _ => {}
+            }
+        }
+        Err("no answer".into())
+    }
+
+    /// Joins `newcomer` through `via` (which must admit it) and syncs it.
+    pub fn admit(&mut self, newcomer: usize, via: usize) {
+        self.link(newcomer, via);
+        let name = self.join(newcomer, via).expect("admitted");
+        assert!(!name.is_empty());
+        self.input(
+            newcomer,
+            Input::Sync {
+                peer: self.ids[via],
+            },
+        );
+        self.run();
+    }
+
+    /// The steward invites `newcomer` (a new organisation), which accepts
+    /// and joins through it.
+    pub fn invite_and_admit(&mut self, newcomer: usize, steward: usize) {
+        let code = self
+            .node_mut(steward)
+            .invite(3_600_000, false, None, vec![])
+            .unwrap();
+        self.node_mut(newcomer).accept_invite(&code).unwrap();
+        self.admit(newcomer, steward);
+    }
+
     pub fn linked(&self, a: usize, b: usize) -> bool {
         self.links.contains(&(a.min(b), a.max(b)))
     }
