@@ -178,6 +178,12 @@ const COMMAND_QUEUE: usize = 64;
 const MAX_DIALLED: usize = 1024;
 /// Peers kept in the store's peers table at most.
 const MAX_PEER_ROWS: usize = 1024;
+/// How long a stranger may stay connected without being admitted (a
+/// newcomer's join takes a moment; a stranger holding a connection slot
+/// for longer is let go).
+const STRANGER_GRACE: Duration = Duration::from_secs(120);
+/// What a stranger is told, whatever it asked (other than to join).
+const NOT_ADMITTED: &str = "not admitted";
 
 struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -205,6 +211,8 @@ struct EventLoop {
     session_started: HashMap<NodeId, Instant>,
     /// Connected peers' standings (the codecs read them from the gate).
     standing: HashMap<PeerId, Standing>,
+    /// When each connected stranger connected.
+    strangers_since: HashMap<PeerId, Instant>,
     /// Peers this node dialled on purpose: trusted like members (a node
     /// that is not in a community yet trusts the member it joins through).
     dialled: HashSet<PeerId>,
@@ -280,6 +288,7 @@ pub fn spawn(
         metrics: metrics.clone(),
         session_started: HashMap::new(),
         standing: HashMap::new(),
+        strangers_since: HashMap::new(),
         dialled: HashSet::new(),
         address_budgets: AddressBudgets::new(AddressLimits::default()),
     };
@@ -307,6 +316,7 @@ impl EventLoop {
                     self.input(Input::Tick);
                     self.dial_bootstrap();
                     self.reclassify();
+                    self.let_strangers_go();
                 }
                 _ = resync.tick() => {
                     let peers: Vec<NodeId> = self.service.peers().filter(|(_, s)| s.connected).map(|(p, _)| *p).collect();
@@ -650,6 +660,7 @@ impl EventLoop {
                 );
                 self.input(Input::Disconnected { peer });
                 self.standing.remove(&peer_id);
+                self.strangers_since.remove(&peer_id);
                 self.addresses.remove(&peer_id);
                 self.swarm.behaviour_mut().sync.forget(&peer_id);
                 let now = Instant::now();
@@ -712,6 +723,19 @@ impl EventLoop {
                     let Some(channel) = self.within_address_budget(peer, &request, channel) else {
                         return;
                     };
+                    // A stranger may ask to join, nothing else: it is
+                    // answered here and costs the sync service nothing.
+                    if self.standing.get(&peer) != Some(&Standing::Member)
+                        && !matches!(request, Request::Join { .. })
+                    {
+                        let _ = self.swarm.behaviour_mut().sync.send_response(
+                            channel,
+                            Response::Refused {
+                                reason: NOT_ADMITTED.into(),
+                            },
+                        );
+                        return;
+                    }
                     let id = self.next_channel;
                     self.next_channel += 1;
                     self.channels.insert(id, channel);
@@ -785,6 +809,16 @@ impl EventLoop {
         if before == Some(standing) {
             return standing;
         }
+        match standing {
+            Standing::Stranger => {
+                self.strangers_since
+                    .entry(peer)
+                    .or_insert_with(Instant::now);
+            }
+            Standing::Member => {
+                self.strangers_since.remove(&peer);
+            }
+        }
         let behaviour = self.swarm.behaviour_mut();
         behaviour.sync.set_standing(peer, standing);
         match standing {
@@ -816,6 +850,23 @@ impl EventLoop {
         let peers: Vec<PeerId> = self.standing.keys().copied().collect();
         for peer in peers {
             self.classify(peer);
+        }
+    }
+
+    /// Disconnects strangers that have stayed past [`STRANGER_GRACE`]
+    /// without being admitted.
+    fn let_strangers_go(&mut self) {
+        let now = Instant::now();
+        let overstayed: Vec<PeerId> = self
+            .strangers_since
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) > STRANGER_GRACE)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in overstayed {
+            tracing::debug!(%peer, "a stranger stayed too long without joining; disconnecting");
+            self.strangers_since.remove(&peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
