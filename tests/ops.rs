@@ -321,3 +321,146 @@ fn doctor_sees_a_running_daemon_and_judges_the_clock_by_synced_changes() {
         "{after}"
     );
 }
+
+/// Issue 13, item 6: every file holding the key or personal data is the
+/// user's only, even with a umask that lets everyone read (000) and a home
+/// left open to others.
+#[cfg(unix)]
+#[test]
+fn private_files_stay_private_whatever_the_umask_and_the_homes_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    use support::mode_of;
+    let parent = Home::new();
+    let home = Home::new();
+    let run = |args: &[&str]| {
+        let out = home.convene_with_umask(0o000, args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "convene {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["init", "--org", "Carers Trust", "--sector", "vcse"]);
+    // An operator opened the home to a group (or it was made by hand).
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let at = |name: &str| home.path().join(name);
+    assert_eq!(mode_of(&at("node.key")), 0o600, "node.key after init");
+    assert_eq!(mode_of(&at("convene.db")), 0o600, "convene.db after init");
+
+    run(&[
+        "publish",
+        "learning",
+        "--title",
+        "Family hubs",
+        "--summary",
+        "s",
+    ]);
+    assert_eq!(
+        mode_of(&at("convene.db")),
+        0o600,
+        "convene.db after publish"
+    );
+    // While another process (the daemon, here this test) has the database
+    // open, its WAL and SHM stay beside it: SQLite gives them the
+    // database's mode.
+    let node = convene_node::Node::open(home.path()).unwrap();
+    run(&[
+        "publish",
+        "learning",
+        "--title",
+        "Peer visits",
+        "--summary",
+        "s",
+    ]);
+    for name in ["convene.db", "convene.db-wal", "convene.db-shm"] {
+        assert_eq!(
+            mode_of(&at(name)),
+            0o600,
+            "{name} while the database is open"
+        );
+    }
+    drop(node);
+
+    let backup = parent.path().join("node.backup");
+    run(&["backup", backup.to_str().unwrap()]);
+    assert_eq!(mode_of(&backup), 0o600, "the backup holds the private key");
+    // Over an older backup that was open to everyone.
+    std::fs::set_permissions(&backup, std::fs::Permissions::from_mode(0o644)).unwrap();
+    run(&["backup", backup.to_str().unwrap()]);
+    assert_eq!(mode_of(&backup), 0o600, "a backup written over an open one");
+
+    let bundle = parent.path().join("for-the-trust.convene");
+    run(&["export", "--out", bundle.to_str().unwrap()]);
+    assert_eq!(mode_of(&bundle), 0o600, "bundle");
+
+    let csv = parent.path().join("learning.csv");
+    run(&["export-csv", "learning", "--out", csv.to_str().unwrap()]);
+    assert_eq!(mode_of(&csv), 0o600, "CSV export");
+    std::fs::set_permissions(&csv, std::fs::Permissions::from_mode(0o666)).unwrap();
+    run(&["export-csv", "learning", "--out", csv.to_str().unwrap()]);
+    assert_eq!(
+        mode_of(&csv),
+        0o600,
+        "a CSV export written over an open file"
+    );
+
+    let site = parent.path().join("site").join("pages");
+    run(&["export-md", "--out", site.to_str().unwrap()]);
+    assert_eq!(mode_of(&site), 0o700, "the export folder");
+    assert_eq!(mode_of(site.parent().unwrap()), 0o700, "its created parent");
+    let pages: Vec<_> = std::fs::read_dir(&site)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    for page in &pages {
+        assert_eq!(mode_of(page), 0o600, "{}", page.display());
+    }
+
+    // The lock file, made by anything that takes the node onto the network
+    // (here a sync with a peer that is not there).
+    let out = home
+        .convene_with_umask(
+            0o000,
+            &[
+                "sync",
+                "--once",
+                "--peer",
+                "/ip4/127.0.0.1/tcp/9",
+                "--timeout",
+                "2",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(at("daemon.lock").exists(), "{out:?}");
+    assert_eq!(mode_of(&at("daemon.lock")), 0o600, "daemon.lock");
+
+    let out = home.stdout(&["doctor"]);
+    assert!(out.lines().any(|l| l.starts_with("ok    files")), "{out}");
+}
+
+/// Issue 13, item 6: the doctor names a private file that was opened up,
+/// and a command tightens the database again.
+#[cfg(unix)]
+#[test]
+fn doctor_fails_a_database_or_lock_open_to_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::initialised();
+    let lock = home.path().join("daemon.lock");
+    std::fs::write(&lock, "").unwrap();
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o644)).unwrap();
+    doctor_fails(&home, "files", "daemon.lock (mode 644)");
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let db = home.path().join("convene.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    doctor_fails(&home, "files", "convene.db (mode 644)");
+    doctor_fails(&home, "files", &format!("chmod 600 {}", db.display()));
+    // Opening the node (any command) takes the others' bits off again.
+    home.stdout(&["list"]);
+    assert_eq!(support::mode_of(&db), 0o600);
+    let out = home.stdout(&["doctor"]);
+    assert!(!out.contains("FAIL"), "{out}");
+}

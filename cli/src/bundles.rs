@@ -1,4 +1,11 @@
-//! `convene export` and `convene import`: bundles of signed changes.
+//! `convene export` and `convene import`: bundles of signed changes; and
+//! spreadsheets and web pages in and out (`import-csv`, `export-csv`,
+//! `export-md`).
+//!
+//! Every file written here is private to the user (0600, created folders
+//! 0700), whatever the umask: bundles and exports carry entries and
+//! contacts that are not for everyone. Put them somewhere more open on
+//! purpose, with `chmod`, once you have checked what they hold.
 
 use std::io::Write;
 use std::path::Path;
@@ -6,6 +13,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow};
 use convene_node::Node;
 use convene_node::bundle::{self, Since};
+use convene_node::node::{create_private_dir, create_private_file};
 
 use crate::args::{ExportArgs, ImportArgs};
 use crate::progress;
@@ -61,8 +69,10 @@ pub fn export(out: &mut impl Write, home: &Path, a: ExportArgs) -> Result<()> {
     progress::done(&spinner);
     // Write beside the target and rename, so a full disk or a crash never
     // leaves half a bundle under the real name.
+    // Private to this user like every export: a bundle holds entries and
+    // contacts that are not for everyone.
     let tmp = a.out.with_extension("partial");
-    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    write_private(&tmp, &bytes)?;
     std::fs::rename(&tmp, &a.out).with_context(|| format!("cannot write {}", a.out.display()))?;
     writeln!(
         out,
@@ -190,13 +200,19 @@ pub fn export_csv(
         kind: Some(kind),
         ..convene_node::Filter::default()
     })?;
-    let entries: Vec<convene_model::Entry> =
-        rows.iter().filter_map(|l| node.get(l.id).ok()).collect();
+    // Drafts never leave their node: a spreadsheet is made to be passed
+    // on, so it holds published (and retracted-if-listed) entries only.
+    let entries: Vec<convene_model::Entry> = rows
+        .iter()
+        .filter(|l| l.status != "draft")
+        .filter_map(|l| node.get(l.id).ok())
+        .collect();
     match file {
         Some(path) => {
-            let f = std::fs::File::create(path)
+            let f = create_private_file(path)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            convene_node::tabular::write_rows(&entries, f)?;
+            convene_node::tabular::write_rows(&entries, f)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             writeln!(
                 out,
                 "Wrote {} {kind} entries to {}",
@@ -209,22 +225,63 @@ pub fn export_csv(
     Ok(())
 }
 
-pub fn export_md(out: &mut impl Write, home: &Path, dir: &Path) -> Result<()> {
+/// `export-md`: one page per entry, for a website. Contacts are personal
+/// data shared with the community, not with the public: they are left out
+/// unless `contacts` is set, and then only those whose consent covers
+/// publication ([`convene_node::tabular::publishable_contact`]) are written,
+/// with only the channels they made visible to the whole community.
+pub fn export_md(out: &mut impl Write, home: &Path, dir: &Path, contacts: bool) -> Result<()> {
     let node = Node::open(home)?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    create_private_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut written = 0;
+    let mut contacts_left_out = 0;
     for listed in node.list(&convene_node::Filter::default())? {
+        // Drafts are never published, here least of all.
+        if listed.status == "draft" {
+            continue;
+        }
         let Ok(entry) = node.get(listed.id) else {
             continue;
         };
-        if entry.meta.kind == convene_model::Kind::Charter {
-            continue;
-        }
+        let entry = match entry.meta.kind {
+            convene_model::Kind::Charter => continue,
+            convene_model::Kind::Contact => {
+                match convene_node::tabular::publishable_contact(&entry).filter(|_| contacts) {
+                    Some(published) => published,
+                    None => {
+                        contacts_left_out += 1;
+                        continue;
+                    }
+                }
+            }
+            _ => entry,
+        };
         let path = dir.join(convene_node::tabular::markdown_name(&entry));
-        std::fs::write(&path, convene_node::tabular::markdown(&entry))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_private(&path, convene_node::tabular::markdown(&entry).as_bytes())?;
         written += 1;
     }
     writeln!(out, "Wrote {written} Markdown files to {}", dir.display())?;
+    if contacts_left_out > 0 {
+        writeln!(
+            out,
+            "Left out {contacts_left_out} contacts: {}",
+            if contacts {
+                "their consent does not cover publication on a website (consent.public)"
+            } else {
+                "add --contacts to include those who agreed to be published"
+            }
+        )?;
+    }
     Ok(())
+}
+
+/// Writes a whole export file, readable by this user only (0600) whatever
+/// the umask. Every file the CLI exports is written through here or
+/// [`create_private_file`].
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f =
+        create_private_file(path).with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
 }

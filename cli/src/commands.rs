@@ -122,7 +122,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ExportCsv { kind, out: file } => {
             crate::bundles::export_csv(&mut out, &home, &kind, file.as_deref())?
         }
-        Command::ExportMd { out: dir } => crate::bundles::export_md(&mut out, &home, &dir)?,
+        Command::ExportMd { out: dir, contacts } => {
+            crate::bundles::export_md(&mut out, &home, &dir, contacts)?
+        }
         Command::Backup { file } => {
             let node = Node::open(&home)?;
             let size = node.backup_to(&file)?;

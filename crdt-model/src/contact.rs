@@ -75,6 +75,22 @@ pub struct Consent {
     /// The widest visibility the person agreed to.
     #[autosurgeon(missing = "Default::default")]
     pub scope: Visibility,
+    /// Whether the person also agreed to be named *outside* the community:
+    /// on a public website built from `convene export-md --contacts`.
+    /// Being seen by the community's members ([`Consent::scope`]) does not
+    /// cover that, so it is recorded on its own, off unless asked, and
+    /// only with a `community` scope (the widest there is). Older records
+    /// lack it and so read as not agreed.
+    #[autosurgeon(missing = "Default::default")]
+    pub public: bool,
+}
+
+impl Consent {
+    /// Whether this consent covers publishing the contact on a website
+    /// (needs both the community scope and [`Consent::public`]).
+    pub fn covers_publication(&self) -> bool {
+        self.public && self.scope == Visibility::Community
+    }
 }
 
 impl Contact {
@@ -100,7 +116,21 @@ impl Contact {
                 "consent",
                 "is required: a contact is personal data, so record that the person agreed to be listed",
             ),
-            Some(consent) => c.line("consent.given_by", &mut consent.given_by, true),
+            Some(consent) => {
+                c.line("consent.given_by", &mut consent.given_by, true);
+                if consent.public && consent.scope != Visibility::Community {
+                    c.problem(
+                        "consent.public",
+                        format!(
+                            "cannot be yes while the person agreed to be seen only by {}: publication on a website is wider than the community, so record consent with scope community first",
+                            match &consent.scope {
+                                Visibility::Organisation => "their organisation".to_string(),
+                                other => format!("organisations {other}"),
+                            }
+                        ),
+                    );
+                }
+            }
         }
     }
 

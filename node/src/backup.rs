@@ -13,6 +13,8 @@
 //! ```
 //!
 //! The file holds the node's private key: keep it as safe as the node.
+//! It is written readable by its owner only (0600), whatever the umask,
+//! and so is the snapshot of the database taken on the way.
 //! A restored node is the same node (same key, same changes), so it
 //! resumes syncing without duplicating anything.
 
@@ -20,7 +22,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::error::NodeError;
-use crate::node::{DB_FILE, KEY_FILE, Node};
+use crate::node::{DB_FILE, KEY_FILE, Node, create_private_file};
 
 const MAGIC: &[u8] = b"CONVENE-BACKUP\n";
 const VERSION: u8 = 1;
@@ -60,6 +62,9 @@ impl Node {
     pub fn backup_to(&self, file: &Path) -> Result<u64, NodeError> {
         let snapshot = file.with_extension("db-partial");
         let _ = std::fs::remove_file(&snapshot);
+        // Made private (and empty) before SQLite writes the snapshot into
+        // it: SQLite would create it 0644, and it holds the whole database.
+        create_private_file(&snapshot).map_err(write_err(&snapshot))?;
         self.store()
             .conn()
             .backup(
@@ -89,7 +94,7 @@ impl Node {
         let sum = blake3::hash(&out);
         out.extend_from_slice(sum.as_bytes());
         let partial = file.with_extension("partial");
-        let mut f = std::fs::File::create(&partial).map_err(write_err(&partial))?;
+        let mut f = create_private_file(&partial).map_err(write_err(&partial))?;
         f.write_all(&out).map_err(write_err(&partial))?;
         f.sync_all().map_err(write_err(&partial))?;
         std::fs::rename(&partial, file).map_err(write_err(file))?;
@@ -125,7 +130,10 @@ impl Node {
             let mut f = options.open(&key_path).map_err(write_err(&key_path))?;
             f.write_all(key).map_err(write_err(&key_path))?;
             let db_path = home.join(DB_FILE);
-            std::fs::write(&db_path, db).map_err(write_err(&db_path))?;
+            let mut f = create_private_file(&db_path).map_err(write_err(&db_path))?;
+            f.write_all(db).map_err(write_err(&db_path))?;
+            f.sync_all().map_err(write_err(&db_path))?;
+            drop(f);
             Node::open(home)
         })();
         if restored.is_err() {

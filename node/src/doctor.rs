@@ -9,7 +9,8 @@
 //!
 //! Layout: the report types, the order of checks ([`run`]), the home and
 //! disk checks here; `store` (key, database, whether they belong
-//! together), `clock`, and `bootstrap` (config and peers) beside it.
+//! together, whether the files holding personal data are private),
+//! `clock`, and `bootstrap` (config and peers) beside it.
 //!
 //! The clock is judged without any outside time source: a change received
 //! from another node carries its author's clock (to the second), and no
@@ -103,6 +104,7 @@ pub fn run(home: &Path, opts: &Options) -> Report {
     }
     let identity = store::check_key(&mut report, home);
     let db = store::check_database(&mut report, home);
+    store::check_private_files(&mut report, home);
     match (&identity, &db) {
         (Some(id), Some(conn)) => store::check_key_matches(&mut report, id, conn),
         _ => report.push(

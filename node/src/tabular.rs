@@ -1,15 +1,48 @@
 //! Spreadsheets in and out: CSV rows to entries (checked row by row before
-//! anything is written) and entries to CSV rows.
+//! anything is written) and entries to CSV rows; and entries as Markdown
+//! pages for a website.
 //!
 //! Columns are matched by header to the field names `show --json` uses
 //! (case and spaces do not matter: "Learning type" is `learning_type`).
-//! A list field takes several values separated by `;`, a yes/no field
-//! takes yes/no/true/false/1/0. Contacts also take `email`, `phone`,
-//! `consent` (yes to record that the person agreed) and `consent_by`.
+//! A list field takes several values separated by `;` (or the JSON that
+//! `export-csv` writes for lists of records), a yes/no field takes
+//! yes/no/true/false/1/0. Contacts also take `email`, `phone`, `consent`
+//! (yes to record that the person agreed, or the record `export-csv`
+//! wrote), `consent_by` and `consent_public` (yes if they also agreed to
+//! be published on a website). The columns a node assigns itself (`id`,
+//! `kind`, `schema`, `owner`, `editors`, `created`, `updated`) are ignored,
+//! so a file written by `export-csv` imports as new entries of this node.
+//!
+//! # Exports are inert
+//!
+//! Both exports end up in programs that run what they are given, so what
+//! members wrote is made inert on the way out:
+//!
+//! - **CSV**: a cell a spreadsheet would take as a formula (starting with
+//!   `=`, `+`, `-`, `@`, tab or carriage return: OWASP's list for CSV
+//!   injection) is written with a leading apostrophe, which spreadsheets
+//!   read as "this is text" and do not show. So that import gives back
+//!   exactly what was exported, [`read_rows`] takes that apostrophe off
+//!   again: one leading apostrophe is removed from a cell whose remaining
+//!   text starts with apostrophes and then one of those characters, which
+//!   is precisely the set of cells [`write_rows`] prefixes (a cell that
+//!   really starts with `'=` is exported as `''=` and comes back as `'=`).
+//!   A hand-made file whose cell starts `'+44` is read as `+44`, which is
+//!   what a spreadsheet shows for it too.
+//! - **Markdown**: text is HTML-escaped (`&`, `<`, `>`, and `"` in front
+//!   matter), so a page shows a member's `<script>` instead of running it;
+//!   Markdown link and image brackets are escaped too, since a link may
+//!   carry `javascript:`: pages show them as text, and bare `https://`
+//!   addresses are still linked by sites that autolink. Front matter
+//!   values are escaped the same way, so templates should print them
+//!   without escaping them again. Contacts are left out by the caller
+//!   unless asked for, and [`publishable_contact`] keeps only those whose
+//!   consent covers publication.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 
-use convene_model::{Body, Consent, Entry, EntryInput, Kind, Vocabularies};
+use convene_model::{Body, Consent, Entry, EntryInput, Kind, Visibility, Vocabularies};
 use serde_json::{Map, Value};
 
 /// One thing wrong with one row.
@@ -39,9 +72,36 @@ pub enum CsvError {
 }
 
 /// Extra columns a contact takes besides its fields.
-const CONTACT_EXTRAS: [&str; 4] = ["email", "phone", "consent", "consent_by"];
+const CONTACT_EXTRAS: [&str; 5] = ["email", "phone", "consent", "consent_by", "consent_public"];
 /// Metadata columns any kind takes.
 const META: [&str; 2] = ["visibility", "status"];
+/// Columns `export-csv` writes that the importing node assigns itself.
+const ASSIGNED: [&str; 7] = [
+    "id", "kind", "schema", "owner", "editors", "created", "updated",
+];
+
+/// First characters that make a spreadsheet read a cell as a formula
+/// (OWASP, "CSV Injection").
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A cell as written to CSV: with a leading apostrophe if a spreadsheet
+/// would otherwise run it as a formula (see the module docs).
+pub fn neutralise_cell(cell: &str) -> Cow<'_, str> {
+    if cell.trim_start_matches('\'').starts_with(FORMULA_STARTS) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// A cell as read from CSV: the apostrophe [`neutralise_cell`] added, taken
+/// off again.
+pub fn restore_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.trim_start_matches('\'').starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
 
 fn normalise(header: &str) -> String {
     header.trim().to_lowercase().replace([' ', '-'], "_")
@@ -78,8 +138,12 @@ pub fn read_rows(
     } else {
         &[]
     };
+    let assigned = |h: &str| ASSIGNED.contains(&h) && !template.contains_key(h);
     for h in &headers {
-        if !template.contains_key(h) && !extras.contains(&h.as_str()) && !META.contains(&h.as_str())
+        if !template.contains_key(h)
+            && !extras.contains(&h.as_str())
+            && !META.contains(&h.as_str())
+            && !assigned(h)
         {
             let mut known: Vec<&str> = template.keys().map(String::as_str).collect();
             known.extend(extras);
@@ -106,12 +170,29 @@ pub fn read_rows(
         let mut object = Map::new();
         let mut extra = std::collections::BTreeMap::new();
         for (h, raw) in headers.iter().zip(record.iter()) {
-            let raw = raw.trim();
+            let raw = restore_cell(raw.trim());
+            if assigned(h) {
+                if h == "kind" && !raw.is_empty() && raw != kind.to_string() {
+                    problem(h, format!("this row is a {raw}, not a {kind}"));
+                }
+                continue;
+            }
             if extras.contains(&h.as_str()) || META.contains(&h.as_str()) {
                 extra.insert(h.as_str(), raw.to_string());
                 continue;
             }
             let value = match template.get(h) {
+                // Lists of records (a project's measures, a contact's
+                // channels) are written by export-csv as JSON.
+                Some(Value::Array(_)) if raw.starts_with('[') => {
+                    match serde_json::from_str::<Value>(raw) {
+                        Ok(v @ Value::Array(_)) => v,
+                        _ => {
+                            problem(h, "starts with [ but is not a JSON list".into());
+                            continue;
+                        }
+                    }
+                }
                 Some(Value::Array(_)) => Value::Array(
                     raw.split(';')
                         .map(str::trim)
@@ -154,20 +235,43 @@ pub fn read_rows(
                     });
                 }
             }
-            match extra.get("consent").map(|s| yes(s)) {
-                Some(Some(true)) => {
-                    c.consent = Some(Consent {
-                        given_by: extra
-                            .get("consent_by")
-                            .filter(|s| !s.is_empty())
-                            .cloned()
-                            .unwrap_or_else(|| c.name.clone()),
-                        scope: input.visibility.clone().unwrap_or_default(),
-                        ..Consent::default()
-                    })
+            let public = match extra.get("consent_public").map(|s| yes(s)) {
+                Some(Some(b)) => Some(b),
+                Some(None) => {
+                    problem("consent_public", "must be yes or no".into());
+                    None
                 }
-                Some(None) => problem("consent", "must be yes or no".into()),
-                _ => {}
+                None => None,
+            };
+            let consent = extra.get("consent").map(String::as_str).unwrap_or("");
+            if consent.starts_with('{') {
+                // The record as export-csv wrote it.
+                match serde_json::from_str::<Consent>(consent) {
+                    Ok(mut record) => {
+                        if let Some(p) = public {
+                            record.public = p;
+                        }
+                        c.consent = Some(record);
+                    }
+                    Err(e) => problem("consent", format!("is not a consent record: {e}")),
+                }
+            } else {
+                match yes(consent) {
+                    Some(true) => {
+                        c.consent = Some(Consent {
+                            given_by: extra
+                                .get("consent_by")
+                                .filter(|s| !s.is_empty())
+                                .cloned()
+                                .unwrap_or_else(|| c.name.clone()),
+                            scope: input.visibility.clone().unwrap_or_default(),
+                            public: public.unwrap_or(false),
+                            ..Consent::default()
+                        })
+                    }
+                    Some(false) => {}
+                    None => problem("consent", "must be yes or no".into()),
+                }
             }
         }
         match input.body.check(vocab) {
@@ -194,7 +298,8 @@ pub fn read_rows(
 }
 
 /// Writes entries of one kind as CSV with one column per field (lists
-/// joined with `; `, vocabulary values as slugs).
+/// joined with `; `, vocabulary values as slugs, records as JSON), every
+/// cell made inert for spreadsheets ([`neutralise_cell`]).
 pub fn write_rows(entries: &[Entry], output: impl Write) -> Result<(), csv::Error> {
     let mut writer = csv::Writer::from_writer(output);
     let mut header: Vec<String> = Vec::new();
@@ -218,6 +323,7 @@ pub fn write_rows(entries: &[Entry], output: impl Write) -> Result<(), csv::Erro
                     .join("; "),
                 Some(other) => other.to_string(),
             })
+            .map(|cell| neutralise_cell(&cell).into_owned())
             .collect();
         writer.write_record(&row)?;
     }
@@ -225,8 +331,83 @@ pub fn write_rows(entries: &[Entry], output: impl Write) -> Result<(), csv::Erro
     Ok(())
 }
 
+/// Text as HTML shows it literally: `&`, `<`, `>` and `"` as entities.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Member text for a Markdown page: HTML escaped, and the backslash and
+/// brackets escaped so it can form neither raw HTML nor links and images
+/// (a link may carry `javascript:`). Emphasis, lists and headings work.
+pub fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '[' | ']' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Every string inside a JSON value HTML-escaped (front matter values).
+fn escape_json(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(escape_html(s)),
+        Value::Array(items) => Value::Array(items.iter().map(escape_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), escape_json(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A contact as it may appear on a website, or `None` if it may not: it
+/// must be published, visible to the whole community, and its consent must
+/// cover publication ([`Consent::covers_publication`]). Only the channels
+/// visible to the whole community are kept. Other entries are returned as
+/// they are.
+pub fn publishable_contact(entry: &Entry) -> Option<Entry> {
+    let Body::Contact(c) = &entry.body else {
+        return Some(entry.clone());
+    };
+    let allowed = entry.meta.status == convene_model::Status::Published
+        && entry.meta.visibility == Visibility::Community
+        && c.consent.as_ref().is_some_and(Consent::covers_publication);
+    if !allowed {
+        return None;
+    }
+    let mut published = entry.clone();
+    if let Body::Contact(c) = &mut published.body {
+        c.channels
+            .retain(|ch| matches!(ch.visibility, None | Some(Visibility::Community)));
+    }
+    Some(published)
+}
+
 /// One entry as a Markdown page: front matter with the metadata (values
-/// written as JSON, which is also valid YAML), then the text.
+/// written as JSON, which is also valid YAML), then the text. Everything
+/// taken from the entry is escaped (see the module docs); a contact's
+/// consent record is not written (it is bookkeeping, not something to
+/// publish).
 pub fn markdown(entry: &Entry) -> String {
     let json = entry.to_json();
     let mut out = String::from("---\n");
@@ -238,15 +419,15 @@ pub fn markdown(entry: &Entry) -> String {
             if !empty
                 && !matches!(
                     k.as_str(),
-                    "body" | "problem" | "evidence" | "lived_experience"
+                    "body" | "problem" | "evidence" | "lived_experience" | "consent"
                 )
             {
-                out += &format!("{k}: {v}\n");
+                out += &format!("{k}: {}\n", escape_json(v));
             }
         }
     }
     out += "---\n\n";
-    out += &format!("# {}\n\n", entry.body.title());
+    out += &format!("# {}\n\n", escape_markdown(entry.body.title()));
     for section in [
         "summary",
         "problem",
@@ -269,7 +450,7 @@ pub fn markdown(entry: &Entry) -> String {
                     .unwrap_or_default();
                 out += &format!("## {heading}\n\n");
             }
-            out += text.trim();
+            out += &escape_markdown(text.trim());
             out += "\n\n";
         }
     }
@@ -277,16 +458,16 @@ pub fn markdown(entry: &Entry) -> String {
         for m in &p.measures {
             out += &format!(
                 "## {}\n\n| date | value | note |\n| --- | ---: | --- |\n",
-                m.name
+                escape_markdown(&m.name)
             );
             let mut data = m.data.clone();
             data.sort_by(|a, b| a.date.cmp(&b.date));
             for d in data {
                 out += &format!(
                     "| {} | {} | {} |\n",
-                    d.date,
+                    escape_markdown(&d.date).replace('|', "\\|"),
                     d.value,
-                    d.note.replace('|', "\\|")
+                    escape_markdown(&d.note).replace('|', "\\|")
                 );
             }
             out += "\n";
@@ -307,4 +488,31 @@ pub fn markdown_name(entry: &Entry) -> String {
         slug,
         &entry.id.to_string()[..10]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{neutralise_cell, restore_cell};
+
+    #[test]
+    fn formula_cells_get_an_apostrophe_that_import_takes_off() {
+        for (cell, written) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("'=1", "''=1"),
+            ("''+1", "'''+1"),
+            ("plain", "plain"),
+            ("'quoted'", "'quoted'"),
+            ("", ""),
+            ("'", "'"),
+            ("a=1", "a=1"),
+        ] {
+            assert_eq!(neutralise_cell(cell), written, "{cell:?}");
+            assert_eq!(restore_cell(written), cell, "{written:?}");
+        }
+    }
 }

@@ -52,6 +52,21 @@ impl Home {
         cmd
     }
 
+    /// `convene --home HOME ARGS…` run with the given umask (through
+    /// `sh`, so the test process's own umask is left alone).
+    pub fn convene_with_umask(&self, umask: u32, args: &[&str]) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.env_remove("CONVENE_HOME")
+            .env_remove("RUST_LOG")
+            .arg("-c")
+            .arg(format!("umask {umask:03o} && exec \"$0\" \"$@\""))
+            .arg(assert_cmd::cargo::cargo_bin("convene"))
+            .arg("--home")
+            .arg(self.path())
+            .args(args);
+        cmd
+    }
+
     /// Runs a command that must succeed and returns its stdout.
     pub fn stdout(&self, args: &[&str]) -> String {
         let out = self.convene(args).output().expect("convene runs");
@@ -102,6 +117,17 @@ impl Home {
         );
         self.db_bytes()
     }
+}
+
+/// The permission bits of a file or folder.
+#[cfg(unix)]
+pub fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 /// Waits until `check` returns `Some`, or panics with `what` after `limit`.

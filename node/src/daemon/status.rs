@@ -38,16 +38,27 @@ pub enum LockError {
     },
 }
 
+/// Opens (creating) the lock file, readable by its owner only whatever
+/// the umask; a lock file left open to others by an older version is
+/// tightened.
 fn open_lock(home: &Path) -> Result<File, LockError> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(home.join(LOCK_FILE))
-        .map_err(|source| LockError::Io {
-            path: home.display().to_string(),
-            source,
-        })
+    let err = |source| LockError::Io {
+        path: home.display().to_string(),
+        source,
+    };
+    let path = home.join(LOCK_FILE);
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(crate::node::PRIVATE_FILE_MODE);
+    }
+    let file = options.open(&path).map_err(err)?;
+    if let Err(e) = crate::node::make_private(&path) {
+        tracing::warn!(path = %path.display(), "cannot make the lock file private: {e}");
+    }
+    Ok(file)
 }
 
 impl DaemonLock {

@@ -1,5 +1,6 @@
 //! The node's files: its key, its database (read-only, never migrated),
-//! and whether the two belong together.
+//! whether the two belong together, and whether the files holding
+//! personal data are private to the node's user.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,7 +8,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::{Level, Report, human_bytes, metadata_or_fail, mode, writable};
-use crate::node::{DB_FILE, KEY_FILE};
+use crate::daemon::LOCK_FILE;
+use crate::node::{DB_FILE, KEY_FILE, PRIVATE_FILE_MODE};
 use crate::store::schema::MIGRATIONS;
 use crate::trust::Identity;
 
@@ -194,5 +196,61 @@ pub(super) fn check_key_matches(report: &mut Report, identity: &Identity, conn: 
             Level::Warn,
             format!("organisation {org}'s profile has not arrived yet, so the key (node {node}) cannot be matched: let the node sync (`convene node start`)"),
         ),
+    }
+}
+
+/// The files in a home besides the key (checked with it) that must be
+/// private: the database with its WAL and SHM, which hold every entry and
+/// contact, and the daemon's lock. Missing ones are fine (the WAL and SHM
+/// exist only while the database is open; the lock once a daemon ran).
+pub(super) fn check_private_files(report: &mut Report, home: &Path) {
+    let names = [
+        DB_FILE.to_string(),
+        format!("{DB_FILE}-wal"),
+        format!("{DB_FILE}-shm"),
+        LOCK_FILE.to_string(),
+    ];
+    let mut open = Vec::new();
+    let mut present = Vec::new();
+    for name in &names {
+        let path = home.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) => {
+                let m = mode(&meta);
+                if m & !PRIVATE_FILE_MODE != 0 {
+                    open.push((format!("{name} (mode {m:o})"), path));
+                } else {
+                    present.push(name.as_str());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                report.push(
+                    "files",
+                    Level::Fail,
+                    format!("cannot read {}: {e}", path.display()),
+                );
+                return;
+            }
+        }
+    }
+    if open.is_empty() {
+        report.push(
+            "files",
+            Level::Ok,
+            format!("{} private to this user", present.join(", ")),
+        );
+    } else {
+        let (found, paths): (Vec<String>, Vec<_>) = open.into_iter().unzip();
+        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        report.push(
+            "files",
+            Level::Fail,
+            format!(
+                "{} open to other users, who could read every entry and contact: `chmod 600 {}`",
+                found.join(", "),
+                paths.join(" "),
+            ),
+        );
     }
 }
