@@ -499,3 +499,59 @@ fn a_backup_taken_while_the_daemon_syncs_restores_the_same_entries() {
         .failure()
         .stderr(predicate::str::contains("already holds a Convene node"));
 }
+
+/// Issue 13, item 5, with real daemons: a draft saved with `publish
+/// --draft` never reaches another organisation's node (live, or in the full
+/// session of a restarted daemon); once published it does, whole.
+#[test]
+fn a_draft_stays_on_its_node_until_it_is_published() {
+    let trust = Home::for_org("Gateshead Health NHS Foundation Trust", "nhs-trust");
+    let council = Home::for_org("Gateshead Council", "council");
+    let a = Daemon::start(&trust, &[]);
+    let b = Daemon::start(&council, &[&a.addr]);
+    converge(&[&trust, &council], "the profiles to sync");
+
+    let draft = trust
+        .stdout(&[
+            "publish",
+            "learning",
+            "--title",
+            "Unfinished thoughts on discharge",
+            "--summary",
+            "Not for sharing yet: quokka",
+            "--draft",
+        ])
+        .trim()
+        .to_string();
+    // Entries written after the draft reach the council: by then the
+    // draft would have too.
+    let hidden = |what: &str| {
+        assert!(!council.ids().contains(&draft), "{what}: listed");
+        let hits = council.json_lines(&["search", "quokka", "--json"]);
+        assert!(hits.is_empty(), "{what}: found {hits:?}");
+        council.convene(&["show", &draft]).assert().failure();
+    };
+    let later = trust.publish("Published after the draft");
+    wait_for(CONVERGE, "the later entry to reach the council", || {
+        council.ids().contains(&later).then_some(())
+    });
+    hidden("live");
+    // A restarted daemon reconciles the whole catalogue.
+    assert!(b.stop().success());
+    let after = trust.publish("Published while the council was away");
+    let b = Daemon::start(&council, &[&a.addr]);
+    wait_for(CONVERGE, "the council to catch up", || {
+        council.ids().contains(&after).then_some(())
+    });
+    hidden("after a full session");
+
+    // Published: it arrives, with its full text.
+    trust.stdout(&["edit", &draft, "--set", "status=published"]);
+    wait_for(CONVERGE, "the published draft to reach the council", || {
+        council.ids().contains(&draft).then_some(())
+    });
+    let shown = council.json(&["show", &draft, "--json"]);
+    assert_eq!(shown["title"], "Unfinished thoughts on discharge");
+    assert_eq!(council.json_lines(&["search", "quokka", "--json"]).len(), 1);
+    drop(b);
+}

@@ -160,8 +160,10 @@ impl Node {
         // For an organisation: what it may see; without one: only what the
         // whole community may see.
         let orgs: Option<BTreeSet<String>> = for_org.map(|o| [o.to_string()].into());
-        let visible = |owner: &str, visibility: &str| {
-            let class = Class::of(owner, visibility);
+        // Drafts never leave this node, whoever the bundle is for.
+        let drafts = store.drafts()?;
+        let visible = |owner: &str, visibility: &str, status: &str| {
+            let class = Class::of(owner, visibility, status);
             match &orgs {
                 Some(orgs) => class.visible_to(orgs),
                 None => class == Class::Community,
@@ -173,7 +175,12 @@ impl Node {
             let Some((owner, visibility)) = classes.get(&stored.doc) else {
                 continue;
             };
-            if !visible(owner, visibility) {
+            let status = if drafts.contains(&stored.doc) {
+                "draft"
+            } else {
+                ""
+            };
+            if !visible(owner, visibility, status) {
                 continue;
             }
             let keep = match since {
@@ -188,7 +195,7 @@ impl Node {
         let (tombstones, _) = store.tombstones_since(0)?;
         let tombstones = tombstones
             .iter()
-            .filter(|t| visible(&t.owner, &t.visibility))
+            .filter(|t| visible(&t.owner, &t.visibility, ""))
             .map(|t| WireTombstone::from(&t.tombstone))
             .collect();
         Ok(Body {

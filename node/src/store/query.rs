@@ -3,7 +3,7 @@
 use convene_model::{DocumentId, Kind};
 use rusqlite::types::Value;
 
-use super::{Store, StoreError};
+use super::{DocDigest, Store, StoreError};
 
 /// What an id prefix matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +192,67 @@ impl Store {
         let mut stmt = self.conn().prepare(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), listed)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Like [`Store::digests_since`], with each document's stored status
+    /// (`draft`, `published`, `retracted`; '' while it is not a valid
+    /// entry), read in the same statement, so a document's class in the
+    /// sync catalogue never pairs one state's digest with another's status.
+    pub fn catalogue_since(&self, seq: i64) -> Result<(Vec<(DocDigest, String)>, i64), StoreError> {
+        let max: i64 =
+            self.conn()
+                .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
+                    r.get(0)
+                })?;
+        if max <= seq {
+            return Ok((Vec::new(), max));
+        }
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT doc, digest, owner, visibility, status FROM docs WHERE doc IN
+                (SELECT DISTINCT doc FROM changes WHERE seq > ?1 AND seq <= ?2)",
+        )?;
+        let rows = stmt.query_map([seq, max], |r| {
+            let doc: Vec<u8> = r.get(0)?;
+            let digest: Vec<u8> = r.get(1)?;
+            Ok((doc, digest, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, digest, owner, visibility, status) = row?;
+            if let (Some(doc), Ok(digest)) = (DocumentId::from_slice(&doc), digest.try_into()) {
+                let row = DocDigest {
+                    doc,
+                    digest,
+                    owner,
+                    visibility,
+                };
+                out.push((row, status));
+            }
+        }
+        Ok((out, max))
+    }
+
+    /// A document's stored status (`None` if the node lacks it).
+    pub fn status(&self, doc: DocumentId) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT status FROM docs WHERE doc = ?1")?
+            .query_row([doc.as_bytes().as_slice()], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The documents that are drafts here (they never leave this node).
+    pub fn drafts(&self) -> Result<std::collections::HashSet<DocumentId>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT doc FROM docs WHERE status = 'draft'")?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = std::collections::HashSet::new();
+        for doc in rows {
+            out.extend(DocumentId::from_slice(&doc?));
+        }
+        Ok(out)
     }
 
     /// Full-text search over titles, summaries, bodies, tags and names,

@@ -133,12 +133,22 @@ pub enum Class {
     /// Only the nodes of these organisations (the owner and those it
     /// listed). Empty: no peer (a document that is not a valid entry).
     Only(BTreeSet<String>),
+    /// A draft: no peer at all, not even the owner organisation's other
+    /// nodes. A draft never leaves the node it was written on; when it is
+    /// published it moves to its visibility's class (its digest changes
+    /// with the status, so peers fetch it then, earlier changes included).
+    Draft,
 }
 
 impl Class {
-    /// The class of an entry with this owner and stored visibility
-    /// (`community`, `organisation`, or a comma-separated list of ids).
-    pub fn of(owner: &str, visibility: &str) -> Self {
+    /// The class of an entry with this owner, stored visibility
+    /// (`community`, `organisation`, or a comma-separated list of ids) and
+    /// stored status (`draft`, `published`, `retracted`; '' for a document
+    /// that is not a valid entry).
+    pub fn of(owner: &str, visibility: &str, status: &str) -> Self {
+        if status == "draft" {
+            return Class::Draft;
+        }
         match visibility {
             "community" => Class::Community,
             "" => Class::Only(BTreeSet::new()),
@@ -157,6 +167,7 @@ impl Class {
         match self {
             Class::Community => true,
             Class::Only(allowed) => !allowed.is_disjoint(orgs),
+            Class::Draft => false,
         }
     }
 }
@@ -368,10 +379,11 @@ mod tests {
     #[test]
     fn a_peer_sees_only_what_its_organisations_may() {
         let mut c = Catalogue::new();
-        c.insert(id(1), [1; 32], Class::of("A", "community"));
-        c.insert(id(2), [2; 32], Class::of("A", "organisation"));
-        c.insert(id(3), [3; 32], Class::of("A", "B,C"));
-        c.insert(id(4), [4; 32], Class::of("", ""));
+        c.insert(id(1), [1; 32], Class::of("A", "community", "published"));
+        c.insert(id(2), [2; 32], Class::of("A", "organisation", "published"));
+        c.insert(id(3), [3; 32], Class::of("A", "B,C", "retracted"));
+        c.insert(id(4), [4; 32], Class::of("", "", ""));
+        c.insert(id(5), [5; 32], Class::of("A", "community", "draft"));
         let count = |orgs: &[&str]| {
             let view = c.view_for(orgs.iter().map(|s| s.to_string()).collect());
             let root = view.fingerprint(&Prefix::root()).count;
@@ -388,6 +400,39 @@ mod tests {
                 .digest(&id(2))
                 .is_none()
         );
-        assert_eq!(c.everything().fingerprint(&Prefix::root()).count, 4);
+        assert!(
+            c.view_for(["A".to_string()].into())
+                .digest(&id(5))
+                .is_none()
+        );
+        assert_eq!(c.everything().fingerprint(&Prefix::root()).count, 5);
+    }
+
+    /// A draft is published, then made a draft again: each time it moves
+    /// between the class sums, which stay equal to the items.
+    #[test]
+    fn a_status_change_moves_a_document_between_classes() {
+        let mut c = Catalogue::new();
+        c.insert(id(1), [1; 32], Class::of("A", "community", "published"));
+        c.insert(id(2), [2; 32], Class::of("A", "community", "draft"));
+        let peer = |c: &Catalogue| {
+            let view = c.view_for(["B".to_string()].into());
+            let root = view.fingerprint(&Prefix::root());
+            let items = view.items(&Prefix::root());
+            assert_eq!(root.count, items.len() as u64, "the class sums agree");
+            let mut sum = Fingerprint::default();
+            items.iter().for_each(|(_, d)| sum.add(d));
+            assert_eq!(root, sum);
+            (root.count, view.digest(&id(2)))
+        };
+        assert_eq!(peer(&c), (1, None));
+        assert!(c.insert(id(2), [3; 32], Class::of("A", "community", "published")));
+        assert_eq!(peer(&c), (2, Some([3; 32])));
+        assert!(c.insert(id(2), [4; 32], Class::of("A", "community", "draft")));
+        assert_eq!(peer(&c), (1, None));
+        // Even with the same digest, a class change is a change.
+        assert!(c.insert(id(2), [4; 32], Class::of("A", "community", "published")));
+        assert_eq!(peer(&c), (2, Some([4; 32])));
+        assert_eq!(c.roots.len(), 1, "no empty class sums are kept");
     }
 }
