@@ -1,8 +1,8 @@
 //! End to end in headless Chromium (WebDriver, through chromedriver): the
 //! demo community, a project published with a measure through one node's
 //! web app, its run chart, and the project found by search on another
-//! node's web app. Screenshots of the main pages go to
-//! `target/tmp/screenshots/`.
+//! node's web app; signed in to two nodes at once, then signed out of one.
+//! Screenshots of the main pages go to `target/tmp/screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (CI installs them). Where
 //! they are missing the test says so and passes, unless
@@ -204,10 +204,55 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
         let text = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
         assert!(text.contains("Tyneside Hospitals NHS Foundation Trust"), "{text}");
         assert!(text.contains("steward"));
+        c.find(Locator::Css("form.sign-out-everywhere button")).await.expect("Sign out everywhere");
         shot(&c, "community").await;
+        js(&c, "document.querySelector('form.sign-out-everywhere').scrollIntoView()").await;
+        shot(&c, "sign-out-everywhere").await;
+        c.set_window_size(390, 844).await.unwrap();
+        js(&c, "window.scrollTo(0, 0)").await;
+        shot(&c, "community-phone").await;
+        c.set_window_size(1280, 1000).await.unwrap();
+
+        // Signed in to two nodes on one computer at once: one cookie each,
+        // named for its port, neither the API token, script cannot read it.
+        let cookies = c.get_all_cookies().await.unwrap();
+        let mut names: Vec<String> = cookies.iter().map(|k| k.name().to_string()).collect();
+        names.sort();
+        let mut wanted: Vec<String> = demo.webs[..2].iter().map(|w| format!("convene_session_{}", port_of(w))).collect();
+        wanted.sort();
+        assert_eq!(names, wanted);
+        for (web, home) in demo.webs[..2].iter().zip(&demo.homes) {
+            let name = format!("convene_session_{}", port_of(web));
+            let k = cookies.iter().find(|k| k.name() == name).unwrap();
+            assert_eq!(k.http_only(), Some(true), "{name}");
+            let token = std::fs::read_to_string(home.join("web-token")).unwrap();
+            assert_ne!(k.value(), token.trim(), "{name} is not the API token");
+        }
+        assert_eq!(js(&c, "return document.cookie").await, "");
+        c.goto(&demo.webs[0]).await.unwrap();
+        assert_eq!(c.title().await.unwrap(), "Browse · Convene", "still signed in to the first node");
+
+        // The Sign out button signs this browser out of that node only.
+        click(&c, "header form.sign-out button").await;
+        wait_for_page(&c, "/signed-out").await;
+        assert_eq!(c.title().await.unwrap(), "Signed out · Convene");
+        shot(&c, "signed-out").await;
+        c.goto(&demo.webs[0]).await.unwrap();
+        assert_eq!(c.title().await.unwrap(), "Not signed in · Convene");
+        c.goto(&demo.webs[1]).await.unwrap();
+        assert_eq!(c.title().await.unwrap(), "Browse · Convene", "the other node's session stays");
         c.close().await.unwrap();
     });
     assert!(demo.interrupt().success());
+}
+
+/// The port of a web app's base address.
+fn port_of(base: &str) -> u16 {
+    base.trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("http://127.0.0.1:PORT/")
 }
 
 /// How many form fields on the page have no label.

@@ -316,7 +316,11 @@ fn not_signed_in(api: bool) -> Response {
         )
             .into_response()
     } else {
-        super::pages::signed_out_page(StatusCode::UNAUTHORIZED, "Not signed in", NOT_SIGNED_IN)
+        super::pages::signed_out_page(
+            StatusCode::UNAUTHORIZED,
+            "Not signed in",
+            "This browser is not signed in.",
+        )
     }
 }
 
@@ -397,7 +401,7 @@ pub(crate) async fn login(State(state): State<AppState>, Query(q): Query<LoginQu
         Ok(None) => super::pages::signed_out_page(
             StatusCode::UNAUTHORIZED,
             "Sign-in link expired",
-            "this sign-in link was used already or is more than two minutes old",
+            "This sign-in link was used already or is more than two minutes old.",
         ),
         Err(f) => f.into_response(),
     }
@@ -452,7 +456,11 @@ pub(crate) async fn sign_out_everywhere(State(state): State<AppState>) -> Respon
 
 /// `GET /signed-out`: where signing out leads.
 pub(crate) async fn signed_out_page() -> Response {
-    super::pages::signed_out_page(StatusCode::OK, "Signed out", "this browser is signed out")
+    super::pages::signed_out_page(
+        StatusCode::OK,
+        "Signed out",
+        "This browser is signed out of this node's web app.",
+    )
 }
 
 #[cfg(test)]
@@ -475,6 +483,90 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    fn node() -> (tempfile::TempDir, Node) {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::init(
+            dir.path(),
+            &crate::InitOptions {
+                org: "Gateshead Council".into(),
+                sector: "council".into(),
+                place: None,
+            },
+        )
+        .unwrap();
+        (dir, node)
+    }
+
+    /// Rewrites the expiry of the row that stores `secret`'s hash.
+    fn expire(node: &Node, prefix: &str, secret: &str) {
+        node.store()
+            .set_meta(&key_for(prefix, secret), &(now_ms() - 1).to_string())
+            .unwrap();
+    }
+
+    #[test]
+    fn a_ticket_works_once_and_not_after_it_expires() {
+        let (_dir, node) = node();
+        let ticket = issue_ticket(&node).unwrap();
+        assert!(ticket.len() >= 43, "256 bits");
+        assert!(!redeem_ticket(&node, "not-a-ticket").unwrap());
+        assert!(redeem_ticket(&node, &ticket).unwrap());
+        assert!(!redeem_ticket(&node, &ticket).unwrap(), "used once");
+        let late = issue_ticket(&node).unwrap();
+        expire(&node, TICKET_KEY, &late);
+        assert!(!redeem_ticket(&node, &late).unwrap(), "expired");
+        // Only hashes are stored.
+        let stored = node.store().meta(&key_for(TICKET_KEY, &ticket)).unwrap();
+        assert!(stored.is_none());
+    }
+
+    #[test]
+    fn sessions_expire_end_and_are_bounded() {
+        let (_dir, node) = node();
+        let a = create_session(&node).unwrap();
+        let b = create_session(&node).unwrap();
+        assert_ne!(a, b);
+        assert!(session_valid(&node, &a).unwrap() && session_valid(&node, &b).unwrap());
+        end_session(&node, &a).unwrap();
+        assert!(!session_valid(&node, &a).unwrap(), "signed out");
+        assert!(session_valid(&node, &b).unwrap(), "the other stays");
+        expire(&node, SESSION_KEY, &b);
+        assert!(!session_valid(&node, &b).unwrap(), "expired");
+
+        let all: Vec<String> = (0..MAX_SESSIONS + 5)
+            .map(|_| create_session(&node).unwrap())
+            .collect();
+        let live = all
+            .iter()
+            .filter(|s| session_valid(&node, s).unwrap())
+            .count();
+        assert_eq!(live as i64, MAX_SESSIONS, "the oldest are ended");
+        assert!(session_valid(&node, all.last().unwrap()).unwrap());
+
+        let ticket = issue_ticket(&node).unwrap();
+        assert_eq!(sign_out_all(&node).unwrap() as i64, MAX_SESSIONS);
+        assert!(all.iter().all(|s| !session_valid(&node, s).unwrap()));
+        assert!(
+            !redeem_ticket(&node, &ticket).unwrap(),
+            "links are void too"
+        );
+        assert_eq!(sign_out_all(&node).unwrap(), 0);
+    }
+
+    #[test]
+    fn cookies_are_read_by_name_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            "convene_session=a; convene_session_4041=b; convene_session_40410=c"
+                .parse()
+                .unwrap(),
+        );
+        let found: Vec<&str> = cookie_values(&headers, "convene_session_4041").collect();
+        assert_eq!(found, ["b"]);
+        assert_eq!(cookie_name(4041), "convene_session_4041");
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn frame(title: &str, body: Markup, signed_in: bool) -> Markup {
 pub(crate) fn signed_out_page(status: StatusCode, title: &str, message: &str) -> Response {
     let body = html! {
         h1 { (title) }
-        p class=(if status.is_success() { "notice" } else { "error" }) role="status" { (message) "." }
+        p class=(if status.is_success() { "notice" } else { "error" }) role="status" { (message) }
         p {
             "To sign in, run " code { "convene open" }
             " on the computer this node runs on: it opens this web app with a sign-in link that works once."
