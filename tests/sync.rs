@@ -270,12 +270,13 @@ fn a_community_by_invitation_with_a_gate_and_removal() {
         joined.contains("Joined the community \"Boost\""),
         "{joined}"
     );
-    // The same code does not work twice.
+    // The same code does not work twice: the steward's node confirmed the
+    // council's claim, so any other claim on it is void.
     outsider
         .convene(&["join", code])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("not valid"));
+        .stderr(predicate::str::contains("not admitted"));
     let b = Daemon::start(&council, &[&a.addr]);
 
     // The steward invites the VCSE group, then goes offline; the group
@@ -336,7 +337,8 @@ fn a_community_by_invitation_with_a_gate_and_removal() {
         .convene(&["sync", "--once", "--peer", &a.addr])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("not a member of the community"));
+        .stderr(predicate::str::contains("not admitted"))
+        .stderr(predicate::str::contains("Boost").not());
     assert_eq!(outsider.ids(), before);
 
     // The steward removes the VCSE group: it can no longer sync.
@@ -355,7 +357,8 @@ fn a_community_by_invitation_with_a_gate_and_removal() {
     vcse.convene(&["sync", "--once", "--peer", &b.addr])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("no longer a member"));
+        .stderr(predicate::str::contains("not admitted"))
+        .stderr(predicate::str::contains("no longer").not());
     assert!(
         council.ids().contains(&from_vcse),
         "what it published before stays"
@@ -379,6 +382,42 @@ fn a_community_by_invitation_with_a_gate_and_removal() {
             "{event} in {log:?}"
         );
     }
+}
+
+/// The attack: a newcomer edits its invite code to name the steward's
+/// organisation, hoping to join as one of the steward's nodes.
+#[test]
+fn an_invite_code_edited_to_name_the_steward_is_refused_and_logged() {
+    use convene_model::DocumentId;
+    use convene_node::community::InviteCode;
+    let trust = Home::for_org("Steward Trust", "nhs-trust");
+    let attacker = Home::for_org("Attacker Ltd", "other");
+    trust
+        .convene(&["community", "create", "Boost"])
+        .assert()
+        .success();
+    let _a = Daemon::start(&trust, &[]);
+    let code = trust.stdout(&["invite", "--expires", "1h"]);
+    let mut edited = InviteCode::decode(code.trim()).unwrap();
+    let steward_org: DocumentId = trust.json(&["status", "--json"])["organisation"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    edited.org = Some(*steward_org.as_bytes());
+    attacker
+        .convene(&["join", &edited.encode(), "--timeout", "60"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not admitted"));
+    let members = trust.json_lines(&["member", "list", "--json"]);
+    assert_eq!(members.len(), 1, "{members:?}");
+    assert_eq!(members[0]["nodes"].as_array().unwrap().len(), 1);
+    let log = trust.json_lines(&["log", "--security", "--json"]);
+    assert!(
+        log.iter().any(|e| e["event"] == "forged-claim"),
+        "{log:?}"
+    );
 }
 
 /// A member node built to skip the local ownership check: it edits another

@@ -8,7 +8,8 @@ use std::sync::{Arc, Barrier};
 use convene_model::DocumentId;
 use convene_model::{Body, DataPoint, EntryInput, Kind, Learning, Measure, Project, Status};
 use convene_node::{
-    DB_FILE, Edit, Filter, InitOptions, KEY_FILE, Node, NodeError, SignedChange, StoreError,
+    DB_FILE, Edit, Filter, Identity, InitOptions, KEY_FILE, Node, NodeError, SignedChange,
+    StoreError,
 };
 
 fn init(home: &Path, org: &str) -> Node {
@@ -677,4 +678,56 @@ fn a_tombstone_from_someone_else_is_rejected() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].event, "rejected-erasure");
     let _ = a;
+}
+
+#[test]
+fn one_sender_cannot_fill_the_waiting_room_for_the_others() {
+    use convene_node::store::PendingLimits;
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Gateshead Health");
+    let mut b = init(b_dir.path(), "Newcastle City Council");
+    b.store_mut().set_pending_limits(PendingLimits {
+        changes: 30,
+        bytes: 1 << 20,
+        changes_per_sender: 10,
+        bytes_per_sender: 1 << 20,
+    });
+    // Changes whose documents' first changes are missing must wait.
+    let waiting = |a: &mut Node, n: usize| -> Vec<SignedChange> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let id = a
+                .publish(learning(&format!("Lesson {i}"), "Body."))
+                .unwrap();
+            a.edit(id, Edit::Set(vec![("impact".into(), format!("Impact {i}"))]))
+                .unwrap();
+            out.push(a.store().changes(id).unwrap().pop().unwrap().change);
+        }
+        out
+    };
+    let flooder = Identity::generate().node_id();
+    let member = Identity::generate().node_id();
+    let flood = waiting(&mut a, 25);
+    let report = b.apply_from(&flooder, flood, Vec::new()).unwrap();
+    assert_eq!(report.waiting, 10, "the flooder's share is full");
+    assert_eq!(report.rejected.len(), 15);
+    assert_eq!(b.store().pending_count().unwrap(), 10);
+    // Another peer's out-of-order changes still find room.
+    let own = waiting(&mut a, 3);
+    let report = b.apply_from(&member, own, Vec::new()).unwrap();
+    assert_eq!(report.waiting, 3, "{:?}", report.rejected);
+    assert!(report.rejected.is_empty());
+
+    // The bytes count as well as the number of changes.
+    b.store_mut().set_pending_limits(PendingLimits {
+        changes: 1000,
+        bytes: 1 << 20,
+        changes_per_sender: 1000,
+        bytes_per_sender: 2000,
+    });
+    let big = Identity::generate().node_id();
+    let report = b.apply_from(&big, waiting(&mut a, 40), Vec::new()).unwrap();
+    assert!(report.waiting > 0 && report.waiting < 40, "{}", report.waiting);
+    assert_eq!(report.waiting + report.rejected.len(), 40);
 }
