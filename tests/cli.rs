@@ -1002,6 +1002,23 @@ fn export_md_leaves_contacts_out_unless_asked_and_their_consent_covers_it() {
         );
     }
 
+    // Exported as CSV, contacts import back with their consent record and
+    // each channel's own visibility.
+    let csv = home.path().join("contacts.csv");
+    home.stdout(&["export-csv", "contact", "--out", csv.to_str().unwrap()]);
+    let other = Home::for_org("Carers Trust", "vcse");
+    let out = other.stdout(&["import-csv", "contact", csv.to_str().unwrap()]);
+    assert!(out.contains("Published 4 contact entries"), "{out}");
+    let asha = other
+        .json_lines(&["list", "contact", "--json"])
+        .into_iter()
+        .find(|r| r["title"] == "Asha Public")
+        .unwrap();
+    let asha = other.json(&["show", asha["id"].as_str().unwrap(), "--json"]);
+    assert_eq!(asha["consent"]["public"], true, "{asha}");
+    assert_eq!(asha["consent"]["given_by"], "Asha Public", "{asha}");
+    assert_eq!(asha["channels"][1]["visibility"], "organisation", "{asha}");
+
     // Consent to publication is wider than the community, so it cannot go
     // with consent to be seen by one organisation only.
     let narrow = home.write(

@@ -115,6 +115,19 @@ fn yes(s: &str) -> Option<bool> {
     }
 }
 
+/// A cell holding a JSON list of records, as export-csv writes them.
+fn records(raw: &str) -> Option<Value> {
+    if !raw.starts_with('[') {
+        return None;
+    }
+    match serde_json::from_str::<Value>(raw).ok()? {
+        Value::Array(items) if items.iter().all(Value::is_object) && !items.is_empty() => {
+            Some(Value::Array(items))
+        }
+        _ => None,
+    }
+}
+
 /// Reads every row of a CSV of `kind` and checks it; returns the entries
 /// only if every row is valid, otherwise every problem found.
 pub fn read_rows(
@@ -183,23 +196,17 @@ pub fn read_rows(
             }
             let value = match template.get(h) {
                 // Lists of records (a project's measures, a contact's
-                // channels) are written by export-csv as JSON.
-                Some(Value::Array(_)) if raw.starts_with('[') => {
-                    match serde_json::from_str::<Value>(raw) {
-                        Ok(v @ Value::Array(_)) => v,
-                        _ => {
-                            problem(h, "starts with [ but is not a JSON list".into());
-                            continue;
-                        }
-                    }
-                }
-                Some(Value::Array(_)) => Value::Array(
-                    raw.split(';')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| Value::String(s.to_string()))
-                        .collect(),
-                ),
+                // channels) are written by export-csv as JSON; anything
+                // else is a list of words (a tag may start with `[`).
+                Some(Value::Array(_)) => records(raw).unwrap_or_else(|| {
+                    Value::Array(
+                        raw.split(';')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(|s| Value::String(s.to_string()))
+                            .collect(),
+                    )
+                }),
                 Some(Value::Bool(_)) => match yes(raw) {
                     Some(b) => Value::Bool(b),
                     None => {
