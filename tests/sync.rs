@@ -420,6 +420,60 @@ fn an_invite_code_edited_to_name_the_steward_is_refused_and_logged() {
     );
 }
 
+/// A member organisation adds a second node: it consents (`member
+/// add-node`), a steward issues an invite for that organisation, and the
+/// new node joins as one of its nodes; without the consent it is refused.
+#[test]
+fn a_second_node_joins_its_organisation_only_with_that_organisations_consent() {
+    let trust = Home::for_org("Steward Trust", "nhs-trust");
+    let council = Home::for_org("Member Council", "council");
+    let second = Home::for_org("Member Council (laptop)", "council");
+    trust
+        .convene(&["community", "create", "Boost"])
+        .assert()
+        .success();
+    let a = Daemon::start(&trust, &[]);
+    let code = trust.stdout(&["invite"]);
+    council.convene(&["join", code.trim()]).assert().success();
+    let b = Daemon::start(&council, &[&a.addr]);
+    wait_for(CONVERGE, "the council's profile on the steward's node", || {
+        trust
+            .convene(&["invite", "--org", "Member Council"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+            .then_some(())
+    });
+    let code = trust.stdout(&["invite", "--org", "Member Council"]);
+    // Without the council's consent the code admits nothing, and says why.
+    second
+        .convene(&["join", code.trim(), "--peer", &b.addr, "--timeout", "60"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not admitted"))
+        .stderr(predicate::str::contains("member add-node"));
+    let id = second.stdout(&["id"]);
+    council
+        .convene(&["member", "add-node", id.trim()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("listed node"));
+    second
+        .convene(&["join", code.trim(), "--peer", &b.addr, "--timeout", "60"])
+        .assert()
+        .success();
+    let members = trust.json_lines(&["member", "list", "--json"]);
+    wait_for(CONVERGE, "the second node in the council's membership", || {
+        let members = trust.json_lines(&["member", "list", "--json"]);
+        members
+            .iter()
+            .any(|m| m["name"] == "Member Council" && m["nodes"].as_array().unwrap().len() == 2)
+            .then_some(())
+    });
+    assert_eq!(members.len(), 2, "{members:?}");
+}
+
 /// A member node built to skip the local ownership check: it edits another
 /// organisation's entry, stores the change as if it were allowed, and
 /// syncs it out. Every honest node must reject it and never pass it on.
