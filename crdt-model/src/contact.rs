@@ -155,3 +155,49 @@ fn looks_like_email(s: &str) -> bool {
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Body;
+
+    fn contact(scope: Visibility, public: bool) -> Body {
+        Body::Contact(Contact {
+            name: "Asha Patel".into(),
+            consent: Some(Consent {
+                given_by: "Asha Patel".into(),
+                scope,
+                public,
+                ..Consent::default()
+            }),
+            ..Contact::default()
+        })
+    }
+
+    #[test]
+    fn consent_to_publication_needs_the_community_scope() {
+        let v = Vocabularies::default();
+        contact(Visibility::Community, true).check(&v).unwrap();
+        contact(Visibility::Organisation, false).check(&v).unwrap();
+        let problems = contact(Visibility::Organisation, true)
+            .check(&v)
+            .unwrap_err();
+        assert_eq!(problems.0[0].field, "consent.public", "{problems}");
+        assert!(
+            Consent {
+                public: true,
+                ..Consent::default()
+            }
+            .covers_publication()
+        );
+        assert!(!Consent::default().covers_publication());
+        assert!(
+            !Consent {
+                public: true,
+                scope: Visibility::Organisation,
+                ..Consent::default()
+            }
+            .covers_publication()
+        );
+    }
+}
