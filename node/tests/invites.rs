@@ -6,7 +6,6 @@
 mod sim;
 
 use convene_node::community::InviteCode;
-use convene_node::sync::Input;
 use convene_node::{Node, SignedChange};
 use sim::Net;
 
@@ -97,21 +96,16 @@ fn an_invite_code_edited_to_name_the_steward_organisation_is_refused_and_logged(
     assert_eq!(claims(net.node(steward)), claims_before, "nothing stored");
     assert_eq!(security_events(net.node(steward), "forged-claim"), 1);
     // Its session is refused, and it cannot write as the steward.
-    net.input(
-        attacker,
-        Input::Sync {
-            peer: net.ids[steward],
-        },
-    );
-    net.run();
+    net.sync(attacker, steward);
     let posted = net.publish(steward, "Only for members");
     net.run();
     assert!(net.node(attacker).get(posted).is_err());
     assert!(net.node(council).get(posted).is_ok());
 }
 
-#[test]
-fn a_used_invite_replayed_with_a_claim_dated_two_hours_earlier_does_not_win() {
+/// The community, a new invite the council has heard of, its holder and
+/// a node that will replay it.
+fn invite_with_two_claimants() -> (Net, usize, usize, usize, usize, InviteCode) {
     let (mut net, steward, council) = community();
     let holder = net.add("Holder Group");
     let replayer = net.add("Replayer Ltd");
@@ -120,6 +114,12 @@ fn a_used_invite_replayed_with_a_claim_dated_two_hours_earlier_does_not_win() {
         .invite(HOUR, false, None, vec![])
         .unwrap();
     net.run(); // the council learns of the invite
+    (net, steward, council, holder, replayer, code)
+}
+
+#[test]
+fn a_used_invite_replayed_with_a_claim_dated_two_hours_earlier_does_not_win() {
+    let (mut net, steward, council, holder, replayer, code) = invite_with_two_claimants();
     // The holder joins through the steward, whose node confirms its claim.
     net.node_mut(holder).accept_invite(&code).unwrap();
     net.admit(holder, steward);
@@ -145,26 +145,13 @@ fn a_used_invite_replayed_with_a_claim_dated_two_hours_earlier_does_not_win() {
     }
     // The holder still syncs.
     let posted = net.publish(holder, "Still here");
-    net.input(
-        holder,
-        Input::Sync {
-            peer: net.ids[steward],
-        },
-    );
-    net.run();
+    net.sync(holder, steward);
     assert!(net.node(steward).get(posted).is_ok());
 }
 
 #[test]
 fn two_claims_on_an_unconfirmed_invite_admit_neither_until_a_steward_confirms_one() {
-    let (mut net, steward, council) = community();
-    let holder = net.add("Holder Group");
-    let replayer = net.add("Replayer Ltd");
-    let code = net
-        .node_mut(steward)
-        .invite(HOUR, false, None, vec![])
-        .unwrap();
-    net.run();
+    let (mut net, steward, council, holder, replayer, code) = invite_with_two_claimants();
     // The steward is away: the holder joins through the council.
     net.disconnect(steward, council);
     net.node_mut(holder).accept_invite(&code).unwrap();
@@ -197,13 +184,7 @@ fn two_claims_on_an_unconfirmed_invite_admit_neither_until_a_steward_confirms_on
         net.node_mut(steward).confirm_node(prefix).unwrap(),
         holder_id
     );
-    net.input(
-        council,
-        Input::Sync {
-            peer: net.ids[steward],
-        },
-    );
-    net.run();
+    net.sync(council, steward);
     for n in [steward, council] {
         let m = net.node(n).membership().unwrap();
         assert!(m.is_member_node(&holder_id), "node {n}");
@@ -261,13 +242,7 @@ fn a_removed_members_node_is_told_only_that_it_is_not_admitted() {
     net.node_mut(steward).remove_member(council_org).unwrap();
     net.run();
     net.events.clear();
-    net.input(
-        council,
-        Input::Sync {
-            peer: net.ids[steward],
-        },
-    );
-    net.run();
+    net.sync(council, steward);
     let said: Vec<String> = net.events.iter().map(|(_, e)| format!("{e:?}")).collect();
     assert!(said.iter().any(|e| e.contains("not admitted")), "{said:#?}");
     assert!(

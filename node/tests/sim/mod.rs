@@ -200,6 +200,12 @@ impl Net {
         Err("no answer".into())
     }
 
+    /// `a` starts a full sync with `b`; the network runs until quiet.
+    pub fn sync(&mut self, a: usize, b: usize) {
+        self.input(a, Input::Sync { peer: self.ids[b] });
+        self.run();
+    }
+
     /// Joins `newcomer` through `via` (which must admit it) and syncs it.
     pub fn admit(&mut self, newcomer: usize, via: usize) {
         self.link(newcomer, via);
