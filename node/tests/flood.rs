@@ -565,3 +565,60 @@ async fn strangers_get_few_connections_per_address() {
         assert!(Instant::now() < deadline, "no room made");
     }
 }
+
+fn entry(title: &str) -> convene_model::EntryInput {
+    convene_model::EntryInput {
+        body: convene_model::Body::Learning(convene_model::Learning {
+            title: title.into(),
+            // Enough text that the newcomer's changes do not fit in one
+            // stranger's frame.
+            summary: "What we learned, at some length. "
+                .repeat(20)
+                .as_str()
+                .into(),
+            ..convene_model::Learning::default()
+        }),
+        visibility: None,
+        status: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_joins_as_a_stranger_then_syncs_as_a_member() {
+    let steward_home = tempfile::tempdir().unwrap();
+    let newcomer_home = tempfile::tempdir().unwrap();
+    community_node(steward_home.path());
+    let code = Node::open(steward_home.path())
+        .unwrap()
+        .invite(3_600_000, false, None, Vec::new())
+        .unwrap();
+    let mut newcomer = Node::init(
+        newcomer_home.path(),
+        &InitOptions {
+            org: "Newcomer".into(),
+            sector: "vcse".into(),
+            place: None,
+        },
+    )
+    .unwrap();
+    let ids = newcomer
+        .publish_batch((0..200).map(|i| entry(&format!("Lesson {i}"))).collect())
+        .unwrap();
+    newcomer.accept_invite(&code).unwrap();
+    let changes = newcomer.join_changes().unwrap();
+    drop(newcomer);
+
+    let (_steward, addr) = start_in_process(steward_home.path()).await;
+    let (client, _) = start_in_process(newcomer_home.path()).await;
+    let peer = client.dial(addr).await.unwrap();
+    let name = client.join(peer, changes).await.unwrap();
+    assert_eq!(name, "Flood test");
+    // Its changes go to the steward in frames larger than a stranger may
+    // send: it is a member now.
+    let stats = client.sync(peer).await.unwrap();
+    assert!(stats.sent >= 200, "{stats:?}");
+    let steward = Node::open(steward_home.path()).unwrap();
+    assert!(ids.iter().all(|id| steward.get(*id).is_ok()));
+    let peers = steward.store().peers().unwrap();
+    assert_eq!(peers.len(), 1, "the new member is recorded: {peers:?}");
+}
