@@ -322,6 +322,17 @@ fn the_pages_publish_through_forms_and_draw_run_charts() {
     );
     assert_eq!(status, 403);
     assert_eq!(home.ids().len(), before);
+    // Nor from a page on another port of this computer (same site to a
+    // browser, so a SameSite=Strict cookie goes with it).
+    let mut r = agent()
+        .post(format!("{base}new/project"))
+        .header("Cookie", &cookie)
+        .header("Sec-Fetch-Site", "same-site")
+        .send_form(form.iter().copied())
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let _ = r.body_mut().read_to_string();
+    assert_eq!(home.ids().len(), before);
 
     let (status, location, _) =
         post_form(&cookie, &format!("{base}new/project"), Some(origin), &form);

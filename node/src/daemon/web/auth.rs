@@ -281,8 +281,11 @@ fn same(a: &str, b: &str) -> bool {
     blake3::hash(a.as_bytes()) == blake3::hash(b.as_bytes())
 }
 
-/// Whether a request comes from another site: an `Origin` that is not this
-/// server (`null` included), or a browser's `Sec-Fetch-Site: cross-site`.
+/// Whether a request comes from elsewhere: an `Origin` that is not this
+/// server (`null` included), or a browser's `Sec-Fetch-Site` that is
+/// neither `same-origin` nor `none` (`same-site` is another port on this
+/// computer: cookies do not tell ports apart, so `SameSite` lets them
+/// through).
 fn from_elsewhere(headers: &HeaderMap, hosts: &Hosts) -> bool {
     let foreign = headers
         .get(header::ORIGIN)
@@ -294,7 +297,7 @@ fn from_elsewhere(headers: &HeaderMap, hosts: &Hosts) -> bool {
     let cross_site = headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == "cross-site");
+        .is_some_and(|v| v != "same-origin" && v != "none");
     foreign || cross_site
 }
 
