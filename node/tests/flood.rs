@@ -622,3 +622,29 @@ async fn a_newcomer_joins_as_a_stranger_then_syncs_as_a_member() {
     let peers = steward.store().peers().unwrap();
     assert_eq!(peers.len(), 1, "the new member is recorded: {peers:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_are_let_go_and_refused_while_memory_is_short() {
+    let home = tempfile::tempdir().unwrap();
+    community_node(home.path());
+    let (_hold, hold) = tokio::sync::oneshot::channel();
+    // A budget for strangers that the daemon is always over.
+    let config = Config {
+        stranger_memory: 1,
+        ..loopback()
+    };
+    let (victim, _handle) = daemon::spawn(Node::open(home.path()).unwrap(), config).unwrap();
+    let addr = victim.listen_addrs().await.unwrap()[0].clone();
+    // The first tick finds the node over budget; a stranger is refused
+    // from then on (one that came first is let go).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_hold, hold) = tokio::sync::oneshot::channel();
+        if ask_as_stranger(&addr, announce(), hold).await.is_err() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "strangers still let in");
+    }
+    let answer = ask_as_stranger(&addr, announce(), hold).await;
+    assert!(answer.is_err(), "a stranger was served: {answer:?}");
+}

@@ -76,6 +76,11 @@ pub struct Config {
     /// How long a sync request may wait for its answer; a peer that never
     /// answers fails the session after this long.
     pub request_timeout: Duration,
+    /// While the daemon's resident memory is over this many bytes, peers
+    /// that are not members are disconnected and refused (members are
+    /// not): whatever gets past the per-connection limits, strangers
+    /// cannot take the node past this.
+    pub stranger_memory: u64,
 }
 
 impl Default for Config {
@@ -95,6 +100,7 @@ impl Default for Config {
             tick: Duration::from_millis(100),
             resync: Duration::from_secs(60),
             request_timeout: crate::net::behaviour::REQUEST_TIMEOUT,
+            stranger_memory: 512 * 1024 * 1024,
         }
     }
 }

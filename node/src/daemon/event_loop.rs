@@ -213,6 +213,9 @@ struct EventLoop {
     standing: HashMap<PeerId, Standing>,
     /// When each connected stranger connected.
     strangers_since: HashMap<PeerId, Instant>,
+    /// Resident memory is over `config.stranger_memory`: strangers are let
+    /// go and refused.
+    shedding: bool,
     /// Peers this node dialled on purpose: trusted like members (a node
     /// that is not in a community yet trusts the member it joins through).
     dialled: HashSet<PeerId>,
@@ -289,6 +292,7 @@ pub fn spawn(
         session_started: HashMap::new(),
         standing: HashMap::new(),
         strangers_since: HashMap::new(),
+        shedding: false,
         dialled: HashSet::new(),
         address_budgets: AddressBudgets::new(AddressLimits::default()),
     };
@@ -316,6 +320,7 @@ impl EventLoop {
                     self.input(Input::Tick);
                     self.dial_bootstrap();
                     self.reclassify();
+                    self.watch_memory();
                     self.let_strangers_go();
                 }
                 _ = resync.tick() => {
@@ -853,6 +858,33 @@ impl EventLoop {
         }
     }
 
+    /// Sheds strangers while resident memory is over the budget for them.
+    fn watch_memory(&mut self) {
+        let Some(resident) = resident_bytes() else {
+            return;
+        };
+        let over = resident > self.config.stranger_memory;
+        if over != self.shedding {
+            self.shedding = over;
+            self.swarm.behaviour_mut().sync.set_shedding(over);
+            if over {
+                tracing::warn!(
+                    resident,
+                    budget = self.config.stranger_memory,
+                    "short of memory: letting go of peers that are not members and refusing them"
+                );
+            } else {
+                tracing::info!(resident, "memory back under budget: strangers let in again");
+            }
+        }
+        if over {
+            let strangers: Vec<PeerId> = self.strangers_since.drain().map(|(p, _)| p).collect();
+            for peer in strangers {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+        }
+    }
+
     /// Disconnects strangers that have stayed past [`STRANGER_GRACE`]
     /// without being admitted.
     fn let_strangers_go(&mut self) {
@@ -923,6 +955,20 @@ impl EventLoop {
             tracing::warn!(error = %e, "cannot record listen addresses");
         }
     }
+}
+
+/// This process's resident memory (bytes), where the system tells it.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// Removes the records of peers that are not members (a stranger's peer id

@@ -9,6 +9,9 @@
 //!   progress, and strangers [`Caps::strangers_per_ip`] established
 //!   inbound connections per address and [`Caps::strangers`] in all.
 //!
+//! - while the node is short of memory ([`Guarded::set_shedding`]), no
+//!   stranger is let in at all.
+//!
 //! Members (and peers this node dialled on purpose) are exempt from the
 //! strangers' caps; the event loop says who they are with
 //! [`Guarded::set_standing`]. Overall caps for everyone are libp2p's
@@ -70,6 +73,8 @@ pub enum Refused {
     PerAddress,
     #[error("too many connections from peers that are not members")]
     Strangers,
+    #[error("the node is short of memory; only members are let in")]
+    Shedding,
 }
 
 /// The IP address in a multiaddress, if it has one.
@@ -98,6 +103,8 @@ pub struct Guarded {
     accepting: HashMap<ConnectionId, (PeerId, Option<IpAddr>)>,
     /// Strangers' established inbound connections.
     strangers: HashMap<ConnectionId, (PeerId, Option<IpAddr>)>,
+    /// The node is over its memory budget for strangers.
+    shedding: bool,
 }
 
 impl Guarded {
@@ -111,7 +118,13 @@ impl Guarded {
             pending: HashMap::new(),
             accepting: HashMap::new(),
             strangers: HashMap::new(),
+            shedding: false,
         }
+    }
+
+    /// Refuses every stranger's connection while `shedding`.
+    pub fn set_shedding(&mut self, shedding: bool) {
+        self.shedding = shedding;
     }
 
     /// Records what the event loop decided about `peer`: its codecs read
@@ -216,6 +229,9 @@ impl NetworkBehaviour for Guarded {
             return Err(ConnectionDenied::new(Refused::BannedPeer));
         }
         if !self.trusted.contains(&peer) {
+            if self.shedding {
+                return Err(ConnectionDenied::new(Refused::Shedding));
+            }
             let ip = ip_of(remote_addr);
             if let Some(ip) = ip {
                 if self.bans.ip_banned(&ip, now) {
