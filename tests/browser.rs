@@ -204,14 +204,7 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
         let text = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
         assert!(text.contains("Tyneside Hospitals NHS Foundation Trust"), "{text}");
         assert!(text.contains("steward"));
-        c.find(Locator::Css("form.sign-out-everywhere button")).await.expect("Sign out everywhere");
         shot(&c, "community").await;
-        js(&c, "document.querySelector('form.sign-out-everywhere').scrollIntoView()").await;
-        shot(&c, "sign-out-everywhere").await;
-        c.set_window_size(390, 844).await.unwrap();
-        js(&c, "window.scrollTo(0, 0)").await;
-        shot(&c, "community-phone").await;
-        c.set_window_size(1280, 1000).await.unwrap();
 
         // Signed in to two nodes on one computer at once: one cookie each,
         // named for its port, neither the API token, script cannot read it.
@@ -241,6 +234,20 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
         assert_eq!(c.title().await.unwrap(), "Not signed in · Convene");
         c.goto(&demo.webs[1]).await.unwrap();
         assert_eq!(c.title().await.unwrap(), "Browse · Convene", "the other node's session stays");
+
+        // Sign out everywhere, on the Community page.
+        c.goto(&format!("{}community", demo.webs[1])).await.unwrap();
+        c.find(Locator::Css("form.sign-out-everywhere button")).await.expect("Sign out everywhere");
+        js(&c, "document.querySelector('form.sign-out-everywhere').scrollIntoView()").await;
+        shot(&c, "sign-out-everywhere").await;
+        c.set_window_size(390, 844).await.unwrap();
+        js(&c, "window.scrollTo(0, 0)").await;
+        shot(&c, "community-phone").await;
+        c.set_window_size(1280, 1000).await.unwrap();
+        click(&c, "form.sign-out-everywhere button").await;
+        wait_for_page(&c, "/signed-out").await;
+        c.goto(&demo.webs[1]).await.unwrap();
+        assert_eq!(c.title().await.unwrap(), "Not signed in · Convene");
         c.close().await.unwrap();
     });
     assert!(demo.interrupt().success());
