@@ -292,6 +292,7 @@ fn the_pages_publish_through_forms_and_draw_run_charts() {
         .to_str()
         .unwrap();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(r.headers().get("cache-control").unwrap(), "no-store");
     let (status, html) = page(&cookie, &format!("{base}new/project"));
     assert_eq!(status, 200);
     assert!(html.contains(r#"<label for="f-title">"#), "labelled fields");

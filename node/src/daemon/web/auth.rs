@@ -365,7 +365,14 @@ pub(crate) async fn require_sign_in(
             return refused_from_elsewhere();
         }
     }
-    next.run(req).await
+    let mut response = next.run(req).await;
+    // What a signed-in request sees stays out of caches (the Back button
+    // after signing out on a shared computer).
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(header::HeaderValue::from_static("no-store"));
+    response
 }
 
 #[derive(Debug, Deserialize)]
