@@ -109,7 +109,12 @@ impl SyncCodec {
             return Ok(MAX_MESSAGE_BYTES);
         };
         let standing = match &self.connection {
-            Some(c) => gate.standing(&c.peer).await,
+            Some(c) => gate.standing(&c.peer).await.ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the node did not classify the peer in time",
+                )
+            })?,
             None => Standing::Stranger,
         };
         if standing == Standing::Stranger {
@@ -235,5 +240,93 @@ impl libp2p::request_response::Codec for SyncCodec {
         T: AsyncWrite + Unpin + Send,
     {
         write_frame(io, &wire::encode(&res), &self.counters).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use libp2p::PeerId;
+    use libp2p::request_response::Codec;
+
+    use super::*;
+    use crate::net::gate::{STRANGER_MAX_FRAME, STRANGER_MAX_STREAMS};
+
+    fn frame(len: usize) -> Vec<u8> {
+        let mut f = (len as u32).to_be_bytes().to_vec();
+        f.resize(4 + len, 0);
+        f
+    }
+
+    /// The copy a connection's handler gets for `peer` (as libp2p makes it).
+    fn connection_codec(gate: &Arc<Gate>, peer: PeerId) -> SyncCodec {
+        let behaviours = SyncCodec::guarded(gate.clone());
+        gate.set_next(peer);
+        behaviours.clone()
+    }
+
+    #[tokio::test]
+    async fn a_strangers_frames_and_streams_are_small_and_a_members_are_not() {
+        let protocol = StreamProtocol::new(wire::PROTOCOL);
+        let gate = Arc::new(Gate::default());
+        let (stranger, member) = (PeerId::random(), PeerId::random());
+        gate.set(stranger, Standing::Stranger);
+        gate.set(member, Standing::Member);
+        let to_stranger = connection_codec(&gate, stranger);
+        let to_member = connection_codec(&gate, member);
+
+        // A frame over a stranger's limit is refused unread...
+        let big = frame(STRANGER_MAX_FRAME + 1);
+        let read = to_stranger
+            .clone()
+            .read_request(&protocol, &mut futures::io::Cursor::new(&big))
+            .await
+            .unwrap();
+        assert!(matches!(read, Inbound::Invalid(why) if why.contains("limit")));
+        // ...and read from a member (and found not to be a request).
+        let mut stream = to_member.clone();
+        let read = stream
+            .read_request(&protocol, &mut futures::io::Cursor::new(&big))
+            .await
+            .unwrap();
+        assert!(matches!(read, Inbound::Invalid(why) if !why.contains("limit")));
+
+        // A stranger's streams are counted while they are open.
+        let mut open = Vec::new();
+        for _ in 0..STRANGER_MAX_STREAMS {
+            let mut stream = to_stranger.clone();
+            let _ = stream
+                .read_request(&protocol, &mut futures::io::Cursor::new(frame(1)))
+                .await
+                .unwrap();
+            open.push(stream);
+        }
+        let mut one_more = to_stranger.clone();
+        let err = one_more
+            .read_request(&protocol, &mut futures::io::Cursor::new(frame(1)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::QuotaExceeded);
+        open.pop();
+        let mut now_room = to_stranger.clone();
+        assert!(
+            now_room
+                .read_request(&protocol, &mut futures::io::Cursor::new(frame(1)))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_half_sent_frame_is_an_error_not_a_wait_or_a_large_buffer() {
+        let protocol = StreamProtocol::new(wire::PROTOCOL);
+        let mut codec = SyncCodec::default();
+        // Announces 8 MiB, sends ten bytes and ends.
+        let mut half = (MAX_MESSAGE_BYTES as u32).to_be_bytes().to_vec();
+        half.extend([0u8; 10]);
+        let err = codec
+            .read_response(&protocol, &mut futures::io::Cursor::new(half))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 }

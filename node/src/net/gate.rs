@@ -7,9 +7,10 @@
 //! The event loop decides standings (it holds the membership) and writes
 //! them here; the codec, which runs in each connection's task, reads them.
 //! A request that arrives before the event loop has classified its peer
-//! waits for it (at most [`CLASSIFY_WAIT`], then it is read as a
-//! stranger's), so a member's first request is never cut short and a
-//! stranger's is never buffered in full.
+//! waits for it (at most [`CLASSIFY_WAIT`]; then the stream is dropped
+//! unread, so that a member is never taken for a stranger and banned), so a
+//! member's first request is never cut short and a stranger's is never
+//! buffered in full.
 //!
 //! libp2p's request-response `Codec` is not told which peer it reads from.
 //! It is, however, cloned exactly once per connection, inside
@@ -111,18 +112,18 @@ impl Gate {
     }
 
     /// `peer`'s standing, waiting up to [`CLASSIFY_WAIT`] for the event
-    /// loop to classify it; a stranger's if it does not.
-    pub async fn standing(&self, peer: &PeerId) -> Standing {
+    /// loop to classify it (`None` if it does not).
+    pub async fn standing(&self, peer: &PeerId) -> Option<Standing> {
         let deadline = tokio::time::Instant::now() + CLASSIFY_WAIT;
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if let Some(s) = self.get(peer) {
-                return s;
+                return Some(s);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.get(peer).unwrap_or(Standing::Stranger);
+                return self.get(peer);
             }
         }
     }
@@ -192,12 +193,12 @@ mod tests {
         });
         tokio::task::yield_now().await;
         gate.set(peer, Standing::Member);
-        assert_eq!(waiting.await.unwrap(), Standing::Member);
+        assert_eq!(waiting.await.unwrap(), Some(Standing::Member));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_unclassified_peer_is_read_as_a_stranger_after_the_wait() {
+    async fn the_wait_for_a_standing_ends() {
         let gate = Gate::default();
-        assert_eq!(gate.standing(&PeerId::random()).await, Standing::Stranger);
+        assert_eq!(gate.standing(&PeerId::random()).await, None);
     }
 }
