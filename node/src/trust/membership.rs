@@ -125,7 +125,7 @@ pub fn check_claim<'c>(
         .invites
         .get(&claim.invite)
         .ok_or(ClaimFault::UnknownInvite)?;
-    if !unhex(&claim.secret).is_some_and(|s| secret_hash(&s) == invite.secret_hash) {
+    if unhex(&claim.secret).is_none_or(|s| secret_hash(&s) != invite.secret_hash) {
         return Err(ClaimFault::WrongSecret);
     }
     if let Some(confirmed) = &invite.confirmed {
