@@ -725,6 +725,12 @@ impl EventLoop {
                     channel,
                     ..
                 } => {
+                    // Membership may have changed since the peer was last
+                    // classified (a tick ago at most): look again before
+                    // taking it for a stranger.
+                    if self.standing.get(&peer) == Some(&Standing::Stranger) {
+                        self.classify(peer);
+                    }
                     let Some(channel) = self.within_address_budget(peer, &request, channel) else {
                         return;
                     };
