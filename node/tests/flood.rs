@@ -648,3 +648,39 @@ async fn strangers_are_let_go_and_refused_while_memory_is_short() {
     let answer = ask_as_stranger(&addr, announce(), hold).await;
     assert!(answer.is_err(), "a stranger was served: {answer:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_attempts_from_fresh_peer_ids_share_their_addresss_budget() {
+    let home = tempfile::tempdir().unwrap();
+    community_node(home.path());
+    let (_victim, addr) = start_in_process(home.path()).await;
+    // Each attempt from a new peer id (they cost nothing to make), all
+    // from one address.
+    let mut answers = Vec::new();
+    for _ in 0..24 {
+        let (_hold, hold) = tokio::sync::oneshot::channel();
+        let answer = ask_as_stranger(
+            &addr,
+            Request::Join {
+                changes: Vec::new(),
+            },
+            hold,
+        )
+        .await;
+        answers.push(match answer {
+            Ok(Response::Refused { reason }) if reason.contains("too many") => "slow down",
+            Ok(_) => "considered",
+            Err(_) => "turned away",
+        });
+    }
+    let considered = answers.iter().filter(|a| **a == "considered").count();
+    assert!(
+        considered <= 8,
+        "only the address's burst of joins is considered: {answers:?}"
+    );
+    assert_eq!(
+        answers.last(),
+        Some(&"turned away"),
+        "an address that keeps trying is banned: {answers:?}"
+    );
+}
