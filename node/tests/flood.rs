@@ -156,6 +156,8 @@ struct HalfFrame {
     body: usize,
     /// Bytes the victim took (written into the stream), all streams.
     sent: Arc<AtomicU64>,
+    /// Streams whose whole body was written.
+    written: Arc<AtomicUsize>,
 }
 
 impl request_response::Codec for HalfFrame {
@@ -196,6 +198,7 @@ impl request_response::Codec for HalfFrame {
             self.sent.fetch_add(n as u64, Ordering::Relaxed);
             left -= n;
         }
+        self.written.fetch_add(1, Ordering::SeqCst);
         // Never the rest.
         futures::future::pending::<()>().await;
         Ok(())
@@ -249,22 +252,24 @@ struct Flood {
     connected: AtomicUsize,
     /// Of those, how many it closed.
     closed: AtomicUsize,
+    /// Streams that failed (refused, reset or cut with their connection).
+    failed: AtomicUsize,
 }
 
 /// `peers` attackers (each a fresh peer id) connect to `addr` and each
-/// opens `streams` streams of half-sent frames. Returns when the victim
-/// has taken `enough` bytes or closed every connection (or after
-/// `deadline`), with the bytes it took.
+/// opens `streams` streams of half-sent frames. Returns when every stream
+/// has been written in full or has failed, or the victim has closed every
+/// connection (or after `deadline`), with the bytes the victim took.
 async fn flood(
     addr: &Multiaddr,
     peers: usize,
     streams: usize,
     declared: u32,
     body: usize,
-    enough: u64,
     deadline: Duration,
 ) -> (u64, Arc<Flood>) {
     let sent = Arc::new(AtomicU64::new(0));
+    let written = Arc::new(AtomicUsize::new(0));
     let flood = Arc::new(Flood::default());
     let mut tasks = Vec::new();
     for _ in 0..peers {
@@ -272,6 +277,7 @@ async fn flood(
             declared,
             body,
             sent: sent.clone(),
+            written: written.clone(),
         });
         swarm.dial(addr.clone()).unwrap();
         let flood = flood.clone();
@@ -283,6 +289,9 @@ async fn flood(
                         for _ in 0..streams {
                             swarm.behaviour_mut().send_request(&peer_id, ());
                         }
+                    }
+                    SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }) => {
+                        flood.failed.fetch_add(1, Ordering::SeqCst);
                     }
                     SwarmEvent::ConnectionClosed { .. } => {
                         flood.closed.fetch_add(1, Ordering::SeqCst);
@@ -296,8 +305,9 @@ async fn flood(
     }
     let end = Instant::now() + deadline;
     loop {
+        let resolved = written.load(Ordering::SeqCst) + flood.failed.load(Ordering::SeqCst);
         let done = tasks.iter().all(|t| t.is_finished());
-        if sent.load(Ordering::Relaxed) >= enough || done || Instant::now() > end {
+        if resolved >= peers * streams || done || Instant::now() > end {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -333,7 +343,6 @@ async fn half_sent_large_frames_from_strangers_do_not_fill_memory() {
         streams,
         frame as u32,
         frame - 1,
-        total,
         Duration::from_secs(20),
     )
     .await;
@@ -369,17 +378,18 @@ async fn many_streams_of_small_half_sent_frames_from_strangers_do_not_fill_memor
         streams,
         frame as u32,
         frame - 1,
-        total,
-        Duration::from_secs(10),
+        Duration::from_secs(20),
     )
     .await;
     let peak = victim.peak_mib();
     let growth = peak - before;
     eprintln!(
-        "victim: {before:.1} MiB before, peak {peak:.1} MiB (+{growth:.1}); it took {:.1} MiB of {:.1} MiB on {} connections",
+        "victim: {before:.1} MiB before, peak {peak:.1} MiB (+{growth:.1}); it took {:.1} MiB of {:.1} MiB on {} connections; {} of {} streams refused",
         sent as f64 / 1048576.0,
         total as f64 / 1048576.0,
         flood.connected.load(Ordering::SeqCst),
+        flood.failed.load(Ordering::SeqCst),
+        peers * streams,
     );
     assert!(
         growth < SMALL_FRAMES_BOUND_MIB,
@@ -487,6 +497,7 @@ async fn a_stranger_that_breaks_the_protocol_is_banned_with_its_address() {
         declared: u32::MAX,
         body: 0,
         sent: Arc::default(),
+        written: Arc::default(),
     });
     let breaker_id: PeerId = *breaker.local_peer_id();
     breaker.dial(addr.clone()).unwrap();
