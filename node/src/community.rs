@@ -386,9 +386,13 @@ impl Node {
     /// What a newcomer sends to be admitted: its claims and its
     /// organisation's profile.
     pub fn join_changes(&self) -> Result<Vec<SignedChange>, NodeError> {
+        let me = self.node_id().to_string();
         let mut out = Vec::new();
         for id in self.store().docs_of_kind("join")? {
-            out.extend(self.store().changes(id)?.into_iter().map(|c| c.change));
+            // Only this node's own claims (after a sync it holds others').
+            if matches!(self.get(id), Ok(Entry { body: Body::Join(c), .. }) if c.node == me) {
+                out.extend(self.store().changes(id)?.into_iter().map(|c| c.change));
+            }
         }
         out.extend(
             self.store()
