@@ -58,7 +58,14 @@ pub fn build_swarm(
             noise::Config::new,
             yamux::Config::default,
         )?
-        .with_quic()
+        // What one QUIC connection may make this node buffer: 4 MiB, not
+        // the 15 MB default (a stranger's connections are few, but each
+        // counts); a member's 8 MiB answer still streams through it.
+        .with_quic_config(|mut c| {
+            c.max_connection_data = 4 * 1024 * 1024;
+            c.max_stream_data = 2 * 1024 * 1024;
+            c
+        })
         .with_behaviour(|key| {
             let peer_id = key.public().to_peer_id();
             let mdns = if use_mdns {
