@@ -1030,3 +1030,159 @@ fn export_md_leaves_contacts_out_unless_asked_and_their_consent_covers_it() {
         .failure()
         .stderr(predicate::str::contains("column consent: cannot be yes"));
 }
+
+/// Runs `convene` in `home` to its end, sampling its peak resident set
+/// from `/proc/<pid>/status` every millisecond. `VmHWM` is a high-water
+/// mark (it only grows), so any sample after the peak reads the peak; only
+/// a peak in the last millisecond before exit could be missed. Returns
+/// whether it succeeded, its stdout and stderr, and the peak in MiB.
+fn run_measuring_peak(home: &Home, args: &[&str]) -> (bool, String, String, f64) {
+    use std::time::{Duration, Instant};
+    let out_path = home.path().join("measured.out");
+    let err_path = home.path().join("measured.err");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convene"))
+        .env_remove("CONVENE_HOME")
+        .env("NO_COLOR", "1")
+        .arg("--home")
+        .arg(home.path())
+        .args(args)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Ok(status) = std::fs::read_to_string(&status_path)
+            && let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("convene {args:?} did not finish in 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(peak_kib > 0, "no sample of convene {args:?}");
+    (
+        status.success(),
+        std::fs::read_to_string(out_path).unwrap(),
+        std::fs::read_to_string(err_path).unwrap(),
+        peak_kib as f64 / 1024.0,
+    )
+}
+
+/// The bound issue 13 sets for importing any bundle, valid or hostile.
+const IMPORT_PEAK_MIB: f64 = 200.0;
+
+/// Issue 13, item 7: decompression bombs with valid checksums (anyone can
+/// make one) are refused within the memory bound, and nothing is applied.
+#[test]
+fn a_bomb_bundle_is_refused_in_bounded_memory() {
+    use convene_node::bundle::{self, Header, Item};
+    use convene_node::sync::wire::WireChange;
+    use std::io::Write;
+    let home = Home::for_org("Bombed Council", "council");
+    let zeros = vec![0u8; 1 << 20];
+    // Version 1, as Convene wrote until now: 1 GiB of zeros in about 1 MB.
+    let v1 = home.path().join("v1-bomb.bundle");
+    let bytes = bundle::craft(1, |z: &mut dyn Write| {
+        (0..1024).try_for_each(|_| z.write_all(&zeros))
+    })
+    .unwrap();
+    assert!(bytes.len() < 2 << 20, "{} bytes", bytes.len());
+    std::fs::write(&v1, bytes).unwrap();
+    // Version 2: change records as large as allowed (512 MiB of zeros,
+    // valid records with bad signatures), in about 1 MB.
+    let v2 = home.path().join("v2-bomb.bundle");
+    let header = Header {
+        changes: 64,
+        ..Header::default()
+    };
+    let huge = |_| {
+        Item::Change(WireChange {
+            doc: [0; 16],
+            hash: [0; 32],
+            signer: [0; 32],
+            signature: vec![0; 64],
+            bytes: vec![0; bundle::MAX_CHANGE_RECORD as usize - 200],
+        })
+    };
+    let bytes = bundle::encode_items(&header, (0..64).map(huge), &mut |_, _| {});
+    assert!(bytes.len() < 2 << 20, "{} bytes", bytes.len());
+    std::fs::write(&v2, bytes).unwrap();
+
+    let before = home.ids();
+    for (path, refusal) in [
+        (&v1, "version 1 and inflates to more than 32 MiB"),
+        (&v2, "64 of its signatures do not verify"),
+    ] {
+        let started = std::time::Instant::now();
+        let (ok, _, stderr, peak) = run_measuring_peak(&home, &["import", path.to_str().unwrap()]);
+        eprintln!(
+            "{}: peak {peak:.1} MiB in {:?}",
+            path.display(),
+            started.elapsed()
+        );
+        assert!(peak < IMPORT_PEAK_MIB, "peak {peak:.1} MiB: {stderr}");
+        assert!(!ok, "{stderr}");
+        assert!(stderr.contains(refusal), "{stderr}");
+        assert_eq!(home.ids(), before, "nothing applied");
+    }
+}
+
+/// Issue 13, item 7: a large valid bundle (3,000 entries: three batches
+/// of changes) is applied in batches, within the same bound.
+#[test]
+fn a_large_bundle_imports_in_bounded_memory() {
+    use convene_model::{Body, EntryInput, Learning};
+    const ENTRIES: usize = 3000;
+    let exporter = Home::for_org("Large Exporter", "vcse");
+    let inputs = (0..ENTRIES)
+        .map(|i| EntryInput {
+            body: Body::Learning(Learning {
+                title: format!("Lesson {i}"),
+                summary: format!("What lesson {i} taught us, at some length.")
+                    .as_str()
+                    .into(),
+                ..Learning::default()
+            }),
+            visibility: None,
+            status: None,
+        })
+        .collect();
+    convene_node::Node::open(exporter.path())
+        .unwrap()
+        .publish_batch(inputs)
+        .unwrap();
+    let path = exporter.path().join("large.bundle");
+    let out = exporter.stdout(&["export", "--out", path.to_str().unwrap()]);
+    assert!(out.contains(&format!("{} changes", ENTRIES + 1)), "{out}");
+    let size = std::fs::metadata(&path).unwrap().len();
+
+    let importer = Home::for_org("Large Importer", "council");
+    let started = std::time::Instant::now();
+    let (ok, stdout, stderr, peak) =
+        run_measuring_peak(&importer, &["import", path.to_str().unwrap()]);
+    eprintln!(
+        "{size} bytes bundle of {} changes: peak {peak:.1} MiB in {:?}",
+        ENTRIES + 1,
+        started.elapsed()
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&format!("{} new changes", ENTRIES + 1)),
+        "{stdout}"
+    );
+    assert!(peak < IMPORT_PEAK_MIB, "peak {peak:.1} MiB");
+    // Its entries, the exporter's profile and its own.
+    assert_eq!(importer.ids().len(), ENTRIES + 2);
+}

@@ -18,15 +18,18 @@ use convene_node::node::{create_private_dir, create_private_file};
 use crate::args::{ExportArgs, ImportArgs};
 use crate::progress;
 
-fn read_bundle(path: &Path) -> Result<bundle::Body> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    bundle::decode(&bytes).with_context(|| format!("{} was refused", path.display()))
+/// Opens a bundle file from its start (it is read as a stream, never
+/// whole: see `convene_node::bundle`).
+fn open(path: &Path) -> impl FnMut() -> std::io::Result<std::fs::File> + '_ {
+    move || std::fs::File::open(path)
 }
 
 fn since(s: &str) -> Result<Since> {
     let path = Path::new(s);
     if path.is_file() {
-        return Ok(Since::Bundle(bundle::hashes(&read_bundle(path)?)));
+        let hashes = bundle::read_hashes(open(path))
+            .with_context(|| format!("{} was refused", path.display()))?;
+        return Ok(Since::Bundle(hashes));
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         let t = d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
@@ -64,7 +67,7 @@ pub fn export(out: &mut impl Write, home: &Path, a: ExportArgs) -> Result<()> {
     };
     let message = format!("compressing {} changes", body.changes.len());
     let bytes = bundle::encode_with(&body, &mut |done, total| {
-        progress::bar(&spinner, &message, done, total, "bytes");
+        progress::bar(&spinner, &message, done, total, "records");
     });
     progress::done(&spinner);
     // Write beside the target and rename, so a full disk or a crash never
@@ -88,32 +91,32 @@ pub fn export(out: &mut impl Write, home: &Path, a: ExportArgs) -> Result<()> {
 
 pub fn import(out: &mut impl Write, home: &Path, a: ImportArgs) -> Result<()> {
     let spinner = progress::spinner(format!("reading {}", a.file.display()));
-    let report = (|| {
-        let body = read_bundle(&a.file)?;
+    let imported = (|| {
         let mut node = Node::open(home)?;
-        progress::say(
-            &spinner,
-            format!(
-                "verifying {} signatures",
-                body.changes.len() + body.tombstones.len()
-            ),
-        );
-        let message = format!("applying {} changes", body.changes.len());
-        let report = node.import_bundle_with(body, &mut |done, total| {
-            progress::bar(&spinner, &message, done, total, "entries");
-        })?;
+        let imported = node
+            .import_bundle_from(open(&a.file), &mut |stage, done, total| match stage {
+                bundle::Stage::Checking => progress::say(&spinner, "checking the checksum"),
+                bundle::Stage::Verifying => {
+                    progress::bar(&spinner, "verifying signatures", done, total, "records")
+                }
+                bundle::Stage::Applying => {
+                    progress::bar(&spinner, "applying", done, total, "changes")
+                }
+            })
+            .with_context(|| format!("{} was refused", a.file.display()))?;
         progress::say(&spinner, "saving");
-        Ok::<_, anyhow::Error>(report)
+        Ok::<_, anyhow::Error>(imported)
     })();
     progress::done(&spinner);
-    let report = report?;
+    let imported = imported?;
+    let report = &imported.report;
     writeln!(
         out,
         "Imported {}: {} new changes, {} already here, {} rejected{}{}",
         a.file.display(),
         report.applied,
         report.already_had + report.refused_erased,
-        report.rejected.len(),
+        imported.rejected,
         if report.waiting > 0 {
             format!(", {} waiting for what they depend on", report.waiting)
         } else {
@@ -127,6 +130,13 @@ pub fn import(out: &mut impl Write, home: &Path, a: ImportArgs) -> Result<()> {
     )?;
     for r in &report.rejected {
         writeln!(out, "  rejected a change to {}: {}", r.doc, r.reason)?;
+    }
+    if imported.rejected > report.rejected.len() {
+        writeln!(
+            out,
+            "  and {} more (`convene log --security` lists them all)",
+            imported.rejected - report.rejected.len()
+        )?;
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! `convene import`: arbitrary bundle files. Bytes that start with the
-//! bundle magic go through the whole reader (magic, version, length,
-//! checksum, inflate, decode); other bytes are taken as the decoded body
-//! itself, so mutations reach the importer past the checksum. Changes whose
+//! bundle magic go through the streaming importer as `convene import`
+//! runs it (checksum, then every record read in bounded memory, verified,
+//! applied in batches) and through the whole-body reader; other bytes are
+//! taken as the decoded body itself, so mutations reach the importer past
+//! the checksum. Changes whose
 //! bytes parse as automerge changes are then re-signed by the importing
 //! node, so that arbitrary (but validly signed) change bytes reach the
 //! permission checks, apply and the store. Nothing may panic, and the store
@@ -53,6 +55,13 @@ fuzz_target!(|data: &[u8]| {
     // A panic that escapes the target still aborts, as a crash.
     static DEFAULT_HOOK: std::sync::Once = std::sync::Once::new();
     DEFAULT_HOOK.call_once(|| drop(std::panic::take_hook()));
+    if data.starts_with(b"CONVENE-BUNDLE\n") {
+        NODE.with(|cell| {
+            let (_, node) = &mut *cell.borrow_mut();
+            let _ = node.import_bundle_from(|| Ok(data), &mut |_, _, _| {});
+            assert_eq!(node.store().integrity_check().unwrap(), "ok");
+        });
+    }
     let Some(mut body) = body(data) else {
         return;
     };

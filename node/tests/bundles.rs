@@ -231,3 +231,64 @@ fn a_malformed_but_signed_change_is_rejected_not_a_panic() {
     );
     assert_eq!(node.store().integrity_check().unwrap(), "ok");
 }
+
+/// A bundle file is read as a stream and applied in batches; one bad
+/// signature anywhere in it refuses all of it before anything is applied.
+#[test]
+fn a_bundle_file_is_applied_in_batches_and_one_bad_signature_refuses_it_all() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let c_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Exporter");
+    let mut b = init(b_dir.path(), "Importer");
+    let mut c = init(c_dir.path(), "Other importer");
+    let n = 2 * bundle::BATCH_CHANGES + 50;
+    let inputs = (0..n)
+        .map(|i| EntryInput {
+            body: Body::Learning(Learning {
+                title: format!("Lesson {i}"),
+                summary: "Summary.".into(),
+                ..Learning::default()
+            }),
+            visibility: None,
+            status: None,
+        })
+        .collect();
+    a.publish_batch(inputs).unwrap();
+    let body = a.export_bundle(None, &Since::Everything).unwrap();
+    let path = a_dir.path().join("all.bundle");
+    std::fs::write(&path, bundle::encode(&body)).unwrap();
+
+    let mut stages = Vec::new();
+    let imported = b
+        .import_bundle_from(|| std::fs::File::open(&path), &mut |stage, done, total| {
+            stages.push((stage, done, total))
+        })
+        .unwrap();
+    assert_eq!(imported.header.changes, n as u64 + 1);
+    assert_eq!(imported.report.applied, n + 1);
+    assert_eq!(imported.rejected, 0);
+    assert_eq!(imported.report.changed.len(), n + 1);
+    assert_eq!(stages.first(), Some(&(bundle::Stage::Checking, 0, 0)));
+    let last = (bundle::Stage::Applying, n as u64 + 1, n as u64 + 1);
+    assert_eq!(stages.last(), Some(&last));
+    assert!(b.list(&Default::default()).unwrap().len() > n);
+
+    // The last change's signature altered: nothing at all is applied.
+    let mut tampered = body.clone();
+    tampered.changes.last_mut().unwrap().signature[0] ^= 1;
+    let path = a_dir.path().join("tampered.bundle");
+    std::fs::write(&path, bundle::encode(&tampered)).unwrap();
+    let err = c
+        .import_bundle_from(|| std::fs::File::open(&path), &mut |_, _, _| {})
+        .unwrap_err();
+    assert!(
+        matches!(err, NodeError::Bundle(bundle::BundleError::Tampered(1))),
+        "{err}"
+    );
+    assert_eq!(
+        c.list(&Default::default()).unwrap().len(),
+        1,
+        "its own profile"
+    );
+}

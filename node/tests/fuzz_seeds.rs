@@ -146,6 +146,27 @@ fn write_the_fuzz_seed_corpus() {
     let body = net.node(a).export_bundle(None, &Since::Everything).unwrap();
     std::fs::write(bundle_dir.join("whole"), bundle::encode(&body)).unwrap();
     std::fs::write(bundle_dir.join("body"), postcard::to_stdvec(&body).unwrap()).unwrap();
+    // Version 1 (one postcard body), still read up to its cap.
+    let v1 = bundle::craft(1, |z| z.write_all(&postcard::to_stdvec(&body).unwrap())).unwrap();
+    std::fs::write(bundle_dir.join("v1-whole"), v1).unwrap();
+    // Small bombs: a version 1 body of zeros, and a version 2 header
+    // declaring more changes than follow, then zeros.
+    let zeros = vec![0u8; 1 << 20];
+    let v1_bomb = bundle::craft(1, |z| z.write_all(&zeros)).unwrap();
+    std::fs::write(bundle_dir.join("v1-bomb"), v1_bomb).unwrap();
+    let header = bundle::Header {
+        changes: 3,
+        ..bundle::Header::default()
+    };
+    let h = postcard::to_stdvec(&header).unwrap();
+    let v2_bomb = bundle::craft(2, |z| {
+        z.write_all(&(h.len() as u32).to_le_bytes())?;
+        z.write_all(&h)?;
+        z.write_all(&((1u32 << 20) - 4).to_le_bytes())?;
+        z.write_all(&zeros)
+    })
+    .unwrap();
+    std::fs::write(bundle_dir.join("v2-bomb"), v2_bomb).unwrap();
 
     let csv_dir = dir("csv");
     // First byte: 0 learning, 1 project, 2 contact.

@@ -1,0 +1,257 @@
+//! Importing a bundle in bounded memory: checksum, then every signature,
+//! then the changes in batches (see the module docs of [`super`]).
+
+use std::io::Read;
+
+use crate::error::NodeError;
+use crate::node::{ApplyReport, Node, OnProgress};
+use crate::sync::wire::{WireChange, WireTombstone};
+use crate::trust::{SignedChange, Tombstone};
+
+use super::{BATCH_BYTES, BATCH_CHANGES, Body, BundleError, Header, Item, Reader};
+
+/// Rejections listed in a report (all are counted, and all are in the
+/// audit log).
+pub const MAX_LISTED_REJECTIONS: usize = 1000;
+
+/// What importing a bundle did.
+#[derive(Debug, Clone, Default)]
+pub struct Imported {
+    pub header: Header,
+    /// The reports of every batch, summed; `rejected` lists at most
+    /// [`MAX_LISTED_REJECTIONS`].
+    pub report: ApplyReport,
+    /// Changes rejected in all.
+    pub rejected: usize,
+}
+
+/// Where an import is, for progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Checking the checksum.
+    Checking,
+    /// Verifying signatures: records read of those declared.
+    Verifying,
+    /// Applying: changes applied of those declared.
+    Applying,
+}
+
+/// A source of items: a reader, or a body already in memory.
+trait Items {
+    fn next_item(&mut self) -> Result<Option<Item>, BundleError>;
+}
+
+impl<R: Read> Items for Reader<R> {
+    fn next_item(&mut self) -> Result<Option<Item>, BundleError> {
+        Reader::next_item(self)
+    }
+}
+
+struct BodyItems<'a> {
+    tombstones: std::slice::Iter<'a, WireTombstone>,
+    changes: std::slice::Iter<'a, WireChange>,
+}
+
+impl Items for BodyItems<'_> {
+    fn next_item(&mut self) -> Result<Option<Item>, BundleError> {
+        Ok(self
+            .tombstones
+            .next()
+            .cloned()
+            .map(Item::Tombstone)
+            .or_else(|| self.changes.next().cloned().map(Item::Change)))
+    }
+}
+
+/// Changes and tombstones read but not yet verified or applied.
+#[derive(Default)]
+struct Batch {
+    changes: Vec<SignedChange>,
+    bytes: usize,
+    tombstones: Vec<Tombstone>,
+    /// Records that do not even convert (a signature of the wrong length).
+    malformed: usize,
+}
+
+impl Batch {
+    fn add(&mut self, item: Item) {
+        match item {
+            Item::Tombstone(t) => match Tombstone::try_from(t) {
+                Ok(t) => self.tombstones.push(t),
+                Err(_) => self.malformed += 1,
+            },
+            Item::Change(c) => match SignedChange::try_from(c) {
+                Ok(c) => {
+                    self.bytes += c.bytes.len();
+                    self.changes.push(c);
+                }
+                Err(_) => self.malformed += 1,
+            },
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.changes.len() >= super::BATCH_CHANGES
+            || self.bytes >= BATCH_BYTES
+            || self.tombstones.len() >= BATCH_CHANGES
+    }
+
+    fn len(&self) -> usize {
+        self.changes.len() + self.tombstones.len() + self.malformed
+    }
+}
+
+impl Node {
+    /// Imports a bundle already in memory: every signature is verified
+    /// first (one bad one refuses the whole bundle), then the changes and
+    /// tombstones go through the same checks as sync, in batches.
+    pub fn import_bundle(&mut self, body: Body) -> Result<ApplyReport, NodeError> {
+        self.import_bundle_with(body, &mut |_, _| {})
+    }
+
+    /// [`Node::import_bundle`], telling `on` how many of the bundle's
+    /// changes are done.
+    pub fn import_bundle_with(
+        &mut self,
+        body: Body,
+        on: OnProgress<'_>,
+    ) -> Result<ApplyReport, NodeError> {
+        let items = || {
+            Ok(BodyItems {
+                tombstones: body.tombstones.iter(),
+                changes: body.changes.iter(),
+            })
+        };
+        let total = body.changes.len() as u64;
+        let mut on_stage = |stage, done, total| {
+            if stage == Stage::Applying {
+                on(done, total)
+            }
+        };
+        Ok(self
+            .import_items(
+                items,
+                total + body.tombstones.len() as u64,
+                total,
+                &mut on_stage,
+            )?
+            .report)
+    }
+
+    /// Imports a bundle read from what `open` opens (a file, each time from
+    /// its start), holding at most one batch of it in memory: `open` is
+    /// called three times, to check the checksum, to verify every
+    /// signature, and to apply.
+    pub fn import_bundle_from<R: Read>(
+        &mut self,
+        mut open: impl FnMut() -> std::io::Result<R>,
+        on: &mut dyn FnMut(Stage, u64, u64),
+    ) -> Result<Imported, NodeError> {
+        on(Stage::Checking, 0, 0);
+        super::check(open().map_err(BundleError::Unreadable)?)?;
+        let header = Reader::open(open().map_err(BundleError::Unreadable)?)?
+            .header()
+            .clone();
+        let records = header.tombstones + header.changes;
+        let mut imported = self.import_items(
+            || Reader::open(open().map_err(BundleError::Unreadable)?),
+            records,
+            header.changes,
+            on,
+        )?;
+        imported.header = header;
+        Ok(imported)
+    }
+
+    fn import_items<I: Items>(
+        &mut self,
+        mut open: impl FnMut() -> Result<I, BundleError>,
+        records: u64,
+        changes: u64,
+        on: &mut dyn FnMut(Stage, u64, u64),
+    ) -> Result<Imported, NodeError> {
+        // Pass 1: every signature, one batch at a time; nothing applied.
+        let mut items = open()?;
+        let mut bad = 0;
+        let mut read = 0u64;
+        let mut batch = Batch::default();
+        let verify = |batch: Batch| {
+            let verdicts = crate::apply::verify_all(batch.changes);
+            batch.malformed
+                + verdicts.iter().filter(|(_, v)| v.is_err()).count()
+                + batch
+                    .tombstones
+                    .iter()
+                    .filter(|t| t.verify().is_err())
+                    .count()
+        };
+        on(Stage::Verifying, 0, records);
+        while let Some(item) = items.next_item()? {
+            batch.add(item);
+            if batch.full() {
+                read += batch.len() as u64;
+                bad += verify(std::mem::take(&mut batch));
+                on(Stage::Verifying, read, records);
+            }
+        }
+        bad += verify(batch);
+        on(Stage::Verifying, records, records);
+        drop(items);
+        if bad > 0 {
+            return Err(BundleError::Tampered(bad).into());
+        }
+
+        // Pass 2: apply, batch by batch (tombstones come first).
+        let mut items = open()?;
+        let mut imported = Imported::default();
+        let mut done = 0u64;
+        let mut batch = Batch::default();
+        loop {
+            let next = items.next_item()?;
+            let end = next.is_none();
+            if let Some(item) = next {
+                batch.add(item);
+            }
+            if !(end || batch.full()) {
+                continue;
+            }
+            let batch = std::mem::take(&mut batch);
+            let n = batch.changes.len() as u64;
+            let verified = crate::apply::verify_all(batch.changes);
+            // Verified in pass 1: a failure now means the file changed.
+            if batch.malformed > 0
+                || verified.iter().any(|(_, v)| v.is_err())
+                || batch.tombstones.iter().any(|t| t.verify().is_err())
+            {
+                return Err(BundleError::Damaged.into());
+            }
+            if n > 0 || !batch.tombstones.is_empty() {
+                let report = self.apply_verified(verified, batch.tombstones, &mut |d, total| {
+                    on(Stage::Applying, done + n * d / total.max(1), changes)
+                })?;
+                merge(&mut imported, report);
+            }
+            done += n;
+            if end {
+                break;
+            }
+        }
+        let changed = &mut imported.report.changed;
+        changed.sort();
+        changed.dedup();
+        Ok(imported)
+    }
+}
+
+fn merge(into: &mut Imported, r: ApplyReport) {
+    let sum = &mut into.report;
+    sum.applied += r.applied;
+    sum.already_had += r.already_had;
+    sum.waiting += r.waiting;
+    sum.refused_erased += r.refused_erased;
+    into.rejected += r.rejected.len();
+    let room = MAX_LISTED_REJECTIONS.saturating_sub(sum.rejected.len());
+    sum.rejected.extend(r.rejected.into_iter().take(room));
+    sum.changed.extend(r.changed);
+    sum.erased.extend(r.erased);
+}
