@@ -1186,3 +1186,48 @@ fn a_large_bundle_imports_in_bounded_memory() {
     // Its entries, the exporter's profile and its own.
     assert_eq!(importer.ids().len(), ENTRIES + 2);
 }
+
+/// Issue 13, item 5: a draft is in no export made for others: not in a
+/// bundle (for everyone or for one organisation), not in `export-csv`,
+/// not in `export-md`.
+#[test]
+fn drafts_are_left_out_of_bundles_and_exports() {
+    let home = Home::for_org("Drafting Trust", "nhs-trust");
+    let other = Home::for_org("Receiving Council", "council");
+    let draft = home
+        .stdout(&[
+            "publish",
+            "learning",
+            "--title",
+            "Half-written wombat notes",
+            "--summary",
+            "Not ready.",
+            "--draft",
+        ])
+        .trim()
+        .to_string();
+    let published = home.publish("Finished lesson");
+    assert!(home.ids().contains(&draft), "listed at home");
+
+    let bundle = home.path().join("all.bundle");
+    home.stdout(&["export", "--out", bundle.to_str().unwrap()]);
+    other.stdout(&["import", bundle.to_str().unwrap()]);
+    assert!(other.ids().contains(&published));
+    assert!(
+        !other.ids().contains(&draft),
+        "the draft travelled in a bundle"
+    );
+
+    let csv = home.path().join("learning.csv");
+    home.stdout(&["export-csv", "learning", "--out", csv.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.contains("Finished lesson"), "{text}");
+    assert!(!text.contains("wombat"), "{text}");
+
+    let site = home.path().join("site");
+    home.stdout(&["export-md", "--out", site.to_str().unwrap()]);
+    for page in std::fs::read_dir(&site).unwrap() {
+        let page = std::fs::read_to_string(page.unwrap().path()).unwrap();
+        assert!(!page.contains("wombat"), "{page}");
+    }
+}
