@@ -292,3 +292,33 @@ fn a_bundle_file_is_applied_in_batches_and_one_bad_signature_refuses_it_all() {
         "its own profile"
     );
 }
+
+/// A bundle written by an earlier Convene (version 1, one postcard body)
+/// still imports, read from memory as the fuzz target reads it.
+#[test]
+fn a_version_1_bundle_still_imports() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Old exporter");
+    let mut b = init(b_dir.path(), "New importer");
+    let id = a
+        .publish(EntryInput {
+            body: Body::Learning(Learning {
+                title: "From an older node".into(),
+                summary: "s".into(),
+                ..Learning::default()
+            }),
+            visibility: None,
+            status: None,
+        })
+        .unwrap();
+    let body = a.export_bundle(None, &Since::Everything).unwrap();
+    let raw = postcard::to_stdvec(&body).unwrap();
+    let data = bundle::craft(1, |z| z.write_all(&raw)).unwrap();
+    assert_eq!(data[15], 1, "version 1");
+    let imported = b
+        .import_bundle_from(|| Ok(&data[..]), &mut |_, _, _| {})
+        .unwrap();
+    assert_eq!(imported.report.applied, 2, "{imported:?}");
+    assert_eq!(b.get(id).unwrap(), a.get(id).unwrap());
+}
