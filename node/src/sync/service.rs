@@ -64,7 +64,8 @@ pub trait Replica {
     /// any process, and applied changes), with their new digests.
     fn refresh(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError>;
     /// `peer` has just admitted this node (`true`), or this node's first
-    /// full session with it is over (`false`). A newcomer may not have the
+    /// full session with it has completed (`false`; a session that failed,
+    /// e.g. one refused before the join was answered, does not count). A newcomer may not have the
     /// claim that makes its admitting member a member yet; until that first
     /// session brings it, the peer that admitted it is taken as a member.
     fn vouch(&mut self, peer: &NodeId, admitted_us: bool) {
@@ -432,7 +433,6 @@ impl<R: Replica> Service<R> {
 
     fn fail(&mut self, peer: NodeId, error: SessionError) {
         tracing::warn!(%peer, %error, "sync session failed");
-        self.replica.vouch(&peer, false);
         let violation = matches!(error, SessionError::Violation(_));
         self.event(Event::SessionFailed {
             peer,
