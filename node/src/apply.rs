@@ -468,6 +468,11 @@ fn apply_doc(
         match membership::check_claim(community, &charter, claim, &profiles) {
             // Its organisation's consent may arrive later.
             Ok(_) | Err(ClaimFault::NoConsent { .. }) => {}
+            // The charter here may be behind the one the invite is in: the
+            // claim waits (in its sender's share) until a charter arrives.
+            Err(ClaimFault::UnknownInvite) => {
+                return wait_for(w, &new, &Awaits::Unknown, now, report);
+            }
             Err(fault) => {
                 for (signed, _) in &new {
                     reject(

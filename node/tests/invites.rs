@@ -251,3 +251,33 @@ fn a_removed_members_node_is_told_only_that_it_is_not_admitted() {
         "{said:#?}"
     );
 }
+
+#[test]
+fn a_claim_that_arrives_before_the_charter_naming_its_invite_waits_and_then_counts() {
+    let (mut net, steward, council) = community();
+    net.disconnect(steward, council);
+    let newcomer = net.add("Late Group");
+    net.invite_and_admit(newcomer, steward);
+    // The council hears of the claim before the charter with its invite.
+    let claim = net.node(newcomer).join_changes().unwrap();
+    let report = net.node_mut(council).apply(claim).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert!(report.waiting > 0);
+    let community = net.node(steward).membership().unwrap().community;
+    let charter: Vec<SignedChange> = net
+        .node(steward)
+        .store()
+        .changes(community)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.change)
+        .collect();
+    net.node_mut(council).apply(charter).unwrap();
+    let newcomer_id = net.ids[newcomer].to_string();
+    assert!(
+        net.node(council)
+            .membership()
+            .unwrap()
+            .is_member_node(&newcomer_id)
+    );
+}

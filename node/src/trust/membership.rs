@@ -242,6 +242,12 @@ impl Membership {
                     joined: *at,
                     removed: None,
                 });
+            // The organisation's name and joining date come from the claim
+            // that founded it, not from a later node's.
+            if invite.org.is_none() {
+                m.name.clone_from(&claim.org_name);
+                m.joined = *at;
+            }
             m.nodes.insert(claim.node.clone());
             m.steward |= invite.steward && m.removed.is_none();
         }
