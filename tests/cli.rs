@@ -921,6 +921,22 @@ fn export_md_leaves_contacts_out_unless_asked_and_their_consent_covers_it() {
         "ben@example.org",
         "--consent",
     ]);
+    let everything = |dir: &std::path::Path| -> String {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // Ben agreed to be seen by the community: not to be on a website.
+    let site = home.path().join("first-site");
+    home.stdout(&["export-md", "--out", site.to_str().unwrap()]);
+    let text = everything(&site);
+    assert!(
+        !text.contains("Ben") && !text.contains("ben@example.org"),
+        "a contact published without --contacts: {text}"
+    );
+
     let org_only = home.write(
         "cat.json",
         r#"{"name": "Cat Organisation", "channels": [{"channel": "email", "value": "cat@example.org"}],
@@ -958,13 +974,6 @@ fn export_md_leaves_contacts_out_unless_asked_and_their_consent_covers_it() {
     let site = home.path().join("site");
     let out = home.stdout(&["export-md", "--out", site.to_str().unwrap()]);
     assert!(out.contains("--contacts"), "{out}");
-    let everything = |dir: &std::path::Path| -> String {
-        std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     let text = everything(&site);
     for who in [
         "Ben",
