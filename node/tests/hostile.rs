@@ -135,6 +135,24 @@ fn repeated_join_requests_from_a_non_member_are_cut_off() {
 }
 
 #[test]
+fn strangers_that_asked_to_join_leave_nothing_behind_when_they_go() {
+    let mut net = Net::new();
+    let steward = net.add("Steward Trust");
+    net.node_mut(steward).create_community("Boost").unwrap();
+    let join = Request::Join {
+        changes: Vec::new(),
+    };
+    for _ in 0..200 {
+        let stranger = Identity::generate().node_id();
+        net.input(steward, Input::Connected { peer: stranger });
+        flood(&mut net, steward, stranger, &join, 1);
+        net.input(steward, Input::Disconnected { peer: stranger });
+    }
+    let kept = net.nodes[steward].service.peers().count();
+    assert_eq!(kept, 0, "{kept} strangers are still remembered");
+}
+
+#[test]
 fn a_peer_that_keeps_splitting_ranges_is_cut_off() {
     let mut net = Net::new();
     let victim = net.add("Victim");

@@ -298,6 +298,11 @@ impl<R: Replica> Service<R> {
                         });
                     }
                 }
+                // A stranger (e.g. one that only asked to join) leaves
+                // nothing behind: peer ids cost nothing to make.
+                if self.replica.admit(&peer).is_err() {
+                    self.peers.remove(&peer);
+                }
             }
             Input::Join { peer, changes } => {
                 let token = self.next_token;
