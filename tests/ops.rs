@@ -347,6 +347,9 @@ fn private_files_stay_private_whatever_the_umask_and_the_homes_mode() {
     let at = |name: &str| home.path().join(name);
     assert_eq!(mode_of(&at("node.key")), 0o600, "node.key after init");
     assert_eq!(mode_of(&at("convene.db")), 0o600, "convene.db after init");
+    // config.toml names the peers to trust: no one else may write it.
+    run(&["config", "set", "mdns", "false"]);
+    assert_eq!(mode_of(&at("config.toml")), 0o600, "config.toml after set");
 
     run(&[
         "publish",

@@ -230,9 +230,16 @@ fn write_atomically(
     }
     let tmp = path.with_extension(format!("toml.{}.tmp", std::process::id()));
     let written = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        // A new file is private; an existing one keeps its mode, except
+        // that no one else may write it (it names the peers to trust).
+        let mut file = crate::node::create_private_file(&tmp)?;
         file.write_all(bytes)?;
         if let Some(p) = perms {
+            #[cfg(unix)]
+            let p = {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::Permissions::from_mode(p.mode() & 0o755)
+            };
             file.set_permissions(p)?;
         }
         file.sync_all()?;
