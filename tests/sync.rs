@@ -414,10 +414,7 @@ fn an_invite_code_edited_to_name_the_steward_is_refused_and_logged() {
     assert_eq!(members.len(), 1, "{members:?}");
     assert_eq!(members[0]["nodes"].as_array().unwrap().len(), 1);
     let log = trust.json_lines(&["log", "--security", "--json"]);
-    assert!(
-        log.iter().any(|e| e["event"] == "forged-claim"),
-        "{log:?}"
-    );
+    assert!(log.iter().any(|e| e["event"] == "forged-claim"), "{log:?}");
 }
 
 /// A member organisation adds a second node: it consents (`member
@@ -436,15 +433,19 @@ fn a_second_node_joins_its_organisation_only_with_that_organisations_consent() {
     let code = trust.stdout(&["invite"]);
     council.convene(&["join", code.trim()]).assert().success();
     let b = Daemon::start(&council, &[&a.addr]);
-    wait_for(CONVERGE, "the council's profile on the steward's node", || {
-        trust
-            .convene(&["invite", "--org", "Member Council"])
-            .output()
-            .unwrap()
-            .status
-            .success()
-            .then_some(())
-    });
+    wait_for(
+        CONVERGE,
+        "the council's profile on the steward's node",
+        || {
+            trust
+                .convene(&["invite", "--org", "Member Council"])
+                .output()
+                .unwrap()
+                .status
+                .success()
+                .then_some(())
+        },
+    );
     let code = trust.stdout(&["invite", "--org", "Member Council"]);
     // Without the council's consent the code admits nothing, and says why.
     second
@@ -464,13 +465,17 @@ fn a_second_node_joins_its_organisation_only_with_that_organisations_consent() {
         .assert()
         .success();
     let members = trust.json_lines(&["member", "list", "--json"]);
-    wait_for(CONVERGE, "the second node in the council's membership", || {
-        let members = trust.json_lines(&["member", "list", "--json"]);
-        members
-            .iter()
-            .any(|m| m["name"] == "Member Council" && m["nodes"].as_array().unwrap().len() == 2)
-            .then_some(())
-    });
+    wait_for(
+        CONVERGE,
+        "the second node in the council's membership",
+        || {
+            let members = trust.json_lines(&["member", "list", "--json"]);
+            members
+                .iter()
+                .any(|m| m["name"] == "Member Council" && m["nodes"].as_array().unwrap().len() == 2)
+                .then_some(())
+        },
+    );
     assert_eq!(members.len(), 2, "{members:?}");
 }
 

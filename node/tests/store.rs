@@ -700,8 +700,11 @@ fn one_sender_cannot_fill_the_waiting_room_for_the_others() {
             let id = a
                 .publish(learning(&format!("Lesson {i}"), "Body."))
                 .unwrap();
-            a.edit(id, Edit::Set(vec![("impact".into(), format!("Impact {i}"))]))
-                .unwrap();
+            a.edit(
+                id,
+                Edit::Set(vec![("impact".into(), format!("Impact {i}"))]),
+            )
+            .unwrap();
             out.push(a.store().changes(id).unwrap().pop().unwrap().change);
         }
         out
@@ -728,6 +731,10 @@ fn one_sender_cannot_fill_the_waiting_room_for_the_others() {
     });
     let big = Identity::generate().node_id();
     let report = b.apply_from(&big, waiting(&mut a, 40), Vec::new()).unwrap();
-    assert!(report.waiting > 0 && report.waiting < 40, "{}", report.waiting);
+    assert!(
+        report.waiting > 0 && report.waiting < 40,
+        "{}",
+        report.waiting
+    );
     assert_eq!(report.waiting + report.rejected.len(), 40);
 }
