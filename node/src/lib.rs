@@ -8,24 +8,29 @@
 //!   snapshots, the `docs`/`terms`/`fts` indexes, numbered migrations.
 //! - [`trust`]: the node's Ed25519 [`Identity`] (also its libp2p PeerId) and
 //!   [`SignedChange`]s: every change is stored and sent with a signature over
-//!   (document id, change hash).
+//!   (document id, change hash); membership from the charter, join claims
+//!   and the consent of organisations' profiles (`trust::membership`).
 //! - [`sync`]: the sync protocol `/convene/sync/1` as a sans-IO state
 //!   machine (catalogue, range reconciliation, sessions, the per-node
 //!   service), testable without sockets.
-//! - [`net`]: libp2p: transports, behaviours, the sync codec.
+//! - [`net`]: libp2p: transports, behaviours, the sync codec, and the gate
+//!   that keeps strangers small (frame and stream limits by standing, bans,
+//!   per-address and total connection caps).
 //! - [`daemon`]: tokio wiring: the event loop that drives the sync service
 //!   from the swarm, its `Client`, `config.toml`, the status other
 //!   processes read, Prometheus metrics, and the local web app and JSON
 //!   API (`daemon::web`).
 //! - `apply`: receiving changes: signature, permission (who may write
-//!   which document), apply, store; what cannot be judged yet waits.
+//!   which document), apply, store; what cannot be judged yet waits, in
+//!   its sender's bounded share of the `pending` table.
 //! - [`backup`]: consistent online backups (key and database) and restore.
 //! - [`bundle`]: offline export and import of signed changes (sneakernet),
-//!   checked exactly as sync checks them.
+//!   a stream of capped records read in bounded memory, checked exactly as
+//!   sync checks them.
 //! - [`demo`]: `convene demo`, three organisations' nodes syncing on
 //!   loopback with sample entries, each serving its web app.
 //! - [`community`]: the charter: creating a community, inviting, joining,
-//!   removing members, naming stewards.
+//!   confirming claims, removing members, naming stewards.
 //! - [`tabular`]: spreadsheets in (every row checked before any is
 //!   written) and out.
 //! - [`doctor`]: `convene doctor`'s checks of a home (files, key,
@@ -47,6 +52,10 @@
 //! store through [`sync::NodeReplica`]: received changes go through
 //! [`Node::apply`], which verifies every signature before storing; every
 //! tick, changes appended by any process are announced to connected peers.
+//! A peer that is not a member is held at the door: [`net`]'s gate reads
+//! only small frames from it, the event loop answers everything but a join
+//! with "not admitted", and a join's claim is checked against the charter
+//! in memory before anything is written.
 
 //! # Example
 //!
