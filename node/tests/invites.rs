@@ -139,6 +139,11 @@ fn a_used_invite_replayed_with_a_claim_dated_two_hours_earlier_does_not_win() {
     }
     let replayer_id = net.ids[replayer].to_string();
     for n in [steward, council] {
+        assert_eq!(
+            security_events(net.node(n), "replayed-claim"),
+            1,
+            "node {n}: the leaked code shows"
+        );
         let m = net.node(n).membership().unwrap();
         assert!(m.is_member_node(&holder_id), "node {n}: the holder stays");
         assert!(!m.is_member_node(&replayer_id), "node {n}");

@@ -33,7 +33,8 @@ const MAX_JOIN_REQUEST_BYTES: usize = 64 * 1024;
 #[derive(Debug)]
 enum JoinRefusal {
     Quiet(String),
-    Security(String),
+    /// The event it is logged as, and why.
+    Security(&'static str, String),
 }
 
 /// A node as the sync service uses it.
@@ -105,9 +106,9 @@ impl Replica for NodeReplica {
                 tracing::info!(%peer, %reason, "refused a join");
                 return Err(NOT_ADMITTED.into());
             }
-            Err(JoinRefusal::Security(reason)) => {
-                tracing::warn!(%peer, %reason, "refused a forged join claim");
-                self.log_security("forged-claim", peer, &reason);
+            Err(JoinRefusal::Security(event, reason)) => {
+                tracing::warn!(%peer, %reason, event, "refused a join claim");
+                self.log_security(event, peer, &reason);
                 return Err(NOT_ADMITTED.into());
             }
         }
@@ -273,10 +274,10 @@ impl NodeReplica {
                     }
                     let invite =
                         check_claim(community, &charter, &claim, &profiles).map_err(|fault| {
-                            if fault.is_forgery() {
-                                Security(format!("invite {}: {fault}", claim.invite))
-                            } else {
-                                Quiet(format!("invite {}: {fault}", claim.invite))
+                            let reason = format!("invite {}: {fault}", claim.invite);
+                            match fault.security_event() {
+                                Some(event) => Security(event, reason),
+                                None => Quiet(reason),
                             }
                         })?;
                     if invite.expires.millis() < now && invite.confirmed.as_ref() != Some(&node) {

@@ -106,6 +106,18 @@ impl ClaimFault {
     pub fn is_forgery(&self) -> bool {
         matches!(self, Self::ForgedNewOrg { .. } | Self::ForgedOrg { .. })
     }
+
+    /// The security event a claim that proved the invite's secret is
+    /// logged as, if it is one: an edited code, or a used code replayed
+    /// (the code has leaked). Claims that proved nothing are not logged:
+    /// a stranger's guesses cost no disk.
+    pub fn security_event(&self) -> Option<&'static str> {
+        match self {
+            _ if self.is_forgery() => Some("forged-claim"),
+            Self::Void => Some("replayed-claim"),
+            _ => None,
+        }
+    }
 }
 
 /// Whether `claim` is a valid claim on its invite in `charter` (whose id
