@@ -39,6 +39,10 @@ pub struct Behaviour {
     pub mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
+/// Inbound streams that may be choosing their protocol at once, per
+/// connection (see [`build_swarm`]).
+pub const MAX_NEGOTIATING_STREAMS: usize = 32;
+
 /// How long a sync request may wait for its answer (the default).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -99,7 +103,15 @@ pub fn build_swarm(
         })?
         // Members stay connected so that changes propagate at once; the
         // periodic re-sync keeps the connection in use.
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(24 * 3600)))
+        // Inbound streams still choosing their protocol are buffered by
+        // yamux (up to 256 KiB each) before any codec sees them: at most 32
+        // per connection (libp2p's default is 128), so a peer that opens
+        // streams and never names a protocol holds at most 8 MiB a
+        // connection. Honest streams negotiate in one round trip.
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(Duration::from_secs(24 * 3600))
+                .with_max_negotiating_inbound_streams(MAX_NEGOTIATING_STREAMS)
+        })
         .build();
     Ok(swarm)
 }
