@@ -11,8 +11,11 @@ use convene_node::net::{Inbound, SyncCodec};
 use convene_node::sync::wire::{Request, Response};
 use convene_node::{InitOptions, Node};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
+mod bare;
+
+use bare::peer_speaking;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, StreamProtocol, noise, request_response, tcp, yamux};
+use libp2p::{Multiaddr, StreamProtocol, request_response};
 
 fn init(home: &std::path::Path, org: &str) -> Node {
     Node::init(
@@ -212,39 +215,6 @@ fn raw_peer() -> libp2p::Swarm<request_response::Behaviour<SyncCodec>> {
             .with_max_concurrent_streams(1024),
         Duration::from_secs(600),
     )
-}
-
-/// A bare libp2p peer (TCP, Noise, Yamux) speaking `/convene/sync/1`
-/// with `codec`.
-fn peer_speaking<C>(
-    codec: C,
-    config: request_response::Config,
-    idle: Duration,
-) -> libp2p::Swarm<request_response::Behaviour<C>>
-where
-    C: request_response::Codec<Protocol = StreamProtocol> + Clone + Send + 'static,
-{
-    libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
-                codec,
-                [(
-                    StreamProtocol::new("/convene/sync/1"),
-                    request_response::ProtocolSupport::Full,
-                )],
-                config,
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
-        .build()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,7 +25,9 @@ use convene_node::sync::wire::{Request, Response};
 use convene_node::{InitOptions, Node};
 use futures::{AsyncRead, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, StreamProtocol, noise, request_response, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, request_response};
+
+mod bare;
 
 const VICTIM_HOME: &str = "CONVENE_FLOOD_VICTIM_HOME";
 
@@ -214,35 +216,19 @@ impl request_response::Codec for HalfFrame {
     }
 }
 
-/// A bare libp2p peer (TCP, Noise, Yamux) with a fresh identity, speaking
-/// `/convene/sync/1` with `codec`.
+/// A bare peer for the floods: requests that never time out, and as many
+/// streams at once as it likes.
 fn peer_speaking<C>(codec: C) -> libp2p::Swarm<request_response::Behaviour<C>>
 where
     C: request_response::Codec<Protocol = StreamProtocol> + Clone + Send + 'static,
 {
-    libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
-                codec,
-                [(
-                    StreamProtocol::new("/convene/sync/1"),
-                    request_response::ProtocolSupport::Full,
-                )],
-                request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(600))
-                    .with_max_concurrent_streams(4096),
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
-        .build()
+    bare::peer_speaking(
+        codec,
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(600))
+            .with_max_concurrent_streams(4096),
+        Duration::from_secs(600),
+    )
 }
 
 /// What a flood did.
