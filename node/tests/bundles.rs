@@ -6,6 +6,19 @@ use convene_node::bundle::{self, Since};
 use convene_node::{InitOptions, Node, NodeError};
 use proptest::prelude::*;
 
+/// A published learning entry with a title and a one-letter summary.
+fn learning(title: &str) -> EntryInput {
+    EntryInput {
+        body: Body::Learning(Learning {
+            title: title.into(),
+            summary: "s".into(),
+            ..Learning::default()
+        }),
+        visibility: None,
+        status: None,
+    }
+}
+
 fn init(home: &std::path::Path, org: &str) -> Node {
     Node::init(
         home,
@@ -83,17 +96,7 @@ fn publishing_and_importing_in_bulk_report_progress_to_the_end() {
     let b_dir = tempfile::tempdir().unwrap();
     let mut a = init(a_dir.path(), "Exporter");
     let mut b = init(b_dir.path(), "Importer");
-    let inputs: Vec<EntryInput> = (0..25)
-        .map(|i| EntryInput {
-            body: Body::Learning(Learning {
-                title: format!("Lesson {i}"),
-                summary: "Summary.".into(),
-                ..Learning::default()
-            }),
-            visibility: None,
-            status: None,
-        })
-        .collect();
+    let inputs: Vec<EntryInput> = (0..25).map(|i| learning(&format!("Lesson {i}"))).collect();
     let mut published = Vec::new();
     a.publish_batch_with(inputs, &mut |done, total| published.push((done, total)))
         .unwrap();
@@ -117,17 +120,7 @@ fn a_bundle_carries_an_erasure() {
     let b_dir = tempfile::tempdir().unwrap();
     let mut a = init(a_dir.path(), "Owner");
     let mut b = init(b_dir.path(), "Carrier");
-    let id = a
-        .publish(EntryInput {
-            body: Body::Learning(Learning {
-                title: "Withdrawn later".into(),
-                summary: "s".into(),
-                ..Learning::default()
-            }),
-            visibility: None,
-            status: None,
-        })
-        .unwrap();
+    let id = a.publish(learning("Withdrawn later")).unwrap();
     let first = a.export_bundle(None, &Since::Everything).unwrap();
     b.import_bundle(first.clone()).unwrap();
     assert!(b.get(id).is_ok());
@@ -243,17 +236,7 @@ fn a_bundle_file_is_applied_in_batches_and_one_bad_signature_refuses_it_all() {
     let mut b = init(b_dir.path(), "Importer");
     let mut c = init(c_dir.path(), "Other importer");
     let n = 2 * bundle::BATCH_CHANGES + 50;
-    let inputs = (0..n)
-        .map(|i| EntryInput {
-            body: Body::Learning(Learning {
-                title: format!("Lesson {i}"),
-                summary: "Summary.".into(),
-                ..Learning::default()
-            }),
-            visibility: None,
-            status: None,
-        })
-        .collect();
+    let inputs = (0..n).map(|i| learning(&format!("Lesson {i}"))).collect();
     a.publish_batch(inputs).unwrap();
     let body = a.export_bundle(None, &Since::Everything).unwrap();
     let path = a_dir.path().join("all.bundle");
@@ -301,17 +284,7 @@ fn a_version_1_bundle_still_imports() {
     let b_dir = tempfile::tempdir().unwrap();
     let mut a = init(a_dir.path(), "Old exporter");
     let mut b = init(b_dir.path(), "New importer");
-    let id = a
-        .publish(EntryInput {
-            body: Body::Learning(Learning {
-                title: "From an older node".into(),
-                summary: "s".into(),
-                ..Learning::default()
-            }),
-            visibility: None,
-            status: None,
-        })
-        .unwrap();
+    let id = a.publish(learning("From an older node")).unwrap();
     let body = a.export_bundle(None, &Since::Everything).unwrap();
     let raw = postcard::to_stdvec(&body).unwrap();
     let data = bundle::craft(1, |z| z.write_all(&raw)).unwrap();
