@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use support::{DemoRun, wait_for};
+use support::{DemoRun, port_of, wait_for};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -251,15 +251,6 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
         c.close().await.unwrap();
     });
     assert!(demo.interrupt().success());
-}
-
-/// The port of a web app's base address.
-fn port_of(base: &str) -> u16 {
-    base.trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("http://127.0.0.1:PORT/")
 }
 
 /// How many form fields on the page have no label.

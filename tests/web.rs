@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Daemon, DemoRun, Home, wait_for};
+use support::{Daemon, DemoRun, Home, port_of, wait_for};
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -197,15 +197,6 @@ fn the_api_needs_the_token_and_publishes_edits_and_finds_entries() {
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
-}
-
-/// The web app's port, from its base address.
-fn port_of(base: &str) -> u16 {
-    base.trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("http://127.0.0.1:PORT/")
 }
 
 /// A fresh one-time sign-in address: `convene open --print`.

@@ -340,34 +340,32 @@ pub fn write_rows(entries: &[Entry], output: impl Write) -> Result<(), csv::Erro
 
 /// Text as HTML shows it literally: `&`, `<`, `>` and `"` as entities.
 pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            other => out.push(other),
-        }
-    }
-    out
+    escape(text, |ch| (ch == '"').then_some("&quot;"))
 }
 
 /// Member text for a Markdown page: HTML escaped, and the backslash and
 /// brackets escaped so it can form neither raw HTML nor links and images
 /// (a link may carry `javascript:`). Emphasis, lists and headings work.
 pub fn escape_markdown(text: &str) -> String {
+    escape(text, |ch| match ch {
+        '\\' => Some("\\\\"),
+        '[' => Some("\\["),
+        ']' => Some("\\]"),
+        _ => None,
+    })
+}
+
+/// `text` with `&`, `<` and `>` as entities, and what `extra` says for
+/// other characters.
+fn escape(text: &str, extra: impl Fn(char) -> Option<&'static str>) -> String {
     let mut out = String::with_capacity(text.len());
     for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\\' | '[' | ']' => {
-                out.push('\\');
-                out.push(ch);
-            }
-            other => out.push(other),
+        match (ch, extra(ch)) {
+            ('&', _) => out.push_str("&amp;"),
+            ('<', _) => out.push_str("&lt;"),
+            ('>', _) => out.push_str("&gt;"),
+            (_, Some(s)) => out.push_str(s),
+            (other, None) => out.push(other),
         }
     }
     out

@@ -13,7 +13,7 @@ use convene_node::{InitOptions, Node};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 mod bare;
 
-use bare::peer_speaking;
+use bare::{loopback, peer_speaking};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, StreamProtocol, request_response};
 
@@ -27,15 +27,6 @@ fn init(home: &std::path::Path, org: &str) -> Node {
         },
     )
     .unwrap()
-}
-
-fn loopback() -> Config {
-    Config {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap: Vec::new(),
-        mdns: false,
-        ..Config::default()
-    }
 }
 
 fn entry(title: &str) -> EntryInput {

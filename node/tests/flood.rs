@@ -29,16 +29,9 @@ use libp2p::{Multiaddr, PeerId, StreamProtocol, request_response};
 
 mod bare;
 
-const VICTIM_HOME: &str = "CONVENE_FLOOD_VICTIM_HOME";
+use bare::loopback;
 
-fn loopback() -> Config {
-    Config {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        bootstrap: Vec::new(),
-        mdns: false,
-        ..Config::default()
-    }
-}
+const VICTIM_HOME: &str = "CONVENE_FLOOD_VICTIM_HOME";
 
 /// A node that has created a community: every other peer is a stranger.
 fn community_node(home: &std::path::Path) {
@@ -314,50 +307,24 @@ const GROWTH_BOUND_MIB: f64 = 64.0;
 /// about 70 MiB; with them, a few MiB.
 const SMALL_FRAMES_BOUND_MIB: f64 = 32.0;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn half_sent_large_frames_from_strangers_do_not_fill_memory() {
-    let victim = Victim::start();
-    let before = victim.rss_mib();
-    // Three strangers, 64 streams each, each stream announcing 2 MiB and
-    // sending all of it but the last byte.
-    let (streams, frame) = (64usize, 2 * 1024 * 1024usize);
-    let total = (3 * streams * (frame - 1)) as u64;
-    let started = Instant::now();
-    let (sent, flood) = flood(
-        &victim.addr,
-        3,
-        streams,
-        frame as u32,
-        frame - 1,
-        Duration::from_secs(20),
-    )
-    .await;
-    let peak = victim.peak_mib();
-    let growth = peak - before;
-    eprintln!(
-        "victim: {before:.1} MiB before, peak {peak:.1} MiB (+{growth:.1}); it took {:.1} MiB of {:.1} MiB sent on {} connections ({} closed by it) in {:?}",
-        sent as f64 / 1048576.0,
-        total as f64 / 1048576.0,
-        flood.connected.load(Ordering::SeqCst),
-        flood.closed.load(Ordering::SeqCst),
-        started.elapsed()
-    );
-    assert!(
-        growth < GROWTH_BOUND_MIB,
-        "the victim's memory grew by {growth:.1} MiB (bound {GROWTH_BOUND_MIB} MiB)"
-    );
-    assert!(sent < total / 4, "the victim took {sent} of {total} bytes");
+/// What a flood of half-sent frames did to a fresh victim daemon.
+struct Attack {
+    /// Bytes the attackers sent, and would have sent had every stream
+    /// been read.
+    sent: u64,
+    total: u64,
+    /// The victim's peak resident memory over what it held before, MiB.
+    growth: f64,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_streams_of_small_half_sent_frames_from_strangers_do_not_fill_memory() {
+/// `peers` strangers, `streams` streams each, each stream announcing a
+/// frame of `frame` bytes and sending all of it but the last byte, against
+/// a victim daemon in its own process.
+async fn half_sent_frames(peers: usize, streams: usize, frame: usize) -> Attack {
     let victim = Victim::start();
     let before = victim.rss_mib();
-    // Eight strangers (one address's worth), 256 streams each, each
-    // stream announcing 60 KiB (under a stranger's frame limit) and
-    // sending all but the last byte: 120 MiB if every stream were read.
-    let (peers, streams, frame) = (8usize, 256usize, 60 * 1024usize);
     let total = (peers * streams * (frame - 1)) as u64;
+    let started = Instant::now();
     let (sent, flood) = flood(
         &victim.addr,
         peers,
@@ -370,13 +337,43 @@ async fn many_streams_of_small_half_sent_frames_from_strangers_do_not_fill_memor
     let peak = victim.peak_mib();
     let growth = peak - before;
     eprintln!(
-        "victim: {before:.1} MiB before, peak {peak:.1} MiB (+{growth:.1}); it took {:.1} MiB of {:.1} MiB on {} connections; {} of {} streams refused",
+        "victim: {before:.1} MiB before, peak {peak:.1} MiB (+{growth:.1}); it took {:.1} MiB of {:.1} MiB sent on {} connections ({} closed by it; {} of {} streams refused) in {:?}",
         sent as f64 / 1048576.0,
         total as f64 / 1048576.0,
         flood.connected.load(Ordering::SeqCst),
+        flood.closed.load(Ordering::SeqCst),
         flood.failed.load(Ordering::SeqCst),
         peers * streams,
+        started.elapsed()
     );
+    Attack {
+        sent,
+        total,
+        growth,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_large_frames_from_strangers_do_not_fill_memory() {
+    // Three strangers, 64 streams each, each stream announcing 2 MiB.
+    let Attack {
+        sent,
+        total,
+        growth,
+    } = half_sent_frames(3, 64, 2 * 1024 * 1024).await;
+    assert!(
+        growth < GROWTH_BOUND_MIB,
+        "the victim's memory grew by {growth:.1} MiB (bound {GROWTH_BOUND_MIB} MiB)"
+    );
+    assert!(sent < total / 4, "the victim took {sent} of {total} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_streams_of_small_half_sent_frames_from_strangers_do_not_fill_memory() {
+    // Eight strangers (one address's worth), 256 streams each, each
+    // stream announcing 60 KiB (under a stranger's frame limit): 120 MiB
+    // if every stream were read.
+    let Attack { growth, .. } = half_sent_frames(8, 256, 60 * 1024).await;
     assert!(
         growth < SMALL_FRAMES_BOUND_MIB,
         "the victim's memory grew by {growth:.1} MiB (bound {SMALL_FRAMES_BOUND_MIB} MiB)"

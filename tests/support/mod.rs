@@ -386,3 +386,12 @@ impl Drop for DemoRun {
         }
     }
 }
+
+/// The port of a web app's base address (`http://127.0.0.1:PORT/`).
+pub fn port_of(base: &str) -> u16 {
+    base.trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("http://127.0.0.1:PORT/")
+}

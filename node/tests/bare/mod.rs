@@ -1,13 +1,25 @@
 //! A bare libp2p peer for the hostile-peer tests: TCP, Noise and Yamux
 //! with a fresh identity, speaking `/convene/sync/1` with whatever codec a
 //! test gives it (garbage, half-sent frames, or the real one), and nothing
-//! else of a Convene node.
+//! else of a Convene node; and the loopback config the victims run with.
 
 #![allow(dead_code)]
 
 use std::time::Duration;
 
+use convene_node::daemon::Config;
 use libp2p::{StreamProtocol, noise, request_response, tcp, yamux};
+
+/// A daemon's config for tests: an ephemeral loopback port, no bootstrap
+/// peers, no mDNS.
+pub fn loopback() -> Config {
+    Config {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap: Vec::new(),
+        mdns: false,
+        ..Config::default()
+    }
+}
 
 /// A bare peer speaking `/convene/sync/1` with `codec`, its requests and
 /// connections kept as `config` and `idle` say.
