@@ -326,40 +326,6 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Documents with changes stored after `seq`, with their current
-    /// digests, and the highest `seq` now stored.
-    pub fn digests_since(&self, seq: i64) -> Result<(Vec<DocDigest>, i64), StoreError> {
-        let max: i64 =
-            self.conn
-                .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
-                    r.get(0)
-                })?;
-        if max <= seq {
-            return Ok((Vec::new(), max));
-        }
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT doc, digest, owner, visibility FROM docs WHERE doc IN
-                (SELECT DISTINCT doc FROM changes WHERE seq > ?1 AND seq <= ?2)",
-        )?;
-        let rows = stmt.query_map([seq, max], |r| {
-            let doc: Vec<u8> = r.get(0)?;
-            Ok((doc, blob::<32>(r, 1)?, r.get(2)?, r.get(3)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (doc, digest, owner, visibility) = row?;
-            if let Some(doc) = DocumentId::from_slice(&doc) {
-                out.push(DocDigest {
-                    doc,
-                    digest,
-                    owner,
-                    visibility,
-                });
-            }
-        }
-        Ok((out, max))
-    }
-
     /// A document's heads, as stored (empty if the node lacks it).
     pub fn heads(&self, doc: DocumentId) -> Result<Vec<[u8; 32]>, StoreError> {
         let heads: Option<Vec<u8>> = self

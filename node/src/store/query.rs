@@ -194,9 +194,10 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Like [`Store::digests_since`], with each document's stored status
-    /// (`draft`, `published`, `retracted`; '' while it is not a valid
-    /// entry), read in the same statement, so a document's class in the
+    /// Documents with changes stored after `seq`, with their current
+    /// digests and stored status (`draft`, `published`, `retracted`; ''
+    /// while it is not a valid entry), and the highest `seq` now stored.
+    /// Digest and status are read in the same statement, so a document's class in the
     /// sync catalogue never pairs one state's digest with another's status.
     pub fn catalogue_since(&self, seq: i64) -> Result<(Vec<(DocDigest, String)>, i64), StoreError> {
         let max: i64 =
