@@ -1,7 +1,11 @@
-//! Writes the seed corpus of the fuzz targets in `fuzz/` (valid messages,
-//! frames, step sequences, bundles and spreadsheets), so that fuzzing
-//! starts from inputs that reach deep into each parser. Run by hand when
-//! the formats change:
+//! The fuzz targets' checks (`fuzz/src/lib.rs`, compiled in here as a
+//! module) run over the seed corpus in `fuzz/corpus/`, so the normal suite
+//! builds them, checks that every seed still decodes (a target returns
+//! early on an input it cannot decode, so a stale seed would test
+//! nothing), and runs every check on every seed; and the writer of that
+//! corpus (valid messages, frames, step sequences, bundles and
+//! spreadsheets, so that fuzzing starts from inputs that reach deep into
+//! each parser). Run the writer by hand when the formats change:
 //!
 //! ```text
 //! cargo test -p convene-node --test fuzz_seeds -- --ignored
@@ -9,12 +13,18 @@
 
 mod sim;
 
+#[allow(dead_code)]
+#[path = "../../fuzz/src/lib.rs"]
+mod targets;
+
 use std::path::{Path, PathBuf};
 
 use convene_node::bundle::{self, Since};
 use convene_node::sync::catalogue::{Fingerprint, Prefix};
+use convene_node::sync::session::MAX_ROUNDS;
 use convene_node::sync::wire::{self, DocHeads, RangeResult, Request, Response, WireChange};
 use sim::Net;
+use targets::{Step, Who};
 
 fn dir(target: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,19 +34,95 @@ fn dir(target: &str) -> PathBuf {
     d
 }
 
+/// The seeds of a target, by name (the fuzzer's own additions, named by
+/// their hash, are not committed but are run too if present).
+fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir(target))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    seeds.sort();
+    assert!(!seeds.is_empty(), "no seeds for {target}");
+    seeds
+}
+
 fn frame(bytes: &[u8]) -> Vec<u8> {
     let mut f = (bytes.len() as u32).to_be_bytes().to_vec();
     f.extend_from_slice(bytes);
     f
 }
 
-/// postcard's variable-length integer.
-fn varint(mut n: usize, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
+#[test]
+fn the_wire_seeds_decode_and_pass_the_wire_checks() {
+    for (name, data) in seeds("wire") {
+        let body = if name.contains("-frame-") {
+            &data[4..]
+        } else {
+            &data[..]
+        };
+        if name.starts_with("request") {
+            wire::decode::<Request>(body).unwrap_or_else(|e| panic!("{name}: {e}"));
+        } else if name.starts_with("response") {
+            wire::decode::<Response>(body).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        targets::wire(&data);
     }
-    out.push(n as u8);
+}
+
+#[test]
+fn the_service_seeds_decode_and_pass_the_service_checks() {
+    let home = targets::ServiceHome::new();
+    for (name, data) in seeds("service") {
+        if !name.starts_with(|c: char| c.is_ascii_hexdigit()) || name.contains('-') {
+            let steps: Vec<Step> =
+                postcard::from_bytes(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(steps.len() <= 64, "{name}");
+        }
+        home.run(&data);
+    }
+}
+
+#[test]
+fn the_bundle_seeds_decode_and_pass_the_bundle_checks() {
+    let home = targets::BundleHome::new();
+    for (name, data) in seeds("bundle") {
+        match name.as_str() {
+            "whole" | "v1-whole" => {
+                bundle::decode(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            "body" => {
+                postcard::from_bytes::<bundle::Body>(&data)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            _ => {}
+        }
+        home.run(&data);
+    }
+}
+
+#[test]
+fn the_csv_seeds_read_and_pass_the_csv_checks() {
+    let home = targets::CsvHome::new();
+    let vocab = convene_model::Vocabularies::default();
+    for (name, data) in seeds("csv") {
+        if name.starts_with("sheet-") {
+            let kind = [
+                convene_model::Kind::Learning,
+                convene_model::Kind::Project,
+                convene_model::Kind::Contact,
+            ][data[0] as usize % 3];
+            let rows = convene_node::tabular::read_rows(kind, &data[1..], &vocab)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!rows.is_empty(), "{name}");
+        }
+        home.run(&data);
+    }
 }
 
 #[test]
@@ -117,30 +203,54 @@ fn write_the_fuzz_seed_corpus() {
         std::fs::write(wire_dir.join(format!("response-frame-{i}")), frame(&bytes)).unwrap();
     }
 
-    // The service target reads a postcard Vec<Step>: 0 Request, 1 Respond,
-    // 2 Fail, 3 Sync, 4 Tick, 5 Reconnect.
+    // The service target reads a postcard Vec<Step>. Its seeds: each
+    // request from the member and from a stranger, every document asked
+    // for by each, sessions answered with each response, a session with a
+    // peer that splits every range, and a session cut by a reconnection.
     let service_dir = dir("service");
-    let step = |variant: usize, payload: &[u8], out: &mut Vec<u8>| {
-        varint(variant, out);
-        out.extend_from_slice(payload);
+    let write_steps = |name: &str, steps: Vec<Step>| {
+        std::fs::write(service_dir.join(name), postcard::to_stdvec(&steps).unwrap()).unwrap();
     };
     for (i, r) in requests.iter().enumerate() {
-        let mut s = Vec::new();
-        varint(2, &mut s);
-        step(0, &wire::encode(r), &mut s);
-        step(4, &[], &mut s);
-        std::fs::write(service_dir.join(format!("request-{i}")), s).unwrap();
+        write_steps(
+            &format!("request-{i}"),
+            vec![Step::Request(Who::Member, r.clone()), Step::Tick],
+        );
+        write_steps(
+            &format!("stranger-request-{i}"),
+            vec![Step::Request(Who::Stranger, r.clone()), Step::Tick],
+        );
     }
+    let every: Vec<u8> = (0..=255).collect();
+    write_steps("get-all", vec![Step::Get(Who::Member, every.clone())]);
+    write_steps("stranger-get-all", vec![Step::Get(Who::Stranger, every)]);
     for (i, r) in responses.iter().enumerate() {
         // Start a session, answer its first request, then go on.
-        let mut s = Vec::new();
-        varint(4, &mut s);
-        step(3, &[], &mut s);
-        step(1, &wire::encode(r), &mut s);
-        step(1, &wire::encode(r), &mut s);
-        step(2, &[], &mut s);
-        std::fs::write(service_dir.join(format!("session-{i}")), s).unwrap();
+        write_steps(
+            &format!("session-{i}"),
+            vec![
+                Step::Sync,
+                Step::Respond(r.clone()),
+                Step::Respond(r.clone()),
+                Step::Fail,
+            ],
+        );
     }
+    let mut splitting = vec![Step::Sync];
+    splitting.extend(std::iter::repeat_n(Step::Split, 2 * MAX_ROUNDS as usize));
+    write_steps("split-forever", splitting);
+    write_steps(
+        "cut-mid-session",
+        vec![
+            Step::Sync,
+            Step::Split,
+            Step::Reconnect(Who::Member),
+            Step::Sync,
+            Step::Sync,
+            Step::Respond(responses[0].clone()),
+            Step::Split,
+        ],
+    );
 
     let bundle_dir = dir("bundle");
     let body = net.node(a).export_bundle(None, &Since::Everything).unwrap();
@@ -177,7 +287,7 @@ fn write_the_fuzz_seed_corpus() {
         ),
         (
             1,
-            "title,summary,status\nFlow,Improving patient flow.,active\n",
+            "title,summary,status\nFlow,Improving patient flow.,published\n",
         ),
         (
             2,
