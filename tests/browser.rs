@@ -6,7 +6,10 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (CI installs them). Where
 //! they are missing the test says so and passes, unless
-//! `CONVENE_REQUIRE_BROWSER=1` (set by CI), when it fails.
+//! `CONVENE_REQUIRE_BROWSER=1` (set by CI), when it fails. When it has run
+//! to the end it writes `ran` to the file `CONVENE_BROWSER_RAN` names, if
+//! set: CI fails when that file is missing, so a skip (or a test filtered
+//! out or ignored) cannot pass unseen.
 
 mod support;
 
@@ -251,6 +254,9 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
         c.close().await.unwrap();
     });
     assert!(demo.interrupt().success());
+    if let Some(marker) = std::env::var_os("CONVENE_BROWSER_RAN") {
+        std::fs::write(marker, "ran\n").unwrap();
+    }
 }
 
 /// How many form fields on the page have no label.
