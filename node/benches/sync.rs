@@ -32,28 +32,39 @@ use convene_node::{InitOptions, Node, NodeId};
 #[path = "sync/child.rs"]
 mod child;
 #[path = "sync/compare.rs"]
-mod compare;
+pub mod compare;
+#[path = "sync/proxy.rs"]
+mod proxy;
 
 #[derive(Debug, Default)]
-struct Args {
-    entries: Vec<usize>,
-    json: bool,
-    compare: bool,
+pub struct Args {
+    pub entries: Vec<usize>,
+    pub json: bool,
+    pub compare: bool,
     /// Seconds each samod run may take before it is reported as timed out.
-    samod_limit: u64,
+    pub samod_limit: u64,
+    /// The live-propagation mesh: how many daemons, how many publishes.
+    pub mesh_nodes: usize,
+    pub publishes: usize,
     /// Hidden: the part a child process of `--compare` plays.
-    role: Option<String>,
+    pub role: Option<String>,
     home: Option<PathBuf>,
     addr: Option<String>,
     ids: Option<PathBuf>,
 }
 
-fn args() -> Args {
+/// The command line's arguments (cargo adds `--bench`, which is ignored).
+pub fn args() -> Args {
+    args_from(std::env::args().skip(1))
+}
+
+pub fn args_from(mut it: impl Iterator<Item = String>) -> Args {
     let mut a = Args {
         samod_limit: 120,
+        mesh_nodes: 20,
+        publishes: 200,
         ..Args::default()
     };
-    let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{arg} takes a value"));
         match arg.as_str() {
@@ -66,6 +77,8 @@ fn args() -> Args {
             "--samod-limit" => {
                 a.samod_limit = value().parse().expect("--samod-limit takes seconds")
             }
+            "--mesh-nodes" => a.mesh_nodes = value().parse().expect("--mesh-nodes takes a number"),
+            "--publishes" => a.publishes = value().parse().expect("--publishes takes a number"),
             "--json" => a.json = true,
             "--compare" => a.compare = true,
             "--role" => a.role = Some(value()),
@@ -329,7 +342,11 @@ async fn wait_until(mut check: impl FnMut() -> bool) {
 }
 
 fn main() {
-    let args = args();
+    dispatch(args());
+}
+
+/// Runs what `args` ask for: a child's role, `--compare`, or the plain bench.
+pub fn dispatch(args: Args) {
     if let Some(role) = &args.role {
         let home = || args.home.as_deref().expect("--home");
         let ids = || args.ids.as_deref().expect("--ids");
@@ -338,6 +355,8 @@ fn main() {
             "serve" => child::convene_serve(home()),
             "fetch" => child::convene_fetch(home(), addr()),
             "floor" => child::floor(home()),
+            "floor-parallel" => child::floor_parallel(home()),
+            "floor-load" => child::floor_load(home()),
             "build" => child::build(home(), args.entries[0]),
             "samod-serve" => child::samod_serve(home(), ids()),
             "samod-fetch" => child::samod_fetch(addr(), ids()),

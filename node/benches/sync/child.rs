@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use automerge::{Automerge, Change};
 use convene_model::DocumentId;
 use convene_node::Node;
+use convene_node::SignedChange;
 
-use crate::{connect_and_sync, run};
+use super::{connect_and_sync, run};
 
 /// The most resident memory this process has had, in bytes (0 where
 /// `/proc` is missing).
@@ -74,24 +75,17 @@ fn changes_by_doc(home: &Path) -> Vec<(DocumentId, Vec<Change>)> {
         .collect()
 }
 
-/// CPU time (user and system) this process has used, in seconds.
+/// CPU time (user and system) this process has used, in seconds, at the
+/// kernel's full resolution (not the 10 ms of `/proc/self/stat`).
 pub fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name (which may hold spaces).
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-            Some(ticks / 100.0)
-        })
-        .unwrap_or(0.0)
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 /// `--role build`: a source node with `n` entries (for profiling a role
 /// by hand).
 pub fn build(home: &Path, n: usize) {
-    crate::compare::source(home, n);
+    super::compare::source(home, n);
 }
 
 /// `--role serve`: a Convene daemon on `home`, listening on loopback.
@@ -108,42 +102,127 @@ pub fn convene_serve(home: &Path) {
 }
 
 /// `--role fetch`: a Convene daemon on `home` that dials `addr`, runs one
-/// session and reports it (a new process per session, as after a restart).
+/// session and reports it (a new process per session, as after a restart):
+/// `done <seconds> <bytes> <messages> <round trips> <peak rss> <cpu>`.
 pub fn convene_fetch(home: &Path, addr: &str) {
     let rt = runtime();
-    let (seconds, bytes, round_trips, cpu) = rt.block_on(async {
+    let (seconds, bytes, messages, round_trips, cpu) = rt.block_on(async {
         let b = run(home, false).await;
         let cpu = cpu_seconds();
-        let (s, b_, r) = connect_and_sync(&b, addr).await;
+        let (s, bytes, r) = connect_and_sync(&b, addr).await;
         let cpu = cpu_seconds() - cpu;
+        let (sent, received) = b.client.messages().await.expect("messages");
         b.stop().await;
-        (s, b_, r, cpu)
+        (s, bytes, sent + received, r, cpu)
     });
-    println!("done {seconds} {bytes} {round_trips} {} {cpu}", peak_rss());
+    println!(
+        "done {seconds} {bytes} {messages} {round_trips} {} {cpu}",
+        peak_rss()
+    );
 }
 
-/// `--role floor`: automerge alone, in one process: every change of the
-/// source node is decoded, its signature verified and applied to its
-/// document, all documents kept in memory. Reading the rows from SQLite is
-/// not timed.
-pub fn floor(home: &Path) {
+/// Every stored change of the node at `home` (read before timing starts),
+/// grouped by document in the order the node received them.
+fn stored_by_doc(home: &Path) -> Vec<Vec<SignedChange>> {
     let node = Node::open(home).expect("open");
     let changes = node.store().all_changes().expect("changes");
     drop(node);
+    let mut index: HashMap<DocumentId, usize> = HashMap::new();
+    let mut docs: Vec<Vec<SignedChange>> = Vec::new();
+    for c in changes {
+        let i = *index.entry(c.doc).or_insert_with(|| {
+            docs.push(Vec::new());
+            docs.len() - 1
+        });
+        docs[i].push(c);
+    }
+    docs
+}
+
+/// Decodes, verifies and applies one document's changes, as Convene must
+/// for every change it receives.
+fn replay(changes: &[SignedChange]) -> Automerge {
+    let mut doc = Automerge::new();
+    for c in changes {
+        let change = c.verify().expect("a valid signature");
+        doc.apply_changes([change]).expect("applies");
+    }
+    doc
+}
+
+/// `f` over `items` on every core (contiguous slices, one thread each).
+fn on_every_core<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().max(1));
+    let size = items.len().div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|s| {
+        let parts: Vec<_> = items
+            .chunks(size)
+            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<U>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("a floor thread"))
+            .collect()
+    })
+}
+
+/// `--role floor`: automerge alone, in one process on one core: every
+/// change of the source node is decoded, its signature verified and applied
+/// to its document, all documents kept in memory. Reading the rows from
+/// SQLite is not timed. `done <seconds> <bytes> <peak rss> <cpu>`, where
+/// bytes are the changes' bytes (what any system must be sent).
+pub fn floor(home: &Path) {
+    let docs = stored_by_doc(home);
+    let bytes: usize = docs.iter().flatten().map(|c| c.bytes.len()).sum();
     let cpu = cpu_seconds();
     let start = Instant::now();
-    let mut docs: HashMap<DocumentId, Automerge> = HashMap::new();
-    for c in &changes {
-        let change = c.verify().expect("a valid signature");
-        docs.entry(c.doc)
-            .or_default()
-            .apply_changes([change])
-            .expect("applies");
-    }
+    let out: Vec<Automerge> = docs.iter().map(|d| replay(d)).collect();
     let seconds = start.elapsed().as_secs_f64();
-    assert!(docs.values().all(|d| !d.get_heads().is_empty()));
     let cpu = cpu_seconds() - cpu;
-    println!("done {seconds} 0 0 {} {cpu}", peak_rss());
+    assert!(out.iter().all(|d| !d.get_heads().is_empty()));
+    println!("done {seconds} {bytes} {} {cpu}", peak_rss());
+}
+
+/// `--role floor-parallel`: the same work as `floor`, the documents spread
+/// over every core.
+pub fn floor_parallel(home: &Path) {
+    let docs = stored_by_doc(home);
+    let bytes: usize = docs.iter().flatten().map(|c| c.bytes.len()).sum();
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    let out = on_every_core(&docs, |d| replay(d));
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
+    assert!(out.iter().all(|d| !d.get_heads().is_empty()));
+    println!("done {seconds} {bytes} {} {cpu}", peak_rss());
+}
+
+/// `--role floor-load`: what a system that ships whole documents instead
+/// of signed changes would do: load each source document's saved form
+/// (the source node's own snapshot), on every core. No signature or
+/// permission is checked. Bytes are the saved forms' bytes.
+pub fn floor_load(home: &Path) {
+    let db = Node::open(home).expect("open").store().path().to_path_buf();
+    let conn = rusqlite::Connection::open(db).expect("open the source's database");
+    let saved: Vec<Vec<u8>> = conn
+        .prepare("SELECT snapshot FROM docs WHERE length(snapshot) > 0")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    drop(conn);
+    let bytes: usize = saved.iter().map(Vec::len).sum();
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    let out = on_every_core(&saved, |s| Automerge::load(s).expect("loads"));
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
+    assert!(out.iter().all(|d| !d.get_heads().is_empty()));
+    println!("done {seconds} {bytes} {} {cpu}", peak_rss());
 }
 
 /// `--role samod-serve`: a samod repo (in-memory storage) holding the
@@ -191,16 +270,16 @@ pub fn samod_serve(home: &Path, ids: &Path) {
             commands(|c| match c {
                 "rss" => println!("done {}", peak_rss()),
                 "edit" => {
+                    let mut bytes = 0;
                     for h in handles.iter().take(10) {
                         h.with_document(|d| {
                             use automerge::transaction::Transactable;
-                            d.transact(|tx| {
-                                tx.put(automerge::ROOT, "impact", "64 per cent fewer minutes lost")
-                            })
-                            .expect("edit");
+                            d.transact(|tx| tx.put(automerge::ROOT, "impact", EDITED_IMPACT))
+                                .expect("edit");
+                            bytes += d.get_last_local_change().map_or(0, |c| c.raw_bytes().len());
                         });
                     }
-                    println!("done edited");
+                    println!("done {bytes}");
                 }
                 _ => {}
             });
@@ -211,74 +290,32 @@ pub fn samod_serve(home: &Path, ids: &Path) {
     });
 }
 
-/// Counts the sync messages a samod repo generates and receives.
+/// Counts the sync messages a samod repo generates and receives, and
+/// their bytes (the protocol's own bytes, as Convene's codec counts its
+/// frames).
 #[derive(Debug, Default, Clone)]
-struct Messages(Arc<AtomicU64>);
+struct Messages {
+    count: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
 
 impl samod::RepoObserver for Messages {
     fn observe(&self, event: &samod::RepoEvent) {
-        if matches!(
-            event,
-            samod::RepoEvent::SyncMessageReceived { .. }
-                | samod::RepoEvent::SyncMessageGenerated { .. }
-        ) {
-            self.0.fetch_add(1, Ordering::Relaxed);
+        if let samod::RepoEvent::SyncMessageReceived { bytes, .. }
+        | samod::RepoEvent::SyncMessageGenerated { bytes, .. } = event
+        {
+            self.count.fetch_add(1, Ordering::Relaxed);
+            self.bytes.fetch_add(*bytes as u64, Ordering::Relaxed);
         }
     }
 }
 
-/// A TCP stream that counts the bytes through it.
-struct Counted {
-    inner: tokio::net::TcpStream,
-    bytes: Arc<AtomicU64>,
-}
-
-impl tokio::io::AsyncRead for Counted {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
-        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        r
-    }
-}
-
-impl tokio::io::AsyncWrite for Counted {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let std::task::Poll::Ready(Ok(n)) = r {
-            self.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        r
-    }
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-struct CountingDialer {
+/// Dials one TCP address (the bench's counting proxy).
+struct Dialer {
     addr: String,
-    bytes: Arc<AtomicU64>,
 }
 
-impl samod::Dialer for CountingDialer {
+impl samod::Dialer for Dialer {
     type Error = std::convert::Infallible;
 
     fn url(&self) -> samod::Url {
@@ -290,36 +327,40 @@ impl samod::Dialer for CountingDialer {
     ) -> futures::future::BoxFuture<'static, Result<samod::Transport, samod::DialError<Self::Error>>>
     {
         let addr = self.addr.clone();
-        let bytes = self.bytes.clone();
         Box::pin(async move {
             let inner = tokio::net::TcpStream::connect(addr)
                 .await
                 .map_err(samod::DialError::transient)?;
-            Ok(samod::Transport::from_tokio_io(Counted { inner, bytes }))
+            let _ = inner.set_nodelay(true);
+            Ok(samod::Transport::from_tokio_io(inner))
         })
     }
 }
 
-/// Waits until no byte has moved for a while, so counts include the tail
-/// of the exchange.
-async fn quiet(bytes: &AtomicU64) {
-    let mut last = bytes.load(Ordering::Relaxed);
-    loop {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let now = bytes.load(Ordering::Relaxed);
-        if now == last {
-            return;
-        }
-        last = now;
-    }
+/// Whether the first `k` documents hold the source's edit.
+fn edited(handles: &[samod::DocHandle], k: usize) -> bool {
+    handles.iter().take(k).all(|h| {
+        h.with_document(|d| {
+            use automerge::ReadDoc;
+            matches!(
+                d.get(automerge::ROOT, "impact"),
+                Ok(Some((automerge::Value::Scalar(s), _)))
+                    if s.as_str() == Some(EDITED_IMPACT)
+            )
+        })
+    })
 }
 
+/// What `edit` puts in each edited document (and Convene's bench the same).
+pub const EDITED_IMPACT: &str = "64 per cent fewer minutes lost";
+
 /// `--role samod-fetch`: a fresh samod repo (in-memory storage) that dials
-/// `addr` and `find`s every id in `ids` (`catch-up`), then closes the
-/// connection and dials again, waiting until every document is in sync
-/// both ways (`reconnect`). Times stop when the last document is done;
-/// bytes (both directions, on the wire) and sync messages are counted
-/// until the connection is quiet.
+/// `addr` (the counting proxy) and `find`s every id in `ids` (`catch-up`);
+/// `disconnect` closes the connection; `reconnect K` dials again and waits
+/// until every document is in sync both ways and the first K documents
+/// hold the source's edit. Each reports `done <seconds> <sync message
+/// bytes> <sync messages> <peak rss> <cpu>` when its documents are there;
+/// the parent reads the wire bytes off the proxy.
 pub fn samod_fetch(addr: &str, ids: &Path) {
     let ids: Vec<samod::DocumentId> = std::fs::read_to_string(ids)
         .expect("ids")
@@ -328,7 +369,6 @@ pub fn samod_fetch(addr: &str, ids: &Path) {
         .collect();
     let rt = runtime();
     let messages = Messages::default();
-    let bytes = Arc::new(AtomicU64::new(0));
     let repo = rt.block_on(async {
         samod::Repo::build_tokio()
             .with_observer(messages.clone())
@@ -338,75 +378,86 @@ pub fn samod_fetch(addr: &str, ids: &Path) {
     let dial = |repo: &samod::Repo| {
         repo.dial(
             samod::BackoffConfig::default(),
-            Arc::new(CountingDialer {
+            Arc::new(Dialer {
                 addr: addr.to_string(),
-                bytes: bytes.clone(),
             }),
         )
         .unwrap()
     };
     let counts = || {
         (
-            bytes.load(Ordering::Relaxed),
-            messages.0.load(Ordering::Relaxed),
+            messages.bytes.load(Ordering::Relaxed),
+            messages.count.load(Ordering::Relaxed),
         )
-    };
-    let report = |seconds: f64, since: (u64, u64), cpu: f64| {
-        let cpu = cpu_seconds() - cpu;
-        rt.block_on(quiet(&bytes));
-        let (b, m) = counts();
-        println!(
-            "done {seconds} {} {} {} {cpu}",
-            b - since.0,
-            m - since.1,
-            peak_rss()
-        );
     };
     let mut handles: Vec<samod::DocHandle> = Vec::new();
     let mut dialer: Option<samod::DialerHandle<std::convert::Infallible>> = None;
-    commands(|c| match c {
-        "catch-up" => {
-            let since = counts();
-            let cpu = cpu_seconds();
-            let seconds = rt.block_on(async {
-                let start = Instant::now();
-                let d = dial(&repo);
-                d.established().await.expect("connected");
-                dialer = Some(d);
-                let found =
-                    futures::future::join_all(ids.iter().map(|id| repo.find(id.clone()))).await;
-                handles = found
-                    .into_iter()
-                    .map(|f| f.expect("repo running").expect("found"))
-                    .collect();
-                start.elapsed().as_secs_f64()
-            });
-            report(seconds, since, cpu);
-        }
-        "reconnect" => {
-            if let Some(d) = dialer.take() {
-                d.close();
+    commands(|c| {
+        let mut words = c.split_whitespace();
+        match words.next() {
+            Some("catch-up") => {
+                let since = counts();
+                let cpu = cpu_seconds();
+                let seconds = rt.block_on(async {
+                    let start = Instant::now();
+                    let d = dial(&repo);
+                    d.established().await.expect("connected");
+                    dialer = Some(d);
+                    let found =
+                        futures::future::join_all(ids.iter().map(|id| repo.find(id.clone()))).await;
+                    handles = found
+                        .into_iter()
+                        .map(|f| f.expect("repo running").expect("found"))
+                        .collect();
+                    start.elapsed().as_secs_f64()
+                });
+                let cpu = cpu_seconds() - cpu;
+                let (b, m) = counts();
+                println!(
+                    "done {seconds} {} {} {} {cpu}",
+                    b - since.0,
+                    m - since.1,
+                    peak_rss()
+                );
             }
-            rt.block_on(quiet(&bytes));
-            let since = counts();
-            let cpu = cpu_seconds();
-            let seconds = rt.block_on(async {
-                let start = Instant::now();
-                let d = dial(&repo);
-                d.established().await.expect("connected");
-                let conn = d.connection_id().expect("a connection");
-                futures::future::join_all(handles.iter().map(|h| async move {
-                    h.we_have_their_changes(conn).await;
-                    h.they_have_our_changes(conn).await;
-                }))
-                .await;
-                dialer = Some(d);
-                start.elapsed().as_secs_f64()
-            });
-            report(seconds, since, cpu);
+            Some("disconnect") => {
+                if let Some(d) = dialer.take() {
+                    d.close();
+                }
+                println!("done disconnected");
+            }
+            Some("reconnect") => {
+                let k: usize = words.next().map_or(0, |w| w.parse().expect("a count"));
+                let since = counts();
+                let cpu = cpu_seconds();
+                let seconds = rt.block_on(async {
+                    let start = Instant::now();
+                    let d = dial(&repo);
+                    d.established().await.expect("connected");
+                    let conn = d.connection_id().expect("a connection");
+                    futures::future::join_all(handles.iter().map(|h| async move {
+                        h.we_have_their_changes(conn).await;
+                        h.they_have_our_changes(conn).await;
+                    }))
+                    .await;
+                    while !edited(&handles, k) {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    dialer = Some(d);
+                    start.elapsed().as_secs_f64()
+                });
+                let cpu = cpu_seconds() - cpu;
+                let (b, m) = counts();
+                println!(
+                    "done {seconds} {} {} {} {cpu}",
+                    b - since.0,
+                    m - since.1,
+                    peak_rss()
+                );
+            }
+            Some("rss") => println!("done {}", peak_rss()),
+            _ => {}
         }
-        "rss" => println!("done {}", peak_rss()),
-        _ => {}
     });
     rt.block_on(repo.stop());
 }

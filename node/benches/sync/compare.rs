@@ -22,20 +22,38 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use convene_node::daemon::Multiaddr;
 use convene_node::{Edit, Node, NodeId};
+use libp2p::multiaddr::Protocol;
 
-use crate::{Args, Running, corpus, has, init, run, wait_until};
+use super::child::EDITED_IMPACT;
+use super::proxy::Proxy;
+use super::{Args, Running, corpus, has, init, run, wait_until};
 
-/// One measured (or timed-out) run.
+/// One measured (or timed-out) run. A field is `None` where it does not
+/// apply to the system (a floor has no wire, samod's sync messages do not
+/// wait for answers), never a made-up zero.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub system: &'static str,
     pub scenario: &'static str,
     pub entries: usize,
     pub seconds: f64,
-    pub bytes: u64,
-    /// Session round trips (Convene) or sync messages (samod).
-    pub round_trips: u64,
+    /// The protocol's own bytes, both ways: Convene's sync frames, samod's
+    /// sync messages; for a floor, the bytes it works from (the changes, or
+    /// the saved documents).
+    pub bytes: Option<u64>,
+    /// Every TCP payload byte both ways through the counting proxy,
+    /// handshakes included.
+    pub wire_bytes: Option<u64>,
+    /// Messages both ways: Convene's requests and responses, samod's sync
+    /// messages.
+    pub messages: Option<u64>,
+    /// Requests that waited for their answer, one after another (Convene's
+    /// session).
+    pub round_trips: Option<u64>,
+    /// Before a "10 changed" run: the bytes of the changes made.
+    pub changes_bytes: Option<u64>,
     pub peak_rss: Option<u64>,
     /// The serving side's peak RSS, where there is one.
     pub peer_peak_rss: Option<u64>,
@@ -53,14 +71,49 @@ impl Row {
             scenario,
             entries,
             seconds: 0.0,
-            bytes: 0,
-            round_trips: 0,
+            bytes: None,
+            wire_bytes: None,
+            messages: None,
+            round_trips: None,
+            changes_bytes: None,
             peak_rss: None,
             peer_peak_rss: None,
             cpu_seconds: None,
             timed_out: false,
             extra: Vec::new(),
         }
+    }
+
+    /// The row as one JSON object.
+    pub fn json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "system": self.system,
+            "scenario": self.scenario,
+            "entries": self.entries,
+            "seconds": self.seconds,
+        });
+        let mut put = |k: &str, x: Option<u64>| {
+            if let Some(x) = x {
+                v[k] = x.into();
+            }
+        };
+        put("bytes", self.bytes);
+        put("wire_bytes", self.wire_bytes);
+        put("messages", self.messages);
+        put("round_trips", self.round_trips);
+        put("changes_bytes", self.changes_bytes);
+        put("peak_rss_bytes", self.peak_rss);
+        put("peer_peak_rss_bytes", self.peer_peak_rss);
+        if let Some(c) = self.cpu_seconds {
+            v["cpu_seconds"] = c.into();
+        }
+        if self.timed_out {
+            v["timed_out"] = true.into();
+        }
+        for (k, x) in &self.extra {
+            v[*k] = (*x).into();
+        }
+        v
     }
 }
 
@@ -132,15 +185,11 @@ impl Child {
     }
 }
 
-/// `done <seconds> <bytes> <round trips> <peak rss> <cpu seconds>` as a row.
-fn measured(system: &'static str, scenario: &'static str, n: usize, words: &[String]) -> Row {
-    let mut row = Row::new(system, scenario, n);
-    row.seconds = words[0].parse().unwrap();
-    row.bytes = words[1].parse().unwrap();
-    row.round_trips = words[2].parse().unwrap();
-    row.peak_rss = Some(words[3].parse().unwrap());
-    row.cpu_seconds = Some(words[4].parse().unwrap());
-    row
+fn num<T: std::str::FromStr>(w: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    w.parse().expect("a number from a child process")
 }
 
 fn path(p: &Path) -> &str {
@@ -162,67 +211,166 @@ pub fn source(home: &Path, n: usize) -> Vec<convene_model::DocumentId> {
     ids
 }
 
-/// Edits the first ten entries, as the reconnect-after-changes runs need.
-pub fn edit_ten(home: &Path, ids: &[convene_model::DocumentId]) {
+/// Edits the first ten entries, as the reconnect-after-changes runs need;
+/// returns the bytes of the signed changes made.
+pub fn edit_ten(home: &Path, ids: &[convene_model::DocumentId]) -> u64 {
     let mut editor = Node::open(home).unwrap();
+    let mut bytes = 0;
     for id in ids.iter().take(10) {
         editor
             .edit(
                 *id,
-                Edit::Set(vec![(
-                    "impact".into(),
-                    "64 per cent fewer minutes lost".into(),
-                )]),
+                Edit::Set(vec![("impact".into(), EDITED_IMPACT.into())]),
             )
             .unwrap();
+        let changes = editor.store().changes(*id).unwrap();
+        bytes += changes.last().map_or(0, |c| c.change.bytes.len() as u64);
     }
+    bytes
 }
 
-fn convene(n: usize, limit: Duration, rows: &mut Vec<Row>) {
-    let a_dir = tempfile::tempdir().unwrap();
-    let b_dir = tempfile::tempdir().unwrap();
-    let ids = source(a_dir.path(), n);
-    drop(init(b_dir.path(), "New Group"));
+/// `addr` with its TCP port replaced by `port` (to dial through the proxy).
+fn via_port(addr: &Multiaddr, port: u16) -> Multiaddr {
+    addr.iter()
+        .map(|p| match p {
+            Protocol::Tcp(_) => Protocol::Tcp(port),
+            other => other,
+        })
+        .collect()
+}
 
-    let mut server = Child::spawn(&["--role", "serve", "--home", path(a_dir.path())]);
-    let addr = server.expect("ready ")[0].clone();
-    let fetch = |scenario: &'static str| -> Row {
+fn tcp_target(addr: &Multiaddr) -> std::net::SocketAddr {
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Tcp(t) => port = Some(t),
+            _ => {}
+        }
+    }
+    (
+        ip.expect("an IPv4 listen address"),
+        port.expect("a TCP port"),
+    )
+        .into()
+}
+
+/// How long a finished session's connection may take to close.
+const CLOSE_LIMIT: Duration = Duration::from_secs(60);
+
+/// A serving Convene daemon on the source home, behind a counting proxy.
+struct Server {
+    child: Child,
+    proxy: Proxy,
+    /// The daemon's address with the proxy's port.
+    addr: String,
+}
+
+impl Server {
+    fn start(home: &Path) -> Self {
+        let mut child = Child::spawn(&["--role", "serve", "--home", path(home)]);
+        let listen: Multiaddr = child.expect("ready ")[0].parse().unwrap();
+        let proxy = Proxy::start(tcp_target(&listen));
+        let addr = via_port(&listen, proxy.addr.port()).to_string();
+        Self { child, proxy, addr }
+    }
+
+    /// One session of a fresh fetching process on `home`, measured.
+    fn fetch(&self, home: &Path, scenario: &'static str, n: usize) -> Row {
+        let before = self.proxy.seen();
+        let accepted = self.proxy.accepted();
         let mut c = Child::spawn(&[
             "--role",
             "fetch",
             "--home",
-            path(b_dir.path()),
+            path(home),
             "--addr",
-            &addr,
+            &self.addr,
         ]);
-        let words = c.expect("done ");
+        let w = c.expect("done ");
         c.finish();
-        measured("convene", scenario, n, &words)
-    };
-    let mut catch_up = fetch("catch-up");
-    catch_up.peer_peak_rss = Some(server.rss());
-    let have = Node::open(b_dir.path()).unwrap().store().counts().unwrap();
-    let learning = have
-        .iter()
-        .find(|(k, _)| k == "learning")
-        .map_or(0, |(_, c)| *c);
-    assert_eq!(learning as usize, n, "the fresh node has every entry");
-    rows.push(catch_up);
-    rows.push(fetch("reconnect-unchanged"));
-    edit_ten(a_dir.path(), &ids);
-    rows.push(fetch("reconnect-10-changed"));
-    server.finish();
-
-    let mut floor = Child::spawn(&["--role", "floor", "--home", path(a_dir.path())]);
-    let words = floor.expect("done ");
-    floor.finish();
-    rows.push(measured("floor", "catch-up", n, &words));
-
-    if n <= 10_000 {
-        samod(a_dir.path(), n, limit, rows);
+        self.proxy.wait_closed(CLOSE_LIMIT);
+        assert_eq!(
+            self.proxy.accepted(),
+            accepted + 1,
+            "one connection per session, all through the proxy"
+        );
+        let mut row = Row::new("convene", scenario, n);
+        row.seconds = num(&w[0]);
+        row.bytes = Some(num(&w[1]));
+        row.messages = Some(num(&w[2]));
+        row.round_trips = Some(num(&w[3]));
+        row.peak_rss = Some(num(&w[4]));
+        row.cpu_seconds = Some(num(&w[5]));
+        row.wire_bytes = Some(self.proxy.seen().since(before).total());
+        row
     }
 }
 
+fn count_learning(home: &Path) -> usize {
+    let have = Node::open(home).unwrap().store().counts().unwrap();
+    have.iter()
+        .find(|(k, _)| k == "learning")
+        .map_or(0, |(_, c)| *c as usize)
+}
+
+/// Convene, the floors and samod on one source of `n` entries. The floors
+/// and samod work from the source as Convene's catch-up saw it (before the
+/// edits of the "10 changed" run).
+fn systems(n: usize, limit: Duration, rows: &mut Vec<Row>) {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let (source_home, fetch_home) = (a_dir.path(), b_dir.path());
+    let ids = source(source_home, n);
+    drop(init(fetch_home, "New Group"));
+
+    let mut server = Server::start(source_home);
+    let mut catch_up = server.fetch(fetch_home, "catch-up", n);
+    catch_up.peer_peak_rss = Some(server.child.rss());
+    assert_eq!(
+        count_learning(fetch_home),
+        n,
+        "the fresh node has every entry"
+    );
+    rows.push(catch_up);
+    rows.push(server.fetch(fetch_home, "reconnect-unchanged", n));
+    server.child.finish();
+
+    for system in ["floor", "floor-parallel", "floor-load"] {
+        let mut c = Child::spawn(&["--role", system, "--home", path(source_home)]);
+        let w = c.expect("done ");
+        c.finish();
+        let mut row = Row::new(system, "catch-up", n);
+        row.seconds = num(&w[0]);
+        row.bytes = Some(num(&w[1]));
+        row.peak_rss = Some(num(&w[2]));
+        row.cpu_seconds = Some(num(&w[3]));
+        rows.push(row);
+    }
+
+    if n <= 10_000 {
+        samod(source_home, n, limit, rows);
+    }
+
+    let changed = edit_ten(source_home, &ids);
+    let server = Server::start(source_home);
+    let mut row = server.fetch(fetch_home, "reconnect-10-changed", n);
+    row.changes_bytes = Some(changed);
+    rows.push(row);
+    server.child.finish();
+    let fetched = Node::open(fetch_home).unwrap();
+    for id in ids.iter().take(10) {
+        let impact = match fetched.get(*id).expect("the entry").body {
+            convene_model::Body::Learning(l) => l.impact,
+            other => panic!("not a learning entry: {other:?}"),
+        };
+        assert_eq!(impact, EDITED_IMPACT, "the edit arrived");
+    }
+}
+
+/// samod over the same documents: catch-up, then a reconnect with nothing
+/// changed, then one after 10 documents were edited while disconnected.
 fn samod(home: &Path, n: usize, limit: Duration, rows: &mut Vec<Row>) {
     let dir = tempfile::tempdir().unwrap();
     let ids = dir.path().join("ids");
@@ -234,32 +382,47 @@ fn samod(home: &Path, n: usize, limit: Duration, rows: &mut Vec<Row>) {
         "--ids",
         path(&ids),
     ]);
-    let addr = server.expect("ready ")[0].clone();
+    let target: std::net::SocketAddr = server.expect("ready ")[0].parse().unwrap();
+    let proxy = Proxy::start(target);
     let mut fetch = Child::spawn(&[
         "--role",
         "samod-fetch",
         "--addr",
-        &addr,
+        &proxy.addr.to_string(),
         "--ids",
         path(&ids),
     ]);
-    for (scenario, before) in [
-        ("catch-up", None),
-        ("reconnect-unchanged", None),
-        ("reconnect-10-changed", Some("edit")),
-    ] {
-        if let Some(cmd) = before {
-            server.send(cmd);
-            server.expect("done ");
+    for scenario in ["catch-up", "reconnect-unchanged", "reconnect-10-changed"] {
+        let mut changes_bytes = None;
+        if scenario != "catch-up" {
+            // Disconnect first, then edit, so the changes can only travel
+            // over the new connection.
+            fetch.send("disconnect");
+            fetch.expect("done ");
+            proxy.wait_closed(CLOSE_LIMIT);
+            if scenario == "reconnect-10-changed" {
+                server.send("edit");
+                changes_bytes = Some(num(&server.expect("done ")[0]));
+            }
         }
-        fetch.send(if scenario == "catch-up" {
-            "catch-up"
-        } else {
-            "reconnect"
+        let before = proxy.seen();
+        fetch.send(match scenario {
+            "catch-up" => "catch-up",
+            "reconnect-unchanged" => "reconnect 0",
+            _ => "reconnect 10",
         });
         match fetch.wait("done ", limit) {
-            Some(words) => {
-                let mut row = measured("samod", scenario, n, &words);
+            Some(w) => {
+                // samod keeps the connection open: count until it is quiet.
+                proxy.wait_quiet(Duration::from_millis(300));
+                let mut row = Row::new("samod", scenario, n);
+                row.seconds = num(&w[0]);
+                row.bytes = Some(num(&w[1]));
+                row.messages = Some(num(&w[2]));
+                row.peak_rss = Some(num(&w[3]));
+                row.cpu_seconds = Some(num(&w[4]));
+                row.wire_bytes = Some(proxy.seen().since(before).total());
+                row.changes_bytes = changes_bytes;
                 if scenario == "catch-up" {
                     row.peer_peak_rss = Some(server.rss());
                 }
@@ -279,6 +442,13 @@ fn samod(home: &Path, n: usize, limit: Duration, rows: &mut Vec<Row>) {
     }
     fetch.finish();
     server.finish();
+}
+
+/// The `q` quantile of sorted `times` by the nearest-rank method (so the
+/// p99 of 200 samples is the 198th, not the largest).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let rank = (sorted.len() as f64 * q).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// Publish-to-everyone latency in a full mesh of `nodes` daemons (one
@@ -306,12 +476,11 @@ async fn mesh(nodes: usize, publishes: usize) -> Row {
         }
     }
     let readers: Vec<Node> = dirs.iter().map(|d| Node::open(d.path()).unwrap()).collect();
-    wait_until(|| readers.iter().all(|r| crate::count_orgs(r) == nodes)).await;
+    wait_until(|| readers.iter().all(|r| super::count_orgs(r) == nodes)).await;
 
     let mut writer = Node::open(dirs[0].path()).unwrap();
     let mut times = Vec::new();
-    let entries = corpus(publishes);
-    for e in entries {
+    for e in corpus(publishes) {
         let start = Instant::now();
         let id = writer.publish(e).expect("publish");
         wait_until(|| readers.iter().all(|r| has(r, id))).await;
@@ -321,10 +490,15 @@ async fn mesh(nodes: usize, publishes: usize) -> Row {
         r.stop().await;
     }
     times.sort_by(f64::total_cmp);
-    let pick = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
-    let mut row = Row::new("convene", "publish-mesh-20", publishes);
-    row.seconds = pick(0.5);
-    row.extra = vec![("median_seconds", pick(0.5)), ("p99_seconds", pick(0.99))];
+    let mut row = Row::new("convene", "publish-mesh", publishes);
+    row.seconds = quantile(&times, 0.5);
+    row.extra = vec![
+        ("nodes", nodes as f64),
+        ("median_seconds", quantile(&times, 0.5)),
+        ("p90_seconds", quantile(&times, 0.9)),
+        ("p99_seconds", quantile(&times, 0.99)),
+        ("max_seconds", quantile(&times, 1.0)),
+    ];
     row
 }
 
@@ -333,8 +507,10 @@ fn find<'a>(rows: &'a [Row], system: &str, scenario: &str, n: usize) -> Option<&
         .find(|r| r.system == system && r.scenario == scenario && r.entries == n)
 }
 
-/// Convene's time over another system's, for each N (`≥` when the other
-/// timed out: Convene is at least that much faster).
+/// Catch-up ratios for each N: Convene's wall clock over each floor's and
+/// over samod's, and its CPU time over the serial floor's; whether the
+/// targets hold (wall at most 1.25 times the best floor that verifies every
+/// change, CPU at most 1.5 times the serial floor's).
 fn ratios(rows: &[Row], entries: &[usize]) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     for &n in entries {
@@ -346,8 +522,23 @@ fn ratios(rows: &[Row], entries: &[usize]) -> Vec<serde_json::Value> {
             "scenario": "catch-up",
             "entries": n,
         });
-        if let Some(f) = find(rows, "floor", "catch-up", n) {
+        let floor = find(rows, "floor", "catch-up", n);
+        let parallel = find(rows, "floor-parallel", "catch-up", n);
+        if let (Some(f), Some(p)) = (floor, parallel) {
+            let best = if p.seconds < f.seconds { p } else { f };
+            let wall = c.seconds / best.seconds;
+            v["best_floor"] = best.system.into();
+            v["convene_over_best_floor"] = wall.into();
             v["convene_over_floor"] = (c.seconds / f.seconds).into();
+            v["convene_over_floor_parallel"] = (c.seconds / p.seconds).into();
+            v["wall_target_met"] = (wall <= 1.25).into();
+            if let (Some(cc), Some(fc)) = (c.cpu_seconds, f.cpu_seconds) {
+                v["convene_cpu_over_floor_cpu"] = (cc / fc).into();
+                v["cpu_target_met"] = (cc / fc <= 1.5).into();
+            }
+        }
+        if let Some(l) = find(rows, "floor-load", "catch-up", n) {
+            v["convene_over_floor_load"] = (c.seconds / l.seconds).into();
         }
         if let Some(s) = find(rows, "samod", "catch-up", n) {
             v["convene_over_samod"] = (c.seconds / s.seconds).into();
@@ -371,43 +562,31 @@ fn mb(b: Option<u64>) -> String {
     b.map_or("–".into(), |b| format!("{:.1}", b as f64 / 1e6))
 }
 
-pub fn main(args: &Args) {
+fn or_dash(x: Option<u64>) -> String {
+    x.map_or("–".into(), |x| x.to_string())
+}
+
+/// Every row and the ratio rows of one `--compare` run.
+pub fn measure(args: &Args) -> (Vec<Row>, Vec<serde_json::Value>) {
     let mut rows = Vec::new();
+    let limit = Duration::from_secs(args.samod_limit);
     for &n in &args.entries {
-        convene(n, Duration::from_secs(args.samod_limit), &mut rows);
+        systems(n, limit, &mut rows);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    rows.push(rt.block_on(mesh(20, 50)));
+    rows.push(rt.block_on(mesh(args.mesh_nodes, args.publishes)));
     let ratios = ratios(&rows, &args.entries);
+    (rows, ratios)
+}
+
+pub fn main(args: &Args) {
+    let (rows, ratios) = measure(args);
     if args.json {
         for r in &rows {
-            let mut v = serde_json::json!({
-                "system": r.system,
-                "scenario": r.scenario,
-                "entries": r.entries,
-                "seconds": r.seconds,
-                "bytes": r.bytes,
-                "round_trips": r.round_trips,
-            });
-            if let Some(p) = r.peak_rss {
-                v["peak_rss_bytes"] = p.into();
-            }
-            if let Some(p) = r.peer_peak_rss {
-                v["peer_peak_rss_bytes"] = p.into();
-            }
-            if let Some(c) = r.cpu_seconds {
-                v["cpu_seconds"] = c.into();
-            }
-            if r.timed_out {
-                v["timed_out"] = true.into();
-            }
-            for (k, x) in &r.extra {
-                v[*k] = (*x).into();
-            }
-            println!("{v}");
+            println!("{}", r.json());
         }
         for v in ratios {
             println!("{v}");
@@ -415,8 +594,18 @@ pub fn main(args: &Args) {
         return;
     }
     println!(
-        "{:<8} {:<22} {:>8} {:>10} {:>8} {:>12} {:>8} {:>9} {:>9}",
-        "system", "scenario", "entries", "seconds", "cpu s", "bytes", "msgs", "rss MB", "peer MB"
+        "{:<15} {:<21} {:>7} {:>9} {:>7} {:>11} {:>11} {:>7} {:>5} {:>7} {:>7}",
+        "system",
+        "scenario",
+        "entries",
+        "seconds",
+        "cpu s",
+        "bytes",
+        "wire bytes",
+        "msgs",
+        "rtts",
+        "rss MB",
+        "peer MB"
     );
     for r in &rows {
         let seconds = if r.timed_out {
@@ -425,19 +614,21 @@ pub fn main(args: &Args) {
             format!("{:.3}", r.seconds)
         };
         println!(
-            "{:<8} {:<22} {:>8} {:>10} {:>8} {:>12} {:>8} {:>9} {:>9}",
+            "{:<15} {:<21} {:>7} {:>9} {:>7} {:>11} {:>11} {:>7} {:>5} {:>7} {:>7}",
             r.system,
             r.scenario,
             r.entries,
             seconds,
             r.cpu_seconds.map_or("–".into(), |c| format!("{c:.2}")),
-            r.bytes,
-            r.round_trips,
+            or_dash(r.bytes),
+            or_dash(r.wire_bytes),
+            or_dash(r.messages),
+            or_dash(r.round_trips),
             mb(r.peak_rss),
             mb(r.peer_peak_rss)
         );
         for (k, x) in &r.extra {
-            println!("{:>40} {:.3}", k, x);
+            println!("{:>40} {:.4}", k, x);
         }
     }
     println!();

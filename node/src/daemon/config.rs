@@ -68,8 +68,15 @@ pub struct Config {
     /// Where the local web app listens (always a loopback address); `None`
     /// runs without it.
     pub web: Option<SocketAddr>,
-    /// How often local writes (by any process) are looked for.
+    /// How often the daemon's housekeeping runs (bootstrap dials, peers'
+    /// standing, the memory guard) and local writes are looked for in full.
     pub tick: Duration,
+    /// How often the store is checked for writes by other processes (a CLI
+    /// command, the web app): one read of SQLite's `data_version`, which
+    /// changes only when another connection commits, so the full look runs
+    /// only after such a write. This is what keeps a publish made through
+    /// the CLI at the network's speed.
+    pub local_writes: Duration,
     /// How often every connected peer is fully reconciled again, to heal
     /// announcements lost to a dropped connection.
     pub resync: Duration,
@@ -98,6 +105,7 @@ impl Default for Config {
             mdns: true,
             web: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_WEB_PORT))),
             tick: Duration::from_millis(100),
+            local_writes: Duration::from_millis(2),
             resync: Duration::from_secs(60),
             request_timeout: crate::net::behaviour::REQUEST_TIMEOUT,
             stranger_memory: 512 * 1024 * 1024,

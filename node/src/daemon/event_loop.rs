@@ -70,6 +70,7 @@ enum Command {
     Sync(NodeId, oneshot::Sender<Result<SessionStats, DaemonError>>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Bytes(oneshot::Sender<(u64, u64)>),
+    Messages(oneshot::Sender<(u64, u64)>),
     Progress(NodeId, oneshot::Sender<Option<SessionProgress>>),
     Join(
         NodeId,
@@ -93,6 +94,7 @@ impl std::fmt::Debug for Command {
             Command::Sync(..) => "Sync",
             Command::Peers(_) => "Peers",
             Command::Bytes(_) => "Bytes",
+            Command::Messages(_) => "Messages",
             Command::Progress(..) => "Progress",
             Command::Join(..) => "Join",
         })
@@ -156,6 +158,11 @@ impl Client {
     /// Sync bytes (sent, received) since start.
     pub async fn bytes(&self) -> Result<(u64, u64), DaemonError> {
         self.ask(Command::Bytes).await
+    }
+
+    /// Sync messages (sent, received) since start: requests and responses.
+    pub async fn messages(&self) -> Result<(u64, u64), DaemonError> {
+        self.ask(Command::Messages).await
     }
 }
 
@@ -309,6 +316,9 @@ impl EventLoop {
             self.config.resync,
         );
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut local = tokio::time::interval(self.config.local_writes);
+        local.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut data_version = self.data_version();
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm(event),
@@ -316,7 +326,15 @@ impl EventLoop {
                     Some(c) => self.on_command(c),
                     None => break,
                 },
+                _ = local.tick() => {
+                    let now = self.data_version();
+                    if now != data_version {
+                        data_version = now;
+                        self.input(Input::Tick);
+                    }
+                }
                 _ = tick.tick() => {
+                    data_version = self.data_version();
                     self.input(Input::Tick);
                     self.dial_bootstrap();
                     self.reclassify();
@@ -335,6 +353,12 @@ impl EventLoop {
             tracing::warn!(error = %e, "cannot record peers as disconnected");
         }
         tracing::info!("event loop stopped");
+    }
+
+    /// SQLite's count of other connections' commits (`None` if it cannot
+    /// be read: the full look on each tick still runs).
+    fn data_version(&self) -> Option<i64> {
+        self.service.replica().node().store().data_version().ok()
     }
 
     fn input(&mut self, input: Input) {
@@ -557,6 +581,9 @@ impl EventLoop {
             }
             Command::Bytes(tx) => {
                 let _ = tx.send((self.codec.counters.sent(), self.codec.counters.received()));
+            }
+            Command::Messages(tx) => {
+                let _ = tx.send(self.codec.counters.messages());
             }
         }
     }

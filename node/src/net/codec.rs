@@ -28,11 +28,14 @@ use crate::sync::wire::{self, MAX_MESSAGE_BYTES, Request, Response};
 /// How much more buffer a frame's body gets at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Bytes of sync messages sent and received (frames included).
+/// Bytes of sync messages sent and received (frames included), and the
+/// messages (frames) themselves.
 #[derive(Debug, Default)]
 pub struct Counters {
     pub sent: AtomicU64,
     pub received: AtomicU64,
+    pub messages_sent: AtomicU64,
+    pub messages_received: AtomicU64,
 }
 
 impl Counters {
@@ -42,6 +45,14 @@ impl Counters {
 
     pub fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
+    }
+
+    /// Messages (requests and responses) sent and received.
+    pub fn messages(&self) -> (u64, u64) {
+        (
+            self.messages_sent.load(Ordering::Relaxed),
+            self.messages_received.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -159,6 +170,7 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(
     counters
         .received
         .fetch_add(4 + len as u64, Ordering::Relaxed);
+    counters.messages_received.fetch_add(1, Ordering::Relaxed);
     Ok(buf)
 }
 
@@ -179,6 +191,7 @@ async fn write_frame<T: AsyncWrite + Unpin + Send>(
     counters
         .sent
         .fetch_add(4 + bytes.len() as u64, Ordering::Relaxed);
+    counters.messages_sent.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 

@@ -1,0 +1,157 @@
+//! The `--compare` bench at a small size, in the normal suite, so that it
+//! cannot rot: every system's rows are there and every field was measured.
+//!
+//! This binary is the bench itself (its modules, included by path) with no
+//! libtest harness: the bench runs each side in a child process by running
+//! its own executable again with `--role`, so this `main` hands those
+//! invocations to the bench and otherwise runs the check.
+
+#[path = "../benches/sync.rs"]
+#[allow(dead_code)] // the bench's own `main`
+mod bench;
+
+use std::time::{Duration, Instant};
+
+use bench::compare::Row;
+
+/// What the issue asks of a small run: well within this.
+const LIMIT: Duration = Duration::from_secs(90);
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--role") {
+        bench::dispatch(bench::args_from(args.into_iter()));
+        return;
+    }
+    // `cargo test -- --list` and filters: one test, named like the file.
+    if args.iter().any(|a| a == "--list") {
+        println!("compare_at_small_size: test");
+        return;
+    }
+    if let Some(filter) = args.iter().find(|a| !a.starts_with('-'))
+        && !"compare_at_small_size".contains(filter.as_str())
+    {
+        println!("test result: ok. 0 passed; 0 failed; 1 filtered out");
+        return;
+    }
+    let start = Instant::now();
+    compare_at_small_size();
+    println!(
+        "test compare_at_small_size ... ok ({:.1} s)",
+        start.elapsed().as_secs_f64()
+    );
+    println!("test result: ok. 1 passed; 0 failed");
+}
+
+fn row<'a>(rows: &'a [Row], system: &str, scenario: &str) -> &'a Row {
+    rows.iter()
+        .find(|r| r.system == system && r.scenario == scenario)
+        .unwrap_or_else(|| panic!("no {system} {scenario} row"))
+}
+
+fn compare_at_small_size() {
+    const N: usize = 50;
+    let start = Instant::now();
+    let args = bench::args_from(
+        [
+            "--compare",
+            "--entries",
+            "50",
+            "--samod-limit",
+            "30",
+            "--mesh-nodes",
+            "5",
+            "--publishes",
+            "20",
+        ]
+        .map(String::from)
+        .into_iter(),
+    );
+    let (rows, ratios) = bench::compare::measure(&args);
+    let took = start.elapsed();
+    assert!(took < LIMIT, "the small compare run took {took:?}");
+
+    let scenarios = ["catch-up", "reconnect-unchanged", "reconnect-10-changed"];
+    for system in ["convene", "samod"] {
+        for scenario in scenarios {
+            let r = row(&rows, system, scenario);
+            let what = format!("{system} {scenario}: {}", r.json());
+            assert_eq!(r.entries, N, "{what}");
+            assert!(!r.timed_out, "{what}");
+            assert!(r.seconds > 0.0, "{what}");
+            let bytes = r.bytes.expect(&what);
+            let wire = r.wire_bytes.expect(&what);
+            assert!(bytes > 0 && wire > bytes, "the wire carries more: {what}");
+            assert!(r.messages.expect(&what) > 0, "{what}");
+            assert!(r.cpu_seconds.expect(&what) > 0.0, "{what}");
+            assert!(r.peak_rss.expect(&what) > 1_000_000, "{what}");
+        }
+        // Round trips only where requests wait for answers.
+        let rtt = row(&rows, system, "catch-up").round_trips;
+        assert_eq!(rtt.is_some(), system == "convene", "{system}: {rtt:?}");
+        assert!(
+            row(&rows, system, "catch-up").peer_peak_rss.is_some(),
+            "{system}"
+        );
+
+        // The changed run carried the changes: more on the wire than the
+        // unchanged one by at least their size.
+        let unchanged = row(&rows, system, "reconnect-unchanged");
+        let changed = row(&rows, system, "reconnect-10-changed");
+        let size = changed.changes_bytes.expect("the changes' size");
+        assert!(size > 0);
+        assert!(
+            changed.wire_bytes.unwrap() >= unchanged.wire_bytes.unwrap() + size,
+            "{system}: 10 changed {} bytes on the wire, unchanged {}, changes {size}",
+            changed.wire_bytes.unwrap(),
+            unchanged.wire_bytes.unwrap()
+        );
+        assert!(changed.bytes.unwrap() >= unchanged.bytes.unwrap() + size);
+    }
+    // A catch-up moves at least every change's bytes.
+    let floor = row(&rows, "floor", "catch-up");
+    let change_bytes = floor.bytes.expect("the floor's input bytes");
+    assert!(row(&rows, "convene", "catch-up").bytes.unwrap() >= change_bytes);
+
+    for system in ["floor", "floor-parallel", "floor-load"] {
+        let r = row(&rows, system, "catch-up");
+        let what = format!("{}", r.json());
+        assert!(r.seconds > 0.0, "{what}");
+        assert!(r.bytes.expect(&what) > 0, "{what}");
+        assert!(r.cpu_seconds.expect(&what) > 0.0, "{what}");
+        assert!(r.peak_rss.expect(&what) > 1_000_000, "{what}");
+        assert!(r.wire_bytes.is_none() && r.round_trips.is_none(), "{what}");
+    }
+    assert_eq!(
+        row(&rows, "floor-parallel", "catch-up").bytes,
+        Some(change_bytes),
+        "both replaying floors work from the same changes"
+    );
+
+    let mesh = row(&rows, "convene", "publish-mesh");
+    let field = |k: &str| {
+        mesh.extra
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, x)| *x)
+            .unwrap_or_else(|| panic!("no {k}"))
+    };
+    assert!(field("median_seconds") > 0.0);
+    assert!(field("median_seconds") <= field("p99_seconds"));
+    assert!(field("p99_seconds") <= field("max_seconds"));
+
+    let ratio = ratios
+        .iter()
+        .find(|v| v["entries"] == N)
+        .expect("a ratio row");
+    for k in [
+        "convene_over_best_floor",
+        "convene_over_floor",
+        "convene_over_floor_parallel",
+        "convene_over_floor_load",
+        "convene_cpu_over_floor_cpu",
+        "convene_over_samod",
+    ] {
+        assert!(ratio[k].as_f64().is_some_and(|x| x > 0.0), "{k}: {ratio}");
+    }
+}
