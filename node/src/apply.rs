@@ -549,17 +549,79 @@ fn apply_doc(
             _ => node_of(w, node, &owner)?,
         })
     };
-    let mut permitted: Batch = Vec::new();
-    let mut held: Batch = Vec::new();
-    let mut by_owner = true;
-    for (signed, change) in new {
-        let node = signer(&signed);
+    let is_editor = |w: &Writer<'_>, node: &str, editors: &[OrgId]| -> Result<bool, NodeError> {
+        for e in editors {
+            if node_of(w, node, &e.to_string())? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    enum Seat {
+        Owner,
+        Editor,
+        Other,
+        Held,
+        Former,
+    }
+    let mut seats = Vec::with_capacity(new.len());
+    for (signed, _) in &new {
+        let node = signer(signed);
         // In a community, only current members' nodes write (charters and
         // join claims carry their own authority).
         if let Some(m) = members
             && !matches!(rules.kind, Kind::Charter | Kind::Join)
         {
             if m.org_of(&node).is_some_and(|o| o.removed.is_some()) {
+                seats.push(Seat::Former);
+                continue;
+            }
+            if !m.is_member_node(&node) {
+                // Perhaps its join claim has not arrived yet.
+                seats.push(Seat::Held);
+                continue;
+            }
+        }
+        seats.push(if is_owner_node(w, &node)? {
+            Seat::Owner
+        } else if is_editor(w, &node, &rules.editors)? {
+            Seat::Editor
+        } else {
+            Seat::Other
+        });
+    }
+    // The owner's changes in this batch may name editors (a co-editor's
+    // first edit travels with the change that made it one): the others
+    // are judged by the editors after the owner's changes.
+    let owners = seats.iter().any(|s| matches!(s, Seat::Owner));
+    let others = seats
+        .iter()
+        .any(|s| matches!(s, Seat::Editor | Seat::Other));
+    let owner_editors = if owners && others {
+        let (mut trial, skip) = match &first_state_kept {
+            Some((scratch, root)) => (scratch.clone(), Some(*root)),
+            None => (state.clone(), None),
+        };
+        let theirs: Vec<Change> = new
+            .iter()
+            .zip(&seats)
+            .filter(|((_, c), seat)| matches!(seat, Seat::Owner) && Some(c.hash()) != skip)
+            .map(|((_, c), _)| c.clone())
+            .collect();
+        match apply_received(&mut trial, theirs).and_then(|()| Rules::of(&trial)) {
+            Ok(after) => after.editors,
+            Err(_) => rules.editors.clone(),
+        }
+    } else {
+        rules.editors.clone()
+    };
+    let mut permitted: Batch = Vec::new();
+    let mut held: Batch = Vec::new();
+    let mut by_owner = true;
+    for ((signed, change), seat) in new.into_iter().zip(seats) {
+        let node = signer(&signed);
+        let allowed = match seat {
+            Seat::Former => {
                 reject(
                     report,
                     &signed,
@@ -567,23 +629,15 @@ fn apply_doc(
                 );
                 continue;
             }
-            if !m.is_member_node(&node) {
-                // Perhaps its join claim has not arrived yet.
+            Seat::Held => {
                 held.push((signed, change));
                 continue;
             }
-        }
-        let allowed = if is_owner_node(w, &node)? {
-            true
-        } else {
-            let mut editor = false;
-            for e in &rules.editors {
-                editor |= node_of(w, &node, &e.to_string())?;
-            }
-            by_owner &= !editor;
-            editor
+            Seat::Owner | Seat::Editor => true,
+            Seat::Other => is_editor(w, &node, &owner_editors)?,
         };
         if allowed {
+            by_owner &= matches!(seat, Seat::Owner);
             permitted.push((signed, change));
         } else {
             reject(
@@ -625,7 +679,7 @@ fn apply_doc(
             Ok(after) if after.kind != rules.kind || after.owner != rules.owner => {
                 Err("changes the kind or owner of an entry, which never change".into())
             }
-            Ok(after) if after.editors != rules.editors && !by_owner => {
+            Ok(after) if after.editors != owner_editors && !by_owner => {
                 Err("changes who may edit an entry; only its owner organisation may".into())
             }
             Ok(_) => Ok(()),

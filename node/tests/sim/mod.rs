@@ -49,6 +49,19 @@ impl Faults {
     }
 }
 
+/// A temporary home for a node: in memory where there is a tmpfs (what
+/// the simulation tests is sync, not the disk, and waiting for `fsync`
+/// would take most of its time), else in the temporary directory.
+pub fn home() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().unwrap()
+}
+
 pub struct SimNode {
     pub service: Service<NodeReplica>,
     pub _dir: tempfile::TempDir,
@@ -67,6 +80,27 @@ pub enum Msg {
         token: u64,
         bytes: Vec<u8>,
     },
+}
+
+impl Msg {
+    /// (sender, receiver)
+    pub fn ends(&self) -> (usize, usize) {
+        match self {
+            Msg::Request { from, to, .. } | Msg::Response { from, to, .. } => (*from, *to),
+        }
+    }
+
+    /// The node waiting for this message's exchange to end, and its token.
+    pub fn requester(&self) -> (usize, u64) {
+        match self {
+            Msg::Request { from, token, .. } => (*from, *token),
+            Msg::Response { to, token, .. } => (*to, *token),
+        }
+    }
+
+    pub fn is_request(&self) -> bool {
+        matches!(self, Msg::Request { .. })
+    }
 }
 
 /// A network of nodes with explicit links.
@@ -106,7 +140,7 @@ impl Net {
     }
 
     pub fn add(&mut self, org: &str) -> usize {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = home();
         let node = Node::init(
             dir.path(),
             &InitOptions {
@@ -120,7 +154,7 @@ impl Net {
     }
 
     pub fn add_joining(&mut self, of: usize) -> usize {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = home();
         let org = self.node(of).org();
         let node = Node::init_joining(dir.path(), org).unwrap();
         self.push(node, dir)
@@ -164,11 +198,34 @@ impl Net {
         self.input(a, Input::Sync { peer: idb });
     }
 
+    /// Closes the connection between two nodes, as libp2p does: what was
+    /// on its way over it is gone, each side hears that the peer left, and
+    /// each request still unanswered on it fails.
     pub fn disconnect(&mut self, a: usize, b: usize) {
         self.links.remove(&(a.min(b), a.max(b)));
         let (ida, idb) = (self.ids[a], self.ids[b]);
+        let mut unanswered = Vec::new();
+        self.queue.retain(|msg| {
+            let (from, to) = msg.ends();
+            if (from, to) != (a, b) && (from, to) != (b, a) {
+                return true;
+            }
+            unanswered.push(msg.requester());
+            false
+        });
         self.input(a, Input::Disconnected { peer: idb });
         self.input(b, Input::Disconnected { peer: ida });
+        for (requester, token) in unanswered {
+            let peer = if requester == a { idb } else { ida };
+            self.input(
+                requester,
+                Input::Failed {
+                    peer,
+                    token,
+                    error: "the connection closed".into(),
+                },
+            );
+        }
     }
 
     /// Links two nodes without starting a session (a newcomer must join
@@ -286,24 +343,7 @@ impl Net {
             return None;
         }
         if lose {
-            // The requester's request fails, as a timeout would make it.
-            let (requester, responder, token) = match &msg {
-                Msg::Request {
-                    from, to, token, ..
-                } => (*from, *to, *token),
-                Msg::Response {
-                    from, to, token, ..
-                } => (*to, *from, *token),
-            };
-            let peer = self.ids[responder];
-            self.input(
-                requester,
-                Input::Failed {
-                    peer,
-                    token,
-                    error: "lost".into(),
-                },
-            );
+            self.lose(msg);
             return None;
         }
         if again
@@ -334,62 +374,12 @@ impl Net {
     pub fn run_watching(&mut self, mut watch: impl FnMut(&Net)) {
         let mut steps = 0;
         loop {
-            while let Some(msg) = self.queue.pop_front() {
+            while !self.queue.is_empty() {
                 steps += 1;
                 assert!(steps < 100_000, "the network never went quiet");
-                let Some(msg) = self.inject_faults(msg) else {
-                    continue;
-                };
-                match msg {
-                    Msg::Request {
-                        from,
-                        to,
-                        token,
-                        bytes,
-                    } => {
-                        if !self.linked(from, to) {
-                            continue;
-                        }
-                        self.bytes += bytes.len();
-                        self.messages += 1;
-                        let request: Request = wire::decode(&bytes).unwrap();
-                        let channel = self.next_channel;
-                        self.next_channel += 1;
-                        self.channels.insert((to, channel), (from, token));
-                        let peer = self.ids[from];
-                        self.input(
-                            to,
-                            Input::Request {
-                                peer,
-                                channel,
-                                request,
-                            },
-                        );
-                    }
-                    Msg::Response {
-                        from,
-                        to,
-                        token,
-                        bytes,
-                    } => {
-                        if !self.linked(from, to) {
-                            continue;
-                        }
-                        self.bytes += bytes.len();
-                        self.messages += 1;
-                        let response: Response = wire::decode(&bytes).unwrap();
-                        let peer = self.ids[from];
-                        self.input(
-                            to,
-                            Input::Response {
-                                peer,
-                                token,
-                                response,
-                            },
-                        );
-                    }
+                if self.deliver_one() {
+                    watch(self);
                 }
-                watch(self);
             }
             // Let every node notice local writes (as the daemon's timer does).
             for i in 0..self.nodes.len() {
@@ -399,6 +389,94 @@ impl Net {
                 break;
             }
         }
+    }
+
+    /// Loses a message: its requester's request fails, as a timeout would
+    /// make it.
+    pub fn lose(&mut self, msg: Msg) {
+        let (requester, token) = msg.requester();
+        let (from, to) = msg.ends();
+        let responder = if requester == from { to } else { from };
+        let peer = self.ids[responder];
+        self.input(
+            requester,
+            Input::Failed {
+                peer,
+                token,
+                error: "lost".into(),
+            },
+        );
+    }
+
+    /// Loses the next message in the queue (if any); `Some(true)` if it
+    /// was a request, `Some(false)` an answer.
+    pub fn drop_next(&mut self) -> Option<bool> {
+        let msg = self.queue.pop_front()?;
+        let request = msg.is_request();
+        self.lose(msg);
+        Some(request)
+    }
+
+    /// Takes the next message off the queue and (faults permitting)
+    /// delivers it; whatever the receiver sends back joins the queue.
+    /// `false` if nothing was delivered.
+    pub fn deliver_one(&mut self) -> bool {
+        let Some(msg) = self.queue.pop_front() else {
+            return false;
+        };
+        let Some(msg) = self.inject_faults(msg) else {
+            return false;
+        };
+        match msg {
+            Msg::Request {
+                from,
+                to,
+                token,
+                bytes,
+            } => {
+                if !self.linked(from, to) {
+                    return false;
+                }
+                self.bytes += bytes.len();
+                self.messages += 1;
+                let request: Request = wire::decode(&bytes).unwrap();
+                let channel = self.next_channel;
+                self.next_channel += 1;
+                self.channels.insert((to, channel), (from, token));
+                let peer = self.ids[from];
+                self.input(
+                    to,
+                    Input::Request {
+                        peer,
+                        channel,
+                        request,
+                    },
+                );
+            }
+            Msg::Response {
+                from,
+                to,
+                token,
+                bytes,
+            } => {
+                if !self.linked(from, to) {
+                    return false;
+                }
+                self.bytes += bytes.len();
+                self.messages += 1;
+                let response: Response = wire::decode(&bytes).unwrap();
+                let peer = self.ids[from];
+                self.input(
+                    to,
+                    Input::Response {
+                        peer,
+                        token,
+                        response,
+                    },
+                );
+            }
+        }
+        true
     }
 
     pub fn publish(&mut self, i: usize, title: &str) -> DocumentId {
