@@ -22,6 +22,14 @@ const NODES: usize = 5;
 const PER_SECOND: u64 = 10;
 /// How long after the last publish every node must hold every entry.
 const CONVERGE: Duration = Duration::from_secs(5);
+/// How much the resident set may grow after the first quarter of the run,
+/// KiB. Measured (debug build, 2 cores, other builds running): 2.3, 2.8 and
+/// 3.4 MiB from the first second to the end of the 5 s form, as SQLite's
+/// page caches of the fifteen connections fill with the growing stores;
+/// 1 MiB from 15 s to the end of the 60 s form (26 MiB at start, 33 MiB at
+/// the end). A leak of 16 KiB per served request grew it by 31 MiB in the
+/// 5 s form.
+const GROWTH_BOUND_KIB: u64 = 8 * 1024;
 
 fn long() -> bool {
     std::env::var_os("CONVENE_LONG").is_some_and(|v| v != "0")
@@ -125,12 +133,12 @@ async fn five_nodes_publishing_ten_entries_a_second_converge_and_memory_stays_fl
         "{NODES} nodes, {total} entries each in {published:.1?}; converged {converged:.2?} after the last; RSS (s, KiB): {samples:?}"
     );
     // Flat: after the first quarter (start-up, caches), the resident set
-    // grows by less than 64 MiB however long the run.
+    // grows by less than GROWTH_BOUND_KIB however long the run.
     let warm = samples[samples.len() / 4].1;
     let end = samples.last().unwrap().1;
     assert!(
-        end < warm + 64 * 1024,
-        "memory grew from {warm} KiB to {end} KiB: {samples:?}"
+        end < warm + GROWTH_BOUND_KIB,
+        "memory grew from {warm} KiB to {end} KiB (bound {GROWTH_BOUND_KIB} KiB): {samples:?}"
     );
     drop(clients);
 }
