@@ -328,7 +328,23 @@ fn bad_input_gets_one_clear_line_and_writes_nothing() {
         "Fewer falls admissions.",
     ]);
     let id = id.trim().to_string();
-    let other = home.stdout(&["publish", "learning", "--title", "Other", "--summary", "s"]);
+    // More entries until two ids share their first character, for the
+    // ambiguous prefix below: ids are base58, so the 59th at the latest.
+    let mut ids = vec![id.clone()];
+    let (one, another) = loop {
+        assert!(
+            ids.len() <= 58,
+            "{} ids, no first character shared",
+            ids.len()
+        );
+        let title = format!("Other {}", ids.len());
+        let next = home.stdout(&["publish", "learning", "--title", &title, "--summary", "s"]);
+        let next = next.trim().to_string();
+        if let Some(earlier) = ids.iter().find(|i| i[..1] == next[..1]) {
+            break (earlier.clone(), next);
+        }
+        ids.push(next);
+    };
     let before = home.db_bytes_after_checkpoint();
 
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -468,19 +484,26 @@ fn bad_input_gets_one_clear_line_and_writes_nothing() {
         assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
     }
 
-    // An ambiguous prefix: the empty-ish prefix "1"… is found by trying
-    // prefixes shared by the two ids, if any; otherwise use the first char.
-    let common: String = id
+    // An ambiguous prefix (the one two ids share) names no entry, and says
+    // which ids it starts; each id's own longer prefix still names its
+    // entry.
+    let common: String = one
         .chars()
-        .zip(other.trim().chars())
+        .zip(another.chars())
         .take_while(|(a, b)| a == b)
         .map(|(a, _)| a)
         .collect();
-    if !common.is_empty() {
-        home.convene(&["show", &common])
-            .assert()
-            .failure()
-            .stderr(predicate::str::contains("is ambiguous"));
+    let out = home.convene(&["show", &common]).assert().failure();
+    let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("is ambiguous"), "{common}: {stderr}");
+    assert!(
+        stderr.contains(&one) && stderr.contains(&another),
+        "{common}: both {one} and {another} named: {stderr}"
+    );
+    for full in [&one, &another] {
+        let prefix = &full[..common.len() + 4];
+        let shown = home.json(&["show", prefix, "--json"]);
+        assert_eq!(shown["id"], full.as_str(), "{prefix}");
     }
 
     // Malformed files.
