@@ -623,7 +623,10 @@ fn bundles_carry_changes_both_ways_and_damaged_ones_are_refused() {
     let out = vcse.stdout(&["import", t_bundle.to_str().unwrap()]);
     assert!(out.contains("0 new changes, 4 already here"), "{out}");
     assert_eq!(vcse.ids(), trust.ids());
-    let _ = before;
+    assert!(
+        vcse.db_bytes_after_checkpoint() == before,
+        "the second import wrote to the database"
+    );
 
     // A flipped byte or a cut-off copy is refused, and nothing is applied.
     let bytes = std::fs::read(&t_bundle).unwrap();
