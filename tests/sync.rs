@@ -138,20 +138,31 @@ fn sync_once_without_a_daemon_and_an_unreachable_peer() {
         .stderr(predicate::str::contains("is not a multiaddress"));
 }
 
+/// Learning entries the syncing node holds, read from its database while
+/// another process writes it.
+fn learning_in(store: &convene_node::Store) -> i64 {
+    store
+        .counts()
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == "learning")
+        .map_or(0, |(_, n)| n)
+}
+
 #[test]
 fn a_peer_killed_mid_sync_loses_nothing_and_sync_resumes() {
+    // More entries than one request asks for (512 documents), so that the
+    // transfer comes in batches, each stored as it arrives.
+    const ENTRIES: i64 = 1300;
     let big = Home::for_org("Big Trust", "nhs-trust");
-    let file = big.write(
-        "bulk.json",
-        &serde_json::json!({"title": "x", "summary": "s", "body": "lorem ipsum ".repeat(400)})
-            .to_string(),
-    );
-    for _ in 0..150 {
-        big.convene(&["publish", "learning", "--from", file.to_str().unwrap()])
-            .assert()
-            .success();
+    let mut rows = String::from("title,summary\n");
+    for i in 0..ENTRIES {
+        rows.push_str(&format!("Lesson {i},What lesson {i} taught us.\n"));
     }
+    let file = big.write("rows.csv", &rows);
+    big.stdout(&["import-csv", "learning", file.to_str().unwrap()]);
     let small = Home::for_org("Small Group", "vcse");
+    let store = convene_node::Store::open(&small.path().join("convene.db")).unwrap();
     let a = Daemon::start(&big, &[]);
     let syncing = std::process::Command::new(env!("CARGO_BIN_EXE_convene"))
         .arg("--home")
@@ -161,19 +172,42 @@ fn a_peer_killed_mid_sync_loses_nothing_and_sync_resumes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Kill the peer once the first batch is stored: the transfer has
+    // started and has more to go.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while learning_in(&store) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no entry arrived in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     a.kill();
     let out = syncing.wait_with_output().unwrap();
-    // Whether the kill landed before, during or after the transfer, the
-    // small node's store is whole and a later sync completes it.
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.starts_with("error: "), "{err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    }
+    let got = learning_in(&store);
+    eprintln!("killed with {got} of {ENTRIES} entries here");
+    assert!(
+        0 < got && got < ENTRIES,
+        "the kill landed mid-transfer: {got} of {ENTRIES} entries"
+    );
+    // The sync fails with one clear line; what arrived stays, the store is
+    // whole, and a later sync completes it.
+    assert!(
+        !out.status.success(),
+        "a sync cut off mid-transfer succeeded"
+    );
+    // (The session's failure is also logged as a warning before it.)
+    let err = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(err.trim_end().ends_with(errors[0]), "{err}");
+    assert!(errors[0].contains("failed"), "{err}");
+    assert_eq!(store.integrity_check().unwrap(), "ok");
     small.convene(&["list"]).assert().success();
     let a = Daemon::start(&big, &[]);
     small.stdout(&["sync", "--once", "--peer", &a.addr]);
     assert_eq!(small.ids(), big.ids());
+    assert_eq!(learning_in(&store), ENTRIES);
 }
 
 fn files_contain(home: &Home, needle: &[u8]) -> bool {
