@@ -465,8 +465,67 @@ async fn a_stranger_costs_nothing_on_disk() {
     assert!(peers.is_empty(), "strangers were recorded: {peers:?}");
 }
 
+/// Warnings (and errors) logged in this process, captured for the tests
+/// that check why the victim did something (its own log says).
+mod warnings {
+    use std::fmt::Write;
+    use std::sync::{Mutex, OnceLock};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Level, Metadata, Subscriber};
+
+    static LINES: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+
+    struct Capture;
+
+    struct Line(String);
+
+    impl Visit for Line {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            let _ = write!(self.0, " {}={:?}", field.name(), value);
+        }
+    }
+
+    impl Subscriber for Capture {
+        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+            *metadata.level() <= Level::WARN
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut line = Line(String::new());
+            event.record(&mut line);
+            LINES.get().unwrap().lock().unwrap().push(line.0);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    /// Starts capturing (once per process).
+    pub fn capture() {
+        LINES.get_or_init(|| Mutex::new(Vec::new()));
+        static START: std::sync::Once = std::sync::Once::new();
+        START.call_once(|| tracing::subscriber::set_global_default(Capture).unwrap());
+    }
+
+    /// The lines logged so far that contain every one of `words`.
+    pub fn with(words: &[&str]) -> Vec<String> {
+        let lines = LINES.get().unwrap().lock().unwrap();
+        lines
+            .iter()
+            .filter(|l| words.iter().all(|w| l.contains(w)))
+            .cloned()
+            .collect()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stranger_that_breaks_the_protocol_is_banned_with_its_address() {
+    warnings::capture();
     let home = tempfile::tempdir().unwrap();
     community_node(home.path());
     let (_victim, addr) = start_in_process(home.path()).await;
@@ -475,7 +534,31 @@ async fn a_stranger_that_breaks_the_protocol_is_banned_with_its_address() {
     let answer = ask_as_stranger(&addr, announce(), hold).await;
     assert!(matches!(answer, Ok(Response::Refused { .. })), "{answer:?}");
 
-    // A frame over any limit: the victim drops the connection.
+    // A member, admitted before the attack (from the same address).
+    let member_home = tempfile::tempdir().unwrap();
+    let code = Node::open(home.path())
+        .unwrap()
+        .invite(3_600_000, false, None, Vec::new())
+        .unwrap();
+    let mut newcomer = Node::init(
+        member_home.path(),
+        &InitOptions {
+            org: "Member".into(),
+            sector: "vcse".into(),
+            place: None,
+        },
+    )
+    .unwrap();
+    newcomer.accept_invite(&code).unwrap();
+    let changes = newcomer.join_changes().unwrap();
+    drop(newcomer);
+    let (member, _) = start_in_process(member_home.path()).await;
+    let peer = member.dial(addr.clone()).await.unwrap();
+    member.join(peer, changes).await.unwrap();
+    member.sync(peer).await.unwrap();
+
+    // A frame over any limit: the victim drops the connection, and its log
+    // says it banned the peer for what it sent.
     let mut breaker = peer_speaking(HalfFrame {
         declared: u32::MAX,
         body: 0,
@@ -483,6 +566,7 @@ async fn a_stranger_that_breaks_the_protocol_is_banned_with_its_address() {
         written: Arc::default(),
     });
     let breaker_id: PeerId = *breaker.local_peer_id();
+    let breaker_field = format!("peer={breaker_id}");
     breaker.dial(addr.clone()).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -497,33 +581,63 @@ async fn a_stranger_that_breaks_the_protocol_is_banned_with_its_address() {
             _ => {}
         }
     }
+    let bans = loop {
+        let bans = warnings::with(&["banning", &breaker_field]);
+        if !bans.is_empty() {
+            break bans;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the connection closed, but the victim logged no ban of {breaker_id}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(
+        bans.iter().any(|l| l.contains("4294967295 bytes is over")),
+        "banned for another reason than its frame: {bans:?}"
+    );
+    eprintln!("the victim's log: {bans:?}");
 
-    // It cannot come straight back, nor with a new peer id from the same
-    // address.
+    // It cannot come straight back, even sending nothing: the ban, not a
+    // new offence, turns it away (a stranger that sends nothing is
+    // otherwise let stay for minutes).
     breaker.dial(addr.clone()).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let again = loop {
-        match tokio::time::timeout_at(deadline, breaker.select_next_some())
-            .await
-            .expect("the redial ends")
-        {
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
-                breaker.behaviour_mut().send_request(&peer_id, ());
+        match tokio::time::timeout_at(deadline, breaker.select_next_some()).await {
+            Err(_) => break "kept",
+            Ok(
+                SwarmEvent::ConnectionClosed { .. } | SwarmEvent::OutgoingConnectionError { .. },
+            ) => {
+                break "refused";
             }
-            SwarmEvent::ConnectionClosed { .. } => break "refused",
-            SwarmEvent::OutgoingConnectionError { .. } => break "refused",
-            SwarmEvent::Behaviour(request_response::Event::Message { .. }) => {
-                break "answered";
-            }
-            _ => {}
+            Ok(_) => {}
         }
     };
     assert_eq!(again, "refused", "{breaker_id} came back");
+    assert_eq!(
+        warnings::with(&["banning", &breaker_field]).len(),
+        bans.len(),
+        "refused for a new offence, not for the ban"
+    );
+    // Nor may a new peer id from the banned address come in.
     let (_hold, hold) = tokio::sync::oneshot::channel();
     let answer = ask_as_stranger(&addr, announce(), hold).await;
     assert!(
         answer.is_err(),
         "a new peer id from the banned address was served: {answer:?}"
     );
+    // The victim still serves: the member (on the same address) syncs.
+    let peer = member
+        .dial(addr.clone())
+        .await
+        .expect("the victim still accepts the member");
+    let id = Node::open(member_home.path())
+        .unwrap()
+        .publish(entry("After the ban"))
+        .unwrap();
+    member.sync(peer).await.expect("the member still syncs");
+    assert!(Node::open(home.path()).unwrap().get(id).is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
