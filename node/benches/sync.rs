@@ -45,6 +45,8 @@ pub struct Args {
     pub samod_limit: u64,
     /// The live-propagation mesh: how many daemons, how many publishes.
     pub mesh_nodes: usize,
+    /// `--mesh-only`: only the live-propagation mesh (for profiling it).
+    pub mesh_only: bool,
     pub publishes: usize,
     /// Hidden: the part a child process of `--compare` plays.
     pub role: Option<String>,
@@ -79,6 +81,7 @@ pub fn args_from(mut it: impl Iterator<Item = String>) -> Args {
             }
             "--mesh-nodes" => a.mesh_nodes = value().parse().expect("--mesh-nodes takes a number"),
             "--publishes" => a.publishes = value().parse().expect("--publishes takes a number"),
+            "--mesh-only" => a.mesh_only = true,
             "--json" => a.json = true,
             "--compare" => a.compare = true,
             "--role" => a.role = Some(value()),
@@ -329,8 +332,10 @@ fn count_orgs(n: &Node) -> usize {
         .map_or(0, |(_, c)| *c as usize)
 }
 
+/// Whether the node has the document (one indexed read: the bench's
+/// looking must cost the nodes it measures next to nothing).
 fn has(n: &Node, id: DocumentId) -> bool {
-    n.store().load(id).map(|d| d.is_some()).unwrap_or(false)
+    n.store().heads(id).is_ok_and(|h| !h.is_empty())
 }
 
 async fn wait_until(mut check: impl FnMut() -> bool) {

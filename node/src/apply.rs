@@ -54,6 +54,57 @@ fn first_state(root: &Change) -> FirstState {
     Ok((scratch, rules))
 }
 
+/// A document's changes that this node does not store yet, and whether it
+/// has the document at all.
+type Fresh = (DocumentId, Batch, bool);
+
+/// Up to [`AHEAD`] documents of `round` with changes this node does not
+/// store yet. What is stored already (the same change fetched from two
+/// peers at once, or offered again) costs one indexed read, not an
+/// automerge load or apply; `skipped` is called for each document that
+/// needs nothing.
+fn next_chunk(
+    w: &Writer<'_>,
+    round: &mut impl Iterator<Item = (DocumentId, Batch)>,
+    report: &mut ApplyReport,
+    skipped: &mut dyn FnMut(),
+) -> Result<Vec<Fresh>, NodeError> {
+    let mut chunk = Vec::new();
+    while chunk.len() < AHEAD {
+        let Some((doc, batch)) = round.next() else {
+            break;
+        };
+        let mut new = Batch::new();
+        for (signed, change) in batch {
+            if w.has_change(doc, &signed.hash)? {
+                report.already_had += 1;
+            } else {
+                new.push((signed, change));
+            }
+        }
+        if new.is_empty() {
+            skipped();
+            continue;
+        }
+        let known = w.kind_of(doc)?.is_some();
+        chunk.push((doc, new, known));
+    }
+    Ok(chunk)
+}
+
+/// The chunk with each new document's first state, worked out on every
+/// core (none for a document this node has).
+fn with_first_states(chunk: Vec<Fresh>) -> (Vec<Fresh>, Vec<Option<FirstState>>) {
+    let firsts = parallel::map(&chunk, |(_, batch, known)| {
+        if *known {
+            None
+        } else {
+            only_root(batch).map(first_state)
+        }
+    });
+    (chunk, firsts)
+}
+
 /// The first change of a batch, if it holds exactly one.
 fn only_root(batch: &Batch) -> Option<&Change> {
     let mut roots = batch.iter().filter(|(_, c)| c.deps().is_empty());
@@ -284,18 +335,36 @@ pub(crate) fn apply(
         while !todo.is_empty() {
             let before = report.changed.len();
             let round: Vec<(DocumentId, Batch)> = std::mem::take(&mut todo).into_iter().collect();
-            let mut round = round.into_iter().peekable();
-            while round.peek().is_some() {
-                let chunk: Vec<(DocumentId, Batch)> = round.by_ref().take(AHEAD).collect();
-                let firsts = parallel::map(&chunk, |(_, batch)| only_root(batch).map(first_state));
-                for ((doc, batch), first) in chunk.into_iter().zip(firsts) {
-                    apply_doc(w, members.as_ref(), doc, batch, first, now, &mut report)?;
+            let mut round = round.into_iter();
+            // The first states of the next chunk are worked out on the
+            // other cores while this chunk goes through the checks and
+            // into the store on this one.
+            std::thread::scope(|scope| -> Result<(), NodeError> {
+                let mut count = |done: &mut u64| {
                     if first_round {
-                        done += 1;
-                        on(done, total);
+                        *done += 1;
+                        on(*done, total);
+                    }
+                };
+                let mut ahead = {
+                    let chunk = next_chunk(w, &mut round, &mut report, &mut || count(&mut done))?;
+                    (!chunk.is_empty()).then(|| scope.spawn(move || with_first_states(chunk)))
+                };
+                while let Some(working) = ahead.take() {
+                    let (chunk, firsts) = working
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    let next = next_chunk(w, &mut round, &mut report, &mut || count(&mut done))?;
+                    if !next.is_empty() {
+                        ahead = Some(scope.spawn(move || with_first_states(next)));
+                    }
+                    for ((doc, batch, _), first) in chunk.into_iter().zip(firsts) {
+                        apply_doc(w, members.as_ref(), doc, batch, first, now, &mut report)?;
+                        count(&mut done);
                     }
                 }
-            }
+                Ok(())
+            })?;
             first_round = false;
             let changed = report.changed[before..].to_vec();
             // A document that changed in a retry may have later changes

@@ -794,3 +794,47 @@ fn a_draft_from_an_older_node_is_not_relayed() {
         "C learnt of it"
     );
 }
+
+/// In a full mesh every member that gets a new entry tells the others; a
+/// node does not tell the peer it heard it from (nor one that told it), and
+/// each node fetches the entry once.
+#[test]
+fn in_a_full_mesh_a_new_entry_is_fetched_once_per_node_and_not_announced_back() {
+    const N: usize = 6;
+    let mut net = Net::new();
+    for i in 0..N {
+        net.add(&format!("Member {i}"));
+    }
+    for i in 0..N {
+        for j in 0..i {
+            net.connect(i, j);
+        }
+    }
+    net.run();
+    let id = net.publish(0, "A lesson for everyone");
+    net.input(0, Input::Tick);
+    let (mut announces, mut fetches) = (0, 0);
+    while let Some(front) = net.queue.front() {
+        if let Msg::Request { bytes, .. } = front {
+            match wire::decode::<Request>(bytes).unwrap() {
+                Request::Announce { .. } => announces += 1,
+                Request::GetChanges { docs } if docs.iter().any(|d| d.doc == *id.as_bytes()) => {
+                    fetches += 1
+                }
+                _ => {}
+            }
+        }
+        net.deliver_one();
+    }
+    for i in 1..N {
+        assert_eq!(net.catalogue(i), net.catalogue(0), "node {i}");
+    }
+    assert_eq!(fetches, N - 1, "each node fetched the entry once");
+    // Flooding would be N - 1 from the author and N - 1 from each of the
+    // others (back to the author included).
+    let flood = (N - 1) + (N - 1) * (N - 1);
+    assert!(
+        announces <= flood - (N - 1),
+        "{announces} announcements; nobody may announce back to where the entry came from"
+    );
+}

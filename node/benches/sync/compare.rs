@@ -480,17 +480,32 @@ async fn mesh(nodes: usize, publishes: usize) -> Row {
 
     let mut writer = Node::open(dirs[0].path()).unwrap();
     let mut times = Vec::new();
+    let mut messages_before = 0;
+    for r in &running {
+        messages_before += r.client.messages().await.expect("messages").0;
+    }
+    let cpu = super::child::cpu_seconds();
     for e in corpus(publishes) {
         let start = Instant::now();
         let id = writer.publish(e).expect("publish");
         wait_until(|| readers.iter().all(|r| has(r, id))).await;
         times.push(start.elapsed().as_secs_f64());
     }
+    let cpu = super::child::cpu_seconds() - cpu;
+    let mut messages = 0;
+    for r in &running {
+        messages += r.client.messages().await.expect("messages").0;
+    }
     for r in running {
         r.stop().await;
     }
     times.sort_by(f64::total_cmp);
     let mut row = Row::new("convene", "publish-mesh", publishes);
+    // All the nodes' CPU time (and the bench's looking) while publishing.
+    row.cpu_seconds = Some(cpu);
+    // Every sync message sent by any node while publishing (each is
+    // received once, so this is half of what was sent and received).
+    row.messages = Some(messages - messages_before);
     row.seconds = quantile(&times, 0.5);
     row.extra = vec![
         ("nodes", nodes as f64),
@@ -571,7 +586,9 @@ pub fn measure(args: &Args) -> (Vec<Row>, Vec<serde_json::Value>) {
     let mut rows = Vec::new();
     let limit = Duration::from_secs(args.samod_limit);
     for &n in &args.entries {
-        systems(n, limit, &mut rows);
+        if !args.mesh_only {
+            systems(n, limit, &mut rows);
+        }
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -105,6 +105,20 @@ fn docs_of_kind(conn: &rusqlite::Connection, kind: &str) -> Result<Vec<DocumentI
 
 impl Writer<'_> {
     /// The kind column of a document's row ('' while it is not valid).
+    /// Whether this change of `doc` is stored (one indexed read).
+    pub fn has_change(&self, doc: DocumentId, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM changes WHERE doc = ?1 AND hash = ?2")?
+            .query_row(
+                rusqlite::params![doc.as_bytes().as_slice(), hash.as_slice()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     pub fn kind_of(&self, doc: DocumentId) -> Result<Option<String>, StoreError> {
         use rusqlite::OptionalExtension;
         Ok(self

@@ -14,7 +14,7 @@
 //! and [`Replica::view`] / [`Replica::fetch`] for which documents and
 //! changes it may see.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::catalogue::CatalogueView;
 use super::limits::{Bucket, Limits, Verdict};
@@ -216,6 +216,24 @@ struct Peer {
     requests: Bucket,
     /// Join attempts the peer may still make.
     joins: Bucket,
+    /// Documents the peer is known to hold at a digest: it announced them,
+    /// or this node announced them to it. A change is not announced to a
+    /// peer that has it already (in a well-connected community most
+    /// members hear of a new entry from several others). Bounded by
+    /// [`MAX_KNOWN`]; forgetting only costs an extra announcement.
+    known: HashMap<DocId, Digest>,
+}
+
+/// Most documents remembered per peer as held by it.
+const MAX_KNOWN: usize = 4096;
+
+impl Peer {
+    fn knows(&mut self, doc: DocId, digest: Digest) {
+        if self.known.len() >= MAX_KNOWN {
+            self.known.clear();
+        }
+        self.known.insert(doc, digest);
+    }
 }
 
 /// The sync state machine of one node.
@@ -228,6 +246,12 @@ pub struct Service<R> {
     now: i64,
     /// Join requests in flight: token → peer.
     joins: BTreeMap<Token, NodeId>,
+    /// Announced documents a targeted session is fetching, and from whom.
+    /// Another peer's announcement of the same document waits for that
+    /// fetch instead of fetching it a second time (in a well-connected
+    /// mesh every member that gets a new entry announces it to all the
+    /// others, most of whom are still fetching it from its author).
+    fetching: BTreeMap<DocId, NodeId>,
     /// What one peer may ask of this node.
     limits: Limits,
 }
@@ -246,6 +270,7 @@ impl<R: Replica> Service<R> {
             next_token: 1,
             now: 0,
             joins: BTreeMap::new(),
+            fetching: BTreeMap::new(),
             limits,
         }
     }
@@ -290,6 +315,7 @@ impl<R: Replica> Service<R> {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.stats.connected = false;
                     p.queued.clear();
+                    p.known.clear();
                     p.full_pending = false;
                     if p.session.take().is_some() {
                         self.event(Event::SessionFailed {
@@ -303,6 +329,7 @@ impl<R: Replica> Service<R> {
                 if self.replica.admit(&peer).is_err() {
                     self.peers.remove(&peer);
                 }
+                self.session_ended(peer);
             }
             Input::Join { peer, changes } => {
                 let token = self.next_token;
@@ -383,6 +410,7 @@ impl<R: Replica> Service<R> {
             p.queued.clear();
         }
         self.outbox.push_back(Io::Disconnect { peer, reason });
+        self.session_ended(peer);
     }
 
     fn start(&mut self, peer: NodeId, session: Session) {
@@ -430,6 +458,7 @@ impl<R: Replica> Service<R> {
                 if changed {
                     self.announce_local_changes();
                 }
+                self.session_ended(peer);
                 self.continue_queued(peer);
             }
             Err(error) => self.fail(peer, error),
@@ -446,6 +475,7 @@ impl<R: Replica> Service<R> {
         if violation {
             self.disconnect(peer, error.to_string());
         } else {
+            self.session_ended(peer);
             self.continue_queued(peer);
         }
     }
@@ -462,19 +492,49 @@ impl<R: Replica> Service<R> {
             let session = Session::full(peer, &self.replica);
             self.start(peer, session);
         } else if !p.queued.is_empty() {
-            // Skip what an earlier session already brought here.
+            // Skip what an earlier session already brought here, and leave
+            // queued what another peer's session is fetching now.
             let queued = std::mem::take(&mut p.queued);
-            let docs: Vec<DocId> = {
+            let mut docs = Vec::new();
+            {
                 let view = self.replica.view(&peer);
-                queued
-                    .into_iter()
-                    .filter(|(doc, digest)| view.digest(doc) != Some(*digest))
-                    .map(|(doc, _)| doc)
-                    .collect()
-            };
+                for (doc, digest) in queued {
+                    if view.digest(&doc) == Some(digest) {
+                        continue;
+                    }
+                    if self.fetching.get(&doc).is_some_and(|from| *from != peer) {
+                        p.queued.insert(doc, digest);
+                    } else {
+                        docs.push(doc);
+                    }
+                }
+            }
             if !docs.is_empty() {
+                for doc in &docs {
+                    self.fetching.insert(*doc, peer);
+                }
                 self.start(peer, Session::targeted(peer, docs));
             }
+        }
+    }
+
+    /// `peer`'s session ended (done, failed or cut off): what it was
+    /// fetching is no longer in flight, so announcements of the same
+    /// documents by other peers go ahead if they are still needed.
+    fn session_ended(&mut self, peer: NodeId) {
+        let before = self.fetching.len();
+        self.fetching.retain(|_, from| *from != peer);
+        if self.fetching.len() == before {
+            return;
+        }
+        let waiting: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| **id != peer && p.session.is_none() && !p.queued.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        for other in waiting {
+            self.continue_queued(other);
         }
     }
 
@@ -689,6 +749,10 @@ impl<R: Replica> Service<R> {
                 )));
             }
             Request::Announce { items } => {
+                let p = self.peers.entry(peer).or_default();
+                for (doc, digest) in &items {
+                    p.knows(*doc, *digest);
+                }
                 let wanted: Vec<(DocId, Digest)> = {
                     let view = self.replica.view(&peer);
                     items
@@ -725,15 +789,24 @@ impl<R: Replica> Service<R> {
             .map(|(id, _)| *id)
             .collect();
         for peer in peers {
-            // Only what this peer may see (not even the ids of the rest).
+            // Only what this peer may see (not even the ids of the rest),
+            // and not what it is known to have.
             let visible: Vec<(DocId, Digest)> = {
                 let view = self.replica.view(&peer);
+                let known = self.peers.get(&peer).map(|p| &p.known);
                 changed
                     .iter()
-                    .filter(|(doc, _)| view.digest(doc).is_some())
+                    .filter(|(doc, digest)| {
+                        view.digest(doc).is_some() && known.and_then(|k| k.get(doc)) != Some(digest)
+                    })
                     .copied()
                     .collect()
             };
+            if let Some(p) = self.peers.get_mut(&peer) {
+                for (doc, digest) in &visible {
+                    p.knows(*doc, *digest);
+                }
+            }
             for chunk in visible.chunks(MAX_ANNOUNCE) {
                 let token = self.next_token;
                 self.next_token += 1;
