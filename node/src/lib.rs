@@ -50,8 +50,9 @@
 //! When the node runs (`daemon::spawn`), the event loop feeds connection
 //! events and messages to the [`sync::Service`], which reads and writes the
 //! store through [`sync::NodeReplica`]: received changes go through
-//! [`Node::apply`], which verifies every signature before storing; every
-//! tick, changes appended by any process are announced to connected peers.
+//! [`Node::apply`], which verifies every signature before storing; changes
+//! appended by any other process (noticed within milliseconds through
+//! SQLite's `data_version`) are announced to connected peers.
 //! A peer that is not a member is held at the door: [`net`]'s gate reads
 //! only small frames from it, the event loop answers everything but a join
 //! with "not admitted", and a join's claim is checked against the charter
