@@ -14,10 +14,11 @@
 //!   loopback behind a token; it has its own store connection.
 //!
 //! Local writes by other processes (a CLI `publish` while the daemon runs)
-//! reach the loop through the store: every 2 ms the loop reads SQLite's
-//! `data_version` (which changes only when another connection commits) and,
-//! when it changed, the sync service looks for changes appended since it
-//! last looked and announces them; the 100 ms housekeeping tick looks too.
+//! reach the loop through the store: every 10 ms a watcher task reads
+//! SQLite's `data_version` on its own connection (it changes when another
+//! connection commits) and, when it changed, wakes the loop, whose sync
+//! service looks for changes appended since it last looked and announces
+//! them; the 100 ms housekeeping tick looks too.
 
 pub mod config;
 pub mod config_edit;

@@ -72,10 +72,10 @@ pub struct Config {
     /// standing, the memory guard) and local writes are looked for in full.
     pub tick: Duration,
     /// How often the store is checked for writes by other processes (a CLI
-    /// command, the web app): one read of SQLite's `data_version`, which
-    /// changes only when another connection commits, so the full look runs
-    /// only after such a write. This is what keeps a publish made through
-    /// the CLI at the network's speed.
+    /// command, the web app): one read of SQLite's `data_version` on a
+    /// watcher's own connection, which wakes the event loop only after a
+    /// commit. This is what keeps a publish made through the CLI at the
+    /// network's speed.
     pub local_writes: Duration,
     /// How often every connected peer is fully reconciled again, to heal
     /// announcements lost to a dropped connection.
@@ -105,7 +105,7 @@ impl Default for Config {
             mdns: true,
             web: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_WEB_PORT))),
             tick: Duration::from_millis(100),
-            local_writes: Duration::from_millis(2),
+            local_writes: Duration::from_millis(10),
             resync: Duration::from_secs(60),
             request_timeout: crate::net::behaviour::REQUEST_TIMEOUT,
             stranger_memory: 512 * 1024 * 1024,

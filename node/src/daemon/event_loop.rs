@@ -307,6 +307,42 @@ pub fn spawn(
     Ok((Client { tx, metrics }, handle))
 }
 
+/// Wakes the event loop (through `wake`) soon after any connection to the
+/// store at `db` commits: every `period` it reads SQLite's `data_version`
+/// on its own read-only connection, which changes when another connection
+/// commits (a CLI command, the web app, and the daemon's own writes).
+/// Between commits nothing else runs. Ends when the loop has gone, or
+/// quietly if the store cannot be opened (the 100 ms tick still looks).
+async fn watch_writes(db: std::path::PathBuf, period: Duration, wake: mpsc::Sender<()>) {
+    use rusqlite::OpenFlags;
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
+        &db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) else {
+        tracing::warn!("cannot watch the store for other processes' writes");
+        return;
+    };
+    fn version(conn: &rusqlite::Connection) -> Option<i64> {
+        conn.pragma_query_value(None, "data_version", |r| r.get(0))
+            .ok()
+    }
+    let mut last = version(&conn);
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if wake.is_closed() {
+            return;
+        }
+        let now = version(&conn);
+        if now != last {
+            last = now;
+            // Full means a wake-up is pending already.
+            let _ = wake.try_send(());
+        }
+    }
+}
+
 impl EventLoop {
     async fn run(mut self) {
         let mut tick = tokio::time::interval(self.config.tick);
@@ -316,9 +352,15 @@ impl EventLoop {
             self.config.resync,
         );
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut local = tokio::time::interval(self.config.local_writes);
-        local.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut data_version = self.data_version();
+        // Another process's writes wake the loop only when there are some:
+        // a watcher task with its own read-only connection does the
+        // frequent looking (see `watch_writes`).
+        let (wake, mut written) = mpsc::channel::<()>(1);
+        tokio::spawn(watch_writes(
+            self.service.replica().node().store().path().to_path_buf(),
+            self.config.local_writes,
+            wake,
+        ));
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm(event),
@@ -326,15 +368,8 @@ impl EventLoop {
                     Some(c) => self.on_command(c),
                     None => break,
                 },
-                _ = local.tick() => {
-                    let now = self.data_version();
-                    if now != data_version {
-                        data_version = now;
-                        self.input(Input::Tick);
-                    }
-                }
+                Some(()) = written.recv() => self.input(Input::Tick),
                 _ = tick.tick() => {
-                    data_version = self.data_version();
                     self.input(Input::Tick);
                     self.dial_bootstrap();
                     self.reclassify();
@@ -353,12 +388,6 @@ impl EventLoop {
             tracing::warn!(error = %e, "cannot record peers as disconnected");
         }
         tracing::info!("event loop stopped");
-    }
-
-    /// SQLite's count of other connections' commits (`None` if it cannot
-    /// be read: the full look on each tick still runs).
-    fn data_version(&self) -> Option<i64> {
-        self.service.replica().node().store().data_version().ok()
     }
 
     fn input(&mut self, input: Input) {
