@@ -169,6 +169,18 @@ fn on_every_core<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> V
     })
 }
 
+/// Times `work` (wall clock and this process's CPU), checks it made every
+/// document, and prints `done <seconds> <bytes> <peak rss> <cpu>`.
+fn report_floor(bytes: usize, work: impl FnOnce() -> Vec<Automerge>) {
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    let out = work();
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
+    assert!(out.iter().all(|d| !d.get_heads().is_empty()));
+    println!("done {seconds} {bytes} {} {cpu}", peak_rss());
+}
+
 /// `--role floor`: automerge alone, in one process on one core: every
 /// change of the source node is decoded, its signature verified and applied
 /// to its document, all documents kept in memory. Reading the rows from
@@ -177,13 +189,7 @@ fn on_every_core<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> V
 pub fn floor(home: &Path) {
     let docs = stored_by_doc(home);
     let bytes: usize = docs.iter().flatten().map(|c| c.bytes.len()).sum();
-    let cpu = cpu_seconds();
-    let start = Instant::now();
-    let out: Vec<Automerge> = docs.iter().map(|d| replay(d)).collect();
-    let seconds = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu;
-    assert!(out.iter().all(|d| !d.get_heads().is_empty()));
-    println!("done {seconds} {bytes} {} {cpu}", peak_rss());
+    report_floor(bytes, || docs.iter().map(|d| replay(d)).collect());
 }
 
 /// `--role floor-parallel`: the same work as `floor`, the documents spread
@@ -191,13 +197,7 @@ pub fn floor(home: &Path) {
 pub fn floor_parallel(home: &Path) {
     let docs = stored_by_doc(home);
     let bytes: usize = docs.iter().flatten().map(|c| c.bytes.len()).sum();
-    let cpu = cpu_seconds();
-    let start = Instant::now();
-    let out = on_every_core(&docs, |d| replay(d));
-    let seconds = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu;
-    assert!(out.iter().all(|d| !d.get_heads().is_empty()));
-    println!("done {seconds} {bytes} {} {cpu}", peak_rss());
+    report_floor(bytes, || on_every_core(&docs, |d| replay(d)));
 }
 
 /// `--role floor-load`: what a system that ships whole documents instead
@@ -216,13 +216,9 @@ pub fn floor_load(home: &Path) {
         .unwrap();
     drop(conn);
     let bytes: usize = saved.iter().map(Vec::len).sum();
-    let cpu = cpu_seconds();
-    let start = Instant::now();
-    let out = on_every_core(&saved, |s| Automerge::load(s).expect("loads"));
-    let seconds = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu;
-    assert!(out.iter().all(|d| !d.get_heads().is_empty()));
-    println!("done {seconds} {bytes} {} {cpu}", peak_rss());
+    report_floor(bytes, || {
+        on_every_core(&saved, |s| Automerge::load(s).expect("loads"))
+    });
 }
 
 /// `--role samod-serve`: a samod repo (in-memory storage) holding the
@@ -390,6 +386,18 @@ pub fn samod_fetch(addr: &str, ids: &Path) {
             messages.count.load(Ordering::Relaxed),
         )
     };
+    // `done <seconds> <sync message bytes> <sync messages> <peak rss> <cpu>`
+    // for a run that started at `since` counts and `cpu` seconds.
+    let report = |seconds: f64, since: (u64, u64), cpu: f64| {
+        let cpu = cpu_seconds() - cpu;
+        let (b, m) = counts();
+        println!(
+            "done {seconds} {} {} {} {cpu}",
+            b - since.0,
+            m - since.1,
+            peak_rss()
+        );
+    };
     let mut handles: Vec<samod::DocHandle> = Vec::new();
     let mut dialer: Option<samod::DialerHandle<std::convert::Infallible>> = None;
     commands(|c| {
@@ -411,14 +419,7 @@ pub fn samod_fetch(addr: &str, ids: &Path) {
                         .collect();
                     start.elapsed().as_secs_f64()
                 });
-                let cpu = cpu_seconds() - cpu;
-                let (b, m) = counts();
-                println!(
-                    "done {seconds} {} {} {} {cpu}",
-                    b - since.0,
-                    m - since.1,
-                    peak_rss()
-                );
+                report(seconds, since, cpu);
             }
             Some("disconnect") => {
                 if let Some(d) = dialer.take() {
@@ -446,14 +447,7 @@ pub fn samod_fetch(addr: &str, ids: &Path) {
                     dialer = Some(d);
                     start.elapsed().as_secs_f64()
                 });
-                let cpu = cpu_seconds() - cpu;
-                let (b, m) = counts();
-                println!(
-                    "done {seconds} {} {} {} {cpu}",
-                    b - since.0,
-                    m - since.1,
-                    peak_rss()
-                );
+                report(seconds, since, cpu);
             }
             Some("rss") => println!("done {}", peak_rss()),
             _ => {}
