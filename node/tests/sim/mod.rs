@@ -420,6 +420,17 @@ impl Net {
     /// Takes the next message off the queue and (faults permitting)
     /// delivers it; whatever the receiver sends back joins the queue.
     /// `false` if nothing was delivered.
+    /// Counts a message of `len` bytes from `from` to `to`, if they are
+    /// linked (a message on a cut link is gone).
+    fn carry(&mut self, from: usize, to: usize, len: usize) -> bool {
+        if !self.linked(from, to) {
+            return false;
+        }
+        self.bytes += len;
+        self.messages += 1;
+        true
+    }
+
     pub fn deliver_one(&mut self) -> bool {
         let Some(msg) = self.queue.pop_front() else {
             return false;
@@ -434,11 +445,9 @@ impl Net {
                 token,
                 bytes,
             } => {
-                if !self.linked(from, to) {
+                if !self.carry(from, to, bytes.len()) {
                     return false;
                 }
-                self.bytes += bytes.len();
-                self.messages += 1;
                 let request: Request = wire::decode(&bytes).unwrap();
                 let channel = self.next_channel;
                 self.next_channel += 1;
@@ -459,11 +468,9 @@ impl Net {
                 token,
                 bytes,
             } => {
-                if !self.linked(from, to) {
+                if !self.carry(from, to, bytes.len()) {
                     return false;
                 }
-                self.bytes += bytes.len();
-                self.messages += 1;
                 let response: Response = wire::decode(&bytes).unwrap();
                 let peer = self.ids[from];
                 self.input(
