@@ -371,14 +371,20 @@ pub fn samod_fetch(addr: &str, ids: &Path) {
             .load()
             .await
     });
-    let dial = |repo: &samod::Repo| {
-        repo.dial(
-            samod::BackoffConfig::default(),
-            Arc::new(Dialer {
-                addr: addr.to_string(),
-            }),
-        )
-        .unwrap()
+    // Dials the proxy and waits until the connection is up.
+    let connect = |repo: &samod::Repo| {
+        let d = repo
+            .dial(
+                samod::BackoffConfig::default(),
+                Arc::new(Dialer {
+                    addr: addr.to_string(),
+                }),
+            )
+            .unwrap();
+        async move {
+            d.established().await.expect("connected");
+            d
+        }
     };
     let counts = || {
         (
@@ -388,7 +394,7 @@ pub fn samod_fetch(addr: &str, ids: &Path) {
     };
     // `done <seconds> <sync message bytes> <sync messages> <peak rss> <cpu>`
     // for a run that started at `since` counts and `cpu` seconds.
-    let report = |seconds: f64, since: (u64, u64), cpu: f64| {
+    let report = |seconds: f64, (since, cpu): ((u64, u64), f64)| {
         let cpu = cpu_seconds() - cpu;
         let (b, m) = counts();
         println!(
@@ -404,13 +410,10 @@ pub fn samod_fetch(addr: &str, ids: &Path) {
         let mut words = c.split_whitespace();
         match words.next() {
             Some("catch-up") => {
-                let since = counts();
-                let cpu = cpu_seconds();
+                let since = (counts(), cpu_seconds());
                 let seconds = rt.block_on(async {
                     let start = Instant::now();
-                    let d = dial(&repo);
-                    d.established().await.expect("connected");
-                    dialer = Some(d);
+                    dialer = Some(connect(&repo).await);
                     let found =
                         futures::future::join_all(ids.iter().map(|id| repo.find(id.clone()))).await;
                     handles = found
@@ -419,7 +422,7 @@ pub fn samod_fetch(addr: &str, ids: &Path) {
                         .collect();
                     start.elapsed().as_secs_f64()
                 });
-                report(seconds, since, cpu);
+                report(seconds, since);
             }
             Some("disconnect") => {
                 if let Some(d) = dialer.take() {
@@ -429,12 +432,10 @@ pub fn samod_fetch(addr: &str, ids: &Path) {
             }
             Some("reconnect") => {
                 let k: usize = words.next().map_or(0, |w| w.parse().expect("a count"));
-                let since = counts();
-                let cpu = cpu_seconds();
+                let since = (counts(), cpu_seconds());
                 let seconds = rt.block_on(async {
                     let start = Instant::now();
-                    let d = dial(&repo);
-                    d.established().await.expect("connected");
+                    let d = connect(&repo).await;
                     let conn = d.connection_id().expect("a connection");
                     futures::future::join_all(handles.iter().map(|h| async move {
                         h.we_have_their_changes(conn).await;
@@ -447,7 +448,7 @@ pub fn samod_fetch(addr: &str, ids: &Path) {
                     dialer = Some(d);
                     start.elapsed().as_secs_f64()
                 });
-                report(seconds, since, cpu);
+                report(seconds, since);
             }
             Some("rss") => println!("done {}", peak_rss()),
             _ => {}
