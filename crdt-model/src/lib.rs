@@ -49,6 +49,6 @@ pub use entry::{
 pub use id::{DocumentId, IdError, OrgId};
 pub use learning::Learning;
 pub use organisation::Organisation;
-pub use project::{DataPoint, Measure, Pdsa, Project, TeamMember};
+pub use project::{Annotation, DataPoint, Measure, Pdsa, Project, TeamMember};
 pub use visibility::{Visibility, VisibilityError};
 pub use vocab::{Term, UnknownTerm, Vocabularies, Vocabulary};

@@ -91,6 +91,22 @@ pub struct Measure {
     /// Dated values, in any order; readers sort by date.
     #[autosurgeon(missing = "Default::default")]
     pub data: Vec<DataPoint>,
+    /// Dated notes on the measure's timeline ("new triage rota started"),
+    /// drawn on its chart; in any order, readers sort by date.
+    #[autosurgeon(missing = "Default::default")]
+    pub annotations: Vec<Annotation>,
+}
+
+/// A dated note on a measure's timeline: what happened that may explain
+/// the values around it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Reconcile, Hydrate)]
+#[serde(default, deny_unknown_fields)]
+pub struct Annotation {
+    /// `YYYY-MM-DD`.
+    #[autosurgeon(missing = "Default::default")]
+    pub date: String,
+    #[autosurgeon(missing = "Default::default")]
+    pub text: String,
 }
 
 /// One dated value of a measure (aggregate figures only, never patient data).
@@ -165,6 +181,10 @@ impl Project {
                 c.number("value", Some(d.value));
                 c.line("note", &mut d.note, false);
             });
+            c.each("annotations", &mut m.annotations, |c, a| {
+                c.date("date", &a.date);
+                c.line("text", &mut a.text, true);
+            });
         });
         c.each("pdsa", &mut self.pdsa, |c, p| {
             c.line("change_idea", &mut p.change_idea, true);
@@ -184,5 +204,42 @@ impl Project {
         self.measures
             .iter_mut()
             .find(|m| m.name.to_lowercase() == lower)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_need_a_date_and_text() {
+        let mut p = Project {
+            title: "Flow".into(),
+            measures: vec![Measure {
+                name: "Length of stay".into(),
+                annotations: vec![Annotation {
+                    date: "2026-13-01".into(),
+                    text: " ".into(),
+                }],
+                ..Measure::default()
+            }],
+            ..Project::default()
+        };
+        let mut c = Checker::new();
+        p.check(&Vocabularies::default(), &mut c);
+        let fields: Vec<String> = c
+            .finish()
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|p| p.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "measures[0].annotations[0].date",
+                "measures[0].annotations[0].text"
+            ]
+        );
     }
 }
