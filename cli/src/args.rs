@@ -477,10 +477,10 @@ pub struct PublishProject {
     /// A partner organisation (repeatable)
     #[arg(long = "partner", value_name = "ORG")]
     pub partners: Vec<String>,
-    /// A measure: "NAME[;type=outcome|process|balancing][;unit=U][;baseline=N][;target=N]" (repeatable)
+    /// A measure: "NAME[;type=outcome|process|balancing][;unit=U][;baseline=N][;target=N][;improvement=higher|lower|neither][;chart=run|xmr|p][;baseline_points=N][;rebase=YYYY-MM-DD:REASON]" (repeatable)
     #[arg(long = "measure", value_name = "MEASURE")]
     pub measures: Vec<String>,
-    /// A data point: "MEASURE@YYYY-MM-DD=VALUE" (repeatable)
+    /// A data point: "MEASURE@YYYY-MM-DD=VALUE", or "=COUNT/DENOMINATOR" for a proportion (repeatable)
     #[arg(long = "data", value_name = "POINT")]
     pub data: Vec<String>,
     #[command(flatten)]
@@ -607,6 +607,9 @@ pub struct RecordArgs {
     pub value: f64,
     #[arg(long)]
     pub note: Option<String>,
+    /// For a proportion: how many there were (the value is how many of them counted)
+    #[arg(long, value_name = "N")]
+    pub denominator: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -315,6 +315,7 @@ fn record(out: &mut impl Write, home: &std::path::Path, a: RecordArgs) -> Result
                 date: a.date,
                 value: a.value,
                 note: a.note.unwrap_or_default(),
+                denominator: a.denominator,
             },
         },
     )?;

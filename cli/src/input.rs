@@ -187,6 +187,8 @@ pub fn project(a: &PublishProject) -> Result<EntryInput> {
 }
 
 /// `NAME[;type=T][;unit=U][;baseline=N][;target=N][;definition=D]`
+/// `[;improvement=higher|lower|neither][;chart=run|xmr|p][;baseline_points=N]`
+/// `[;rebase=YYYY-MM-DD:REASON]` (repeatable)
 fn measure(spec: &str) -> Result<Measure> {
     let mut parts = spec.split(';');
     let mut m = Measure {
@@ -209,29 +211,52 @@ fn measure(spec: &str) -> Result<Measure> {
             "definition" => m.definition = value.to_string(),
             "baseline" => m.baseline = Some(number()?),
             "target" => m.target = Some(number()?),
+            "improvement" => m.improvement = Some(value.to_string()),
+            "chart" => m.chart = Some(value.to_string()),
+            "baseline_points" => m.baseline_points = Some(value.parse().map_err(|_| {
+                anyhow!(
+                    "--measure {spec:?}: baseline_points must be a whole number, found {value:?}"
+                )
+            })?),
+            "rebase" => {
+                let (date, reason) = value.split_once(':').unwrap_or((value, ""));
+                m.rebase.push(convene_model::project::Rebase {
+                    date: date.trim().to_string(),
+                    reason: reason.trim().to_string(),
+                    pdsa: String::new(),
+                });
+            }
             other => bail!(
-                "--measure {spec:?}: unknown key {other:?} (keys: type, unit, definition, baseline, target)"
+                "--measure {spec:?}: unknown key {other:?} (keys: type, unit, definition, baseline, target, improvement, chart, baseline_points, rebase)"
             ),
         }
     }
     Ok(m)
 }
 
-/// `MEASURE@YYYY-MM-DD=VALUE`
+/// `MEASURE@YYYY-MM-DD=VALUE`, or `=COUNT/DENOMINATOR` for a proportion
 fn data_point(spec: &str) -> Result<(String, DataPoint)> {
     let bad = || anyhow!("--data {spec:?}: expected MEASURE@YYYY-MM-DD=VALUE");
     let (name, rest) = spec.rsplit_once('@').ok_or_else(bad)?;
     let (date, value) = rest.split_once('=').ok_or_else(bad)?;
-    let value = value
-        .trim()
-        .parse::<f64>()
-        .map_err(|_| anyhow!("--data {spec:?}: {:?} is not a number", value.trim()))?;
+    let (value, denominator) = match value.split_once('/') {
+        Some((v, d)) => (v, Some(d)),
+        None => (value, None),
+    };
+    let number = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .map_err(|_| anyhow!("--data {spec:?}: {:?} is not a number", s.trim()))
+    };
+    let value = number(value)?;
+    let denominator = denominator.map(number).transpose()?;
     Ok((
         name.trim().to_string(),
         DataPoint {
             date: date.trim().to_string(),
             value,
             note: String::new(),
+            denominator,
         },
     ))
 }

@@ -95,6 +95,40 @@ pub struct Measure {
     /// drawn on its chart; in any order, readers sort by date.
     #[autosurgeon(missing = "Default::default")]
     pub annotations: Vec<Annotation>,
+    /// Which way is better: `higher`, `lower` or `neither`. It decides
+    /// whether a special cause is coloured as improvement or concern, and
+    /// whether the assurance icon can be shown (see `chart`). Unset reads
+    /// as `neither`: the chart does not guess what the team wants.
+    #[autosurgeon(missing = "Default::default")]
+    pub improvement: Option<String>,
+    /// How many points (from the start, and from each rebase) the centre
+    /// line and limits are calculated from. Unset: 12 for a run chart's
+    /// median, every point for an SPC chart (NHSRplotthedots's default).
+    #[autosurgeon(missing = "Default::default")]
+    pub baseline_points: Option<u32>,
+    /// `run`, `xmr` or `p`, to override the chart chosen from the data.
+    #[autosurgeon(missing = "Default::default")]
+    pub chart: Option<String>,
+    /// Dates the team marks as a change to the process: the centre line and
+    /// limits are recalculated from the first value on or after each.
+    #[autosurgeon(missing = "Default::default")]
+    pub rebase: Vec<Rebase>,
+}
+
+/// A change to the process that starts a new period on a measure's chart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Reconcile, Hydrate)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rebase {
+    /// `YYYY-MM-DD`: the first value of the new period is the first on or
+    /// after this date.
+    #[autosurgeon(missing = "Default::default")]
+    pub date: String,
+    /// Why the process changed, drawn on the chart.
+    #[autosurgeon(missing = "Default::default")]
+    pub reason: String,
+    /// The change idea of the project's PDSA cycle behind it, if any.
+    #[autosurgeon(missing = "Default::default")]
+    pub pdsa: String,
 }
 
 /// A dated note on a measure's timeline: what happened that may explain
@@ -120,6 +154,11 @@ pub struct DataPoint {
     pub value: f64,
     #[autosurgeon(missing = "Default::default")]
     pub note: String,
+    /// For a proportion: how many there were (`value` is how many of them
+    /// counted), e.g. 12 of 40 discharges before noon. A measure whose
+    /// values have denominators is drawn as a p-chart.
+    #[autosurgeon(missing = "Default::default")]
+    pub denominator: Option<f64>,
 }
 
 /// One Plan-Do-Study-Act cycle.
@@ -166,6 +205,7 @@ impl Project {
         c.line("place", &mut self.place, false);
         c.lines("tags", &mut self.tags);
         let mut names = std::collections::HashSet::new();
+        let ideas: Vec<String> = self.pdsa.iter().map(|p| p.change_idea.clone()).collect();
         c.each("measures", &mut self.measures, |c, m| {
             c.line("name", &mut m.name, true);
             if !m.name.is_empty() && !names.insert(m.name.to_lowercase()) {
@@ -185,6 +225,7 @@ impl Project {
                 c.date("date", &a.date);
                 c.line("text", &mut a.text, true);
             });
+            check_chart_fields(c, m, &ideas);
         });
         c.each("pdsa", &mut self.pdsa, |c, p| {
             c.line("change_idea", &mut p.change_idea, true);
@@ -199,6 +240,14 @@ impl Project {
     }
 
     /// The measure called `name` (case-insensitive).
+    pub fn measure(&self, name: &str) -> Option<&Measure> {
+        let lower = name.trim().to_lowercase();
+        self.measures
+            .iter()
+            .find(|m| m.name.to_lowercase() == lower)
+    }
+
+    /// The measure called `name` (case-insensitive), to change it.
     pub fn measure_mut(&mut self, name: &str) -> Option<&mut Measure> {
         let lower = name.trim().to_lowercase();
         self.measures
@@ -242,4 +291,107 @@ mod tests {
             ]
         );
     }
+}
+
+/// Accepted spellings of `Measure::improvement`, and the word each becomes.
+const DIRECTIONS: &[(&str, &str)] = &[
+    ("higher", "higher"),
+    ("higher is better", "higher"),
+    ("increase", "higher"),
+    ("up", "higher"),
+    ("lower", "lower"),
+    ("lower is better", "lower"),
+    ("decrease", "lower"),
+    ("down", "lower"),
+    ("neither", "neither"),
+    ("neutral", "neither"),
+    ("none", "neither"),
+];
+
+/// Accepted spellings of `Measure::chart`, and the word each becomes.
+const CHARTS: &[(&str, &str)] = &[
+    ("run", "run"),
+    ("run chart", "run"),
+    ("xmr", "xmr"),
+    ("i", "xmr"),
+    ("i-mr", "xmr"),
+    ("individuals", "xmr"),
+    ("spc", "xmr"),
+    ("p", "p"),
+    ("p-chart", "p"),
+    ("proportion", "p"),
+];
+
+/// Normalises `value` to the word it stands for in `words`.
+fn one_of(c: &mut Checker, field: &str, words: &[(&str, &str)], value: &mut Option<String>) {
+    let Some(v) = value else { return };
+    let wanted = v.trim().to_lowercase().replace('_', " ");
+    if wanted.is_empty() {
+        *value = None;
+        return;
+    }
+    match words.iter().find(|(w, _)| *w == wanted) {
+        Some((_, to)) => *v = (*to).to_string(),
+        None => {
+            let mut options: Vec<&str> = words.iter().map(|(_, to)| *to).collect();
+            options.dedup();
+            c.problem(field, format!("{v:?} is not one of {}", options.join(", ")));
+        }
+    }
+}
+
+/// What the charts read: direction, chart type, baseline, denominators and
+/// rebase dates (`chart`).
+fn check_chart_fields(c: &mut Checker, m: &mut Measure, ideas: &[String]) {
+    one_of(c, "improvement", DIRECTIONS, &mut m.improvement);
+    one_of(c, "chart", CHARTS, &mut m.chart);
+    if m.baseline_points.is_some_and(|n| n < 2) {
+        c.problem("baseline_points", "must be at least 2");
+    }
+    let with = m.data.iter().filter(|d| d.denominator.is_some()).count();
+    let proportion = with > 0;
+    c.each("data", &mut m.data, |c, d| match d.denominator {
+        Some(n) if !n.is_finite() || n <= 0.0 => {
+            c.problem("denominator", "must be a number above 0");
+        }
+        Some(n) if d.value < 0.0 || d.value > n => {
+            c.problem(
+                "value",
+                format!("must be between 0 and the denominator ({n}): how many of them counted"),
+            );
+        }
+        Some(_) => {}
+        None if proportion => c.problem(
+            "denominator",
+            "is required: the measure's other values have one (it is a proportion)",
+        ),
+        None => {}
+    });
+    if m.chart.as_deref() == Some("p") && !proportion && !m.data.is_empty() {
+        c.problem("chart", "a p-chart needs a denominator on every value");
+    }
+    c.each("rebase", &mut m.rebase, |c, r| {
+        c.date("date", &r.date);
+        c.line("reason", &mut r.reason, false);
+        c.line("pdsa", &mut r.pdsa, false);
+        if !r.pdsa.is_empty() {
+            let lower = r.pdsa.to_lowercase();
+            match ideas.iter().find(|i| i.trim().to_lowercase() == lower) {
+                Some(idea) => r.pdsa = idea.trim().to_string(),
+                None => c.problem(
+                    "pdsa",
+                    format!(
+                        "{:?} is not the change idea of one of the project's PDSA cycles",
+                        r.pdsa
+                    ),
+                ),
+            }
+        }
+        if r.reason.is_empty() && r.pdsa.is_empty() {
+            c.problem(
+                "reason",
+                "say why the process changed (a reason, or the PDSA cycle)",
+            );
+        }
+    });
 }

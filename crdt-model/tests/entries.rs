@@ -59,6 +59,7 @@ fn check_reports_every_problem_with_its_field() {
                     date: "31/01/2024".into(),
                     value: 7.0,
                     note: String::new(),
+                    denominator: None,
                 }],
                 ..Measure::default()
             },

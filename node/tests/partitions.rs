@@ -331,6 +331,7 @@ fn changed(body: &Body, change: Change, word: &str) -> Option<Edit> {
                     date: "2025-03-01".into(),
                     value: word.len() as f64,
                     note: word.into(),
+                    denominator: None,
                 },
             });
         }

@@ -101,6 +101,7 @@ fn two_connections_writing_one_document_lose_nothing() {
                                 date: format!("2024-{:02}-01", 1 + i % 12),
                                 value: (w * 1000 + i) as f64,
                                 note: format!("writer {w}"),
+                                denominator: None,
                             },
                         },
                     )

@@ -228,6 +228,9 @@ struct NewPoint {
     value: f64,
     #[serde(default)]
     note: String,
+    /// For a proportion: how many there were.
+    #[serde(default)]
+    denominator: Option<f64>,
 }
 
 async fn data_point(
@@ -251,6 +254,7 @@ async fn data_point(
                         date: p.date,
                         value: p.value,
                         note: p.note,
+                        denominator: p.denominator,
                     },
                 },
             )?;

@@ -529,6 +529,7 @@ fn first_measure(sent: &Sent) -> Result<Option<Measure>, String> {
             date: date.trim().to_string(),
             value: number(&format!("values, line {}", i + 1), value)?,
             note: String::new(),
+            denominator: None,
         });
     }
     Ok(Some(m))
@@ -870,6 +871,7 @@ pub(crate) async fn add_data_point(
         date: sent.one("date").trim().to_string(),
         value: number("value", sent.one("value")).map_err(Failure::bad_request)?,
         note: sent.one("note").trim().to_string(),
+        denominator: None,
     };
     let measure = sent.one("measure").to_string();
     let id = state
