@@ -228,6 +228,7 @@ fn list(out: &mut impl Write, home: &std::path::Path, a: ListArgs) -> Result<()>
         terms,
         include_retracted: a.all,
         limit: a.limit,
+        offset: 0,
     })?;
     if a.json {
         for r in &rows {

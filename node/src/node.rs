@@ -615,7 +615,8 @@ impl Node {
             }
             next.meta.updated = now();
             Ok(Some(next))
-        })?;
+        });
+        let result = result.map_err(|e| self.with_owner_name(e))?;
         Ok(Outcome::of(&result))
     }
 
@@ -632,7 +633,8 @@ impl Node {
             next.meta.status = Status::Retracted;
             next.meta.updated = now();
             Ok(Some(next))
-        })?;
+        });
+        let result = result.map_err(|e| self.with_owner_name(e))?;
         Ok(Outcome::of(&result))
     }
 
@@ -746,10 +748,10 @@ impl Node {
                 .membership()
                 .is_some_and(|m| m.is_steward_node(&self.node_id().to_string()));
         if entry.meta.owner != self.org && !steward_erasing_contact {
-            return Err(NodeError::NotOwner {
+            return Err(self.with_owner_name(NodeError::NotOwner {
                 id,
                 owner: entry.meta.owner.to_string(),
-            });
+            }));
         }
         let at = now().millis();
         let tombstone = Tombstone::sign(&self.identity, id, at, reason);
@@ -909,6 +911,51 @@ impl Node {
     /// Full-text search; `None` when the query has no searchable word.
     pub fn search(&self, query: &str, limit: usize) -> Result<Option<Vec<Hit>>, NodeError> {
         Ok(self.store.search(query, limit)?)
+    }
+
+    /// How many entries match `filter` (its limit and offset aside).
+    pub fn count(&self, filter: &Filter) -> Result<usize, NodeError> {
+        Ok(self.store.count(filter)?)
+    }
+
+    /// One page of a search and the number of hits in all; `None` when the
+    /// query has no searchable word.
+    pub fn search_page(
+        &self,
+        query: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Option<(Vec<Hit>, usize)>, NodeError> {
+        let Some(total) = self.store.search_count(query)? else {
+            return Ok(None);
+        };
+        let hits = self
+            .store
+            .search_from(query, offset, limit)?
+            .unwrap_or_default();
+        Ok(Some((hits, total)))
+    }
+
+    /// Whether this node's organisation may change `entry`: its owner, or
+    /// an organisation the owner named as co-editor. Pages offer edit
+    /// buttons only then; [`Node::edit`] checks again.
+    pub fn may_change(&self, entry: &Entry) -> bool {
+        may_edit(self.org, entry).is_ok()
+    }
+
+    /// `NotOwner` with the owner's name instead of its id, where known.
+    fn with_owner_name(&self, e: NodeError) -> NodeError {
+        match e {
+            NodeError::NotOwner { id, owner } => {
+                let owner = owner
+                    .parse::<OrgId>()
+                    .ok()
+                    .and_then(|o| self.org_name(&o))
+                    .unwrap_or(owner);
+                NodeError::NotOwner { id, owner }
+            }
+            other => other,
+        }
     }
 }
 

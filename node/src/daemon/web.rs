@@ -8,7 +8,10 @@
 //! - [`query`]: browse filters shared by the pages and `/api/entries`.
 //! - [`pages`]: server-rendered HTML (maud): browse and search, an entry
 //!   with its history and run charts, the community.
-//! - [`forms`]: the publish and edit forms, from one field list per kind.
+//! - [`forms`]: the publish and edit forms, from one field list per kind;
+//!   a form that fails shows every problem beside its field.
+//! - [`pdsa`]: a project's PDSA cycles and its measures' annotations,
+//!   added and edited from the entry page.
 //! - [`chart`]: run charts as SVG, median line included.
 //! - [`api`]: `/api/…`, JSON in and out (only `application/json` bodies).
 //!
@@ -24,6 +27,7 @@ mod auth;
 mod chart;
 mod forms;
 mod pages;
+mod pdsa;
 mod query;
 
 use std::net::SocketAddr;
@@ -247,6 +251,16 @@ fn router(state: AppState, addr: SocketAddr) -> Router {
         )
         .route("/e/{id}/data", post(forms::add_data_point))
         .route("/e/{id}/measures", post(forms::add_measure))
+        .route("/e/{id}/pdsa", post(pdsa::add_pdsa))
+        .route(
+            "/e/{id}/pdsa/{n}",
+            get(pdsa::edit_page).post(pdsa::edit_pdsa),
+        )
+        .route("/e/{id}/annotations/{m}", post(pdsa::add_annotation))
+        .route(
+            "/e/{id}/annotations/{m}/{n}",
+            get(pdsa::annotation_page).post(pdsa::edit_annotation),
+        )
         .route("/new/{kind}", get(forms::new_page).post(forms::new_submit))
         .route("/community", get(pages::community))
         .route("/sign-out-everywhere", post(auth::sign_out_everywhere))

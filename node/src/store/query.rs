@@ -26,6 +26,8 @@ pub struct Filter {
     /// Show retracted entries too.
     pub include_retracted: bool,
     pub limit: Option<usize>,
+    /// Rows to skip before the first one returned (paging).
+    pub offset: usize,
 }
 
 /// One row of a list.
@@ -151,8 +153,36 @@ impl Store {
 
     /// Valid entries matching `filter`, most recently updated first.
     pub fn list(&self, filter: &Filter) -> Result<Vec<Listed>, StoreError> {
+        let (mut sql, args) = Self::filtered(filter, LISTED_COLUMNS);
+        sql += " ORDER BY d.updated DESC, d.id";
+        if let Some(limit) = filter.limit {
+            sql += &format!(" LIMIT {limit}");
+        }
+        if filter.offset > 0 {
+            if filter.limit.is_none() {
+                sql += " LIMIT -1";
+            }
+            sql += &format!(" OFFSET {}", filter.offset);
+        }
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), listed)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many entries match `filter`, whatever its limit and offset.
+    pub fn count(&self, filter: &Filter) -> Result<usize, StoreError> {
+        let (sql, args) = Self::filtered(filter, "count(*)");
+        let n: i64 = self
+            .conn()
+            .prepare(&sql)?
+            .query_row(rusqlite::params_from_iter(args), |r| r.get(0))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// The `SELECT columns … WHERE …` of `filter`, without order or limit.
+    fn filtered(filter: &Filter, columns: &str) -> (String, Vec<Value>) {
         let mut sql = format!(
-            "SELECT {LISTED_COLUMNS} FROM docs d LEFT JOIN docs o ON o.id = d.owner AND o.kind = 'organisation'
+            "SELECT {columns} FROM docs d LEFT JOIN docs o ON o.id = d.owner AND o.kind = 'organisation'
              WHERE d.kind != ''"
         );
         let mut args: Vec<Value> = Vec::new();
@@ -185,13 +215,7 @@ impl Store {
             }
             sql += ")";
         }
-        sql += " ORDER BY d.updated DESC, d.id";
-        if let Some(limit) = filter.limit {
-            sql += &format!(" LIMIT {limit}");
-        }
-        let mut stmt = self.conn().prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), listed)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        (sql, args)
     }
 
     /// Documents with changes stored after `seq`, with their current
@@ -259,6 +283,16 @@ impl Store {
     /// Full-text search over titles, summaries, bodies, tags and names,
     /// best match first. `None` when the query has no searchable word.
     pub fn search(&self, query: &str, limit: usize) -> Result<Option<Vec<Hit>>, StoreError> {
+        self.search_from(query, 0, limit)
+    }
+
+    /// One page of a search: `limit` hits after the first `offset`.
+    pub fn search_from(
+        &self,
+        query: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Option<Vec<Hit>>, StoreError> {
         let Some(fts) = fts_query(query) else {
             return Ok(None);
         };
@@ -268,10 +302,12 @@ impl Store {
              FROM fts JOIN docs d ON d.n = fts.rowid
              LEFT JOIN docs o ON o.id = d.owner AND o.kind = 'organisation'
              WHERE fts MATCH ?1 AND d.status != 'retracted'
-             ORDER BY rank LIMIT ?2"
+             ORDER BY rank LIMIT ?2 OFFSET ?3"
         );
+        let limit = i64::try_from(limit).unwrap_or(-1);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
         let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params![fts, limit as i64], |r| {
+        let rows = stmt.query_map(rusqlite::params![fts, limit, offset], |r| {
             Ok(Hit {
                 listed: listed(r)?,
                 snippet: r.get(9)?,
@@ -279,6 +315,22 @@ impl Store {
             })
         })?;
         Ok(Some(rows.collect::<Result<_, _>>()?))
+    }
+
+    /// How many entries a search finds in all; `None` when the query has
+    /// no searchable word.
+    pub fn search_count(&self, query: &str) -> Result<Option<usize>, StoreError> {
+        let Some(fts) = fts_query(query) else {
+            return Ok(None);
+        };
+        let n: i64 = self
+            .conn()
+            .prepare_cached(
+                "SELECT count(*) FROM fts JOIN docs d ON d.n = fts.rowid
+             WHERE fts MATCH ?1 AND d.status != 'retracted'",
+            )?
+            .query_row([fts], |r| r.get(0))?;
+        Ok(Some(usize::try_from(n).unwrap_or(0)))
     }
 }
 

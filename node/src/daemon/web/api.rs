@@ -9,7 +9,7 @@
 //! | method | path | what |
 //! |---|---|---|
 //! | GET | `/api/status` | this node, entry counts, peers |
-//! | GET | `/api/entries?q=&kind=&priority=&method=&sector=&place=&org=&all=&limit=` | list or search |
+//! | GET | `/api/entries?q=&kind=&priority=&method=&sector=&place=&org=&all=&limit=&offset=` | list or search: one page (`limit`, default 200, from `offset`); the number of matches in all in `X-Total-Count` |
 //! | POST | `/api/entries/{kind}` | publish (body: the entry's fields) |
 //! | GET | `/api/entries/{id}?history=true` | one entry |
 //! | PATCH | `/api/entries/{id}` | set fields (body: `{"field": value, …}`) |
@@ -120,10 +120,39 @@ async fn status(State(state): State<AppState>) -> ApiResult {
     }))
 }
 
-async fn entries(State(state): State<AppState>, Query(q): Query<Browse>) -> ApiResult {
-    let rows = state.run(move |node| q.run(node)).await?;
-    ok(Value::Array(
-        rows.into_iter()
+/// A query string parsed as `T`, or a JSON error (axum's own rejection is
+/// plain text).
+struct ApiQuery<T>(T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(Self(q)),
+            Err(e) => Err(ApiError(Failure::bad_request(format!(
+                "the query string is not valid: {}",
+                e.body_text()
+            )))),
+        }
+    }
+}
+
+/// The total number of matches rides in `X-Total-Count`, so the body stays
+/// the array it always was; the page is `limit` rows from `offset`.
+async fn entries(State(state): State<AppState>, ApiQuery(q): ApiQuery<Browse>) -> ApiResult {
+    let page = state.run(move |node| q.run(node)).await?;
+    let total = page.total;
+    let body = Value::Array(
+        page.rows
+            .into_iter()
             .map(|r| {
                 let mut v = r.listed.to_json();
                 if let Some(s) = r.snippet {
@@ -132,7 +161,8 @@ async fn entries(State(state): State<AppState>, Query(q): Query<Browse>) -> ApiR
                 v
             })
             .collect(),
-    ))
+    );
+    Ok(([("x-total-count", total.to_string())], Json(body)).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,7 +174,7 @@ struct EntryQuery {
 async fn entry(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<EntryQuery>,
+    ApiQuery(q): ApiQuery<EntryQuery>,
 ) -> ApiResult {
     let v = state
         .run(move |node| {

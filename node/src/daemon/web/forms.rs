@@ -11,15 +11,118 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use convene_model::{
-    Body, Channel, Consent, DataPoint, Entry, EntryInput, Kind, Measure, Visibility, Vocabularies,
-    Vocabulary,
+    Body, Channel, Consent, DataPoint, Entry, EntryInput, InputError, Kind, Measure, Problem,
+    Visibility, Vocabularies, Vocabulary,
 };
 use maud::{Markup, html};
 use serde_json::{Map, Value, json};
 
 use super::pages::{html_page, humanise, layout};
 use super::{AppState, Failure};
+use crate::NodeError;
 use crate::node::{Edit, Node};
+
+/// A problem with what a form sent, for the field `field` of the form
+/// (`""` when it belongs to no one field).
+pub(crate) fn problem(field: &str, message: impl Into<String>) -> Problem {
+    Problem {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Every problem a failed write names, each with its field path as the
+/// model's checker gives it (`measures[0].data[2].date`).
+pub(crate) fn problems_of(e: NodeError) -> Vec<Problem> {
+    match e {
+        NodeError::Invalid(p) | NodeError::Input(InputError::Invalid(p)) => p.0,
+        NodeError::Input(InputError::Field { field, message }) => vec![problem(&field, message)],
+        NodeError::Input(InputError::UnknownField { field, .. }) => {
+            vec![problem(&field, "is not a field of this kind of entry")]
+        }
+        other => vec![problem("", other.to_string())],
+    }
+}
+
+/// Whether a failed write is a refusal (not allowed, gone) rather than a
+/// problem with what was typed: it gets its own status and page.
+pub(crate) fn is_refusal(e: &NodeError) -> bool {
+    matches!(
+        e,
+        NodeError::NotOwner { .. }
+            | NodeError::UnknownId(_)
+            | NodeError::Erased(_)
+            | NodeError::Retracted(_)
+    )
+}
+
+/// The form field a problem's path belongs to: its first segment, with a
+/// project's first measure and a contact's channels mapped to the inputs
+/// that hold them.
+pub(crate) fn form_field(path: &str) -> String {
+    let top = path.split(['.', '[']).next().unwrap_or_default();
+    let rest = path[top.len()..]
+        .trim_start_matches(|c: char| c == '[' || c.is_ascii_digit() || c == ']' || c == '.');
+    match top {
+        "measures" => match rest.split(['.', '[']).next().unwrap_or_default() {
+            "data" => "measure_data".into(),
+            "measure_type" => "measure_type".into(),
+            "unit" => "measure_unit".into(),
+            "target" => "measure_target".into(),
+            _ => "measure_name".into(),
+        },
+        "channels" => "email".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The messages of `problems` that belong to the form field `name`.
+pub(crate) fn messages_for<'a>(problems: &'a [Problem], name: &str) -> Vec<&'a str> {
+    problems
+        .iter()
+        .filter(|p| form_field(&p.field) == name)
+        .map(|p| p.message.as_str())
+        .collect()
+}
+
+/// The messages beside a field, linked to it by `id`-error.
+pub(crate) fn field_errors(id: &str, messages: &[&str]) -> Markup {
+    html! {
+        @if !messages.is_empty() {
+            p class="field-error" id=(format!("{id}-error")) {
+                @for (i, m) in messages.iter().enumerate() {
+                    @if i > 0 { br; }
+                    span class="visually-hidden" { "Error: " } (m)
+                }
+            }
+        }
+    }
+}
+
+/// The box at the top of a form that failed: every problem, each linking
+/// to its field.
+pub(crate) fn problem_summary(problems: &[Problem], label_of: impl Fn(&str) -> String) -> Markup {
+    html! {
+        @if !problems.is_empty() {
+            div class="error" role="alert" id="problems" tabindex="-1" {
+                h2 { "Please check " (problems.len()) @if problems.len() == 1 { " thing" } @else { " things" } }
+                ul {
+                    @for p in problems {
+                        @let field = form_field(&p.field);
+                        li {
+                            @if field.is_empty() {
+                                (p.message)
+                            } @else {
+                                a href=(format!("#f-{field}")) { (label_of(&field)) } ": " (p.message)
+                                @if p.field != field { " (" (p.field) ")" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// The vocabulary a field's values come from, if any.
 pub(crate) fn vocab_for<'a>(v: &'a Vocabularies, field: &str) -> Option<&'a Vocabulary> {
@@ -259,40 +362,56 @@ impl Sent {
     }
 }
 
-fn input(field: &Field, value: &Value, vocab: &Vocabularies) -> Markup {
+fn input(field: &Field, value: &Value, vocab: &Vocabularies, problems: &[Problem]) -> Markup {
     let id = format!("f-{}", field.name);
     let hint_id = format!("{id}-hint");
-    let described = (!field.hint.is_empty()).then_some(hint_id.clone());
+    let errors = messages_for(problems, field.name);
+    let invalid = !errors.is_empty();
+    let described = [
+        (!field.hint.is_empty()).then_some(hint_id.clone()),
+        invalid.then(|| format!("{id}-error")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    let described = (!described.is_empty()).then_some(described);
     let text = value.as_str().unwrap_or("");
     let hint = html! {
         @if !field.hint.is_empty() && field.input != Check {
             p class="hint" id=(hint_id) { (field.hint) }
         }
+        (field_errors(&id, &errors))
     };
-    let label_text = label(field);
+    let label_text = html! {
+        (label(field))
+        @if field.required { " " span class="required" { "(required)" } }
+    };
+    let class = if invalid { "field invalid" } else { "field" };
     match field.input {
         Text => html! {
-            div class="field" {
-                label for=(id) { (label_text) @if field.required { " (required)" } }
+            div class=(class) {
+                label for=(id) { (label_text) }
                 (hint)
                 input id=(id) type="text" name=(field.name) value=(text) required[field.required]
-                    aria-describedby=[described];
+                    aria-invalid=[invalid.then_some("true")] aria-describedby=[described];
             }
         },
         Area => html! {
-            div class="field" {
+            div class=(class) {
                 label for=(id) { (label_text) }
                 (hint)
                 textarea id=(id) name=(field.name) rows=(if field.name == "body" { 10 } else { 4 })
-                    aria-describedby=[described] { (text) }
+                    aria-invalid=[invalid.then_some("true")] aria-describedby=[described] { (text) }
             }
         },
         Choice => {
             let v = vocab_for(vocab, field.name).expect("choice fields have a vocabulary");
             html! {
-                div class="field" {
+                div class=(class) {
                     label for=(id) { (label_text) }
-                    select id=(id) name=(field.name) {
+                    (hint)
+                    select id=(id) name=(field.name) aria-invalid=[invalid.then_some("true")] aria-describedby=[described] {
                         option value="" { "Not set" }
                         @for t in &v.terms {
                             option value=(t.slug) selected[text == t.slug] { (t.label) }
@@ -308,8 +427,9 @@ fn input(field: &Field, value: &Value, vocab: &Vocabularies) -> Markup {
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
             html! {
-                fieldset class="field choices" {
+                fieldset class=(format!("{class} choices")) id=(id) {
                     legend { (label_text) }
+                    (field_errors(&id, &errors))
                     @for (i, t) in v.terms.iter().enumerate() {
                         div class="choice" {
                             input type="checkbox" id=(format!("{id}-{i}")) name=(field.name) value=(t.slug)
@@ -331,15 +451,17 @@ fn input(field: &Field, value: &Value, vocab: &Vocabularies) -> Markup {
                 })
                 .unwrap_or_default();
             html! {
-                div class="field" {
+                div class=(class) {
                     label for=(id) { (label_text) }
                     (hint)
-                    input id=(id) type="text" name=(field.name) value=(joined) aria-describedby=[described];
+                    input id=(id) type="text" name=(field.name) value=(joined)
+                        aria-invalid=[invalid.then_some("true")] aria-describedby=[described];
                 }
             }
         }
         Check => html! {
-            div class="field choice" {
+            div class=(format!("{class} choice")) {
+                (field_errors(&id, &errors))
                 input type="checkbox" id=(id) name=(field.name) checked[value.as_bool() == Some(true)];
                 label for=(id) { (field.hint) }
             }
@@ -382,52 +504,66 @@ fn parse_kind(kind: &str) -> Result<Kind, Failure> {
 }
 
 /// Extra fields of a new entry that are not plain body fields.
-fn extras(kind: Kind, sent: &Sent, vocab: &Vocabularies) -> Markup {
+fn extras(kind: Kind, sent: &Sent, vocab: &Vocabularies, problems: &[Problem]) -> Markup {
+    let err = |name: &str| field_errors(&format!("f-{name}"), &messages_for(problems, name));
+    let class = |name: &str| {
+        if messages_for(problems, name).is_empty() {
+            "field"
+        } else {
+            "field invalid"
+        }
+    };
     match kind {
         Kind::Project => html! {
             fieldset class="group" {
                 legend { "A first measure (optional)" }
                 p class="hint" { "Aggregate figures only, never data about a patient or person." }
-                div class="field" {
-                    label for="f-measure-name" { "Measure name" }
-                    input id="f-measure-name" type="text" name="measure_name" value=(sent.one("measure_name"));
+                div class=(class("measure_name")) {
+                    label for="f-measure_name" { "Measure name" }
+                    (err("measure_name"))
+                    input id="f-measure_name" type="text" name="measure_name" value=(sent.one("measure_name"));
                 }
-                div class="field" {
-                    label for="f-measure-type" { "Type of measure" }
-                    select id="f-measure-type" name="measure_type" {
+                div class=(class("measure_type")) {
+                    label for="f-measure_type" { "Type of measure" }
+                    (err("measure_type"))
+                    select id="f-measure_type" name="measure_type" {
                         option value="" { "Not set" }
                         @for t in &vocab.measure_types.terms {
                             option value=(t.slug) selected[sent.one("measure_type") == t.slug] { (t.label) }
                         }
                     }
                 }
-                div class="field" {
-                    label for="f-measure-unit" { "Unit" }
-                    input id="f-measure-unit" type="text" name="measure_unit" value=(sent.one("measure_unit"));
+                div class=(class("measure_unit")) {
+                    label for="f-measure_unit" { "Unit" }
+                    (err("measure_unit"))
+                    input id="f-measure_unit" type="text" name="measure_unit" value=(sent.one("measure_unit"));
                 }
-                div class="field" {
-                    label for="f-measure-target" { "Target" }
-                    input id="f-measure-target" type="text" inputmode="decimal" name="measure_target" value=(sent.one("measure_target"));
+                div class=(class("measure_target")) {
+                    label for="f-measure_target" { "Target" }
+                    (err("measure_target"))
+                    input id="f-measure_target" type="text" inputmode="decimal" name="measure_target" value=(sent.one("measure_target"));
                 }
-                div class="field" {
-                    label for="f-measure-data" { "Values" }
-                    p class="hint" id="f-measure-data-hint" { "One per line: date, value. For example 2026-01-05, 42" }
-                    textarea id="f-measure-data" name="measure_data" rows="6" aria-describedby="f-measure-data-hint" { (sent.one("measure_data")) }
+                div class=(class("measure_data")) {
+                    label for="f-measure_data" { "Values" }
+                    p class="hint" id="f-measure_data-hint" { "One per line: date, value. For example 2026-01-05, 42" }
+                    (err("measure_data"))
+                    textarea id="f-measure_data" name="measure_data" rows="6" aria-describedby="f-measure_data-hint" { (sent.one("measure_data")) }
                 }
             }
         },
         Kind::Contact => html! {
-            (reach(sent))
+            (reach(sent, problems))
             fieldset class="group" {
                 legend { "Consent" }
                 p class="hint" { "A contact is personal data. Ask the person whether they agree to be listed, and to whom." }
-                div class="field choice" {
+                div class=(format!("{} choice", class("consent"))) {
+                    (err("consent"))
                     input type="checkbox" id="f-consent" name="consent" required checked[sent.one("consent") == "on"];
-                    label for="f-consent" { "They agreed to be listed (required)" }
+                    label for="f-consent" { "They agreed to be listed " span class="required" { "(required)" } }
                 }
                 div class="field" {
-                    label for="f-consent-by" { "Who agreed, if not the person themselves" }
-                    input id="f-consent-by" type="text" name="consent_by" value=(sent.one("consent_by"));
+                    label for="f-consent_by" { "Who agreed, if not the person themselves" }
+                    input id="f-consent_by" type="text" name="consent_by" value=(sent.one("consent_by"));
                 }
             }
         },
@@ -442,21 +578,28 @@ fn form_page(
     values: &Map<String, Value>,
     visibility: &str,
     extra: Markup,
-    problem: Option<&str>,
+    problems: &[Problem],
 ) -> Markup {
     let vocab = Vocabularies::default();
     let list = fields(kind).unwrap_or_default();
+    let label_of = |name: &str| match name {
+        "measure_name" => "Measure name".to_string(),
+        "measure_data" => "Values".to_string(),
+        "measure_target" => "Target".to_string(),
+        "measure_unit" => "Unit".to_string(),
+        "measure_type" => "Type of measure".to_string(),
+        other => list
+            .iter()
+            .find(|f| f.name == other)
+            .map_or_else(|| humanise(other), label),
+    };
     html! {
         h1 { (title) }
-        @if let Some(p) = problem {
-            div class="error" role="alert" id="problems" tabindex="-1" {
-                h2 { "Please check" }
-                ul { @for line in p.lines() { li { (line) } } }
-            }
-        }
-        form method="post" action=(action) class="entry-form" {
+        (problem_summary(problems, label_of))
+        p class="hint" { "Fields marked (required) must be filled in; the rest are optional." }
+        form method="post" action=(action) class="entry-form" novalidate[!problems.is_empty()] {
             @for field in list {
-                (input(field, values.get(field.name).unwrap_or(&Value::Null), &vocab))
+                (input(field, values.get(field.name).unwrap_or(&Value::Null), &vocab, problems))
             }
             (visibility_select(visibility))
             (extra)
@@ -477,8 +620,8 @@ pub(crate) async fn new_page(Path(kind): Path<String>) -> Result<Response, Failu
             kind,
             &Map::new(),
             "community",
-            extras(kind, &sent, &vocab),
-            None,
+            extras(kind, &sent, &vocab, &[]),
+            &[],
         ),
     ))
 }
@@ -499,15 +642,29 @@ fn number(what: &str, s: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("{what}: {:?} is not a number", s.trim()))
 }
 
-/// The measure and values typed into a new project's form.
-fn first_measure(sent: &Sent) -> Result<Option<Measure>, String> {
+/// The measure and values typed into a new project's form; every problem
+/// with them, each for its input.
+fn first_measure(sent: &Sent) -> Result<Option<Measure>, Vec<Problem>> {
+    match typed_measure(sent) {
+        (m, problems) if problems.is_empty() => Ok(m),
+        (_, problems) => Err(problems),
+    }
+}
+
+/// The measure typed into a form, with the values that could be read, and
+/// the problems with the rest (so the model can check what was read too).
+fn typed_measure(sent: &Sent) -> (Option<Measure>, Vec<Problem>) {
     let name = sent.one("measure_name").trim();
     let data = sent.one("measure_data");
+    let mut problems = Vec::new();
     if name.is_empty() {
         if data.trim().is_empty() {
-            return Ok(None);
+            return (None, Vec::new());
         }
-        return Err("measure name: give the measure a name for its values".into());
+        problems.push(problem(
+            "measure_name",
+            "give the measure a name for its values",
+        ));
     }
     let mut m = Measure {
         name: name.to_string(),
@@ -516,37 +673,47 @@ fn first_measure(sent: &Sent) -> Result<Option<Measure>, String> {
         ..Measure::default()
     };
     if !sent.one("measure_target").trim().is_empty() {
-        m.target = Some(number("target", sent.one("measure_target"))?);
+        match number("the target", sent.one("measure_target")) {
+            Ok(t) => m.target = Some(t),
+            Err(e) => problems.push(problem("measure_target", e)),
+        }
     }
     for (i, line) in data.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let (date, value) = line
-            .split_once([',', '\t', ';'])
-            .ok_or_else(|| format!("values, line {}: expected DATE, VALUE", i + 1))?;
-        m.data.push(DataPoint {
-            date: date.trim().to_string(),
-            value: number(&format!("values, line {}", i + 1), value)?,
-            note: String::new(),
-            denominator: None,
-        });
+        let Some((date, value)) = line.split_once([',', '\t', ';']) else {
+            problems.push(problem(
+                "measure_data",
+                format!("line {}: expected DATE, VALUE", i + 1),
+            ));
+            continue;
+        };
+        match number(&format!("line {}", i + 1), value) {
+            Ok(value) => m.data.push(DataPoint {
+                date: date.trim().to_string(),
+                value,
+                ..DataPoint::default()
+            }),
+            Err(e) => problems.push(problem("measure_data", e)),
+        }
     }
-    Ok(Some(m))
+    (Some(m), problems)
 }
 
-/// Fills what the form holds beyond plain body fields.
-fn complete(kind: Kind, input: &mut EntryInput, sent: &Sent) -> Result<(), String> {
+/// Fills what the form holds beyond plain body fields; every problem with
+/// those parts goes into `problems`.
+fn complete(kind: Kind, input: &mut EntryInput, sent: &Sent, problems: &mut Vec<Problem>) {
     match &mut input.body {
         Body::Project(p) if kind == Kind::Project => {
-            if let Some(m) = first_measure(sent)? {
-                p.measures.push(m);
-            }
+            let (m, found) = typed_measure(sent);
+            p.measures.extend(m);
+            problems.extend(found);
         }
         Body::Contact(c) => {
             c.channels = channels(&c.channels, sent);
             if sent.one("consent") != "on" {
-                return Err("consent: a contact is listed only with the person's agreement; ask them, then tick the box".into());
+                problems.push(problem("consent", "a contact is listed only with the person's agreement; ask them, then tick the box"));
             }
             if c.consent.is_none() {
                 let by = sent.one("consent_by").trim();
@@ -563,7 +730,6 @@ fn complete(kind: Kind, input: &mut EntryInput, sent: &Sent) -> Result<(), Strin
         }
         _ => {}
     }
-    Ok(())
 }
 
 /// A contact's channels with email and phone as the form gives them.
@@ -614,11 +780,22 @@ pub(crate) async fn new_submit(
         let sent = Sent(sent.0.clone());
         state
             .run(move |node| {
-                let attempt = || -> Result<_, String> {
+                let attempt = || -> Result<_, Vec<Problem>> {
+                    // Every problem at once: those of the parts only the
+                    // form has, then the model's own check of the rest.
                     let mut input = EntryInput::from_json(kind, Value::Object(json))
-                        .map_err(|e| e.to_string())?;
-                    complete(kind, &mut input, &sent)?;
-                    node.publish(input).map_err(|e| e.to_string())
+                        .map_err(|e| problems_of(e.into()))?;
+                    let mut problems = Vec::new();
+                    complete(kind, &mut input, &sent, &mut problems);
+                    if !problems.is_empty() {
+                        // Report the body's own problems with these, not after.
+                        let mut body = input.body.clone();
+                        if let Err(p) = body.check(node.vocab()) {
+                            problems.extend(p.0);
+                        }
+                        return Err(problems);
+                    }
+                    node.publish(input).map_err(problems_of)
                 };
                 Ok(attempt())
             })
@@ -626,7 +803,7 @@ pub(crate) async fn new_submit(
     };
     match outcome {
         Ok(id) => Ok(Redirect::to(&format!("/e/{id}")).into_response()),
-        Err(problem) => {
+        Err(problems) => {
             let vocab = Vocabularies::default();
             Ok(unprocessable(
                 title_of(kind),
@@ -636,8 +813,8 @@ pub(crate) async fn new_submit(
                     kind,
                     &values,
                     &visibility_of(&sent),
-                    extras(kind, &sent, &vocab),
-                    Some(&problem),
+                    extras(kind, &sent, &vocab, &problems),
+                    &problems,
                 ),
             ))
         }
@@ -665,12 +842,13 @@ fn contact_extras(entry: &Entry) -> Sent {
 }
 
 /// A contact's email and phone fields.
-fn reach(sent: &Sent) -> Markup {
+fn reach(sent: &Sent, problems: &[Problem]) -> Markup {
     html! {
             fieldset class="group" {
                 legend { "How to reach them" }
                 div class="field" {
                     label for="f-email" { "Email" }
+                    (field_errors("f-email", &messages_for(problems, "email")))
                     input id="f-email" type="email" name="email" value=(sent.one("email")) autocomplete="off";
                 }
                 div class="field" {
@@ -681,10 +859,10 @@ fn reach(sent: &Sent) -> Markup {
     }
 }
 
-fn edit_extras(entry: &Entry, sent: &Sent) -> Markup {
+fn edit_extras(entry: &Entry, sent: &Sent, problems: &[Problem]) -> Markup {
     match &entry.body {
         Body::Contact(_) => html! {
-            (reach(sent))
+            (reach(sent, problems))
         },
         _ => html! {},
     }
@@ -717,8 +895,8 @@ pub(crate) async fn edit_page(
             entry.meta.kind,
             &current_values(&entry),
             &entry.meta.visibility.to_string(),
-            edit_extras(&entry, &sent),
-            None,
+            edit_extras(&entry, &sent, &[]),
+            &[],
         ),
     ))
 }
@@ -729,8 +907,25 @@ fn changes(entry: &Entry, sent: &Sent) -> Vec<(String, String)> {
     let current = current_values(entry);
     let mut out = Vec::new();
     for field in list {
-        let new = sent.value(field);
+        let mut new = sent.value(field);
         let old = current.get(field.name).unwrap_or(&Value::Null);
+        // A list keeps its own order: checkboxes come back in the
+        // vocabulary's order, which says nothing about what changed. What
+        // stayed keeps its place; what was added goes at the end.
+        if let (Value::Array(sent_items), Value::Array(old_items)) = (&new, old) {
+            let mut kept: Vec<Value> = old_items
+                .iter()
+                .filter(|v| sent_items.contains(v))
+                .cloned()
+                .collect();
+            kept.extend(
+                sent_items
+                    .iter()
+                    .filter(|v| !old_items.contains(v))
+                    .cloned(),
+            );
+            new = Value::Array(kept);
+        }
         let same = match (&new, old) {
             (Value::Array(a), Value::Null) | (Value::Array(a), Value::Array(_)) if a.is_empty() => {
                 old.as_array().is_none_or(Vec::is_empty)
@@ -775,9 +970,11 @@ pub(crate) async fn edit_submit(
             let outcome = if set.is_empty() {
                 Ok(())
             } else {
-                node.edit(entry.id, Edit::Set(set))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                match node.edit(entry.id, Edit::Set(set)) {
+                    Ok(_) => Ok(()),
+                    Err(e) if is_refusal(&e) => return Err(e.into()),
+                    Err(e) => Err(problems_of(e)),
+                }
             };
             Ok((entry, sent, outcome))
         })
@@ -785,7 +982,7 @@ pub(crate) async fn edit_submit(
     let (entry, sent, outcome) = result;
     match outcome {
         Ok(()) => Ok(Redirect::to(&format!("/e/{}", entry.id)).into_response()),
-        Err(problem) => {
+        Err(problems) => {
             let title = format!("Edit: {}", entry.body.title());
             let list = fields(entry.meta.kind).unwrap_or_default();
             Ok(unprocessable(
@@ -796,8 +993,8 @@ pub(crate) async fn edit_submit(
                     entry.meta.kind,
                     &sent.body(list),
                     &visibility_of(&sent),
-                    edit_extras(&entry, &sent),
-                    Some(&problem),
+                    edit_extras(&entry, &sent, &problems),
+                    &problems,
                 ),
             ))
         }
@@ -891,7 +1088,14 @@ pub(crate) async fn add_measure(
 ) -> Result<Response, Failure> {
     let sent = Sent::parse(&body);
     let measure = first_measure(&sent)
-        .map_err(Failure::bad_request)?
+        .map_err(|p| {
+            Failure::bad_request(
+                p.iter()
+                    .map(|p| p.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?
         .ok_or_else(|| Failure::bad_request("give the measure a name"))?;
     let id = state
         .run(move |node| {

@@ -9,7 +9,7 @@ use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
 use super::forms::{self, vocab_for};
-use super::query::{Browse, Row};
+use super::query::{Browse, Page, Row};
 use super::{AppState, Failure};
 use crate::daemon::status::Status;
 use crate::node::HistoryItem;
@@ -178,9 +178,20 @@ pub(crate) async fn browse(
         .iter()
         .map(|o| (o.id.to_string(), o.title.clone()))
         .collect();
-    let (rows, problem) = match rows {
-        Ok(r) => (r, None),
-        Err(f) if f.status.is_client_error() => (Vec::new(), Some(f.message)),
+    let (page, problem) = match rows {
+        Ok(p) => (p, None),
+        Err(f) if f.status.is_client_error() => {
+            let (limit, offset) = q.window();
+            (
+                Page {
+                    rows: Vec::new(),
+                    total: 0,
+                    offset,
+                    limit,
+                },
+                Some(f.message),
+            )
+        }
         Err(f) => return Err(f),
     };
     let heading = if q.is_filtered() {
@@ -214,10 +225,76 @@ pub(crate) async fn browse(
             @if let Some(p) = problem {
                 p class="error" role="alert" { (p) }
             }
-            h2 { (heading) " " span class="count" { "(" (rows.len()) ")" } }
-            (list(&rows))
+            h2 { (heading) " " span class="count" { "(" (thousands(page.total)) ")" } }
+            (list(&page.rows))
+            (pager(&q, &page))
         },
     ))
+}
+
+/// `2505` → `2,505`.
+pub(crate) fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The browse address of another page of the same query.
+fn page_href(q: &Browse, page: usize) -> String {
+    let mut url = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("q", &q.q),
+        ("kind", &q.kind),
+        ("priority", &q.priority),
+        ("method", &q.method),
+        ("sector", &q.sector),
+        ("place", &q.place),
+        ("org", &q.org),
+    ] {
+        if !v.trim().is_empty() {
+            url.append_pair(k, v);
+        }
+    }
+    if q.all {
+        url.append_pair("all", "true");
+    }
+    if let Some(l) = q.limit {
+        url.append_pair("limit", &l.to_string());
+    }
+    url.append_pair("page", &page.to_string());
+    format!("/?{}", url.finish())
+}
+
+/// "Showing 201–400 of 2,505" with previous and next links.
+fn pager(q: &Browse, page: &Page) -> Markup {
+    if page.rows.is_empty() || (page.offset == 0 && !page.has_more()) {
+        return html! {};
+    }
+    let number = page.offset / page.limit + 1;
+    let pages = page.total.div_ceil(page.limit);
+    html! {
+        nav class="pager" aria-label="Pages" {
+            p {
+                "Showing " (thousands(page.offset + 1)) "–" (thousands(page.offset + page.rows.len()))
+                " of " (thousands(page.total))
+            }
+            ul {
+                @if number > 1 {
+                    li { a rel="prev" href=(page_href(q, number - 1)) { "← Previous" } }
+                }
+                li { "Page " (number) " of " (pages) }
+                @if page.has_more() {
+                    li { a rel="next" href=(page_href(q, number + 1)) { "Next →" } }
+                }
+            }
+        }
+    }
 }
 
 fn list(rows: &[Row]) -> Markup {
@@ -271,6 +348,9 @@ struct EntryView {
     standing: Option<&'static str>,
     history: Vec<HistoryItem>,
     org_names: Vec<(String, String)>,
+    /// This node's organisation owns the entry or co-edits it: only then
+    /// are edit buttons and forms shown (the server checks again).
+    may_change: bool,
 }
 
 pub(crate) async fn entry(
@@ -290,6 +370,7 @@ pub(crate) async fn entry(
                 .map(|o| (o.id.to_string(), o.title))
                 .collect();
             Ok(EntryView {
+                may_change: node.may_change(&entry),
                 owner_name: node.org_name(&entry.meta.owner),
                 standing: node.org_standing(&entry.meta.owner),
                 history: node.history(id)?,
@@ -336,13 +417,13 @@ fn render_entry(v: &EntryView) -> Markup {
             dt { "Updated" } dd { (e.meta.updated.short()) " UTC" }
             dt { "Id" } dd { code { (id) } }
         }
-        @if editable {
+        @if editable && v.may_change {
             p { a class="button" href=(format!("/e/{id}/edit")) { "Edit" } }
         }
         @if let Value::Object(fields) = &json {
             dl class="fields" {
                 @for (field, value) in fields.iter() {
-                    @if field != "title" && field != "measures" && !is_empty(value) {
+                    @if field != "title" && field != "measures" && field != "pdsa" && !is_empty(value) {
                         dt { (humanise(field)) }
                         dd { (render_value(field, value, &vocab)) }
                     }
@@ -356,10 +437,13 @@ fn render_entry(v: &EntryView) -> Markup {
                     p { "No measures yet." }
                 }
                 @for (i, m) in p.measures.iter().enumerate() {
-                    (measure(&id, i, m, &vocab))
+                    (measure(&id, i, m, &vocab, v.may_change))
                 }
-                (forms::measure_form(&id, &vocab))
+                @if v.may_change {
+                    (forms::measure_form(&id, &vocab))
+                }
             }
+            (super::pdsa::section(&id, p, v.may_change))
         }
         section aria-labelledby="history" {
             h2 id="history" { "History" }
@@ -377,7 +461,13 @@ fn render_entry(v: &EntryView) -> Markup {
     }
 }
 
-fn measure(id: &str, i: usize, m: &convene_model::Measure, vocab: &Vocabularies) -> Markup {
+fn measure(
+    id: &str,
+    i: usize,
+    m: &convene_model::Measure,
+    vocab: &Vocabularies,
+    may_change: bool,
+) -> Markup {
     let mut points: Vec<(String, f64)> = m.data.iter().map(|d| (d.date.clone(), d.value)).collect();
     points.sort_by(|a, b| a.0.cmp(&b.0));
     let mut data = m.data.clone();
@@ -418,7 +508,10 @@ fn measure(id: &str, i: usize, m: &convene_model::Measure, vocab: &Vocabularies)
                     }
                 }
             }
-            (forms::data_point_form(id, i, &m.name))
+            (super::pdsa::annotations(id, i, m, may_change))
+            @if may_change {
+                (forms::data_point_form(id, i, &m.name))
+            }
         }
     }
 }

@@ -24,7 +24,31 @@ pub(crate) struct Browse {
     pub org: String,
     /// Include retracted entries.
     pub all: bool,
+    /// Rows per page (at most 1,000).
     pub limit: Option<usize>,
+    /// Rows to skip (the API's paging).
+    pub offset: Option<usize>,
+    /// The page to show, from 1 (the pages' paging; `offset` wins).
+    pub page: Option<usize>,
+}
+
+/// One page of results and where it sits among all of them.
+#[derive(Debug, Clone)]
+pub(crate) struct Page {
+    pub rows: Vec<Row>,
+    /// How many entries match in all.
+    pub total: usize,
+    /// How many come before this page.
+    pub offset: usize,
+    /// The page size asked for.
+    pub limit: usize,
+}
+
+impl Page {
+    /// Whether entries come after this page.
+    pub(crate) fn has_more(&self) -> bool {
+        self.offset + self.rows.len() < self.total
+    }
 }
 
 /// One result row.
@@ -89,42 +113,70 @@ impl Browse {
             terms,
             include_retracted: self.all,
             limit: None,
+            offset: 0,
         })
     }
 
+    /// The page size and offset asked for.
+    pub(crate) fn window(&self) -> (usize, usize) {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, 1000);
+        let offset = self.offset.unwrap_or_else(|| {
+            self.page
+                .unwrap_or(1)
+                .saturating_sub(1)
+                .saturating_mul(limit)
+        });
+        (limit, offset)
+    }
+
     /// Runs the query: a search when `q` is set (best match first), else a
-    /// list (most recently updated first).
-    pub(crate) fn run(&self, node: &Node) -> Result<Vec<Row>, Failure> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT).min(1000);
+    /// list (most recently updated first); one page of it, with the total.
+    pub(crate) fn run(&self, node: &Node) -> Result<Page, Failure> {
+        let (limit, offset) = self.window();
         let mut filter = self.filter(node)?;
+        let page = |rows, total| Page {
+            rows,
+            total,
+            offset,
+            limit,
+        };
         let Some(q) = set(&self.q) else {
+            let total = node.count(&filter)?;
             filter.limit = Some(limit);
-            return Ok(node
+            filter.offset = offset;
+            let rows = node
                 .list(&filter)?
                 .into_iter()
                 .map(|listed| Row {
                     listed,
                     snippet: None,
                 })
-                .collect());
+                .collect();
+            return Ok(page(rows, total));
         };
-        let hits = node
-            .search(q, if self.is_narrowed() { 1000 } else { limit })?
-            .ok_or_else(|| Failure::bad_request(format!("{q:?} has no words to search for")))?;
-        let allowed: Option<HashSet<_>> = if self.is_narrowed() {
-            Some(node.list(&filter)?.into_iter().map(|l| l.id).collect())
-        } else {
-            None
+        let no_words = || Failure::bad_request(format!("{q:?} has no words to search for"));
+        let hit = |h: crate::store::Hit| Row {
+            listed: h.listed,
+            snippet: Some(h.snippet),
         };
-        Ok(hits
+        if !self.is_narrowed() {
+            let (hits, total) = node.search_page(q, offset, limit)?.ok_or_else(no_words)?;
+            return Ok(page(hits.into_iter().map(hit).collect(), total));
+        }
+        // Narrowed by other filters too: every hit, kept if the filter
+        // lists it, then the page.
+        let hits = node.search(q, usize::MAX)?.ok_or_else(no_words)?;
+        let allowed: HashSet<_> = node.list(&filter)?.into_iter().map(|l| l.id).collect();
+        let kept: Vec<Row> = hits
             .into_iter()
-            .filter(|h| allowed.as_ref().is_none_or(|a| a.contains(&h.listed.id)))
-            .take(limit)
-            .map(|h| Row {
-                listed: h.listed,
-                snippet: Some(h.snippet),
-            })
-            .collect())
+            .filter(|h| allowed.contains(&h.listed.id))
+            .map(hit)
+            .collect();
+        let total = kept.len();
+        Ok(page(
+            kept.into_iter().skip(offset).take(limit).collect(),
+            total,
+        ))
     }
 
     /// Filters other than the search words.

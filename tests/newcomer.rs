@@ -1,0 +1,459 @@
+//! Issue 15, "found trying it as a new user": the web app and CLI replayed
+//! the way a new user met each gap. Real `convene` processes over HTTP on
+//! loopback, as in `tests/web.rs`.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Daemon, DemoRun, Home};
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// Signs in as a browser would; the cookie as a browser sends it back.
+fn sign_in_at(url: &str) -> String {
+    let r = agent().get(url).call().unwrap();
+    assert_eq!(r.status().as_u16(), 303, "the link signs in");
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+fn sign_in(home: &Home) -> String {
+    sign_in_at(home.stdout(&["open", "--print"]).trim())
+}
+
+fn page(cookie: &str, url: &str) -> (u16, String) {
+    let mut r = agent().get(url).header("Cookie", cookie).call().unwrap();
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+}
+
+/// Posts a form as a browser would: status, `Location`, body.
+fn post_form(cookie: &str, url: &str, form: &[(&str, &str)]) -> (u16, String, String) {
+    let origin = url.split('/').take(3).collect::<Vec<_>>().join("/");
+    let mut r = agent()
+        .post(url)
+        .header("Cookie", cookie)
+        .header("Origin", &origin)
+        .send_form(form.iter().copied())
+        .unwrap();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (
+        r.status().as_u16(),
+        location,
+        r.body_mut().read_to_string().unwrap(),
+    )
+}
+
+/// `n` learning entries published in one import.
+fn many(home: &Home, n: usize, word: &str) {
+    let mut csv = String::from("title,summary\n");
+    for i in 0..n {
+        csv += &format!("{word} lesson {i},What we learned about {word} ({i}).\n");
+    }
+    let file = home.write(&format!("{word}.csv"), &csv);
+    home.stdout(&["import-csv", "learning", file.to_str().unwrap()]);
+}
+
+/// The text of an element with `id="ID"` (its first text, tags dropped).
+fn text_of(html: &str, id: &str) -> String {
+    let Some(at) = html.find(&format!("id=\"{id}\"")) else {
+        return String::new();
+    };
+    let rest = &html[at..];
+    let start = rest.find('>').unwrap() + 1;
+    let end = rest.find("</p>").unwrap_or(rest.len());
+    let mut out = String::new();
+    let mut tag = false;
+    for c in rest[start..end].chars() {
+        match c {
+            '<' => tag = true,
+            '>' => tag = false,
+            c if !tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Browse and search stopped at 200 and said "(200)"; the API gave no
+/// total. Now: the real total, a page at a time, with next and previous.
+#[test]
+fn browse_search_and_the_api_page_through_every_entry_with_the_real_total() {
+    let home = Home::initialised();
+    many(&home, 205, "discharge");
+    let daemon = Daemon::start(&home, &[]);
+    let cookie = sign_in(&home);
+    let base = daemon.web.clone();
+
+    let (_, first) = page(&cookie, &base);
+    assert!(
+        first.contains("(206)"),
+        "205 lessons and the profile: {first}"
+    );
+    assert!(first.contains("Showing 1–200 of 206"), "{first}");
+    assert!(first.contains(r#"rel="next" href="/?page=2""#), "{first}");
+    assert_eq!(first.matches("<li><a class=\"title\"").count(), 200);
+    let (_, second) = page(&cookie, &format!("{base}?page=2"));
+    assert!(second.contains("Showing 201–206 of 206"), "{second}");
+    assert!(second.contains(r#"rel="prev""#) && !second.contains(r#"rel="next""#));
+    assert_eq!(second.matches("<li><a class=\"title\"").count(), 6);
+
+    let (_, found) = page(&cookie, &format!("{base}?q=discharge"));
+    assert!(found.contains("(205)"), "{found}");
+    assert!(found.contains("Showing 1–200 of 205"), "{found}");
+    assert!(
+        found.contains(r#"href="/?q=discharge&amp;page=2""#),
+        "{found}"
+    );
+    let (_, rest) = page(&cookie, &format!("{base}?q=discharge&kind=learning&page=2"));
+    assert!(rest.contains("Showing 201–205 of 205"), "{rest}");
+
+    let token = std::fs::read_to_string(home.path().join("web-token")).unwrap();
+    let mut r = agent()
+        .get(format!("{base}api/entries?q=discharge&limit=50&offset=200"))
+        .header("Authorization", &format!("Bearer {}", token.trim()))
+        .call()
+        .unwrap();
+    assert_eq!(r.headers().get("x-total-count").unwrap(), "205");
+    let rows: Value = r.body_mut().read_json().unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 5);
+}
+
+/// `/api/entries?limit=lots` came back as text/plain from axum.
+#[test]
+fn api_query_errors_are_json() {
+    let home = Home::initialised();
+    let daemon = Daemon::start(&home, &[]);
+    let token = std::fs::read_to_string(home.path().join("web-token")).unwrap();
+    for path in ["api/entries?limit=lots", "api/entries?all=maybe"] {
+        let mut r = agent()
+            .get(format!("{}{path}", daemon.web))
+            .header("Authorization", &format!("Bearer {}", token.trim()))
+            .call()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{path}");
+        assert!(
+            r.headers()
+                .get("content-type")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{path}"
+        );
+        let body: Value = r.body_mut().read_json().unwrap();
+        assert!(body["error"].as_str().unwrap().contains("query"), "{body}");
+    }
+}
+
+/// A form with several mistakes showed only the first. Every problem now
+/// shows beside its own field, and required fields are marked.
+#[test]
+fn a_form_shows_every_problem_beside_its_field() {
+    let home = Home::initialised();
+    let daemon = Daemon::start(&home, &[]);
+    let cookie = sign_in(&home);
+    let base = daemon.web.clone();
+    let (_, blank) = page(&cookie, &format!("{base}new/project"));
+    assert!(
+        blank.contains(r#"Title <span class="required">(required)</span>"#),
+        "{blank}"
+    );
+
+    let (status, _, html) = post_form(
+        &cookie,
+        &format!("{base}new/project"),
+        &[
+            ("title", ""),
+            ("aim", "line one\nline two"),
+            ("visibility", "community"),
+            ("measure_name", "Discharges before noon"),
+            ("measure_target", "most"),
+            (
+                "measure_data",
+                "2026-01-05, 12\n2026-01-12, twelve\n2026-13-01, 14",
+            ),
+        ],
+    );
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("Please check 5 things"), "{html}");
+    assert!(
+        text_of(&html, "f-title-error").contains("is required"),
+        "{html}"
+    );
+    assert!(
+        text_of(&html, "f-aim-error").contains("single line"),
+        "{html}"
+    );
+    assert!(
+        text_of(&html, "f-measure_target-error").contains("not a number"),
+        "{html}"
+    );
+    let data = text_of(&html, "f-measure_data-error");
+    assert!(data.contains("line 2") && data.contains("twelve"), "{data}");
+    assert!(data.contains("2026-13-01"), "the bad date too: {data}");
+    assert!(html.contains(r#"aria-invalid="true""#));
+    assert!(
+        html.contains("Discharges before noon"),
+        "what was typed stays"
+    );
+}
+
+/// Saving the edit form wrote methods back in the vocabulary's order.
+#[test]
+fn the_edit_form_writes_only_what_changed() {
+    let home = Home::initialised();
+    let id = home
+        .stdout(&[
+            "publish",
+            "project",
+            "--title",
+            "Safe transfer of care",
+            "--method",
+            "qsir",
+            "--method",
+            "co-production",
+            "--method",
+            "lean",
+        ])
+        .trim()
+        .to_string();
+    let daemon = Daemon::start(&home, &[]);
+    let cookie = sign_in(&home);
+    let url = format!("{}e/{id}/edit", daemon.web);
+    let before = home.json(&["show", &id, "--json", "--history"]);
+    // The form as a browser sends it back untouched: checkboxes in the
+    // vocabulary's order.
+    let (status, _, html) = post_form(
+        &cookie,
+        &url,
+        &[
+            ("title", "Safe transfer of care"),
+            ("methods", "lean"),
+            ("methods", "qsir"),
+            ("methods", "co-production"),
+            ("visibility", "community"),
+        ],
+    );
+    assert_eq!(status, 303, "{html}");
+    let after = home.json(&["show", &id, "--json", "--history"]);
+    assert_eq!(after["methods"], before["methods"]);
+    assert_eq!(
+        after["history"].as_array().unwrap().len(),
+        before["history"].as_array().unwrap().len(),
+        "nothing changed, nothing written"
+    );
+    // One method off, one on: the others keep their places.
+    post_form(
+        &cookie,
+        &url,
+        &[
+            ("title", "Safe transfer of care"),
+            ("methods", "lean"),
+            ("methods", "process-mapping"),
+            ("methods", "co-production"),
+            ("visibility", "community"),
+        ],
+    );
+    let after = home.json(&["show", &id, "--json"]);
+    assert_eq!(
+        after["methods"],
+        serde_json::json!(["co-production", "lean", "process-mapping"])
+    );
+}
+
+/// PDSA cycles and annotations could only come from files: now they are
+/// added and edited from the entry page, with problems beside fields.
+#[test]
+fn pdsa_cycles_and_annotations_are_added_and_edited_on_the_entry_page() {
+    let home = Home::initialised();
+    let id = home
+        .stdout(&[
+            "publish",
+            "project",
+            "--title",
+            "Discharge before noon",
+            "--measure",
+            "Discharges before noon",
+        ])
+        .trim()
+        .to_string();
+    let daemon = Daemon::start(&home, &[]);
+    let cookie = sign_in(&home);
+    let entry = format!("{}e/{id}", daemon.web);
+    let (_, html) = page(&cookie, &entry);
+    assert!(
+        html.contains("No PDSA cycles yet") && html.contains("Add PDSA cycle"),
+        "{html}"
+    );
+
+    let (status, _, html) = post_form(
+        &cookie,
+        &format!("{entry}/pdsa"),
+        &[("change_idea", ""), ("started", "2026-02-30"), ("act", "")],
+    );
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        text_of(&html, "pdnew-change_idea-error").contains("is required"),
+        "{html}"
+    );
+    assert!(
+        text_of(&html, "pdnew-started-error").contains("not a date"),
+        "{html}"
+    );
+
+    let (status, location, _) = post_form(
+        &cookie,
+        &format!("{entry}/pdsa"),
+        &[
+            ("change_idea", "Board round at 9"),
+            ("started", "2026-02-02"),
+            ("prediction", "More discharges before noon."),
+            ("plan", "Two wards for two weeks."),
+            ("do", ""),
+            ("study", ""),
+            ("act", ""),
+        ],
+    );
+    assert_eq!((status, location.ends_with("#pdsa")), (303, true));
+    let (status, html) = page(&cookie, &format!("{entry}/pdsa/0"));
+    assert_eq!(status, 200);
+    assert!(html.contains("Two wards for two weeks."), "{html}");
+    let (status, _, html) = post_form(
+        &cookie,
+        &format!("{entry}/pdsa/0"),
+        &[
+            ("opened", "Board round at 9"),
+            ("change_idea", "Board round at 9"),
+            ("started", "2026-02-02"),
+            ("prediction", "More discharges before noon."),
+            ("plan", "Two wards for two weeks."),
+            ("do", "Ran on both wards; one missed two days."),
+            ("study", "Before noon rose from 18% to 27%."),
+            ("act", "adapt"),
+        ],
+    );
+    assert_eq!(status, 303, "{html}");
+    let shown = home.json(&["show", &id, "--json"]);
+    assert_eq!(
+        shown["pdsa"][0]["do"],
+        "Ran on both wards; one missed two days."
+    );
+    assert_eq!(shown["pdsa"][0]["act"], "adapt");
+    assert_eq!(shown["pdsa"][0]["plan"], "Two wards for two weeks.");
+
+    let (status, _, html) = post_form(
+        &cookie,
+        &format!("{entry}/annotations/0"),
+        &[("date", "yesterday"), ("text", "")],
+    );
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        text_of(&html, "an0-date-error").contains("not a date"),
+        "{html}"
+    );
+    assert!(
+        text_of(&html, "an0-text-error").contains("is required"),
+        "{html}"
+    );
+    let (status, _, _) = post_form(
+        &cookie,
+        &format!("{entry}/annotations/0"),
+        &[("date", "2026-02-02"), ("text", "Board rounds start")],
+    );
+    assert_eq!(status, 303);
+    let (status, _, _) = post_form(
+        &cookie,
+        &format!("{entry}/annotations/0/0"),
+        &[
+            ("date", "2026-02-03"),
+            ("text", "Board rounds start on ward 2"),
+        ],
+    );
+    assert_eq!(status, 303);
+    let shown = home.json(&["show", &id, "--json"]);
+    assert_eq!(
+        shown["measures"][0]["annotations"],
+        serde_json::json!([{"date": "2026-02-03", "text": "Board rounds start on ward 2"}])
+    );
+    let (_, html) = page(&cookie, &entry);
+    assert!(
+        html.contains("Board round at 9") && html.contains("Adapt"),
+        "{html}"
+    );
+    assert!(html.contains("Board rounds start on ward 2"), "{html}");
+}
+
+/// Other organisations saw Edit, Add value and Add measure on entries they
+/// may not change, then "Not allowed" naming the owner by its id.
+#[test]
+fn the_entry_page_offers_changes_only_to_those_who_may_make_them() {
+    let demo = DemoRun::start();
+    let council = sign_in_at(&demo.sign_ins[1]);
+    let token = std::fs::read_to_string(demo.homes[1].join("web-token")).unwrap();
+    let mut r = agent()
+        .get(format!("{}api/entries?kind=project", demo.webs[1]))
+        .header("Authorization", &format!("Bearer {}", token.trim()))
+        .call()
+        .unwrap();
+    let rows: Value = r.body_mut().read_json().unwrap();
+    let me = {
+        let mut r = agent()
+            .get(format!("{}api/status", demo.webs[1]))
+            .header("Authorization", &format!("Bearer {}", token.trim()))
+            .call()
+            .unwrap();
+        r.body_mut().read_json::<Value>().unwrap()["organisation"].clone()
+    };
+    let rows = rows.as_array().unwrap();
+    let theirs = rows
+        .iter()
+        .find(|r| r["owner"] != me)
+        .expect("another's project");
+    let mine = rows.iter().find(|r| r["owner"] == me);
+    let url = format!("{}e/{}", demo.webs[1], theirs["id"].as_str().unwrap());
+    let (status, html) = page(&council, &url);
+    assert_eq!(status, 200);
+    for button in [
+        "/edit\"",
+        "Add value",
+        "Add measure",
+        "Add PDSA cycle",
+        "Add annotation",
+    ] {
+        assert!(
+            !html.contains(button),
+            "{button} offered to another organisation"
+        );
+    }
+    let (status, _, refused) =
+        post_form(&council, &format!("{url}/edit"), &[("title", "Mine now")]);
+    assert_eq!(status, 403, "the server still refuses");
+    let owner = theirs["owner_name"].as_str().unwrap();
+    assert!(
+        refused.contains(&format!("belongs to {owner}")),
+        "{refused}"
+    );
+    if let Some(mine) = mine {
+        let (_, html) = page(
+            &council,
+            &format!("{}e/{}", demo.webs[1], mine["id"].as_str().unwrap()),
+        );
+        assert!(
+            html.contains("/edit\"") && html.contains("Add value"),
+            "{html}"
+        );
+    }
+}
