@@ -17,6 +17,10 @@
 //!   are stored in documents.
 //! - [`check`]: normalising and validating an entry with precise,
 //!   field-by-field [`Problems`].
+//! - [`chart`]: a project measure's run chart, XmR or p-chart as data
+//!   (centre, limits, each point's special-cause flags, the *Making Data
+//!   Count* icons, a sentence of findings, CSV), for the web app and the
+//!   CLI alike.
 //!
 //! # Data flow
 //!
@@ -27,6 +31,7 @@
 //! [`Entry::write`]. A document received from a peer is read back with
 //! [`Entry::from_doc`] and checked the same way.
 
+pub mod chart;
 pub mod charter;
 pub mod check;
 pub mod codec;
@@ -49,6 +54,6 @@ pub use entry::{
 pub use id::{DocumentId, IdError, OrgId};
 pub use learning::Learning;
 pub use organisation::Organisation;
-pub use project::{Annotation, DataPoint, Measure, Pdsa, Project, TeamMember};
+pub use project::{Annotation, DataPoint, Measure, Pdsa, Project, Rebase, TeamMember};
 pub use visibility::{Visibility, VisibilityError};
 pub use vocab::{Term, UnknownTerm, Vocabularies, Vocabulary};

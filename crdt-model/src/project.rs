@@ -256,43 +256,6 @@ impl Project {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn annotations_need_a_date_and_text() {
-        let mut p = Project {
-            title: "Flow".into(),
-            measures: vec![Measure {
-                name: "Length of stay".into(),
-                annotations: vec![Annotation {
-                    date: "2026-13-01".into(),
-                    text: " ".into(),
-                }],
-                ..Measure::default()
-            }],
-            ..Project::default()
-        };
-        let mut c = Checker::new();
-        p.check(&Vocabularies::default(), &mut c);
-        let fields: Vec<String> = c
-            .finish()
-            .unwrap_err()
-            .0
-            .into_iter()
-            .map(|p| p.field)
-            .collect();
-        assert_eq!(
-            fields,
-            [
-                "measures[0].annotations[0].date",
-                "measures[0].annotations[0].text"
-            ]
-        );
-    }
-}
-
 /// Accepted spellings of `Measure::improvement`, and the word each becomes.
 const DIRECTIONS: &[(&str, &str)] = &[
     ("higher", "higher"),
@@ -394,4 +357,41 @@ fn check_chart_fields(c: &mut Checker, m: &mut Measure, ideas: &[String]) {
             );
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_need_a_date_and_text() {
+        let mut p = Project {
+            title: "Flow".into(),
+            measures: vec![Measure {
+                name: "Length of stay".into(),
+                annotations: vec![Annotation {
+                    date: "2026-13-01".into(),
+                    text: " ".into(),
+                }],
+                ..Measure::default()
+            }],
+            ..Project::default()
+        };
+        let mut c = Checker::new();
+        p.check(&Vocabularies::default(), &mut c);
+        let fields: Vec<String> = c
+            .finish()
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|p| p.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "measures[0].annotations[0].date",
+                "measures[0].annotations[0].text"
+            ]
+        );
+    }
 }
