@@ -457,3 +457,59 @@ fn the_entry_page_offers_changes_only_to_those_who_may_make_them() {
         );
     }
 }
+
+/// `convene search` stopped at 20 without saying there were more.
+#[test]
+fn cli_search_pages_and_says_how_many_there_are() {
+    let home = Home::initialised();
+    many(&home, 45, "handover");
+    let first = home.stdout(&["search", "handover"]);
+    assert_eq!(first.lines().filter(|l| l.contains("learning")).count(), 20);
+    assert!(
+        first.ends_with("showing 1–20 of 45; more with --page 2 (or --offset 20)\n"),
+        "{first}"
+    );
+    let last = home.stdout(&["search", "handover", "--page", "3"]);
+    assert_eq!(last.lines().filter(|l| l.contains("learning")).count(), 5);
+    assert!(last.ends_with("showing 41–45 of 45\n"), "{last}");
+    let out = home
+        .convene(&[
+            "search", "handover", "--json", "--limit", "10", "--offset", "40",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "showing 41–45 of 45\n"
+    );
+    let all = home.stdout(&["search", "handover", "--limit", "100"]);
+    assert!(!all.contains("showing"), "everything fits: {all}");
+}
+
+/// A failed command printed coloured WARN lines, then the error with its
+/// cause twice.
+#[test]
+fn a_failed_sync_is_one_plain_line() {
+    let home = Home::initialised();
+    let id = home.stdout(&["id"]);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let peer = format!("/ip4/127.0.0.1/tcp/{closed}/p2p/{}", id.trim());
+    let out = home
+        .convene(&["sync", "--once", "--peer", &peer, "--timeout", "10"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no colour codes: {stderr:?}");
+    assert_eq!(
+        stderr.matches("Connection refused").count(),
+        1,
+        "the cause once: {stderr}"
+    );
+}

@@ -617,10 +617,16 @@ pub struct SearchArgs {
     /// Words to find (all must match; end a word with * to match a prefix)
     #[arg(required = true, num_args = 1..)]
     pub query: Vec<String>,
-    /// At most this many results
-    #[arg(long, default_value_t = 20)]
+    /// Results per page
+    #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
-    /// One JSON object per line
+    /// Which page of results to show, from 1
+    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "offset")]
+    pub page: usize,
+    /// Skip this many results first (instead of --page)
+    #[arg(long, value_name = "N")]
+    pub offset: Option<usize>,
+    /// One JSON object per line (the line "showing 1–20 of N" goes to stderr)
     #[arg(long)]
     pub json: bool,
 }

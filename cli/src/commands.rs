@@ -327,16 +327,33 @@ fn record(out: &mut impl Write, home: &std::path::Path, a: RecordArgs) -> Result
 fn search(out: &mut impl Write, home: &std::path::Path, a: SearchArgs) -> Result<()> {
     let node = Node::open(home)?;
     let query = a.query.join(" ");
-    let hits = node
-        .search(&query, a.limit)?
+    if a.limit == 0 {
+        return Err(anyhow!("--limit must be at least 1"));
+    }
+    let offset = a
+        .offset
+        .unwrap_or_else(|| a.page.max(1).saturating_sub(1).saturating_mul(a.limit));
+    let (hits, total) = node
+        .search_page(&query, offset, a.limit)?
         .ok_or_else(|| anyhow!("the query {query:?} has no words to search for"))?;
+    let shown = output::showing(offset, hits.len(), total, a.limit);
     if a.json {
         for h in &hits {
             serde_json::to_writer(&mut *out, &h.to_json())?;
             writeln!(out)?;
         }
+        if let Some(line) = shown {
+            eprintln!("{line}");
+        }
     } else {
-        output::print_hits(out, &hits)?;
+        if hits.is_empty() && total > 0 {
+            writeln!(out, "No results on this page.")?;
+        } else {
+            output::print_hits(out, &hits)?;
+        }
+        if let Some(line) = shown {
+            writeln!(out, "{line}")?;
+        }
     }
     Ok(())
 }

@@ -52,6 +52,42 @@ pub fn print_list(out: &mut impl Write, rows: &[Listed]) -> Result<()> {
     write_table(out, &t)
 }
 
+/// `2505` → `2,505`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// "showing 21–40 of 2,505; next page: --page 3" when a page holds less than
+/// everything; `None` when it holds all there is.
+pub fn showing(offset: usize, shown: usize, total: usize, limit: usize) -> Option<String> {
+    if offset == 0 && shown == total {
+        return None;
+    }
+    let range = if shown == 0 {
+        "nothing".to_string()
+    } else {
+        format!("{}–{}", thousands(offset + 1), thousands(offset + shown))
+    };
+    let more = if offset + shown < total && shown > 0 {
+        format!(
+            "; more with --page {} (or --offset {})",
+            offset / limit.max(1) + 2,
+            offset + shown
+        )
+    } else {
+        String::new()
+    };
+    Some(format!("showing {range} of {}{more}", thousands(total)))
+}
+
 pub fn print_hits(out: &mut impl Write, hits: &[Hit]) -> Result<()> {
     if hits.is_empty() {
         writeln!(out, "Nothing found.")?;
