@@ -513,3 +513,26 @@ fn a_failed_sync_is_one_plain_line() {
         "the cause once: {stderr}"
     );
 }
+
+/// `sync --once` printed one line per entry received (500 lines for 500).
+#[test]
+fn sync_once_sums_up_a_catch_up() {
+    let trust = Home::for_org("Durham Trust", "nhs-trust");
+    many(&trust, 25, "winter");
+    let laptop = Home::for_org("Durham Youth Group", "vcse");
+    let a = Daemon::start(&trust, &[]);
+    let out = laptop.stdout(&["sync", "--once", "--peer", &a.addr]);
+    assert!(
+        out.contains("to 26 entries (25 learning, 1 organisation)"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("  received")).count(),
+        10,
+        "{out}"
+    );
+    assert!(out.contains("  … and 16 more received"), "{out}");
+    assert!(out.lines().count() <= 14, "{out}");
+    let json = laptop.json(&["sync", "--once", "--peer", &a.addr, "--json"]);
+    assert!(json["received"].is_array(), "--json still lists every one");
+}

@@ -196,21 +196,35 @@ pub fn join(out: &mut impl Write, home: &Path, a: JoinArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let deadline = Duration::from_secs(a.timeout);
+    let spinner = crate::progress::spinner("joining");
     let result = rt.block_on(async {
         let (client, handle) = daemon::spawn(node, config)?;
         let work = async {
             let mut failures = Vec::new();
             for addr in &addrs {
-                let attempt = async {
+                crate::progress::say(&spinner, format!("asking {addr} to admit this node"));
+                let admitted = async {
                     let peer = client.dial(addr.clone()).await?;
                     let name = client.join(peer, changes.clone()).await?;
-                    let stats = client.sync(peer).await?;
-                    Ok::<_, anyhow::Error>((peer, name, stats))
+                    Ok::<_, anyhow::Error>((peer, name))
                 };
-                match tokio::time::timeout(Duration::from_secs(30), attempt).await {
-                    Ok(Ok(done)) => return Ok(done),
-                    Ok(Err(e)) => failures.push(format!("{e:#}")),
-                    Err(_) => failures.push(format!("{addr}: no answer within 30 seconds")),
+                // Admission has 30 seconds; the catch-up that follows may
+                // take longer (thousands of changes), shown as it goes.
+                let attempt = async {
+                    let (peer, name) =
+                        match tokio::time::timeout(Duration::from_secs(30), admitted).await {
+                            Ok(r) => r?,
+                            Err(_) => return Ok(None),
+                        };
+                    crate::progress::say(&spinner, format!("joined {name:?}; catching up"));
+                    let stats =
+                        crate::network::sync_showing_progress(&client, peer, &spinner).await?;
+                    Ok::<_, anyhow::Error>(Some((peer, name, stats)))
+                };
+                match attempt.await.transpose() {
+                    Some(Ok(done)) => return Ok(done),
+                    Some(Err(e)) => failures.push(format!("{e:#}")),
+                    None => failures.push(format!("{addr}: no answer within 30 seconds")),
                 }
             }
             let hint = if code.org.is_some() {
@@ -230,6 +244,7 @@ pub fn join(out: &mut impl Write, home: &Path, a: JoinArgs) -> Result<()> {
             .await
             .map_err(|_| anyhow!("joining did not finish within {} seconds", a.timeout))
             .and_then(|r| r);
+        crate::progress::done(&spinner);
         drop(client);
         let _ = handle.await;
         r

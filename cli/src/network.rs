@@ -156,33 +156,7 @@ pub fn sync_once(out: &mut impl Write, home: &Path, a: SyncArgs) -> Result<()> {
         let work = async {
             let peer = client.dial(peer_addr.clone()).await?;
             crate::progress::say(&spinner, format!("comparing catalogues with {peer}"));
-            let sync = client.sync(peer);
-            tokio::pin!(sync);
-            let stats = if spinner.is_some() {
-                // The session's own counts, for the bar.
-                let mut tick = tokio::time::interval(Duration::from_millis(200));
-                loop {
-                    tokio::select! {
-                        r = &mut sync => break r?,
-                        _ = tick.tick() => {
-                            if let Ok(Some(p)) = client.progress(peer).await
-                                && p.reconciled
-                                && p.docs_total > 0
-                            {
-                                crate::progress::bar(
-                                    &spinner,
-                                    &format!("catching up ({} changes)", p.received),
-                                    p.docs_done as u64,
-                                    p.docs_total as u64,
-                                    "entries",
-                                );
-                            }
-                        }
-                    }
-                }
-            } else {
-                sync.await?
-            };
+            let stats = sync_showing_progress(&client, peer, &spinner).await?;
             let bytes = client.bytes().await?;
             Ok::<_, anyhow::Error>((peer, stats, bytes))
         };
@@ -201,6 +175,40 @@ pub fn sync_once(out: &mut impl Write, home: &Path, a: SyncArgs) -> Result<()> {
     })?;
     let node = Node::open(home)?;
     report_sync(out, &node, &stats.0.to_string(), &stats.1, bytes, a.json)
+}
+
+/// Syncs with `peer`, turning `spinner` (if there is one) into a bar of
+/// the entries caught up so far: the session's own counts, every 200 ms.
+pub(crate) async fn sync_showing_progress(
+    client: &daemon::Client,
+    peer: convene_node::NodeId,
+    spinner: &Option<indicatif::ProgressBar>,
+) -> Result<SessionStats> {
+    let sync = client.sync(peer);
+    tokio::pin!(sync);
+    if spinner.is_none() {
+        return Ok(sync.await?);
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            r = &mut sync => return Ok(r?),
+            _ = tick.tick() => {
+                if let Ok(Some(p)) = client.progress(peer).await
+                    && p.reconciled
+                    && p.docs_total > 0
+                {
+                    crate::progress::bar(
+                        spinner,
+                        &format!("catching up ({} changes)", p.received),
+                        p.docs_done as u64,
+                        p.docs_total as u64,
+                        "entries",
+                    );
+                }
+            }
+        }
+    }
 }
 
 fn titles(node: &Node, docs: &std::collections::BTreeSet<[u8; 16]>) -> Vec<serde_json::Value> {
@@ -241,13 +249,19 @@ fn report_sync(
         writeln!(out)?;
         return Ok(());
     }
+    let who = match peer_org_name(node, peer) {
+        Some(name) => format!("{name} ({})", short_id(peer)),
+        None => peer.to_string(),
+    };
     writeln!(
         out,
-        "Synced with {peer}: received {} changes to {} entries, sent {} changes to {} entries ({} round trips, {} bytes out, {} bytes in)",
+        "Synced with {who}: received {} changes to {} entries{}, sent {} changes to {} entries{} ({} round trips, {} bytes out, {} bytes in)",
         stats.received,
         received.len(),
+        by_kind(&received),
         stats.sent,
         sent.len(),
+        by_kind(&sent),
         stats.round_trips,
         sent_bytes,
         received_bytes
@@ -259,8 +273,10 @@ fn report_sync(
             stats.rejected
         )?;
     }
+    // A few entries by name; a catch-up of hundreds is summed up above,
+    // not listed line by line.
     for (label, list) in [("received", &received), ("sent", &sent)] {
-        for e in list.iter() {
+        for e in list.iter().take(LISTED) {
             writeln!(
                 out,
                 "  {label:<8} {}  {:<12} {}",
@@ -269,8 +285,42 @@ fn report_sync(
                 e["title"].as_str().unwrap_or("")
             )?;
         }
+        if list.len() > LISTED {
+            writeln!(
+                out,
+                "  … and {} more {label} (`convene list` shows them; --json lists every one)",
+                list.len() - LISTED
+            )?;
+        }
     }
     Ok(())
+}
+
+/// How many entries a sync report lists by name in each direction.
+const LISTED: usize = 10;
+
+/// " (480 learning, 20 project)" for a list of entries, or "".
+fn by_kind(entries: &[serde_json::Value]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for e in entries {
+        *counts
+            .entry(e["kind"].as_str().unwrap_or("unknown"))
+            .or_insert(0) += 1;
+    }
+    if counts.len() < 2 {
+        return String::new();
+    }
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    format!(" ({})", parts.join(", "))
+}
+
+/// The name of the member organisation a node belongs to, if known.
+fn peer_org_name(node: &Node, peer: &str) -> Option<String> {
+    node.membership()?
+        .members
+        .values()
+        .find(|m| m.nodes.contains(peer))
+        .map(|m| m.name.clone())
 }
 
 fn when(ms: Option<i64>) -> String {
