@@ -536,3 +536,82 @@ fn sync_once_sums_up_a_catch_up() {
     let json = laptop.json(&["sync", "--once", "--peer", &a.addr, "--json"]);
     assert!(json["received"].is_array(), "--json still lists every one");
 }
+
+/// This computer's address on its main network, if it has one: the local
+/// end of a UDP socket "connected" towards a documentation address (no
+/// packet is sent).
+fn lan_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// `node start --listen /ip4/0.0.0.0/…` printed only 127.0.0.1, and a
+/// second node could bind the same TCP port without an error.
+#[test]
+fn a_node_on_every_interface_prints_every_address_and_owns_its_port() {
+    use std::io::BufRead;
+    let home = Home::initialised();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convene"))
+        .env_remove("RUST_LOG")
+        .arg("--home")
+        .arg(home.path())
+        .args(["node", "start", "--no-mdns", "--web", "127.0.0.1:0"])
+        .args(["--listen", "/ip4/0.0.0.0/tcp/0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut addrs = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.starts_with("web app on") {
+            break;
+        }
+        if let Some(a) = line.strip_prefix("listening on ") {
+            addrs.push(a.to_string());
+        }
+    }
+    let port = |a: &str| {
+        a.split("/tcp/")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let tcp: Vec<&String> = addrs.iter().filter(|a| a.contains("/tcp/")).collect();
+    let result = std::panic::catch_unwind(|| {
+        assert!(
+            tcp.iter().any(|a| a.starts_with("/ip4/127.0.0.1/")),
+            "{addrs:?}"
+        );
+        if let Some(ip) = lan_ip() {
+            assert!(
+                tcp.iter()
+                    .any(|a| a.starts_with(&format!("/ip4/{ip}/tcp/"))),
+                "the address other organisations dial: {addrs:?}"
+            );
+            assert!(
+                !tcp[0].starts_with("/ip4/127.0.0.1/"),
+                "non-loopback first: {addrs:?}"
+            );
+        }
+        // A second node on the same port is refused, with why.
+        let other = Home::for_org("Carers Trust", "vcse");
+        let out = other
+            .convene(&["node", "start", "--no-mdns", "--no-web"])
+            .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{}", port(tcp[0]))])
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("is already in use"), "{stderr}");
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    result.unwrap();
+}

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use convene_model::{DocumentId, Timestamp};
 use convene_node::daemon::{self, Config, DaemonLock, Multiaddr, Status, parse_addr};
 use convene_node::sync::SessionStats;
@@ -83,11 +83,13 @@ pub fn start(out: &mut impl Write, home: &Path, a: StartArgs) -> Result<()> {
     if a.no_web {
         config.web = None;
     }
+    refuse_ports_in_use(&config.listen)?;
     let node_id = node.node_id();
     if config.web.is_none() {
         // Forget the address of a web app an earlier run served.
         node.store().set_meta(daemon::web::META_WEB, "")?;
     }
+    let config_listen = config.listen.clone();
     let rt = runtime()?;
     rt.block_on(async {
         let web_addr = config.web;
@@ -97,7 +99,7 @@ pub fn start(out: &mut impl Write, home: &Path, a: StartArgs) -> Result<()> {
             None => None,
         };
         writeln!(out, "node {node_id}")?;
-        for addr in client.listen_addrs().await? {
+        for addr in every_listen_addr(&client, &config_listen).await? {
             writeln!(out, "listening on {addr}")?;
         }
         if let Some(web) = &web {
@@ -119,6 +121,82 @@ pub fn start(out: &mut impl Write, home: &Path, a: StartArgs) -> Result<()> {
         writeln!(out, "stopped")?;
         Ok::<_, anyhow::Error>(())
     })
+}
+
+/// The IP address of an `/ip4/…` or `/ip6/…` address.
+fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
+    let text = addr.to_string();
+    let mut parts = text.split('/').skip(1);
+    match (parts.next(), parts.next()) {
+        (Some("ip4" | "ip6"), Some(ip)) => ip.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The IP address and TCP port of a `/ip4|ip6/…/tcp/PORT` address.
+fn tcp_socket(addr: &Multiaddr) -> Option<std::net::SocketAddr> {
+    let text = addr.to_string();
+    let parts: Vec<&str> = text.split('/').collect();
+    let port = parts
+        .windows(2)
+        .find(|w| w[0] == "tcp")
+        .and_then(|w| w[1].parse().ok())?;
+    Some(std::net::SocketAddr::new(ip_of(addr)?, port))
+}
+
+/// Refuses to start when a TCP port to listen on is taken. libp2p sets
+/// `SO_REUSEPORT` on its listening sockets, so a second node of the same
+/// user could bind a running node's port without an error and take half
+/// its connections; a plain bind (no `SO_REUSEPORT`) fails on such a port,
+/// and on any port another program holds, and is closed again at once.
+fn refuse_ports_in_use(listen: &[Multiaddr]) -> Result<()> {
+    for addr in listen {
+        let Some(socket) = tcp_socket(addr).filter(|s| s.port() != 0) else {
+            continue;
+        };
+        if let Err(e) = std::net::TcpListener::bind(socket) {
+            let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+                format!(
+                    "TCP port {} is already in use, by another Convene node or another program; stop it, or choose another port with --listen or `convene config set listen`",
+                    socket.port()
+                )
+            } else {
+                e.to_string()
+            };
+            bail!("cannot listen on {addr}: {why}");
+        }
+    }
+    Ok(())
+}
+
+/// Every address the node listens on, non-loopback first. An unspecified
+/// address (`0.0.0.0`, `::`) becomes one address per interface as libp2p
+/// reports them, one event each, so this waits until no new one has come
+/// for a moment (at most two seconds) instead of printing the first.
+async fn every_listen_addr(
+    client: &daemon::Client,
+    configured: &[Multiaddr],
+) -> Result<Vec<Multiaddr>> {
+    let mut addrs = client.listen_addrs().await?;
+    let unspecified = configured
+        .iter()
+        .any(|a| ip_of(a).is_some_and(|ip| ip.is_unspecified()));
+    if unspecified {
+        let until = tokio::time::Instant::now() + Duration::from_secs(2);
+        let mut quiet = 0;
+        while quiet < 3 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = client.listen_addrs().await?;
+            if now.len() == addrs.len() {
+                quiet += 1;
+            } else {
+                quiet = 0;
+            }
+            addrs = now;
+        }
+    }
+    addrs.sort_by_key(|a| ip_of(a).is_some_and(|ip| ip.is_loopback()));
+    Ok(addrs)
 }
 
 pub(crate) async fn wait_for_shutdown() -> Result<()> {
