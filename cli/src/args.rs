@@ -51,6 +51,8 @@ pub enum Command {
     Edit(EditArgs),
     /// Add a dated value to a project's measure
     Record(RecordArgs),
+    /// Chart a project's measures: run chart, XmR or p-chart, with the Making Data Count rules and icons
+    Chart(crate::chart::ChartArgs),
     /// Full-text search over titles, summaries, bodies, tags and names
     Search(SearchArgs),
     /// Withdraw an entry your organisation owns (it stays in history)

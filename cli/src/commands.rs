@@ -86,6 +86,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Show(a) => show(&mut out, &home, a)?,
         Command::Edit(a) => edit(&mut out, &home, a)?,
         Command::Record(a) => record(&mut out, &home, a)?,
+        Command::Chart(a) => crate::chart::run(&mut out, &home, a)?,
         Command::Search(a) => search(&mut out, &home, a)?,
         Command::Retract(a) => {
             let mut node = Node::open(&home)?;

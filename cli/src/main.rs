@@ -10,6 +10,7 @@
 
 mod args;
 mod bundles;
+mod chart;
 mod commands;
 mod community;
 mod input;

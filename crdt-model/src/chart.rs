@@ -34,6 +34,7 @@ pub mod csv;
 pub mod findings;
 pub mod icons;
 pub mod pchart;
+pub mod project;
 pub mod run;
 pub mod runs_table;
 pub mod series;
@@ -45,6 +46,7 @@ use serde::Serialize;
 use crate::project::{Measure, Pdsa};
 
 pub use icons::{Assurance, Variation};
+pub use project::{ProjectCharts, Skipped, analyse_project};
 
 /// Below this many values a measure gets a run chart unless it asks for
 /// another.
@@ -319,6 +321,10 @@ pub enum ChartError {
     NoData(String),
     #[error("measure {0:?} asks for a p-chart but its values have no denominators")]
     NoDenominators(String),
+    #[error("the project has no measure {name:?} (its measures: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    UnknownMeasure { name: String, known: Vec<String> },
+    #[error("the project has no measures to chart")]
+    NoMeasures,
 }
 
 /// Analyses one measure; `pdsa` are the project's cycles (drawn as markers).

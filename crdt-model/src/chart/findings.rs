@@ -126,7 +126,12 @@ fn dates(a: &Analysis) -> impl Fn(&str) -> String {
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
-        format!("a {one}")
+        let article = if one.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {one}")
     } else {
         format!("{n} {many}")
     }
@@ -136,8 +141,16 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 pub fn phrase(a: &Analysis, s: &Signal) -> String {
     let date = dates(a);
     let last = a.points.len().saturating_sub(1);
+    let on = |d: &str| {
+        let d = date(d);
+        if d.len() > 7 {
+            format!("on {d}")
+        } else {
+            format!("in {d}")
+        }
+    };
     let span = if s.first == s.last {
-        format!("in {}", date(&s.from))
+        on(&s.from)
     } else if s.last == last {
         format!("since {}", date(&s.from))
     } else {

@@ -15,8 +15,10 @@
 //! - **astronomical point**: "obviously different", which needs a rule to
 //!   be computed: a value further from the median than 3.145 × the median
 //!   moving range of its period (Wheeler's limits for individuals from the
-//!   median moving range, robust to the outlier itself), in a period of at
-//!   least 6 values with some variation.
+//!   median moving range, robust to the outlier itself) *and* further than
+//!   twice that moving range from every other value (so the ends of a
+//!   steady rise, which the trend rule covers, are not astronomical), in a
+//!   period of at least 6 values with some variation.
 //!
 //! Rules run within a period; a rebase starts a new median.
 
@@ -174,9 +176,14 @@ pub fn astronomical(y: &[f64], centre: f64) -> Vec<(usize, Side)> {
     if spread <= 0.0 {
         return Vec::new();
     }
+    let isolated = |i: usize| {
+        y.iter()
+            .enumerate()
+            .all(|(j, w)| j == i || (y[i] - w).abs() > 2.0 * spread)
+    };
     y.iter()
         .enumerate()
-        .filter(|(_, v)| (**v - centre).abs() > ASTRONOMICAL * spread)
+        .filter(|(i, v)| (**v - centre).abs() > ASTRONOMICAL * spread && isolated(*i))
         .filter_map(|(i, &v)| side(v, centre).map(|s| (i, s)))
         .collect()
 }

@@ -12,7 +12,9 @@
 //!   a form that fails shows every problem beside its field.
 //! - [`pdsa`]: a project's PDSA cycles and its measures' annotations,
 //!   added and edited from the entry page.
-//! - [`chart`]: run charts as SVG, median line included.
+//! - [`chart`]: a measure's run chart, XmR or p-chart (analysed by
+//!   `convene_model::chart`) drawn as accessible SVG with a table beside
+//!   it, and its SVG, CSV and JSON downloads.
 //! - [`api`]: `/api/…`, JSON in and out (only `application/json` bodies).
 //!
 //! Every handler runs the node's blocking calls on tokio's blocking pool
@@ -44,7 +46,7 @@ pub use auth::{
     SESSION_LIFETIME_SECS, TOKEN_FILE, cookie_name, issue_ticket, load_or_create_token,
     sign_out_all,
 };
-pub use chart::{RunChart, run_chart_svg};
+pub use chart::svg_document as chart_svg_document;
 
 use super::event_loop::Client;
 use super::metrics::Metrics;
@@ -265,6 +267,7 @@ fn router(state: AppState, addr: SocketAddr) -> Router {
         .route("/community", get(pages::community))
         .route("/sign-out-everywhere", post(auth::sign_out_everywhere))
         .merge(api::routes())
+        .merge(chart::routes())
         .layer(axum::middleware::from_fn_with_state(
             (state.clone(), auth::Hosts::new(addr)),
             auth::require_sign_in,

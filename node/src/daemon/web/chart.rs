@@ -1,269 +1,239 @@
-//! Run charts: a measure's values in date order with their median, the
-//! chart improvement teams read to tell signal from noise. Drawn as SVG on
-//! the server, so it needs no script and prints well.
+//! A measure's chart on the entry page, its downloads and its JSON.
 //!
-//! Two run-chart rules are marked: a *shift* (six or more points in a row on
-//! one side of the median; points on the median neither break nor count)
-//! and a *trend* (five or more points in a row going the same way).
+//! The analysis (which chart, centre and limits, each point's flags, the
+//! icons, the findings) is [`convene_model::chart`]'s, the same code
+//! `convene chart` calls; this module only draws it ([`svg`], with
+//! [`axis`] arithmetic) and serves it ([`routes`]):
+//!
+//! | path | what |
+//! |---|---|
+//! | `/e/{id}/chart.svg?measure=NAME` | the chart as an SVG file |
+//! | `/e/{id}/chart.csv?measure=NAME` | its points as CSV |
+//! | `/api/entries/{id}/chart[?measure=NAME]` | the analysis as JSON |
+//!
+//! Beside the drawing the page gives the same facts as text: the findings
+//! sentence, the icons in words, the numbered PDSA cycles and annotations,
+//! and a table of every value with its centre, limits and signal.
 
+mod axis;
+mod routes;
+mod svg;
+
+use convene_model::chart::{self, Analysis, ChartError, MarkerKind, findings::value};
+use convene_model::{Measure, Pdsa};
 use maud::{Markup, html};
 
-/// What a run chart shows.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunChart {
-    /// The median of all points.
-    pub median: f64,
-    /// Indexes (in date order) of points that are part of a shift.
-    pub shift: Vec<usize>,
-    /// Indexes of points that are part of a trend.
-    pub trend: Vec<usize>,
+pub(crate) use routes::routes;
+pub use svg::document as svg_document;
+
+/// `?measure=NAME`, encoded.
+fn query(measure: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("measure", measure)
+        .finish()
 }
 
-const SHIFT: usize = 6;
-const TREND: usize = 5;
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        0.0
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-impl RunChart {
-    /// Applies the rules to values in date order.
-    pub fn analyse(values: &[f64]) -> Self {
-        let m = median(values);
-        // Shifts: runs on one side, skipping points on the median.
-        let mut shift = Vec::new();
-        let mut run: Vec<usize> = Vec::new();
-        let mut side = 0i8;
-        let close = |run: &mut Vec<usize>, shift: &mut Vec<usize>| {
-            if run.len() >= SHIFT {
-                shift.extend(run.iter().copied());
-            }
-            run.clear();
-        };
-        for (i, v) in values.iter().enumerate() {
-            let s = if *v > m {
-                1
-            } else if *v < m {
-                -1
-            } else {
-                continue;
-            };
-            if s != side {
-                close(&mut run, &mut shift);
-                side = s;
-            }
-            run.push(i);
-        }
-        close(&mut run, &mut shift);
-        // Trends: strictly rising or falling runs (equal values end a run).
-        let mut trend = Vec::new();
-        let mut start = 0;
-        let mut dir = 0i8;
-        for i in 1..=values.len() {
-            let d = if i < values.len() {
-                match values[i].total_cmp(&values[i - 1]) {
-                    std::cmp::Ordering::Greater => 1,
-                    std::cmp::Ordering::Less => -1,
-                    std::cmp::Ordering::Equal => 0,
-                }
-            } else {
-                0
-            };
-            if d != dir || d == 0 {
-                if dir != 0 && i - start >= TREND {
-                    trend.extend(start..i);
-                }
-                start = i - 1;
-                dir = d;
-            }
-        }
-        Self {
-            median: m,
-            shift,
-            trend,
-        }
-    }
-}
-
-fn fmt(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e12 {
-        format!("{v:.0}")
-    } else {
-        let s = format!("{v:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
-
-/// An accessible SVG run chart of `points` (date, value), which must be in
-/// date order. `id` makes the SVG's title and description ids unique.
-pub fn run_chart_svg(
-    id: &str,
-    name: &str,
-    unit: &str,
-    points: &[(String, f64)],
-    target: Option<f64>,
-) -> Markup {
-    let (w, h) = (640.0, 260.0);
-    let (left, right, top, bottom) = (56.0, 16.0, 16.0, 44.0);
-    let values: Vec<f64> = points.iter().map(|p| p.1).collect();
-    let chart = RunChart::analyse(&values);
-    let mut lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let mut hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if let Some(t) = target {
-        lo = lo.min(t);
-        hi = hi.max(t);
-    }
-    if !lo.is_finite() {
-        (lo, hi) = (0.0, 1.0);
-    }
-    if (hi - lo).abs() < f64::EPSILON {
-        (lo, hi) = (lo - 1.0, hi + 1.0);
-    }
-    let pad = (hi - lo) * 0.1;
-    let (lo, hi) = (lo - pad, hi + pad);
-    let n = points.len();
-    let x = |i: usize| {
-        if n <= 1 {
-            left + (w - left - right) / 2.0
-        } else {
-            left + (w - left - right) * i as f64 / (n - 1) as f64
-        }
+/// The chart of measure `index` of entry `id`, with its findings, icons,
+/// markers, table and download links; or why there is none.
+pub fn figure(id: &str, index: usize, m: &Measure, pdsa: &[Pdsa]) -> Markup {
+    let a = match chart::analyse(m, pdsa) {
+        Ok(a) => a,
+        Err(ChartError::NoData(_)) => return html! { p { "No values yet." } },
+        Err(e) => return html! { p class="chart-note" { (e.to_string()) } },
     };
-    let y = |v: f64| top + (h - top - bottom) * (hi - v) / (hi - lo);
-    let line: String = points
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.1)))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let unit_text = if unit.is_empty() {
-        String::new()
-    } else {
-        format!(" {unit}")
-    };
-    let description = match (points.first(), points.last()) {
-        (Some(first), Some(last)) => format!(
-            "{n} values from {} to {}, median {}{unit_text}.{}{}",
-            first.0,
-            last.0,
-            fmt(chart.median),
-            if chart.shift.is_empty() {
-                ""
-            } else {
-                " A shift: six or more values in a row on one side of the median."
-            },
-            if chart.trend.is_empty() {
-                ""
-            } else {
-                " A trend: five or more values in a row rising or falling."
-            },
-        ),
-        _ => "No values yet.".to_string(),
-    };
-    // Label at most about eight dates along the axis.
-    let every = n.div_ceil(8).max(1);
+    let chart_id = format!("m{index}");
+    let q = query(&m.name);
     html! {
-        svg class="run-chart" viewBox=(format!("0 0 {w} {h}")) role="img"
-            aria-labelledby=(format!("{id}-title {id}-desc")) {
-            title id=(format!("{id}-title")) { "Run chart: " (name) }
-            desc id=(format!("{id}-desc")) { (description) }
-            line class="axis" x1=(left) y1=(h - bottom) x2=(w - right) y2=(h - bottom) {}
-            line class="axis" x1=(left) y1=(top) x2=(left) y2=(h - bottom) {}
-            text class="tick" x=(left - 6.0) y=(y(hi - pad) + 4.0) text-anchor="end" { (fmt(hi - pad)) }
-            text class="tick" x=(left - 6.0) y=(y(lo + pad) + 4.0) text-anchor="end" { (fmt(lo + pad)) }
-            @if n > 0 {
-                line class="median" x1=(left) y1=(y(chart.median)) x2=(w - right) y2=(y(chart.median)) {}
-                text class="median-label" x=(w - right) y=(y(chart.median) - 6.0) text-anchor="end" {
-                    "Median " (fmt(chart.median))
+        figure class="chart-figure" {
+            div class="chart-layout" {
+                div class="chart-drawing" {
+                    (svg::svg(&a, &chart_id))
+                    figcaption {
+                        p class="chart-findings" { (a.findings) }
+                        @if a.variation.is_some() || a.assurance.is_some() {
+                            ul class="chart-icons" {
+                                @if let Some(v) = a.variation { li { "Variation: " (v.label()) } }
+                                @if let Some(x) = a.assurance { li { "Assurance: " (x.label()) } }
+                            }
+                        }
+                        @if !a.markers.is_empty() {
+                            ol class="chart-markers" {
+                                @for mk in &a.markers {
+                                    li {
+                                        (mk.date) " · "
+                                        (match mk.kind {
+                                            MarkerKind::Pdsa => "PDSA cycle: ",
+                                            MarkerKind::Rebase => "limits recalculated: ",
+                                            MarkerKind::Annotation => "",
+                                        })
+                                        (mk.text)
+                                    }
+                                }
+                            }
+                        }
+                        @for note in &a.notes { p class="chart-note" { (note) } }
+                        p class="chart-downloads" {
+                            a href=(format!("/e/{id}/chart.svg?{q}")) download { "Download the chart (SVG)" }
+                            " · "
+                            a href=(format!("/e/{id}/chart.csv?{q}")) download { "Download the values (CSV)" }
+                            " · "
+                            a href=(format!("/api/entries/{id}/chart?{q}")) { "The analysis as JSON" }
+                        }
+                    }
                 }
+                (table(&a))
             }
-            @if let Some(t) = target {
-                line class="target" x1=(left) y1=(y(t)) x2=(w - right) y2=(y(t)) {}
-                text class="target-label" x=(left + 4.0) y=(y(t) - 6.0) { "Target " (fmt(t)) }
-            }
-            polyline class="run" points=(line) {}
-            @for (i, (date, value)) in points.iter().enumerate() {
-                circle class=(if chart.shift.contains(&i) || chart.trend.contains(&i) { "point signal" } else { "point" })
-                    cx=(format!("{:.1}", x(i))) cy=(format!("{:.1}", y(*value))) r="4" {
-                    title { (date) ": " (fmt(*value)) (unit_text) }
+        }
+    }
+}
+
+/// Every value with its lines and signal: the chart as a table.
+fn table(a: &Analysis) -> Markup {
+    let kind = a.chart;
+    let spc = a.points.iter().any(|p| p.upper_limit.is_some());
+    html! {
+        div class="chart-table" {
+            table {
+                caption { "Values of " (a.measure) " (" (a.chart.label()) ")" }
+                thead {
+                    tr {
+                        th scope="col" { "Date" }
+                        th scope="col" { "Value" }
+                        th scope="col" { (capital(kind.centre_name())) }
+                        @if spc { th scope="col" { "Limits" } }
+                        th scope="col" { "Signal" }
+                        th scope="col" { "Note" }
+                    }
                 }
-                @if i % every == 0 || i + 1 == n {
-                    text class="tick" x=(format!("{:.1}", x(i))) y=(h - bottom + 18.0)
-                        text-anchor=(if i + 1 == n && n > 1 { "end" } else { "middle" }) { (date) }
+                tbody {
+                    @for p in &a.points {
+                        tr {
+                            td { (p.date) }
+                            td {
+                                (value(kind, p.value))
+                                @if let (Some(n), Some(d)) = (p.numerator, p.denominator) {
+                                    " (" (n) " of " (d) ")"
+                                }
+                            }
+                            td { (value(kind, p.centre)) }
+                            @if spc {
+                                td {
+                                    @if let (Some(l), Some(u)) = (p.lower_limit, p.upper_limit) {
+                                        (value(kind, l)) " to " (value(kind, u))
+                                    }
+                                }
+                            }
+                            td { (signal(p)) }
+                            td { (p.note) }
+                        }
+                    }
                 }
             }
         }
-        p class="chart-note" { (description) }
     }
+}
+
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// `Shift (low), improvement`.
+fn signal(p: &chart::Point) -> String {
+    if p.flags.is_empty() {
+        return String::new();
+    }
+    let rules: Vec<String> = p
+        .flags
+        .iter()
+        .map(|f| {
+            let rule = match f.rule {
+                chart::Rule::BeyondLimit => "beyond a limit",
+                chart::Rule::Shift => "shift",
+                chart::Rule::Trend => "trend",
+                chart::Rule::TwoOfThree => "two of three near a limit",
+                chart::Rule::Astronomical => "astronomical",
+                chart::Rule::TooFewRuns => "too few runs",
+                chart::Rule::TooManyRuns => "too many runs",
+            };
+            let side = match (f.rule, f.side) {
+                (chart::Rule::Trend, chart::Side::High) => "rising",
+                (chart::Rule::Trend, chart::Side::Low) => "falling",
+                (_, chart::Side::High) => "high",
+                (_, chart::Side::Low) => "low",
+            };
+            format!("{rule} ({side})")
+        })
+        .collect();
+    format!("{}: {}", svg::colour(p.point_type).1, rules.join(", "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use convene_model::DataPoint;
 
-    #[test]
-    fn median_of_odd_and_even() {
-        assert_eq!(RunChart::analyse(&[3.0, 1.0, 2.0]).median, 2.0);
-        assert_eq!(RunChart::analyse(&[4.0, 1.0, 2.0, 3.0]).median, 2.5);
+    fn measure(values: &[f64]) -> Measure {
+        Measure {
+            name: "Calls <answered>".into(),
+            unit: "%".into(),
+            target: Some(9.0),
+            improvement: Some("higher".into()),
+            data: values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| DataPoint {
+                    date: format!("2026-01-{:02}", i + 1),
+                    value: *v,
+                    ..DataPoint::default()
+                })
+                .collect(),
+            ..Measure::default()
+        }
     }
 
     #[test]
-    fn a_shift_needs_six_on_one_side() {
-        // Median 6.5: six values below it, then six above.
-        let v = [1.0, 2.0, 1.0, 2.0, 1.0, 5.0, 9.0, 8.0, 9.0, 8.0, 9.0, 8.0];
-        let c = RunChart::analyse(&v);
-        assert_eq!(c.median, 6.5);
-        assert_eq!(c.shift, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
-        let v = [1.0, 9.0, 1.0, 9.0, 1.0, 9.0];
-        assert!(RunChart::analyse(&v).shift.is_empty());
-    }
-
-    #[test]
-    fn points_on_the_median_do_not_break_a_shift() {
-        let v = [
-            1.0, 1.0, 1.0, 5.0, 1.0, 1.0, 1.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0,
-        ];
-        let c = RunChart::analyse(&v);
-        assert_eq!(c.median, 5.0);
-        // Six below (the 5.0 on the median skipped), then six above.
-        assert_eq!(c.shift.len(), 12);
-        assert!(!c.shift.contains(&3));
-    }
-
-    #[test]
-    fn a_trend_needs_five_rising() {
-        let c = RunChart::analyse(&[5.0, 1.0, 2.0, 3.0, 4.0, 5.0, 2.0]);
-        assert_eq!(c.trend, vec![1, 2, 3, 4, 5]);
-        assert!(RunChart::analyse(&[1.0, 2.0, 3.0, 4.0]).trend.is_empty());
+    fn a_run_chart_has_a_point_per_value_a_labelled_median_and_escaped_names() {
+        let m = measure(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        let html = figure("abc", 0, &m, &[]).into_string();
+        assert_eq!(html.matches("<circle").count(), 8);
+        assert!(html.contains("Median 4.5"), "{html}");
+        assert!(html.contains("Target 9"));
+        assert!(html.contains("aria-labelledby=\"m0-title m0-desc\""));
+        assert!(html.contains("a trend of 8 points rising"), "{html}");
+        assert!(html.contains("&lt;answered&gt;") && !html.contains("<answered>"));
         assert!(
-            RunChart::analyse(&[1.0, 2.0, 2.0, 3.0, 4.0])
-                .trend
-                .is_empty()
+            html.contains("/e/abc/chart.csv?measure=Calls+%3Canswered%3E"),
+            "{html}"
+        );
+        // Trend points are coloured as improvement (higher is better).
+        assert_eq!(
+            html.matches(&format!("fill=\"{}\"", svg::BLUE)).count(),
+            8 + 1,
+            "{html}"
         );
     }
 
     #[test]
-    fn the_svg_is_labelled_and_has_one_point_per_value() {
-        let pts: Vec<(String, f64)> = (1..=8)
-            .map(|d| (format!("2026-01-{d:02}"), f64::from(d)))
-            .collect();
-        let svg = run_chart_svg("m0", "Calls answered", "%", &pts, Some(9.0)).into_string();
-        assert_eq!(svg.matches("<circle").count(), 8);
-        assert!(svg.contains("Median 4.5"), "{svg}");
-        assert!(svg.contains("Target 9"));
-        assert!(svg.contains("aria-labelledby=\"m0-title m0-desc\""));
-        assert!(svg.contains("A trend"));
-        // Names are escaped.
-        let svg = run_chart_svg("m1", "<b>", "", &pts, None).into_string();
-        assert!(svg.contains("&lt;b&gt;"));
+    fn an_xmr_chart_draws_limits_and_both_icons() {
+        let mut v: Vec<f64> = (0..20).map(|i| [5.0, 6.0, 4.0, 5.5][i % 4]).collect();
+        v[19] = 20.0;
+        let html = figure("abc", 1, &measure(&v), &[]).into_string();
+        assert!(html.contains("class=\"chart spc-chart\""));
+        assert!(html.contains("Upper limit"), "{html}");
+        assert!(
+            html.contains("Variation: Special cause variation: improvement (higher)"),
+            "{html}"
+        );
+        assert!(html.contains("Assurance: "), "{html}");
+        assert!(html.contains("<th scope=\"col\">Limits</th>"));
+    }
+
+    #[test]
+    fn no_values_no_chart() {
+        let html = figure("abc", 0, &measure(&[]), &[]).into_string();
+        assert_eq!(html, "<p>No values yet.</p>");
     }
 }

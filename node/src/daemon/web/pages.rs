@@ -437,7 +437,7 @@ fn render_entry(v: &EntryView) -> Markup {
                     p { "No measures yet." }
                 }
                 @for (i, m) in p.measures.iter().enumerate() {
-                    (measure(&id, i, m, &vocab, v.may_change))
+                    (measure(&id, i, m, &p.pdsa, &vocab, v.may_change))
                 }
                 @if v.may_change {
                     (forms::measure_form(&id, &vocab))
@@ -465,13 +465,10 @@ fn measure(
     id: &str,
     i: usize,
     m: &convene_model::Measure,
+    pdsa: &[convene_model::Pdsa],
     vocab: &Vocabularies,
     may_change: bool,
 ) -> Markup {
-    let mut points: Vec<(String, f64)> = m.data.iter().map(|d| (d.date.clone(), d.value)).collect();
-    points.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut data = m.data.clone();
-    data.sort_by(|a, b| a.date.cmp(&b.date));
     let chart_id = format!("m{i}");
     let facts: Vec<String> = [
         m.measure_type
@@ -489,25 +486,7 @@ fn measure(
             h3 id=(format!("{chart_id}-h")) { (m.name) }
             @if !facts.is_empty() { p class="meta" { (facts.join(" · ")) } }
             @if !m.definition.is_empty() { p { (m.definition) } }
-            @if points.is_empty() {
-                p { "No values yet." }
-            } @else {
-                figure {
-                    (super::chart::run_chart_svg(&chart_id, &m.name, &m.unit, &points, m.target))
-                }
-                details {
-                    summary { "Values (" (data.len()) ")" }
-                    table {
-                        caption class="visually-hidden" { "Values of " (m.name) }
-                        thead { tr { th scope="col" { "Date" } th scope="col" { "Value" } th scope="col" { "Note" } } }
-                        tbody {
-                            @for d in &data {
-                                tr { td { (d.date) } td { (d.value) } td { (d.note) } }
-                            }
-                        }
-                    }
-                }
-            }
+            (super::chart::figure(id, i, m, pdsa))
             (super::pdsa::annotations(id, i, m, may_change))
             @if may_change {
                 (forms::data_point_form(id, i, &m.name))
