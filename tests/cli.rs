@@ -1266,3 +1266,191 @@ fn drafts_are_left_out_of_bundles_and_exports() {
         assert!(!page.contains("wombat"), "{page}");
     }
 }
+
+/// Minutes lost per month: a step down after a bad January. Its expected
+/// XmR chart (mean 46.708…, limits 37.968… and 55.448…, the first 13
+/// points concern and the other 11 improvement where lower is better, the
+/// improvement (low) variation icon, hit and miss against 45) is what
+/// NHSRplotthedots's own code gives for these values (see
+/// `crdt-model/tests/chart_nhsrplotthedots.rs`, case `step_decrease`).
+const STEP: [f64; 24] = [
+    52.0, 48.0, 55.0, 50.0, 47.0, 53.0, 51.0, 49.0, 54.0, 50.0, 52.0, 48.0, 70.0, 44.0, 41.0, 39.0,
+    42.0, 40.0, 38.0, 41.0, 39.0, 40.0, 37.0, 41.0,
+];
+
+#[test]
+fn chart_gives_each_measures_analysis_as_json_svg_and_csv() {
+    let home = Home::initialised();
+    let mut args: Vec<String> = [
+        "publish",
+        "project",
+        "--title",
+        "Ambulance handover delays",
+        "--summary",
+        "Peer visits, then a standard operating model.",
+        "--measure",
+        "Minutes lost;unit=minutes;improvement=lower;target=45",
+        "--measure",
+        "Handovers within 30 minutes;improvement=higher;target=90",
+        "--measure",
+        "Not started",
+    ]
+    .map(String::from)
+    .to_vec();
+    for (i, v) in STEP.iter().enumerate() {
+        args.push("--data".into());
+        args.push(format!(
+            "Minutes lost@{}-{:02}-01={v}",
+            2023 + i / 12,
+            1 + i % 12
+        ));
+    }
+    for i in 0..16 {
+        args.push("--data".into());
+        args.push(format!(
+            "Handovers within 30 minutes@{}-{:02}-01={}/{}",
+            2024 + i / 12,
+            1 + i % 12,
+            60 + i,
+            if i % 2 == 0 { 80 } else { 120 }
+        ));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let id = home.stdout(&args).trim().to_string();
+
+    let v = home.json(&["chart", &id, "--json"]);
+    assert_eq!(v["id"], id.as_str());
+    let charts = v["charts"].as_array().unwrap();
+    assert_eq!(charts.len(), 2, "{v}");
+    assert_eq!(v["skipped"][0]["measure"], "Not started");
+
+    let m = &charts[0];
+    assert_eq!(m["measure"], "Minutes lost");
+    assert_eq!(m["chart"], "xmr");
+    assert_eq!(m["improvement"], "lower");
+    let points = m["points"].as_array().unwrap();
+    assert_eq!(points.len(), 24);
+    let close = |v: &Value, x: f64| (v.as_f64().unwrap() - x).abs() < 1e-8;
+    for p in points {
+        assert!(close(&p["centre"], 46.708_333_333_3), "{p}");
+        assert!(close(&p["lower_limit"], 37.968_333_333_3), "{p}");
+        assert!(close(&p["upper_limit"], 55.448_333_333_3), "{p}");
+    }
+    let types: Vec<&str> = points
+        .iter()
+        .map(|p| p["point_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types[..13], ["special_cause_concern"; 13]);
+    assert_eq!(types[13..], ["special_cause_improvement"; 11]);
+    // January 2024 (70) is above the upper limit: a concern.
+    assert_eq!(
+        points[12]["flags"][0],
+        serde_json::json!({"rule": "beyond_limit", "side": "high", "meaning": "concern"})
+    );
+    assert_eq!(m["variation"], "improvement_low");
+    assert_eq!(m["assurance"], "inconsistent");
+
+    let p = &charts[1];
+    assert_eq!(p["chart"], "p");
+    let pts = p["points"].as_array().unwrap();
+    assert_eq!(pts[0]["numerator"], 60.0);
+    assert_eq!(pts[0]["denominator"], 80.0);
+    let (u0, u1) = (
+        pts[0]["upper_limit"].as_f64().unwrap(),
+        pts[1]["upper_limit"].as_f64().unwrap(),
+    );
+    assert!(
+        u0 > u1 && u0 <= 1.0,
+        "limits vary with the denominator: {u0} {u1}"
+    );
+    assert_eq!(p["target"], 0.9);
+
+    // The human summary: chart, centre, limits, icons, findings.
+    let text = home.stdout(&["chart", &id, "--measure", "minutes lost"]);
+    assert!(text.contains("XmR chart"), "{text}");
+    assert!(
+        text.contains("mean 46.71, process limits 37.97 to 55.45"),
+        "{text}"
+    );
+    assert!(
+        text.contains("variation: Special cause variation: improvement (lower)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("a point above the upper limit in 2024-01 (concern)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Handovers"),
+        "only the measure asked for: {text}"
+    );
+
+    // Files to take away.
+    let svg = home.path().join("minutes.svg");
+    let csv = home.path().join("minutes.csv");
+    home.convene(&[
+        "chart",
+        &id,
+        "--measure",
+        "Minutes lost",
+        "--svg",
+        svg.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ])
+    .assert()
+    .success();
+    let svg = std::fs::read_to_string(svg).unwrap();
+    assert!(svg.starts_with("<?xml"), "{svg}");
+    assert!(
+        svg.contains("<title id=\"chart-title\">XmR chart (individuals): Minutes lost</title>")
+    );
+    assert_eq!(svg.matches("<circle").count(), 24);
+    let csv = std::fs::read_to_string(csv).unwrap();
+    assert_eq!(csv.lines().count(), 25);
+    assert!(
+        csv.lines()
+            .nth(13)
+            .unwrap()
+            .contains("beyond_limit:high:concern"),
+        "{csv}"
+    );
+
+    // Bad input: one line each, non-zero exit.
+    for (args, says) in [
+        (
+            vec!["chart", &id, "--measure", "Beds"],
+            "no measure \"Beds\"",
+        ),
+        (
+            vec!["chart", &id, "--measure", "not started"],
+            "has no values to chart",
+        ),
+        (
+            vec!["chart", &id, "--svg", "x.svg"],
+            "choose it with --measure",
+        ),
+        (
+            vec![
+                "chart",
+                &id,
+                "--measure",
+                "Minutes lost",
+                "--svg",
+                "/nonexistent/dir/x.svg",
+            ],
+            "cannot write /nonexistent/dir/x.svg",
+        ),
+        (vec!["chart", "zzzzzz"], "zzzzzz"),
+    ] {
+        let out = home.convene(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let learning = home.publish("What we learned");
+    let out = home.convene(&["chart", &learning]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a project"));
+}

@@ -341,7 +341,10 @@ fn the_pages_publish_through_forms_and_draw_run_charts() {
     assert_eq!(shown["measures"][0]["target"], 90.0);
 
     let (_, html) = page(&cookie, &format!("{base}e/{id}"));
-    assert!(html.contains(r#"<svg class="run-chart""#), "a run chart");
+    assert!(
+        html.contains(r#"<svg class="chart run-chart""#),
+        "a run chart"
+    );
     assert_eq!(html.matches("<circle").count(), 5);
     assert!(html.contains("Median 25"), "the median line is labelled");
     assert!(html.contains("Target 90"));
@@ -813,4 +816,107 @@ fn the_json_api_takes_only_json_bodies() {
     assert_eq!(status, 200);
     assert_eq!(home.ids().len(), before.len() + 1);
     assert_eq!(home.json(&["show", &id, "--json"])["status"], "retracted");
+}
+
+#[test]
+fn the_chart_api_page_and_downloads_come_from_one_analysis() {
+    let home = Home::initialised();
+    let mut args: Vec<String> = [
+        "publish",
+        "project",
+        "--title",
+        "Ambulance handover delays",
+        "--summary",
+        "Peer visits, then a standard operating model.",
+        "--measure",
+        "Minutes lost;unit=minutes;improvement=lower;target=45;rebase=2023-12-01:New handover model",
+    ]
+    .map(String::from)
+    .to_vec();
+    let values = [
+        52, 48, 55, 50, 47, 53, 51, 49, 54, 50, 52, 48, 70, 44, 41, 39, 42, 40, 38, 41, 39, 40, 37,
+        41,
+    ];
+    for (i, v) in values.iter().enumerate() {
+        args.push("--data".into());
+        args.push(format!(
+            "Minutes lost@{}-{:02}-01={v}",
+            2023 + i / 12,
+            1 + i % 12
+        ));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let id = home.stdout(&args).trim().to_string();
+    let daemon = Daemon::start(&home, &[]);
+    let api = Api::new(&daemon.web, home.path());
+
+    // The API gives what `convene chart --json` prints.
+    let (status, v) = api.get(&format!("/api/entries/{id}/chart"));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v, home.json(&["chart", &id, "--json"]));
+    let chart = &v["charts"][0];
+    assert_eq!(chart["chart"], "xmr");
+    assert_eq!(chart["periods"].as_array().unwrap().len(), 2);
+    assert_eq!(chart["periods"][1]["reason"], "New handover model");
+    assert_eq!(chart["variation"], "improvement_low");
+    let (status, v) = api.get(&format!("/api/entries/{id}/chart?measure=Beds"));
+    assert_eq!(status, 404);
+    assert!(
+        v["error"].as_str().unwrap().contains("no measure \"Beds\""),
+        "{v}"
+    );
+
+    // The page draws it, with the table, the icons and the downloads.
+    let cookie = sign_in(&home, &daemon.web);
+    let (status, html) = page(&cookie, &format!("{}e/{id}", daemon.web));
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"<svg class="chart spc-chart""#), "{html}");
+    assert_eq!(html.matches("<circle").count(), 24);
+    assert!(html.contains("Variation: Special cause variation: improvement (lower)"));
+    assert!(html.contains("Assurance: Hit and miss"));
+    assert!(
+        html.contains("limits recalculated: New handover model"),
+        "{html}"
+    );
+    assert!(html.contains("<th scope=\"col\">Limits</th>"));
+    let svg_link = format!("/e/{id}/chart.svg?measure=Minutes+lost");
+    assert!(html.contains(&svg_link), "{html}");
+
+    let mut r = agent()
+        .get(format!("{}{}", daemon.web.trim_end_matches('/'), svg_link))
+        .header("Cookie", &cookie)
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers().get("content-type").unwrap(),
+        "image/svg+xml; charset=utf-8"
+    );
+    let svg = r.body_mut().read_to_string().unwrap();
+    assert!(svg.contains("<desc id=\"chart-desc\">XmR chart"), "{svg}");
+    let mut r = agent()
+        .get(format!(
+            "{}/e/{id}/chart.csv?measure=minutes%20lost",
+            daemon.web.trim_end_matches('/')
+        ))
+        .header("Cookie", &cookie)
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()
+            .get("content-disposition")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("minutes-lost.csv")
+    );
+    let csv = r.body_mut().read_to_string().unwrap();
+    assert_eq!(csv.lines().count(), 25);
+    // Signed out, nothing.
+    let r = agent()
+        .get(format!("{}{}", daemon.web.trim_end_matches('/'), svg_link))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
 }
