@@ -33,6 +33,7 @@
 pub mod csv;
 pub mod findings;
 pub mod icons;
+pub mod markers;
 pub mod pchart;
 pub mod project;
 pub mod run;
@@ -46,6 +47,7 @@ use serde::Serialize;
 use crate::project::{Measure, Pdsa};
 
 pub use icons::{Assurance, Variation};
+pub use markers::{Marker, MarkerKind};
 pub use project::{ProjectCharts, Skipped, analyse_project};
 
 /// Below this many values a measure gets a run chart unless it asks for
@@ -269,25 +271,6 @@ pub struct Signal {
     pub to: String,
 }
 
-/// Something to mark on the time axis.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Marker {
-    pub date: String,
-    pub kind: MarkerKind,
-    pub text: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MarkerKind {
-    /// A PDSA cycle started.
-    Pdsa,
-    /// A rebase: a new period starts.
-    Rebase,
-    /// An annotation on the measure's timeline.
-    Annotation,
-}
-
 /// Everything a chart of one measure shows, as data.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Analysis {
@@ -360,7 +343,7 @@ pub fn analyse(measure: &Measure, pdsa: &[Pdsa]) -> Result<Analysis, ChartError>
         )
     };
     let signals = findings::signals(&points, &periods, direction);
-    let markers = markers(measure, pdsa, &periods);
+    let markers = markers::markers(measure, pdsa, &periods);
     let mut a = Analysis {
         measure: measure.name.clone(),
         unit: measure.unit.clone(),
@@ -379,38 +362,4 @@ pub fn analyse(measure: &Measure, pdsa: &[Pdsa]) -> Result<Analysis, ChartError>
     };
     a.findings = findings::sentence(&a);
     Ok(a)
-}
-
-fn markers(measure: &Measure, pdsa: &[Pdsa], periods: &[Period]) -> Vec<Marker> {
-    let mut out = Vec::new();
-    for p in periods.iter().skip(1) {
-        let text = match (p.reason.is_empty(), p.pdsa.is_empty()) {
-            (false, false) => format!("{} (PDSA: {})", p.reason, p.pdsa),
-            (true, false) => format!("PDSA: {}", p.pdsa),
-            _ => p.reason.clone(),
-        };
-        out.push(Marker {
-            date: p.from.clone(),
-            kind: MarkerKind::Rebase,
-            text,
-        });
-    }
-    for c in pdsa {
-        if let Some(d) = c.started.as_deref().filter(|d| !d.is_empty()) {
-            out.push(Marker {
-                date: d.to_string(),
-                kind: MarkerKind::Pdsa,
-                text: c.change_idea.clone(),
-            });
-        }
-    }
-    for a in &measure.annotations {
-        out.push(Marker {
-            date: a.date.clone(),
-            kind: MarkerKind::Annotation,
-            text: a.text.clone(),
-        });
-    }
-    out.sort_by(|a, b| a.date.cmp(&b.date));
-    out
 }

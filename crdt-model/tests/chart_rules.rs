@@ -396,3 +396,37 @@ fn a_measure_written_before_charts_reads_with_the_new_fields_empty() {
     let a = chart::analyse(&m, &[]).unwrap();
     assert_eq!(a.improvement, chart::Direction::Neither);
 }
+
+#[test]
+fn an_older_version_reads_a_measure_with_chart_fields_and_keeps_them() {
+    #[derive(Debug, autosurgeon::Hydrate, autosurgeon::Reconcile)]
+    struct OldPoint {
+        date: String,
+        value: f64,
+        note: String,
+    }
+    #[derive(Debug, autosurgeon::Hydrate, autosurgeon::Reconcile)]
+    struct OldMeasure {
+        name: String,
+        data: Vec<OldPoint>,
+    }
+    let mut m = measure(&[3.0, 4.0], "lower");
+    m.data[0].denominator = Some(10.0);
+    m.rebase = vec![Rebase {
+        date: "2024-02-01".into(),
+        reason: "New rota".into(),
+        pdsa: String::new(),
+    }];
+    let mut doc = automerge::AutoCommit::new();
+    autosurgeon::reconcile(&mut doc, &m).unwrap();
+    let mut old: OldMeasure = autosurgeon::hydrate(&doc).unwrap();
+    assert_eq!(old.data[0].value, 3.0);
+    // The older version edits what it knows; the fields it does not know stay.
+    old.data[1].note = "checked".into();
+    autosurgeon::reconcile(&mut doc, &old).unwrap();
+    let back: Measure = autosurgeon::hydrate(&doc).unwrap();
+    assert_eq!(back.data[1].note, "checked");
+    assert_eq!(back.improvement.as_deref(), Some("lower"));
+    assert_eq!(back.data[0].denominator, Some(10.0));
+    assert_eq!(back.rebase[0].reason, "New rota");
+}
