@@ -13,18 +13,20 @@
 //! - [`web`]: the local web app, its JSON API and `/metrics`, on
 //!   loopback behind a token; it has its own store connection.
 //!
-//! Local writes by other processes (a CLI `publish` while the daemon runs)
-//! reach the loop through the store: every 10 ms a watcher task reads
-//! SQLite's `data_version` on its own connection (it changes when another
-//! connection commits) and, when it changed, wakes the loop, whose sync
-//! service looks for changes appended since it last looked and announces
-//! them; the 100 ms housekeeping tick looks too.
+//! - `watch`: how local writes by other processes (a CLI `publish` while
+//!   the daemon runs) reach the loop: on a file event for the store (or
+//!   every 10 ms where there are none) a watcher task reads SQLite's
+//!   `data_version` on its own connection (it changes when another
+//!   connection commits) and, when it changed, wakes the loop, whose sync
+//!   service looks for changes appended since it last looked and pushes or
+//!   announces them; the 100 ms housekeeping tick looks too.
 
 pub mod config;
 pub mod config_edit;
 pub mod event_loop;
 pub mod metrics;
 pub mod status;
+mod watch;
 pub mod web;
 
 pub use libp2p::Multiaddr;

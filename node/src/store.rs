@@ -216,6 +216,20 @@ impl Store {
         Ok(rows.join("\n"))
     }
 
+    /// Commits on this connection no longer wait for the disk (SQLite's
+    /// `synchronous = NORMAL` instead of `FULL`). In WAL mode a power cut
+    /// may then lose this connection's last transactions, never corrupt
+    /// the file; a crash of the process loses nothing. The daemon's
+    /// connection takes this: what it writes are changes received from
+    /// peers (fetched again at the next session if lost), peer records
+    /// and a steward's confirmations (made again at its next look). A
+    /// user's own writes (CLI commands, the web app) go through their own
+    /// connections, which keep `FULL`.
+    pub fn relax_durability(&self) -> Result<(), StoreError> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(())
+    }
+
     /// SQLite's `data_version`: changes when another connection commits.
     pub fn data_version(&self) -> Result<i64, StoreError> {
         Ok(self
@@ -324,6 +338,50 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The changes of `doc` stored after position `after` and up to `upto`
+    /// (`changes.seq`), in order, unless they hold more than `budget`
+    /// bytes (`None`): the news a node pushes to its peers.
+    pub fn changes_between(
+        &self,
+        doc: DocumentId,
+        after: i64,
+        upto: i64,
+        budget: usize,
+    ) -> Result<Option<Vec<SignedChange>>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT hash, bytes, signer, sig FROM changes
+             WHERE doc = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query((doc.as_bytes().as_slice(), after, upto))?;
+        let mut out = Vec::new();
+        let mut size = 0;
+        while let Some(r) = rows.next()? {
+            let change = SignedChange {
+                doc,
+                hash: blob(r, 0)?,
+                bytes: r.get(1)?,
+                signer: blob(r, 2)?,
+                signature: blob(r, 3)?,
+            };
+            size += change.bytes.len();
+            if size > budget {
+                return Ok(None);
+            }
+            out.push(change);
+        }
+        Ok(Some(out))
+    }
+
+    /// A document's kind as stored (`""` while it is invalid), if the node
+    /// has it.
+    pub fn kind_of(&self, doc: DocumentId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT kind FROM docs WHERE doc = ?1")?
+            .query_row([doc.as_bytes().as_slice()], |r| r.get(0))
+            .optional()?)
     }
 
     /// A document's heads, as stored (empty if the node lacks it).

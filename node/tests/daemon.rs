@@ -1,6 +1,6 @@
 //! The daemon's event loop over real libp2p connections on loopback, in one
 //! process: catch-up and live propagation through the `Client` API, and
-//! hostile peers that speak `/convene/sync/1`: with garbage, with an
+//! hostile peers that speak `/convene/sync/2`: with garbage, with an
 //! oversized frame, never answering, or flooding requests.
 
 use std::time::{Duration, Instant};
@@ -195,7 +195,7 @@ async fn nodes_sync_over_quic_too() {
     assert!(Node::open(b_dir.path()).unwrap().get(id).is_ok());
 }
 
-/// A libp2p peer that speaks `/convene/sync/1` with the node's own codec,
+/// A libp2p peer that speaks `/convene/sync/2` with the node's own codec,
 /// for tests that play a misbehaving member.
 fn raw_peer() -> libp2p::Swarm<request_response::Behaviour<SyncCodec>> {
     peer_speaking(

@@ -182,9 +182,13 @@ fn a_peer_that_keeps_splitting_ranges_is_cut_off() {
             break 'outer;
         }
         for (token, request) in sent {
-            // (Announcements of the victim's entries go unanswered.)
+            // (Announcements and pushes of the victim's entries go
+            // unanswered.)
             let Request::Reconcile { ranges } = request else {
-                assert!(matches!(request, Request::Announce { .. }), "{request:?}");
+                assert!(
+                    matches!(request, Request::Announce { .. } | Request::Push { .. }),
+                    "{request:?}"
+                );
                 continue;
             };
             requests += 1;

@@ -72,10 +72,11 @@ pub struct Config {
     /// standing, the memory guard) and local writes are looked for in full.
     pub tick: Duration,
     /// How often the store is checked for writes by other processes (a CLI
-    /// command, the web app): one read of SQLite's `data_version` on a
-    /// watcher's own connection, which wakes the event loop only after a
-    /// commit. This is what keeps a publish made through the CLI at the
-    /// network's speed.
+    /// command, the web app) where file events are not available (on Linux
+    /// a file event triggers the check instead): one read of SQLite's
+    /// `data_version` on a watcher's own connection, which wakes the event
+    /// loop only after a commit. This is what keeps a publish made through
+    /// the CLI at the network's speed.
     pub local_writes: Duration,
     /// How often every connected peer is fully reconciled again, to heal
     /// announcements lost to a dropped connection.

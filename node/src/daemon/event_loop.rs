@@ -262,6 +262,9 @@ pub fn spawn(
     node.store()
         .disconnect_all_peers()
         .map_err(|e| DaemonError::Store(e.to_string()))?;
+    node.store()
+        .relax_durability()
+        .map_err(|e| DaemonError::Store(e.to_string()))?;
     let mut replica = NodeReplica::new(node).map_err(|e| DaemonError::Store(e.to_string()))?;
     forget_strangers(&mut replica);
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
@@ -307,42 +310,6 @@ pub fn spawn(
     Ok((Client { tx, metrics }, handle))
 }
 
-/// Wakes the event loop (through `wake`) soon after any connection to the
-/// store at `db` commits: every `period` it reads SQLite's `data_version`
-/// on its own read-only connection, which changes when another connection
-/// commits (a CLI command, the web app, and the daemon's own writes).
-/// Between commits nothing else runs. Ends when the loop has gone, or
-/// quietly if the store cannot be opened (the 100 ms tick still looks).
-async fn watch_writes(db: std::path::PathBuf, period: Duration, wake: mpsc::Sender<()>) {
-    use rusqlite::OpenFlags;
-    let Ok(conn) = rusqlite::Connection::open_with_flags(
-        &db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    ) else {
-        tracing::warn!("cannot watch the store for other processes' writes");
-        return;
-    };
-    fn version(conn: &rusqlite::Connection) -> Option<i64> {
-        conn.pragma_query_value(None, "data_version", |r| r.get(0))
-            .ok()
-    }
-    let mut last = version(&conn);
-    let mut every = tokio::time::interval(period);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        if wake.is_closed() {
-            return;
-        }
-        let now = version(&conn);
-        if now != last {
-            last = now;
-            // Full means a wake-up is pending already.
-            let _ = wake.try_send(());
-        }
-    }
-}
-
 impl EventLoop {
     async fn run(mut self) {
         let mut tick = tokio::time::interval(self.config.tick);
@@ -356,7 +323,7 @@ impl EventLoop {
         // a watcher task with its own read-only connection does the
         // frequent looking (see `watch_writes`).
         let (wake, mut written) = mpsc::channel::<()>(1);
-        tokio::spawn(watch_writes(
+        tokio::spawn(super::watch::watch_writes(
             self.service.replica().node().store().path().to_path_buf(),
             self.config.local_writes,
             wake,

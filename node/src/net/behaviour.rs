@@ -29,7 +29,7 @@ pub struct Behaviour {
     /// Caps on connections for everyone but members: asked first, so a
     /// connection over them is refused before anything else sees it.
     pub limits: connection_limits::Behaviour,
-    /// `/convene/sync/1`, behind bans and the strangers' caps.
+    /// `/convene/sync/2`, behind bans and the strangers' caps.
     pub sync: Guarded,
     /// Tells peers our listen addresses and protocols (and us theirs).
     pub identify: identify::Behaviour,

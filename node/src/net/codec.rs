@@ -1,4 +1,4 @@
-//! The request-response codec for `/convene/sync/1`.
+//! The request-response codec for `/convene/sync/2`.
 //!
 //! A frame is a 4-byte big-endian length and a postcard-encoded message.
 //! A length over the sender's limit ([`MAX_MESSAGE_BYTES`] for a member, far

@@ -38,7 +38,7 @@ pub struct PeerUpdate<'a> {
 impl Store {
     /// Records what happened with a peer at `now` (unix ms).
     pub fn update_peer(&self, node: &str, now: i64, u: &PeerUpdate<'_>) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn().prepare_cached(
             "INSERT INTO peers (node, address, connected, last_seen, last_sync, changes_in, changes_out, rejected)
              VALUES (?1, ?2, coalesce(?3, 0), ?4, CASE WHEN ?5 THEN ?4 END, ?6, ?7, ?8)
              ON CONFLICT (node) DO UPDATE SET
@@ -49,6 +49,7 @@ impl Store {
                 changes_in = changes_in + excluded.changes_in,
                 changes_out = changes_out + excluded.changes_out,
                 rejected = rejected + excluded.rejected",
+        )?.execute(
             params![
                 node,
                 u.address,

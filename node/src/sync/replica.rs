@@ -44,6 +44,9 @@ pub struct NodeReplica {
     catalogue: Catalogue,
     /// Highest `changes.seq` folded into the catalogue.
     seen_seq: i64,
+    /// The `changes.seq` window the last refresh folded in: its changes are
+    /// the news [`Replica::fresh_changes`] pushes.
+    fresh: (i64, i64),
     /// Highest tombstone position folded into the catalogue.
     seen_tombstone: i64,
     /// The community as of the last refresh (`None`: not in one, or its
@@ -65,6 +68,7 @@ impl NodeReplica {
             node,
             catalogue: Catalogue::new(),
             seen_seq: 0,
+            fresh: (0, 0),
             seen_tombstone: 0,
             membership: None,
             vouched: BTreeSet::new(),
@@ -198,6 +202,18 @@ impl Replica for NodeReplica {
         self.node.apply_from(from, changes, erased).map_err(err)
     }
 
+    fn fresh_changes(&mut self, doc: &DocId, budget: usize) -> Option<Vec<SignedChange>> {
+        let (after, upto) = self.fresh;
+        let doc = DocumentId::from_bytes(*doc);
+        match self.node.store().changes_between(doc, after, upto, budget) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read new changes to push");
+                None
+            }
+        }
+    }
+
     fn vouch(&mut self, peer: &NodeId, admitted_us: bool) {
         if admitted_us {
             self.vouched.insert(*peer);
@@ -207,8 +223,20 @@ impl Replica for NodeReplica {
     }
 
     fn refresh(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError> {
-        let changed = self.refresh_catalogue()?;
-        if !changed.is_empty() || self.membership.is_none() {
+        let (changed, erasures) = self.refresh_catalogue()?;
+        // The community is computed from its charter, join claims and
+        // organisation profiles (dozens of documents loaded and claims
+        // checked): only a change to one of those (or an erasure, or a
+        // document of no kind yet) calls for computing it again.
+        let store = self.node.store();
+        let shapes_membership = |doc: &DocId| match store.kind_of(DocumentId::from_bytes(*doc)) {
+            Ok(Some(kind)) => matches!(kind.as_str(), "charter" | "join" | "organisation" | ""),
+            _ => true,
+        };
+        if self.membership.is_none()
+            || erasures
+            || changed.iter().any(|(d, _)| shapes_membership(d))
+        {
             self.reload_membership();
         }
         Ok(changed)
@@ -366,10 +394,14 @@ impl NodeReplica {
         }
     }
 
-    fn refresh_catalogue(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError> {
+    /// Folds what was stored since the last look into the catalogue: the
+    /// documents whose digest changed, and whether any were erased.
+    fn refresh_catalogue(&mut self) -> Result<(Vec<(DocId, Digest)>, bool), ReplicaError> {
         let store = self.node.store();
         let (rows, max) = store.catalogue_since(self.seen_seq).map_err(err)?;
         let (tombstones, max_tomb) = store.tombstones_since(self.seen_tombstone).map_err(err)?;
+        let erasures = !tombstones.is_empty();
+        self.fresh = (self.seen_seq, self.seen_seq.max(max));
         self.seen_seq = self.seen_seq.max(max);
         self.seen_tombstone = self.seen_tombstone.max(max_tomb);
         let mut changed = Vec::new();
@@ -400,7 +432,7 @@ impl NodeReplica {
                 changed.push((*t.tombstone.doc.as_bytes(), digest));
             }
         }
-        Ok(changed)
+        Ok((changed, erasures))
     }
 
     /// The stored changes of `id` that a node with heads `have` lacks.

@@ -21,8 +21,8 @@ use super::limits::{Bucket, Limits, Verdict};
 use super::reconcile;
 use super::session::{Session, SessionError, SessionProgress, SessionStats};
 use super::wire::{
-    self, CHANGES_BUDGET, Digest, DocHeads, DocId, Hash, MAX_ANNOUNCE, Request, Response,
-    Violation, WireChange, WireTombstone,
+    self, CHANGES_BUDGET, Digest, DocHeads, DocId, Hash, MAX_ANNOUNCE, MAX_PUSH_CHANGES,
+    MAX_SEEN_BY, PUSH_BUDGET, PeerTag, Request, Response, Violation, WireChange, WireTombstone,
 };
 use crate::node::ApplyReport;
 use crate::trust::{NodeId, SignedChange, Tombstone};
@@ -63,6 +63,14 @@ pub trait Replica {
     /// Documents whose digest changed since the last call (local writes by
     /// any process, and applied changes), with their new digests.
     fn refresh(&mut self) -> Result<Vec<(DocId, Digest)>, ReplicaError>;
+    /// The changes that made `doc` change in the last [`Replica::refresh`]
+    /// (stored since the refresh before), if they hold at most `budget`
+    /// bytes: pushed to peers with the announcement. `None` (too many, or
+    /// none kept) means the peers are only told, and fetch.
+    fn fresh_changes(&mut self, doc: &DocId, budget: usize) -> Option<Vec<SignedChange>> {
+        let _ = (doc, budget);
+        None
+    }
     /// `peer` has just admitted this node (`true`), or this node's first
     /// full session with it has completed (`false`; a session that failed,
     /// e.g. one refused before the join was answered, does not count). A newcomer may not have the
@@ -254,6 +262,10 @@ pub struct Service<R> {
     fetching: BTreeMap<DocId, NodeId>,
     /// What one peer may ask of this node.
     limits: Limits,
+    /// Documents pushed here, with the nodes the pusher said have them (and
+    /// the pusher): passing the news on skips those, and names them again.
+    /// Taken by the next announcement; bounded by [`MAX_KNOWN`].
+    relay_seen: HashMap<DocId, (Digest, Vec<PeerTag>)>,
 }
 
 impl<R: Replica> Service<R> {
@@ -272,6 +284,7 @@ impl<R: Replica> Service<R> {
             joins: BTreeMap::new(),
             fetching: BTreeMap::new(),
             limits,
+            relay_seen: HashMap::new(),
         }
     }
 
@@ -748,6 +761,11 @@ impl<R: Replica> Service<R> {
                     "a join request out of place".into(),
                 )));
             }
+            Request::Push {
+                items,
+                changes,
+                seen_by,
+            } => self.on_push(peer, items, changes, seen_by)?,
             Request::Announce { items } => {
                 let p = self.peers.entry(peer).or_default();
                 for (doc, digest) in &items {
@@ -770,7 +788,14 @@ impl<R: Replica> Service<R> {
         })
     }
 
-    /// Tells every connected peer about documents that changed here.
+    /// Tells every connected peer about documents that changed here: with
+    /// the changes themselves when they are small (a push: the peer need
+    /// not ask), otherwise as an announcement it fetches after. Each peer
+    /// hears only of what it may see (not even the ids of the rest), and
+    /// not of what it is known to have; a push names every node this one
+    /// is sending it to (and those its pusher named), so that in a
+    /// well-connected community the receivers do not pass it on to each
+    /// other.
     fn announce_local_changes(&mut self) {
         let changed = match self.replica.refresh() {
             Ok(c) => c,
@@ -788,9 +813,10 @@ impl<R: Replica> Service<R> {
             .filter(|(_, p)| p.stats.connected)
             .map(|(id, _)| *id)
             .collect();
+        // Who hears of what, and so who will have each document.
+        let mut news: Vec<(NodeId, Vec<(DocId, Digest)>)> = Vec::new();
+        let mut seen: HashMap<DocId, Vec<PeerTag>> = HashMap::new();
         for peer in peers {
-            // Only what this peer may see (not even the ids of the rest),
-            // and not what it is known to have.
             let visible: Vec<(DocId, Digest)> = {
                 let view = self.replica.view(&peer);
                 let known = self.peers.get(&peer).map(|p| &p.known);
@@ -802,12 +828,78 @@ impl<R: Replica> Service<R> {
                     .copied()
                     .collect()
             };
+            if visible.is_empty() {
+                continue;
+            }
             if let Some(p) = self.peers.get_mut(&peer) {
                 for (doc, digest) in &visible {
                     p.knows(*doc, *digest);
                 }
             }
-            for chunk in visible.chunks(MAX_ANNOUNCE) {
+            let tag = wire::peer_tag(&peer.peer_id());
+            for (doc, _) in &visible {
+                seen.entry(*doc).or_default().push(tag);
+            }
+            news.push((peer, visible));
+        }
+        // Those the pusher of a document named have it too.
+        for (doc, digest) in &changed {
+            if let Some((pushed, tags)) = self.relay_seen.remove(doc)
+                && pushed == *digest
+            {
+                seen.entry(*doc).or_default().extend(tags);
+            }
+        }
+        let mut fresh: HashMap<DocId, Option<Vec<WireChange>>> = HashMap::new();
+        for (peer, visible) in news {
+            let own = wire::peer_tag(&peer.peer_id());
+            let (mut pushed, mut changes, mut told) = (Vec::new(), Vec::new(), Vec::new());
+            let mut size = 0;
+            for (doc, digest) in visible {
+                let found = fresh
+                    .entry(doc)
+                    .or_insert_with(|| {
+                        self.replica
+                            .fresh_changes(&doc, PUSH_BUDGET)
+                            .filter(|c| !c.is_empty())
+                            .map(|c| c.iter().map(WireChange::from).collect())
+                    })
+                    .as_ref();
+                match found {
+                    Some(c)
+                        if size + c.iter().map(|c| c.bytes.len()).sum::<usize>() <= PUSH_BUDGET
+                            && changes.len() + c.len() <= MAX_PUSH_CHANGES
+                            && pushed.len() < MAX_ANNOUNCE =>
+                    {
+                        size += c.iter().map(|c| c.bytes.len()).sum::<usize>();
+                        changes.extend(c.iter().cloned());
+                        pushed.push((doc, digest));
+                    }
+                    _ => told.push((doc, digest)),
+                }
+            }
+            if !pushed.is_empty() {
+                let mut seen_by: Vec<PeerTag> = Vec::new();
+                for (doc, _) in &pushed {
+                    for tag in seen.get(doc).into_iter().flatten() {
+                        if *tag != own && !seen_by.contains(tag) && seen_by.len() < MAX_SEEN_BY {
+                            seen_by.push(*tag);
+                        }
+                    }
+                }
+                let token = self.next_token;
+                self.next_token += 1;
+                self.outbox.push_back(Io::Send {
+                    peer,
+                    token,
+                    request: Request::Push {
+                        items: pushed,
+                        changes,
+                        seen_by,
+                    },
+                });
+            }
+            for chunk in told.chunks(MAX_ANNOUNCE) {
                 let token = self.next_token;
                 self.next_token += 1;
                 self.outbox.push_back(Io::Send {
@@ -819,6 +911,75 @@ impl<R: Replica> Service<R> {
                 });
             }
         }
+    }
+
+    /// A peer pushed news: remember who has it, store the changes (every
+    /// one verified, as any received change), fetch what is still missing
+    /// (its digest differs, e.g. the push lacked earlier changes this node
+    /// never had), and pass it on to peers that have not been sent it.
+    fn on_push(
+        &mut self,
+        peer: NodeId,
+        items: Vec<(DocId, Digest)>,
+        changes: Vec<WireChange>,
+        seen_by: Vec<PeerTag>,
+    ) -> Result<Response, Answer> {
+        // A lying pusher can only make this node skip passing the news to
+        // a peer, which then gets it at its next full session.
+        let named: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| p.stats.connected && seen_by.contains(&wire::peer_tag(&id.peer_id())))
+            .map(|(id, _)| *id)
+            .collect();
+        for node in named.iter().chain([&peer]) {
+            let p = self.peers.entry(*node).or_default();
+            for (doc, digest) in &items {
+                p.knows(*doc, *digest);
+            }
+        }
+        if self.relay_seen.len() >= MAX_KNOWN {
+            self.relay_seen.clear();
+        }
+        let mut tags = seen_by;
+        tags.push(wire::peer_tag(&peer.peer_id()));
+        for (doc, digest) in &items {
+            self.relay_seen.insert(*doc, (*digest, tags.clone()));
+        }
+        let mut report = ApplyReport::default();
+        if !changes.is_empty() {
+            let (signed, _) = wire::into_signed(changes, Vec::new()).map_err(Answer::Violation)?;
+            report = self.replica.apply(&peer, signed, Vec::new())?;
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.stats.changes_in += report.applied;
+                p.stats.rejected += report.rejected.len();
+            }
+            self.event(Event::Received {
+                peer,
+                applied: report.applied,
+                rejected: report.rejected.len(),
+            });
+        }
+        if !report.changed.is_empty() {
+            self.announce_local_changes();
+        }
+        let wanted: Vec<(DocId, Digest)> = {
+            let view = self.replica.view(&peer);
+            items
+                .into_iter()
+                .filter(|(doc, digest)| view.digest(doc) != Some(*digest))
+                .collect()
+        };
+        if !wanted.is_empty() {
+            let p = self.peers.entry(peer).or_default();
+            p.queued.extend(wanted);
+            self.continue_queued(peer);
+        }
+        Ok(Response::Applied {
+            applied: report.applied as u32,
+            already_had: report.already_had as u32,
+            rejected: report.rejected.len() as u32,
+        })
     }
 }
 

@@ -1,4 +1,4 @@
-//! The messages of `/convene/sync/1` and their limits.
+//! The messages of `/convene/sync/2` and their limits.
 //!
 //! Every message is a request answered by exactly one response (libp2p
 //! request-response). Messages are encoded with postcard, a compact,
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::catalogue::{Fingerprint, Prefix};
 
 /// The protocol name; a new incompatible version gets a new name.
-pub const PROTOCOL: &str = "/convene/sync/1";
+pub const PROTOCOL: &str = "/convene/sync/2";
 
 /// Largest encoded message, either direction.
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
@@ -25,6 +25,13 @@ pub const MAX_DOCS: usize = 512;
 pub const MAX_CHANGES: usize = 16_384;
 /// Most documents one announcement may list.
 pub const MAX_ANNOUNCE: usize = 1024;
+/// Most changes a push (an announcement carrying its changes) may carry.
+pub const MAX_PUSH_CHANGES: usize = 256;
+/// Most bytes of changes a node pushes to one peer in one message; larger
+/// news goes as a plain announcement and the peer fetches it.
+pub const PUSH_BUDGET: usize = 64 * 1024;
+/// Most nodes a push may name as already having its documents.
+pub const MAX_SEEN_BY: usize = 64;
 /// Most heads a document may list (concurrent branches).
 pub const MAX_HEADS: usize = 64;
 /// Size a responder aims to keep a batch of changes under; the rest of the
@@ -35,6 +42,17 @@ pub type DocId = [u8; 16];
 pub type Hash = [u8; 32];
 /// blake3(document id ‖ sorted heads): equal digests mean equal documents.
 pub type Digest = [u8; 32];
+/// A short name of a node in a push's `seen_by`: the first 8 bytes of
+/// blake3 of its peer id (see [`peer_tag`]).
+pub type PeerTag = [u8; 8];
+
+/// The tag of a node, as pushes name it.
+pub fn peer_tag(peer: &libp2p::PeerId) -> PeerTag {
+    let hash = blake3::hash(&peer.to_bytes());
+    let mut tag = [0; 8];
+    tag.copy_from_slice(&hash.as_bytes()[..8]);
+    tag
+}
 
 /// A change as sent: the automerge bytes with their signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +104,17 @@ pub enum Request {
     /// Admit me: my join claim and my organisation's profile (the only
     /// request a node that is not yet a member may make).
     Join { changes: Vec<WireChange> },
+    /// These documents changed here, and here are the changes that changed
+    /// them (live propagation of small news without a fetch). `seen_by`
+    /// names the nodes the sender knows have them or are being sent them:
+    /// the receiver does not pass the news on to those. A peer that still
+    /// lacks something afterwards (its digest differs) fetches as after an
+    /// announcement.
+    Push {
+        items: Vec<(DocId, Digest)>,
+        changes: Vec<WireChange>,
+        seen_by: Vec<PeerTag>,
+    },
 }
 
 /// Most changes a join request may carry.
@@ -172,6 +201,15 @@ impl Request {
             }
             Request::Announce { items } => cap("announced documents", items.len(), MAX_ANNOUNCE),
             Request::Join { changes } => cap("changes", changes.len(), MAX_JOIN_CHANGES),
+            Request::Push {
+                items,
+                changes,
+                seen_by,
+            } => {
+                cap("pushed documents", items.len(), MAX_ANNOUNCE)?;
+                cap("pushed changes", changes.len(), MAX_PUSH_CHANGES)?;
+                cap("nodes seen by", seen_by.len(), MAX_SEEN_BY)
+            }
         }
     }
 
@@ -182,6 +220,7 @@ impl Request {
             Request::PutChanges { .. } => "put-changes",
             Request::Announce { .. } => "announce",
             Request::Join { .. } => "join",
+            Request::Push { .. } => "push",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! A bare libp2p peer for the hostile-peer tests: TCP, Noise and Yamux
-//! with a fresh identity, speaking `/convene/sync/1` with whatever codec a
+//! with a fresh identity, speaking `/convene/sync/2` with whatever codec a
 //! test gives it (garbage, half-sent frames, or the real one), and nothing
 //! else of a Convene node; and the loopback config the victims run with.
 
@@ -21,7 +21,7 @@ pub fn loopback() -> Config {
     }
 }
 
-/// A bare peer speaking `/convene/sync/1` with `codec`, its requests and
+/// A bare peer speaking `/convene/sync/2` with `codec`, its requests and
 /// connections kept as `config` and `idle` say.
 pub fn peer_speaking<C>(
     codec: C,
@@ -43,7 +43,7 @@ where
             request_response::Behaviour::with_codec(
                 codec,
                 [(
-                    StreamProtocol::new("/convene/sync/1"),
+                    StreamProtocol::new("/convene/sync/2"),
                     request_response::ProtocolSupport::Full,
                 )],
                 config,
