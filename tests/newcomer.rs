@@ -615,3 +615,106 @@ fn a_node_on_every_interface_prints_every_address_and_owns_its_port() {
     let _ = child.wait();
     result.unwrap();
 }
+
+/// A cell of a CSV row (a plain CSV: the test's own cells hold no commas
+/// or quotes).
+fn set_cell(csv: &str, title: &str, column: &str, value: &str) -> String {
+    let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let at = header.iter().position(|h| *h == column).unwrap();
+    for line in lines.iter_mut().skip(1) {
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        if cells.iter().any(|c| c == title) {
+            cells[at] = value.to_string();
+            *line = cells.join(",");
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// `export-csv` output could not be imported back ("unknown column id"),
+/// and importing a CSV twice silently made duplicates.
+#[test]
+fn export_csv_imports_back_updating_by_id_without_duplicates() {
+    let home = Home::initialised();
+    for title in ["Peer visits", "Family hubs", "Community calls"] {
+        home.publish(title);
+    }
+    let theirs = Home::for_org("Carers Trust", "vcse");
+    theirs.publish("Carers first");
+    let d = Daemon::start(&theirs, &[]);
+    home.stdout(&["sync", "--once", "--peer", &d.addr]);
+    let count = || home.json_lines(&["list", "learning", "--json"]).len();
+    assert_eq!(count(), 4);
+
+    let exported = home.stdout(&["export-csv", "learning"]);
+    let file = home.write("learning.csv", &exported);
+    let out = home.stdout(&["import-csv", "learning", file.to_str().unwrap()]);
+    assert!(
+        out.contains("Published 0 learning entries") && out.contains("4 unchanged"),
+        "{out}"
+    );
+    assert_eq!(count(), 4, "the same file again: no duplicates");
+
+    // Edited in a spreadsheet: the row with that id updates its entry.
+    let edited = set_cell(
+        &exported,
+        "Family hubs",
+        "summary",
+        "While you wait: family hubs.",
+    );
+    let file = home.write("edited.csv", &edited);
+    let out = home.stdout(&["import-csv", "learning", file.to_str().unwrap()]);
+    assert!(
+        out.contains("1 updated") && out.contains("3 unchanged"),
+        "{out}"
+    );
+    assert_eq!(count(), 4);
+    let hubs = home
+        .json_lines(&["list", "learning", "--json"])
+        .into_iter()
+        .find(|r| r["title"] == "Family hubs")
+        .unwrap();
+    let shown = home.json(&["show", hubs["id"].as_str().unwrap(), "--json"]);
+    assert_eq!(shown["summary"], "While you wait: family hubs.");
+
+    // Another organisation's entry may not be changed this way.
+    let forged = set_cell(
+        &exported,
+        "Carers first",
+        "summary",
+        "Changed by someone else.",
+    );
+    let file = home.write("forged.csv", &forged);
+    let out = home
+        .convene(&["import-csv", "learning", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("belongs to Carers Trust"), "{stderr}");
+
+    // A hand-made file without ids: twice is once; a title already here
+    // with other fields is a warning.
+    let file = home.write(
+        "new.csv",
+        "title,summary\nWinter pressures,What we learned.\nPeer visits,Another take on peer visits.\n",
+    );
+    let first = home
+        .convene(&["import-csv", "learning", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    let warned = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        warned.contains("warning") && warned.contains("\"Peer visits\" may duplicate"),
+        "{warned}"
+    );
+    assert_eq!(count(), 6);
+    let again = home.stdout(&["import-csv", "learning", file.to_str().unwrap()]);
+    assert!(
+        again.contains("Published 0") && again.contains("2 already here"),
+        "{again}"
+    );
+    assert_eq!(count(), 6);
+}

@@ -91,7 +91,7 @@ pub enum Command {
     Export(ExportArgs),
     /// Verify and apply a bundle file
     Import(ImportArgs),
-    /// Publish many entries from a CSV file (every row is checked before any is written; the apostrophe export-csv puts before formula-like cells is taken off)
+    /// Publish many entries from a CSV file, or update them (a row with an id updates that entry; every row is checked before any is written; rows already here are not published again, likely duplicates are warned about; the apostrophe export-csv puts before formula-like cells is taken off)
     ImportCsv {
         /// learning, project or contact
         kind: String,

@@ -161,40 +161,74 @@ pub fn import_csv(
     let reader =
         std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
     let spinner = progress::spinner(format!("checking {}", file.display()));
-    let rows = convene_node::tabular::read_rows(kind, reader, node.vocab());
-    let inputs = match rows {
-        Ok(inputs) => inputs,
+    let rows = convene_node::tabular::read_rows_with_ids(kind, reader, node.vocab());
+    let print_problems = |problems: &[convene_node::tabular::RowProblem]| {
+        for p in problems {
+            let column = if p.column.is_empty() {
+                String::new()
+            } else {
+                format!(", column {}", p.column)
+            };
+            eprintln!("{}: line {}{column}: {}", file.display(), p.line, p.reason);
+        }
+    };
+    let rows = match rows {
+        Ok(rows) => rows,
         Err(convene_node::tabular::CsvError::Rows(problems)) => {
             progress::done(&spinner);
-            for p in &problems {
-                let column = if p.column.is_empty() {
-                    String::new()
-                } else {
-                    format!(", column {}", p.column)
-                };
-                eprintln!("{}: line {}{column}: {}", file.display(), p.line, p.reason);
-            }
+            print_problems(&problems);
             return Err(convene_node::tabular::CsvError::Rows(problems).into());
         }
         Err(e) => return Err(e.into()),
     };
-    let n = inputs.len();
+    let n = rows.len();
+    let report =
+        convene_node::tabular::import(&mut node, kind, rows, dry_run, &mut |done, total| {
+            progress::bar(&spinner, "publishing", done, total, "entries");
+        });
+    progress::done(&spinner);
+    let report = match report {
+        Ok(r) => r,
+        Err(convene_node::NodeError::Csv(convene_node::tabular::CsvError::Rows(problems))) => {
+            print_problems(&problems);
+            return Err(convene_node::tabular::CsvError::Rows(problems).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for w in &report.warnings {
+        eprintln!("warning: {}: {w}", file.display());
+    }
+    for (line, id) in &report.skipped {
+        eprintln!(
+            "{}: line {line} is already here as {id} (same title and fields); not published again",
+            file.display()
+        );
+    }
     if dry_run {
-        progress::done(&spinner);
-        writeln!(out, "{n} rows are valid; nothing was written (--dry-run)")?;
+        writeln!(
+            out,
+            "{n} rows are valid: {} would be published, {} would update entries here, {} are already here; nothing was written (--dry-run)",
+            n - report.unchanged - report.skipped.len(),
+            report.unchanged,
+            report.skipped.len()
+        )?;
         return Ok(());
     }
-    let ids = node.publish_batch_with(inputs, &mut |done, total| {
-        progress::bar(&spinner, "publishing", done, total, "entries");
-    });
-    progress::done(&spinner);
-    let ids = ids?;
-    writeln!(
-        out,
+    let mut line = format!(
         "Published {} {kind} entries from {}",
-        ids.len(),
+        report.published.len(),
         file.display()
-    )?;
+    );
+    for (n, what) in [
+        (report.updated.len(), "updated"),
+        (report.unchanged, "unchanged"),
+        (report.skipped.len(), "already here"),
+    ] {
+        if n > 0 {
+            line += &format!("; {n} {what}");
+        }
+    }
+    writeln!(out, "{line}")?;
     Ok(())
 }
 

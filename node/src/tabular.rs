@@ -9,9 +9,12 @@
 //! yes/no/true/false/1/0. Contacts also take `email`, `phone`, `consent`
 //! (yes to record that the person agreed, or the record `export-csv`
 //! wrote), `consent_by` and `consent_public` (yes if they also agreed to
-//! be published on a website). The columns a node assigns itself (`id`,
-//! `kind`, `schema`, `owner`, `editors`, `created`, `updated`) are ignored,
-//! so a file written by `export-csv` imports as new entries of this node.
+//! be published on a website). The columns a node assigns itself (`kind`,
+//! `schema`, `owner`, `editors`, `created`, `updated`) are ignored. `id`
+//! is read: [`import`] updates the entry a row's id names, if it is on this
+//! node (and this node may change it), so a file written by `export-csv`,
+//! edited in a spreadsheet and imported again changes those entries; on a
+//! node that does not have them, the rows are published as new entries.
 //!
 //! # Exports are inert
 //!
@@ -42,7 +45,11 @@
 use std::borrow::Cow;
 use std::io::{Read, Write};
 
-use convene_model::{Body, Consent, Entry, EntryInput, Kind, Visibility, Vocabularies};
+use convene_model::{Body, Consent, DocumentId, Entry, EntryInput, Kind, Visibility, Vocabularies};
+
+use crate::NodeError;
+use crate::node::{Edit, Node, Outcome};
+use crate::store::Filter;
 use serde_json::{Map, Value};
 
 /// One thing wrong with one row.
@@ -128,6 +135,16 @@ fn records(raw: &str) -> Option<Value> {
     }
 }
 
+/// One valid row of a CSV.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvRow {
+    /// The line in the file (the header is line 1).
+    pub line: usize,
+    /// The row's `id` cell, when it has one: the entry it updates.
+    pub id: Option<String>,
+    pub input: EntryInput,
+}
+
 /// Reads every row of a CSV of `kind` and checks it; returns the entries
 /// only if every row is valid, otherwise every problem found.
 pub fn read_rows(
@@ -135,6 +152,18 @@ pub fn read_rows(
     input: impl Read,
     vocab: &Vocabularies,
 ) -> Result<Vec<EntryInput>, CsvError> {
+    Ok(read_rows_with_ids(kind, input, vocab)?
+        .into_iter()
+        .map(|r| r.input)
+        .collect())
+}
+
+/// [`read_rows`], keeping each row's line and `id` cell.
+pub fn read_rows_with_ids(
+    kind: Kind,
+    input: impl Read,
+    vocab: &Vocabularies,
+) -> Result<Vec<CsvRow>, CsvError> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
     let headers: Vec<String> = reader
         .headers()
@@ -182,8 +211,12 @@ pub fn read_rows(
         };
         let mut object = Map::new();
         let mut extra = std::collections::BTreeMap::new();
+        let mut id = None;
         for (h, raw) in headers.iter().zip(record.iter()) {
             let raw = restore_cell(raw.trim());
+            if h == "id" && assigned(h) && !raw.is_empty() {
+                id = Some(raw.to_string());
+            }
             if assigned(h) {
                 if h == "kind" && !raw.is_empty() && raw != kind.to_string() {
                     problem(h, format!("this row is a {raw}, not a {kind}"));
@@ -282,7 +315,7 @@ pub fn read_rows(
             }
         }
         match input.body.check(vocab) {
-            Ok(()) => inputs.push(input),
+            Ok(()) => inputs.push(CsvRow { line, id, input }),
             Err(found) => {
                 for p in found.0 {
                     let column = p.field.split(['.', '[']).next().unwrap_or_default();
@@ -302,6 +335,142 @@ pub fn read_rows(
         return Err(CsvError::Empty);
     }
     Ok(inputs)
+}
+
+/// What [`import`] did, or (with `dry_run`) would do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// New entries.
+    pub published: Vec<DocumentId>,
+    /// Entries a row with their id changed.
+    pub updated: Vec<DocumentId>,
+    /// Entries a row with their id left as they were.
+    pub unchanged: usize,
+    /// Rows without an id that are already here, field for field (the
+    /// same file imported again): `(line, the entry)`. Nothing is written.
+    pub skipped: Vec<(usize, DocumentId)>,
+    /// Likely duplicates that were published all the same, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Imports checked rows: a row whose `id` names an entry here updates it
+/// (if this node's organisation owns or co-edits it; otherwise the import
+/// is refused before anything is written); any other row is published,
+/// unless an entry of this kind with the same title and the same fields is
+/// already here (the same file imported twice), and a row with only the
+/// title in common is published with a warning. An id that is not on this
+/// node (a file from another community's node) is published as a new
+/// entry. New entries go in one transaction, as [`Node::publish_batch`].
+pub fn import(
+    node: &mut Node,
+    kind: Kind,
+    rows: Vec<CsvRow>,
+    dry_run: bool,
+    on: crate::node::OnProgress<'_>,
+) -> Result<ImportReport, NodeError> {
+    let mut report = ImportReport::default();
+    let mut problems = Vec::new();
+    let mut updates = Vec::new();
+    let mut new = Vec::new();
+    for row in rows {
+        let here = row
+            .id
+            .as_deref()
+            .and_then(|id| id.parse::<DocumentId>().ok())
+            .and_then(|id| node.get(id).ok());
+        match here {
+            Some(entry) if entry.meta.kind != kind => problems.push(RowProblem {
+                line: row.line,
+                column: "id".into(),
+                reason: format!("{} is a {}, not a {kind}", entry.id, entry.meta.kind),
+            }),
+            // Another organisation's entry, exported with the rest: fine
+            // as long as the row leaves it as it is.
+            Some(entry) if !node.may_change(&entry) && same(&entry, &row.input) => {
+                report.unchanged += 1;
+            }
+            Some(entry) if !node.may_change(&entry) => problems.push(RowProblem {
+                line: row.line,
+                column: "id".into(),
+                reason: format!(
+                    "{} belongs to {}; only its owner organisation (or an editor it named) can change it",
+                    entry.id,
+                    node.org_name(&entry.meta.owner)
+                        .unwrap_or_else(|| entry.meta.owner.to_string())
+                ),
+            }),
+            Some(entry) => updates.push((row.line, entry, row.input)),
+            None => new.push(row),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CsvError::Rows(problems).into());
+    }
+    // Entries of this kind by title, to find rows that are already here.
+    let mut by_title: std::collections::HashMap<String, Vec<DocumentId>> =
+        std::collections::HashMap::new();
+    for l in node.list(&Filter {
+        kind: Some(kind),
+        include_retracted: true,
+        ..Filter::default()
+    })? {
+        by_title
+            .entry(l.title.trim().to_lowercase())
+            .or_default()
+            .push(l.id);
+    }
+    let mut in_file: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut publish = Vec::new();
+    for row in new {
+        let title = row.input.body.title().trim().to_lowercase();
+        let same_title = by_title.get(&title).cloned().unwrap_or_default();
+        let identical = same_title.iter().find_map(|id| {
+            let e = node.get(*id).ok()?;
+            same(&e, &row.input).then_some(*id)
+        });
+        if let Some(id) = identical {
+            report.skipped.push((row.line, id));
+            continue;
+        }
+        if let Some(first) = same_title.first() {
+            report.warnings.push(format!(
+                "line {}: {:?} may duplicate the {kind} {first} with the same title; published as a new entry (give the row that id to update it instead)",
+                row.line,
+                row.input.body.title()
+            ));
+        }
+        if let Some(earlier) = in_file.insert(title, row.line) {
+            report.warnings.push(format!(
+                "line {}: {:?} has the same title as line {earlier}; both are published",
+                row.line,
+                row.input.body.title()
+            ));
+        }
+        publish.push(row.input);
+    }
+    if dry_run {
+        report.unchanged += updates.len();
+        return Ok(report);
+    }
+    for (_, entry, input) in updates {
+        match node.edit(entry.id, Edit::Replace(Box::new(input)))? {
+            Outcome::Changed => report.updated.push(entry.id),
+            Outcome::Unchanged => report.unchanged += 1,
+        }
+    }
+    if !publish.is_empty() {
+        report.published = node.publish_batch_with(publish, on)?;
+    }
+    Ok(report)
+}
+
+/// Whether importing `input` would leave `entry` as it is.
+fn same(entry: &Entry, input: &EntryInput) -> bool {
+    entry.body == input.body
+        && input
+            .visibility
+            .as_ref()
+            .is_none_or(|v| *v == entry.meta.visibility)
 }
 
 /// Writes entries of one kind as CSV with one column per field (lists
