@@ -919,4 +919,53 @@ fn the_chart_api_page_and_downloads_come_from_one_analysis() {
         .call()
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
+
+    // A proportion from the forms: which way is better, COUNT/DENOMINATOR
+    // values, and a value added with its denominator.
+    let origin = daemon.web.trim_end_matches('/');
+    let lines: Vec<String> = (0..15)
+        .map(|i| format!("2024-{:02}-01, {}/{}", 1 + i % 12, 20 + i, 40))
+        .enumerate()
+        .map(|(i, l)| {
+            if i >= 12 {
+                l.replace("2024-", "2025-")
+            } else {
+                l
+            }
+        })
+        .collect();
+    let data = lines.join("\n");
+    let (status, _, _) = post_form(
+        &cookie,
+        &format!("{}e/{id}/measures", daemon.web),
+        Some(origin),
+        &[
+            ("measure_name", "Seen within 4 hours"),
+            ("measure_improvement", "higher"),
+            ("measure_data", &data),
+        ],
+    );
+    assert_eq!(status, 303);
+    let (status, _, _) = post_form(
+        &cookie,
+        &format!("{}e/{id}/data", daemon.web),
+        Some(origin),
+        &[
+            ("measure", "Seen within 4 hours"),
+            ("date", "2025-04-01"),
+            ("value", "39"),
+            ("denominator", "40"),
+        ],
+    );
+    assert_eq!(status, 303);
+    let (status, v) = api.get(&format!(
+        "/api/entries/{id}/chart?measure=seen%20within%204%20hours"
+    ));
+    assert_eq!(status, 200, "{v}");
+    let c = &v["charts"][0];
+    assert_eq!(c["chart"], "p", "{c}");
+    assert_eq!(c["improvement"], "higher");
+    assert_eq!(c["points"].as_array().unwrap().len(), 16);
+    assert_eq!(c["points"][15]["denominator"], 40.0);
+    assert_eq!(c["points"][15]["value"], 39.0 / 40.0);
 }

@@ -543,9 +543,10 @@ fn extras(kind: Kind, sent: &Sent, vocab: &Vocabularies, problems: &[Problem]) -
                     (err("measure_target"))
                     input id="f-measure_target" type="text" inputmode="decimal" name="measure_target" value=(sent.one("measure_target"));
                 }
+                (improvement_select("f-measure_improvement", sent.one("measure_improvement")))
                 div class=(class("measure_data")) {
                     label for="f-measure_data" { "Values" }
-                    p class="hint" id="f-measure_data-hint" { "One per line: date, value. For example 2026-01-05, 42" }
+                    p class="hint" id="f-measure_data-hint" { "One per line: date, value. For example 2026-01-05, 42, or 2026-01-05, 12/40 for 12 out of 40" }
                     (err("measure_data"))
                     textarea id="f-measure_data" name="measure_data" rows="6" aria-describedby="f-measure_data-hint" { (sent.one("measure_data")) }
                 }
@@ -670,6 +671,8 @@ fn typed_measure(sent: &Sent) -> (Option<Measure>, Vec<Problem>) {
         name: name.to_string(),
         measure_type: Some(sent.one("measure_type").trim().to_string()).filter(|s| !s.is_empty()),
         unit: sent.one("measure_unit").trim().to_string(),
+        improvement: Some(sent.one("measure_improvement").trim().to_string())
+            .filter(|s| !s.is_empty()),
         ..Measure::default()
     };
     if !sent.one("measure_target").trim().is_empty() {
@@ -689,13 +692,22 @@ fn typed_measure(sent: &Sent) -> (Option<Measure>, Vec<Problem>) {
             ));
             continue;
         };
-        match number(&format!("line {}", i + 1), value) {
-            Ok(value) => m.data.push(DataPoint {
+        let (value, denominator) = match value.split_once('/') {
+            Some((v, d)) => (v, Some(d)),
+            None => (value, None),
+        };
+        let line_no = format!("line {}", i + 1);
+        match (
+            number(&line_no, value),
+            denominator.map(|d| number(&line_no, d)).transpose(),
+        ) {
+            (Ok(value), Ok(denominator)) => m.data.push(DataPoint {
                 date: date.trim().to_string(),
                 value,
+                denominator,
                 ..DataPoint::default()
             }),
-            Err(e) => problems.push(problem("measure_data", e)),
+            (Err(e), _) | (_, Err(e)) => problems.push(problem("measure_data", e)),
         }
     }
     (Some(m), problems)
@@ -1018,10 +1030,29 @@ pub(crate) fn data_point_form(id: &str, index: usize, measure: &str) -> Markup {
                     input id=(format!("{p}-value")) type="text" inputmode="decimal" name="value" required;
                 }
                 div class="field" {
+                    label for=(format!("{p}-denominator")) { "Out of (for a proportion)" }
+                    input id=(format!("{p}-denominator")) type="text" inputmode="decimal" name="denominator";
+                }
+                div class="field" {
                     label for=(format!("{p}-note")) { "Note (optional)" }
                     input id=(format!("{p}-note")) type="text" name="note";
                 }
                 div class="actions" { button type="submit" { "Add value" } }
+            }
+        }
+    }
+}
+
+/// Which way is better for a measure: it decides whether a chart calls a
+/// signal improvement or concern (see `convene_model::chart`).
+fn improvement_select(id: &str, chosen: &str) -> Markup {
+    html! {
+        div class="field" {
+            label for=(id) { "Which way is better" }
+            select id=(id) name="measure_improvement" {
+                @for (value, label) in [("", "Not set"), ("higher", "Higher is better"), ("lower", "Lower is better"), ("neither", "Neither")] {
+                    option value=(value) selected[chosen == value] { (label) }
+                }
             }
         }
     }
@@ -1052,6 +1083,7 @@ pub(crate) fn measure_form(id: &str, vocab: &Vocabularies) -> Markup {
                     label for="nm-target" { "Target (optional)" }
                     input id="nm-target" type="text" inputmode="decimal" name="measure_target";
                 }
+                (improvement_select("nm-improvement", ""))
                 div class="actions" { button type="submit" { "Add measure" } }
             }
         }
@@ -1068,7 +1100,10 @@ pub(crate) async fn add_data_point(
         date: sent.one("date").trim().to_string(),
         value: number("value", sent.one("value")).map_err(Failure::bad_request)?,
         note: sent.one("note").trim().to_string(),
-        denominator: None,
+        denominator: match sent.one("denominator").trim() {
+            "" => None,
+            d => Some(number("out of", d).map_err(Failure::bad_request)?),
+        },
     };
     let measure = sent.one("measure").to_string();
     let id = state
