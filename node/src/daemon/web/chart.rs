@@ -94,7 +94,7 @@ fn table(a: &Analysis) -> Markup {
     html! {
         div class="chart-table" {
             table {
-                caption { "Values of " (a.measure) " (" (a.chart.label()) ")" }
+                caption { "Values of " (a.measure) ", " (a.chart.label()) }
                 thead {
                     tr {
                         th scope="col" { "Date" }
