@@ -313,6 +313,10 @@ fn pdsa_cycles_and_annotations_are_added_and_edited_on_the_entry_page() {
         text_of(&html, "pdnew-started-error").contains("not a date"),
         "{html}"
     );
+    assert!(
+        html.contains(r##"href="#pdnew-change_idea""##),
+        "the summary links to the field: {html}"
+    );
 
     let (status, location, _) = post_form(
         &cookie,

@@ -23,7 +23,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use convene_model::{Annotation, Body, Entry, Measure, Pdsa, Problem, Project, Vocabularies};
 use maud::{Markup, html};
 
-use super::forms::{field_errors, is_refusal, messages_for, problem, problem_summary, problems_of};
+use super::forms::{field_errors, is_refusal, messages_for, problem, problems_of};
 use super::pages::{html_page, layout};
 use super::{AppState, Failure};
 use crate::node::{Edit, Node};
@@ -344,12 +344,48 @@ fn unprocessable(title: &str, page: Markup) -> Response {
         .into_response()
 }
 
-fn form_page(title: &str, entry: &Entry, problems: &[Problem], form: Markup) -> Markup {
+/// A page holding one PDSA or annotation form; `prefix` is its inputs' id
+/// prefix, so the problem summary links to them.
+fn form_page(
+    title: &str,
+    entry: &Entry,
+    prefix: &str,
+    problems: &[Problem],
+    form: Markup,
+) -> Markup {
     html! {
         p class="breadcrumb" { a href="/" { "Browse" } " › " a href=(format!("/e/{}", entry.id)) { (entry.body.title()) } }
         h1 { (title) }
-        (problem_summary(problems, super::pages::humanise))
+        @if !problems.is_empty() {
+            div class="error" role="alert" id="problems" tabindex="-1" {
+                h2 { "Please check " (problems.len()) @if problems.len() == 1 { " thing" } @else { " things" } }
+                ul {
+                    @for p in problems {
+                        li {
+                            @if p.field.is_empty() {
+                                (p.message)
+                            } @else {
+                                a href=(format!("#{prefix}-{}", p.field)) { (label_of(&p.field)) } ": " (p.message)
+                            }
+                        }
+                    }
+                }
+            }
+        }
         (form)
+        p { a href=(format!("/e/{}", entry.id)) { "Back to " (entry.body.title()) } }
+    }
+}
+
+/// The label of a PDSA or annotation field.
+fn label_of(field: &str) -> String {
+    match field {
+        "change_idea" => "Change idea".into(),
+        "text" => "What happened".into(),
+        other => FIELDS
+            .iter()
+            .find(|f| f.name == other)
+            .map_or_else(|| super::pages::humanise(other), |f| f.label.to_string()),
     }
 }
 
@@ -371,7 +407,13 @@ pub(crate) async fn edit_page(
     let id = entry.id.to_string();
     Ok(html_page(
         &title,
-        form_page(&title, &entry, &[], pdsa_form(&id, Some(n), cycle, &[])),
+        form_page(
+            &title,
+            &entry,
+            &format!("pd{n}"),
+            &[],
+            pdsa_form(&id, Some(n), cycle, &[]),
+        ),
     ))
 }
 
@@ -449,6 +491,7 @@ async fn save_pdsa(
                 form_page(
                     title,
                     &entry,
+                    &index.map_or_else(|| "pdnew".to_string(), |i| format!("pd{i}")),
                     &problems,
                     pdsa_form(&id, index, &typed, &problems),
                 ),
@@ -495,6 +538,7 @@ pub(crate) async fn annotation_page(
         form_page(
             &title,
             &entry,
+            &format!("an{m}-{n}"),
             &[],
             annotation_form(&id, m, Some(n), &measure.name, a, &[]),
         ),
@@ -552,6 +596,7 @@ async fn save_annotation(
                 form_page(
                     &title,
                     &entry,
+                    &index.map_or_else(|| format!("an{m}"), |j| format!("an{m}-{j}")),
                     &problems,
                     annotation_form(&id, m, index, &name, &typed, &problems),
                 ),
