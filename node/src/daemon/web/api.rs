@@ -13,7 +13,8 @@
 //! | POST | `/api/entries/{kind}` | publish (body: the entry's fields) |
 //! | GET | `/api/entries/{id}?history=true` | one entry |
 //! | PATCH | `/api/entries/{id}` | set fields (body: `{"field": value, …}`) |
-//! | POST | `/api/entries/{id}/data` | add a value (`measure`, `date`, `value`, `note`) |
+//! | POST | `/api/entries/{id}/data` | add a value (`measure`, `date`, `value`, `note`, `denominator`) |
+//! | GET | `/api/entries/{id}/chart?measure=` | the charts as data (served by `chart`) |
 //! | POST | `/api/entries/{id}/retract` | retract |
 //! | GET | `/api/members` | the community's members |
 //! | GET | `/api/peers` | connected peers |
