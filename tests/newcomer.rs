@@ -205,6 +205,12 @@ fn a_form_shows_every_problem_beside_its_field() {
     assert!(data.contains("line 2") && data.contains("twelve"), "{data}");
     assert!(data.contains("2026-13-01"), "the bad date too: {data}");
     assert!(html.contains(r#"aria-invalid="true""#));
+    let at = |anchor: &str| html.find(&format!("href=\"#f-{anchor}\"")).unwrap();
+    assert!(
+        at("title") < at("aim") && at("aim") < at("measure_target"),
+        "the summary in the form's order: {html}"
+    );
+    assert!(html.contains("&quot;most&quot; is not a number"), "{html}");
     assert!(
         html.contains("Discharges before noon"),
         "what was typed stays"

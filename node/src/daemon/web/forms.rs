@@ -99,6 +99,19 @@ pub(crate) fn field_errors(id: &str, messages: &[&str]) -> Markup {
     }
 }
 
+/// `problems` in the order their fields come in the form: the entry's
+/// fields, then visibility, then the rest (a first measure, consent).
+fn in_form_order(problems: &[Problem], list: &[Field]) -> Vec<Problem> {
+    let mut sorted = problems.to_vec();
+    sorted.sort_by_key(|p| {
+        let field = form_field(&p.field);
+        list.iter()
+            .position(|f| f.name == field)
+            .unwrap_or(list.len() + usize::from(field != "visibility"))
+    });
+    sorted
+}
+
 /// The box at the top of a form that failed: every problem, each linking
 /// to its field.
 pub(crate) fn problem_summary(problems: &[Problem], label_of: impl Fn(&str) -> String) -> Markup {
@@ -596,7 +609,7 @@ fn form_page(
     };
     html! {
         h1 { (title) }
-        (problem_summary(problems, label_of))
+        (problem_summary(&in_form_order(problems, list), label_of))
         p class="hint" { "Fields marked (required) must be filled in; the rest are optional." }
         form method="post" action=(action) class="entry-form" novalidate[!problems.is_empty()] {
             @for field in list {
@@ -678,7 +691,10 @@ fn typed_measure(sent: &Sent) -> (Option<Measure>, Vec<Problem>) {
     if !sent.one("measure_target").trim().is_empty() {
         match number("the target", sent.one("measure_target")) {
             Ok(t) => m.target = Some(t),
-            Err(e) => problems.push(problem("measure_target", e)),
+            Err(_) => problems.push(problem(
+                "measure_target",
+                format!("{:?} is not a number", sent.one("measure_target").trim()),
+            )),
         }
     }
     for (i, line) in data.lines().enumerate() {
