@@ -26,9 +26,12 @@
 //!
 //! [`series`] turns a [`Measure`] into points in date order split into
 //! periods at its rebase dates; each period gets its centre line and limits
-//! from its own baseline, and its points their flags; [`icons`] reads the
-//! last point; [`findings`] says in a sentence what was found. Everything
-//! here is arithmetic on the measure: no I/O, no clock.
+//! from its own baseline ([`run`] with [`runs_table`], [`xmr`], [`pchart`]),
+//! and its points their flags; [`icons`] reads the last point; [`markers`]
+//! collects rebases, PDSA cycles and annotations; [`findings`] says in a
+//! sentence what was found; [`csv`] writes the points out; [`project`]
+//! charts every measure of a project. Everything here is arithmetic on the
+//! measure: no I/O, no clock.
 
 pub mod csv;
 pub mod findings;
