@@ -225,7 +225,14 @@ pub(crate) async fn browse(
             @if let Some(p) = problem {
                 p class="error" role="alert" { (p) }
             }
-            h2 { (heading) " " span class="count" { "(" (thousands(page.total)) ")" } }
+            h2 {
+                (heading) " " span class="count" {
+                    "(" (thousands(page.total)) ")"
+                    @if page.offset > 0 || page.has_more() {
+                        " · showing " (thousands(page.offset + 1)) "–" (thousands(page.offset + page.rows.len()))
+                    }
+                }
+            }
             (list(&page.rows))
             (pager(&q, &page))
         },
