@@ -148,6 +148,20 @@ fn print(out: &mut impl Write, c: &Analysis) -> Result<()> {
             line.push_str(&format!(" — {}", why.join("; PDSA: ")));
         }
         writeln!(out, "{line}")?;
+        if let Some(r) = p.runs {
+            match (r.lower, r.upper) {
+                (Some(lo), Some(hi)) => writeln!(
+                    out,
+                    "  runs: {} ({lo} to {hi} expected with {} values off the median)",
+                    r.runs, r.useful
+                )?,
+                _ => writeln!(
+                    out,
+                    "  runs: {} (too few values off the median, {}, to judge)",
+                    r.runs, r.useful
+                )?,
+            }
+        }
     }
     if let Some(x) = c.variation {
         writeln!(out, "  variation: {}", x.label())?;

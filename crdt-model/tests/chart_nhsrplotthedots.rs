@@ -11,14 +11,12 @@
 //! two random ones (`set.seed(2024)`: 45 weekly values with a dip, a rise
 //! and a jump; `set.seed(7)`: 48 monthly values with a burst and a fall),
 //! under each improvement direction, with rebases, a fixed baseline and
-//! targets, were
-//! run through NHSRplotthedots's own R code (`ptd_spc_standard`,
+//! targets, were run through NHSRplotthedots's own R code (`ptd_spc_standard`,
 //! `ptd_calculate_point_type`, `ptd_calculate_assurance_type`; R 4.2 with
 //! Debian's dplyr 1.0.10, so `case_when(.default = …)` was read as `TRUE ~
 //! …`) and its output (mean, process limits and `point_type` of every
 //! point, the assurance type) copied into `fixtures/nhsrplotthedots.json`,
-//! one case per line. The variation icon is
-//! `ptd_get_icons`'s mapping of the last point's type. Its snapshots
+//! one case per line. The variation icon is `ptd_get_icons`'s mapping of the last point's type. Its snapshots
 //! (`_snaps/ptd_spc_standard.md`: mean 0.1416238, limits −3.01138 and
 //! 3.294627; with the outlier 0.6694159, −2.383666, 3.722497) agree.
 
