@@ -105,6 +105,12 @@ fn with_first_states(chunk: Vec<Fresh>) -> (Vec<Fresh>, Vec<Option<FirstState>>)
     (chunk, firsts)
 }
 
+/// A chunk's first states: worked out already, or on another core.
+enum Ahead<'scope> {
+    Ready((Vec<Fresh>, Vec<Option<FirstState>>)),
+    Working(std::thread::ScopedJoinHandle<'scope, (Vec<Fresh>, Vec<Option<FirstState>>)>),
+}
+
 /// The first change of a batch, if it holds exactly one.
 fn only_root(batch: &Batch) -> Option<&Change> {
     let mut roots = batch.iter().filter(|(_, c)| c.deps().is_empty());
@@ -346,18 +352,28 @@ pub(crate) fn apply(
                         on(*done, total);
                     }
                 };
-                let mut ahead = {
-                    let chunk = next_chunk(w, &mut round, &mut report, &mut || count(&mut done))?;
-                    (!chunk.is_empty()).then(|| scope.spawn(move || with_first_states(chunk)))
+                // A lone document (a live update) is worked out here: a
+                // thread costs more than it saves.
+                let start = |chunk: Vec<Fresh>| match chunk.len() {
+                    0 => None,
+                    1 => Some(Ahead::Ready(with_first_states(chunk))),
+                    _ => Some(Ahead::Working(
+                        scope.spawn(move || with_first_states(chunk)),
+                    )),
                 };
+                let mut ahead = start(next_chunk(w, &mut round, &mut report, &mut || {
+                    count(&mut done)
+                })?);
                 while let Some(working) = ahead.take() {
-                    let (chunk, firsts) = working
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                    let next = next_chunk(w, &mut round, &mut report, &mut || count(&mut done))?;
-                    if !next.is_empty() {
-                        ahead = Some(scope.spawn(move || with_first_states(next)));
-                    }
+                    let (chunk, firsts) = match working {
+                        Ahead::Ready(done) => done,
+                        Ahead::Working(thread) => thread
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    };
+                    ahead = start(next_chunk(w, &mut round, &mut report, &mut || {
+                        count(&mut done)
+                    })?);
                     for ((doc, batch, _), first) in chunk.into_iter().zip(firsts) {
                         apply_doc(w, members.as_ref(), doc, batch, first, now, &mut report)?;
                         count(&mut done);

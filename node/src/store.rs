@@ -107,6 +107,34 @@ pub struct Store {
     path: PathBuf,
     /// How much may wait in `pending` (see [`PendingLimits`]).
     pending_limits: PendingLimits,
+    /// The community as last computed from this store.
+    membership: crate::trust::membership::MembershipCache,
+}
+
+/// What membership is computed from, as one digest: the community's id and
+/// every charter, join claim and organisation profile with its heads'
+/// digest (a few dozen rows, read through the `docs_by_kind` index).
+fn authority_digest(conn: &Connection, community_key: &str) -> Result<[u8; 32], StoreError> {
+    let mut hash = blake3::Hasher::new();
+    let community: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([community_key], |r| r.get(0))
+        .optional()?;
+    hash.update(community.unwrap_or_default().as_bytes());
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, doc, digest FROM docs
+         WHERE kind IN ('charter', 'join', 'organisation') ORDER BY kind, doc",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let kind: String = r.get(0)?;
+        let doc: Vec<u8> = r.get(1)?;
+        let digest: Vec<u8> = r.get(2)?;
+        hash.update(kind.as_bytes());
+        hash.update(&doc);
+        hash.update(&digest);
+    }
+    Ok(*hash.finalize().as_bytes())
 }
 
 impl Store {
@@ -185,10 +213,14 @@ impl Store {
             StoreError::Sqlite(e) => classify(path, e),
             other => other,
         })?;
+        // The apply path runs a dozen statements per document: keep them
+        // all prepared (rusqlite keeps 16 by default).
+        conn.set_prepared_statement_cache_capacity(128);
         Ok(Self {
             conn,
             path: path.to_path_buf(),
             pending_limits: PendingLimits::default(),
+            membership: Default::default(),
         })
     }
 
@@ -230,6 +262,15 @@ impl Store {
         Ok(())
     }
 
+    /// See [`authority_digest`].
+    pub(crate) fn authority_digest(&self, community_key: &str) -> Result<[u8; 32], StoreError> {
+        authority_digest(&self.conn, community_key)
+    }
+
+    pub(crate) fn membership_cache(&self) -> &crate::trust::membership::MembershipCache {
+        &self.membership
+    }
+
     /// SQLite's `data_version`: changes when another connection commits.
     pub fn data_version(&self) -> Result<i64, StoreError> {
         Ok(self
@@ -259,6 +300,7 @@ impl Store {
             sender: std::cell::RefCell::new(String::new()),
             limits: self.pending_limits,
             sender_usage: std::cell::Cell::new(None),
+            membership: &self.membership,
         };
         let out = f(&mut writer)?;
         writer.tx.commit().map_err(StoreError::from)?;
@@ -500,9 +542,19 @@ pub struct Writer<'a> {
     /// Rows and bytes in `pending` from that sender, once counted.
     sender_usage: std::cell::Cell<Option<(i64, i64)>>,
     limits: PendingLimits,
+    membership: &'a crate::trust::membership::MembershipCache,
 }
 
 impl Writer<'_> {
+    /// See [`authority_digest`].
+    pub(crate) fn authority_digest(&self, community_key: &str) -> Result<[u8; 32], StoreError> {
+        authority_digest(&self.tx, community_key)
+    }
+
+    pub(crate) fn membership_cache(&self) -> &crate::trust::membership::MembershipCache {
+        self.membership
+    }
+
     /// The committed merged state of a document, read inside this transaction.
     pub fn load(&self, doc: DocumentId) -> Result<Option<Automerge>, StoreError> {
         load(&self.tx, doc)

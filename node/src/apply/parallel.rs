@@ -12,10 +12,10 @@ const MAX_THREADS: usize = 8;
 
 /// `items.iter().map(f).collect()`, on every core.
 pub(super) fn map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_THREADS)
-        .min(items.len());
+    // Asking the system reads cgroup files: once is enough.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = cores.min(MAX_THREADS).min(items.len());
     if threads < 2 {
         return items.iter().map(f).collect();
     }

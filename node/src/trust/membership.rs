@@ -306,7 +306,20 @@ pub trait DocSource {
     fn community(&self) -> Option<DocumentId>;
     fn entry(&self, doc: DocumentId) -> Option<Entry>;
     fn docs_of_kind(&self, kind: Kind) -> Vec<DocumentId>;
+    /// A digest of everything membership is computed from (the community
+    /// and every charter, claim and profile with its heads) and where to
+    /// keep the membership computed for it, if the source keeps one.
+    fn cached(&self) -> Option<([u8; 32], &MembershipCache)> {
+        None
+    }
 }
+
+/// The last membership computed, with the digest of what it was computed
+/// from ([`DocSource::cached`]): computing it loads every charter, claim
+/// and profile and checks every claim, which a node receiving one entry
+/// from each of twenty members should not do twenty times.
+#[derive(Debug, Default)]
+pub struct MembershipCache(std::cell::RefCell<Option<([u8; 32], Option<Membership>)>>);
 
 /// The nodes organisation `org`'s profile lists, as `source` has it.
 pub fn profile_nodes(source: &dyn DocSource, org: &str) -> BTreeSet<String> {
@@ -334,6 +347,20 @@ pub fn charter(source: &dyn DocSource) -> Option<(DocumentId, Charter)> {
 
 /// The membership of the community this node belongs to, if any.
 pub fn load(source: &dyn DocSource) -> Option<Membership> {
+    let Some((key, cache)) = source.cached() else {
+        return compute(source);
+    };
+    if let Some((k, m)) = &*cache.0.borrow()
+        && *k == key
+    {
+        return m.clone();
+    }
+    let m = compute(source);
+    *cache.0.borrow_mut() = Some((key, m.clone()));
+    m
+}
+
+fn compute(source: &dyn DocSource) -> Option<Membership> {
     let (community, charter) = charter(source)?;
     let claims: Vec<(DocumentId, Timestamp, Claim)> = source
         .docs_of_kind(Kind::Join)
@@ -367,6 +394,11 @@ macro_rules! doc_source {
 
             fn docs_of_kind(&self, kind: Kind) -> Vec<DocumentId> {
                 self.docs_of_kind(kind.as_str()).unwrap_or_default()
+            }
+
+            fn cached(&self) -> Option<([u8; 32], &MembershipCache)> {
+                let key = self.authority_digest(COMMUNITY_META).ok()?;
+                Some((key, self.membership_cache()))
             }
         }
     };
