@@ -198,16 +198,16 @@ fn a_form_shows_every_problem_beside_its_field() {
         "{html}"
     );
     assert!(
-        text_of(&html, "f-measure_target-error").contains("not a number"),
+        text_of(&html, "f-measure-target-error").contains("not a number"),
         "{html}"
     );
-    let data = text_of(&html, "f-measure_data-error");
+    let data = text_of(&html, "f-measure-data-error");
     assert!(data.contains("line 2") && data.contains("twelve"), "{data}");
     assert!(data.contains("2026-13-01"), "the bad date too: {data}");
     assert!(html.contains(r#"aria-invalid="true""#));
     let at = |anchor: &str| html.find(&format!("href=\"#f-{anchor}\"")).unwrap();
     assert!(
-        at("title") < at("aim") && at("aim") < at("measure_target"),
+        at("title") < at("aim") && at("aim") < at("measure-target"),
         "the summary in the form's order: {html}"
     );
     assert!(html.contains("&quot;most&quot; is not a number"), "{html}");

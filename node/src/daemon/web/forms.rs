@@ -76,6 +76,17 @@ pub(crate) fn form_field(path: &str) -> String {
     }
 }
 
+/// The `id` of the input for the form field `name`: `f-title`,
+/// `f-learning_type`; the extra inputs of a new project and a contact
+/// (`measure_name`, `consent_by`) are `f-measure-name`, `f-consent-by`.
+pub(crate) fn input_id(name: &str) -> String {
+    if name.starts_with("measure_") || name.starts_with("consent_") {
+        format!("f-{}", name.replace('_', "-"))
+    } else {
+        format!("f-{name}")
+    }
+}
+
 /// The messages of `problems` that belong to the form field `name`.
 pub(crate) fn messages_for<'a>(problems: &'a [Problem], name: &str) -> Vec<&'a str> {
     problems
@@ -126,7 +137,7 @@ pub(crate) fn problem_summary(problems: &[Problem], label_of: impl Fn(&str) -> S
                             @if field.is_empty() {
                                 (p.message)
                             } @else {
-                                a href=(format!("#f-{field}")) { (label_of(&field)) } ": " (p.message)
+                                a href=(format!("#{}", input_id(&field))) { (label_of(&field)) } ": " (p.message)
                                 @if p.field != field { " (" (p.field) ")" }
                             }
                         }
@@ -518,7 +529,7 @@ fn parse_kind(kind: &str) -> Result<Kind, Failure> {
 
 /// Extra fields of a new entry that are not plain body fields.
 fn extras(kind: Kind, sent: &Sent, vocab: &Vocabularies, problems: &[Problem]) -> Markup {
-    let err = |name: &str| field_errors(&format!("f-{name}"), &messages_for(problems, name));
+    let err = |name: &str| field_errors(&input_id(name), &messages_for(problems, name));
     let class = |name: &str| {
         if messages_for(problems, name).is_empty() {
             "field"
@@ -532,14 +543,14 @@ fn extras(kind: Kind, sent: &Sent, vocab: &Vocabularies, problems: &[Problem]) -
                 legend { "A first measure (optional)" }
                 p class="hint" { "Aggregate figures only, never data about a patient or person." }
                 div class=(class("measure_name")) {
-                    label for="f-measure_name" { "Measure name" }
+                    label for="f-measure-name" { "Measure name" }
                     (err("measure_name"))
-                    input id="f-measure_name" type="text" name="measure_name" value=(sent.one("measure_name"));
+                    input id="f-measure-name" type="text" name="measure_name" value=(sent.one("measure_name"));
                 }
                 div class=(class("measure_type")) {
-                    label for="f-measure_type" { "Type of measure" }
+                    label for="f-measure-type" { "Type of measure" }
                     (err("measure_type"))
-                    select id="f-measure_type" name="measure_type" {
+                    select id="f-measure-type" name="measure_type" {
                         option value="" { "Not set" }
                         @for t in &vocab.measure_types.terms {
                             option value=(t.slug) selected[sent.one("measure_type") == t.slug] { (t.label) }
@@ -547,21 +558,21 @@ fn extras(kind: Kind, sent: &Sent, vocab: &Vocabularies, problems: &[Problem]) -
                     }
                 }
                 div class=(class("measure_unit")) {
-                    label for="f-measure_unit" { "Unit" }
+                    label for="f-measure-unit" { "Unit" }
                     (err("measure_unit"))
-                    input id="f-measure_unit" type="text" name="measure_unit" value=(sent.one("measure_unit"));
+                    input id="f-measure-unit" type="text" name="measure_unit" value=(sent.one("measure_unit"));
                 }
                 div class=(class("measure_target")) {
-                    label for="f-measure_target" { "Target" }
+                    label for="f-measure-target" { "Target" }
                     (err("measure_target"))
-                    input id="f-measure_target" type="text" inputmode="decimal" name="measure_target" value=(sent.one("measure_target"));
+                    input id="f-measure-target" type="text" inputmode="decimal" name="measure_target" value=(sent.one("measure_target"));
                 }
-                (improvement_select("f-measure_improvement", sent.one("measure_improvement")))
+                (improvement_select("f-measure-improvement", sent.one("measure_improvement")))
                 div class=(class("measure_data")) {
-                    label for="f-measure_data" { "Values" }
-                    p class="hint" id="f-measure_data-hint" { "One per line: date, value. For example 2026-01-05, 42, or 2026-01-05, 12/40 for 12 out of 40" }
+                    label for="f-measure-data" { "Values" }
+                    p class="hint" id="f-measure-data-hint" { "One per line: date, value. For example 2026-01-05, 42, or 2026-01-05, 12/40 for 12 out of 40" }
                     (err("measure_data"))
-                    textarea id="f-measure_data" name="measure_data" rows="6" aria-describedby="f-measure_data-hint" { (sent.one("measure_data")) }
+                    textarea id="f-measure-data" name="measure_data" rows="6" aria-describedby="f-measure-data-hint" { (sent.one("measure_data")) }
                 }
             }
         },
@@ -576,8 +587,8 @@ fn extras(kind: Kind, sent: &Sent, vocab: &Vocabularies, problems: &[Problem]) -
                     label for="f-consent" { "They agreed to be listed " span class="required" { "(required)" } }
                 }
                 div class="field" {
-                    label for="f-consent_by" { "Who agreed, if not the person themselves" }
-                    input id="f-consent_by" type="text" name="consent_by" value=(sent.one("consent_by"));
+                    label for="f-consent-by" { "Who agreed, if not the person themselves" }
+                    input id="f-consent-by" type="text" name="consent_by" value=(sent.one("consent_by"));
                 }
             }
         },
