@@ -333,6 +333,16 @@ pub fn analyse(measure: &Measure, pdsa: &[Pdsa]) -> Result<Analysis, ChartError>
             }
         }
     }
+    if measure.improvement.is_none() {
+        notes.push(format!(
+            "No improvement direction is set: signals are shown as higher or lower, not as improvement or concern{}.",
+            if s.target.is_some() && s.kind != ChartKind::Run {
+                ", and the assurance icon needs one"
+            } else {
+                ""
+            }
+        ));
+    }
     for (p, d) in points.iter_mut().zip(&s.points) {
         p.note = d.note.clone();
     }

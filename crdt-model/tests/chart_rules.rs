@@ -395,6 +395,11 @@ fn a_measure_written_before_charts_reads_with_the_new_fields_empty() {
     assert!(m.rebase.is_empty());
     let a = chart::analyse(&m, &[]).unwrap();
     assert_eq!(a.improvement, chart::Direction::Neither);
+    assert!(
+        a.notes[0].starts_with("No improvement direction is set"),
+        "{:?}",
+        a.notes
+    );
 }
 
 #[test]
