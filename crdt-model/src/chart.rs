@@ -355,7 +355,7 @@ pub fn analyse(measure: &Measure, pdsa: &[Pdsa]) -> Result<Analysis, ChartError>
             icons::assurance(&points, direction, target),
         )
     };
-    let signals = findings::signals(&points, &periods, direction);
+    let signals = findings::signals(&points, &periods);
     let markers = markers::markers(measure, pdsa, &periods);
     let mut a = Analysis {
         measure: measure.name.clone(),

@@ -3,10 +3,10 @@
 //! shift of 8 points below the median since 2024-06 (improvement)". The
 //! sentence says what was found, never which rules exist.
 
-use super::{Analysis, ChartKind, Direction, Meaning, Period, Point, Rule, Side, Signal};
+use super::{Analysis, ChartKind, Meaning, Period, Point, Rule, Side, Signal};
 
 /// The signals of a chart, in order of their first point.
-pub fn signals(points: &[Point], periods: &[Period], _direction: Direction) -> Vec<Signal> {
+pub fn signals(points: &[Point], periods: &[Period]) -> Vec<Signal> {
     let mut out = Vec::new();
     for p in periods {
         let range = p.start..p.start + p.points;
