@@ -728,3 +728,26 @@ fn export_csv_imports_back_updating_by_id_without_duplicates() {
     );
     assert_eq!(count(), 6);
 }
+
+/// Messages named organisations by id ("belongs to Ezbw9Tu5…") where the
+/// node knows their names.
+#[test]
+fn messages_name_organisations() {
+    let trust = Home::for_org("Steward Trust", "nhs-trust");
+    let council = Home::for_org("Member Council", "council");
+    trust.stdout(&["community", "create", "Boost"]);
+    let _a = Daemon::start(&trust, &[]);
+    let code = trust.stdout(&["invite", "--expires", "1d"]);
+    council.stdout(&["join", code.trim()]);
+    trust.stdout(&["member", "remove", "Member Council"]);
+    let out = trust
+        .convene(&["steward", "add", "Member Council"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\"Member Council\" is not a member of the community"),
+        "{stderr}"
+    );
+}

@@ -290,7 +290,9 @@ impl Node {
                     .is_some_and(|x| x.removed.is_none())
             })
         {
-            return Err(NodeError::NotAMember(o.to_string()));
+            return Err(NodeError::NotAMember(
+                self.org_name(o).unwrap_or_else(|| o.to_string()),
+            ));
         }
         let expires = now().millis() + valid_for_ms;
         self.edit_charter("invite", |c, _| {
@@ -469,7 +471,7 @@ impl Node {
             let info = m
                 .members
                 .get(&key)
-                .ok_or_else(|| NodeError::NotAMember(key.clone()))?;
+                .ok_or_else(|| NodeError::NotAMember(name.clone()))?;
             let member = c.members.entry(key.clone()).or_insert_with(|| Member {
                 name: info.name.clone(),
                 nodes: info.nodes.iter().cloned().collect(),
@@ -503,7 +505,7 @@ impl Node {
                     .members
                     .get(&key)
                     .filter(|i| i.removed.is_none())
-                    .ok_or_else(|| NodeError::NotAMember(key.clone()))?;
+                    .ok_or_else(|| NodeError::NotAMember(name.clone()))?;
                 c.members.entry(key.clone()).or_insert_with(|| Member {
                     name: info.name.clone(),
                     nodes: info.nodes.iter().cloned().collect(),
