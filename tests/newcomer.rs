@@ -751,3 +751,14 @@ fn messages_name_organisations() {
         "{stderr}"
     );
 }
+
+/// A node's log written to a file (or journald) carried colour codes.
+#[test]
+fn a_log_file_has_no_colour_codes() {
+    let home = Home::initialised();
+    let daemon = Daemon::start(&home, &[]);
+    assert!(daemon.stop().success());
+    let log = std::fs::read_to_string(home.path().join("daemon.log")).unwrap();
+    assert!(log.contains("INFO") || log.contains("DEBUG"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+}
