@@ -762,3 +762,33 @@ fn a_log_file_has_no_colour_codes() {
     assert!(log.contains("INFO") || log.contains("DEBUG"), "{log}");
     assert!(!log.contains('\u{1b}'), "{log:?}");
 }
+
+/// "Add a value" with a bad date and a bad value named only the value.
+#[test]
+fn add_value_names_every_mistake() {
+    let home = Home::initialised();
+    let id = home
+        .stdout(&[
+            "publish",
+            "project",
+            "--title",
+            "Flow",
+            "--measure",
+            "Stays",
+        ])
+        .trim()
+        .to_string();
+    let daemon = Daemon::start(&home, &[]);
+    let cookie = sign_in(&home);
+    let (status, _, html) = post_form(
+        &cookie,
+        &format!("{}e/{id}/data", daemon.web),
+        &[("measure", "Stays"), ("date", "soon"), ("value", "lots")],
+    );
+    assert_eq!(status, 400, "{html}");
+    assert!(
+        html.contains("&quot;lots&quot; is not a number")
+            && html.contains("&quot;soon&quot; is not a date"),
+        "{html}"
+    );
+}

@@ -1123,14 +1123,31 @@ pub(crate) async fn add_data_point(
     body: Bytes,
 ) -> Result<Response, Failure> {
     let sent = Sent::parse(&body);
+    // Every problem at once, not the first: the numbers here, the date as
+    // the model checks it.
+    let mut problems = Vec::new();
+    let value = number("value", sent.one("value")).unwrap_or_else(|e| {
+        problems.push(e);
+        0.0
+    });
+    let denominator = match sent.one("denominator").trim() {
+        "" => None,
+        d => number("out of", d).map_err(|e| problems.push(e)).ok(),
+    };
+    let date = sent.one("date").trim().to_string();
+    if chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").is_err() {
+        problems.push(format!(
+            "date: {date:?} is not a date (expected YYYY-MM-DD)"
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(Failure::bad_request(problems.join("; ")));
+    }
     let point = DataPoint {
-        date: sent.one("date").trim().to_string(),
-        value: number("value", sent.one("value")).map_err(Failure::bad_request)?,
+        date,
+        value,
         note: sent.one("note").trim().to_string(),
-        denominator: match sent.one("denominator").trim() {
-            "" => None,
-            d => Some(number("out of", d).map_err(Failure::bad_request)?),
-        },
+        denominator,
     };
     let measure = sent.one("measure").to_string();
     let id = state
