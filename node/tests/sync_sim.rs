@@ -893,3 +893,36 @@ fn a_push_that_lacks_earlier_changes_is_completed_by_a_fetch() {
     assert_eq!(net.catalogue(b), net.catalogue(a));
     assert!(net.node(b).get(draft).is_ok());
 }
+
+/// A node catching up from a peer does not tell that peer about what it
+/// just fetched from it: the heads in the peer's answers say it has them.
+#[test]
+fn what_a_session_fetched_is_not_announced_back_to_where_it_came_from() {
+    let mut net = Net::new();
+    let a = net.add("Member A");
+    let b = net.add("Member B");
+    for i in 0..5 {
+        net.publish(a, &format!("Lesson {i}"));
+    }
+    net.input(a, Input::Tick);
+    net.run();
+    net.connect(b, a);
+    let mut back = Vec::new();
+    while let Some(front) = net.queue.front() {
+        if let Msg::Request { from, bytes, .. } = front
+            && *from == b
+        {
+            match wire::decode::<Request>(bytes).unwrap() {
+                r @ (Request::Push { .. } | Request::Announce { .. }) => back.push(r.kind()),
+                _ => {}
+            }
+        }
+        net.deliver_one();
+        if net.queue.is_empty() {
+            // What a tick would find on B.
+            net.input(b, Input::Tick);
+        }
+    }
+    assert_eq!(net.catalogue(b), net.catalogue(a));
+    assert!(back.is_empty(), "B told A of what it fetched: {back:?}");
+}

@@ -584,6 +584,9 @@ impl<R: Replica> Service<R> {
         match session.on_response(response, &mut self.replica) {
             Ok(()) => {
                 if let Some(p) = self.peers.get_mut(&peer) {
+                    for (doc, digest) in session.take_peer_holds() {
+                        p.knows(doc, digest);
+                    }
                     p.session = Some((token, session));
                 }
                 self.step(peer);

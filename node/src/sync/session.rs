@@ -104,6 +104,11 @@ pub struct Session {
     push: BTreeMap<DocId, Vec<Hash>>,
     in_flight: Option<InFlight>,
     stats: SessionStats,
+    /// Documents the peer has just said it holds, at these digests (from
+    /// the heads in its answers): the service takes them
+    /// ([`Session::take_peer_holds`]) so that what this node fetched is not
+    /// announced back to where it came from.
+    peer_holds: Vec<(DocId, super::wire::Digest)>,
 }
 
 impl Session {
@@ -137,7 +142,13 @@ impl Session {
             push: BTreeMap::new(),
             in_flight: None,
             stats: SessionStats::default(),
+            peer_holds: Vec::new(),
         }
+    }
+
+    /// What the peer said it holds since the last call.
+    pub fn take_peer_holds(&mut self) -> Vec<(DocId, super::wire::Digest)> {
+        std::mem::take(&mut self.peer_holds)
     }
 
     pub fn peer(&self) -> NodeId {
@@ -322,6 +333,8 @@ impl Session {
                 // The peer may lack some of this node's changes to the same
                 // documents (concurrent edits): offer them.
                 for h in heads {
+                    self.peer_holds
+                        .push((h.doc, super::wire::digest_of(&h.doc, &h.heads)));
                     self.push.insert(h.doc, h.heads);
                 }
                 Ok(())

@@ -46,6 +46,19 @@ pub type Digest = [u8; 32];
 /// blake3 of its peer id (see [`peer_tag`]).
 pub type PeerTag = [u8; 8];
 
+/// The digest of a document at these heads (as the store computes it:
+/// blake3 of the id and the sorted heads).
+pub fn digest_of(doc: &DocId, heads: &[Hash]) -> Digest {
+    let mut sorted = heads.to_vec();
+    sorted.sort_unstable();
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(doc);
+    for h in &sorted {
+        hasher.update(h);
+    }
+    *hasher.finalize().as_bytes()
+}
+
 /// The tag of a node, as pushes name it.
 pub fn peer_tag(peer: &libp2p::PeerId) -> PeerTag {
     let hash = blake3::hash(&peer.to_bytes());
