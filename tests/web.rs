@@ -968,4 +968,25 @@ fn the_chart_api_page_and_downloads_come_from_one_analysis() {
     assert_eq!(c["points"].as_array().unwrap().len(), 16);
     assert_eq!(c["points"][15]["denominator"], 40.0);
     assert_eq!(c["points"][15]["value"], 39.0 / 40.0);
+
+    // The chart settings form: higher is better now, and no rebase.
+    assert!(html.contains("Chart settings for Minutes lost"));
+    let (status, _, _) = post_form(
+        &cookie,
+        &format!("{}e/{id}/chart/0", daemon.web),
+        Some(origin),
+        &[
+            ("improvement", "higher"),
+            ("target", "45"),
+            ("chart", ""),
+            ("baseline_points", ""),
+            ("remove_rebase", "0"),
+        ],
+    );
+    assert_eq!(status, 303);
+    let (_, v) = api.get(&format!("/api/entries/{id}/chart?measure=Minutes%20lost"));
+    let c = &v["charts"][0];
+    assert_eq!(c["improvement"], "higher");
+    assert_eq!(c["periods"].as_array().unwrap().len(), 1, "{c}");
+    assert_eq!(c["variation"], "concern_low");
 }

@@ -10,6 +10,7 @@
 //! | `/e/{id}/chart.svg?measure=NAME` | the chart as an SVG file |
 //! | `/e/{id}/chart.csv?measure=NAME` | its points as CSV |
 //! | `/api/entries/{id}/chart[?measure=NAME]` | the analysis as JSON |
+//! | POST `/e/{id}/chart/{m}` | the chart settings of measure `m` ([`settings`]) |
 //!
 //! Beside the drawing the page gives the same facts as text: the findings
 //! sentence, the icons in words, the numbered PDSA cycles and annotations,
@@ -17,6 +18,7 @@
 
 mod axis;
 mod routes;
+mod settings;
 mod svg;
 
 use convene_model::chart::{self, Analysis, ChartError, MarkerKind, findings::value};
@@ -24,6 +26,7 @@ use convene_model::{Measure, Pdsa};
 use maud::{Markup, html};
 
 pub(crate) use routes::routes;
+pub(crate) use settings::form as settings_form;
 pub use svg::document as svg_document;
 
 /// `?measure=NAME`, encoded.

@@ -494,6 +494,7 @@ fn measure(
             @if !facts.is_empty() { p class="meta" { (facts.join(" · ")) } }
             @if !m.definition.is_empty() { p { (m.definition) } }
             (super::chart::figure(id, i, m, pdsa))
+            @if may_change { (super::chart::settings_form(id, i, m, pdsa)) }
             (super::pdsa::annotations(id, i, m, may_change))
             @if may_change {
                 (forms::data_point_form(id, i, &m.name))

@@ -18,6 +18,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/e/{id}/chart.svg", get(svg_file))
         .route("/e/{id}/chart.csv", get(csv_file))
         .route("/api/entries/{id}/chart", get(api))
+        .route(
+            "/e/{id}/chart/{m}",
+            axum::routing::post(super::settings::save),
+        )
 }
 
 #[derive(Debug, Deserialize)]
