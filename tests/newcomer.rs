@@ -792,3 +792,56 @@ fn add_value_names_every_mistake() {
         "{html}"
     );
 }
+
+/// A measure's rebase names a PDSA cycle by its change idea: renaming the
+/// idea on the page keeps the link, and removing a cycle a rebase needs is
+/// refused with why.
+#[test]
+fn renaming_a_pdsa_cycle_keeps_the_rebase_that_names_it() {
+    let home = Home::initialised();
+    let file = home.write(
+        "project.json",
+        r#"{"title": "Flow", "pdsa": [{"change_idea": "Board round", "started": "2026-02-01"}],
+            "measures": [{"name": "Stays", "rebase": [{"date": "2026-02-01", "pdsa": "Board round"}]}]}"#,
+    );
+    let id = home
+        .stdout(&["publish", "project", "--from", file.to_str().unwrap()])
+        .trim()
+        .to_string();
+    let daemon = Daemon::start(&home, &[]);
+    let cookie = sign_in(&home);
+    let url = format!("{}e/{id}/pdsa/0", daemon.web);
+    let (status, _, html) = post_form(
+        &cookie,
+        &url,
+        &[
+            ("opened", "Board round"),
+            ("change_idea", "Board round at 9"),
+            ("started", "2026-02-01"),
+        ],
+    );
+    assert_eq!(status, 303, "{html}");
+    let shown = home.json(&["show", &id, "--json"]);
+    assert_eq!(
+        shown["measures"][0]["rebase"][0]["pdsa"],
+        "Board round at 9"
+    );
+    let (status, _, html) = post_form(
+        &cookie,
+        &url,
+        &[
+            ("opened", "Board round at 9"),
+            ("change_idea", "Board round at 9"),
+            ("remove", "yes"),
+        ],
+    );
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("starts a new period on 2026-02-01"), "{html}");
+    assert_eq!(
+        home.json(&["show", &id, "--json"])["pdsa"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -432,6 +432,7 @@ async fn save_pdsa(
     let (entry, outcome) = state
         .run(move |node| {
             let (entry, p) = project(node, &id)?;
+            let mut also = Vec::new();
             let set = match index {
                 None => {
                     let mut all = p.pdsa.clone();
@@ -445,6 +446,18 @@ async fn save_pdsa(
                             status: StatusCode::CONFLICT,
                             message: "this cycle changed since you opened it (another edit arrived); open it again".into(),
                         });
+                    }
+                    let named_by = p.measures.iter().find_map(|m| {
+                        m.rebase
+                            .iter()
+                            .find(|r| r.pdsa == current.change_idea)
+                            .map(|r| (m.name.clone(), r.date.clone()))
+                    });
+                    if let (true, Some((measure, date))) = (remove, named_by) {
+                        let message = format!(
+                            "{measure:?} starts a new period on {date} because of this cycle; remove or change that first"
+                        );
+                        return Ok((entry, Err(vec![problem("", message)])));
                     }
                     if remove {
                         let mut all = p.pdsa.clone();
@@ -460,11 +473,27 @@ async fn save_pdsa(
                         merged.did = cycle.did;
                         merged.study = cycle.study;
                         merged.act = cycle.act;
+                        // A measure's rebase names its cycle by change idea:
+                        // renaming the idea renames it there too.
+                        if merged.change_idea != current.change_idea {
+                            for (i, m) in p.measures.iter().enumerate() {
+                                for (j, r) in m.rebase.iter().enumerate() {
+                                    if r.pdsa == current.change_idea {
+                                        also.push((
+                                            format!("measures[{i}].rebase[{j}].pdsa"),
+                                            merged.change_idea.clone(),
+                                        ));
+                                    }
+                                }
+                            }
+                        }
                         (format!("pdsa[{n}]"), to_json(&merged))
                     }
                 }
             };
-            let outcome = match node.edit(entry.id, Edit::Set(vec![set])) {
+            let mut pairs = vec![set];
+            pairs.extend(also);
+            let outcome = match node.edit(entry.id, Edit::Set(pairs)) {
                 Ok(_) => Ok(()),
                 Err(e) if is_refusal(&e) => return Err(e.into()),
                 Err(e) => Err(problems_of(e)),
