@@ -7,6 +7,14 @@
 //! Fewer than the lower limit is "too few runs", more than the upper is
 //! "too many".
 //!
+//! Provenance: the rows are transcribed from that table as the IHI and NHS
+//! training material reproduce it; the paper itself could not be consulted
+//! when this was written, so check a row against it before relying on a
+//! borderline count. The rows from 41 on agree with the normal
+//! approximation below (rounded inwards), and the table is more
+//! conservative than an exact Swed–Eisenhart test at 2.5% a tail for small
+//! counts (20 values: 6 to 16 here, 7 to 15 exactly).
+//!
 //! Outside the table: below 10 useful observations the rule is not
 //! applied; above 60 the limits come from the normal approximation to the
 //! number of runs (mean N/2 + 1, variance N(N − 2) / (4(N − 1)), ± 1.96 sd,
