@@ -845,3 +845,28 @@ fn renaming_a_pdsa_cycle_keeps_the_rebase_that_names_it() {
         1
     );
 }
+
+/// A retracted entry can no longer be edited, so its page offers no edits.
+#[test]
+fn a_retracted_entry_offers_no_edits() {
+    let home = Home::initialised();
+    let id = home
+        .stdout(&[
+            "publish",
+            "project",
+            "--title",
+            "Flow",
+            "--measure",
+            "Stays",
+        ])
+        .trim()
+        .to_string();
+    home.stdout(&["retract", &id]);
+    let daemon = Daemon::start(&home, &[]);
+    let cookie = sign_in(&home);
+    let (status, html) = page(&cookie, &format!("{}e/{id}", daemon.web));
+    assert_eq!(status, 200);
+    for offer in ["/edit\"", "Add value", "Add measure", "Add PDSA cycle"] {
+        assert!(!html.contains(offer), "{offer} on a retracted entry");
+    }
+}

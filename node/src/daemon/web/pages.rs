@@ -377,7 +377,9 @@ pub(crate) async fn entry(
                 .map(|o| (o.id.to_string(), o.title))
                 .collect();
             Ok(EntryView {
-                may_change: node.may_change(&entry),
+                // A retracted entry can no longer be edited by anyone.
+                may_change: node.may_change(&entry)
+                    && entry.meta.status != convene_model::Status::Retracted,
                 owner_name: node.org_name(&entry.meta.owner),
                 standing: node.org_standing(&entry.meta.owner),
                 history: node.history(id)?,
