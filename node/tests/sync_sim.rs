@@ -912,9 +912,9 @@ fn what_a_session_fetched_is_not_announced_back_to_where_it_came_from() {
         if let Msg::Request { from, bytes, .. } = front
             && *from == b
         {
-            match wire::decode::<Request>(bytes).unwrap() {
-                r @ (Request::Push { .. } | Request::Announce { .. }) => back.push(r.kind()),
-                _ => {}
+            let r = wire::decode::<Request>(bytes).unwrap();
+            if matches!(r, Request::Push { .. } | Request::Announce { .. }) {
+                back.push(r.kind());
             }
         }
         net.deliver_one();
