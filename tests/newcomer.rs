@@ -137,13 +137,19 @@ fn api_query_errors_are_json() {
     let home = Home::initialised();
     let daemon = Daemon::start(&home, &[]);
     let token = std::fs::read_to_string(home.path().join("web-token")).unwrap();
-    for path in ["api/entries?limit=lots", "api/entries?all=maybe"] {
+    for path in [
+        "api/entries?limit=lots",
+        "api/entries?all=maybe",
+        "api/entries/x?history=perhaps",
+        "api/nothing-here",
+    ] {
         let mut r = agent()
             .get(format!("{}{path}", daemon.web))
             .header("Authorization", &format!("Bearer {}", token.trim()))
             .call()
             .unwrap();
-        assert_eq!(r.status().as_u16(), 400, "{path}");
+        let expected = if path.contains("nothing") { 404 } else { 400 };
+        assert_eq!(r.status().as_u16(), expected, "{path}");
         assert!(
             r.headers()
                 .get("content-type")
@@ -154,7 +160,11 @@ fn api_query_errors_are_json() {
             "{path}"
         );
         let body: Value = r.body_mut().read_json().unwrap();
-        assert!(body["error"].as_str().unwrap().contains("query"), "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.contains("query") || error.contains("no API endpoint"),
+            "{body}"
+        );
     }
 }
 

@@ -282,6 +282,7 @@ fn router(state: AppState, addr: SocketAddr) -> Router {
         .route("/metrics", get(metrics))
         .merge(protected)
         .merge(sign_out)
+        .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
             auth::Hosts::new(addr),
             auth::check_host,

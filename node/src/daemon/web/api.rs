@@ -67,6 +67,23 @@ pub(crate) fn routes() -> Router<AppState> {
         .route_layer(axum::middleware::from_fn(require_json))
 }
 
+/// Any address nothing else answers: under `/api/` a JSON 404 like every
+/// other API error, elsewhere a plain one.
+pub(crate) async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError(Failure {
+            status: StatusCode::NOT_FOUND,
+            message: format!(
+                "no API endpoint at {}: see /api/entries, /api/status, /api/members, /api/peers",
+                uri.path()
+            ),
+        })
+        .into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "Not found\n").into_response()
+    }
+}
+
 /// Whether a `Content-Type` value is JSON (`application/json`, parameters
 /// such as `; charset=utf-8` allowed).
 fn is_json(content_type: &str) -> bool {
