@@ -880,3 +880,55 @@ fn a_retracted_entry_offers_no_edits() {
         assert!(!html.contains(offer), "{offer} on a retracted entry");
     }
 }
+
+/// The edit form moved a contact's email and phone to the end of its
+/// channels and dropped a second email, so saving it unchanged wrote.
+#[test]
+fn saving_a_contact_unchanged_keeps_its_channels() {
+    let home = Home::initialised();
+    let file = home.write(
+        "contact.json",
+        r#"{"name": "Sam Lee", "consent": {"given_by": "Sam Lee"},
+            "channels": [
+              {"channel": "phone", "value": "0191 000 0000"},
+              {"channel": "email", "value": "sam@example.org"},
+              {"channel": "email", "value": "sam.lee@example.org"}
+            ]}"#,
+    );
+    let id = home
+        .stdout(&["publish", "contact", "--from", file.to_str().unwrap()])
+        .trim()
+        .to_string();
+    let before = home.json(&["show", &id, "--json", "--history"]);
+    let daemon = Daemon::start(&home, &[]);
+    let cookie = sign_in(&home);
+    let url = format!("{}e/{id}/edit", daemon.web);
+    let (status, _, html) = post_form(
+        &cookie,
+        &url,
+        &[
+            ("name", "Sam Lee"),
+            ("visibility", before["visibility"].as_str().unwrap()),
+            ("email", "sam@example.org"),
+            ("phone", "0191 000 0000"),
+        ],
+    );
+    assert_eq!(status, 303, "{html}");
+    let after = home.json(&["show", &id, "--json", "--history"]);
+    assert_eq!(after["channels"], before["channels"]);
+    assert_eq!(after["history"], before["history"], "nothing written");
+    // A new phone number changes that channel where it is.
+    post_form(
+        &cookie,
+        &url,
+        &[
+            ("name", "Sam Lee"),
+            ("visibility", before["visibility"].as_str().unwrap()),
+            ("email", "sam@example.org"),
+            ("phone", "0191 111 1111"),
+        ],
+    );
+    let after = home.json(&["show", &id, "--json"]);
+    assert_eq!(after["channels"][0]["value"], "0191 111 1111");
+    assert_eq!(after["channels"][2]["value"], "sam.lee@example.org");
+}

@@ -773,23 +773,22 @@ fn complete(kind: Kind, input: &mut EntryInput, sent: &Sent, problems: &mut Vec<
 
 /// A contact's channels with email and phone as the form gives them.
 fn channels(current: &[Channel], sent: &Sent) -> Vec<Channel> {
-    let mut out: Vec<Channel> = current
-        .iter()
-        .filter(|c| c.channel != "email" && c.channel != "phone")
-        .cloned()
-        .collect();
+    // Changed in place, so the list keeps its order and any channel the
+    // form does not show (a second email, a social handle) stays as it is.
+    let mut out = current.to_vec();
     for channel in ["email", "phone"] {
         let value = sent.one(channel).trim();
-        if !value.is_empty() {
-            let visibility = current
-                .iter()
-                .find(|c| c.channel == channel)
-                .and_then(|c| c.visibility.clone());
-            out.push(Channel {
+        match out.iter().position(|c| c.channel == channel) {
+            Some(i) if value.is_empty() => {
+                out.remove(i);
+            }
+            Some(i) => value.clone_into(&mut out[i].value),
+            None if !value.is_empty() => out.push(Channel {
                 channel: channel.into(),
                 value: value.to_string(),
-                visibility,
-            });
+                visibility: None,
+            }),
+            None => {}
         }
     }
     out
