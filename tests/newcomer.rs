@@ -630,6 +630,20 @@ fn a_node_on_every_interface_prints_every_address_and_owns_its_port() {
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("is already in use"), "{stderr}");
+        // QUIC's UDP port too, with the same clear words.
+        let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp = held.local_addr().unwrap().port();
+        let out = other
+            .convene(&["node", "start", "--no-mdns", "--no-web"])
+            .args(["--listen", &format!("/ip4/127.0.0.1/udp/{udp}/quic-v1")])
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(&format!("UDP port {udp} is already in use")),
+            "{stderr}"
+        );
     });
     let _ = child.kill();
     let _ = child.wait();

@@ -133,31 +133,39 @@ fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
     }
 }
 
-/// The IP address and TCP port of a `/ip4|ip6/…/tcp/PORT` address.
-fn tcp_socket(addr: &Multiaddr) -> Option<std::net::SocketAddr> {
+/// The IP address and port of a `/ip4|ip6/…/tcp|udp/PORT` address, and
+/// which of the two it is.
+fn socket_of(addr: &Multiaddr) -> Option<(std::net::SocketAddr, &'static str)> {
     let text = addr.to_string();
     let parts: Vec<&str> = text.split('/').collect();
-    let port = parts
-        .windows(2)
-        .find(|w| w[0] == "tcp")
-        .and_then(|w| w[1].parse().ok())?;
-    Some(std::net::SocketAddr::new(ip_of(addr)?, port))
+    let (proto, port) = parts.windows(2).find_map(|w| match w[0] {
+        "tcp" => Some(("TCP", w[1].parse().ok()?)),
+        "udp" => Some(("UDP", w[1].parse().ok()?)),
+        _ => None,
+    })?;
+    Some((std::net::SocketAddr::new(ip_of(addr)?, port), proto))
 }
 
-/// Refuses to start when a TCP port to listen on is taken. libp2p sets
-/// `SO_REUSEPORT` on its listening sockets, so a second node of the same
-/// user could bind a running node's port without an error and take half
-/// its connections; a plain bind (no `SO_REUSEPORT`) fails on such a port,
-/// and on any port another program holds, and is closed again at once.
+/// Refuses to start when a port to listen on is taken. libp2p sets
+/// `SO_REUSEPORT` on its TCP listening sockets, so a second node of the
+/// same user could bind a running node's port without an error and take
+/// half its connections; a plain bind (no `SO_REUSEPORT`) fails on such a
+/// port, and on any port another program holds, and is closed again at
+/// once. QUIC's UDP port is checked the same way, for a clear message.
 fn refuse_ports_in_use(listen: &[Multiaddr]) -> Result<()> {
     for addr in listen {
-        let Some(socket) = tcp_socket(addr).filter(|s| s.port() != 0) else {
+        let Some((socket, proto)) = socket_of(addr).filter(|(s, _)| s.port() != 0) else {
             continue;
         };
-        if let Err(e) = std::net::TcpListener::bind(socket) {
+        let bound = if proto == "TCP" {
+            std::net::TcpListener::bind(socket).map(drop)
+        } else {
+            std::net::UdpSocket::bind(socket).map(drop)
+        };
+        if let Err(e) = bound {
             let why = if e.kind() == std::io::ErrorKind::AddrInUse {
                 format!(
-                    "TCP port {} is already in use, by another Convene node or another program; stop it, or choose another port with --listen or `convene config set listen`",
+                    "{proto} port {} is already in use, by another Convene node or another program; stop it, or choose another port with --listen or `convene config set listen`",
                     socket.port()
                 )
             } else {
