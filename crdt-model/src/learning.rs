@@ -3,6 +3,7 @@
 use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 
+use crate::attachment::Attachment;
 use crate::check::Checker;
 use crate::codec::Prose;
 use crate::vocab::Vocabularies;
@@ -77,6 +78,10 @@ pub struct Learning {
     /// Places or organisations it has spread to.
     #[autosurgeon(missing = "Default::default")]
     pub spread_to: Vec<String>,
+    /// Files behind the learning (report, slides, poster): described here,
+    /// their bytes held by hash outside the document (`attachment`).
+    #[autosurgeon(missing = "Default::default")]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Default for Learning {
@@ -105,6 +110,7 @@ impl Default for Learning {
             licence: DEFAULT_LICENCE.to_string(),
             adapted_from: Vec::new(),
             spread_to: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 }
@@ -137,5 +143,6 @@ impl Learning {
         }
         c.lines("adapted_from", &mut self.adapted_from);
         c.lines("spread_to", &mut self.spread_to);
+        crate::attachment::check(c, &mut self.attachments);
     }
 }

@@ -13,6 +13,9 @@
 //!   [`Organisation`] (one module each), and the community's [`Charter`]
 //!   and newcomers' join [`Claim`]s (`charter`). Reading and writing an entry from
 //!   and to an automerge document goes through `autosurgeon`.
+//! - [`attachment`]: files on learning entries and projects, described in
+//!   the document (name, size, media type, BLAKE3 hash); the bytes live in
+//!   the node's content-addressed file store.
 //! - [`codec`]: how small values (enums, ids, long [`Prose`], [`Timestamp`])
 //!   are stored in documents.
 //! - [`check`]: normalising and validating an entry with precise,
@@ -31,6 +34,7 @@
 //! [`Entry::write`]. A document received from a peer is read back with
 //! [`Entry::from_doc`] and checked the same way.
 
+pub mod attachment;
 pub mod chart;
 pub mod charter;
 pub mod check;
@@ -44,6 +48,7 @@ pub mod project;
 pub mod visibility;
 pub mod vocab;
 
+pub use attachment::Attachment;
 pub use charter::{Charter, Claim, Invite, Member};
 pub use check::{Problem, Problems};
 pub use codec::{Prose, Timestamp};

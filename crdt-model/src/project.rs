@@ -3,6 +3,7 @@
 use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 
+use crate::attachment::Attachment;
 use crate::check::Checker;
 use crate::codec::Prose;
 use crate::vocab::Vocabularies;
@@ -58,6 +59,10 @@ pub struct Project {
     /// Ids of learning entries that came out of this project.
     #[autosurgeon(missing = "Default::default")]
     pub learning: Vec<String>,
+    /// Files of the project (driver diagram, measures spreadsheet): see
+    /// `attachment`.
+    #[autosurgeon(missing = "Default::default")]
+    pub attachments: Vec<Attachment>,
 }
 
 /// Someone on a project team.
@@ -237,6 +242,7 @@ impl Project {
         c.prose("lived_experience", self.lived_experience.as_str(), false);
         c.prose("evidence", self.evidence.as_str(), false);
         c.lines("learning", &mut self.learning);
+        crate::attachment::check(c, &mut self.attachments);
     }
 
     /// The measure called `name` (case-insensitive).

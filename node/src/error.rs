@@ -62,6 +62,20 @@ pub enum NodeError {
     InBatch { index: usize, error: Box<NodeError> },
     #[error("a {0} cannot be published this way")]
     NotPublishable(convene_model::Kind),
+    #[error("{0:?} is not a usable file name")]
+    BadFileName(String),
+    #[error("a {0} cannot have files (only learning entries and projects)")]
+    NoFiles(convene_model::Kind),
+    #[error("entry {id} already has a file named {name:?}; pass another name with --name")]
+    DuplicateFile { id: DocumentId, name: String },
+    #[error("entry {id} has no file named {name:?} (its files: {known})")]
+    UnknownFile {
+        id: DocumentId,
+        name: String,
+        known: String,
+    },
+    #[error(transparent)]
+    Files(#[from] crate::blobs::BlobError),
     #[error(transparent)]
     Input(#[from] InputError),
     #[error(transparent)]

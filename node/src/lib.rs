@@ -23,6 +23,10 @@
 //! - `apply`: receiving changes: signature, permission (who may write
 //!   which document), apply, store; what cannot be judged yet waits, in
 //!   its sender's bounded share of the `pending` table.
+//! - [`blobs`]: attachment bytes in a content-addressed folder beside the
+//!   store (`files/ab/cdef…`), written whole or not at all; `attach` is
+//!   [`Node`]'s API over it (attach, list, save, drop what erasure left
+//!   unused).
 //! - [`backup`]: consistent online backups (key and database) and restore.
 //! - [`bundle`]: offline export and import of signed changes (sneakernet),
 //!   a stream of capped records read in bounded memory, checked exactly as
@@ -88,7 +92,9 @@
 //! ```
 
 mod apply;
+mod attach;
 pub mod backup;
+pub mod blobs;
 pub mod bundle;
 pub mod community;
 pub mod daemon;
@@ -102,6 +108,7 @@ pub mod sync;
 pub mod tabular;
 pub mod trust;
 
+pub use attach::{FileLimits, HeldAttachment, guess_media_type};
 pub use error::NodeError;
 pub use node::{
     ApplyReport, DB_FILE, Edit, HistoryItem, InitOptions, KEY_FILE, Node, OnProgress, Outcome,

@@ -722,6 +722,12 @@ impl Node {
         tombstones: Vec<Tombstone>,
         on: OnProgress<'_>,
     ) -> Result<ApplyReport, NodeError> {
+        // The files of entries a tombstone may erase, read while they are here.
+        let files: Vec<(DocumentId, Vec<String>)> = tombstones
+            .iter()
+            .map(|t| (t.doc, self.hashes_of(t.doc)))
+            .filter(|(_, h)| !h.is_empty())
+            .collect();
         let report = crate::apply::apply(
             &mut self.store,
             from,
@@ -732,6 +738,12 @@ impl Node {
         )?;
         if !report.erased.is_empty() {
             self.store.scrub()?;
+            let erased: Vec<String> = files
+                .into_iter()
+                .filter(|(doc, _)| report.erased.contains(doc))
+                .flat_map(|(_, h)| h)
+                .collect();
+            self.drop_unused_files(&erased)?;
         }
         Ok(report)
     }
@@ -753,6 +765,7 @@ impl Node {
                 owner: entry.meta.owner.to_string(),
             }));
         }
+        let files = self.hashes_of(id);
         let at = now().millis();
         let tombstone = Tombstone::sign(&self.identity, id, at, reason);
         let node = self.node_id().to_string();
@@ -777,6 +790,8 @@ impl Node {
             )
         })?;
         self.store.scrub()?;
+        // Its files' bytes go too, unless another entry here still uses them.
+        self.drop_unused_files(&files)?;
         Ok(())
     }
 
@@ -1062,7 +1077,7 @@ fn remove_node_files(home: &Path) {
     }
 }
 
-fn may_edit(org: OrgId, entry: &Entry) -> Result<(), NodeError> {
+pub(crate) fn may_edit(org: OrgId, entry: &Entry) -> Result<(), NodeError> {
     if entry.meta.owner == org || entry.meta.editors.contains(&org) {
         Ok(())
     } else {

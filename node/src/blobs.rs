@@ -1,0 +1,333 @@
+//! Attachment bytes: a content-addressed folder beside the store.
+//!
+//! An entry's document describes its files ([`convene_model::Attachment`]:
+//! name, size, media type, BLAKE3 hash); the bytes live here, under
+//! `files/` in the home, one file per distinct content, named by its hash:
+//! `files/ab/cdef…` (the first two hex digits are a folder, so no folder
+//! holds more than a few thousand files). However many entries use a file,
+//! its bytes are stored once.
+//!
+//! # Why a folder and not SQLite blobs
+//!
+//! - **Streaming**: a 200 MB report is hashed and written in 64 KiB pieces
+//!   and read back the same way; an SQLite blob must be sized up front and
+//!   passes through its page cache, and a large one sits in the WAL too.
+//! - **No huge rows**: a 1 GB row bloats the database, its backups and
+//!   every `VACUUM`, and holds the single writer lock while it is written,
+//!   stalling sync and the web app for the whole copy.
+//! - **Dedupe by name**: the hash *is* the path, so "is this content here
+//!   already" is one `stat`, and a second entry using the same file costs
+//!   nothing.
+//! - **Erasure is unlink**: removing bytes is deleting one file; erasing a
+//!   blob from SQLite needs a `secure_delete` scrub of freed pages.
+//!
+//! # Never half-written
+//!
+//! Content is streamed into a private temporary file inside `files/` (so
+//! on the same file system), hashed as it is written, `fsync`ed, checked
+//! against the expected hash when there is one, and only then renamed to
+//! its hash path (and the folder `fsync`ed). A crash leaves at most a
+//! `.tmp-*` file, which [`BlobStore::sweep_temp`] removes; a file under a
+//! hash path always holds exactly that content.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::node::{PRIVATE_FILE_MODE, create_private_dir};
+
+/// The folder in the home that holds attachment bytes.
+pub const FILES_DIR: &str = "files";
+/// The size of the pieces content is streamed in.
+const PIECE: usize = 64 * 1024;
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// A failure of the file store, phrased for the person at the command line.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("the file is larger than the {limit}-byte limit for one file")]
+    TooLarge { limit: u64 },
+    #[error("the content does not match its hash (expected {expected}, got {actual})")]
+    HashMismatch { expected: String, actual: String },
+    #[error("{0:?} is not a BLAKE3 hash (64 hex digits)")]
+    BadHash(String),
+    #[error("the bytes of file {0} are not held on this node")]
+    Missing(String),
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BlobError + 'a {
+    move |source| BlobError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What [`BlobStore::put`] stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// BLAKE3 of the content, 64 lowercase hex digits.
+    pub hash: String,
+    pub size: u64,
+    /// Whether the content was new here (false: it was already held, and
+    /// the copy just written was dropped).
+    pub new: bool,
+}
+
+/// The content-addressed folder of one home.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+impl BlobStore {
+    /// The store of the home `home` (nothing is created until a put).
+    pub fn new(home: &Path) -> Self {
+        Self {
+            root: home.join(FILES_DIR),
+        }
+    }
+
+    /// Where the bytes with `hash` live (whether or not they are held).
+    pub fn path(&self, hash: &str) -> Result<PathBuf, BlobError> {
+        if !convene_model::attachment::is_hash(hash) {
+            return Err(BlobError::BadHash(hash.to_string()));
+        }
+        Ok(self.root.join(&hash[..2]).join(&hash[2..]))
+    }
+
+    /// Whether this node holds the bytes with `hash`.
+    pub fn has(&self, hash: &str) -> bool {
+        self.path(hash).is_ok_and(|p| p.is_file())
+    }
+
+    /// Streams `from` into the store: at most `limit` bytes (one more is a
+    /// [`BlobError::TooLarge`]), and, when `expected` is given, exactly the
+    /// content with that hash. Nothing is left behind on any error.
+    pub fn put(
+        &self,
+        from: &mut dyn Read,
+        limit: u64,
+        expected: Option<&str>,
+    ) -> Result<Stored, BlobError> {
+        if let Some(e) = expected {
+            self.path(e)?;
+        }
+        create_private_dir(&self.root).map_err(io("create", &self.root))?;
+        let (temp_path, mut temp) = self.temp()?;
+        // Removes the temporary file unless it was renamed into place.
+        struct Guard<'a>(Option<&'a Path>);
+        impl Drop for Guard<'_> {
+            fn drop(&mut self) {
+                if let Some(p) = self.0 {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+        }
+        let mut guard = Guard(Some(&temp_path));
+        let mut hasher = blake3::Hasher::new();
+        let mut size: u64 = 0;
+        let mut buf = vec![0u8; PIECE];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(BlobError::Io {
+                        action: "read",
+                        path: PathBuf::from("the input"),
+                        source,
+                    });
+                }
+            };
+            size += n as u64;
+            if size > limit {
+                return Err(BlobError::TooLarge { limit });
+            }
+            hasher.update(&buf[..n]);
+            temp.write_all(&buf[..n]).map_err(io("write", &temp_path))?;
+        }
+        let hash = hasher.finalize().to_hex().to_string();
+        if let Some(expected) = expected
+            && expected != hash
+        {
+            return Err(BlobError::HashMismatch {
+                expected: expected.to_string(),
+                actual: hash,
+            });
+        }
+        temp.sync_all().map_err(io("sync", &temp_path))?;
+        drop(temp);
+        let dest = self.path(&hash)?;
+        if dest.is_file() {
+            return Ok(Stored {
+                hash,
+                size,
+                new: false,
+            });
+        }
+        let dir = dest.parent().expect("a hash path has a folder");
+        create_private_dir(dir).map_err(io("create", dir))?;
+        std::fs::rename(&temp_path, &dest).map_err(io("move into place", &dest))?;
+        guard.0 = None;
+        sync_dir(dir);
+        Ok(Stored {
+            hash,
+            size,
+            new: true,
+        })
+    }
+
+    /// Opens the bytes with `hash` for reading.
+    pub fn open(&self, hash: &str) -> Result<File, BlobError> {
+        let path = self.path(hash)?;
+        File::open(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                BlobError::Missing(hash.to_string())
+            } else {
+                io("open", &path)(e)
+            }
+        })
+    }
+
+    /// Deletes the bytes with `hash`; whether they were here.
+    pub fn remove(&self, hash: &str) -> Result<bool, BlobError> {
+        let path = self.path(hash)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                if let Some(dir) = path.parent() {
+                    sync_dir(dir);
+                    // An empty folder goes too (fails harmlessly if not empty).
+                    let _ = std::fs::remove_dir(dir);
+                }
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io("delete", &path)(e)),
+        }
+    }
+
+    /// Removes temporary files a crash left behind.
+    pub fn sweep_temp(&self) -> Result<usize, BlobError> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io("read", &self.root)(e)),
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Copies the bytes with `hash` to `dest` through a temporary file
+    /// beside it, checking them against the hash on the way (a file
+    /// damaged on disk is refused, not handed out). `dest` is replaced
+    /// only if `overwrite`; otherwise an existing `dest` is an error.
+    pub fn copy_out(&self, hash: &str, dest: &Path, overwrite: bool) -> Result<u64, BlobError> {
+        let mut src = self.open(hash)?;
+        if !overwrite && dest.exists() {
+            return Err(BlobError::Io {
+                action: "write",
+                path: dest.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "it already exists (pass --force to replace it)",
+                ),
+            });
+        }
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp_path = dir.join(format!(".{name}.convene-{:016x}", rand::random::<u64>()));
+        let mut temp = create_new_private(&temp_path)?;
+        let result = (|| {
+            let mut hasher = blake3::Hasher::new();
+            let mut size = 0u64;
+            let mut buf = vec![0u8; PIECE];
+            loop {
+                let n = match src.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io("read", &self.root)(e)),
+                };
+                size += n as u64;
+                hasher.update(&buf[..n]);
+                temp.write_all(&buf[..n]).map_err(io("write", &temp_path))?;
+            }
+            let actual = hasher.finalize().to_hex().to_string();
+            if actual != hash {
+                return Err(BlobError::HashMismatch {
+                    expected: hash.to_string(),
+                    actual,
+                });
+            }
+            temp.sync_all().map_err(io("sync", &temp_path))?;
+            if !overwrite && dest.exists() {
+                return Err(BlobError::Io {
+                    action: "write",
+                    path: dest.to_path_buf(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "it already exists (pass --force to replace it)",
+                    ),
+                });
+            }
+            std::fs::rename(&temp_path, dest).map_err(io("write", dest))?;
+            Ok(size)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp_path);
+        }
+        result
+    }
+
+    fn temp(&self) -> Result<(PathBuf, File), BlobError> {
+        let path = self
+            .root
+            .join(format!("{TEMP_PREFIX}{:016x}", rand::random::<u64>()));
+        let file = create_new_private(&path)?;
+        Ok((path, file))
+    }
+}
+
+/// Creates a new file readable by its owner only; never opens an existing one.
+fn create_new_private(path: &Path) -> Result<File, BlobError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(PRIVATE_FILE_MODE);
+    }
+    options.open(path).map_err(io("create", path))
+}
+
+/// Makes a rename in `dir` durable (best effort: not every platform can
+/// open a folder).
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}

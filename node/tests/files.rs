@@ -1,0 +1,280 @@
+//! Attachments on one node: the document records the file, the bytes are
+//! stored once by BLAKE3 hash, nothing is half-written or left behind by a
+//! refusal, and erasure removes bytes no other entry uses.
+
+use std::path::{Path, PathBuf};
+
+use convene_model::{Body, EntryInput, Learning, Project};
+use convene_node::blobs::{BlobError, BlobStore};
+use convene_node::{Edit, FileLimits, InitOptions, Node, NodeError};
+
+fn init(home: &Path, org: &str) -> Node {
+    Node::init(
+        home,
+        &InitOptions {
+            org: org.into(),
+            sector: "nhs-trust".into(),
+            place: None,
+        },
+    )
+    .unwrap()
+}
+
+fn learning(title: &str) -> EntryInput {
+    EntryInput {
+        body: Body::Learning(Learning {
+            title: title.into(),
+            summary: "A summary.".into(),
+            ..Learning::default()
+        }),
+        visibility: None,
+        status: None,
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// Every regular file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Whether any file under `dir` contains `needle`.
+fn home_contains(dir: &Path, needle: &[u8]) -> bool {
+    files_under(dir)
+        .iter()
+        .any(|p| std::fs::read(p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)))
+}
+
+#[test]
+fn a_file_is_recorded_in_the_document_and_stored_once_by_hash() {
+    let home = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let mut node = init(home.path(), "Gateshead Health");
+    let a = node.publish(learning("Peer visits")).unwrap();
+    let b = node
+        .publish(EntryInput {
+            body: Body::Project(Project {
+                title: "Handover delays".into(),
+                ..Project::default()
+            }),
+            visibility: None,
+            status: None,
+        })
+        .unwrap();
+    let content = b"evaluation report, final version".repeat(5000);
+    let path = write(src.path(), "Evaluation report.pdf", &content);
+    let limits = FileLimits::default();
+
+    let att = node.attach(a, &path, None, &limits).unwrap();
+    assert_eq!(att.name, "Evaluation report.pdf");
+    assert_eq!(att.size, content.len() as u64);
+    assert_eq!(att.media_type, "application/pdf");
+    assert_eq!(att.hash, blake3::hash(&content).to_hex().to_string());
+    let blob = home
+        .path()
+        .join("files")
+        .join(&att.hash[..2])
+        .join(&att.hash[2..]);
+    assert_eq!(std::fs::read(&blob).unwrap(), content);
+
+    // The same bytes on another entry, under another name: still one copy.
+    node.attach(b, &path, Some("../slides/report copy.pdf"), &limits)
+        .unwrap();
+    let listed = node.attachments(b).unwrap();
+    assert_eq!(listed[0].attachment.name, "report copy.pdf");
+    assert!(listed[0].held);
+    assert_eq!(files_under(&home.path().join("files")).len(), 1);
+
+    // The document carries it: it survives reopening, and `show --json` has it.
+    drop(node);
+    let node = Node::open(home.path()).unwrap();
+    let entry = node.get(a).unwrap();
+    assert_eq!(entry.to_json()["attachments"][0]["hash"], att.hash);
+
+    // Written out whole, never over an existing file unless asked.
+    let out = src.path().join("out.pdf");
+    node.save_attachment(a, "Evaluation report.pdf", &out, false)
+        .unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), content);
+    let err = node
+        .save_attachment(a, "Evaluation report.pdf", &out, false)
+        .unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    let err = node.save_attachment(a, "nope.pdf", &out, true).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no file named \"nope.pdf\" (its files: Evaluation report.pdf)"),
+        "{err}"
+    );
+
+    // Bytes damaged on disk are refused, not handed out.
+    std::fs::write(&blob, b"tampered").unwrap();
+    let out2 = src.path().join("out2.pdf");
+    let err = node
+        .save_attachment(a, "Evaluation report.pdf", &out2, false)
+        .unwrap_err();
+    assert!(
+        matches!(err, NodeError::Files(BlobError::HashMismatch { .. })),
+        "{err}"
+    );
+    assert!(!out2.exists());
+    assert_eq!(
+        files_under(src.path()).len(),
+        2,
+        "no temporary file is left"
+    );
+}
+
+#[test]
+fn refusals_leave_nothing_behind() {
+    let home = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let mut node = init(home.path(), "Gateshead Health");
+    let id = node.publish(learning("Peer visits")).unwrap();
+    let small = FileLimits { max_file: 10 };
+    let big = write(src.path(), "big.bin", &[7u8; 11]);
+    let err = node.attach(id, &big, None, &small).unwrap_err();
+    assert!(
+        err.to_string().contains("larger than the 10-byte limit"),
+        "{err}"
+    );
+    let exact = write(src.path(), "exact.bin", &[7u8; 10]);
+    node.attach(id, &exact, None, &small).unwrap();
+    let err = node.attach(id, &exact, None, &small).unwrap_err();
+    assert!(matches!(err, NodeError::DuplicateFile { .. }), "{err}");
+    let err = node
+        .attach(id, &src.path().join("missing.pdf"), None, &small)
+        .unwrap_err();
+    assert!(err.to_string().starts_with("cannot read"), "{err}");
+    assert_eq!(node.attachments(id).unwrap().len(), 1);
+    assert_eq!(files_under(&home.path().join("files")).len(), 1);
+
+    // An organisation's profile has no files; retracted entries take no more.
+    let contact = node.org().0;
+    let other = write(src.path(), "other.bin", b"other");
+    let err = node
+        .attach(contact, &other, None, &FileLimits::default())
+        .unwrap_err();
+    assert!(matches!(err, NodeError::NoFiles(_)), "{err}");
+    node.retract(id).unwrap();
+    let err = node
+        .attach(id, &other, None, &FileLimits::default())
+        .unwrap_err();
+    assert!(matches!(err, NodeError::Retracted(_)), "{err}");
+    assert_eq!(files_under(&home.path().join("files")).len(), 1);
+
+    // A hash mismatch on a verified put keeps nothing, not even a temp file.
+    let store = BlobStore::new(home.path());
+    let err = store
+        .put(&mut &b"hello"[..], 100, Some(&"00".repeat(32)))
+        .unwrap_err();
+    assert!(matches!(err, BlobError::HashMismatch { .. }), "{err}");
+    assert_eq!(files_under(&home.path().join("files")).len(), 1);
+}
+
+#[test]
+fn only_the_owner_and_co_editors_may_attach() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Gateshead Health");
+    let mut b = init(b_dir.path(), "Gateshead Council");
+    let id = a.publish(learning("Peer visits")).unwrap();
+    b.apply(a.store().all_changes().unwrap()).unwrap();
+    a.apply(b.store().all_changes().unwrap()).unwrap();
+    let file = write(src.path(), "poster.png", b"poster bytes");
+    let err = b
+        .attach(id, &file, None, &FileLimits::default())
+        .unwrap_err();
+    assert!(matches!(err, NodeError::NotOwner { .. }), "{err}");
+    assert!(files_under(&b_dir.path().join("files")).is_empty());
+
+    a.edit(id, Edit::AddEditor(b.org())).unwrap();
+    b.apply(a.store().all_changes().unwrap()).unwrap();
+    b.attach(id, &file, None, &FileLimits::default()).unwrap();
+    // The co-editor's change is accepted by the owner like any edit.
+    let report = a.apply(b.store().all_changes().unwrap()).unwrap();
+    assert!(report.rejected.is_empty(), "{report:?}");
+    let files = a.attachments(id).unwrap();
+    assert_eq!(files[0].attachment.name, "poster.png");
+    assert!(
+        !files[0].held,
+        "the bytes have not travelled (no transfer yet)"
+    );
+}
+
+#[test]
+fn erasing_an_entry_removes_bytes_no_other_entry_uses() {
+    let home = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let mut node = init(home.path(), "Gateshead Health");
+    let first = node.publish(learning("First")).unwrap();
+    let second = node.publish(learning("Second")).unwrap();
+    let shared = b"SHARED-MARKER-3f9a: the summit slides".to_vec();
+    let own = b"PRIVATE-MARKER-7c21: a story withdrawn".to_vec();
+    let limits = FileLimits::default();
+    let shared_path = write(src.path(), "slides.pptx", &shared);
+    let own_path = write(src.path(), "story.docx", &own);
+    node.attach(first, &shared_path, None, &limits).unwrap();
+    node.attach(first, &own_path, None, &limits).unwrap();
+    node.attach(second, &shared_path, None, &limits).unwrap();
+    std::fs::remove_dir_all(src.path()).unwrap();
+    assert!(home_contains(home.path(), b"PRIVATE-MARKER-7c21"));
+
+    node.erase(first, "withdrawn").unwrap();
+    assert!(!home_contains(home.path(), b"PRIVATE-MARKER-7c21"));
+    assert!(
+        home_contains(home.path(), b"SHARED-MARKER-3f9a"),
+        "the second entry still uses the slides"
+    );
+    assert!(node.attachments(second).unwrap()[0].held);
+
+    node.erase(second, "withdrawn").unwrap();
+    assert!(!home_contains(home.path(), b"SHARED-MARKER-3f9a"));
+}
+
+#[test]
+fn a_received_tombstone_removes_the_files_too() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Gateshead Health");
+    let mut b = init(b_dir.path(), "Gateshead Council");
+    let id = a.publish(learning("Withdrawn story")).unwrap();
+    let file = write(src.path(), "story.docx", b"RECEIVED-MARKER-51e0");
+    a.attach(id, &file, None, &FileLimits::default()).unwrap();
+    b.apply(a.store().all_changes().unwrap()).unwrap();
+    // B holds the bytes (by bundle or transfer; here straight from the file).
+    let hash = a.attachments(id).unwrap()[0].attachment.hash.clone();
+    b.blobs()
+        .put(
+            &mut std::fs::File::open(&file).unwrap(),
+            1 << 20,
+            Some(&hash),
+        )
+        .unwrap();
+    assert!(b.attachments(id).unwrap()[0].held);
+
+    a.erase(id, "withdrawn").unwrap();
+    let tombstones = vec![a.store().tombstone(id).unwrap().unwrap().tombstone];
+    let report = b.apply_with_tombstones(Vec::new(), tombstones).unwrap();
+    assert_eq!(report.erased, vec![id]);
+    assert!(!home_contains(b_dir.path(), b"RECEIVED-MARKER-51e0"));
+}
