@@ -57,6 +57,12 @@ pub enum Command {
     Search(SearchArgs),
     /// Withdraw an entry your organisation owns (it stays in history)
     Retract(RetractArgs),
+    /// Attach a file (report, slides, poster) to a learning entry or project
+    Attach(crate::files::AttachArgs),
+    /// List an entry's files: name, size, type, hash, whether this node holds them
+    Files(crate::files::FilesArgs),
+    /// Write one of an entry's files (refuses to overwrite without --force)
+    Get(crate::files::GetArgs),
     /// Print a vocabulary's values (slug and label)
     Vocab(VocabArgs),
     /// Run this node on the network

@@ -88,6 +88,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Record(a) => record(&mut out, &home, a)?,
         Command::Chart(a) => crate::chart::run(&mut out, &home, a)?,
         Command::Search(a) => search(&mut out, &home, a)?,
+        Command::Attach(a) => crate::files::attach(&mut out, &home, a)?,
+        Command::Files(a) => crate::files::list(&mut out, &home, a)?,
+        Command::Get(a) => crate::files::get(&mut out, &home, a)?,
         Command::Retract(a) => {
             let mut node = Node::open(&home)?;
             let id = node.resolve(&a.id)?;

@@ -13,6 +13,7 @@ mod bundles;
 mod chart;
 mod commands;
 mod community;
+mod files;
 mod input;
 mod network;
 mod ops;

@@ -13,6 +13,10 @@
 //! listen = "127.0.0.1:4041"
 //! # Set to false to run without the web app.
 //! enabled = true
+//!
+//! [files]
+//! # The largest attachment, in MB (millions of bytes), this node stores.
+//! max_file_mb = 200
 //! ```
 
 use std::net::SocketAddr;
@@ -47,6 +51,13 @@ struct File {
     bootstrap: Option<Vec<String>>,
     mdns: Option<bool>,
     web: Option<WebFile>,
+    files: Option<FilesFile>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct FilesFile {
+    max_file_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -89,6 +100,8 @@ pub struct Config {
     /// not): whatever gets past the per-connection limits, strangers
     /// cannot take the node past this.
     pub stranger_memory: u64,
+    /// What this node accepts as attachment content (`[files]`).
+    pub files: crate::FileLimits,
 }
 
 impl Default for Config {
@@ -110,6 +123,7 @@ impl Default for Config {
             resync: Duration::from_secs(60),
             request_timeout: crate::net::behaviour::REQUEST_TIMEOUT,
             stranger_memory: 512 * 1024 * 1024,
+            files: crate::FileLimits::default(),
         }
     }
 }
@@ -188,6 +202,15 @@ impl Config {
                 config.web = None;
             }
         }
+        if let Some(mb) = file.files.and_then(|f| f.max_file_mb) {
+            if mb == 0 || mb > convene_model::attachment::MAX_FILE_CEILING / 1_000_000 {
+                return Err(invalid(format!(
+                    "files.max_file_mb = {mb}: must be between 1 and {}",
+                    convene_model::attachment::MAX_FILE_CEILING / 1_000_000
+                )));
+            }
+            config.files.max_file = mb * 1_000_000;
+        }
         Ok(config)
     }
 
@@ -207,6 +230,9 @@ impl Config {
                         .to_string(),
                 ),
                 enabled: Some(self.web.is_some()),
+            }),
+            files: Some(FilesFile {
+                max_file_mb: Some(self.files.max_file / 1_000_000),
             }),
         };
         toml::to_string(&file).expect("the config serialises")

@@ -1,0 +1,242 @@
+//! `convene attach`, `files`, `get` and `retract --erase` end to end, as a
+//! user would run them: files go in whole or not at all, bad input gets one
+//! clear line, and an erased entry leaves no bytes of its files behind.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::Home;
+
+/// Every regular file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn home_contains(dir: &Path, needle: &[u8]) -> bool {
+    files_under(dir)
+        .iter()
+        .any(|p| std::fs::read(p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)))
+}
+
+/// Runs a command that must fail with exactly one line on stderr
+/// containing `message`; returns that line.
+fn fails(home: &Home, args: &[&str], message: &str) -> String {
+    let out = home.convene(args).output().unwrap();
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
+    assert!(err.contains(message), "{args:?}: {err}");
+    assert!(out.stdout.is_empty(), "{args:?} printed {:?}", out.stdout);
+    err
+}
+
+#[test]
+fn attach_list_and_get_a_file() {
+    let home = Home::initialised();
+    let id = home.publish("Summit slides");
+    let work = tempfile::tempdir().unwrap();
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let deck = work.path().join("deck.pptx");
+    std::fs::write(&deck, &content).unwrap();
+    let hash = blake3::hash(&content).to_hex().to_string();
+
+    let out = home.stdout(&["attach", &id[..8], deck.to_str().unwrap()]);
+    assert!(out.contains("attached deck.pptx (300.0 kB"), "{out}");
+    home.stdout(&[
+        "attach",
+        &id,
+        deck.to_str().unwrap(),
+        "--name",
+        "Summit/deck copy.pptx",
+    ]);
+
+    let listed = home.json_lines(&["files", &id, "--json"]);
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["name"], "deck.pptx");
+    assert_eq!(listed[0]["size"], 300_000);
+    assert_eq!(
+        listed[0]["media_type"],
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+    );
+    assert_eq!(listed[0]["hash"], hash.as_str());
+    assert_eq!(listed[0]["held"], true);
+    assert_eq!(listed[1]["name"], "deck copy.pptx", "folders are cut off");
+    let table = home.stdout(&["files", &id]);
+    assert!(
+        table.contains("deck copy.pptx") && table.contains("yes"),
+        "{table}"
+    );
+    assert_eq!(
+        files_under(&home.path().join("files")).len(),
+        1,
+        "one copy of the bytes"
+    );
+
+    // `get` writes into the current folder by default, --out elsewhere,
+    // and never replaces a file unless --force.
+    home.convene(&["get", &id, "deck.pptx"])
+        .current_dir(work.path().join(".."))
+        .assert()
+        .success();
+    let default_out = work.path().join("..").join("deck.pptx");
+    assert_eq!(std::fs::read(&default_out).unwrap(), content);
+    std::fs::remove_file(default_out).unwrap();
+    let copy = work.path().join("copy.pptx");
+    home.stdout(&[
+        "get",
+        &id,
+        "deck copy.pptx",
+        "--out",
+        copy.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&copy).unwrap(), content);
+    std::fs::write(&copy, b"mine").unwrap();
+    fails(
+        &home,
+        &["get", &id, "deck.pptx", "--out", copy.to_str().unwrap()],
+        "already exists (pass --force to replace it)",
+    );
+    assert_eq!(std::fs::read(&copy).unwrap(), b"mine");
+    home.stdout(&[
+        "get",
+        &id,
+        "deck.pptx",
+        "--out",
+        copy.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(std::fs::read(&copy).unwrap(), content);
+    assert_eq!(
+        files_under(work.path()).len(),
+        2,
+        "no temporary file is left"
+    );
+}
+
+#[test]
+fn bad_input_gets_one_line_and_writes_nothing() {
+    let home = Home::initialised();
+    let id = home.publish("Peer visits");
+    let work = tempfile::tempdir().unwrap();
+    home.stdout(&["config", "set", "files.max_file_mb", "1"]);
+    let big = work.path().join("big.bin");
+    std::fs::write(&big, vec![1u8; 1_000_001]).unwrap();
+    let ok = work.path().join("ok.bin");
+    std::fs::write(&ok, vec![1u8; 1_000_000]).unwrap();
+    let before = home.db_bytes_after_checkpoint();
+
+    fails(
+        &home,
+        &["attach", &id, big.to_str().unwrap()],
+        "error: the file is larger than the 1000000-byte limit for one file",
+    );
+    fails(
+        &home,
+        &[
+            "attach",
+            &id,
+            work.path().join("nope.pdf").to_str().unwrap(),
+        ],
+        "cannot read",
+    );
+    fails(
+        &home,
+        &["attach", &id, work.path().to_str().unwrap()],
+        "it is a folder, not a file",
+    );
+    fails(
+        &home,
+        &["attach", &id, ok.to_str().unwrap(), "--name", ".."],
+        "\"..\" is not a usable file name",
+    );
+    // An organisation profile takes no files.
+    let org = home.json_lines(&["list", "organisation", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fails(
+        &home,
+        &["attach", &org, ok.to_str().unwrap()],
+        "cannot have files",
+    );
+    assert!(files_under(&home.path().join("files")).is_empty());
+    assert!(
+        home.db_bytes_after_checkpoint() == before,
+        "nothing was written"
+    );
+
+    home.stdout(&["attach", &id, ok.to_str().unwrap()]);
+    fails(
+        &home,
+        &["attach", &id, ok.to_str().unwrap()],
+        "already has a file named \"ok.bin\"",
+    );
+    let dest = work.path().join("out.bin");
+    fails(
+        &home,
+        &["get", &id, "other.bin", "--out", dest.to_str().unwrap()],
+        "has no file named \"other.bin\" (its files: ok.bin)",
+    );
+    assert!(!dest.exists());
+
+    // Another organisation's entry: only its owner (or a co-editor) may add files.
+    let other = Home::for_org("Felling Community Group", "vcse");
+    let bundle = home.path().join("out.bundle");
+    home.stdout(&["export", "--out", bundle.to_str().unwrap()]);
+    other.stdout(&["import", bundle.to_str().unwrap()]);
+    fails(
+        &other,
+        &["attach", &id, ok.to_str().unwrap()],
+        "only its owner organisation (or an editor it named) can change it",
+    );
+    assert!(files_under(&other.path().join("files")).is_empty());
+    let listed = other.json_lines(&["files", &id, "--json"]);
+    assert_eq!(listed[0]["held"], false, "{listed:?}");
+    fails(
+        &other,
+        &["get", &id, "ok.bin", "--out", dest.to_str().unwrap()],
+        "are not held on this node",
+    );
+    assert!(!dest.exists());
+}
+
+#[test]
+fn retract_erase_leaves_no_bytes_of_its_files() {
+    let home = Home::initialised();
+    let keep = home.publish("Still current");
+    let gone = home.publish("Withdrawn story");
+    let work = tempfile::tempdir().unwrap();
+    let story = work.path().join("story.docx");
+    std::fs::write(&story, b"ERASE-ME-4b1d: what the family told us").unwrap();
+    let shared = work.path().join("slides.pdf");
+    std::fs::write(&shared, b"SHARED-9e07: the summit slides").unwrap();
+    home.stdout(&["attach", &gone, story.to_str().unwrap()]);
+    home.stdout(&["attach", &gone, shared.to_str().unwrap()]);
+    home.stdout(&["attach", &keep, shared.to_str().unwrap()]);
+    drop(work);
+    assert!(home_contains(home.path(), b"ERASE-ME-4b1d"));
+
+    home.stdout(&["retract", &gone, "--erase"]);
+    assert!(
+        !home_contains(home.path(), b"ERASE-ME-4b1d"),
+        "the erased entry's file is gone from every file in the home"
+    );
+    assert!(home_contains(home.path(), b"SHARED-9e07"));
+    let listed = home.json_lines(&["files", &keep, "--json"]);
+    assert_eq!(listed[0]["held"], true);
+    home.stdout(&["retract", &keep, "--erase"]);
+    assert!(!home_contains(home.path(), b"SHARED-9e07"));
+}
