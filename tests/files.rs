@@ -240,3 +240,85 @@ fn retract_erase_leaves_no_bytes_of_its_files() {
     home.stdout(&["retract", &keep, "--erase"]);
     assert!(!home_contains(home.path(), b"SHARED-9e07"));
 }
+
+#[test]
+fn bundles_with_files_carry_the_bytes_and_refuse_altered_ones() {
+    let trust = Home::initialised();
+    let id = trust.publish("Summit slides");
+    let work = tempfile::tempdir().unwrap();
+    let deck: Vec<u8> = (0..200_000u32).map(|i| (i % 241) as u8).collect();
+    let poster = b"POSTER-BYTES-0a5f".to_vec();
+    for (name, bytes) in [("deck.pptx", &deck), ("poster.png", &poster)] {
+        let p = work.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        trust.stdout(&["attach", &id, p.to_str().unwrap()]);
+    }
+
+    // Without --with-files the bundle is the ordinary format older
+    // releases read; it carries the description of the files, not the bytes.
+    let plain = work.path().join("plain.bundle");
+    trust.stdout(&["export", "--out", plain.to_str().unwrap()]);
+    assert!(
+        std::fs::read(&plain)
+            .unwrap()
+            .starts_with(b"CONVENE-BUNDLE\n")
+    );
+    let vcse = Home::for_org("Felling Community Group", "vcse");
+    vcse.stdout(&["import", plain.to_str().unwrap()]);
+    let listed = vcse.json_lines(&["files", &id, "--json"]);
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|f| f["held"] == false), "{listed:?}");
+
+    let full = work.path().join("full.bundle");
+    let out = trust.stdout(&["export", "--out", full.to_str().unwrap(), "--with-files"]);
+    assert!(out.contains("with 2 files"), "{out}");
+    let out = vcse.stdout(&["import", full.to_str().unwrap()]);
+    assert!(
+        out.contains("files: 2 stored, 0 already here, 0 left out"),
+        "{out}"
+    );
+    assert!(
+        vcse.json_lines(&["files", &id, "--json"])
+            .iter()
+            .all(|f| f["held"] == true)
+    );
+    let got = work.path().join("got.pptx");
+    vcse.stdout(&["get", &id, "deck.pptx", "--out", got.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&got).unwrap(), deck);
+    // `--since` accepts a bundle with files as it does any bundle.
+    trust.stdout(&[
+        "export",
+        "--out",
+        work.path().join("since.bundle").to_str().unwrap(),
+        "--since",
+        full.to_str().unwrap(),
+    ]);
+
+    // One byte changed in a file's content, or a cut-off copy: refused
+    // before anything is applied, with one line.
+    let bytes = std::fs::read(&full).unwrap();
+    let at = bytes
+        .windows(poster.len())
+        .position(|w| w == poster.as_slice())
+        .unwrap();
+    let mut altered = bytes.clone();
+    altered[at] ^= 0x01;
+    let altered_path = work.path().join("altered.bundle");
+    std::fs::write(&altered_path, &altered).unwrap();
+    let cut_path = work.path().join("cut.bundle");
+    std::fs::write(&cut_path, &bytes[..bytes.len() - 5]).unwrap();
+    for (path, message) in [
+        (&altered_path, "does not match its hash"),
+        (&cut_path, "truncated"),
+    ] {
+        let third = Home::for_org("Carrying Council", "council");
+        let before = third.ids();
+        let line = fails(&third, &["import", path.to_str().unwrap()], message);
+        assert!(
+            line.contains("nothing was imported") || message == "truncated",
+            "{line}"
+        );
+        assert_eq!(third.ids(), before, "nothing was applied");
+        assert!(files_under(&third.path().join("files")).is_empty());
+    }
+}

@@ -194,6 +194,9 @@ pub struct ExportArgs {
     /// Only what this organisation may see [default: what the whole community may see]
     #[arg(long = "for", value_name = "ORG")]
     pub for_org: Option<String>,
+    /// Also carry the bytes of the entries' files held here (a node without attachments cannot read such a bundle)
+    #[arg(long)]
+    pub with_files: bool,
 }
 
 #[derive(Debug, Args)]

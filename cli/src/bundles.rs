@@ -18,16 +18,13 @@ use convene_node::node::{create_private_dir, create_private_file};
 use crate::args::{ExportArgs, ImportArgs};
 use crate::progress;
 
-/// Opens a bundle file from its start (it is read as a stream, never
-/// whole: see `convene_node::bundle`).
-fn open(path: &Path) -> impl FnMut() -> std::io::Result<std::fs::File> + '_ {
-    move || std::fs::File::open(path)
-}
-
 fn since(s: &str) -> Result<Since> {
     let path = Path::new(s);
     if path.is_file() {
-        let hashes = bundle::read_hashes(open(path))
+        // A bundle made with --with-files holds an ordinary one.
+        let layout = bundle::files::layout(path)
+            .with_context(|| format!("{} was refused", path.display()))?;
+        let hashes = bundle::read_hashes(|| layout.open_bundle(path))
             .with_context(|| format!("{} was refused", path.display()))?;
         return Ok(Since::Bundle(hashes));
     }
@@ -75,8 +72,16 @@ pub fn export(out: &mut impl Write, home: &Path, a: ExportArgs) -> Result<()> {
     // Private to this user like every export: a bundle holds entries and
     // contacts that are not for everyone.
     let tmp = a.out.with_extension("partial");
-    write_private(&tmp, &bytes)?;
+    let files = if a.with_files {
+        crate::files::write_bundle_with_files(&node, &body, &bytes, &tmp)?
+    } else {
+        write_private(&tmp, &bytes)?;
+        0
+    };
     std::fs::rename(&tmp, &a.out).with_context(|| format!("cannot write {}", a.out.display()))?;
+    if a.with_files {
+        writeln!(out, "with {files} files")?;
+    }
     writeln!(
         out,
         "Wrote {}: {} changes to {} entries, {} erasures ({} bytes)",
@@ -93,22 +98,26 @@ pub fn import(out: &mut impl Write, home: &Path, a: ImportArgs) -> Result<()> {
     let spinner = progress::spinner(format!("reading {}", a.file.display()));
     let imported = (|| {
         let mut node = Node::open(home)?;
+        let layout = crate::files::check_bundle_files(&a.file)?;
         let imported = node
-            .import_bundle_from(open(&a.file), &mut |stage, done, total| match stage {
-                bundle::Stage::Checking => progress::say(&spinner, "checking the checksum"),
-                bundle::Stage::Verifying => {
-                    progress::bar(&spinner, "verifying signatures", done, total, "records")
-                }
-                bundle::Stage::Applying => {
-                    progress::bar(&spinner, "applying", done, total, "changes")
+            .import_bundle_from(|| layout.open_bundle(&a.file), &mut |stage, done, total| {
+                match stage {
+                    bundle::Stage::Checking => progress::say(&spinner, "checking the checksum"),
+                    bundle::Stage::Verifying => {
+                        progress::bar(&spinner, "verifying signatures", done, total, "records")
+                    }
+                    bundle::Stage::Applying => {
+                        progress::bar(&spinner, "applying", done, total, "changes")
+                    }
                 }
             })
             .with_context(|| format!("{} was refused", a.file.display()))?;
         progress::say(&spinner, "saving");
-        Ok::<_, anyhow::Error>(imported)
+        let files = crate::files::import_bundle_files(&node, home, &a.file, &layout)?;
+        Ok::<_, anyhow::Error>((imported, files))
     })();
     progress::done(&spinner);
-    let imported = imported?;
+    let (imported, files) = imported?;
     let report = &imported.report;
     writeln!(
         out,
@@ -136,6 +145,13 @@ pub fn import(out: &mut impl Write, home: &Path, a: ImportArgs) -> Result<()> {
             out,
             "  and {} more (`convene log --security` lists them all)",
             imported.rejected - report.rejected.len()
+        )?;
+    }
+    if let Some(f) = files {
+        writeln!(
+            out,
+            "  files: {} stored, {} already here, {} left out (no entry here uses them, or over the size limit)",
+            f.stored, f.already, f.skipped
         )?;
     }
     Ok(())

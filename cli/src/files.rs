@@ -124,3 +124,56 @@ fn size(bytes: u64) -> String {
     }
     format!("{v:.1} {unit}")
 }
+
+/// `export --with-files`: the encoded bundle `bytes` and the bytes of its
+/// entries' files held here, written to `tmp` (private, synced).
+pub fn write_bundle_with_files(
+    node: &Node,
+    body: &convene_node::bundle::Body,
+    bytes: &[u8],
+    tmp: &Path,
+) -> Result<usize> {
+    use anyhow::Context;
+    let file = convene_node::node::create_private_file(tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let result = node
+        .write_bundle_with_files(bytes, convene_node::bundle::documents(body), &mut w)
+        .map_err(anyhow::Error::from)
+        .and_then(|n| {
+            let file = w.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            Ok(n)
+        })
+        .with_context(|| format!("cannot write {}", tmp.display()));
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    result
+}
+
+/// Before a bundle is imported: where its inner bundle is and, for one
+/// made with `--with-files`, every file checked against its hash.
+pub fn check_bundle_files(path: &Path) -> Result<convene_node::bundle::files::Layout> {
+    use anyhow::Context;
+    let layout = convene_node::bundle::files::layout(path)
+        .with_context(|| format!("{} was refused", path.display()))?;
+    convene_node::bundle::files::verify(path, &layout)
+        .with_context(|| format!("{} was refused; nothing was imported", path.display()))?;
+    Ok(layout)
+}
+
+/// After a bundle's changes are imported: store its files (verified
+/// again as written). `None` for a bundle without files.
+pub fn import_bundle_files(
+    node: &Node,
+    home: &Path,
+    path: &Path,
+    layout: &convene_node::bundle::files::Layout,
+) -> Result<Option<convene_node::bundle::files::FilesImported>> {
+    if !layout.with_files {
+        return Ok(None);
+    }
+    let limits = Config::load(home)?.files;
+    Ok(Some(node.import_bundle_files(path, layout, &limits)?))
+}

@@ -43,6 +43,12 @@
 //! changes nothing. Tombstones come first, so an erased entry's changes
 //! are refused rather than applied and then erased.
 //!
+//! # Files
+//!
+//! `export --with-files` wraps an unchanged bundle in a container that
+//! also carries attachment bytes, each checked against its hash on import;
+//! see [`files`].
+//!
 //! # Version 1
 //!
 //! Version 1 bodies were one postcard `Body`, which cannot be read in
@@ -50,6 +56,7 @@
 //! a larger one is refused before more is allocated, with a request to
 //! export it again with this Convene.
 
+pub mod files;
 mod import;
 
 pub use import::{Imported, Stage};
