@@ -13,7 +13,7 @@ use std::path::Path;
 use convene_model::attachment::{DEFAULT_MAX_FILE, sanitise_name};
 use convene_model::{Attachment, Body, DocumentId, Entry, Kind, Status};
 
-use crate::blobs::{BlobError, BlobStore};
+use crate::blobs::{BlobError, BlobStore, Stored};
 use crate::store::Filter;
 use crate::{Node, NodeError};
 
@@ -120,16 +120,8 @@ impl Node {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         };
-        let name = sanitise_name(&raw);
-        if name.is_empty() {
-            return Err(NodeError::BadFileName(raw));
-        }
         // Refuse what the change would refuse before reading any byte.
-        let current = self.get(id)?;
-        check_attachable(self.org(), &current)?;
-        if attachments_of(&current).iter().any(|a| a.name == name) {
-            return Err(NodeError::DuplicateFile { id, name });
-        }
+        let name = self.check_attach(id, &raw)?;
         let mut file = std::fs::File::open(path).map_err(|source| BlobError::Io {
             action: "read",
             path: path.to_path_buf(),
@@ -144,6 +136,56 @@ impl Node {
             .into());
         }
         let stored = self.blobs().put(&mut file, limits.max_file, None)?;
+        self.attach_stored(id, &stored, &name)
+    }
+
+    /// Whether this node may add a file called `raw` (sanitised first) to
+    /// entry `id`: a learning entry or project, not retracted, owned or
+    /// co-edited by this node's organisation, without a file of that name.
+    /// Returns the sanitised name. For callers that check before reading
+    /// the bytes (the CLI, a web upload); [`Node::attach_stored`] checks
+    /// again when it writes.
+    pub fn check_attach(&self, id: DocumentId, raw: &str) -> Result<String, NodeError> {
+        let current = self.get(id)?;
+        check_attachable(self.org(), &current)?;
+        let name = sanitise_name(raw);
+        if name.is_empty() {
+            return Err(NodeError::BadFileName(raw.to_string()));
+        }
+        if attachments_of(&current).iter().any(|a| a.name == name) {
+            return Err(NodeError::DuplicateFile { id, name });
+        }
+        Ok(name)
+    }
+
+    /// Records content already in the file store (`stored`, from
+    /// [`BlobStore::put`]) as the file `name` (sanitised here) of entry
+    /// `id`, in one signed change. If the change is refused, bytes that
+    /// were stored only for it (`stored.new`, and no entry uses them) are
+    /// removed again, so a refusal leaves nothing behind.
+    pub fn attach_stored(
+        &mut self,
+        id: DocumentId,
+        stored: &Stored,
+        name: &str,
+    ) -> Result<Attachment, NodeError> {
+        let result = self.record_attachment(id, stored, name);
+        if result.is_err() && stored.new {
+            self.drop_unused_files(std::slice::from_ref(&stored.hash))?;
+        }
+        result
+    }
+
+    fn record_attachment(
+        &mut self,
+        id: DocumentId,
+        stored: &Stored,
+        raw: &str,
+    ) -> Result<Attachment, NodeError> {
+        let name = sanitise_name(raw);
+        if name.is_empty() {
+            return Err(NodeError::BadFileName(raw.to_string()));
+        }
         let attachment = Attachment {
             name: name.clone(),
             size: stored.size,
@@ -153,7 +195,7 @@ impl Node {
         let vocab = self.vocab().clone();
         let org = self.org();
         let added = attachment.clone();
-        let result = self.commit(id, "attach", move |current| {
+        self.commit(id, "attach", move |current| {
             let current = current.ok_or_else(|| NodeError::UnknownId(id.to_string()))?;
             check_attachable(org, &current)?;
             let mut next = current.clone();
@@ -172,13 +214,7 @@ impl Node {
             next.body.check(&vocab)?;
             next.meta.updated = crate::node::now();
             Ok(Some(next))
-        });
-        if let Err(e) = result {
-            if stored.new && !self.referenced_hashes(None)?.contains(&stored.hash) {
-                self.blobs().remove(&stored.hash)?;
-            }
-            return Err(e);
-        }
+        })?;
         Ok(attachment)
     }
 
@@ -289,7 +325,7 @@ impl Node {
 }
 
 /// Whether this node's organisation `org` may add a file to `entry`.
-fn check_attachable(org: convene_model::OrgId, entry: &Entry) -> Result<(), NodeError> {
+pub(crate) fn check_attachable(org: convene_model::OrgId, entry: &Entry) -> Result<(), NodeError> {
     if !matches!(entry.meta.kind, Kind::Learning | Kind::Project) {
         return Err(NodeError::NoFiles(entry.meta.kind));
     }

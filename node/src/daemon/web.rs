@@ -16,6 +16,9 @@
 //!   `convene_model::chart`) drawn as accessible SVG with a table beside
 //!   it, and its SVG, CSV and JSON downloads.
 //! - [`api`]: `/api/…`, JSON in and out (only `application/json` bodies).
+//! - [`files`]: an entry's attachments: the Attachments section, uploads
+//!   streamed into the file store, downloads that can never run in this
+//!   origin.
 //!
 //! Every handler runs the node's blocking calls on tokio's blocking pool
 //! through [`AppState::run`], against the web server's own [`Node`] (its
@@ -27,13 +30,14 @@
 mod api;
 mod auth;
 mod chart;
+mod files;
 mod forms;
 mod pages;
 mod pdsa;
 mod query;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -50,8 +54,8 @@ pub use chart::svg_document as chart_svg_document;
 
 use super::event_loop::Client;
 use super::metrics::Metrics;
-use crate::NodeError;
 use crate::node::Node;
+use crate::{FileLimits, NodeError};
 
 /// Where a running daemon records its web app's address (store meta).
 pub const META_WEB: &str = "daemon.web";
@@ -83,6 +87,10 @@ struct Inner {
     token: String,
     /// The session cookie's name: `convene_session_PORT`.
     cookie: String,
+    /// The node's home (its file store is `files/` in it).
+    home: PathBuf,
+    /// The per-file maximum from `config.toml` (`[files] max_file_mb`).
+    limits: FileLimits,
 }
 
 /// What every handler shares.
@@ -211,12 +219,22 @@ pub async fn serve(
         .set_meta(META_WEB, &format!("http://{addr}/"))
         .map_err(NodeError::from)?;
     let metrics = client.as_ref().map(Client::metrics);
+    // The daemon has read config.toml already (and refused a bad one).
+    let limits = match super::config::Config::load(home) {
+        Ok(c) => c.files,
+        Err(e) => {
+            tracing::warn!(error = %e, "the web app uses the default file limits");
+            FileLimits::default()
+        }
+    };
     let state = AppState(Arc::new(Inner {
         node: Mutex::new(node),
         client,
         metrics,
         token,
         cookie: auth::cookie_name(addr.port()),
+        home: home.to_path_buf(),
+        limits,
     }));
     let app = router(state.clone(), addr);
     let (tx, rx) = oneshot::channel::<()>();
@@ -268,6 +286,7 @@ fn router(state: AppState, addr: SocketAddr) -> Router {
         .route("/sign-out-everywhere", post(auth::sign_out_everywhere))
         .merge(api::routes())
         .merge(chart::routes())
+        .merge(files::routes(state.0.limits))
         .layer(axum::middleware::from_fn_with_state(
             (state.clone(), auth::Hosts::new(addr)),
             auth::require_sign_in,
@@ -279,6 +298,7 @@ fn router(state: AppState, addr: SocketAddr) -> Router {
         .route("/login", get(auth::login))
         .route("/signed-out", get(auth::signed_out_page))
         .route("/style.css", get(style))
+        .route("/files.js", get(files::script))
         .route("/metrics", get(metrics))
         .merge(protected)
         .merge(sign_out)

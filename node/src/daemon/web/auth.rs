@@ -239,11 +239,14 @@ pub(crate) async fn check_host(State(hosts): State<Hosts>, req: Request, next: N
     }
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
-    for (name, value) in [
-        (
-            header::CONTENT_SECURITY_POLICY,
+    // A handler may set a stricter policy of its own (a download's
+    // `sandbox`); every other answer gets this one.
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(header::HeaderValue::from_static(
             "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        ),
+        ));
+    for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),

@@ -8,6 +8,7 @@ use convene_model::{Body, Entry, Kind, Timestamp, Vocabularies};
 use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
+use super::files::UploadForm;
 use super::forms::{self, vocab_for};
 use super::query::{Browse, Page, Row};
 use super::{AppState, Failure};
@@ -358,12 +359,29 @@ struct EntryView {
     /// This node's organisation owns the entry or co-edits it: only then
     /// are edit buttons and forms shown (the server checks again).
     may_change: bool,
+    /// Its files, each with whether this node holds the bytes.
+    files: Vec<crate::HeldAttachment>,
+    limits: crate::FileLimits,
+    /// The upload form as a failed upload left it.
+    upload: UploadForm,
 }
 
 pub(crate) async fn entry(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
+    entry_page(&state, id, StatusCode::OK, UploadForm::default()).await
+}
+
+/// Entry `id`'s page with `status`; `upload` is what the upload form shows
+/// (after a failed upload: what was typed and what went wrong).
+pub(crate) async fn entry_page(
+    state: &AppState,
+    id: String,
+    status: StatusCode,
+    upload: UploadForm,
+) -> Result<Response, Failure> {
+    let limits = state.0.limits;
     let view = state
         .run(move |node| {
             let id = node.resolve(&id)?;
@@ -383,12 +401,16 @@ pub(crate) async fn entry(
                 owner_name: node.org_name(&entry.meta.owner),
                 standing: node.org_standing(&entry.meta.owner),
                 history: node.history(id)?,
+                files: node.attachments(id)?,
                 entry,
                 org_names,
+                limits,
+                upload,
             })
         })
         .await?;
-    Ok(html_page(view.entry.body.title(), render_entry(&view)))
+    let page = html_page(view.entry.body.title(), render_entry(&view));
+    Ok((status, page).into_response())
 }
 
 fn render_entry(v: &EntryView) -> Markup {
@@ -432,13 +454,14 @@ fn render_entry(v: &EntryView) -> Markup {
         @if let Value::Object(fields) = &json {
             dl class="fields" {
                 @for (field, value) in fields.iter() {
-                    @if field != "title" && field != "measures" && field != "pdsa" && !is_empty(value) {
+                    @if !matches!(field.as_str(), "title" | "measures" | "pdsa" | "attachments") && !is_empty(value) {
                         dt { (humanise(field)) }
                         dd { (render_value(field, value, &vocab)) }
                     }
                 }
             }
         }
+        (super::files::section(&id, e.meta.kind, &v.files, v.may_change, v.limits, &v.upload))
         @if let Body::Project(p) = &e.body {
             section aria-labelledby="measures" {
                 h2 id="measures" { "Measures" }
