@@ -22,12 +22,22 @@ use crate::{Node, NodeError};
 pub struct FileLimits {
     /// The largest file, in bytes, this node attaches or stores.
     pub max_file: u64,
+    /// Files up to this many bytes are fetched without being asked for.
+    pub auto_fetch: u64,
+    /// At most this many bytes of files used by one organisation's entries
+    /// are fetched from peers (`None`: no quota).
+    pub quota_per_org: Option<u64>,
 }
+
+/// Files up to 20 MB are fetched without being asked for, by default.
+pub const DEFAULT_AUTO_FETCH: u64 = 20_000_000;
 
 impl Default for FileLimits {
     fn default() -> Self {
         Self {
             max_file: DEFAULT_MAX_FILE,
+            auto_fetch: DEFAULT_AUTO_FETCH,
+            quota_per_org: None,
         }
     }
 }

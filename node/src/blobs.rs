@@ -36,6 +36,9 @@ use std::path::{Path, PathBuf};
 
 use crate::node::{PRIVATE_FILE_MODE, create_private_dir};
 
+pub mod transfer;
+pub mod verified;
+
 /// The folder in the home that holds attachment bytes.
 pub const FILES_DIR: &str = "files";
 /// The size of the pieces content is streamed in.
@@ -197,9 +200,17 @@ impl BlobStore {
         })
     }
 
-    /// Deletes the bytes with `hash`; whether they were here.
+    /// Deletes the bytes with `hash` (and its outboard, and any partial
+    /// download of it); whether they were here.
     pub fn remove(&self, hash: &str) -> Result<bool, BlobError> {
         let path = self.path(hash)?;
+        self.remove_partial(hash)?;
+        let outboard = self.outboard_path(hash)?;
+        match std::fs::remove_file(&outboard) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("delete", &outboard)(e)),
+        }
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 if let Some(dir) = path.parent() {
@@ -214,7 +225,36 @@ impl BlobStore {
         }
     }
 
-    /// Removes temporary files a crash left behind.
+    /// Bytes of file content held (outboards and partial downloads not
+    /// counted).
+    pub fn held_bytes(&self) -> u64 {
+        let Ok(dirs) = std::fs::read_dir(&self.root) else {
+            return 0;
+        };
+        let mut total = 0;
+        for dir in dirs.flatten() {
+            if !dir.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            for f in std::fs::read_dir(dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if f.file_name()
+                    .to_string_lossy()
+                    .ends_with(verified::OUTBOARD_SUFFIX)
+                {
+                    continue;
+                }
+                total += f.metadata().map_or(0, |m| m.len());
+            }
+        }
+        total
+    }
+
+    /// Removes temporary files a crash left behind (partial downloads,
+    /// `.part-*`, stay: they resume).
     pub fn sweep_temp(&self) -> Result<usize, BlobError> {
         let entries = match std::fs::read_dir(&self.root) {
             Ok(e) => e,

@@ -8,6 +8,9 @@
 //!   [`crate::sync::Service`], and the cloneable [`Client`] the rest of the
 //!   program uses (`spawn` returns both). The loop ends when every client
 //!   is dropped.
+//! - [`files`]: attachments on the network: the index of which entries
+//!   use which files, who may be sent a file (the rule sync uses), and
+//!   which files are fetched without asking (`[files] auto_fetch_mb`).
 //! - [`status`]: the daemon's lock and what `convene status` reads.
 //! - [`metrics`]: the counters the event loop keeps, in Prometheus form.
 //! - [`web`]: the local web app, its JSON API and `/metrics`, on
@@ -24,6 +27,7 @@
 pub mod config;
 pub mod config_edit;
 pub mod event_loop;
+pub mod files;
 pub mod metrics;
 pub mod status;
 mod watch;

@@ -6,6 +6,9 @@
 //! - [`behaviour`]: TCP + Noise + Yamux and QUIC; connection limits,
 //!   identify, ping, mDNS (optional) and request-response for sync, built
 //!   into one `Swarm`.
+//! - [`files_codec`]: the frames of `/convene/files/1` (attachment
+//!   content, [`crate::blobs::transfer`]), with their own small request
+//!   cap for everyone.
 //! - [`gate`]: each connected peer's standing (member or stranger), which
 //!   sets how large a frame and how many streams its codec reads.
 //! - [`guard`]: the sync behaviour behind bans and per-address caps on
@@ -18,9 +21,11 @@
 pub mod bans;
 pub mod behaviour;
 pub mod codec;
+pub mod files_codec;
 pub mod gate;
 pub mod guard;
 
 pub use behaviour::{Behaviour, BehaviourEvent, build_swarm};
 pub use codec::{Counters, Inbound, SyncCodec};
+pub use files_codec::FilesCodec;
 pub use gate::{Gate, Standing};

@@ -148,7 +148,10 @@ fn refusals_leave_nothing_behind() {
     let src = tempfile::tempdir().unwrap();
     let mut node = init(home.path(), "Gateshead Health");
     let id = node.publish(learning("Peer visits")).unwrap();
-    let small = FileLimits { max_file: 10 };
+    let small = FileLimits {
+        max_file: 10,
+        ..FileLimits::default()
+    };
     let big = write(src.path(), "big.bin", &[7u8; 11]);
     let err = node.attach(id, &big, None, &small).unwrap_err();
     assert!(

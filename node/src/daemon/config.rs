@@ -17,6 +17,12 @@
 //! [files]
 //! # The largest attachment, in MB (millions of bytes), this node stores.
 //! max_file_mb = 200
+//! # Attachments up to this size are fetched from members without asking;
+//! # larger ones when someone asks (`convene get`). 0: only on demand.
+//! auto_fetch_mb = 20
+//! # At most this many MB of files used by one organisation's entries are
+//! # fetched from peers (unset: no quota).
+//! quota_mb_per_org = 2000
 //! ```
 
 use std::net::SocketAddr;
@@ -58,6 +64,8 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct FilesFile {
     max_file_mb: Option<u64>,
+    auto_fetch_mb: Option<u64>,
+    quota_mb_per_org: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -202,7 +210,20 @@ impl Config {
                 config.web = None;
             }
         }
-        if let Some(mb) = file.files.and_then(|f| f.max_file_mb) {
+        let files = file.files.unwrap_or_default();
+        if let Some(mb) = files.auto_fetch_mb {
+            config.files.auto_fetch = mb.saturating_mul(1_000_000);
+        }
+        if let Some(mb) = files.quota_mb_per_org {
+            if mb == 0 {
+                return Err(invalid(
+                    "files.quota_mb_per_org = 0: must be at least 1 (leave it out for no quota)"
+                        .to_string(),
+                ));
+            }
+            config.files.quota_per_org = Some(mb.saturating_mul(1_000_000));
+        }
+        if let Some(mb) = files.max_file_mb {
             if mb == 0 || mb > convene_model::attachment::MAX_FILE_CEILING / 1_000_000 {
                 return Err(invalid(format!(
                     "files.max_file_mb = {mb}: must be between 1 and {}",
@@ -233,6 +254,8 @@ impl Config {
             }),
             files: Some(FilesFile {
                 max_file_mb: Some(self.files.max_file / 1_000_000),
+                auto_fetch_mb: Some(self.files.auto_fetch / 1_000_000),
+                quota_mb_per_org: self.files.quota_per_org.map(|q| q / 1_000_000),
             }),
         };
         toml::to_string(&file).expect("the config serialises")

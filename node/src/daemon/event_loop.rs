@@ -25,9 +25,14 @@ use libp2p::{Multiaddr, PeerId, Swarm, mdns};
 use tokio::sync::{mpsc, oneshot};
 
 use super::config::Config;
+use super::files::{FileIndex, META_FETCHING, META_WANTED};
 use super::metrics::Metrics;
+use crate::blobs::BlobStore;
+use crate::blobs::transfer::{Fetcher, FileRequest, FileResponse, Step};
 use crate::net::guard::ip_of;
-use crate::net::{Behaviour, BehaviourEvent, Gate, Inbound, Standing, SyncCodec, build_swarm};
+use crate::net::{
+    Behaviour, BehaviourEvent, FilesCodec, Gate, Inbound, Standing, SyncCodec, build_swarm,
+};
 use crate::node::Node;
 use crate::store::PeerUpdate;
 use crate::sync::limits::{AddressBudgets, AddressLimits, Verdict};
@@ -191,6 +196,23 @@ const MAX_PEER_ROWS: usize = 1024;
 const STRANGER_GRACE: Duration = Duration::from_secs(120);
 /// What a stranger is told, whatever it asked (other than to join).
 const NOT_ADMITTED: &str = "not admitted";
+/// File requests one peer may have this node working on at once; more
+/// are answered `Busy`.
+const SERVE_PER_PEER: usize = 8;
+/// Ticks between looks for files to fetch when nothing prompted one.
+const FILES_EVERY: u64 = 10;
+/// Ticks after which peers that lacked a file are asked again.
+const FILES_RETRY: u64 = 50;
+/// Ticks after which a failed download is tried again.
+const FILES_FAILED_RETRY: u64 = 300;
+
+/// A file request answered off the event loop (reading and proving a
+/// range is disk work).
+struct Served {
+    peer: PeerId,
+    channel: ResponseChannel<FileResponse>,
+    response: FileResponse,
+}
 
 struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -228,6 +250,23 @@ struct EventLoop {
     dialled: HashSet<PeerId>,
     /// Strangers' request budgets per remote address.
     address_budgets: AddressBudgets<IpAddr>,
+    /// Attachment downloads in progress.
+    fetcher: Fetcher,
+    /// Outbound file requests: libp2p id → the fetcher's token.
+    file_requests: HashMap<OutboundRequestId, u64>,
+    /// Which entries use which files.
+    file_index: FileIndex,
+    /// Something may have brought entries (and so files to fetch).
+    files_dirty: bool,
+    files_ticks: u64,
+    /// Downloads given up, by hash (why), until they are tried again.
+    files_failed: HashMap<String, String>,
+    /// File requests being answered, per peer.
+    serving: HashMap<PeerId, usize>,
+    served_tx: mpsc::UnboundedSender<Served>,
+    served_rx: mpsc::UnboundedReceiver<Served>,
+    /// What was last written under `META_FETCHING`.
+    fetching_written: String,
 }
 
 fn now_ms() -> i64 {
@@ -243,10 +282,12 @@ pub fn spawn(
 ) -> Result<(Client, tokio::task::JoinHandle<()>), DaemonError> {
     let gate = Arc::new(Gate::default());
     let codec = SyncCodec::guarded(gate.clone());
+    let files_codec = FilesCodec::default();
     let mut swarm = build_swarm(
         node.identity().libp2p_keypair(),
         gate,
         codec.clone(),
+        files_codec.clone(),
         config.mdns,
         config.request_timeout,
     )
@@ -268,6 +309,10 @@ pub fn spawn(
     let mut replica = NodeReplica::new(node).map_err(|e| DaemonError::Store(e.to_string()))?;
     forget_strangers(&mut replica);
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let (served_tx, served_rx) = mpsc::unbounded_channel();
+    if let Err(e) = BlobStore::new(replica.node().home()).sweep_temp() {
+        tracing::warn!(error = %e, "cannot remove temporary files");
+    }
     let metrics = Arc::new(Metrics::new(codec.counters.clone()));
     let now = Instant::now();
     let bootstrap = config
@@ -305,6 +350,16 @@ pub fn spawn(
         shedding: false,
         dialled: HashSet::new(),
         address_budgets: AddressBudgets::new(AddressLimits::default()),
+        fetcher: Fetcher::new(),
+        file_requests: HashMap::new(),
+        file_index: FileIndex::default(),
+        files_dirty: true,
+        files_ticks: 0,
+        files_failed: HashMap::new(),
+        serving: HashMap::new(),
+        served_tx,
+        served_rx,
+        fetching_written: String::new(),
     };
     let handle = tokio::spawn(event_loop.run());
     Ok((Client { tx, metrics }, handle))
@@ -335,13 +390,18 @@ impl EventLoop {
                     Some(c) => self.on_command(c),
                     None => break,
                 },
-                Some(()) = written.recv() => self.input(Input::Tick),
+                Some(()) = written.recv() => {
+                    self.input(Input::Tick);
+                    self.files_dirty = true;
+                }
+                Some(served) = self.served_rx.recv() => self.on_served(served),
                 _ = tick.tick() => {
                     self.input(Input::Tick);
                     self.dial_bootstrap();
                     self.reclassify();
                     self.watch_memory();
                     self.let_strangers_go();
+                    self.files_tick();
                 }
                 _ = resync.tick() => {
                     let peers: Vec<NodeId> = self.service.peers().filter(|(_, s)| s.connected).map(|(p, _)| *p).collect();
@@ -420,6 +480,7 @@ impl EventLoop {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::SessionDone { peer, stats } => {
+                self.files_dirty |= stats.received > 0;
                 tracing::info!(
                     %peer,
                     received = stats.received,
@@ -472,6 +533,7 @@ impl EventLoop {
                 if rejected > 0 {
                     tracing::warn!(%peer, rejected, "rejected changes from peer");
                 }
+                self.files_dirty |= applied > 0;
                 // Changes pushed to us (the peer's sessions).
                 self.metrics.changes_in.inc_by(applied as u64);
                 self.metrics.rejected.inc_by(rejected as u64);
@@ -687,6 +749,8 @@ impl EventLoop {
                     },
                 );
                 self.input(Input::Disconnected { peer });
+                self.fetcher.disconnected(&peer);
+                self.serving.remove(&peer_id);
                 self.standing.remove(&peer_id);
                 self.strangers_since.remove(&peer_id);
                 self.addresses.remove(&peer_id);
@@ -721,6 +785,7 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Files(event)) => self.on_files(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer_id, addr) in found {
                     if !self.swarm.is_connected(&peer_id) {
@@ -874,6 +939,9 @@ impl EventLoop {
                 tracing::warn!(error = %e, "cannot prune the peers table");
             }
             self.input(Input::Connected { peer: node });
+            self.fetcher.connected(node);
+        } else {
+            self.fetcher.disconnected(&node);
         }
         standing
     }
@@ -972,6 +1040,305 @@ impl EventLoop {
                 None
             }
         }
+    }
+
+    fn blobs(&self) -> BlobStore {
+        self.service.replica().node().blobs()
+    }
+
+    /// The files' housekeeping, every tick: what to fetch, requests to send,
+    /// progress to report.
+    fn files_tick(&mut self) {
+        self.files_ticks += 1;
+        if self.files_ticks.is_multiple_of(FILES_RETRY) {
+            self.fetcher.retry();
+        }
+        if self.files_ticks.is_multiple_of(FILES_FAILED_RETRY) {
+            self.files_failed.clear();
+        }
+        let wanted = self.wanted_by_cli();
+        let asked = wanted
+            .iter()
+            .any(|h| !self.fetcher.is_fetching(h) && !self.files_failed.contains_key(h));
+        if self.files_dirty || asked || self.files_ticks.is_multiple_of(FILES_EVERY) {
+            self.files_dirty = false;
+            self.file_index.refresh(self.service.replica());
+            self.want_files(&wanted);
+        }
+        let steps = self.fetcher.finish_ready();
+        self.on_steps(steps);
+        self.send_file_requests();
+        if self.files_ticks.is_multiple_of(FILES_EVERY) {
+            self.metrics
+                .files_held_bytes
+                .set(self.blobs().held_bytes() as i64);
+        }
+        self.report_fetching();
+    }
+
+    /// The hashes `convene get` asked for (see [`META_WANTED`]).
+    fn wanted_by_cli(&self) -> Vec<String> {
+        self.service
+            .replica()
+            .node()
+            .store()
+            .meta(META_WANTED)
+            .ok()
+            .flatten()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default()
+    }
+
+    /// Starts downloads: every file an entry held here uses that is not
+    /// here, up to the automatic size, and those asked for; stops those no
+    /// entry uses any more (erased).
+    fn want_files(&mut self, wanted: &[String]) {
+        let files = self.file_index.files();
+        let blobs = self.blobs();
+        for p in self.fetcher.progress() {
+            if !files.contains_key(&p.hash) {
+                self.fetcher.cancel(&p.hash);
+                let _ = blobs.remove_partial(&p.hash);
+            }
+        }
+        for hash in wanted {
+            if !files.contains_key(hash) && !blobs.has(hash) {
+                self.files_failed
+                    .insert(hash.clone(), "refused: no entry held here uses it".into());
+            }
+        }
+        let limits = self.config.files;
+        for (hash, size) in files {
+            if blobs.has(&hash)
+                || self.fetcher.is_fetching(&hash)
+                || self.files_failed.contains_key(&hash)
+            {
+                continue;
+            }
+            let on_demand = wanted.contains(&hash);
+            if !on_demand && size > limits.auto_fetch {
+                continue;
+            }
+            if size > limits.max_file {
+                self.files_failed.insert(
+                    hash,
+                    format!(
+                        "refused: {size} bytes is over this node's {}-byte limit for one file (files.max_file_mb)",
+                        limits.max_file
+                    ),
+                );
+                continue;
+            }
+            if let Some(quota) = limits.quota_per_org {
+                let owners = self
+                    .file_index
+                    .declared(&hash)
+                    .map(|(_, o)| o)
+                    .unwrap_or_default();
+                if let Some(org) = owners
+                    .iter()
+                    .find(|o| self.file_index.held_for(&blobs, o) + size > quota)
+                {
+                    self.files_failed.insert(
+                        hash,
+                        format!(
+                            "refused: it would take the files of {org}'s entries over this node's quota of {quota} bytes (files.quota_mb_per_org)"
+                        ),
+                    );
+                    continue;
+                }
+            }
+            match blobs.partial(&hash, size) {
+                Ok(partial) => {
+                    tracing::info!(%hash, size, on_demand, "fetching a file");
+                    self.fetcher.add(partial, on_demand);
+                }
+                Err(e) => {
+                    tracing::warn!(%hash, error = %e, "cannot start a download");
+                    self.files_failed.insert(hash, format!("failed: {e}"));
+                }
+            }
+        }
+    }
+
+    fn send_file_requests(&mut self) {
+        for out in self.fetcher.requests() {
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .files
+                .send_request(&out.peer.peer_id(), out.request);
+            self.file_requests.insert(id, out.token);
+        }
+    }
+
+    fn on_steps(&mut self, steps: Vec<Step>) {
+        for step in steps {
+            match step {
+                Step::Progress { bytes, .. } => {
+                    self.metrics.files_received_bytes.inc_by(bytes);
+                }
+                Step::Done { hash } => {
+                    tracing::info!(%hash, "file fetched and verified");
+                    self.metrics.files_fetched.inc();
+                    self.files_failed.remove(&hash);
+                }
+                Step::Failed { hash, reason } => {
+                    tracing::warn!(%hash, %reason, "a download failed");
+                    self.files_failed.insert(hash, format!("failed: {reason}"));
+                }
+                Step::Violation { peer, hash, reason } => {
+                    tracing::warn!(%peer, %hash, %reason, "peer sent file content that does not verify; banning it");
+                    self.metrics.files_violations.inc();
+                    self.ban(peer.peer_id());
+                }
+            }
+        }
+    }
+
+    /// Writes the downloads' progress under [`META_FETCHING`] when it
+    /// changed, and the bytes still to come to `/metrics`.
+    fn report_fetching(&mut self) {
+        let mut map = serde_json::Map::new();
+        let mut remaining = 0;
+        for p in self.fetcher.progress() {
+            remaining += p.total - p.done;
+            map.insert(
+                p.hash.clone(),
+                serde_json::json!({
+                    "done": p.done,
+                    "total": p.total,
+                    "sources": p.sources,
+                    "state": if p.stalled { "no source" } else { "fetching" },
+                }),
+            );
+        }
+        for (hash, why) in &self.files_failed {
+            map.insert(hash.clone(), serde_json::json!({ "state": why }));
+        }
+        self.metrics.files_fetching_bytes.set(remaining as i64);
+        let text = serde_json::Value::Object(map).to_string();
+        if text != self.fetching_written {
+            let store = self.service.replica().node().store();
+            if let Err(e) = store.set_meta(META_FETCHING, &text) {
+                tracing::warn!(error = %e, "cannot record download progress");
+            }
+            self.fetching_written = text;
+        }
+    }
+
+    fn on_files(&mut self, event: request_response::Event<FileRequest, FileResponse>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => self.serve_file(peer, request, channel),
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(token) = self.file_requests.remove(&request_id) {
+                        let steps = self.fetcher.response(token, response);
+                        self.on_steps(steps);
+                        self.send_file_requests();
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                let token = self.file_requests.remove(&request_id);
+                if let request_response::OutboundFailure::Io(e) = &error
+                    && e.kind() == std::io::ErrorKind::InvalidData
+                {
+                    tracing::warn!(%peer, error = %e, "peer sent an undecodable file answer; banning it");
+                    self.metrics.files_violations.inc();
+                    self.ban(peer);
+                }
+                if let Some(token) = token {
+                    let lacks = matches!(
+                        error,
+                        request_response::OutboundFailure::UnsupportedProtocols
+                    );
+                    self.fetcher.failed(token, lacks);
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound file request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Answers a file request: the range with its proof for a member that
+    /// may see an entry using the file; `NotHeld` for everything else (a
+    /// stranger, a file it may not see, a hash nothing uses, a malformed
+    /// range), so the answer tells nothing. The disk work runs off the loop.
+    fn serve_file(
+        &mut self,
+        peer: PeerId,
+        request: FileRequest,
+        channel: ResponseChannel<FileResponse>,
+    ) {
+        if self.standing.get(&peer) == Some(&Standing::Stranger) {
+            self.classify(peer);
+        }
+        let node = NodeId::from(peer);
+        let hash = request.hash_hex();
+        let busy = self.serving.get(&peer).copied().unwrap_or(0) >= SERVE_PER_PEER;
+        let allowed = self.standing.get(&peer) == Some(&Standing::Member)
+            && request.is_well_formed()
+            && self
+                .file_index
+                .may_serve(self.service.replica_mut(), &node, &hash);
+        if !allowed || busy {
+            let response = if allowed {
+                FileResponse::Busy
+            } else {
+                FileResponse::NotHeld
+            };
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .files
+                .send_response(channel, response);
+            return;
+        }
+        *self.serving.entry(peer).or_default() += 1;
+        let blobs = self.blobs();
+        let tx = self.served_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let response = match blobs.encode_range(&hash, request.start..request.end) {
+                Ok(Some((size, encoded))) => FileResponse::Range { size, encoded },
+                Ok(None) => FileResponse::NotHeld,
+                Err(e) => {
+                    tracing::warn!(%hash, error = %e, "cannot read a file to serve it");
+                    FileResponse::NotHeld
+                }
+            };
+            let _ = tx.send(Served {
+                peer,
+                channel,
+                response,
+            });
+        });
+    }
+
+    fn on_served(&mut self, served: Served) {
+        if let Some(n) = self.serving.get_mut(&served.peer) {
+            *n = n.saturating_sub(1);
+        }
+        if let FileResponse::Range { encoded, .. } = &served.response {
+            self.metrics.files_sent_bytes.inc_by(encoded.len() as u64);
+        }
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .files
+            .send_response(served.channel, served.response);
     }
 
     fn save_listen_addrs(&self) {

@@ -1,5 +1,7 @@
 //! What the daemon counts, for Prometheus: connected peers, changes in and
-//! out, rejections, sync sessions and their durations, bytes on the wire.
+//! out, rejections, sync sessions and their durations, bytes on the wire,
+//! and attachments: bytes held, bytes still to fetch, bytes received and
+//! sent, files fetched, answers that failed verification.
 //!
 //! The event loop updates the counters; the web server's `/metrics` renders
 //! them in the OpenMetrics text format.
@@ -33,6 +35,18 @@ pub struct Metrics {
     pub rejected: Counter,
     pub sessions: Family<Outcome, Counter>,
     pub session_seconds: Histogram,
+    /// Bytes of attachment content held (refreshed every second or so).
+    pub files_held_bytes: Gauge,
+    /// Bytes of the downloads in progress still to come.
+    pub files_fetching_bytes: Gauge,
+    /// Attachment bytes received and verified.
+    pub files_received_bytes: Counter,
+    /// Attachment bytes sent (ranges with their proofs).
+    pub files_sent_bytes: Counter,
+    /// Downloads completed and checked.
+    pub files_fetched: Counter,
+    /// File answers that failed verification (each sender was banned).
+    pub files_violations: Counter,
     registry: Registry,
 }
 
@@ -98,7 +112,49 @@ impl Metrics {
             session_seconds.clone(),
         );
         registry.register_collector(Box::new(WireBytes(bytes)));
+        let files_held_bytes = Gauge::default();
+        let files_fetching_bytes = Gauge::default();
+        let files_received_bytes = Counter::default();
+        let files_sent_bytes = Counter::default();
+        let files_fetched = Counter::default();
+        let files_violations = Counter::default();
+        registry.register(
+            "files_held_bytes",
+            "Bytes of attachment content held",
+            files_held_bytes.clone(),
+        );
+        registry.register(
+            "files_fetching_bytes",
+            "Bytes of attachments being fetched still to come",
+            files_fetching_bytes.clone(),
+        );
+        registry.register(
+            "files_received_bytes",
+            "Attachment bytes received and verified",
+            files_received_bytes.clone(),
+        );
+        registry.register(
+            "files_sent_bytes",
+            "Attachment bytes sent with their proofs",
+            files_sent_bytes.clone(),
+        );
+        registry.register(
+            "files_fetched",
+            "Attachments fetched and checked",
+            files_fetched.clone(),
+        );
+        registry.register(
+            "files_violations",
+            "File answers that failed verification (the sender is banned)",
+            files_violations.clone(),
+        );
         Self {
+            files_held_bytes,
+            files_fetching_bytes,
+            files_received_bytes,
+            files_sent_bytes,
+            files_fetched,
+            files_violations,
             peers,
             changes_in,
             changes_out,

@@ -8,6 +8,7 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{Swarm, connection_limits, identify, mdns, noise, ping, request_response, tcp, yamux};
 
 use super::codec::SyncCodec;
+use super::files_codec::FilesCodec;
 use super::gate::Gate;
 use super::guard::{Caps, Guarded};
 use crate::sync::wire::PROTOCOL;
@@ -31,6 +32,10 @@ pub struct Behaviour {
     pub limits: connection_limits::Behaviour,
     /// `/convene/sync/2`, behind bans and the strangers' caps.
     pub sync: Guarded,
+    /// `/convene/files/1`: attachment content in verified ranges. Banned
+    /// peers never get this far (the guard refuses their connections), and
+    /// the event loop answers only members who may see the file.
+    pub files: request_response::Behaviour<FilesCodec>,
     /// Tells peers our listen addresses and protocols (and us theirs).
     pub identify: identify::Behaviour,
     /// Notices dead connections.
@@ -43,6 +48,11 @@ pub struct Behaviour {
 /// connection (see [`build_swarm`]).
 pub const MAX_NEGOTIATING_STREAMS: usize = 32;
 
+/// Streams of `/convene/files/1` open at once, per connection: a member
+/// fetching has at most [`crate::blobs::transfer::PER_PEER`] requests out;
+/// anything past this is refused by libp2p before any codec reads it.
+pub const FILES_STREAMS: usize = 8;
+
 /// How long a sync request may wait for its answer (the default).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -52,6 +62,7 @@ pub fn build_swarm(
     keypair: libp2p::identity::Keypair,
     gate: Arc<Gate>,
     codec: SyncCodec,
+    files: FilesCodec,
     use_mdns: bool,
     request_timeout: Duration,
 ) -> Result<Swarm<Behaviour>, Box<dyn std::error::Error + Send + Sync>> {
@@ -90,9 +101,20 @@ pub fn build_swarm(
                     .with_request_timeout(request_timeout)
                     .with_max_concurrent_streams(256),
             );
+            let files = request_response::Behaviour::with_codec(
+                files,
+                [(
+                    libp2p::StreamProtocol::new(crate::blobs::transfer::PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(request_timeout)
+                    .with_max_concurrent_streams(FILES_STREAMS),
+            );
             Ok(Behaviour {
                 limits: connection_limits::Behaviour::new(connection_limits()),
                 sync: Guarded::new(sync, gate, Caps::default()),
+                files,
                 identify: identify::Behaviour::new(
                     identify::Config::new("/convene/1".into(), key.public())
                         .with_agent_version(format!("convene/{}", env!("CARGO_PKG_VERSION"))),

@@ -142,7 +142,7 @@ impl SyncCodec {
     }
 }
 
-async fn read_frame<T: AsyncRead + Unpin + Send>(
+pub(super) async fn read_frame<T: AsyncRead + Unpin + Send>(
     io: &mut T,
     limit: usize,
     counters: &Counters,
@@ -174,7 +174,7 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(
     Ok(buf)
 }
 
-async fn write_frame<T: AsyncWrite + Unpin + Send>(
+pub(super) async fn write_frame<T: AsyncWrite + Unpin + Send>(
     io: &mut T,
     bytes: &[u8],
     counters: &Counters,

@@ -1,0 +1,388 @@
+//! The file transfer protocol `/convene/files/1`: its messages, and the
+//! fetcher that spreads a download's ranges over the members connected.
+//!
+//! A request names a file by its BLAKE3 hash and a byte range (aligned to
+//! 16 KiB groups, at most [`MAX_RANGE`] long); the answer is the range
+//! with its proof ([`super::verified`]), or [`FileResponse::NotHeld`],
+//! which is also what a peer gets for a file it may not see or that does
+//! not exist: the answers cannot be told apart, so asking teaches a peer
+//! nothing it could not see already.
+//!
+//! [`Fetcher`] is the receiving side's state: no sockets and no clock. It
+//! is told which members are connected and which files to get; it says
+//! which requests to send ([`Fetcher::requests`]) and takes their answers,
+//! writing what verifies into each file's [`Partial`]. Ranges of one file
+//! go to every connected member that has not said it lacks the file, at
+//! most [`PER_PEER`] at a time each and [`IN_FLIGHT`] in all, so a
+//! download's memory is bounded by that window, never by the file's size.
+//! A peer whose answer fails verification is reported
+//! ([`Step::Violation`]) and not asked for that file again; its ranges go
+//! to the others.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use super::verified::{GROUP, Partial, Refused};
+use crate::trust::NodeId;
+
+/// The protocol's name on the wire.
+pub const PROTOCOL: &str = "/convene/files/1";
+/// The most content bytes one request may ask for (64 groups).
+pub const MAX_RANGE: u64 = 1024 * 1024;
+/// The largest request frame: a hash and two numbers.
+pub const MAX_REQUEST_BYTES: usize = 128;
+/// The largest response frame: a full range and its proof.
+pub const MAX_RESPONSE_BYTES: usize = MAX_RANGE as usize + 64 * 1024;
+/// Requests in flight to one peer at once.
+pub const PER_PEER: usize = 4;
+/// Requests in flight in all (so at most 16 MiB of answers are on their
+/// way or being checked).
+pub const IN_FLIGHT: usize = 16;
+
+/// A request for bytes `start..end` of the file with BLAKE3 hash `hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRequest {
+    pub hash: [u8; 32],
+    pub start: u64,
+    pub end: u64,
+}
+
+impl FileRequest {
+    /// Whether the range is one a well-behaved peer asks for: aligned to
+    /// groups and at most [`MAX_RANGE`] long.
+    pub fn is_well_formed(&self) -> bool {
+        self.start < self.end
+            && self.start.is_multiple_of(GROUP)
+            && self.end - self.start <= MAX_RANGE
+    }
+
+    pub fn hash_hex(&self) -> String {
+        blake3::Hash::from_bytes(self.hash).to_hex().to_string()
+    }
+}
+
+/// The answer to a [`FileRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileResponse {
+    /// The range with its proof; `size` is the whole file's (the receiver
+    /// checks it against the entry, never takes it as given).
+    Range { size: u64, encoded: Vec<u8> },
+    /// Not held here, or not for you, or no such file: one answer for all.
+    NotHeld,
+    /// Too many of your requests at once; ask again later.
+    Busy,
+}
+
+/// A request the fetcher wants sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub token: u64,
+    pub peer: NodeId,
+    pub request: FileRequest,
+}
+
+/// What happened to a download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `bytes` more verified.
+    Progress { hash: String, bytes: u64 },
+    /// Complete, checked and in the store.
+    Done { hash: String },
+    /// Given up (a local error: disk full, permissions).
+    Failed { hash: String, reason: String },
+    /// `peer` sent content that does not verify (or a response cut short):
+    /// the node penalises it. `bytes` before the fault were kept.
+    Violation {
+        peer: NodeId,
+        hash: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+struct Job {
+    partial: Partial,
+    on_demand: bool,
+    /// Peers that said they do not hold it (or sent a bad answer).
+    lacking: BTreeSet<NodeId>,
+    /// Range starts in flight.
+    asked: BTreeSet<u64>,
+}
+
+#[derive(Debug)]
+struct Flight {
+    peer: NodeId,
+    hash: String,
+    range: Range<u64>,
+}
+
+/// A download's progress, for status and progress bars.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub hash: String,
+    pub done: u64,
+    pub total: u64,
+    /// Peers asked right now.
+    pub sources: usize,
+    /// No connected member has it (every one said so, or none is connected).
+    pub stalled: bool,
+}
+
+/// The downloads in progress.
+#[derive(Debug, Default)]
+pub struct Fetcher {
+    jobs: BTreeMap<String, Job>,
+    peers: BTreeSet<NodeId>,
+    flights: HashMap<u64, Flight>,
+    next_token: u64,
+}
+
+impl Fetcher {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts getting the file whose download is `partial`.
+    pub fn add(&mut self, partial: Partial, on_demand: bool) {
+        let hash = partial.hash().to_string();
+        match self.jobs.get_mut(&hash) {
+            Some(job) => job.on_demand |= on_demand,
+            None => {
+                self.jobs.insert(
+                    hash,
+                    Job {
+                        partial,
+                        on_demand,
+                        lacking: BTreeSet::new(),
+                        asked: BTreeSet::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    pub fn is_fetching(&self, hash: &str) -> bool {
+        self.jobs.contains_key(hash)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Stops getting `hash` (erased, say); its partial download stays for
+    /// the caller to remove.
+    pub fn cancel(&mut self, hash: &str) {
+        self.jobs.remove(hash);
+    }
+
+    pub fn connected(&mut self, peer: NodeId) {
+        self.peers.insert(peer);
+    }
+
+    pub fn disconnected(&mut self, peer: &NodeId) {
+        self.peers.remove(peer);
+    }
+
+    /// Forgets which peers said they lack what: they may have it by now.
+    pub fn retry(&mut self) {
+        for job in self.jobs.values_mut() {
+            job.lacking.clear();
+        }
+    }
+
+    fn in_flight_to(&self, peer: &NodeId) -> usize {
+        self.flights.values().filter(|f| &f.peer == peer).count()
+    }
+
+    /// The requests to send now.
+    pub fn requests(&mut self) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        let mut load: BTreeMap<NodeId, usize> = self
+            .peers
+            .iter()
+            .map(|p| (*p, self.in_flight_to(p)))
+            .collect();
+        let mut total = self.flights.len();
+        // Files asked for on demand first.
+        let mut order: Vec<&String> = self.jobs.keys().collect();
+        order.sort_by_key(|h| !self.jobs[*h].on_demand);
+        let order: Vec<String> = order.into_iter().cloned().collect();
+        for hash in order {
+            let job = self.jobs.get_mut(&hash).expect("listed");
+            for range in job.partial.missing(MAX_RANGE) {
+                if total >= IN_FLIGHT {
+                    return out;
+                }
+                if job.asked.contains(&range.start) {
+                    continue;
+                }
+                let Some((&peer, n)) = load
+                    .iter_mut()
+                    .filter(|(p, n)| !job.lacking.contains(*p) && **n < PER_PEER)
+                    .min_by_key(|(_, n)| **n)
+                else {
+                    break;
+                };
+                *n += 1;
+                total += 1;
+                job.asked.insert(range.start);
+                let token = self.next_token;
+                self.next_token += 1;
+                let request = FileRequest {
+                    hash: *blake3::Hash::from_hex(&hash)
+                        .expect("jobs have valid hashes")
+                        .as_bytes(),
+                    start: range.start,
+                    end: range.end,
+                };
+                self.flights.insert(
+                    token,
+                    Flight {
+                        peer,
+                        hash: hash.clone(),
+                        range,
+                    },
+                );
+                out.push(Outgoing {
+                    token,
+                    peer,
+                    request,
+                });
+            }
+        }
+        out
+    }
+
+    /// A request failed (timeout, connection closed): its range is asked
+    /// again, of whoever can answer; `lacks`: the peer cannot answer at all
+    /// (it does not speak the protocol).
+    pub fn failed(&mut self, token: u64, lacks: bool) {
+        if let Some(f) = self.flights.remove(&token)
+            && let Some(job) = self.jobs.get_mut(&f.hash)
+        {
+            job.asked.remove(&f.range.start);
+            if lacks {
+                job.lacking.insert(f.peer);
+            }
+        }
+    }
+
+    /// Takes the answer to request `token`.
+    pub fn response(&mut self, token: u64, response: FileResponse) -> Vec<Step> {
+        let Some(f) = self.flights.remove(&token) else {
+            return Vec::new();
+        };
+        let Some(job) = self.jobs.get_mut(&f.hash) else {
+            return Vec::new();
+        };
+        job.asked.remove(&f.range.start);
+        let mut steps = Vec::new();
+        match response {
+            FileResponse::NotHeld | FileResponse::Busy => {
+                job.lacking.insert(f.peer);
+            }
+            FileResponse::Range { size, .. } if size != job.partial.size() => {
+                // The entry and the sender disagree on the size: one of
+                // them is wrong, and the content could not verify either
+                // way. Not proof that the sender lies; just not a source.
+                tracing::debug!(peer = %f.peer, hash = %f.hash, size, "a peer holds the file with another size");
+                job.lacking.insert(f.peer);
+            }
+            FileResponse::Range { encoded, .. } => match job.partial.apply(&f.range, &encoded) {
+                Ok(bytes) => {
+                    if bytes > 0 {
+                        steps.push(Step::Progress {
+                            hash: f.hash.clone(),
+                            bytes,
+                        });
+                    }
+                }
+                Err((bytes, refused)) => {
+                    if bytes > 0 {
+                        steps.push(Step::Progress {
+                            hash: f.hash.clone(),
+                            bytes,
+                        });
+                    }
+                    match refused {
+                        Refused::Violation(reason) => {
+                            job.lacking.insert(f.peer);
+                            steps.push(Step::Violation {
+                                peer: f.peer,
+                                hash: f.hash.clone(),
+                                reason,
+                            });
+                        }
+                        Refused::Local(e) => {
+                            self.jobs.remove(&f.hash);
+                            steps.push(Step::Failed {
+                                hash: f.hash,
+                                reason: e.to_string(),
+                            });
+                            return steps;
+                        }
+                    }
+                }
+            },
+        }
+        if job.partial.is_complete() && job.asked.is_empty() {
+            let job = self.jobs.remove(&f.hash).expect("present");
+            match job.partial.finish() {
+                Ok(()) => steps.push(Step::Done { hash: f.hash }),
+                Err(e) => steps.push(Step::Failed {
+                    hash: f.hash,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        steps
+    }
+
+    /// Completes downloads that need no request at all (an empty file, or
+    /// one whose every group verified before a restart).
+    pub fn finish_ready(&mut self) -> Vec<Step> {
+        let ready: Vec<String> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.partial.is_complete() && j.asked.is_empty())
+            .map(|(h, _)| h.clone())
+            .collect();
+        let mut steps = Vec::new();
+        for hash in ready {
+            let job = self.jobs.remove(&hash).expect("listed");
+            steps.push(match job.partial.finish() {
+                Ok(()) => Step::Done { hash },
+                Err(e) => Step::Failed {
+                    hash,
+                    reason: e.to_string(),
+                },
+            });
+        }
+        steps
+    }
+
+    /// Every download's progress.
+    pub fn progress(&self) -> Vec<Progress> {
+        self.jobs
+            .iter()
+            .map(|(hash, job)| {
+                let sources: BTreeSet<&NodeId> = self
+                    .flights
+                    .values()
+                    .filter(|f| &f.hash == hash)
+                    .map(|f| &f.peer)
+                    .collect();
+                Progress {
+                    hash: hash.clone(),
+                    done: job.partial.verified_bytes(),
+                    total: job.partial.size(),
+                    sources: sources.len(),
+                    stalled: job.asked.is_empty()
+                        && self.peers.iter().all(|p| job.lacking.contains(p)),
+                }
+            })
+            .collect()
+    }
+}

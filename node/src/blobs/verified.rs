@@ -1,0 +1,453 @@
+//! BLAKE3 verified streaming for file transfer: the hash tree (outboard)
+//! kept beside a blob, ranges encoded with their proofs, and resumable
+//! partial downloads that keep only what verified.
+//!
+//! # Why `bao-tree`
+//!
+//! `bao-tree` (n0-computer, the engine of `iroh-blobs`) encodes and checks
+//! arbitrary *ranges* of a BLAKE3 tree with *chunk groups*: the outboard
+//! stores one hash pair per 16 KiB group instead of per 1 KiB chunk (a
+//! 200 MB file's tree is 800 KB, not 13 MB), and a range request is
+//! answered with just the parents on the path to it. It depends on the
+//! `blake3` the workspace already uses, and its root is exactly
+//! `blake3::hash` of the content, the hash an entry records. The older
+//! `bao` crate (oconnor) has slices too, but only at 1 KiB granularity,
+//! with a 16× larger outboard and its own size-prefixed format.
+//!
+//! # Receiving
+//!
+//! A download lives in the store's folder as `.part-HASH` (the bytes, at
+//! their offsets) and `.part-HASH.ok` (one bit per 16 KiB group that has
+//! verified). Each response is checked item by item against the root
+//! hash with the size the *entry* declares (never the sender's); every
+//! group that verifies is written and recorded, and the first that does
+//! not ends the response: the rest of it is dropped. A dropped connection
+//! or a killed daemon resumes from the record. When every group is in,
+//! the whole file is hashed once more (computing its outboard on the way),
+//! and only if that matches is it renamed to its hash path, so a file
+//! under a hash path always holds exactly that content.
+
+use std::fs::File;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use bao_tree::io::outboard::PreOrderOutboard;
+use bao_tree::io::sync::{
+    DecodeResponseIter, ReadAt, Size, WriteAt, encode_ranges_validated, outboard,
+};
+use bao_tree::io::{BaoContentItem, DecodeError};
+use bao_tree::{BaoTree, BlockSize, ChunkNum, ChunkRanges};
+
+use super::{BlobError, BlobStore, create_new_private, sync_dir};
+use crate::node::create_private_dir;
+
+/// Chunk groups of 2^4 BLAKE3 chunks: 16 KiB, the unit that is verified,
+/// recorded and resumed.
+pub const BLOCK: BlockSize = BlockSize::from_chunk_log(4);
+/// Bytes in one chunk group.
+pub const GROUP: u64 = 16 * 1024;
+/// What an outboard beside a blob is called: `files/ab/cdef….obao`.
+pub const OUTBOARD_SUFFIX: &str = ".obao";
+/// A partial download's prefix in `files/`.
+pub const PART_PREFIX: &str = ".part-";
+const RECORD_SUFFIX: &str = ".ok";
+
+/// The tree of a file of `size` bytes.
+pub fn tree(size: u64) -> BaoTree {
+    BaoTree::new(size, BLOCK)
+}
+
+fn root_of(hash: &str) -> Result<blake3::Hash, BlobError> {
+    blake3::Hash::from_hex(hash).map_err(|_| BlobError::BadHash(hash.to_string()))
+}
+
+/// The chunk ranges covering bytes `range` (group-aligned by the caller).
+fn chunks(range: &Range<u64>) -> ChunkRanges {
+    ChunkRanges::from(ChunkNum(range.start / 1024)..ChunkNum(range.end.div_ceil(1024)))
+}
+
+/// A file read and written at offsets.
+#[derive(Debug)]
+pub struct Positioned(pub File);
+
+impl ReadAt for Positioned {
+    fn read_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::FileExt::read_at(&self.0, buf, pos)
+        }
+        #[cfg(windows)]
+        {
+            std::os::windows::fs::FileExt::seek_read(&self.0, buf, pos)
+        }
+    }
+}
+
+impl WriteAt for Positioned {
+    fn write_at(&mut self, pos: u64, buf: &[u8]) -> io::Result<usize> {
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::FileExt::write_at(&self.0, buf, pos)
+        }
+        #[cfg(windows)]
+        {
+            std::os::windows::fs::FileExt::seek_write(&self.0, buf, pos)
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Size for Positioned {
+    fn size(&self) -> io::Result<Option<u64>> {
+        Ok(Some(self.0.metadata()?.len()))
+    }
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> BlobError + 'a {
+    move |source| BlobError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Computes the outboard of `data` (`size` bytes) into `into`; returns
+/// whether its root is `root`.
+fn write_outboard(data: &File, size: u64, root: blake3::Hash, into: File) -> io::Result<bool> {
+    let mut ob = PreOrderOutboard {
+        root,
+        tree: tree(size),
+        data: Positioned(into),
+    };
+    let reader = io::BufReader::with_capacity(256 * 1024, data);
+    let actual = outboard(reader, ob.tree, &mut ob)?;
+    ob.data.0.sync_all()?;
+    Ok(actual == root)
+}
+
+impl BlobStore {
+    /// Where the outboard of `hash` is kept.
+    pub fn outboard_path(&self, hash: &str) -> Result<PathBuf, BlobError> {
+        let mut p = self.path(hash)?.into_os_string();
+        p.push(OUTBOARD_SUFFIX);
+        Ok(PathBuf::from(p))
+    }
+
+    fn part_paths(&self, hash: &str) -> Result<(PathBuf, PathBuf), BlobError> {
+        self.path(hash)?;
+        Ok((
+            self.root.join(format!("{PART_PREFIX}{hash}")),
+            self.root
+                .join(format!("{PART_PREFIX}{hash}{RECORD_SUFFIX}")),
+        ))
+    }
+
+    /// Removes a partial download of `hash`, if any; whether there was one.
+    pub fn remove_partial(&self, hash: &str) -> Result<bool, BlobError> {
+        let (data, record) = self.part_paths(hash)?;
+        let mut any = false;
+        for p in [&data, &record] {
+            match std::fs::remove_file(p) {
+                Ok(()) => any = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("delete", p)(e)),
+            }
+        }
+        Ok(any)
+    }
+
+    /// The size of the blob `hash` and its outboard, computing and caching
+    /// the outboard on first use. `None` when the blob is not held, or its
+    /// content no longer matches its hash (then it is not served).
+    pub fn outboard(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(File, PreOrderOutboard<Positioned>)>, BlobError> {
+        let root = root_of(hash)?;
+        let data = match self.open(hash) {
+            Ok(f) => f,
+            Err(BlobError::Missing(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let path = self.path(hash)?;
+        let size = data.metadata().map_err(io_err("read", &path))?.len();
+        let ob_path = self.outboard_path(hash)?;
+        let expected_len = tree(size).outboard_size();
+        let ob_file = match File::open(&ob_path) {
+            Ok(f) if f.metadata().is_ok_and(|m| m.len() == expected_len) => f,
+            _ => {
+                let (temp_path, temp) = self.temp()?;
+                let ok = write_outboard(&data, size, root, temp);
+                let ok = match ok {
+                    Ok(ok) => ok,
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&temp_path);
+                        return Err(io_err("hash", &path)(e));
+                    }
+                };
+                if !ok {
+                    let _ = std::fs::remove_file(&temp_path);
+                    tracing::error!(%hash, "a stored file no longer matches its hash; not serving it");
+                    return Ok(None);
+                }
+                std::fs::rename(&temp_path, &ob_path)
+                    .map_err(io_err("move into place", &ob_path))?;
+                File::open(&ob_path).map_err(io_err("open", &ob_path))?
+            }
+        };
+        Ok(Some((
+            data,
+            PreOrderOutboard {
+                root,
+                tree: tree(size),
+                data: Positioned(ob_file),
+            },
+        )))
+    }
+
+    /// Encodes bytes `range` of blob `hash` with the proof that they belong
+    /// to it: `(size, encoded)`, or `None` when not held (or damaged).
+    /// Every group is checked against the outboard on the way out.
+    pub fn encode_range(
+        &self,
+        hash: &str,
+        range: Range<u64>,
+    ) -> Result<Option<(u64, Vec<u8>)>, BlobError> {
+        let Some((data, ob)) = self.outboard(hash)? else {
+            return Ok(None);
+        };
+        let size = ob.tree.size();
+        if range.start >= size.max(1) || range.end <= range.start {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity((range.end - range.start) as usize + 4096);
+        match encode_ranges_validated(Positioned(data), &ob, &chunks(&range), &mut out) {
+            Ok(()) => Ok(Some((size, out))),
+            Err(e) => {
+                tracing::error!(%hash, error = %e, "a stored file failed its check while being served");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Opens (or starts) the partial download of `hash`, `size` bytes as
+    /// the entry declares.
+    pub fn partial(&self, hash: &str, size: u64) -> Result<Partial, BlobError> {
+        let root = root_of(hash)?;
+        create_private_dir(&self.root).map_err(io_err("create", &self.root))?;
+        let (data_path, record_path) = self.part_paths(hash)?;
+        let groups = size.div_ceil(GROUP);
+        let record_len = groups.div_ceil(8).max(1) as usize;
+        let mut verified = std::fs::read(&record_path).unwrap_or_default();
+        let data = match std::fs::OpenOptions::new().write(true).open(&data_path) {
+            Ok(f)
+                if verified.len() == record_len && f.metadata().is_ok_and(|m| m.len() == size) =>
+            {
+                f
+            }
+            _ => {
+                let _ = std::fs::remove_file(&data_path);
+                verified = vec![0; record_len];
+                let f = create_new_private(&data_path)?;
+                f.set_len(size).map_err(io_err("create", &data_path))?;
+                f
+            }
+        };
+        let mut p = Partial {
+            store: self.clone(),
+            hash: hash.to_string(),
+            root,
+            size,
+            data: Positioned(data),
+            data_path,
+            record_path,
+            verified,
+            groups,
+        };
+        p.save_record()?;
+        Ok(p)
+    }
+}
+
+/// Why a response was not taken whole.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The sender broke the protocol: a proof or a chunk that does not
+    /// verify against the root hash, or a response cut short.
+    #[error("{0}")]
+    Violation(String),
+    /// Writing here failed (the sender is not to blame).
+    #[error(transparent)]
+    Local(#[from] BlobError),
+}
+
+/// A download in progress, resumable from its record.
+#[derive(Debug)]
+pub struct Partial {
+    store: BlobStore,
+    hash: String,
+    root: blake3::Hash,
+    size: u64,
+    data: Positioned,
+    data_path: PathBuf,
+    record_path: PathBuf,
+    /// One bit per group: verified and written.
+    verified: Vec<u8>,
+    groups: u64,
+}
+
+impl Partial {
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn has(&self, g: u64) -> bool {
+        self.verified[(g / 8) as usize] & (1 << (g % 8)) != 0
+    }
+
+    fn set(&mut self, g: u64) {
+        self.verified[(g / 8) as usize] |= 1 << (g % 8);
+    }
+
+    /// Bytes verified so far.
+    pub fn verified_bytes(&self) -> u64 {
+        (0..self.groups)
+            .filter(|g| self.has(*g))
+            .map(|g| GROUP.min(self.size.saturating_sub(g * GROUP)))
+            .sum()
+    }
+
+    pub fn is_complete(&self) -> bool {
+        (0..self.groups).all(|g| self.has(g))
+    }
+
+    /// The byte ranges still missing, each at most `max` bytes long and
+    /// aligned to groups.
+    pub fn missing(&self, max: u64) -> Vec<Range<u64>> {
+        let per = (max / GROUP).max(1);
+        let mut out = Vec::new();
+        let mut g = 0;
+        while g < self.groups {
+            if self.has(g) {
+                g += 1;
+                continue;
+            }
+            let start = g;
+            while g < self.groups && !self.has(g) && g - start < per {
+                g += 1;
+            }
+            out.push(start * GROUP..(g * GROUP).min(self.size));
+        }
+        out
+    }
+
+    fn save_record(&mut self) -> Result<(), BlobError> {
+        std::fs::write(&self.record_path, &self.verified)
+            .map_err(io_err("write", &self.record_path))
+    }
+
+    /// Takes a response to a request for `range`: writes every group that
+    /// verifies, stops at the first that does not. Returns the bytes newly
+    /// verified, or why the response was refused (after keeping what
+    /// verified before the fault).
+    pub fn apply(&mut self, range: &Range<u64>, encoded: &[u8]) -> Result<u64, (u64, Refused)> {
+        let ranges = chunks(range);
+        let iter = DecodeResponseIter::new(self.root, tree(self.size), encoded, &ranges);
+        let mut added = 0;
+        let mut fault = None;
+        for item in iter {
+            match item {
+                Ok(BaoContentItem::Parent(_)) => {}
+                Ok(BaoContentItem::Leaf(leaf)) => {
+                    if let Err(e) = self.data.write_all_at(leaf.offset, &leaf.data) {
+                        fault = Some(Refused::Local(io_err("write", &self.data_path)(e)));
+                        break;
+                    }
+                    let g = leaf.offset / GROUP;
+                    if !self.has(g) {
+                        self.set(g);
+                        added += leaf.data.len() as u64;
+                    }
+                }
+                Err(e) => {
+                    fault = Some(match e {
+                        DecodeError::Io(e) => {
+                            Refused::Violation(format!("unreadable response: {e}"))
+                        }
+                        DecodeError::LeafNotFound(_) | DecodeError::ParentNotFound(_) => {
+                            Refused::Violation("a response cut short".into())
+                        }
+                        e => Refused::Violation(format!(
+                            "content that does not match its hash ({e})"
+                        )),
+                    });
+                    break;
+                }
+            }
+        }
+        if added > 0 {
+            // The bytes are durable before the record says they are there.
+            let synced = self
+                .data
+                .0
+                .sync_data()
+                .map_err(io_err("sync", &self.data_path))
+                .and_then(|()| self.save_record());
+            if let Err(e) = synced {
+                return Err((0, Refused::Local(e)));
+            }
+        }
+        match fault {
+            None => Ok(added),
+            Some(f) => Err((added, f)),
+        }
+    }
+
+    /// Checks the whole file against its hash once more (computing its
+    /// outboard on the way) and moves it into the store. On a mismatch
+    /// (a disk that lost writes), the download is removed to start over.
+    pub fn finish(self) -> Result<(), BlobError> {
+        let dest = self.store.path(&self.hash)?;
+        let ob_dest = self.store.outboard_path(&self.hash)?;
+        let (temp_path, temp) = self.store.temp()?;
+        let check = File::open(&self.data_path)
+            .and_then(|data| write_outboard(&data, self.size, self.root, temp));
+        let fail = |e: BlobError| {
+            let _ = std::fs::remove_file(&temp_path);
+            let _ = self.store.remove_partial(&self.hash);
+            Err(e)
+        };
+        match check {
+            Ok(true) => {}
+            Ok(false) => {
+                return fail(BlobError::HashMismatch {
+                    expected: self.hash.clone(),
+                    actual: "(a download that changed on disk)".into(),
+                });
+            }
+            Err(e) => return fail(io_err("hash", &self.data_path)(e)),
+        }
+        let dir = dest.parent().expect("a hash path has a folder");
+        if let Err(e) = create_private_dir(dir) {
+            return fail(io_err("create", dir)(e));
+        }
+        if let Err(e) = std::fs::rename(&temp_path, &ob_dest) {
+            return fail(io_err("move into place", &ob_dest)(e));
+        }
+        if let Err(e) = std::fs::rename(&self.data_path, &dest) {
+            let _ = std::fs::remove_file(&ob_dest);
+            return fail(io_err("move into place", &dest)(e));
+        }
+        let _ = std::fs::remove_file(&self.record_path);
+        sync_dir(dir);
+        Ok(())
+    }
+}

@@ -1,0 +1,192 @@
+//! The daemon's side of attachments on the network: which files the
+//! entries held here use (an index kept up to date from the sync
+//! catalogue), who may be sent which file, and which to fetch by itself.
+//!
+//! # Who is served
+//!
+//! A file's bytes go to a peer only if some entry held here that uses the
+//! file is one that sync would send that peer: the same [`Replica::view`]
+//! (membership, the entry's visibility, never a draft), and the entry not
+//! erased. Anyone else, and anyone asking for a hash no entry uses, gets
+//! the same [`crate::blobs::transfer::FileResponse::NotHeld`].
+//!
+//! # What is fetched without asking
+//!
+//! Files up to `[files] auto_fetch_mb` (default 20 MB) of every entry held
+//! here, at start and whenever sync brings entries; larger ones when
+//! someone asks (`convene get`, through the store: the CLI writes the
+//! hash under [`META_WANTED`] and the daemon reports under
+//! [`META_FETCHING`]). Never more than `max_file_mb`, and, when
+//! `quota_mb_per_org` is set, never past that many bytes of files used by
+//! one organisation's entries. Sizes are the entries' own, never a
+//! sender's.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use convene_model::{Attachment, Body, DocumentId};
+
+use crate::blobs::BlobStore;
+use crate::sync::catalogue::CatalogueView;
+use crate::sync::wire::{Digest, DocId};
+use crate::sync::{NodeReplica, Replica};
+use crate::trust::NodeId;
+
+/// `meta` key: the files the CLI asked the daemon to fetch, a JSON list of
+/// hashes.
+pub const META_WANTED: &str = "files.wanted";
+/// `meta` key: the daemon's downloads, a JSON object by hash of
+/// `{"done", "total", "sources", "state"}` (`fetching`, `no source`,
+/// `failed: …`, `refused: …`).
+pub const META_FETCHING: &str = "files.fetching";
+
+#[derive(Debug, Clone)]
+struct Indexed {
+    digest: Digest,
+    owner: String,
+    files: Vec<Attachment>,
+}
+
+/// The files each held learning entry and project uses.
+#[derive(Debug, Default)]
+pub struct FileIndex {
+    docs: HashMap<DocId, Indexed>,
+    by_hash: HashMap<String, BTreeSet<DocId>>,
+}
+
+impl FileIndex {
+    /// Brings the index up to date with the replica's catalogue: only
+    /// documents whose digest changed are read again. Returns whether
+    /// anything changed.
+    pub fn refresh(&mut self, replica: &NodeReplica) -> bool {
+        let node = replica.node();
+        let mut kinds: BTreeSet<DocId> = BTreeSet::new();
+        for kind in ["learning", "project"] {
+            match node.store().docs_of_kind(kind) {
+                Ok(ids) => kinds.extend(ids.iter().map(|d| *d.as_bytes())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list entries for their files");
+                    return false;
+                }
+            }
+        }
+        let everything = replica.catalogue().everything();
+        let mut changed = false;
+        let gone: Vec<DocId> = self
+            .docs
+            .keys()
+            .filter(|d| !kinds.contains(*d) || everything.digest(d).is_none())
+            .copied()
+            .collect();
+        for d in gone {
+            self.remove(&d);
+            changed = true;
+        }
+        for doc in kinds {
+            let Some(digest) = everything.digest(&doc) else {
+                continue;
+            };
+            if self.docs.get(&doc).is_some_and(|i| i.digest == digest) {
+                continue;
+            }
+            self.remove(&doc);
+            changed = true;
+            let Ok(entry) = node.get(DocumentId::from_bytes(doc)) else {
+                continue;
+            };
+            let files = match &entry.body {
+                Body::Learning(l) => l.attachments.clone(),
+                Body::Project(p) => p.attachments.clone(),
+                _ => Vec::new(),
+            };
+            for f in &files {
+                self.by_hash.entry(f.hash.clone()).or_default().insert(doc);
+            }
+            self.docs.insert(
+                doc,
+                Indexed {
+                    digest,
+                    owner: entry.meta.owner.to_string(),
+                    files,
+                },
+            );
+        }
+        changed
+    }
+
+    fn remove(&mut self, doc: &DocId) {
+        if let Some(old) = self.docs.remove(doc) {
+            for f in old.files {
+                if let Some(set) = self.by_hash.get_mut(&f.hash) {
+                    set.remove(doc);
+                    if set.is_empty() {
+                        self.by_hash.remove(&f.hash);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether `peer` may be sent the bytes of `hash`: some entry held
+    /// here that uses it is one sync would send it.
+    pub fn may_serve(&self, replica: &mut NodeReplica, peer: &NodeId, hash: &str) -> bool {
+        let Some(docs) = self.by_hash.get(hash) else {
+            return false;
+        };
+        let visible: Vec<DocId> = {
+            let view = replica.view(peer);
+            docs.iter()
+                .filter(|d| view.digest(d).is_some())
+                .copied()
+                .collect()
+        };
+        let store = replica.node().store();
+        visible.iter().any(|d| {
+            let id = DocumentId::from_bytes(*d);
+            // The catalogue may be a moment behind the store: what the
+            // store says now decides (as sync's `fetch` does).
+            let erased = store.tombstone(id).map_or(true, |t| t.is_some());
+            let draft = store
+                .status(id)
+                .map_or(true, |s| s.as_deref() == Some("draft"));
+            !erased && !draft
+        })
+    }
+
+    /// The size the entries declare for `hash` (the smallest, if they
+    /// disagree: a larger claim is not trusted), and the organisations
+    /// whose entries use it.
+    pub fn declared(&self, hash: &str) -> Option<(u64, BTreeSet<String>)> {
+        let docs = self.by_hash.get(hash)?;
+        let mut size = None::<u64>;
+        let mut owners = BTreeSet::new();
+        for d in docs {
+            let i = &self.docs[d];
+            owners.insert(i.owner.clone());
+            for f in i.files.iter().filter(|f| f.hash == hash) {
+                size = Some(size.map_or(f.size, |s| s.min(f.size)));
+            }
+        }
+        Some((size?, owners))
+    }
+
+    /// Every file used by an entry held here: hash → declared size.
+    pub fn files(&self) -> BTreeMap<String, u64> {
+        self.by_hash
+            .keys()
+            .filter_map(|h| self.declared(h).map(|(s, _)| (h.clone(), s)))
+            .collect()
+    }
+
+    /// Bytes of files held here that entries of `org` use.
+    pub fn held_for(&self, blobs: &BlobStore, org: &str) -> u64 {
+        let mut hashes = BTreeSet::new();
+        for i in self.docs.values().filter(|i| i.owner == org) {
+            hashes.extend(i.files.iter().map(|f| (f.hash.clone(), f.size)));
+        }
+        hashes
+            .into_iter()
+            .filter(|(h, _)| blobs.has(h))
+            .map(|(_, s)| s)
+            .sum()
+    }
+}
