@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use support::{DemoRun, port_of, wait_for};
+use support::{Daemon, DemoRun, Home, port_of, wait_for};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -256,6 +256,135 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
     assert!(demo.interrupt().success());
     if let Some(marker) = std::env::var_os("CONVENE_BROWSER_RAN") {
         std::fs::write(marker, "ran\n").unwrap();
+    }
+}
+
+/// Attachments on an entry page: a file chosen with the picker is uploaded
+/// and listed; a file dropped on the drop zone fills the picker; a file
+/// over the node's limit is refused beside the field before it is sent.
+#[test]
+fn upload_files_through_the_picker_and_by_dropping_them() {
+    let Some(driver) = start_driver() else { return };
+    let home = Home::initialised();
+    home.stdout(&["config", "set", "files.max_file_mb", "1"]);
+    let id = home.publish("Summit on discharge: slides and posters");
+    let daemon = Daemon::start(&home, &[]);
+    let sign_in = home.stdout(&["open", "--print"]).trim().to_string();
+    let work = tempfile::tempdir().unwrap();
+    let report = work.path().join("Evaluation report (final).pdf");
+    let bytes: Vec<u8> = (0..250_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&report, &bytes).unwrap();
+    let big = work.path().join("too big.pptx");
+    std::fs::write(&big, vec![7u8; 1_500_000]).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = browser(&driver, profile.path()).await;
+        c.goto(&sign_in).await.unwrap();
+        c.goto(&format!("{}e/{id}", daemon.web)).await.unwrap();
+        c.find(Locator::Css("#files")).await.expect("an Attachments section");
+        assert_eq!(unlabelled(&c).await, 0, "every field has a label");
+        let hint = c.find(Locator::Css(".drop-hint")).await.unwrap();
+        assert!(hint.is_displayed().await.unwrap(), "the script offers dropping");
+
+        // Too big: said beside the field, nothing sent.
+        c.find(Locator::Css("#f-file"))
+            .await
+            .unwrap()
+            .send_keys(big.to_str().unwrap())
+            .await
+            .unwrap();
+        let error = c.find(Locator::Css("#f-file-error")).await.unwrap();
+        assert!(error.is_displayed().await.unwrap());
+        let text = error.text().await.unwrap();
+        assert!(text.contains("larger than 1.0 MB"), "{text}");
+        click(&c, "form.upload button[type=submit]").await;
+        assert!(c.current_url().await.unwrap().path().ends_with(&id), "not sent");
+        js(&c, "document.querySelector('#files').scrollIntoView()").await;
+        shot(&c, "attachments-too-big").await;
+
+        // Chosen with the picker and uploaded.
+        c.find(Locator::Css("#f-file"))
+            .await
+            .unwrap()
+            .send_keys(report.to_str().unwrap())
+            .await
+            .unwrap();
+        assert!(!error.is_displayed().await.unwrap(), "the error goes");
+        click(&c, "form.upload button[type=submit]").await;
+        wait_for_listed(&c, "Evaluation report (final).pdf").await;
+
+        // Dropped on the zone: the picker holds it, with a custom name.
+        js(
+            &c,
+            "const dt = new DataTransfer();\
+             dt.items.add(new File(['Minutes of the summit'], 'minutes.txt', {type: 'text/plain'}));\
+             const zone = document.querySelector('.drop-zone');\
+             zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));\
+             zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+        )
+        .await;
+        assert_eq!(
+            js(&c, "return document.querySelector('#f-file').files[0].name").await,
+            "minutes.txt"
+        );
+        let status = c.find(Locator::Css(".upload-status")).await.unwrap().text().await.unwrap();
+        assert!(status.contains("minutes.txt is ready"), "{status}");
+        fill(&c, "#f-file-name", "Summit minutes.txt").await;
+        click(&c, "form.upload button[type=submit]").await;
+        wait_for_listed(&c, "Summit minutes.txt").await;
+        js(&c, "document.querySelector('#files').scrollIntoView()").await;
+        shot(&c, "attachments").await;
+        c.set_window_size(390, 844).await.unwrap();
+        js(&c, "document.querySelector('#files').scrollIntoView()").await;
+        let overflow = js(
+            &c,
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+        )
+        .await;
+        shot(&c, "attachments-phone").await;
+        let wide = js(
+            &c,
+            "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth).map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 8).join(' ')",
+        )
+        .await;
+        assert!(overflow.as_i64().unwrap() <= 0, "scrolls sideways by {overflow}: {wide}");
+        c.close().await.unwrap();
+    });
+    let files = home.json_lines(&["files", &id, "--json"]);
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0]["name"], "Evaluation report (final).pdf");
+    assert_eq!(files[0]["size"], 250_000);
+    assert_eq!(files[1]["name"], "Summit minutes.txt");
+    assert_eq!(files[1]["size"], 21);
+    drop(daemon);
+}
+
+/// Waits until the entry page lists a file called `name`.
+async fn wait_for_listed(c: &Client, name: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if js(c, "return document.readyState").await == "complete" {
+            let names = js(
+                c,
+                "return [...document.querySelectorAll('table.files td:first-child')].map(t => t.textContent)",
+            )
+            .await;
+            if names
+                .as_array()
+                .is_some_and(|n| n.iter().any(|t| t == name))
+            {
+                return;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} is not listed after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

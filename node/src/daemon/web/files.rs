@@ -194,30 +194,32 @@ pub(crate) fn section(
                 @if files.is_empty() {
                     p { "No files yet." }
                 } @else {
-                    table class="files" {
-                        thead { tr {
-                            th scope="col" { "Name" }
-                            th scope="col" { "Size" }
-                            th scope="col" { "Type" }
-                            th scope="col" { "Hash" }
-                            th scope="col" { "On this node" }
-                        } }
-                        tbody {
-                            @for f in files {
-                                @let a = &f.attachment;
-                                tr {
-                                    td {
-                                        @if f.held {
-                                            a href=(download_href(id, &a.name)) download=(a.name) { (a.name) }
-                                        } @else {
-                                            (a.name)
+                    div class="table-scroll" {
+                        table class="files" {
+                            thead { tr {
+                                th scope="col" { "Name" }
+                                th scope="col" { "Size" }
+                                th scope="col" class="wide-only" { "Type" }
+                                th scope="col" class="wide-only" { "Hash" }
+                                th scope="col" { "On this node" }
+                            } }
+                            tbody {
+                                @for f in files {
+                                    @let a = &f.attachment;
+                                    tr {
+                                        td {
+                                            @if f.held {
+                                                a href=(download_href(id, &a.name)) download=(a.name) { (a.name) }
+                                            } @else {
+                                                (a.name)
+                                            }
                                         }
-                                    }
-                                    td { (human_size(a.size)) }
-                                    td { code { (a.media_type) } }
-                                    td { code title=(a.hash) { (a.hash.get(..12).unwrap_or(&a.hash)) "…" } }
-                                    td {
-                                        @if f.held { "Yes" } @else { "Not yet on this node" }
+                                        td class="size" { (human_size(a.size)) }
+                                        td class="wide-only" { code { (a.media_type) } }
+                                        td class="wide-only" { code title=(a.hash) { (a.hash.get(..12).unwrap_or(&a.hash)) "…" } }
+                                        td {
+                                            @if f.held { "Yes" } @else { "Not yet on this node" }
+                                        }
                                     }
                                 }
                             }
