@@ -634,3 +634,68 @@ fn another_organisation_sees_no_upload_form_and_its_uploads_are_refused() {
     assert_eq!(listed(&trust, &id).len(), 1);
     drop(daemon);
 }
+
+#[test]
+fn a_file_damaged_on_disk_is_never_delivered_whole_and_an_erased_entrys_files_are_gone() {
+    let home = Home::initialised();
+    let story = home.publish("A family's story");
+    let keep = home.publish("Summit slides");
+    let daemon = Daemon::start(&home, &[]);
+    let b = Browser::new(&home, &daemon);
+    let slides = content(200_000, 11);
+    let words = content(150_000, 12);
+    for (id, name, bytes) in [
+        (&story, "story.docx", &words),
+        (&story, "slides.pdf", &slides),
+        (&keep, "slides.pdf", &slides),
+    ] {
+        let r = b.upload(id, &[("file", Some(name), bytes)]);
+        assert_eq!(r.status, 303, "{}", r.text());
+    }
+    assert_eq!(
+        stored_files(&home).len(),
+        2,
+        "the same content is stored once"
+    );
+
+    // One byte of the story changed on disk: the download breaks off before
+    // its end (the client was promised every byte and never gets them).
+    let hash = blake3::hash(&words).to_hex().to_string();
+    let path = home.path().join("files").join(&hash[..2]).join(&hash[2..]);
+    let mut damaged = std::fs::read(&path).unwrap();
+    damaged[100_000] ^= 1;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::write(&path, &damaged).unwrap();
+    let mut r = agent()
+        .get(format!("{}/e/{story}/files/story.docx", b.base))
+        .header("Cookie", &b.cookie)
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers().get("content-length").unwrap(), "150000");
+    let mut got = Vec::new();
+    let read = r
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .reader()
+        .read_to_end(&mut got);
+    assert!(read.is_err(), "the download must fail, not end quietly");
+    assert!(got.len() < words.len(), "{} bytes arrived", got.len());
+
+    // Erased: its files are gone from the page's addresses, with the same
+    // 404 as a file that never was; the shared file stays for the other.
+    home.stdout(&["retract", &story, "--erase"]);
+    let gone = b.get(&format!("/e/{story}/files/slides.pdf"));
+    let never = b.get(&format!("/e/{keep}/files/never.pdf"));
+    assert_eq!((gone.status, never.status), (404, 404));
+    assert_eq!(gone.text(), never.text());
+    let d = b.get(&format!("/e/{keep}/files/slides.pdf"));
+    assert_inert(&d, "the shared slides");
+    assert!(d.body == slides);
+    drop(daemon);
+}
