@@ -61,7 +61,7 @@ pub enum Command {
     Attach(crate::files::AttachArgs),
     /// List an entry's files: name, size, type, hash, whether this node holds them
     Files(crate::files::FilesArgs),
-    /// Write one of an entry's files (refuses to overwrite without --force)
+    /// Write one of an entry's files, fetched from members through the running daemon if not held here (refuses to overwrite without --force)
     Get(crate::files::GetArgs),
     /// Print a vocabulary's values (slug and label)
     Vocab(VocabArgs),

@@ -2,15 +2,25 @@
 //! entries and projects. The node does the work (`Node::attach`,
 //! `Node::attachments`, `Node::save_attachment`); this module parses,
 //! reads the per-file limit from `config.toml`, and prints.
+//!
+//! `get` of a file whose bytes are not here asks the running daemon for
+//! them the way every CLI command talks to it, through the store: it adds
+//! the hash to the `files.wanted` list, then follows the daemon's
+//! `files.fetching` report (a progress bar at a terminal) until the bytes
+//! are in the file store.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use comfy_table::{ContentArrangement, Table, presets};
+use std::time::{Duration, Instant};
+
+use convene_model::Attachment;
 use convene_node::Node;
 use convene_node::daemon::config::Config;
+use convene_node::daemon::files::{META_FETCHING, META_WANTED};
 
 #[derive(Debug, Args)]
 pub struct AttachArgs {
@@ -102,9 +112,115 @@ pub fn get(out: &mut impl Write, home: &Path, a: GetArgs) -> Result<()> {
     // The stored name is sanitised, so it is always a safe single file name.
     let attachment = node.attachment(id, &a.name)?;
     let dest = a.out.unwrap_or_else(|| PathBuf::from(&attachment.name));
+    if !node.blobs().has(&attachment.hash) {
+        if !a.force && dest.exists() {
+            bail!(
+                "cannot write {}: it already exists (pass --force to replace it)",
+                dest.display()
+            );
+        }
+        fetch_through_daemon(&node, home, &attachment)?;
+    }
     node.save_attachment(id, &attachment.name, &dest, a.force)?;
     writeln!(out, "wrote {} ({})", dest.display(), size(attachment.size))?;
     Ok(())
+}
+
+/// How long a download may go without progress before `get` gives up.
+const STALLED: Duration = Duration::from_secs(60);
+/// How long `get` waits for a member that holds the file to be found.
+const NO_SOURCE: Duration = Duration::from_secs(10);
+
+/// Adds `hash` to (or removes it from) the daemon's list of files asked for.
+fn want(node: &Node, hash: &str, wanted: bool) -> Result<()> {
+    let store = node.store();
+    let mut list: Vec<String> = store
+        .meta(META_WANTED)?
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    list.retain(|h| h != hash);
+    if wanted {
+        list.push(hash.to_string());
+    }
+    store.set_meta(META_WANTED, &serde_json::to_string(&list)?)?;
+    Ok(())
+}
+
+/// Asks the running daemon to fetch `a`'s bytes and waits until they are
+/// in the file store, showing its progress.
+fn fetch_through_daemon(node: &Node, home: &Path, a: &Attachment) -> Result<()> {
+    if !convene_node::daemon::is_running(home) {
+        bail!(
+            "the bytes of {} are not held on this node, and no daemon is running to fetch them from members (start it with `convene node start`)",
+            a.name
+        );
+    }
+    want(node, &a.hash, true)?;
+    let result = wait_for_fetch(node, home, a);
+    let _ = want(node, &a.hash, false);
+    result
+}
+
+fn wait_for_fetch(node: &Node, home: &Path, a: &Attachment) -> Result<()> {
+    let blobs = node.blobs();
+    let spinner = crate::progress::spinner(format!("asking members for {}", a.name));
+    let started = Instant::now();
+    let mut last = (0u64, Instant::now());
+    let result = loop {
+        if blobs.has(&a.hash) {
+            break Ok(());
+        }
+        if !convene_node::daemon::is_running(home) {
+            break Err(anyhow::anyhow!(
+                "the daemon stopped before {} arrived; what arrived is kept, and `convene get` again resumes",
+                a.name
+            ));
+        }
+        let report: serde_json::Value = node
+            .store()
+            .meta(META_FETCHING)?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        let mine = &report[&a.hash];
+        let state = mine["state"].as_str().unwrap_or("");
+        let done = mine["done"].as_u64().unwrap_or(0);
+        if done != last.0 {
+            last = (done, Instant::now());
+        }
+        if let Some(why) = state
+            .strip_prefix("refused: ")
+            .or(state.strip_prefix("failed: "))
+        {
+            break Err(anyhow::anyhow!("cannot fetch {}: {why}", a.name));
+        }
+        if state == "no source" && started.elapsed() > NO_SOURCE && done == 0 {
+            break Err(anyhow::anyhow!(
+                "no connected member holds {} (the daemon keeps asking; try again later)",
+                a.name
+            ));
+        }
+        if last.1.elapsed() > STALLED {
+            break Err(anyhow::anyhow!(
+                "fetching {} made no progress for {} seconds ({} of {} bytes verified, kept for next time)",
+                a.name,
+                STALLED.as_secs(),
+                done,
+                a.size
+            ));
+        }
+        if state == "fetching" || done > 0 {
+            crate::progress::bar(
+                &spinner,
+                &format!("fetching {}", a.name),
+                done,
+                a.size,
+                "bytes",
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    crate::progress::done(&spinner);
+    result
 }
 
 /// A size for people: bytes below 1 kB, then kB, MB, GB (powers of 1000).

@@ -427,6 +427,15 @@ pub fn status(out: &mut impl Write, home: &Path, a: StatusArgs) -> Result<()> {
             "connected_peers": s.peers.iter().filter(|p| p.connected).map(|p| p.node.clone()).collect::<Vec<_>>(),
             "entries": s.counts.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
             "peers": s.peers.iter().map(peer_json).collect::<Vec<_>>(),
+            "files": {
+                "held_bytes": s.files_held,
+                "fetching": s.fetching.iter().map(|f| json!({
+                    "hash": f.hash,
+                    "done": f.done,
+                    "total": f.total,
+                    "state": f.state,
+                })).collect::<Vec<_>>(),
+            },
         });
         serde_json::to_writer(&mut *out, &v)?;
         writeln!(out)?;
@@ -463,6 +472,25 @@ pub fn status(out: &mut impl Write, home: &Path, a: StatusArgs) -> Result<()> {
             entries.join(", ")
         }
     )?;
+    let active: Vec<_> = s.fetching.iter().filter(|f| f.total > 0).collect();
+    let (done, total): (u64, u64) = active
+        .iter()
+        .fold((0, 0), |(d, t), f| (d + f.done, t + f.total));
+    writeln!(
+        out,
+        "files         {} held{}",
+        mb(s.files_held),
+        if active.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; fetching {} ({} of {})",
+                active.len(),
+                mb(done),
+                mb(total)
+            )
+        }
+    )?;
     let connected = s.peers.iter().filter(|p| p.connected).count();
     writeln!(
         out,
@@ -479,6 +507,11 @@ pub fn status(out: &mut impl Write, home: &Path, a: StatusArgs) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Bytes in MB (millions), one decimal.
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
 
 fn peer_json(p: &convene_node::store::PeerRecord) -> serde_json::Value {

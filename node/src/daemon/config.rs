@@ -21,8 +21,8 @@
 //! # larger ones when someone asks (`convene get`). 0: only on demand.
 //! auto_fetch_mb = 20
 //! # At most this many MB of files used by one organisation's entries are
-//! # fetched from peers (unset: no quota).
-//! quota_mb_per_org = 2000
+//! # fetched from peers. 0: no quota.
+//! quota_mb_per_org = 0
 //! ```
 
 use std::net::SocketAddr;
@@ -215,13 +215,7 @@ impl Config {
             config.files.auto_fetch = mb.saturating_mul(1_000_000);
         }
         if let Some(mb) = files.quota_mb_per_org {
-            if mb == 0 {
-                return Err(invalid(
-                    "files.quota_mb_per_org = 0: must be at least 1 (leave it out for no quota)"
-                        .to_string(),
-                ));
-            }
-            config.files.quota_per_org = Some(mb.saturating_mul(1_000_000));
+            config.files.quota_per_org = (mb > 0).then(|| mb.saturating_mul(1_000_000));
         }
         if let Some(mb) = files.max_file_mb {
             if mb == 0 || mb > convene_model::attachment::MAX_FILE_CEILING / 1_000_000 {
@@ -255,7 +249,7 @@ impl Config {
             files: Some(FilesFile {
                 max_file_mb: Some(self.files.max_file / 1_000_000),
                 auto_fetch_mb: Some(self.files.auto_fetch / 1_000_000),
-                quota_mb_per_org: self.files.quota_per_org.map(|q| q / 1_000_000),
+                quota_mb_per_org: Some(self.files.quota_per_org.map_or(0, |q| q / 1_000_000)),
             }),
         };
         toml::to_string(&file).expect("the config serialises")

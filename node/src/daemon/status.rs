@@ -97,6 +97,20 @@ pub struct Status {
     pub peers: Vec<PeerRecord>,
     /// Valid entries per kind.
     pub counts: Vec<(String, i64)>,
+    /// Bytes of attachment content held.
+    pub files_held: u64,
+    /// The daemon's downloads while it runs: hash, bytes verified, bytes
+    /// in all, state (`fetching`, `no source`, `failed: …`, `refused: …`).
+    pub fetching: Vec<Fetching>,
+}
+
+/// One of the daemon's downloads, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetching {
+    pub hash: String,
+    pub done: u64,
+    pub total: u64,
+    pub state: String,
 }
 
 impl Status {
@@ -122,7 +136,30 @@ impl Status {
                 p.connected = false;
             }
         }
+        let fetching = if running {
+            let report: serde_json::Value = store
+                .meta(super::files::META_FETCHING)?
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default();
+            report
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(hash, v)| Fetching {
+                            hash: hash.clone(),
+                            done: v["done"].as_u64().unwrap_or(0),
+                            total: v["total"].as_u64().unwrap_or(0),
+                            state: v["state"].as_str().unwrap_or("").to_string(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         Ok(Self {
+            files_held: node.blobs().held_bytes(),
+            fetching,
             node_id: node.node_id().to_string(),
             org_id: node.org().to_string(),
             org_name: node.org_name(&node.org()),
