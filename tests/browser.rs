@@ -321,6 +321,16 @@ fn upload_files_through_the_picker_and_by_dropping_them() {
         js(
             &c,
             "const dt = new DataTransfer();\
+             dt.items.add(new File(['x'], 'x.txt'));\
+             document.querySelector('.drop-zone').dispatchEvent(new DragEvent('dragenter', {dataTransfer: dt, bubbles: true, cancelable: true}));\
+             document.querySelector('#files').scrollIntoView();",
+        )
+        .await;
+        c.find(Locator::Css(".drop-zone.dragging")).await.expect("the zone shows a file is over it");
+        shot(&c, "attachments-dragging").await;
+        js(
+            &c,
+            "const dt = new DataTransfer();\
              dt.items.add(new File(['Minutes of the summit'], 'minutes.txt', {type: 'text/plain'}));\
              const zone = document.querySelector('.drop-zone');\
              zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));\

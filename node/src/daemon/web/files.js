@@ -77,10 +77,12 @@
     input.files = files;
     if (check()) status.textContent = files[0].name + " is ready: press Upload.";
   });
-  // A file dropped beside the zone is not opened in place of the page.
+  // A file dropped beside the zone is not opened in place of the page
+  // (text dragged into other fields still drops as usual).
   ["dragover", "drop"].forEach(function (type) {
     window.addEventListener(type, function (e) {
-      if (!zone.contains(e.target)) e.preventDefault();
+      var types = e.dataTransfer ? Array.prototype.slice.call(e.dataTransfer.types) : [];
+      if (types.indexOf("Files") >= 0 && !zone.contains(e.target)) e.preventDefault();
     });
   });
   form.addEventListener("submit", function (e) {
