@@ -13,20 +13,25 @@
 //! - [`sync`]: the sync protocol `/convene/sync/2` as a sans-IO state
 //!   machine (catalogue, range reconciliation, sessions, the per-node
 //!   service), testable without sockets.
-//! - [`net`]: libp2p: transports, behaviours, the sync codec, and the gate
+//! - [`net`]: libp2p: transports, behaviours, the sync and files codecs, and the gate
 //!   that keeps strangers small (frame and stream limits by standing, bans,
 //!   per-address and total connection caps).
 //! - [`daemon`]: tokio wiring: the event loop that drives the sync service
 //!   from the swarm, its `Client`, `config.toml`, the status other
-//!   processes read, Prometheus metrics, and the local web app and JSON
-//!   API (`daemon::web`).
+//!   processes read, Prometheus metrics, which files are served to whom
+//!   and fetched (`daemon::files`), and the local web app and JSON API
+//!   (`daemon::web`).
 //! - `apply`: receiving changes: signature, permission (who may write
 //!   which document), apply, store; what cannot be judged yet waits, in
 //!   its sender's bounded share of the `pending` table.
 //! - [`blobs`]: attachment bytes in a content-addressed folder beside the
 //!   store (`files/ab/cdef…`), written whole or not at all; `attach` is
 //!   [`Node`]'s API over it (attach, list, save, drop what erasure left
-//!   unused).
+//!   unused). [`blobs::verified`]: BLAKE3 verified streaming (`bao-tree`):
+//!   each file's hash tree kept beside it, ranges encoded with their proof,
+//!   resumable downloads that keep only groups that verify;
+//!   [`blobs::transfer`]: the `/convene/files/1` messages and the fetcher
+//!   that spreads a download over the connected members (no sockets).
 //! - [`backup`]: consistent online backups (key and database) and restore.
 //! - [`bundle`]: offline export and import of signed changes (sneakernet),
 //!   a stream of capped records read in bounded memory, checked exactly as
