@@ -202,6 +202,9 @@ fn publish_a_project_see_its_run_chart_and_find_it_from_another_node() {
         click(&c, "ol.entries a.title").await;
         wait_for_page(&c, "/e/").await;
         c.find(Locator::Css("svg.run-chart")).await.expect("the chart there too");
+        // Its files are listed there, but only the owner may add one.
+        c.find(Locator::Css("#files")).await.expect("an Attachments section");
+        assert!(c.find(Locator::Css("form.upload")).await.is_err(), "no upload form for another organisation");
 
         c.goto(&format!("{}community", demo.webs[1])).await.unwrap();
         let text = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
