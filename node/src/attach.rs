@@ -186,7 +186,10 @@ impl Node {
         result
     }
 
-    fn record_attachment(
+    /// Records `stored` as file `raw` (sanitised) of entry `id`, removing
+    /// nothing if that is refused (the caller decides what happens to the
+    /// bytes; see [`Node::attach_stored`]).
+    pub(crate) fn record_attachment(
         &mut self,
         id: DocumentId,
         stored: &Stored,

@@ -91,6 +91,9 @@ struct Inner {
     home: PathBuf,
     /// The per-file maximum from `config.toml` (`[files] max_file_mb`).
     limits: FileLimits,
+    /// Uploads in flight by content hash: how many hold it, and whether
+    /// one of them brought the bytes here (see `files::Pending`).
+    uploads: Mutex<std::collections::HashMap<String, (usize, bool)>>,
 }
 
 /// What every handler shares.
@@ -235,6 +238,7 @@ pub async fn serve(
         cookie: auth::cookie_name(addr.port()),
         home: home.to_path_buf(),
         limits,
+        uploads: Mutex::default(),
     }));
     let app = router(state.clone(), addr);
     let (tx, rx) = oneshot::channel::<()>();

@@ -26,11 +26,12 @@
 //! in memory. The entry is checked first (may this node's organisation add
 //! files to it?), before a byte of the body is read; the content is stored
 //! and hashed, then recorded in the entry in one signed change
-//! ([`Node::attach_stored`]). Whatever fails (too large, empty, a bad or
+//! (`Node::record_attachment`). Whatever fails (too large, empty, a bad or
 //! taken name, the connection dropped half way) leaves no bytes and no
 //! record: content stored for an upload is removed again unless the change
 //! that records it was written (a [`Pending`] guard, which also covers a
-//! request abandoned mid-way). A form that fails comes back as the entry
+//! request abandoned mid-way, and leaves alone bytes that another upload
+//! of the same content, running at the same time, still needs). A form that fails comes back as the entry
 //! page with one sentence beside the field it concerns.
 //!
 //! The request body may be at most twice the per-file maximum plus 1 MiB:
@@ -283,38 +284,40 @@ fn upload_markup(id: &str, limits: FileLimits, upload: &UploadForm) -> Markup {
     }
 }
 
-/// Content stored for an upload and not yet recorded in an entry. Unless
-/// [`Pending::recorded`] is called, dropping it removes the bytes again
-/// when they were new here and no entry uses them: an abandoned request
-/// leaves nothing behind.
+/// Content stored for an upload. Every upload holding content counts in
+/// [`AppState`]'s uploads in flight; when the last upload holding a hash
+/// lets go (recorded in an entry or not), the bytes are removed if one of
+/// them brought them here (`new`) and no entry uses them. So a refused or
+/// abandoned upload leaves nothing behind, and two uploads of the same
+/// content at once never remove the bytes the other one recorded.
 struct Pending {
     stored: Stored,
     state: Option<AppState>,
 }
 
 impl Pending {
-    /// The content is recorded in an entry, or [`crate::Node::attach_stored`]
-    /// already removed it: nothing more to do.
-    fn recorded(mut self) {
-        self.state = None;
+    fn new(state: AppState, stored: Stored) -> Self {
+        state.hold_upload(&stored.hash, stored.new);
+        Self {
+            stored,
+            state: Some(state),
+        }
     }
 
-    /// Removes the content now (if new here and unused), on the blocking
-    /// pool, and waits for it.
-    async fn discard(mut self) {
+    /// Lets go of the content and waits for any removal.
+    async fn release(mut self) {
         let Some(state) = self.state.take() else {
             return;
         };
-        if !self.stored.new {
-            return;
+        if state.release_upload(&self.stored.hash) {
+            let hash = self.stored.hash.clone();
+            let _ = state
+                .run(move |node| {
+                    remove_unused(node, hash);
+                    Ok(())
+                })
+                .await;
         }
-        let hash = self.stored.hash.clone();
-        let _ = state
-            .run(move |node| {
-                remove_unused(node, hash);
-                Ok(())
-            })
-            .await;
     }
 }
 
@@ -325,11 +328,13 @@ fn remove_unused(node: &crate::Node, hash: String) {
 }
 
 impl Drop for Pending {
+    /// An upload abandoned mid-way (the request dropped): the same as
+    /// [`Pending::release`], on the blocking pool.
     fn drop(&mut self) {
         let Some(state) = self.state.take() else {
             return;
         };
-        if !self.stored.new {
+        if !state.release_upload(&self.stored.hash) {
             return;
         }
         let hash = self.stored.hash.clone();
@@ -343,6 +348,33 @@ impl Drop for Pending {
             }
             Err(_) => clean(),
         }
+    }
+}
+
+impl AppState {
+    /// Counts an upload holding the content `hash` (`new`: it brought the
+    /// bytes here).
+    fn hold_upload(&self, hash: &str, new: bool) {
+        let mut uploads = self.0.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        let held = uploads.entry(hash.to_string()).or_insert((0, false));
+        held.0 += 1;
+        held.1 |= new;
+    }
+
+    /// One upload of `hash` lets go; whether it was the last and the bytes
+    /// came with the uploads (so they go unless an entry uses them).
+    fn release_upload(&self, hash: &str) -> bool {
+        let mut uploads = self.0.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(held) = uploads.get_mut(hash) else {
+            return false;
+        };
+        held.0 -= 1;
+        if held.0 > 0 {
+            return false;
+        }
+        let brought = held.1;
+        uploads.remove(hash);
+        brought
     }
 }
 
@@ -403,10 +435,7 @@ impl Upload {
                 ended: false,
             };
             let stored = blobs.put(&mut reader, limit, None)?;
-            Ok(Pending {
-                stored,
-                state: Some(owner),
-            })
+            Ok(Pending::new(owner, stored))
         });
         Self { tx, task }
     }
@@ -434,7 +463,7 @@ impl Upload {
         let Self { tx, task } = self;
         drop(tx);
         if let Ok(Ok(p)) = task.await {
-            p.discard().await;
+            p.release().await;
         }
     }
 }
@@ -555,20 +584,19 @@ async fn record(
     name: String,
 ) -> Result<convene_model::Attachment, Refused> {
     if pending.stored.size == 0 {
-        pending.discard().await;
+        pending.release().await;
         return Err(Refused::File(
             StatusCode::BAD_REQUEST,
             "The file is empty (0 bytes); choose the file again.".into(),
         ));
     }
+    let stored = pending.stored.clone();
     let result = state
-        .run(move |node| {
-            let result = node.attach_stored(id, &pending.stored, &name);
-            // attach_stored removes the content itself when it refuses.
-            pending.recorded();
-            Ok(result)
-        })
+        .run(move |node| Ok(node.record_attachment(id, &stored, &name)))
         .await;
+    // Recorded or not: if not, and no other upload holds the same content,
+    // its bytes go now.
+    pending.release().await;
     match result {
         Ok(Ok(a)) => Ok(a),
         Ok(Err(e)) => Err(from_node(e)),
@@ -725,7 +753,7 @@ async fn receive_form(
                 match upload.finish().await {
                     Ok(p) => {
                         if own_name.is_empty() && p.stored.size == 0 {
-                            p.discard().await;
+                            p.release().await;
                             failure = Some(Refused::File(
                                 StatusCode::BAD_REQUEST,
                                 "Choose a file to upload.".into(),
@@ -745,7 +773,7 @@ async fn receive_form(
     }
     if let Some(f) = failure {
         if let Some((p, _)) = stored {
-            p.discard().await;
+            p.release().await;
         }
         drain(&mut multipart).await;
         return Err(f);
