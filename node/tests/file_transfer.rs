@@ -492,3 +492,73 @@ async fn a_download_cut_off_resumes_after_a_restart_from_what_verified() {
         "{from_a} bytes sent of {total}, {verified} verified before the cut"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_two_members_hold_is_fetched_from_both_at_once() {
+    let mut net = community(0);
+    let bytes = content(12 * 1024 * 1024, 9);
+    let (_, hash) = attach(&mut net, 0, "summit.mp4", &bytes, None);
+    sync_all(&mut net);
+    let (a, b, c) = (home(&net, 0), home(&net, 1), home(&net, 2));
+    put(&BlobStore::new(&b), &bytes);
+    let (ac, a_addr, _) = start(&a, config(0)).await;
+    let (bc, b_addr, _) = start(&b, config(0)).await;
+    let (cc, _, _) = start(&c, config(0)).await;
+    cc.dial(a_addr).await.unwrap();
+    cc.dial(b_addr).await.unwrap();
+    // Asked for once both are connected.
+    Node::open(&c)
+        .unwrap()
+        .store()
+        .set_meta(META_WANTED, &serde_json::json!([hash]).to_string())
+        .unwrap();
+    let cb = BlobStore::new(&c);
+    eventually("the video on C", 20, || cb.has(&hash)).await;
+    assert_eq!(std::fs::read(cb.path(&hash).unwrap()).unwrap(), bytes);
+    let (from_a, from_b) = (
+        metric(&ac, "convene_files_sent_bytes_total"),
+        metric(&bc, "convene_files_sent_bytes_total"),
+    );
+    assert!(from_a > 0 && from_b > 0, "from A {from_a}, from B {from_b}");
+    assert!(
+        from_a + from_b < bytes.len() as u64 + 256 * 1024,
+        "no range twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_file_limit_and_an_organisations_quota_hold_on_receive() {
+    let mut net = community(0);
+    let (_, big) = attach(&mut net, 0, "big.pdf", &content(2_000_000, 10), None);
+    sync_all(&mut net);
+    let (a, b, c) = (home(&net, 0), home(&net, 1), home(&net, 2));
+    let (_ac, a_addr, _) = start(&a, config(20_000_000)).await;
+    // B takes no file over 1 MB; C no more than 1 MB for A's organisation.
+    let mut one_mb = config(20_000_000);
+    one_mb.files.max_file = 1_000_000;
+    let mut quota = config(20_000_000);
+    quota.files.quota_per_org = Some(1_000_000);
+    let (bc, _, _) = start(&b, one_mb).await;
+    let (cc, _, _) = start(&c, quota).await;
+    bc.dial(a_addr.clone()).await.unwrap();
+    cc.dial(a_addr).await.unwrap();
+    let state = |home: &Path| {
+        Node::open(home)
+            .unwrap()
+            .store()
+            .meta("files.fetching")
+            .unwrap()
+            .unwrap_or_default()
+    };
+    eventually("B refusing the file over its limit", 15, || {
+        state(&b).contains("max_file_mb")
+    })
+    .await;
+    eventually("C refusing the file over the quota", 15, || {
+        state(&c).contains("quota_mb_per_org")
+    })
+    .await;
+    assert!(!BlobStore::new(&b).has(&big) && !BlobStore::new(&c).has(&big));
+    assert_eq!(metric(&bc, "convene_files_received_bytes_total"), 0);
+    assert_eq!(metric(&cc, "convene_files_received_bytes_total"), 0);
+}

@@ -84,12 +84,14 @@ pub struct Outgoing {
 }
 
 /// What happened to a download.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Step {
     /// `bytes` more verified.
     Progress { hash: String, bytes: u64 },
-    /// Complete, checked and in the store.
-    Done { hash: String },
+    /// Every group verified: the caller checks the whole file once more
+    /// and moves it into the store ([`Partial::finish`], disk work best
+    /// done off an event loop).
+    Complete { partial: Partial },
     /// Given up (a local error: disk full, permissions).
     Failed { hash: String, reason: String },
     /// `peer` sent content that does not verify (or a response cut short):
@@ -169,6 +171,16 @@ impl Fetcher {
 
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
+    }
+
+    /// Downloads in progress.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Downloads in progress that nobody asked for.
+    pub fn automatic(&self) -> usize {
+        self.jobs.values().filter(|j| !j.on_demand).count()
     }
 
     /// Stops getting `hash` (erased, say); its partial download stays for
@@ -329,13 +341,9 @@ impl Fetcher {
         }
         if job.partial.is_complete() && job.asked.is_empty() {
             let job = self.jobs.remove(&f.hash).expect("present");
-            match job.partial.finish() {
-                Ok(()) => steps.push(Step::Done { hash: f.hash }),
-                Err(e) => steps.push(Step::Failed {
-                    hash: f.hash,
-                    reason: e.to_string(),
-                }),
-            }
+            steps.push(Step::Complete {
+                partial: job.partial,
+            });
         }
         steps
     }
@@ -352,12 +360,8 @@ impl Fetcher {
         let mut steps = Vec::new();
         for hash in ready {
             let job = self.jobs.remove(&hash).expect("listed");
-            steps.push(match job.partial.finish() {
-                Ok(()) => Step::Done { hash },
-                Err(e) => Step::Failed {
-                    hash,
-                    reason: e.to_string(),
-                },
+            steps.push(Step::Complete {
+                partial: job.partial,
             });
         }
         steps

@@ -205,6 +205,9 @@ const FILES_EVERY: u64 = 10;
 const FILES_RETRY: u64 = 50;
 /// Ticks after which a failed download is tried again.
 const FILES_FAILED_RETRY: u64 = 300;
+/// Downloads started without being asked for, at most at once (the rest
+/// wait their turn; each holds a sparse partial file).
+const AUTO_DOWNLOADS: usize = 8;
 
 /// A file request answered off the event loop (reading and proving a
 /// range is disk work).
@@ -265,6 +268,11 @@ struct EventLoop {
     serving: HashMap<PeerId, usize>,
     served_tx: mpsc::UnboundedSender<Served>,
     served_rx: mpsc::UnboundedReceiver<Served>,
+    /// Downloads whose every group verified, being checked whole and moved
+    /// into the store off the loop.
+    finishing: HashSet<String>,
+    finished_tx: mpsc::UnboundedSender<(String, Result<(), String>)>,
+    finished_rx: mpsc::UnboundedReceiver<(String, Result<(), String>)>,
     /// What was last written under `META_FETCHING`.
     fetching_written: String,
 }
@@ -310,6 +318,7 @@ pub fn spawn(
     forget_strangers(&mut replica);
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (served_tx, served_rx) = mpsc::unbounded_channel();
+    let (finished_tx, finished_rx) = mpsc::unbounded_channel();
     if let Err(e) = BlobStore::new(replica.node().home()).sweep_temp() {
         tracing::warn!(error = %e, "cannot remove temporary files");
     }
@@ -359,6 +368,9 @@ pub fn spawn(
         serving: HashMap::new(),
         served_tx,
         served_rx,
+        finishing: HashSet::new(),
+        finished_tx,
+        finished_rx,
         fetching_written: String::new(),
     };
     let handle = tokio::spawn(event_loop.run());
@@ -395,6 +407,7 @@ impl EventLoop {
                     self.files_dirty = true;
                 }
                 Some(served) = self.served_rx.recv() => self.on_served(served),
+                Some((hash, result)) = self.finished_rx.recv() => self.on_finished(hash, result),
                 _ = tick.tick() => {
                     self.input(Input::Tick);
                     self.dial_bootstrap();
@@ -1111,12 +1124,15 @@ impl EventLoop {
         for (hash, size) in files {
             if blobs.has(&hash)
                 || self.fetcher.is_fetching(&hash)
+                || self.finishing.contains(&hash)
                 || self.files_failed.contains_key(&hash)
             {
                 continue;
             }
             let on_demand = wanted.contains(&hash);
-            if !on_demand && size > limits.auto_fetch {
+            if !on_demand
+                && (size > limits.auto_fetch || self.fetcher.automatic() >= AUTO_DOWNLOADS)
+            {
                 continue;
             }
             if size > limits.max_file {
@@ -1178,10 +1194,14 @@ impl EventLoop {
                 Step::Progress { bytes, .. } => {
                     self.metrics.files_received_bytes.inc_by(bytes);
                 }
-                Step::Done { hash } => {
-                    tracing::info!(%hash, "file fetched and verified");
-                    self.metrics.files_fetched.inc();
-                    self.files_failed.remove(&hash);
+                Step::Complete { partial } => {
+                    let hash = partial.hash().to_string();
+                    self.finishing.insert(hash.clone());
+                    let tx = self.finished_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let result = partial.finish().map_err(|e| e.to_string());
+                        let _ = tx.send((hash, result));
+                    });
                 }
                 Step::Failed { hash, reason } => {
                     tracing::warn!(%hash, %reason, "a download failed");
@@ -1215,6 +1235,9 @@ impl EventLoop {
         }
         for (hash, why) in &self.files_failed {
             map.insert(hash.clone(), serde_json::json!({ "state": why }));
+        }
+        for hash in &self.finishing {
+            map.insert(hash.clone(), serde_json::json!({ "state": "checking" }));
         }
         self.metrics.files_fetching_bytes.set(remaining as i64);
         let text = serde_json::Value::Object(map).to_string();
@@ -1325,6 +1348,24 @@ impl EventLoop {
                 response,
             });
         });
+    }
+
+    /// A download checked whole (or not) off the loop.
+    fn on_finished(&mut self, hash: String, result: Result<(), String>) {
+        self.finishing.remove(&hash);
+        match result {
+            Ok(()) => {
+                tracing::info!(%hash, "file fetched and verified");
+                self.metrics.files_fetched.inc();
+                self.files_failed.remove(&hash);
+            }
+            Err(reason) => {
+                tracing::warn!(%hash, %reason, "a download failed its final check");
+                self.files_failed.insert(hash, format!("failed: {reason}"));
+            }
+        }
+        // The next download may start at once.
+        self.files_dirty = true;
     }
 
     fn on_served(&mut self, served: Served) {
