@@ -125,3 +125,88 @@ fn files_reach_three_organisations_and_larger_ones_come_with_get() {
     });
     drop(b);
 }
+
+fn metric(web: &str, name: &str) -> Option<u64> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut r = agent.get(format!("{web}metrics")).call().ok()?;
+    let text = r.body_mut().read_to_string().ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn a_download_interrupted_by_killing_the_daemon_resumes_from_what_verified() {
+    let trust = Home::for_org("North Cumbria Trust", "nhs-trust");
+    let council = Home::for_org("Cumberland Council", "council");
+    council
+        .convene(&["config", "set", "files.auto_fetch_mb", "100"])
+        .assert()
+        .success();
+    let id = trust.publish("The evaluation, in full");
+    let bytes = content(40_000_000, 3);
+    let path = trust.path().join("evaluation.pdf");
+    std::fs::write(&path, &bytes).unwrap();
+    trust
+        .convene(&["attach", &id, path.to_str().unwrap()])
+        .assert()
+        .success();
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    let a = Daemon::start(&trust, &[]);
+    let b = Daemon::start(&council, &[&a.addr]);
+
+    // Killed (SIGKILL) while the record of verified groups says it is part
+    // way through.
+    let record = council
+        .path()
+        .join("files")
+        .join(format!(".part-{hash}.ok"));
+    let groups = bytes.len().div_ceil(16 * 1024) as u32;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let set: u32 = std::fs::read(&record)
+            .map(|b| b.iter().map(|x| x.count_ones()).sum())
+            .unwrap_or(0);
+        if set > 0 && set < groups {
+            b.kill();
+            break;
+        }
+        assert!(
+            set < groups && std::time::Instant::now() < deadline,
+            "the download was not seen part way ({set} of {groups} groups)"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        !held(&council, &id, "evaluation.pdf"),
+        "a partial file is not held"
+    );
+
+    // Started again: the rest comes, and only the rest.
+    let b = Daemon::start(&council, &[&a.addr]);
+    wait_for(WAIT, "the evaluation on the council", || {
+        held(&council, &id, "evaluation.pdf").then_some(())
+    });
+    let copy = council.path().join("copy.pdf");
+    council
+        .convene(&[
+            "get",
+            &id,
+            "evaluation.pdf",
+            "--out",
+            copy.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(&copy).unwrap(), bytes);
+    let again = metric(&b.web, "convene_files_received_bytes_total").unwrap();
+    assert!(
+        again < bytes.len() as u64,
+        "{again} bytes fetched again of {}",
+        bytes.len()
+    );
+}
