@@ -350,8 +350,18 @@ impl Partial {
     }
 
     fn save_record(&mut self) -> Result<(), BlobError> {
-        std::fs::write(&self.record_path, &self.verified)
-            .map_err(io_err("write", &self.record_path))
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(crate::node::PRIVATE_FILE_MODE);
+        }
+        let write = |path: &Path| {
+            use std::io::Write;
+            options.open(path)?.write_all(&self.verified)
+        };
+        write(&self.record_path).map_err(io_err("write", &self.record_path))
     }
 
     /// Takes a response to a request for `range`: writes every group that

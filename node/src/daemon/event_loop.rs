@@ -273,8 +273,10 @@ struct EventLoop {
     finishing: HashSet<String>,
     finished_tx: mpsc::UnboundedSender<(String, Result<(), String>)>,
     finished_rx: mpsc::UnboundedReceiver<(String, Result<(), String>)>,
-    /// What was last written under `META_FETCHING`.
+    /// What was last written under `META_FETCHING`, and its downloads and
+    /// their states.
     fetching_written: String,
+    fetching_shape: String,
 }
 
 fn now_ms() -> i64 {
@@ -372,6 +374,7 @@ pub fn spawn(
         finished_tx,
         finished_rx,
         fetching_written: String::new(),
+        fetching_shape: String::new(),
     };
     let handle = tokio::spawn(event_loop.run());
     Ok((Client { tx, metrics }, handle))
@@ -1240,8 +1243,17 @@ impl EventLoop {
             map.insert(hash.clone(), serde_json::json!({ "state": "checking" }));
         }
         self.metrics.files_fetching_bytes.set(remaining as i64);
+        // Progress is written a few times a second at most (each write
+        // wakes every reader of the store); a download that starts, ends or
+        // changes state at once.
+        let shape: String = map
+            .iter()
+            .map(|(h, v)| format!("{h}:{} ", v["state"]))
+            .collect();
         let text = serde_json::Value::Object(map).to_string();
-        if text != self.fetching_written {
+        let now = shape != self.fetching_shape || self.files_ticks.is_multiple_of(3);
+        if text != self.fetching_written && now {
+            self.fetching_shape = shape;
             let store = self.service.replica().node().store();
             if let Err(e) = store.set_meta(META_FETCHING, &text) {
                 tracing::warn!(error = %e, "cannot record download progress");
