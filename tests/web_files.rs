@@ -574,12 +574,21 @@ fn another_organisation_sees_no_upload_form_and_its_uploads_are_refused() {
     let bundle = trust.path().join("out.bundle");
     trust.stdout(&["export", "--out", bundle.to_str().unwrap()]);
     council.stdout(&["import", bundle.to_str().unwrap()]);
+    // Nothing is fetched without asking, so the page offers to.
+    council.stdout(&["config", "set", "files.auto_fetch_mb", "0"]);
     let daemon = Daemon::start(&council, &[]);
     let b = Browser::new(&council, &daemon);
     let page = b.get(&format!("/e/{id}")).text();
     assert!(page.contains("report.pdf"), "the file is listed: {page}");
     assert!(page.contains("Not yet on this node"), "{page}");
-    assert!(!page.contains("/files/report.pdf"), "no download link");
+    assert!(
+        !page.contains(&format!("href=\"/e/{id}/files/report.pdf\"")),
+        "no download link"
+    );
+    assert!(
+        page.contains(&format!("action=\"/e/{id}/files/report.pdf/fetch\"")),
+        "a Fetch button: {page}"
+    );
     assert!(!page.contains("f-file") && !page.contains("multipart/form-data"));
     assert!(!page.contains("files.js"));
     let d = b.get(&format!("/e/{id}/files/report.pdf"));
@@ -617,6 +626,33 @@ fn another_organisation_sees_no_upload_form_and_its_uploads_are_refused() {
         stored_files(&council)
     );
     assert_eq!(listed(&council, &id).len(), 1);
+
+    // Fetch: the daemon is asked, and the page says how that goes (no
+    // member that holds it is connected).
+    let r = answer(
+        agent()
+            .post(format!("{}/e/{id}/files/report.pdf/fetch", b.base))
+            .header("Cookie", &b.cookie)
+            .header("Origin", &b.base)
+            .send_empty()
+            .unwrap(),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    support::wait_for(Duration::from_secs(15), "the daemon to take it up", || {
+        b.get(&format!("/e/{id}"))
+            .text()
+            .contains("no connected member has it yet")
+            .then_some(())
+    });
+    let r = answer(
+        agent()
+            .post(format!("{}/e/{id}/files/other.pdf/fetch", b.base))
+            .header("Cookie", &b.cookie)
+            .header("Origin", &b.base)
+            .send_empty()
+            .unwrap(),
+    );
+    assert_eq!(r.status, 404);
     drop(daemon);
 
     // The owner's own browser, tricked by another site into posting the
@@ -670,22 +706,27 @@ fn a_file_damaged_on_disk_is_never_delivered_whole_and_an_erased_entrys_files_ar
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     std::fs::write(&path, &damaged).unwrap();
-    let mut r = agent()
+    // (The connection may even close before the answer's head is sent.)
+    match agent()
         .get(format!("{}/e/{story}/files/story.docx", b.base))
         .header("Cookie", &b.cookie)
         .call()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.headers().get("content-length").unwrap(), "150000");
-    let mut got = Vec::new();
-    let read = r
-        .body_mut()
-        .with_config()
-        .limit(u64::MAX)
-        .reader()
-        .read_to_end(&mut got);
-    assert!(read.is_err(), "the download must fail, not end quietly");
-    assert!(got.len() < words.len(), "{} bytes arrived", got.len());
+    {
+        Ok(mut r) => {
+            assert_eq!(r.status().as_u16(), 200);
+            assert_eq!(r.headers().get("content-length").unwrap(), "150000");
+            let mut got = Vec::new();
+            let read = r
+                .body_mut()
+                .with_config()
+                .limit(u64::MAX)
+                .reader()
+                .read_to_end(&mut got);
+            assert!(read.is_err(), "the download must fail, not end quietly");
+            assert!(got.len() < words.len(), "{} bytes arrived", got.len());
+        }
+        Err(e) => assert!(matches!(e, ureq::Error::Io(_)), "{e}"),
+    }
 
     // Erased: its files are gone from the page's addresses, with the same
     // 404 as a file that never was; the shared file stays for the other.

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | POST | `/e/{id}/files` | upload (`multipart/form-data`: `file`, optional `name`) |
 //! | GET | `/e/{id}/files/{name}` | download |
+//! | POST | `/e/{id}/files/{name}/fetch` | ask the daemon for a file not held here (as `convene get` does, through the store's `files.wanted`) |
 //! | GET | `/api/entries/{id}/files` | the entry's files as JSON, with whether each is held here |
 //! | GET | `/api/entries/{id}/files/{name}` | download |
 //! | POST | `/api/entries/{id}/files?name=NAME` | upload the body (`application/octet-stream`) |
@@ -78,6 +79,7 @@ use tokio::sync::mpsc;
 
 use super::{AppState, Failure};
 use crate::blobs::{BlobError, Stored};
+use crate::daemon::files::{META_FETCHING, META_WANTED};
 use crate::{FileLimits, HeldAttachment, NodeError};
 
 /// The pieces downloads are read in.
@@ -99,6 +101,10 @@ pub(crate) fn routes(limits: FileLimits) -> Router<AppState> {
             axum::routing::post(upload_form).layer(DefaultBodyLimit::max(body_limit)),
         )
         .route("/e/{id}/files/{name}", get(download_page))
+        .route(
+            "/e/{id}/files/{name}/fetch",
+            axum::routing::post(fetch_on_request),
+        )
         .route("/api/entries/{id}/files", get(api_list).post(api_upload))
         .route("/api/entries/{id}/files/{name}", get(download_api))
 }
@@ -173,14 +179,85 @@ pub(crate) fn download_href(id: &str, name: &str) -> String {
 
 /// The Attachments section of a learning entry's or project's page.
 /// `may_change`: the upload form is shown (the server checks again).
+/// What the Attachments section shows: the entry's files, the daemon's
+/// downloads, the limit.
+#[derive(Debug)]
+pub(crate) struct FilesView {
+    files: Vec<HeldAttachment>,
+    /// The daemon's `files.fetching` report (by hash).
+    fetching: serde_json::Value,
+    /// The daemon runs here, so a file can be fetched on request.
+    can_fetch: bool,
+    limits: FileLimits,
+}
+
+impl FilesView {
+    pub(crate) fn load(
+        node: &crate::Node,
+        id: DocumentId,
+        limits: FileLimits,
+        can_fetch: bool,
+    ) -> Result<Self, NodeError> {
+        let files = node.attachments(id)?;
+        let fetching = if files.iter().all(|f| f.held) {
+            serde_json::Value::Null
+        } else {
+            node.store()
+                .meta(META_FETCHING)?
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default()
+        };
+        Ok(Self {
+            files,
+            fetching,
+            can_fetch,
+            limits,
+        })
+    }
+}
+
+/// Where a file not held here stands, from the daemon's report; whether it
+/// may be asked for.
+fn not_held(id: &str, a: &convene_model::Attachment, view: &FilesView) -> Markup {
+    let report = &view.fetching[&a.hash];
+    let state = report["state"].as_str().unwrap_or("");
+    let done = report["done"].as_u64().unwrap_or(0);
+    html! {
+        @match state {
+            "fetching" => {
+                "Fetching: " (human_size(done)) " of " (human_size(a.size))
+            }
+            "checking" => { "Fetched; checking it" }
+            "no source" => {
+                "Not yet on this node: no connected member has it yet"
+                @if done > 0 { " (" (human_size(done)) " of " (human_size(a.size)) " so far)" }
+            }
+            "" => {
+                "Not yet on this node"
+                @if view.can_fetch {
+                    form class="fetch" method="post" action=(format!("{}/fetch", download_href(id, &a.name))) {
+                        button type="submit" class="secondary" { "Fetch" span class="visually-hidden" { " " (a.name) } }
+                    }
+                }
+            }
+            other => {
+                "Not yet on this node ("
+                (other.strip_prefix("refused: ").or(other.strip_prefix("failed: ")).unwrap_or(other))
+                ")"
+            }
+        }
+    }
+}
+
 pub(crate) fn section(
     id: &str,
     kind: Kind,
-    files: &[HeldAttachment],
+    view: &FilesView,
     may_change: bool,
-    limits: FileLimits,
     upload: &UploadForm,
 ) -> Markup {
+    let files = &view.files;
+    let limits = view.limits;
     let takes_files = matches!(kind, Kind::Learning | Kind::Project);
     if !takes_files && !upload.has_message() {
         return html! {};
@@ -219,7 +296,7 @@ pub(crate) fn section(
                                         td class="wide-only" { code { (a.media_type) } }
                                         td class="wide-only" { code title=(a.hash) { (a.hash.get(..12).unwrap_or(&a.hash)) "…" } }
                                         td {
-                                            @if f.held { "Yes" } @else { "Not yet on this node" }
+                                            @if f.held { "Yes" } @else { (not_held(id, a, view)) }
                                         }
                                     }
                                 }
@@ -984,6 +1061,47 @@ pub(crate) fn content_disposition(name: &str) -> String {
         }
     }
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// `POST /e/{id}/files/{name}/fetch`: asks the daemon for a file whose
+/// bytes are not here (one too large to be fetched by itself), the way
+/// `convene get` does: its hash goes on the store's `files.wanted` list,
+/// and the page shows the daemon's progress.
+async fn fetch_on_request(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+) -> Response {
+    let asked = state
+        .run(move |node| {
+            let Ok(a) = node
+                .resolve(&id)
+                .and_then(|id| Ok((id, node.attachment(id, &name)?)))
+            else {
+                return Ok(None);
+            };
+            let (id, a) = a;
+            if !node.blobs().has(&a.hash) {
+                let store = node.store();
+                let mut list: Vec<String> = store
+                    .meta(META_WANTED)?
+                    .and_then(|s| serde_json::from_str(&s).ok())
+                    .unwrap_or_default();
+                if !list.contains(&a.hash) {
+                    list.push(a.hash.clone());
+                    store.set_meta(
+                        META_WANTED,
+                        &serde_json::to_string(&list).expect("a list of strings"),
+                    )?;
+                }
+            }
+            Ok(Some(id))
+        })
+        .await;
+    match asked {
+        Ok(Some(id)) => Redirect::to(&format!("/e/{id}#files")).into_response(),
+        Ok(None) => super::pages::error_page(StatusCode::NOT_FOUND, "Not found", NO_SUCH_FILE),
+        Err(f) => f.into_response(),
+    }
 }
 
 async fn download_page(

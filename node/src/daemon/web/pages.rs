@@ -8,7 +8,7 @@ use convene_model::{Body, Entry, Kind, Timestamp, Vocabularies};
 use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
-use super::files::UploadForm;
+use super::files::{FilesView, UploadForm};
 use super::forms::{self, vocab_for};
 use super::query::{Browse, Page, Row};
 use super::{AppState, Failure};
@@ -360,8 +360,7 @@ struct EntryView {
     /// are edit buttons and forms shown (the server checks again).
     may_change: bool,
     /// Its files, each with whether this node holds the bytes.
-    files: Vec<crate::HeldAttachment>,
-    limits: crate::FileLimits,
+    files: FilesView,
     /// The upload form as a failed upload left it.
     upload: UploadForm,
 }
@@ -382,6 +381,7 @@ pub(crate) async fn entry_page(
     upload: UploadForm,
 ) -> Result<Response, Failure> {
     let limits = state.0.limits;
+    let can_fetch = state.client().is_some();
     let view = state
         .run(move |node| {
             let id = node.resolve(&id)?;
@@ -401,10 +401,9 @@ pub(crate) async fn entry_page(
                 owner_name: node.org_name(&entry.meta.owner),
                 standing: node.org_standing(&entry.meta.owner),
                 history: node.history(id)?,
-                files: node.attachments(id)?,
+                files: FilesView::load(node, id, limits, can_fetch)?,
                 entry,
                 org_names,
-                limits,
                 upload,
             })
         })
@@ -461,7 +460,7 @@ fn render_entry(v: &EntryView) -> Markup {
                 }
             }
         }
-        (super::files::section(&id, e.meta.kind, &v.files, v.may_change, v.limits, &v.upload))
+        (super::files::section(&id, e.meta.kind, &v.files, v.may_change, &v.upload))
         @if let Body::Project(p) = &e.body {
             section aria-labelledby="measures" {
                 h2 id="measures" { "Measures" }
