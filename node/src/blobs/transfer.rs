@@ -390,3 +390,105 @@ impl Fetcher {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blobs::BlobStore;
+
+    fn peer() -> NodeId {
+        NodeId::from(libp2p::PeerId::random())
+    }
+
+    /// A store holding `len` bytes, the hash, and an empty store to fetch into.
+    fn setup(
+        len: usize,
+    ) -> (
+        tempfile::TempDir,
+        BlobStore,
+        tempfile::TempDir,
+        BlobStore,
+        String,
+    ) {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (sa, sb) = (BlobStore::new(a.path()), BlobStore::new(b.path()));
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let hash = sa.put(&mut &bytes[..], u64::MAX, None).unwrap().hash;
+        (a, sa, b, sb, hash)
+    }
+
+    fn answer(store: &BlobStore, r: &FileRequest) -> FileResponse {
+        let (size, encoded) = store
+            .encode_range(&r.hash_hex(), r.start..r.end)
+            .unwrap()
+            .unwrap();
+        FileResponse::Range { size, encoded }
+    }
+
+    #[test]
+    fn ranges_spread_over_peers_within_the_window_and_a_peer_that_lacks_is_not_asked_again() {
+        let (_a, sa, _b, sb, hash) = setup(10 * MAX_RANGE as usize);
+        let mut f = Fetcher::new();
+        f.add(sb.partial(&hash, 10 * MAX_RANGE).unwrap(), false);
+        let (p, q, r) = (peer(), peer(), peer());
+        for x in [p, q, r] {
+            f.connected(x);
+        }
+        let out = f.requests();
+        // Ten ranges, spread evenly, four at most per peer, no range twice.
+        assert_eq!(out.len(), 10);
+        for x in [p, q, r] {
+            assert!(out.iter().filter(|o| o.peer == x).count() <= PER_PEER);
+        }
+        let starts: BTreeSet<u64> = out.iter().map(|o| o.request.start).collect();
+        assert_eq!(starts.len(), 10);
+        assert!(
+            f.requests().is_empty(),
+            "nothing more while all are in flight"
+        );
+
+        // r lacks the file: its ranges go to p and q, never back to r.
+        let mut steps = Vec::new();
+        for o in &out {
+            let response = if o.peer == r {
+                FileResponse::NotHeld
+            } else {
+                answer(&sa, &o.request)
+            };
+            steps.extend(f.response(o.token, response));
+        }
+        let again = f.requests();
+        assert_eq!(again.len(), out.iter().filter(|o| o.peer == r).count());
+        assert!(again.iter().all(|o| o.peer != r));
+        for o in &again {
+            steps.extend(f.response(o.token, answer(&sa, &o.request)));
+        }
+        assert!(matches!(steps.last(), Some(Step::Complete { .. })));
+        assert!(f.is_empty());
+    }
+
+    #[test]
+    fn a_bad_answer_names_its_sender_and_its_range_is_asked_of_another() {
+        let (_a, sa, _b, sb, hash) = setup(MAX_RANGE as usize);
+        let mut f = Fetcher::new();
+        f.add(sb.partial(&hash, MAX_RANGE).unwrap(), true);
+        let liar = peer();
+        f.connected(liar);
+        let out = f.requests();
+        assert_eq!(out.len(), 1);
+        let FileResponse::Range { size, mut encoded } = answer(&sa, &out[0].request) else {
+            unreachable!()
+        };
+        encoded[100] ^= 1;
+        let steps = f.response(out[0].token, FileResponse::Range { size, encoded });
+        assert!(matches!(&steps[..], [Step::Violation { peer, .. }] if *peer == liar));
+        assert!(f.requests().is_empty(), "the liar is not asked again");
+        assert!(f.progress()[0].stalled);
+        let honest = peer();
+        f.connected(honest);
+        let out = f.requests();
+        assert_eq!(out[0].peer, honest);
+        let steps = f.response(out[0].token, answer(&sa, &out[0].request));
+        assert!(matches!(&steps[..], [.., Step::Complete { .. }]));
+    }
+}
