@@ -1323,6 +1323,16 @@ impl EventLoop {
         }
         let node = NodeId::from(peer);
         let hash = request.hash_hex();
+        // A stranger's asking counts against its address's budget, as its
+        // sync requests do (and gets nothing either way).
+        if self.standing.get(&peer) != Some(&Standing::Member)
+            && let Some(ip) = self.addresses.get(&peer).and_then(ip_of)
+            && self.address_budgets.take(&ip, now_ms(), false) == Verdict::Disconnect
+        {
+            tracing::warn!(%peer, %ip, "strangers at this address keep asking for files; banning");
+            self.ban(peer);
+            return;
+        }
         let busy = self.serving.get(&peer).copied().unwrap_or(0) >= SERVE_PER_PEER;
         let allowed = self.standing.get(&peer) == Some(&Standing::Member)
             && request.is_well_formed()
