@@ -270,6 +270,7 @@ fn upload_files_through_the_picker_and_by_dropping_them() {
     let Some(driver) = start_driver() else { return };
     let home = Home::initialised();
     home.stdout(&["config", "set", "files.max_file_mb", "1"]);
+    home.stdout(&["config", "set", "files.auto_fetch_mb", "0"]);
     let id = home.publish("Summit on discharge: slides and posters");
     let daemon = Daemon::start(&home, &[]);
     let sign_in = home.stdout(&["open", "--print"]).trim().to_string();
@@ -351,6 +352,28 @@ fn upload_files_through_the_picker_and_by_dropping_them() {
         wait_for_listed(&c, "Summit minutes.txt").await;
         js(&c, "document.querySelector('#files').scrollIntoView()").await;
         shot(&c, "attachments").await;
+
+        // Bytes that are not here (gone from the file store): no link, but
+        // a Fetch button that asks the daemon for them.
+        let minutes = home.json_lines(&["files", &id, "--json"])[1]["hash"].as_str().unwrap().to_string();
+        std::fs::remove_file(home.path().join("files").join(&minutes[..2]).join(&minutes[2..])).unwrap();
+        c.refresh().await.unwrap();
+        js(&c, "document.querySelector('#files').scrollIntoView()").await;
+        shot(&c, "attachments-fetch").await;
+        click(&c, "form.fetch button").await;
+        wait_for_page(&c, "/e/").await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = c.find(Locator::Css("#files")).await.unwrap().text().await.unwrap();
+            if text.contains("no connected member has it yet") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{text}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            c.refresh().await.unwrap();
+        }
+        js(&c, "document.querySelector('#files').scrollIntoView()").await;
+        shot(&c, "attachments-not-held").await;
         c.set_window_size(390, 844).await.unwrap();
         js(&c, "document.querySelector('#files').scrollIntoView()").await;
         let overflow = js(
@@ -373,6 +396,7 @@ fn upload_files_through_the_picker_and_by_dropping_them() {
     assert_eq!(files[0]["size"], 250_000);
     assert_eq!(files[1]["name"], "Summit minutes.txt");
     assert_eq!(files[1]["size"], 21);
+    assert_eq!(files[1]["held"], false);
     drop(daemon);
 }
 

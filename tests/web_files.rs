@@ -264,7 +264,10 @@ fn the_owner_uploads_through_the_form_and_downloads_the_same_bytes() {
     let page = b.get(&format!("/e/{id}")).text();
     assert!(page.contains("evaluation report.pdf"), "{page}");
     assert!(page.contains("3.0 MB"));
-    assert!(page.contains("application/pdf"));
+    assert!(
+        page.contains("title=\"application/pdf\">PDF</td>"),
+        "{page}"
+    );
     assert!(page.contains(&hash[..12]), "the short hash");
     let href = format!("/e/{id}/files/evaluation%20report.pdf");
     assert!(page.contains(&format!("href=\"{href}\"")), "{page}");

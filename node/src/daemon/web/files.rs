@@ -158,6 +158,43 @@ pub(crate) fn human_size(bytes: u64) -> String {
     format!("{v:.1} {unit}")
 }
 
+/// A media type as people call it ("PDF", "Word document"); the type
+/// itself when it has no common name.
+fn type_label(media_type: &str) -> &str {
+    match media_type {
+        "application/pdf" => "PDF",
+        "application/msword"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => {
+            "Word document"
+        }
+        "application/vnd.ms-powerpoint"
+        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+            "PowerPoint slides"
+        }
+        "application/vnd.ms-excel"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => {
+            "Excel spreadsheet"
+        }
+        "application/vnd.oasis.opendocument.text" => "OpenDocument text",
+        "application/vnd.oasis.opendocument.spreadsheet" => "OpenDocument spreadsheet",
+        "application/vnd.oasis.opendocument.presentation" => "OpenDocument slides",
+        "text/csv" => "CSV",
+        "text/plain" => "Text",
+        "text/html" => "Web page",
+        "image/svg+xml" => "SVG image",
+        "image/png" => "PNG image",
+        "image/jpeg" => "JPEG image",
+        "image/gif" => "GIF image",
+        "image/webp" => "WebP image",
+        "application/zip" => "Zip archive",
+        "application/json" => "JSON",
+        "video/mp4" => "MP4 video",
+        "audio/mpeg" => "MP3 audio",
+        "application/octet-stream" => "File",
+        other => other,
+    }
+}
+
 /// `name` as one path segment: everything but unreserved characters
 /// percent-encoded.
 fn path_segment(name: &str) -> String {
@@ -293,8 +330,8 @@ pub(crate) fn section(
                                             }
                                         }
                                         td class="size" { (human_size(a.size)) }
-                                        td class="wide-only" { code { (a.media_type) } }
-                                        td class="wide-only" { code title=(a.hash) { (a.hash.get(..12).unwrap_or(&a.hash)) "…" } }
+                                        td class="wide-only" title=(a.media_type) { (type_label(&a.media_type)) }
+                                        td class="wide-only hash" { code title=(a.hash) { (a.hash.get(..12).unwrap_or(&a.hash)) "…" } }
                                         td {
                                             @if f.held { "Yes" } @else { (not_held(id, a, view)) }
                                         }
