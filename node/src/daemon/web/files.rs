@@ -1110,26 +1110,26 @@ async fn fetch_on_request(
 ) -> Response {
     let asked = state
         .run(move |node| {
-            let Ok(a) = node
+            let Ok((id, a)) = node
                 .resolve(&id)
                 .and_then(|id| Ok((id, node.attachment(id, &name)?)))
             else {
                 return Ok(None);
             };
-            let (id, a) = a;
-            if !node.blobs().has(&a.hash) {
+            let blobs = node.blobs();
+            if !blobs.has(&a.hash) {
                 let store = node.store();
                 let mut list: Vec<String> = store
                     .meta(META_WANTED)?
                     .and_then(|s| serde_json::from_str(&s).ok())
                     .unwrap_or_default();
-                if !list.contains(&a.hash) {
-                    list.push(a.hash.clone());
-                    store.set_meta(
-                        META_WANTED,
-                        &serde_json::to_string(&list).expect("a list of strings"),
-                    )?;
-                }
+                // Files asked for earlier that have arrived leave the list.
+                list.retain(|h| h != &a.hash && !blobs.has(h));
+                list.push(a.hash.clone());
+                store.set_meta(
+                    META_WANTED,
+                    &serde_json::to_string(&list).expect("a list of strings"),
+                )?;
             }
             Ok(Some(id))
         })
