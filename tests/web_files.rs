@@ -743,3 +743,76 @@ fn a_file_damaged_on_disk_is_never_delivered_whole_and_an_erased_entrys_files_ar
     assert!(d.body == slides);
     drop(daemon);
 }
+
+#[test]
+fn a_file_uploaded_on_one_nodes_page_downloads_from_another_organisations_node() {
+    let demo = support::DemoRun::start();
+    let follow = |link: &str, web: &str| {
+        let r = agent().get(link).call().unwrap();
+        assert_eq!(r.status().as_u16(), 303, "the sign-in link works");
+        let cookie = r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        Browser {
+            base: web.trim_end_matches('/').to_string(),
+            cookie,
+        }
+    };
+    let trust = follow(&demo.sign_ins[0], &demo.webs[0]);
+    let council = follow(&demo.sign_ins[1], &demo.webs[1]);
+    let auth = format!(
+        "Bearer {}",
+        std::fs::read_to_string(demo.homes[0].join("web-token"))
+            .unwrap()
+            .trim()
+    );
+    let mut r = agent()
+        .get(format!("{}/api/entries?kind=learning", trust.base))
+        .header("Authorization", &auth)
+        .call()
+        .unwrap();
+    let entries: Value = r.body_mut().read_json().unwrap();
+    let trust_org = {
+        let mut r = agent()
+            .get(format!("{}/api/status", trust.base))
+            .header("Authorization", &auth)
+            .call()
+            .unwrap();
+        let s: Value = r.body_mut().read_json().unwrap();
+        s["organisation"].as_str().unwrap().to_string()
+    };
+    // One of the trust's own learning entries, seen by every member.
+    let id = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["owner"] == trust_org.as_str() && e["visibility"] == "community")
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .expect("the trust has a learning entry for the community");
+    let poster = content(400_000, 21);
+    let r = trust.upload(&id, &[("file", Some("poster.pdf"), &poster)]);
+    assert_eq!(r.status, 303, "{}", r.text());
+
+    // The council's node learns of it by sync and fetches it by itself.
+    support::wait_for(
+        Duration::from_secs(60),
+        "the council's node to hold the poster",
+        || {
+            let page = council.get(&format!("/e/{id}")).text();
+            (page.contains(&format!("href=\"/e/{id}/files/poster.pdf\""))).then_some(())
+        },
+    );
+    let page = council.get(&format!("/e/{id}")).text();
+    assert!(
+        !page.contains("f-file"),
+        "no upload form on another organisation's node"
+    );
+    let d = council.get(&format!("/e/{id}/files/poster.pdf"));
+    assert_inert(&d, "the poster from the council's node");
+    assert!(d.body == poster, "the same bytes");
+    drop(demo);
+}
