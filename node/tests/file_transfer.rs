@@ -9,6 +9,7 @@ mod bare;
 mod sim;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bare::loopback;
@@ -24,6 +25,7 @@ use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, StreamProtocol, Swarm, noise, request_response, tcp, yamux};
 use sim::Net;
+use tokio::sync::Notify;
 
 /// Bytes that do not repeat (so a range in the wrong place never verifies).
 fn content(len: usize, seed: u64) -> Vec<u8> {
@@ -276,54 +278,56 @@ async fn files_reach_the_other_organisations_by_themselves_and_larger_ones_on_de
 
 /// A member's node that answers every file request from real content with
 /// one byte flipped, for `tamper` answers (then honestly); or, with
-/// `drop_after`, honestly until that many answers are out, then hangs up.
+/// `answer_only`, honestly for that many requests, holding the rest open,
+/// and hangs up when `hang_up` is notified.
 async fn serve_from(
     mut swarm: Swarm<request_response::Behaviour<FilesCodec>>,
     store: BlobStore,
     tamper: usize,
-    drop_after: Option<usize>,
+    answer_only: Option<usize>,
+    hang_up: Arc<Notify>,
 ) {
     let mut answered = 0;
-    let mut sent = 0;
     let mut held = Vec::new();
-    while let Some(event) = swarm.next().await {
-        match event {
-            SwarmEvent::Behaviour(request_response::Event::ResponseSent { peer, .. }) => {
-                sent += 1;
-                // Hangs up once its answers are out, with requests open.
-                if drop_after == Some(sent) {
-                    let _ = swarm.disconnect_peer_id(peer);
-                    held.clear();
+    loop {
+        let event = tokio::select! {
+            e = swarm.next() => match e { Some(e) => e, None => return },
+            () = hang_up.notified() => {
+                held.clear();
+                let peers: Vec<_> = swarm.connected_peers().copied().collect();
+                for p in peers {
+                    let _ = swarm.disconnect_peer_id(p);
                 }
+                continue;
             }
-            SwarmEvent::Behaviour(request_response::Event::Message {
-                message:
-                    request_response::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            }) => {
-                if drop_after.is_some_and(|n| answered >= n) {
-                    held.push(channel);
-                    continue;
-                }
-                let response = match store
-                    .encode_range(&request.hash_hex(), request.start..request.end)
-                    .unwrap()
-                {
-                    Some((size, mut encoded)) => {
-                        if answered < tamper {
-                            let at = encoded.len() - 100;
-                            encoded[at] ^= 0x40;
-                        }
-                        FileResponse::Range { size, encoded }
+        };
+        if let SwarmEvent::Behaviour(request_response::Event::Message {
+            message:
+                request_response::Message::Request {
+                    request, channel, ..
+                },
+            ..
+        }) = event
+        {
+            if answer_only.is_some_and(|n| answered >= n) {
+                held.push(channel);
+                continue;
+            }
+            let response = match store
+                .encode_range(&request.hash_hex(), request.start..request.end)
+                .unwrap()
+            {
+                Some((size, mut encoded)) => {
+                    if answered < tamper {
+                        let at = encoded.len() - 100;
+                        encoded[at] ^= 0x40;
                     }
-                    None => FileResponse::NotHeld,
-                };
-                answered += 1;
-                let _ = swarm.behaviour_mut().send_response(channel, response);
-            }
-            _ => {}
+                    FileResponse::Range { size, encoded }
+                }
+                None => FileResponse::NotHeld,
+            };
+            answered += 1;
+            let _ = swarm.behaviour_mut().send_response(channel, response);
         }
     }
 }
@@ -342,7 +346,13 @@ async fn a_member_serving_a_tampered_chunk_is_refused_banned_and_the_file_comes_
     let mut swarm = files_peer(net.node(3).identity().libp2p_keypair());
     let (vc, v_addr, _) = start(&victim, config(20_000_000)).await;
     swarm.dial(v_addr).unwrap();
-    tokio::spawn(serve_from(swarm, hostile_store, usize::MAX, None));
+    tokio::spawn(serve_from(
+        swarm,
+        hostile_store,
+        usize::MAX,
+        None,
+        Arc::new(Notify::new()),
+    ));
     eventually("the tampered answer refused", 15, || {
         metric(&vc, "convene_files_violations_total") >= 1
     })
@@ -452,15 +462,17 @@ async fn a_download_cut_off_resumes_after_a_restart_from_what_verified() {
     let (a, victim, flaky) = (home(&net, 0), home(&net, 1), home(&net, 3));
     let flaky_store = BlobStore::new(&flaky);
     put(&flaky_store, &bytes);
-    // A member that serves two ranges and hangs up.
+    // A member that serves two ranges, then hangs up with the others open.
     let mut swarm = files_peer(net.node(3).identity().libp2p_keypair());
     let (vc, v_addr, handle) = start(&victim, config(20_000_000)).await;
     swarm.dial(v_addr).unwrap();
-    tokio::spawn(serve_from(swarm, flaky_store, 0, Some(2)));
-    eventually("a range verified", 15, || {
-        metric(&vc, "convene_files_received_bytes_total") >= MAX_RANGE
+    let hang_up = Arc::new(Notify::new());
+    tokio::spawn(serve_from(swarm, flaky_store, 0, Some(2), hang_up.clone()));
+    eventually("two ranges verified", 15, || {
+        metric(&vc, "convene_files_received_bytes_total") >= 2 * MAX_RANGE
     })
     .await;
+    hang_up.notify_one();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !vc.peers().await.unwrap().is_empty() {
         assert!(

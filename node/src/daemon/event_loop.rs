@@ -1375,6 +1375,20 @@ impl EventLoop {
     /// A download checked whole (or not) off the loop.
     fn on_finished(&mut self, hash: String, result: Result<(), String>) {
         self.finishing.remove(&hash);
+        // The entry that used it may have been erased while it was being
+        // checked: then the bytes go at once.
+        let node = self.service.replica().node();
+        if result.is_ok()
+            && node
+                .referenced_hashes(None)
+                .is_ok_and(|used| !used.contains(&hash))
+        {
+            tracing::info!(%hash, "a fetched file no entry uses any more; removing it");
+            if let Err(e) = node.blobs().remove(&hash) {
+                tracing::warn!(%hash, error = %e, "cannot remove an unused file");
+            }
+            return;
+        }
         match result {
             Ok(()) => {
                 tracing::info!(%hash, "file fetched and verified");
