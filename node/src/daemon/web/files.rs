@@ -22,7 +22,7 @@
 //!
 //! # Uploads
 //!
-//! The bytes stream straight into the file store ([`BlobStore::put`], on
+//! The bytes stream straight into the file store (`BlobStore::put`, on
 //! the blocking pool through a small channel): a 200 MB upload never sits
 //! in memory. The entry is checked first (may this node's organisation add
 //! files to it?), before a byte of the body is read; the content is stored
@@ -32,14 +32,20 @@
 //! record: content stored for an upload is removed again unless the change
 //! that records it was written (a [`Pending`] guard, which also covers a
 //! request abandoned mid-way, and leaves alone bytes that another upload
-//! of the same content, running at the same time, still needs). A form that fails comes back as the entry
-//! page with one sentence beside the field it concerns.
+//! of the same content, running at the same time, still needs). A form
+//! that fails comes back as the entry page with one sentence beside the
+//! field it concerns. (Two processes, `convene attach` and an upload, of
+//! the same content at the same moment are not covered: one's refusal may
+//! remove bytes the other is about to record.)
 //!
-//! The request body may be at most twice the per-file maximum plus 1 MiB:
-//! a file somewhat over the limit is read to the end and thrown away, so
-//! the browser gets the page saying so rather than a dropped connection
-//! (`files.js` checks the size before sending anything at all). Anything
-//! larger is cut off at that bound.
+//! A form's request body may be at most twice the per-file maximum plus
+//! 1 MiB: a file somewhat over the limit is read to the end and thrown
+//! away, so the browser gets the page saying so rather than a dropped
+//! connection (`files.js` checks the size before sending anything at all).
+//! A larger body is cut off at that bound, and one that declares a larger
+//! `Content-Length` is refused before it is read. The API upload is
+//! refused as soon as it passes the limit (API clients read a `413` that
+//! arrives early; `curl` waits for it with `Expect: 100-continue`).
 //!
 //! Uploads through the page are protected like every other form: the
 //! session cookie is `SameSite=Strict` and a cookie-authenticated write
