@@ -1333,6 +1333,12 @@ impl EventLoop {
             self.ban(peer);
             return;
         }
+        // Entries may have arrived since the index was last brought up to
+        // date (it is, at the next tick): look now rather than answer
+        // `NotHeld` for a file this node holds.
+        if self.files_dirty && self.standing.get(&peer) == Some(&Standing::Member) {
+            self.file_index.refresh(self.service.replica());
+        }
         let busy = self.serving.get(&peer).copied().unwrap_or(0) >= SERVE_PER_PEER;
         let allowed = self.standing.get(&peer) == Some(&Standing::Member)
             && request.is_well_formed()
