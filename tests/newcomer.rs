@@ -787,7 +787,18 @@ fn a_log_file_has_no_colour_codes() {
     assert!(!log.contains('\u{1b}'), "{log:?}");
 }
 
-/// "Add a value" with a bad date and a bad value named only the value.
+/// Asserts that the page `html` shows `message` beside the input `input`
+/// (in the paragraph its `aria-describedby` names).
+fn beside(html: &str, input: &str, message: &str) {
+    let at = html
+        .find(&format!(r#"id="{input}-error""#))
+        .unwrap_or_else(|| panic!("no message beside {input}: {html}"));
+    let end = html[at..].find("</p>").unwrap() + at;
+    assert!(html[at..end].contains(message), "{input}: {html}");
+}
+
+/// "Add a value" with a bad date and a bad value named only the value;
+/// now every mistake is named, beside its field, as for a new measure.
 #[test]
 fn add_value_names_every_mistake() {
     let home = Home::initialised();
@@ -809,10 +820,36 @@ fn add_value_names_every_mistake() {
         &format!("{}e/{id}/data", daemon.web),
         &[("measure", "Stays"), ("date", "soon"), ("value", "lots")],
     );
-    assert_eq!(status, 400, "{html}");
+    // Both named, each beside its own field, and what was typed kept.
+    assert_eq!(status, 422, "{html}");
+    beside(&html, "dp0-value", "&quot;lots&quot; is not a number");
+    beside(&html, "dp0-date", "&quot;soon&quot; is not a date");
+    assert!(html.contains(r#"value="lots""#), "{html}");
+    assert!(html.contains("Please check 2 things"), "{html}");
+
+    // The same for a new measure: a target that is not a number and a
+    // name the project already has, each beside its field.
+    let (status, _, html) = post_form(
+        &cookie,
+        &format!("{}e/{id}/measures", daemon.web),
+        &[("measure_name", "Stays"), ("measure_target", "high")],
+    );
+    assert_eq!(status, 422, "{html}");
+    beside(
+        &html,
+        "nm-measure-target",
+        "&quot;high&quot; is not a number",
+    );
+    // (The duplicate name is found once the typed measure reads cleanly.)
+    let (status, _, html) = post_form(
+        &cookie,
+        &format!("{}e/{id}/measures", daemon.web),
+        &[("measure_name", "Stays"), ("measure_target", "5")],
+    );
+    assert_eq!(status, 422, "{html}");
     assert!(
-        html.contains("&quot;lots&quot; is not a number")
-            && html.contains("&quot;soon&quot; is not a date"),
+        html.contains(r#"id="nm-measure-name-error""#)
+            && html.contains("already has a measure called"),
         "{html}"
     );
 }

@@ -373,7 +373,7 @@ fn the_pages_publish_through_forms_and_draw_run_charts() {
             ("value", "lots"),
         ],
     );
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert!(body.contains("not a number"));
 
     // Edit through the form: only the changed field is written.

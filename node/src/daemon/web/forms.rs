@@ -1041,31 +1041,96 @@ pub(crate) async fn edit_submit(
 
 /// The "add a value" form under a measure's chart.
 pub(crate) fn data_point_form(id: &str, index: usize, measure: &str) -> Markup {
+    point_form(id, index, measure, &Sent::default(), &[])
+}
+
+/// The "add a value" form, holding what was `sent` and each of `problems`
+/// beside its field (`date`, `value`, `denominator`, `note`).
+fn point_form(id: &str, index: usize, measure: &str, sent: &Sent, problems: &[Problem]) -> Markup {
     let p = format!("dp{index}");
+    let field = |name: &str, label: &str, kind: &str, required: bool| {
+        let input = format!("{p}-{name}");
+        let messages = messages_for(problems, name);
+        html! {
+            div class=(if messages.is_empty() { "field" } else { "field invalid" }) {
+                label for=(input) {
+                    (label)
+                    @if required { " " span class="required" { "(required)" } }
+                }
+                (field_errors(&input, &messages))
+                input id=(input) type=(kind) name=(name) required[required]
+                    inputmode=[(name == "value" || name == "denominator").then_some("decimal")]
+                    value=(sent.one(name))
+                    aria-invalid=[(!messages.is_empty()).then_some("true")]
+                    aria-describedby=[(!messages.is_empty()).then(|| format!("{input}-error"))];
+            }
+        }
+    };
     html! {
-        form method="post" action=(format!("/e/{id}/data")) class="inline-form" {
+        form method="post" action=(format!("/e/{id}/data")) class="inline-form" novalidate[!problems.is_empty()] {
             input type="hidden" name="measure" value=(measure);
             fieldset {
                 legend { "Add a value to " (measure) }
-                div class="field" {
-                    label for=(format!("{p}-date")) { "Date" }
-                    input id=(format!("{p}-date")) type="date" name="date" required;
-                }
-                div class="field" {
-                    label for=(format!("{p}-value")) { "Value" }
-                    input id=(format!("{p}-value")) type="text" inputmode="decimal" name="value" required;
-                }
-                div class="field" {
-                    label for=(format!("{p}-denominator")) { "Out of (for a proportion)" }
-                    input id=(format!("{p}-denominator")) type="text" inputmode="decimal" name="denominator";
-                }
-                div class="field" {
-                    label for=(format!("{p}-note")) { "Note (optional)" }
-                    input id=(format!("{p}-note")) type="text" name="note";
-                }
+                (field("date", "Date", "date", true))
+                (field("value", "Value", "text", true))
+                (field("denominator", "Out of (for a proportion)", "text", false))
+                (field("note", "Note (optional)", "text", false))
                 div class="actions" { button type="submit" { "Add value" } }
             }
         }
+    }
+}
+
+/// A page holding one small form that failed (a value, a measure), with
+/// every problem listed above it and beside its field.
+fn small_form_page(
+    title: &str,
+    entry: &Entry,
+    prefix: &str,
+    problems: &[Problem],
+    form: Markup,
+) -> Response {
+    let labelled = |field: &str| match field {
+        "denominator" => "Out of".to_string(),
+        "measure_name" => "Name".to_string(),
+        "measure_type" => "Type of measure".to_string(),
+        "measure_unit" => "Unit".to_string(),
+        "measure_target" => "Target".to_string(),
+        "measure_improvement" => "Which way is better".to_string(),
+        other => humanise(other),
+    };
+    let page = html! {
+        p class="breadcrumb" { a href="/" { "Browse" } " › " a href=(format!("/e/{}#measures", entry.id)) { (entry.body.title()) } }
+        h1 { (title) }
+        @if !problems.is_empty() {
+            div class="error" role="alert" id="problems" tabindex="-1" {
+                h2 { "Please check " (problems.len()) @if problems.len() == 1 { " thing" } @else { " things" } }
+                ul {
+                    @for p in problems {
+                        li {
+                            @if p.field.is_empty() {
+                                (p.message)
+                            } @else {
+                                a href=(format!("#{prefix}-{}", p.field.replace('_', "-"))) { (labelled(&p.field)) } ": " (p.message)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (form)
+        p { a href=(format!("/e/{}#measures", entry.id)) { "Back to " (entry.body.title()) } }
+    };
+    unprocessable(title, page)
+}
+
+/// The field of the "add a value" form a model problem's path names
+/// (`measures[0].data[3].date` is `date`); `""` for any other.
+fn point_field(path: &str) -> String {
+    let last = path.rsplit('.').next().unwrap_or_default();
+    match last {
+        "date" | "value" | "denominator" | "note" => last.to_string(),
+        _ => String::new(),
     }
 }
 
@@ -1086,30 +1151,49 @@ fn improvement_select(id: &str, chosen: &str) -> Markup {
 
 /// The "add a measure" form at the end of a project's measures.
 pub(crate) fn measure_form(id: &str, vocab: &Vocabularies) -> Markup {
+    new_measure_form(id, vocab, &Sent::default(), &[])
+}
+
+/// The "add a measure" form holding what was `sent`, with each of
+/// `problems` beside its field (`measure_name`, `measure_target` …).
+fn new_measure_form(id: &str, vocab: &Vocabularies, sent: &Sent, problems: &[Problem]) -> Markup {
+    let class = |name: &str| {
+        if messages_for(problems, name).is_empty() {
+            "field"
+        } else {
+            "field invalid"
+        }
+    };
+    let errors = |name: &str, input: &str| field_errors(input, &messages_for(problems, name));
+    let chosen_type = sent.one("measure_type");
     html! {
-        form method="post" action=(format!("/e/{id}/measures")) class="inline-form" {
+        form method="post" action=(format!("/e/{id}/measures")) class="inline-form" novalidate[!problems.is_empty()] {
             fieldset {
                 legend { "Add a measure" }
-                div class="field" {
-                    label for="nm-name" { "Name" }
-                    input id="nm-name" type="text" name="measure_name" required;
+                div class=(class("measure_name")) {
+                    label for="nm-measure-name" { "Name " span class="required" { "(required)" } }
+                    (errors("measure_name", "nm-measure-name"))
+                    input id="nm-measure-name" type="text" name="measure_name" required value=(sent.one("measure_name"));
                 }
-                div class="field" {
-                    label for="nm-type" { "Type of measure" }
-                    select id="nm-type" name="measure_type" {
+                div class=(class("measure_type")) {
+                    label for="nm-measure-type" { "Type of measure" }
+                    (errors("measure_type", "nm-measure-type"))
+                    select id="nm-measure-type" name="measure_type" {
                         option value="" { "Not set" }
-                        @for t in &vocab.measure_types.terms { option value=(t.slug) { (t.label) } }
+                        @for t in &vocab.measure_types.terms { option value=(t.slug) selected[chosen_type == t.slug] { (t.label) } }
                     }
                 }
-                div class="field" {
-                    label for="nm-unit" { "Unit" }
-                    input id="nm-unit" type="text" name="measure_unit";
+                div class=(class("measure_unit")) {
+                    label for="nm-measure-unit" { "Unit" }
+                    (errors("measure_unit", "nm-measure-unit"))
+                    input id="nm-measure-unit" type="text" name="measure_unit" value=(sent.one("measure_unit"));
                 }
-                div class="field" {
-                    label for="nm-target" { "Target (optional)" }
-                    input id="nm-target" type="text" inputmode="decimal" name="measure_target";
+                div class=(class("measure_target")) {
+                    label for="nm-measure-target" { "Target (optional)" }
+                    (errors("measure_target", "nm-measure-target"))
+                    input id="nm-measure-target" type="text" inputmode="decimal" name="measure_target" value=(sent.one("measure_target"));
                 }
-                (improvement_select("nm-improvement", ""))
+                (improvement_select("nm-measure-improvement", sent.one("measure_improvement")))
                 div class="actions" { button type="submit" { "Add measure" } }
             }
         }
@@ -1123,25 +1207,26 @@ pub(crate) async fn add_data_point(
 ) -> Result<Response, Failure> {
     let sent = Sent::parse(&body);
     // Every problem at once, not the first: the numbers here, the date as
-    // the model checks it.
+    // the model checks it; each shown beside its field.
     let mut problems = Vec::new();
-    let value = number("value", sent.one("value")).unwrap_or_else(|e| {
-        problems.push(e);
-        0.0
-    });
-    let denominator = match sent.one("denominator").trim() {
-        "" => None,
-        d => number("out of", d).map_err(|e| problems.push(e)).ok(),
-    };
     let date = sent.one("date").trim().to_string();
     if chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").is_err() {
-        problems.push(format!(
-            "date: {date:?} is not a date (expected YYYY-MM-DD)"
+        problems.push(problem(
+            "date",
+            format!("{date:?} is not a date (expected YYYY-MM-DD)"),
         ));
     }
-    if !problems.is_empty() {
-        return Err(Failure::bad_request(problems.join("; ")));
-    }
+    // Beside its field, a message needs no field name of its own.
+    let mut read = |name: &str, text: &str| {
+        number(name, text)
+            .map_err(|_| problems.push(problem(name, format!("{:?} is not a number", text.trim()))))
+            .ok()
+    };
+    let value = read("value", sent.one("value")).unwrap_or(0.0);
+    let denominator = match sent.one("denominator").trim() {
+        "" => None,
+        d => read("denominator", d),
+    };
     let point = DataPoint {
         date,
         value,
@@ -1149,14 +1234,50 @@ pub(crate) async fn add_data_point(
         denominator,
     };
     let measure = sent.one("measure").to_string();
-    let id = state
+    let (entry, index, outcome) = state
         .run(move |node| {
             let id = node.resolve(&id)?;
-            node.edit(id, Edit::AddDataPoint { measure, point })?;
-            Ok(id)
+            let entry = node.get(id)?;
+            let Body::Project(p) = &entry.body else {
+                return Err(Failure::bad_request("only projects have measures"));
+            };
+            let Some(index) = p.measures.iter().position(|m| m.name == measure) else {
+                return Err(Failure::bad_request(format!(
+                    "this project has no measure called {measure:?} (another edit may have renamed it)"
+                )));
+            };
+            if !problems.is_empty() {
+                return Ok((entry, index, Err(problems)));
+            }
+            let outcome = match node.edit(id, Edit::AddDataPoint { measure, point }) {
+                Ok(_) => Ok(()),
+                Err(e) if is_refusal(&e) => return Err(e.into()),
+                Err(e) => Err(problems_of(e)
+                    .into_iter()
+                    .map(|p| problem(&point_field(&p.field), p.message))
+                    .collect()),
+            };
+            Ok((entry, index, outcome))
         })
         .await?;
-    Ok(Redirect::to(&format!("/e/{id}#measures")).into_response())
+    match outcome {
+        Ok(()) => Ok(Redirect::to(&format!("/e/{}#measures", entry.id)).into_response()),
+        Err(problems) => {
+            let Body::Project(p) = &entry.body else {
+                unreachable!("checked above")
+            };
+            let name = &p.measures[index].name;
+            let title = format!("Add a value to {name}");
+            let form = point_form(&entry.id.to_string(), index, name, &sent, &problems);
+            Ok(small_form_page(
+                &title,
+                &entry,
+                &format!("dp{index}"),
+                &problems,
+                form,
+            ))
+        }
+    }
 }
 
 pub(crate) async fn add_measure(
@@ -1165,39 +1286,61 @@ pub(crate) async fn add_measure(
     body: Bytes,
 ) -> Result<Response, Failure> {
     let sent = Sent::parse(&body);
-    let measure = first_measure(&sent)
-        .map_err(|p| {
-            Failure::bad_request(
-                p.iter()
-                    .map(|p| p.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?
-        .ok_or_else(|| Failure::bad_request("give the measure a name"))?;
-    let id = state
+    let typed = match first_measure(&sent) {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => Err(vec![problem("measure_name", "give the measure a name")]),
+        Err(problems) => Err(problems),
+    };
+    let (entry, vocab, outcome) = state
         .run(move |node| {
             let id = node.resolve(&id)?;
-            let Body::Project(p) = node.get(id)?.body else {
+            let entry = node.get(id)?;
+            let Body::Project(p) = &entry.body else {
                 return Err(Failure::bad_request("only projects have measures"));
             };
+            let vocab = node.vocab().clone();
+            let measure = match typed {
+                Ok(m) => m,
+                Err(problems) => return Ok((entry, vocab, Err(problems))),
+            };
             if p.measures.iter().any(|m| m.name == measure.name) {
-                return Err(Failure::bad_request(format!(
-                    "this project already has a measure called {:?}",
-                    measure.name
-                )));
+                let taken = problem(
+                    "measure_name",
+                    format!(
+                        "this project already has a measure called {:?}",
+                        measure.name
+                    ),
+                );
+                return Ok((entry, vocab, Err(vec![taken])));
             }
-            let mut all = p.measures;
+            let mut all = p.measures.clone();
             all.push(measure);
-            node.edit(
-                id,
-                Edit::Set(vec![(
-                    "measures".into(),
-                    serde_json::to_string(&all).expect("measures serialise"),
-                )]),
-            )?;
-            Ok(id)
+            let set = (
+                "measures".to_string(),
+                serde_json::to_string(&all).expect("measures serialise"),
+            );
+            let outcome = match node.edit(id, Edit::Set(vec![set])) {
+                Ok(_) => Ok(()),
+                Err(e) if is_refusal(&e) => return Err(e.into()),
+                Err(e) => Err(problems_of(e)
+                    .into_iter()
+                    .map(|p| problem(&form_field(&p.field), p.message))
+                    .collect()),
+            };
+            Ok((entry, vocab, outcome))
         })
         .await?;
-    Ok(Redirect::to(&format!("/e/{id}#measures")).into_response())
+    match outcome {
+        Ok(()) => Ok(Redirect::to(&format!("/e/{}#measures", entry.id)).into_response()),
+        Err(problems) => {
+            let form = new_measure_form(&entry.id.to_string(), &vocab, &sent, &problems);
+            Ok(small_form_page(
+                "Add a measure",
+                &entry,
+                "nm",
+                &problems,
+                form,
+            ))
+        }
+    }
 }
