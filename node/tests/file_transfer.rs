@@ -574,3 +574,43 @@ async fn the_per_file_limit_and_an_organisations_quota_hold_on_receive() {
     assert_eq!(metric(&bc, "convene_files_received_bytes_total"), 0);
     assert_eq!(metric(&cc, "convene_files_received_bytes_total"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_on_an_older_version_without_the_files_protocol_is_no_source_and_no_offender() {
+    let mut net = community(1);
+    let (_, hash) = attach(&mut net, 0, "notes.pdf", &content(100_000, 11), None);
+    sync_all(&mut net);
+    let victim = home(&net, 1);
+    // The older member speaks ping and nothing of files.
+    let mut old =
+        libp2p::SwarmBuilder::with_existing_identity(net.node(3).identity().libp2p_keypair())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| libp2p::ping::Behaviour::default())
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+    let (vc, v_addr, _) = start(&victim, config(20_000_000)).await;
+    old.dial(v_addr).unwrap();
+    tokio::spawn(async move { while old.next().await.is_some() {} });
+    let report = || {
+        Node::open(&victim)
+            .unwrap()
+            .store()
+            .meta("files.fetching")
+            .unwrap()
+            .unwrap_or_default()
+    };
+    eventually("the file reported as having no source", 15, || {
+        report().contains("no source")
+    })
+    .await;
+    assert!(report().contains(&hash));
+    assert_eq!(metric(&vc, "convene_files_violations_total"), 0);
+    assert_eq!(vc.peers().await.unwrap().len(), 1, "still connected");
+}
