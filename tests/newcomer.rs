@@ -168,6 +168,25 @@ fn api_query_errors_are_json() {
     }
 }
 
+/// An address outside the API that nothing answers was a bare "Not found"
+/// in plain text; it is a page with a way back, signed in or not.
+#[test]
+fn an_unknown_page_is_a_page_with_a_way_back() {
+    let home = Home::initialised();
+    let daemon = Daemon::start(&home, &[]);
+    let cookie = sign_in(&home);
+    let (status, html) = page(&cookie, &format!("{}no-such-page", daemon.web));
+    assert_eq!(status, 404);
+    assert!(
+        html.contains("Page not found") && html.contains("/no-such-page"),
+        "{html}"
+    );
+    assert!(html.contains(r#"<a href="/">Browse entries</a>"#), "{html}");
+    let (status, html) = page("", &format!("{}e/also/not/here", daemon.web));
+    assert!(status == 404 || status == 401, "{status}");
+    assert!(html.contains("<html"), "{html}");
+}
+
 /// A form with several mistakes showed only the first. Every problem now
 /// shows beside its own field, and required fields are marked.
 #[test]

@@ -80,7 +80,7 @@ pub(crate) async fn not_found(uri: axum::http::Uri) -> Response {
         })
         .into_response()
     } else {
-        (StatusCode::NOT_FOUND, "Not found\n").into_response()
+        super::pages::not_found_page(uri.path())
     }
 }
 

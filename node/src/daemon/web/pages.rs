@@ -75,6 +75,21 @@ pub(crate) fn signed_out_page(status: StatusCode, title: &str, message: &str) ->
         .into_response()
 }
 
+/// The page for an address nothing answers (outside `/api/`): it may be
+/// asked for signed in or not, so it has no navigation, only a way back.
+pub(crate) fn not_found_page(path: &str) -> Response {
+    let body = html! {
+        h1 { "Page not found" }
+        p class="error" role="status" { "There is no page at " code { (path) } "." }
+        p { a href="/" { "Browse entries" } }
+    };
+    (
+        StatusCode::NOT_FOUND,
+        Html(frame("Page not found", body, false).into_string()),
+    )
+        .into_response()
+}
+
 pub(crate) fn html_page(title: &str, body: Markup) -> Response {
     Html(layout(title, body).into_string()).into_response()
 }
