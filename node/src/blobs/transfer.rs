@@ -173,6 +173,15 @@ impl Fetcher {
         self.jobs.is_empty()
     }
 
+    /// Makes every download's verified bytes durable and recorded.
+    pub fn checkpoint(&mut self) {
+        for job in self.jobs.values_mut() {
+            if let Err(e) = job.partial.checkpoint() {
+                tracing::warn!(hash = %job.partial.hash(), error = %e, "cannot save a download's progress");
+            }
+        }
+    }
+
     /// Downloads in progress.
     pub fn len(&self) -> usize {
         self.jobs.len()

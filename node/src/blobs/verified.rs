@@ -20,9 +20,11 @@
 //! their offsets) and `.part-HASH.ok` (one bit per 16 KiB group that has
 //! verified). Each response is checked item by item against the root
 //! hash with the size the *entry* declares (never the sender's); every
-//! group that verifies is written and recorded, and the first that does
-//! not ends the response: the rest of it is dropped. A dropped connection
-//! or a killed daemon resumes from the record. When every group is in,
+//! group that verifies is written, and the first that does not ends the
+//! response: the rest of it is dropped. Every [`CHECKPOINT`] bytes (and on
+//! the daemon's tick, and on drop) the file is synced and only then the
+//! record saved, so the record never claims bytes a crash could lose. A
+//! dropped connection or a killed daemon resumes from the record. When every group is in,
 //! the whole file is hashed once more (computing its outboard on the way),
 //! and only if that matches is it renamed to its hash path, so a file
 //! under a hash path always holds exactly that content.
@@ -267,6 +269,7 @@ impl BlobStore {
             record_path,
             verified,
             groups,
+            unsynced: 0,
         };
         p.save_record()?;
         Ok(p)
@@ -298,6 +301,22 @@ pub struct Partial {
     /// One bit per group: verified and written.
     verified: Vec<u8>,
     groups: u64,
+    /// Bytes verified and written since the data was last synced and the
+    /// record saved.
+    unsynced: u64,
+}
+
+/// Verified bytes after which a download's data is synced and its record
+/// saved (and at least every half second, by the daemon, and when it is
+/// dropped): a crash loses at most this much verified work.
+pub const CHECKPOINT: u64 = 4 * 1024 * 1024;
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if let Err(e) = self.checkpoint() {
+            tracing::warn!(hash = %self.hash, error = %e, "cannot save a download's progress");
+        }
+    }
 }
 
 impl Partial {
@@ -347,6 +366,21 @@ impl Partial {
             out.push(start * GROUP..(g * GROUP).min(self.size));
         }
         out
+    }
+
+    /// Makes the bytes verified so far durable, then records them (so the
+    /// record never claims bytes a crash could lose).
+    pub fn checkpoint(&mut self) -> Result<(), BlobError> {
+        if self.unsynced == 0 {
+            return Ok(());
+        }
+        self.data
+            .0
+            .sync_data()
+            .map_err(io_err("sync", &self.data_path))?;
+        self.save_record()?;
+        self.unsynced = 0;
+        Ok(())
     }
 
     fn save_record(&mut self) -> Result<(), BlobError> {
@@ -403,17 +437,11 @@ impl Partial {
                 }
             }
         }
-        if added > 0 {
-            // The bytes are durable before the record says they are there.
-            let synced = self
-                .data
-                .0
-                .sync_data()
-                .map_err(io_err("sync", &self.data_path))
-                .and_then(|()| self.save_record());
-            if let Err(e) = synced {
-                return Err((0, Refused::Local(e)));
-            }
+        self.unsynced += added;
+        if self.unsynced >= CHECKPOINT
+            && let Err(e) = self.checkpoint()
+        {
+            return Err((0, Refused::Local(e)));
         }
         match fault {
             None => Ok(added),
@@ -424,7 +452,13 @@ impl Partial {
     /// Checks the whole file against its hash once more (computing its
     /// outboard on the way) and moves it into the store. On a mismatch
     /// (a disk that lost writes), the download is removed to start over.
-    pub fn finish(self) -> Result<(), BlobError> {
+    pub fn finish(mut self) -> Result<(), BlobError> {
+        // Nothing more to record: the file is checked whole below.
+        self.unsynced = 0;
+        self.data
+            .0
+            .sync_all()
+            .map_err(io_err("sync", &self.data_path))?;
         let dest = self.store.path(&self.hash)?;
         let ob_dest = self.store.outboard_path(&self.hash)?;
         let (temp_path, temp) = self.store.temp()?;

@@ -1069,6 +1069,9 @@ impl EventLoop {
         if self.files_ticks.is_multiple_of(FILES_RETRY) {
             self.fetcher.retry();
         }
+        if self.files_ticks.is_multiple_of(5) {
+            self.fetcher.checkpoint();
+        }
         if self.files_ticks.is_multiple_of(FILES_FAILED_RETRY) {
             self.files_failed.clear();
         }
