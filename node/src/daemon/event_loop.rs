@@ -199,6 +199,10 @@ const NOT_ADMITTED: &str = "not admitted";
 /// File requests one peer may have this node working on at once; more
 /// are answered `Busy`.
 const SERVE_PER_PEER: usize = 8;
+/// File requests this node works on at once in all (each holds up to
+/// 1 MiB and its proof until sent): 32 MiB at most, however many members
+/// ask.
+const SERVE_TOTAL: usize = 32;
 /// Ticks between looks for files to fetch when nothing prompted one.
 const FILES_EVERY: u64 = 10;
 /// Ticks after which peers that lacked a file are asked again.
@@ -1342,7 +1346,8 @@ impl EventLoop {
         if self.files_dirty && self.standing.get(&peer) == Some(&Standing::Member) {
             self.file_index.refresh(self.service.replica());
         }
-        let busy = self.serving.get(&peer).copied().unwrap_or(0) >= SERVE_PER_PEER;
+        let busy = self.serving.get(&peer).copied().unwrap_or(0) >= SERVE_PER_PEER
+            || self.serving.values().sum::<usize>() >= SERVE_TOTAL;
         let allowed = self.standing.get(&peer) == Some(&Standing::Member)
             && request.is_well_formed()
             && self
