@@ -348,8 +348,9 @@ impl Partial {
         (0..self.groups).all(|g| self.has(g))
     }
 
-    /// The byte ranges still missing, each at most `max` bytes long and
-    /// aligned to groups.
+    /// The byte ranges still missing, aligned to groups, each within one
+    /// `max`-byte unit of the file (so a range asked again after a fault
+    /// never overlaps its neighbours in flight).
     pub fn missing(&self, max: u64) -> Vec<Range<u64>> {
         let per = (max / GROUP).max(1);
         let mut out = Vec::new();
@@ -360,7 +361,8 @@ impl Partial {
                 continue;
             }
             let start = g;
-            while g < self.groups && !self.has(g) && g - start < per {
+            g += 1;
+            while g < self.groups && !self.has(g) && !g.is_multiple_of(per) {
                 g += 1;
             }
             out.push(start * GROUP..(g * GROUP).min(self.size));
