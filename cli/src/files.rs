@@ -37,7 +37,7 @@ pub struct AttachArgs {
 pub struct FilesArgs {
     /// Entry id (or a unique prefix)
     pub id: String,
-    /// One JSON object per file: name, size, media_type, hash, held
+    /// One JSON object per file: name, size, media_type, hash, held (and, while the daemon fetches it, fetching: done, total, state)
     #[arg(long)]
     pub json: bool,
 }
@@ -75,9 +75,23 @@ pub fn list(out: &mut impl Write, home: &Path, a: FilesArgs) -> Result<()> {
     let node = Node::open(home)?;
     let id = node.resolve(&a.id)?;
     let files = node.attachments(id)?;
+    // What the running daemon is fetching (nothing when it does not run).
+    let report: serde_json::Value = if convene_node::daemon::is_running(home) {
+        node.store()
+            .meta(META_FETCHING)?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default()
+    } else {
+        serde_json::Value::Null
+    };
     if a.json {
         for f in &files {
-            serde_json::to_writer(&mut *out, &f.to_json())?;
+            let mut v = f.to_json();
+            let fetching = &report[&f.attachment.hash];
+            if !f.held && fetching.is_object() {
+                v["fetching"] = fetching.clone();
+            }
+            serde_json::to_writer(&mut *out, &v)?;
             writeln!(out)?;
         }
         return Ok(());
@@ -92,12 +106,24 @@ pub fn list(out: &mut impl Write, home: &Path, a: FilesArgs) -> Result<()> {
         .set_header(["NAME", "SIZE", "TYPE", "HASH", "HERE"]);
     for f in &files {
         let a = &f.attachment;
+        let fetching = &report[&a.hash];
+        let here = if f.held {
+            "yes".to_string()
+        } else {
+            match (fetching["state"].as_str(), fetching["done"].as_u64()) {
+                (Some("fetching"), Some(done)) if a.size > 0 => {
+                    format!("fetching {}%", done * 100 / a.size)
+                }
+                (Some(state), _) => format!("no ({state})"),
+                _ => "no".to_string(),
+            }
+        };
         t.add_row([
             a.name.clone(),
             size(a.size),
             a.media_type.clone(),
             a.hash[..16.min(a.hash.len())].to_string(),
-            if f.held { "yes" } else { "no" }.to_string(),
+            here,
         ]);
     }
     for line in t.lines() {
