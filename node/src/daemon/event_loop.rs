@@ -1084,8 +1084,8 @@ impl EventLoop {
             .iter()
             .any(|h| !self.fetcher.is_fetching(h) && !self.files_failed.contains_key(h));
         if self.files_dirty || asked || self.files_ticks.is_multiple_of(FILES_EVERY) {
-            self.files_dirty = false;
-            self.file_index.refresh(self.service.replica());
+            // Not up to date yet (a large catch-up): more at the next tick.
+            self.files_dirty = !self.file_index.refresh(self.service.replica());
             self.want_files(&wanted);
         }
         let steps = self.fetcher.finish_ready();

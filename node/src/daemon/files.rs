@@ -39,6 +39,9 @@ pub const META_WANTED: &str = "files.wanted";
 /// `failed: …`, `refused: …`).
 pub const META_FETCHING: &str = "files.fetching";
 
+/// Documents read per [`FileIndex::refresh`] at most.
+pub const LOADS_PER_REFRESH: usize = 64;
+
 #[derive(Debug, Clone)]
 struct Indexed {
     digest: Digest,
@@ -55,8 +58,10 @@ pub struct FileIndex {
 
 impl FileIndex {
     /// Brings the index up to date with the replica's catalogue: only
-    /// documents whose digest changed are read again. Returns whether
-    /// anything changed.
+    /// documents whose digest changed are read again, at most
+    /// [`LOADS_PER_REFRESH`] of them (a node catching up on thousands of
+    /// entries is indexed over several ticks, never holding up the event
+    /// loop). Returns whether it is up to date.
     pub fn refresh(&mut self, replica: &NodeReplica) -> bool {
         let node = replica.node();
         let mut kinds: BTreeSet<DocId> = BTreeSet::new();
@@ -65,12 +70,12 @@ impl FileIndex {
                 Ok(ids) => kinds.extend(ids.iter().map(|d| *d.as_bytes())),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot list entries for their files");
-                    return false;
+                    return true;
                 }
             }
         }
         let everything = replica.catalogue().everything();
-        let mut changed = false;
+        let mut loads = 0;
         let gone: Vec<DocId> = self
             .docs
             .keys()
@@ -79,7 +84,6 @@ impl FileIndex {
             .collect();
         for d in gone {
             self.remove(&d);
-            changed = true;
         }
         for doc in kinds {
             let Some(digest) = everything.digest(&doc) else {
@@ -88,9 +92,22 @@ impl FileIndex {
             if self.docs.get(&doc).is_some_and(|i| i.digest == digest) {
                 continue;
             }
+            if loads == LOADS_PER_REFRESH {
+                return false;
+            }
+            loads += 1;
             self.remove(&doc);
-            changed = true;
             let Ok(entry) = node.get(DocumentId::from_bytes(doc)) else {
+                // Not a readable entry: remembered as using no file, so it
+                // is not read again until it changes.
+                self.docs.insert(
+                    doc,
+                    Indexed {
+                        digest,
+                        owner: String::new(),
+                        files: Vec::new(),
+                    },
+                );
                 continue;
             };
             let files = match &entry.body {
@@ -110,7 +127,7 @@ impl FileIndex {
                 },
             );
         }
-        changed
+        true
     }
 
     fn remove(&mut self, doc: &DocId) {
