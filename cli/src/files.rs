@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use convene_model::Attachment;
 use convene_node::Node;
 use convene_node::daemon::config::Config;
-use convene_node::daemon::files::{META_FETCHING, META_WANTED};
+use convene_node::daemon::files::{META_FETCHING, set_wanted};
 
 #[derive(Debug, Args)]
 pub struct AttachArgs {
@@ -133,7 +133,7 @@ pub fn list(out: &mut impl Write, home: &Path, a: FilesArgs) -> Result<()> {
 }
 
 pub fn get(out: &mut impl Write, home: &Path, a: GetArgs) -> Result<()> {
-    let node = Node::open(home)?;
+    let mut node = Node::open(home)?;
     let id = node.resolve(&a.id)?;
     // The stored name is sanitised, so it is always a safe single file name.
     let attachment = node.attachment(id, &a.name)?;
@@ -145,7 +145,7 @@ pub fn get(out: &mut impl Write, home: &Path, a: GetArgs) -> Result<()> {
                 dest.display()
             );
         }
-        fetch_through_daemon(&node, home, &attachment)?;
+        fetch_through_daemon(&mut node, home, &attachment)?;
     }
     node.save_attachment(id, &attachment.name, &dest, a.force)?;
     writeln!(out, "wrote {} ({})", dest.display(), size(attachment.size))?;
@@ -157,33 +157,18 @@ const STALLED: Duration = Duration::from_secs(60);
 /// How long `get` waits for a member that holds the file to be found.
 const NO_SOURCE: Duration = Duration::from_secs(10);
 
-/// Adds `hash` to (or removes it from) the daemon's list of files asked for.
-fn want(node: &Node, hash: &str, wanted: bool) -> Result<()> {
-    let store = node.store();
-    let mut list: Vec<String> = store
-        .meta(META_WANTED)?
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
-    list.retain(|h| h != hash);
-    if wanted {
-        list.push(hash.to_string());
-    }
-    store.set_meta(META_WANTED, &serde_json::to_string(&list)?)?;
-    Ok(())
-}
-
 /// Asks the running daemon to fetch `a`'s bytes and waits until they are
 /// in the file store, showing its progress.
-fn fetch_through_daemon(node: &Node, home: &Path, a: &Attachment) -> Result<()> {
+fn fetch_through_daemon(node: &mut Node, home: &Path, a: &Attachment) -> Result<()> {
     if !convene_node::daemon::is_running(home) {
         bail!(
             "the bytes of {} are not held on this node, and no daemon is running to fetch them from members (start it with `convene node start`)",
             a.name
         );
     }
-    want(node, &a.hash, true)?;
+    set_wanted(node, &a.hash, true)?;
     let result = wait_for_fetch(node, home, a);
-    let _ = want(node, &a.hash, false);
+    let _ = set_wanted(node, &a.hash, false);
     result
 }
 

@@ -281,3 +281,39 @@ fn a_received_tombstone_removes_the_files_too() {
     assert_eq!(report.erased, vec![id]);
     assert!(!home_contains(b_dir.path(), b"RECEIVED-MARKER-51e0"));
 }
+
+/// `convene get` and the web app's Fetch button each add a hash to the
+/// daemon's list of files asked for. Read and rewritten outside one
+/// transaction, two at once lost one of the requests; now every request
+/// from every process survives.
+#[test]
+fn requests_for_files_made_at_the_same_moment_are_all_kept() {
+    use convene_node::daemon::files::{META_WANTED, set_wanted};
+    let dir = tempfile::tempdir().unwrap();
+    drop(init(dir.path(), "Gateshead Council"));
+    let threads: Vec<_> = (0..4u8)
+        .map(|t| {
+            let home = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                let mut node = Node::open(&home).unwrap();
+                for i in 0..25u8 {
+                    let hash = format!("{t:02x}{i:02x}").repeat(16);
+                    set_wanted(&mut node, &hash, true).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let node = Node::open(dir.path()).unwrap();
+    let list: Vec<String> =
+        serde_json::from_str(&node.store().meta(META_WANTED).unwrap().unwrap()).unwrap();
+    assert_eq!(list.len(), 100, "{list:?}");
+    let mut node = node;
+    set_wanted(&mut node, &list[0], false).unwrap();
+    let after: Vec<String> =
+        serde_json::from_str(&node.store().meta(META_WANTED).unwrap().unwrap()).unwrap();
+    assert_eq!(after.len(), 99);
+    assert!(!after.contains(&list[0]));
+}

@@ -39,6 +39,32 @@ pub const META_WANTED: &str = "files.wanted";
 /// `failed: …`, `refused: …`).
 pub const META_FETCHING: &str = "files.fetching";
 
+/// Adds `hash` to (or, when `wanted` is false, removes it from) the files
+/// asked for under [`META_WANTED`], reading and rewriting the list in one
+/// write transaction: a `convene get` and the web app's Fetch button at
+/// the same moment each keep their request. Hashes whose bytes have
+/// arrived since leave the list.
+pub fn set_wanted(
+    node: &mut crate::Node,
+    hash: &str,
+    wanted: bool,
+) -> Result<(), crate::NodeError> {
+    let blobs = node.blobs();
+    node.store_mut().write(|w| {
+        let mut list: Vec<String> = w
+            .meta(META_WANTED)?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        list.retain(|h| h != hash && !blobs.has(h));
+        if wanted {
+            list.push(hash.to_string());
+        }
+        let json = serde_json::to_string(&list).expect("a list of strings");
+        w.set_meta(META_WANTED, &json)?;
+        Ok::<_, crate::NodeError>(())
+    })
+}
+
 /// Documents read per [`FileIndex::refresh`] at most.
 pub const LOADS_PER_REFRESH: usize = 64;
 

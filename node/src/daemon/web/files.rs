@@ -85,7 +85,7 @@ use tokio::sync::mpsc;
 
 use super::{AppState, Failure};
 use crate::blobs::{BlobError, Stored};
-use crate::daemon::files::{META_FETCHING, META_WANTED};
+use crate::daemon::files::META_FETCHING;
 use crate::{FileLimits, HeldAttachment, NodeError};
 
 /// The pieces downloads are read in.
@@ -1124,18 +1124,7 @@ async fn fetch_on_request(
             };
             let blobs = node.blobs();
             if !blobs.has(&a.hash) {
-                let store = node.store();
-                let mut list: Vec<String> = store
-                    .meta(META_WANTED)?
-                    .and_then(|s| serde_json::from_str(&s).ok())
-                    .unwrap_or_default();
-                // Files asked for earlier that have arrived leave the list.
-                list.retain(|h| h != &a.hash && !blobs.has(h));
-                list.push(a.hash.clone());
-                store.set_meta(
-                    META_WANTED,
-                    &serde_json::to_string(&list).expect("a list of strings"),
-                )?;
+                crate::daemon::files::set_wanted(node, &a.hash, true)?;
             }
             Ok(Some(id))
         })
