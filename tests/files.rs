@@ -197,10 +197,15 @@ fn bad_input_gets_one_line_and_writes_nothing() {
     let bundle = home.path().join("out.bundle");
     home.stdout(&["export", "--out", bundle.to_str().unwrap()]);
     other.stdout(&["import", bundle.to_str().unwrap()]);
-    fails(
+    // Named by its organisation's name, not its id.
+    let line = fails(
         &other,
         &["attach", &id, ok.to_str().unwrap()],
         "only its owner organisation (or an editor it named) can change it",
+    );
+    assert!(
+        line.contains("belongs to Gateshead Health NHS Foundation Trust"),
+        "{line}"
     );
     assert!(files_under(&other.path().join("files")).is_empty());
     let listed = other.json_lines(&["files", &id, "--json"]);

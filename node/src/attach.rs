@@ -157,7 +157,7 @@ impl Node {
     /// again when it writes.
     pub fn check_attach(&self, id: DocumentId, raw: &str) -> Result<String, NodeError> {
         let current = self.get(id)?;
-        check_attachable(self.org(), &current)?;
+        check_attachable(self.org(), &current).map_err(|e| self.with_owner_name(e))?;
         let name = sanitise_name(raw);
         if name.is_empty() {
             return Err(NodeError::BadFileName(raw.to_string()));
@@ -179,7 +179,9 @@ impl Node {
         stored: &Stored,
         name: &str,
     ) -> Result<Attachment, NodeError> {
-        let result = self.record_attachment(id, stored, name);
+        let result = self
+            .record_attachment(id, stored, name)
+            .map_err(|e| self.with_owner_name(e));
         if result.is_err() && stored.new {
             self.drop_unused_files(std::slice::from_ref(&stored.hash))?;
         }

@@ -959,7 +959,7 @@ impl Node {
     }
 
     /// `NotOwner` with the owner's name instead of its id, where known.
-    fn with_owner_name(&self, e: NodeError) -> NodeError {
+    pub(crate) fn with_owner_name(&self, e: NodeError) -> NodeError {
         match e {
             NodeError::NotOwner { id, owner } => {
                 let owner = owner
