@@ -856,7 +856,7 @@ fn add_value_names_every_mistake() {
     assert_eq!(status, 422, "{html}");
     beside(
         &html,
-        "nm-measure-target",
+        "nm-measure_target",
         "&quot;high&quot; is not a number",
     );
     // (The duplicate name is found once the typed measure reads cleanly.)
@@ -867,7 +867,7 @@ fn add_value_names_every_mistake() {
     );
     assert_eq!(status, 422, "{html}");
     assert!(
-        html.contains(r#"id="nm-measure-name-error""#)
+        html.contains(r#"id="nm-measure_name-error""#)
             && html.contains("already has a measure called"),
         "{html}"
     );

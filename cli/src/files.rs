@@ -18,7 +18,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use std::time::{Duration, Instant};
 
 use convene_model::Attachment;
-use convene_node::Node;
+use convene_node::{Node, human_size};
 use convene_node::daemon::config::Config;
 use convene_node::daemon::files::{META_FETCHING, set_wanted};
 
@@ -65,7 +65,7 @@ pub fn attach(out: &mut impl Write, home: &Path, a: AttachArgs) -> Result<()> {
         out,
         "attached {} ({}, {}) to {id}",
         added.name,
-        size(added.size),
+        human_size(added.size),
         added.hash
     )?;
     Ok(())
@@ -120,7 +120,7 @@ pub fn list(out: &mut impl Write, home: &Path, a: FilesArgs) -> Result<()> {
         };
         t.add_row([
             a.name.clone(),
-            size(a.size),
+            human_size(a.size),
             a.media_type.clone(),
             a.hash[..16.min(a.hash.len())].to_string(),
             here,
@@ -148,7 +148,12 @@ pub fn get(out: &mut impl Write, home: &Path, a: GetArgs) -> Result<()> {
         fetch_through_daemon(&mut node, home, &attachment)?;
     }
     node.save_attachment(id, &attachment.name, &dest, a.force)?;
-    writeln!(out, "wrote {} ({})", dest.display(), size(attachment.size))?;
+    writeln!(
+        out,
+        "wrote {} ({})",
+        dest.display(),
+        human_size(attachment.size)
+    )?;
     Ok(())
 }
 
@@ -232,24 +237,6 @@ fn wait_for_fetch(node: &Node, home: &Path, a: &Attachment) -> Result<()> {
     };
     crate::progress::done(&spinner);
     result
-}
-
-/// A size for people: bytes below 1 kB, then kB, MB, GB (powers of 1000).
-fn size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64;
-    let mut unit = "B";
-    for u in UNITS {
-        if v < 1000.0 {
-            break;
-        }
-        v /= 1000.0;
-        unit = u;
-    }
-    format!("{v:.1} {unit}")
 }
 
 /// `export --with-files`: the encoded bundle `bytes` and the bytes of its

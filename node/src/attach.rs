@@ -339,6 +339,25 @@ impl Node {
     }
 }
 
+/// A size for people: bytes below 1 kB, then kB, MB, GB (powers of 1000,
+/// as `convene files` prints them).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if v < 1000.0 {
+            break;
+        }
+        v /= 1000.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
+}
+
 /// Whether this node's organisation `org` may add a file to `entry`.
 pub(crate) fn check_attachable(org: convene_model::OrgId, entry: &Entry) -> Result<(), NodeError> {
     if !matches!(entry.meta.kind, Kind::Learning | Kind::Project) {

@@ -113,7 +113,7 @@ pub mod sync;
 pub mod tabular;
 pub mod trust;
 
-pub use attach::{FileLimits, HeldAttachment, guess_media_type};
+pub use attach::{FileLimits, HeldAttachment, guess_media_type, human_size};
 pub use error::NodeError;
 pub use node::{
     ApplyReport, DB_FILE, Edit, HistoryItem, InitOptions, KEY_FILE, Node, OnProgress, Outcome,

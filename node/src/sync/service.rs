@@ -493,6 +493,23 @@ impl<R: Replica> Service<R> {
         }
     }
 
+    /// Queues for fetching from `peer` the documents of `items` (as it
+    /// announced or pushed them) whose digest here still differs.
+    fn fetch_differing(&mut self, peer: NodeId, items: Vec<(DocId, Digest)>) {
+        let wanted: Vec<(DocId, Digest)> = {
+            let view = self.replica.view(&peer);
+            items
+                .into_iter()
+                .filter(|(doc, digest)| view.digest(doc) != Some(*digest))
+                .collect()
+        };
+        if !wanted.is_empty() {
+            let p = self.peers.entry(peer).or_default();
+            p.queued.extend(wanted);
+            self.continue_queued(peer);
+        }
+    }
+
     fn continue_queued(&mut self, peer: NodeId) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
@@ -774,18 +791,7 @@ impl<R: Replica> Service<R> {
                 for (doc, digest) in &items {
                     p.knows(*doc, *digest);
                 }
-                let wanted: Vec<(DocId, Digest)> = {
-                    let view = self.replica.view(&peer);
-                    items
-                        .into_iter()
-                        .filter(|(doc, digest)| view.digest(doc) != Some(*digest))
-                        .collect()
-                };
-                if !wanted.is_empty() {
-                    let p = self.peers.entry(peer).or_default();
-                    p.queued.extend(wanted);
-                    self.continue_queued(peer);
-                }
+                self.fetch_differing(peer, items);
                 Response::Ack
             }
         })
@@ -966,18 +972,7 @@ impl<R: Replica> Service<R> {
         if !report.changed.is_empty() {
             self.announce_local_changes();
         }
-        let wanted: Vec<(DocId, Digest)> = {
-            let view = self.replica.view(&peer);
-            items
-                .into_iter()
-                .filter(|(doc, digest)| view.digest(doc) != Some(*digest))
-                .collect()
-        };
-        if !wanted.is_empty() {
-            let p = self.peers.entry(peer).or_default();
-            p.queued.extend(wanted);
-            self.continue_queued(peer);
-        }
+        self.fetch_differing(peer, items);
         Ok(Response::Applied {
             applied: report.applied as u32,
             already_had: report.already_had as u32,

@@ -86,6 +86,7 @@ use tokio::sync::mpsc;
 use super::{AppState, Failure};
 use crate::blobs::{BlobError, Stored};
 use crate::daemon::files::META_FETCHING;
+use crate::human_size;
 use crate::{FileLimits, HeldAttachment, NodeError};
 
 /// The pieces downloads are read in.
@@ -143,25 +144,6 @@ impl UploadForm {
     fn has_message(&self) -> bool {
         self.file_error.is_some() || self.name_error.is_some() || self.refusal.is_some()
     }
-}
-
-/// A size for people: bytes below 1 kB, then kB, MB, GB (powers of 1000,
-/// as `convene files` prints them).
-pub(crate) fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64;
-    let mut unit = "B";
-    for u in UNITS {
-        if v < 1000.0 {
-            break;
-        }
-        v /= 1000.0;
-        unit = u;
-    }
-    format!("{v:.1} {unit}")
 }
 
 /// A media type as people call it ("PDF", "Word document"); the type

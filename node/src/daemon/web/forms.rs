@@ -1081,8 +1081,8 @@ fn point_form(id: &str, index: usize, measure: &str, sent: &Sent, problems: &[Pr
     }
 }
 
-/// A page holding one small form that failed (a value, a measure), with
-/// every problem listed above it and beside its field.
+/// A page holding the "add a value" or "add a measure" form that failed,
+/// with every problem listed above it and beside its field.
 fn small_form_page(
     title: &str,
     entry: &Entry,
@@ -1090,7 +1090,7 @@ fn small_form_page(
     problems: &[Problem],
     form: Markup,
 ) -> Response {
-    let labelled = |field: &str| match field {
+    let label_of = |field: &str| match field {
         "denominator" => "Out of".to_string(),
         "measure_name" => "Name".to_string(),
         "measure_type" => "Type of measure".to_string(),
@@ -1099,29 +1099,10 @@ fn small_form_page(
         "measure_improvement" => "Which way is better".to_string(),
         other => humanise(other),
     };
-    let page = html! {
-        p class="breadcrumb" { a href="/" { "Browse" } " › " a href=(format!("/e/{}#measures", entry.id)) { (entry.body.title()) } }
-        h1 { (title) }
-        @if !problems.is_empty() {
-            div class="error" role="alert" id="problems" tabindex="-1" {
-                h2 { "Please check " (problems.len()) @if problems.len() == 1 { " thing" } @else { " things" } }
-                ul {
-                    @for p in problems {
-                        li {
-                            @if p.field.is_empty() {
-                                (p.message)
-                            } @else {
-                                a href=(format!("#{prefix}-{}", p.field.replace('_', "-"))) { (labelled(&p.field)) } ": " (p.message)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        (form)
-        p { a href=(format!("/e/{}#measures", entry.id)) { "Back to " (entry.body.title()) } }
-    };
-    unprocessable(title, page)
+    unprocessable(
+        title,
+        super::pdsa::form_page(title, entry, prefix, problems, form, &label_of),
+    )
 }
 
 /// The field of the "add a value" form a model problem's path names
@@ -1171,29 +1152,29 @@ fn new_measure_form(id: &str, vocab: &Vocabularies, sent: &Sent, problems: &[Pro
             fieldset {
                 legend { "Add a measure" }
                 div class=(class("measure_name")) {
-                    label for="nm-measure-name" { "Name " span class="required" { "(required)" } }
-                    (errors("measure_name", "nm-measure-name"))
-                    input id="nm-measure-name" type="text" name="measure_name" required value=(sent.one("measure_name"));
+                    label for="nm-measure_name" { "Name " span class="required" { "(required)" } }
+                    (errors("measure_name", "nm-measure_name"))
+                    input id="nm-measure_name" type="text" name="measure_name" required value=(sent.one("measure_name"));
                 }
                 div class=(class("measure_type")) {
-                    label for="nm-measure-type" { "Type of measure" }
-                    (errors("measure_type", "nm-measure-type"))
-                    select id="nm-measure-type" name="measure_type" {
+                    label for="nm-measure_type" { "Type of measure" }
+                    (errors("measure_type", "nm-measure_type"))
+                    select id="nm-measure_type" name="measure_type" {
                         option value="" { "Not set" }
                         @for t in &vocab.measure_types.terms { option value=(t.slug) selected[chosen_type == t.slug] { (t.label) } }
                     }
                 }
                 div class=(class("measure_unit")) {
-                    label for="nm-measure-unit" { "Unit" }
-                    (errors("measure_unit", "nm-measure-unit"))
-                    input id="nm-measure-unit" type="text" name="measure_unit" value=(sent.one("measure_unit"));
+                    label for="nm-measure_unit" { "Unit" }
+                    (errors("measure_unit", "nm-measure_unit"))
+                    input id="nm-measure_unit" type="text" name="measure_unit" value=(sent.one("measure_unit"));
                 }
                 div class=(class("measure_target")) {
-                    label for="nm-measure-target" { "Target (optional)" }
-                    (errors("measure_target", "nm-measure-target"))
-                    input id="nm-measure-target" type="text" inputmode="decimal" name="measure_target" value=(sent.one("measure_target"));
+                    label for="nm-measure_target" { "Target (optional)" }
+                    (errors("measure_target", "nm-measure_target"))
+                    input id="nm-measure_target" type="text" inputmode="decimal" name="measure_target" value=(sent.one("measure_target"));
                 }
-                (improvement_select("nm-measure-improvement", sent.one("measure_improvement")))
+                (improvement_select("nm-measure_improvement", sent.one("measure_improvement")))
                 div class="actions" { button type="submit" { "Add measure" } }
             }
         }

@@ -344,14 +344,17 @@ fn unprocessable(title: &str, page: Markup) -> Response {
         .into_response()
 }
 
-/// A page holding one PDSA or annotation form; `prefix` is its inputs' id
-/// prefix, so the problem summary links to them.
-fn form_page(
+/// A page holding one small form of an entry's page (a PDSA cycle, an
+/// annotation, a value, a measure); `prefix` is its inputs' id prefix
+/// (`{prefix}-{field}`), so the problem summary links to them, and
+/// `label_of` names each field there.
+pub(crate) fn form_page(
     title: &str,
     entry: &Entry,
     prefix: &str,
     problems: &[Problem],
     form: Markup,
+    label_of: &dyn Fn(&str) -> String,
 ) -> Markup {
     html! {
         p class="breadcrumb" { a href="/" { "Browse" } " › " a href=(format!("/e/{}", entry.id)) { (entry.body.title()) } }
@@ -413,6 +416,7 @@ pub(crate) async fn edit_page(
             &format!("pd{n}"),
             &[],
             pdsa_form(&id, Some(n), cycle, &[]),
+            &label_of,
         ),
     ))
 }
@@ -523,6 +527,7 @@ async fn save_pdsa(
                     &index.map_or_else(|| "pdnew".to_string(), |i| format!("pd{i}")),
                     &problems,
                     pdsa_form(&id, index, &typed, &problems),
+                    &label_of,
                 ),
             ))
         }
@@ -570,6 +575,7 @@ pub(crate) async fn annotation_page(
             &format!("an{m}-{n}"),
             &[],
             annotation_form(&id, m, Some(n), &measure.name, a, &[]),
+            &label_of,
         ),
     ))
 }
@@ -628,6 +634,7 @@ async fn save_annotation(
                     &index.map_or_else(|| format!("an{m}"), |j| format!("an{m}-{j}")),
                     &problems,
                     annotation_form(&id, m, index, &name, &typed, &problems),
+                    &label_of,
                 ),
             ))
         }
