@@ -1,0 +1,105 @@
+//! The file-transfer bench at a small size, in the normal suite, so that it
+//! cannot rot: every row is there and every field was measured.
+//!
+//! This binary is the bench itself (included by path) with no libtest
+//! harness: the bench runs the fetching node in a child process by running
+//! its own executable again with `--role`, so this `main` hands those
+//! invocations to the bench and otherwise runs the check.
+
+#[path = "../benches/files.rs"]
+#[allow(dead_code)] // the bench's own `main`
+mod bench;
+
+use std::time::{Duration, Instant};
+
+use bench::Row;
+
+/// A small run takes a few seconds; well within this.
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--role") {
+        bench::dispatch(bench::args_from(args.into_iter()));
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
+        println!("files_bench_at_small_size: test");
+        return;
+    }
+    if let Some(filter) = args.iter().find(|a| !a.starts_with('-'))
+        && !"files_bench_at_small_size".contains(filter.as_str())
+    {
+        println!("test result: ok. 0 passed; 0 failed; 1 filtered out");
+        return;
+    }
+    let start = Instant::now();
+    files_bench_at_small_size();
+    println!(
+        "test files_bench_at_small_size ... ok ({:.1} s)",
+        start.elapsed().as_secs_f64()
+    );
+    println!("test result: ok. 1 passed; 0 failed");
+}
+
+fn row<'a>(rows: &'a [Row], scenario: &str) -> &'a Row {
+    rows.iter()
+        .find(|r| r.scenario == scenario)
+        .unwrap_or_else(|| panic!("no {scenario} row"))
+}
+
+fn files_bench_at_small_size() {
+    let start = Instant::now();
+    let args = bench::args_from(
+        ["--size-mb", "4", "--files", "6", "--total-mb", "12"]
+            .map(String::from)
+            .into_iter(),
+    );
+    let rows = bench::measure(&args);
+    let took = start.elapsed();
+    assert!(took < LIMIT, "the small run took {took:?}");
+
+    for (scenario, files, sources, bytes) in [
+        ("one-file", 1, 1, 4_000_000),
+        ("one-file-tenth", 1, 1, 400_000),
+        ("many-files", 6, 3, 12_000_000),
+    ] {
+        let r = row(&rows, scenario);
+        let what = format!("{}", r.json());
+        assert_eq!((r.files, r.sources, r.bytes), (files, Some(sources), bytes));
+        assert!(r.seconds > 0.0, "{what}");
+        assert!(r.cpu_seconds.expect(&what) > 0.0, "{what}");
+        assert!(r.peak_rss.expect(&what) > 1_000_000, "{what}");
+        // Every byte went out with its proof: a little more than the content.
+        let sent = r.sent_bytes.expect(&what);
+        assert!(sent > bytes && sent < bytes + bytes / 10, "{what}");
+    }
+    for scenario in [
+        "floor-hash-1",
+        "floor-hash-all",
+        "floor-copy",
+        "floor-read-write",
+    ] {
+        let r = row(&rows, scenario);
+        let what = format!("{}", r.json());
+        assert_eq!(r.bytes, 4_000_000, "{what}");
+        assert!(r.seconds > 0.0 && r.mb_per_s().is_finite(), "{what}");
+        assert!(r.cpu_seconds.is_none() && r.sent_bytes.is_none(), "{what}");
+    }
+    let one = row(&rows, "one-file");
+    for k in [
+        "over_floor_hash_1",
+        "over_floor_hash_all",
+        "over_floor_copy",
+        "over_floor_read_write",
+        "peak_rss_over_tenth",
+    ] {
+        let x = one
+            .extra
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, x)| *x)
+            .unwrap_or_else(|| panic!("no {k}"));
+        assert!(x > 0.0 && x.is_finite(), "{k}: {x}");
+    }
+}
