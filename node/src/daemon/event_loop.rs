@@ -275,6 +275,11 @@ struct EventLoop {
     /// Downloads whose every group verified, being checked whole and moved
     /// into the store off the loop.
     finishing: HashSet<String>,
+    /// The hashes the entries held here use, with the state of the store
+    /// they were read at (the last change's sequence number and the last
+    /// tombstone's): read again only when either moved, not for every
+    /// download that ends.
+    referenced: Option<((i64, i64), HashSet<String>)>,
     finished_tx: mpsc::UnboundedSender<(String, Result<(), String>)>,
     finished_rx: mpsc::UnboundedReceiver<(String, Result<(), String>)>,
     /// What was last written under `META_FETCHING`, and its downloads and
@@ -375,6 +380,7 @@ pub fn spawn(
         served_tx,
         served_rx,
         finishing: HashSet::new(),
+        referenced: None,
         finished_tx,
         finished_rx,
         fetching_written: String::new(),
@@ -1391,14 +1397,9 @@ impl EventLoop {
         self.finishing.remove(&hash);
         // The entry that used it may have been erased while it was being
         // checked: then the bytes go at once.
-        let node = self.service.replica().node();
-        if result.is_ok()
-            && node
-                .referenced_hashes(None)
-                .is_ok_and(|used| !used.contains(&hash))
-        {
+        if result.is_ok() && self.used_by_no_entry(&hash) {
             tracing::info!(%hash, "a fetched file no entry uses any more; removing it");
-            if let Err(e) = node.blobs().remove(&hash) {
+            if let Err(e) = self.blobs().remove(&hash) {
                 tracing::warn!(%hash, error = %e, "cannot remove an unused file");
             }
             return;
@@ -1416,6 +1417,35 @@ impl EventLoop {
         }
         // The next download may start at once.
         self.files_dirty = true;
+    }
+
+    /// Whether no entry held here uses `hash` (false when the store cannot
+    /// tell). Reading every entry is done again only when a change or a
+    /// tombstone was stored since the last time: a node fetching hundreds
+    /// of files used to read every entry once per file.
+    fn used_by_no_entry(&mut self, hash: &str) -> bool {
+        let node = self.service.replica().node();
+        let store = node.store();
+        let state = match (
+            store.catalogue_since(i64::MAX),
+            store.tombstones_since(i64::MAX),
+        ) {
+            (Ok((_, changes)), Ok((_, tombstones))) => Some((changes, tombstones)),
+            _ => None,
+        };
+        if let (Some(state), Some((at, used))) = (state, &self.referenced)
+            && *at == state
+        {
+            return !used.contains(hash);
+        }
+        match node.referenced_hashes(None) {
+            Ok(used) => {
+                let unused = !used.contains(hash);
+                self.referenced = state.map(|s| (s, used));
+                unused
+            }
+            Err(_) => false,
+        }
     }
 
     fn on_served(&mut self, served: Served) {
