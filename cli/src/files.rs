@@ -18,9 +18,9 @@ use comfy_table::{ContentArrangement, Table, presets};
 use std::time::{Duration, Instant};
 
 use convene_model::Attachment;
-use convene_node::{Node, human_size};
 use convene_node::daemon::config::Config;
 use convene_node::daemon::files::{META_FETCHING, set_wanted};
+use convene_node::{Node, human_size};
 
 #[derive(Debug, Args)]
 pub struct AttachArgs {
