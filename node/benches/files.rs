@@ -102,7 +102,9 @@ pub struct Row {
     /// What the sources sent: every range's content and proof as encoded
     /// (the protocol's payload, before libp2p's framing and encryption).
     pub sent_bytes: Option<u64>,
-    /// A ratio over a floor, in MB/s of this row over the floor's.
+    /// Ratios over the floors (MB/s of this row over the floor's), and
+    /// `sources_cpu_seconds`: the CPU time the parent process (the source
+    /// daemons, while the fetching process ran) used.
     pub extra: Vec<(&'static str, f64)>,
 }
 
@@ -402,6 +404,7 @@ fn transfer(
         }
         r
     });
+    let parent_cpu = cpu_seconds();
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["--role", "fetch", "--home"])
         .arg(fetcher)
@@ -426,6 +429,7 @@ fn transfer(
         child.wait().unwrap().success(),
         "the fetching process failed"
     );
+    let sources_cpu = cpu_seconds() - parent_cpu;
     let f: Vec<f64> = line
         .split_whitespace()
         .skip(1)
@@ -457,7 +461,7 @@ fn transfer(
         cpu_seconds: Some(f[1]),
         peak_rss: Some(f[2] as u64),
         sent_bytes: Some(sent),
-        extra: Vec::new(),
+        extra: vec![("sources_cpu_seconds", sources_cpu)],
     }
 }
 

@@ -70,6 +70,12 @@ fn files_bench_at_small_size() {
         assert!(r.seconds > 0.0, "{what}");
         assert!(r.cpu_seconds.expect(&what) > 0.0, "{what}");
         assert!(r.peak_rss.expect(&what) > 1_000_000, "{what}");
+        let sources_cpu = r
+            .extra
+            .iter()
+            .find(|(k, _)| *k == "sources_cpu_seconds")
+            .map(|(_, x)| *x);
+        assert!(sources_cpu.is_some_and(|x| x > 0.0), "{what}");
         // Every byte went out with its proof: a little more than the content.
         let sent = r.sent_bytes.expect(&what);
         assert!(sent > bytes && sent < bytes + bytes / 10, "{what}");
