@@ -966,6 +966,8 @@ impl EventLoop {
             }
             self.input(Input::Connected { peer: node });
             self.fetcher.connected(node);
+            // Downloads waiting for a source ask it now, not at the next tick.
+            self.send_file_requests();
         } else {
             self.fetcher.disconnected(&node);
         }
