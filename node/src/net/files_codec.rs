@@ -2,8 +2,10 @@
 //! ([`crate::blobs::transfer`]): the same length-prefixed postcard frames
 //! as sync, with their own caps. A request is a hash and a range, at most
 //! [`MAX_REQUEST_BYTES`] from anyone (a stranger's request costs what a
-//! member's does: a few dozen bytes); an answer is at most
-//! [`MAX_RESPONSE_BYTES`], read as it arrives. An answer that does not
+//! member's does: a few dozen bytes); an answer, only ever read from a
+//! peer this node asked, is at most [`MAX_RESPONSE_BYTES`], read into a
+//! buffer of its declared length (so at most the fetcher's window of them
+//! at once). An answer that does not
 //! decode is an `InvalidData` error, which the event loop treats as a
 //! protocol violation.
 
@@ -13,7 +15,7 @@ use std::sync::Arc;
 use futures::{AsyncRead, AsyncWrite};
 use libp2p::StreamProtocol;
 
-use super::codec::{Counters, read_frame, write_frame};
+use super::codec::{Counters, read_answer_frame, read_frame, write_frame};
 use crate::blobs::transfer::{FileRequest, FileResponse, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 
 /// The codec; clones share their byte counters.
@@ -43,7 +45,7 @@ impl libp2p::request_response::Codec for FilesCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = read_frame(io, MAX_RESPONSE_BYTES, &self.counters).await?;
+        let bytes = read_answer_frame(io, MAX_RESPONSE_BYTES, &self.counters).await?;
         postcard::from_bytes(&bytes).map_err(invalid)
     }
 
