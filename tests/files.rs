@@ -63,6 +63,13 @@ fn attach_list_and_get_a_file() {
         "Summit/deck copy.pptx",
     ]);
 
+    // The entry's history names each file added.
+    let history = home.stdout(&["show", &id, "--history"]);
+    assert!(
+        history.contains("attach deck.pptx") && history.contains("attach deck copy.pptx"),
+        "{history}"
+    );
+
     let listed = home.json_lines(&["files", &id, "--json"]);
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0]["name"], "deck.pptx");

@@ -210,7 +210,9 @@ impl Node {
         let vocab = self.vocab().clone();
         let org = self.org();
         let added = attachment.clone();
-        self.commit(id, "attach", move |current| {
+        // The history says which file: "attach deck.pptx".
+        let message = format!("attach {name}");
+        self.commit(id, &message, move |current| {
             let current = current.ok_or_else(|| NodeError::UnknownId(id.to_string()))?;
             check_attachable(org, &current)?;
             let mut next = current.clone();
