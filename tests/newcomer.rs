@@ -551,6 +551,9 @@ fn a_failed_sync_is_one_plain_line() {
         1,
         "the cause once: {stderr}"
     );
+    // The address once too, and none of libp2p's wrapping around it.
+    assert_eq!(stderr.matches(&peer).count(), 1, "{stderr}");
+    assert!(!stderr.contains("Failed to negotiate"), "{stderr}");
 }
 
 /// `sync --once` printed one line per entry received (500 lines for 500).

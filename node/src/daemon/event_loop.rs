@@ -797,7 +797,7 @@ impl EventLoop {
                 if let Some((addr, tx)) = self.dials.remove(&connection_id) {
                     let _ = tx.send(Err(DaemonError::Unreachable {
                         addr,
-                        reason: one_line(&error.to_string()),
+                        reason: dial_reason(&error),
                     }));
                 }
                 let now = Instant::now();
@@ -1521,6 +1521,32 @@ fn forget_strangers(replica: &mut NodeReplica) {
     }
     if let Err(e) = store.prune_peers(MAX_PEER_ROWS) {
         tracing::warn!(error = %e, "cannot prune the peers table");
+    }
+}
+
+/// Why a dial failed, in a few words: for a transport failure, the
+/// innermost cause of each address's error (`Connection refused (os error
+/// 111)`), not libp2p's wrapping of every address and error around it.
+fn dial_reason(error: &libp2p::swarm::DialError) -> String {
+    use libp2p::swarm::DialError;
+    let DialError::Transport(tried) = error else {
+        return one_line(&error.to_string());
+    };
+    let mut reasons: Vec<String> = Vec::new();
+    for (_, e) in tried {
+        let mut inner: &dyn std::error::Error = e;
+        while let Some(source) = inner.source() {
+            inner = source;
+        }
+        let reason = one_line(&inner.to_string());
+        if !reasons.contains(&reason) {
+            reasons.push(reason);
+        }
+    }
+    if reasons.is_empty() {
+        one_line(&error.to_string())
+    } else {
+        reasons.join("; ")
     }
 }
 
