@@ -9,6 +9,7 @@
 #[path = "../benches/sync.rs"]
 #[allow(dead_code)] // the bench's own `main`
 mod bench;
+mod harnessless;
 
 use std::time::{Duration, Instant};
 
@@ -18,29 +19,11 @@ use bench::compare::Row;
 const LIMIT: Duration = Duration::from_secs(90);
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--role") {
-        bench::dispatch(bench::args_from(args.into_iter()));
-        return;
-    }
-    // `cargo test -- --list` and filters: one test, named like the file.
-    if args.iter().any(|a| a == "--list") {
-        println!("compare_at_small_size: test");
-        return;
-    }
-    if let Some(filter) = args.iter().find(|a| !a.starts_with('-'))
-        && !"compare_at_small_size".contains(filter.as_str())
-    {
-        println!("test result: ok. 0 passed; 0 failed; 1 filtered out");
-        return;
-    }
-    let start = Instant::now();
-    compare_at_small_size();
-    println!(
-        "test compare_at_small_size ... ok ({:.1} s)",
-        start.elapsed().as_secs_f64()
+    harnessless::main(
+        "compare_at_small_size",
+        |args| bench::dispatch(bench::args_from(args.into_iter())),
+        compare_at_small_size,
     );
-    println!("test result: ok. 1 passed; 0 failed");
 }
 
 fn row<'a>(rows: &'a [Row], system: &str, scenario: &str) -> &'a Row {
