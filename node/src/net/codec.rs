@@ -142,11 +142,9 @@ impl SyncCodec {
     }
 }
 
-pub(super) async fn read_frame<T: AsyncRead + Unpin + Send>(
-    io: &mut T,
-    limit: usize,
-    counters: &Counters,
-) -> io::Result<Vec<u8>> {
+/// A frame's declared length, refused over `limit` before anything is
+/// allocated for it.
+async fn read_len<T: AsyncRead + Unpin + Send>(io: &mut T, limit: usize) -> io::Result<usize> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
@@ -156,6 +154,23 @@ pub(super) async fn read_frame<T: AsyncRead + Unpin + Send>(
             format!("a message of {len} bytes is over the {limit}-byte limit"),
         ));
     }
+    Ok(len)
+}
+
+/// Counts a received frame of `len` bytes (and its length prefix).
+fn counted(counters: &Counters, len: usize) {
+    counters
+        .received
+        .fetch_add(4 + len as u64, Ordering::Relaxed);
+    counters.messages_received.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(super) async fn read_frame<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    limit: usize,
+    counters: &Counters,
+) -> io::Result<Vec<u8>> {
+    let len = read_len(io, limit).await?;
     // Grow as bytes arrive: the declared length is the sender's word.
     let mut buf = Vec::with_capacity(len.min(READ_CHUNK));
     while buf.len() < len {
@@ -167,10 +182,7 @@ pub(super) async fn read_frame<T: AsyncRead + Unpin + Send>(
         }
         buf.truncate(start + n);
     }
-    counters
-        .received
-        .fetch_add(4 + len as u64, Ordering::Relaxed);
-    counters.messages_received.fetch_add(1, Ordering::Relaxed);
+    counted(counters, len);
     Ok(buf)
 }
 
@@ -183,21 +195,10 @@ pub(super) async fn read_answer_frame<T: AsyncRead + Unpin + Send>(
     limit: usize,
     counters: &Counters,
 ) -> io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    io.read_exact(&mut len).await?;
-    let len = u32::from_be_bytes(len) as usize;
-    if len > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("a message of {len} bytes is over the {limit}-byte limit"),
-        ));
-    }
+    let len = read_len(io, limit).await?;
     let mut buf = vec![0u8; len];
     io.read_exact(&mut buf).await?;
-    counters
-        .received
-        .fetch_add(4 + len as u64, Ordering::Relaxed);
-    counters.messages_received.fetch_add(1, Ordering::Relaxed);
+    counted(counters, len);
     Ok(buf)
 }
 
