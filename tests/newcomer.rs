@@ -809,6 +809,20 @@ fn a_log_file_has_no_colour_codes() {
     assert!(!log.contains('\u{1b}'), "{log:?}");
 }
 
+/// Publishes a project "Flow" with one measure, "Stays"; its id.
+fn flow_project(home: &Home) -> String {
+    home.stdout(&[
+        "publish",
+        "project",
+        "--title",
+        "Flow",
+        "--measure",
+        "Stays",
+    ])
+    .trim()
+    .to_string()
+}
+
 /// Asserts that the page `html` shows `message` beside the input `input`
 /// (in the paragraph its `aria-describedby` names).
 fn beside(html: &str, input: &str, message: &str) {
@@ -824,17 +838,7 @@ fn beside(html: &str, input: &str, message: &str) {
 #[test]
 fn add_value_names_every_mistake() {
     let home = Home::initialised();
-    let id = home
-        .stdout(&[
-            "publish",
-            "project",
-            "--title",
-            "Flow",
-            "--measure",
-            "Stays",
-        ])
-        .trim()
-        .to_string();
+    let id = flow_project(&home);
     let daemon = Daemon::start(&home, &[]);
     let cookie = sign_in(&home);
     let (status, _, html) = post_form(
@@ -933,17 +937,7 @@ fn renaming_a_pdsa_cycle_keeps_the_rebase_that_names_it() {
 #[test]
 fn a_retracted_entry_offers_no_edits() {
     let home = Home::initialised();
-    let id = home
-        .stdout(&[
-            "publish",
-            "project",
-            "--title",
-            "Flow",
-            "--measure",
-            "Stays",
-        ])
-        .trim()
-        .to_string();
+    let id = flow_project(&home);
     home.stdout(&["retract", &id]);
     let daemon = Daemon::start(&home, &[]);
     let cookie = sign_in(&home);

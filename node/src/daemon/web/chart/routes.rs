@@ -90,20 +90,12 @@ async fn svg_file(
     Query(which): Query<Which>,
 ) -> Result<Response, Failure> {
     let a = one(&state, id, which).await?;
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                "image/svg+xml; charset=utf-8".to_string(),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}\"", file_name(&a.measure, "svg")),
-            ),
-        ],
+    Ok(download(
+        &a,
+        "image/svg+xml",
+        "svg",
         super::svg::document(&a),
-    )
-        .into_response())
+    ))
 }
 
 async fn csv_file(
@@ -112,17 +104,22 @@ async fn csv_file(
     Query(which): Query<Which>,
 ) -> Result<Response, Failure> {
     let a = one(&state, id, which).await?;
-    Ok((
+    Ok(download(&a, "text/csv", "csv", chart::csv::to_csv(&a)))
+}
+
+/// `body`, a download of `a`'s chart as a `.ext` file of type `media`.
+fn download(a: &chart::Analysis, media: &str, ext: &str, body: String) -> Response {
+    (
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_TYPE, format!("{media}; charset=utf-8")),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}\"", file_name(&a.measure, "csv")),
+                format!("attachment; filename=\"{}\"", file_name(&a.measure, ext)),
             ),
         ],
-        chart::csv::to_csv(&a),
+        body,
     )
-        .into_response())
+        .into_response()
 }
 
 /// `{"id", "title", "charts": [...], "skipped": [...]}`, as `convene chart
