@@ -55,6 +55,8 @@ pub enum Command {
     Chart(crate::chart::ChartArgs),
     /// Full-text search over titles, summaries, bodies, tags and names
     Search(SearchArgs),
+    /// Entries that look like the same work as an entry, or as a draft described with flags, with why they match
+    Similar(crate::similar::SimilarArgs),
     /// Withdraw an entry your organisation owns (it stays in history)
     Retract(RetractArgs),
     /// Attach a file (report, slides, poster) to a learning entry or project

@@ -81,6 +81,11 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let id = node.publish(input)?;
             writeln!(out, "{id}")?;
+            // Stdout stays the id alone, for scripts; the hint goes to stderr.
+            if !cli.quiet && !matches!(p, PublishCommand::Contact(_)) {
+                out.flush()?;
+                crate::similar::after_publish(&mut std::io::stderr(), &node, id);
+            }
         }
         Command::List(a) => list(&mut out, &home, a)?,
         Command::Show(a) => show(&mut out, &home, a)?,
@@ -88,6 +93,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Record(a) => record(&mut out, &home, a)?,
         Command::Chart(a) => crate::chart::run(&mut out, &home, a)?,
         Command::Search(a) => search(&mut out, &home, a)?,
+        Command::Similar(a) => crate::similar::run(&mut out, &home, a)?,
         Command::Attach(a) => crate::files::attach(&mut out, &home, a)?,
         Command::Files(a) => crate::files::list(&mut out, &home, a)?,
         Command::Get(a) => crate::files::get(&mut out, &home, a)?,

@@ -19,6 +19,7 @@ mod network;
 mod ops;
 mod output;
 mod progress;
+mod similar;
 mod web;
 
 use std::io::{IsTerminal, Write};

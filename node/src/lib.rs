@@ -40,6 +40,10 @@
 //!   loopback with sample entries, each serving its web app.
 //! - [`community`]: the charter: creating a community, inviting, joining,
 //!   confirming claims, removing members, naming stewards.
+//! - [`similar`]: similar work: the held entries most like a draft (FTS5
+//!   BM25 over its words plus shared priorities, methods, place and tags),
+//!   each with why it matches; [`similar::eval`] measures it on a labelled
+//!   set.
 //! - [`tabular`]: spreadsheets in (every row checked before any is
 //!   written) and out.
 //! - [`doctor`]: `convene doctor`'s checks of a home (files, key,
@@ -108,6 +112,7 @@ pub mod doctor;
 pub mod error;
 pub mod net;
 pub mod node;
+pub mod similar;
 pub mod store;
 pub mod sync;
 pub mod tabular;

@@ -19,6 +19,8 @@
 //! - [`files`]: an entry's attachments: the Attachments section, uploads
 //!   streamed into the file store, downloads that can never run in this
 //!   origin.
+//! - [`similar`]: `/api/similar` and the Similar work panel of the
+//!   new-entry forms (`similar.js` fills it as the person types).
 //!
 //! Every handler runs the node's blocking calls on tokio's blocking pool
 //! through [`AppState::run`], against the web server's own [`Node`] (its
@@ -35,6 +37,7 @@ mod forms;
 mod pages;
 mod pdsa;
 mod query;
+mod similar;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -291,6 +294,7 @@ fn router(state: AppState, addr: SocketAddr) -> Router {
         .merge(api::routes())
         .merge(chart::routes())
         .merge(files::routes(state.0.limits))
+        .merge(similar::routes())
         .layer(axum::middleware::from_fn_with_state(
             (state.clone(), auth::Hosts::new(addr)),
             auth::require_sign_in,
@@ -303,6 +307,7 @@ fn router(state: AppState, addr: SocketAddr) -> Router {
         .route("/signed-out", get(auth::signed_out_page))
         .route("/style.css", get(style))
         .route("/files.js", get(files::script))
+        .route("/similar.js", get(similar::script))
         .route("/metrics", get(metrics))
         .merge(protected)
         .merge(sign_out)

@@ -637,18 +637,17 @@ pub(crate) async fn new_page(Path(kind): Path<String>) -> Result<Response, Failu
     let kind = parse_kind(&kind)?;
     let vocab = Vocabularies::default();
     let sent = Sent::default();
-    Ok(html_page(
+    let form = form_page(
         title_of(kind),
-        form_page(
-            title_of(kind),
-            &format!("/new/{}", kind.as_str()),
-            kind,
-            &Map::new(),
-            "community",
-            extras(kind, &sent, &vocab, &[]),
-            &[],
-        ),
-    ))
+        &format!("/new/{}", kind.as_str()),
+        kind,
+        &Map::new(),
+        "community",
+        extras(kind, &sent, &vocab, &[]),
+        &[],
+    );
+    let page = html! { (form) (super::similar::panel(kind)) };
+    Ok(html_page(title_of(kind), page))
 }
 
 fn unprocessable(title: &str, page: Markup) -> Response {
@@ -843,18 +842,17 @@ pub(crate) async fn new_submit(
         Ok(id) => Ok(Redirect::to(&format!("/e/{id}")).into_response()),
         Err(problems) => {
             let vocab = Vocabularies::default();
-            Ok(unprocessable(
+            let form = form_page(
                 title_of(kind),
-                form_page(
-                    title_of(kind),
-                    &format!("/new/{}", kind.as_str()),
-                    kind,
-                    &values,
-                    &visibility_of(&sent),
-                    extras(kind, &sent, &vocab, &problems),
-                    &problems,
-                ),
-            ))
+                &format!("/new/{}", kind.as_str()),
+                kind,
+                &values,
+                &visibility_of(&sent),
+                extras(kind, &sent, &vocab, &problems),
+                &problems,
+            );
+            let page = html! { (form) (super::similar::panel(kind)) };
+            Ok(unprocessable(title_of(kind), page))
         }
     }
 }
