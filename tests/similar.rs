@@ -300,6 +300,7 @@ fn bad_input_is_one_line_and_a_failure() {
 #[test]
 fn the_web_api_answers_signed_in_clients_only_and_the_form_has_the_panel() {
     let (home, handover) = community();
+    let crews = publish(&home, "project", &CREWS);
     let daemon = Daemon::start(&home, &[]);
     let base = daemon.web.trim_end_matches('/').to_string();
     let token = std::fs::read_to_string(home.path().join("web-token"))
@@ -323,6 +324,8 @@ fn the_web_api_answers_signed_in_clients_only_and_the_form_has_the_panel() {
     let query = "/api/similar?kind=project&title=Crews%20waiting%20outside%20A%26E\
                  &summary=paramedics%20queue%20to%20hand%20over%20ambulance%20patients\
                  &priority=discharge-and-safe-transfers-of-care";
+    let query = format!("{query}&exclude={crews}");
+    let query = query.as_str();
     let (status, body) = get(query, Some(&token));
     assert_eq!(status, 200, "{body}");
     let rows: Vec<Value> = serde_json::from_str(&body).unwrap();
@@ -355,6 +358,12 @@ fn the_web_api_answers_signed_in_clients_only_and_the_form_has_the_panel() {
     assert_eq!(status, 200);
     assert!(page.contains("id=\"similar-work\""), "{page}");
     assert!(page.contains("src=\"/similar.js\""), "{page}");
+    // An entry's page lists the similar work, linked, with the reasons.
+    let (status, page) = get(&format!("/e/{crews}"), Some(&token));
+    assert_eq!(status, 200);
+    assert!(page.contains("Similar work"), "{page}");
+    assert!(page.contains(&format!("href=\"/e/{handover}\"")), "{page}");
+    assert!(page.contains("shares priority Discharge"), "{page}");
     let (status, script) = get("/similar.js", None);
     assert_eq!(status, 200);
     assert!(script.contains("/api/similar?"));

@@ -273,8 +273,10 @@ impl Similar {
     /// As `similar --json` and `/api/similar` give it.
     pub fn to_json(&self) -> serde_json::Value {
         let mut v = self.listed.to_json();
-        v["score"] = serde_json::json!((self.score * 1000.0).round() / 1000.0);
-        v["word_share"] = serde_json::json!((self.word_share * 1000.0).round() / 1000.0);
+        // Three decimals, and never -0 (an empty sum of floats is -0.0).
+        let round = |x: f64| (x * 1000.0).round() / 1000.0 + 0.0;
+        v["score"] = serde_json::json!(round(self.score));
+        v["word_share"] = serde_json::json!(round(self.word_share));
         v["reasons"] = serde_json::json!(
             self.reasons
                 .iter()

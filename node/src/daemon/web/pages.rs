@@ -397,6 +397,7 @@ pub(crate) async fn entry_page(
 ) -> Result<Response, Failure> {
     let limits = state.0.limits;
     let can_fetch = state.client().is_some();
+    let similar = super::similar::entry_section(state, id.clone()).await;
     let view = state
         .run(move |node| {
             let id = node.resolve(&id)?;
@@ -423,7 +424,8 @@ pub(crate) async fn entry_page(
             })
         })
         .await?;
-    let page = html_page(view.entry.body.title(), render_entry(&view));
+    let page = html! { (render_entry(&view)) (similar) };
+    let page = html_page(view.entry.body.title(), page);
     Ok((status, page).into_response())
 }
 

@@ -70,6 +70,46 @@ pub(crate) fn panel(kind: Kind) -> Markup {
     }
 }
 
+/// The "Similar work" section of an entry's page: the entries close
+/// enough to point out (as after a publish); nothing for other kinds, when
+/// none is close, or if matching fails (the page does not depend on it).
+pub(crate) async fn entry_section(state: &AppState, id: String) -> Markup {
+    let found = state
+        .run(move |node| {
+            let id = node.resolve(&id)?;
+            Ok(similar::similar_to(node, id, 5).ok())
+        })
+        .await;
+    let found: Vec<similar::Similar> = match found {
+        Ok(Some(found)) => found.into_iter().filter(|s| s.worth_showing()).collect(),
+        _ => Vec::new(),
+    };
+    if found.is_empty() {
+        return html! {};
+    }
+    html! {
+        section class="similar-work" aria-labelledby="similar-work-heading" {
+            h2 id="similar-work-heading" { "Similar work" }
+            p class="hint" { "Entries in the community that look like the same work." }
+            ol class="similar-list" {
+                @for s in &found {
+                    li {
+                        a href=(format!("/e/{}", s.listed.id)) { (s.listed.title) }
+                        span class="similar-owner" {
+                            " (" (s.listed.kind.as_str())
+                            @if let Some(owner) = &s.listed.owner_name { ", " (owner) }
+                            ")"
+                        }
+                        p class="hint" {
+                            (s.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A JSON error, as the rest of the API gives them.
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
