@@ -16,7 +16,8 @@ use crate::check::{Checker, Problems};
 use crate::codec::Timestamp;
 use crate::vocab::Vocabularies;
 use crate::{
-    Charter, Claim, Contact, DocumentId, Learning, OrgId, Organisation, Project, Visibility,
+    Charter, Claim, Contact, DocumentId, Event, Idea, Learning, Message, OrgId, Organisation,
+    Project, Response, Round, Visibility,
 };
 
 /// The schema version this code writes. Readers accept documents of any
@@ -35,16 +36,31 @@ pub enum Kind {
     Charter,
     /// A newcomer's claim to an invite.
     Join,
+    /// A question on an entry, or a reply in its thread.
+    Message,
+    /// A gathering members can go to.
+    Event,
+    /// An idea put to the community, which members support.
+    Idea,
+    /// A stewards' time-boxed vote on ideas.
+    Round,
+    /// An organisation's answer to an event or idea (going, support).
+    Response,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Learning,
         Kind::Project,
         Kind::Contact,
         Kind::Organisation,
         Kind::Charter,
         Kind::Join,
+        Kind::Message,
+        Kind::Event,
+        Kind::Idea,
+        Kind::Round,
+        Kind::Response,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +71,11 @@ impl Kind {
             Kind::Organisation => "organisation",
             Kind::Charter => "charter",
             Kind::Join => "join",
+            Kind::Message => "message",
+            Kind::Event => "event",
+            Kind::Idea => "idea",
+            Kind::Round => "round",
+            Kind::Response => "response",
         }
     }
 }
@@ -67,7 +88,9 @@ impl fmt::Display for Kind {
 
 /// Not a kind of entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown kind {0:?}: expected learning, project, contact, organisation or charter")]
+#[error(
+    "unknown kind {0:?}: expected learning, project, contact, event, idea, message, round, organisation or charter"
+)]
 pub struct UnknownKind(pub String);
 
 impl FromStr for Kind {
@@ -81,6 +104,11 @@ impl FromStr for Kind {
             "organisation" | "organization" | "org" => Ok(Kind::Organisation),
             "charter" => Ok(Kind::Charter),
             "join" => Ok(Kind::Join),
+            "message" | "question" | "reply" => Ok(Kind::Message),
+            "event" => Ok(Kind::Event),
+            "idea" => Ok(Kind::Idea),
+            "round" => Ok(Kind::Round),
+            "response" => Ok(Kind::Response),
             _ => Err(UnknownKind(s.to_string())),
         }
     }
@@ -159,6 +187,11 @@ pub enum Body {
     Organisation(Organisation),
     Charter(Charter),
     Join(Claim),
+    Message(Message),
+    Event(Event),
+    Idea(Idea),
+    Round(Round),
+    Response(Response),
 }
 
 /// A whole entry as read from its document.
@@ -232,6 +265,11 @@ impl Body {
             Body::Organisation(_) => Kind::Organisation,
             Body::Charter(_) => Kind::Charter,
             Body::Join(_) => Kind::Join,
+            Body::Message(_) => Kind::Message,
+            Body::Event(_) => Kind::Event,
+            Body::Idea(_) => Kind::Idea,
+            Body::Round(_) => Kind::Round,
+            Body::Response(_) => Kind::Response,
         }
     }
 
@@ -244,6 +282,11 @@ impl Body {
             Kind::Organisation => Body::Organisation(Organisation::default()),
             Kind::Charter => Body::Charter(Charter::default()),
             Kind::Join => Body::Join(Claim::default()),
+            Kind::Message => Body::Message(Message::default()),
+            Kind::Event => Body::Event(Event::default()),
+            Kind::Idea => Body::Idea(Idea::default()),
+            Kind::Round => Body::Round(Round::default()),
+            Kind::Response => Body::Response(Response::default()),
         }
     }
 
@@ -256,6 +299,11 @@ impl Body {
             Body::Organisation(o) => &o.name,
             Body::Charter(c) => &c.name,
             Body::Join(j) => &j.org_name,
+            Body::Message(m) => m.headline(),
+            Body::Event(e) => &e.title,
+            Body::Idea(i) => &i.title,
+            Body::Round(r) => &r.title,
+            Body::Response(r) => r.answer.as_str(),
         }
     }
 
@@ -264,7 +312,14 @@ impl Body {
             Body::Learning(l) => &l.tags,
             Body::Project(p) => &p.tags,
             Body::Contact(c) => &c.interests,
-            Body::Organisation(_) | Body::Charter(_) | Body::Join(_) => &[],
+            Body::Event(e) => &e.tags,
+            Body::Idea(i) => &i.tags,
+            Body::Organisation(_)
+            | Body::Charter(_)
+            | Body::Join(_)
+            | Body::Message(_)
+            | Body::Round(_)
+            | Body::Response(_) => &[],
         }
     }
 
@@ -272,6 +327,8 @@ impl Body {
         match self {
             Body::Learning(l) => &l.priorities,
             Body::Project(p) => &p.priorities,
+            Body::Event(e) => &e.priorities,
+            Body::Idea(i) => &i.priorities,
             _ => &[],
         }
     }
@@ -290,7 +347,13 @@ impl Body {
             Body::Project(p) => &p.place,
             Body::Contact(c) => &c.place,
             Body::Organisation(o) => &o.place,
-            Body::Charter(_) | Body::Join(_) => "",
+            Body::Event(e) => &e.place,
+            Body::Charter(_)
+            | Body::Join(_)
+            | Body::Message(_)
+            | Body::Idea(_)
+            | Body::Round(_)
+            | Body::Response(_) => "",
         }
     }
 
@@ -304,6 +367,11 @@ impl Body {
             Body::Organisation(o) => o.check(vocab, &mut c),
             Body::Charter(x) => x.check(&mut c),
             Body::Join(x) => x.check(&mut c),
+            Body::Message(x) => x.check(&mut c),
+            Body::Event(x) => x.check(vocab, &mut c),
+            Body::Idea(x) => x.check(vocab, &mut c),
+            Body::Round(x) => x.check(&mut c),
+            Body::Response(x) => x.check(&mut c),
         }
         c.finish()
     }
@@ -395,7 +463,37 @@ impl Body {
                 title: c.name.clone(),
                 ..SearchText::default()
             },
-            Body::Join(_) => SearchText::default(),
+            Body::Message(m) => SearchText {
+                title: m.headline().to_string(),
+                body: m.text.as_str().to_string(),
+                ..SearchText::default()
+            },
+            Body::Event(e) => SearchText {
+                title: e.title.clone(),
+                summary: join([e.summary.as_str(), &e.place]),
+                body: e.organiser.clone(),
+                tags: join([
+                    e.tags.join(" ").as_str(),
+                    &labels(&vocab.priorities, &e.priorities),
+                ]),
+                names: e.organiser.clone(),
+            },
+            Body::Idea(i) => SearchText {
+                title: i.title.clone(),
+                summary: i.summary.as_str().to_string(),
+                body: i.problem.as_str().to_string(),
+                tags: join([
+                    i.tags.join(" ").as_str(),
+                    &labels(&vocab.priorities, &i.priorities),
+                ]),
+                names: String::new(),
+            },
+            Body::Round(r) => SearchText {
+                title: r.title.clone(),
+                summary: r.summary.as_str().to_string(),
+                ..SearchText::default()
+            },
+            Body::Join(_) | Body::Response(_) => SearchText::default(),
         }
     }
 
@@ -436,6 +534,11 @@ impl Body {
             Kind::Organisation => de(value).map(Body::Organisation),
             Kind::Charter => de(value).map(Body::Charter),
             Kind::Join => de(value).map(Body::Join),
+            Kind::Message => de(value).map(Body::Message),
+            Kind::Event => de(value).map(Body::Event),
+            Kind::Idea => de(value).map(Body::Idea),
+            Kind::Round => de(value).map(Body::Round),
+            Kind::Response => de(value).map(Body::Response),
         };
         body.map_err(InputError::Malformed)
     }
@@ -618,6 +721,11 @@ impl Entry {
             Kind::Organisation => Body::Organisation(autosurgeon::hydrate(doc)?),
             Kind::Charter => Body::Charter(autosurgeon::hydrate(doc)?),
             Kind::Join => Body::Join(autosurgeon::hydrate(doc)?),
+            Kind::Message => Body::Message(autosurgeon::hydrate(doc)?),
+            Kind::Event => Body::Event(autosurgeon::hydrate(doc)?),
+            Kind::Idea => Body::Idea(autosurgeon::hydrate(doc)?),
+            Kind::Round => Body::Round(autosurgeon::hydrate(doc)?),
+            Kind::Response => Body::Response(autosurgeon::hydrate(doc)?),
         };
         Ok(Self { id, meta, body })
     }
@@ -633,6 +741,11 @@ impl Entry {
             Body::Organisation(b) => autosurgeon::reconcile(doc, b)?,
             Body::Charter(b) => autosurgeon::reconcile(doc, b)?,
             Body::Join(b) => autosurgeon::reconcile(doc, b)?,
+            Body::Message(b) => autosurgeon::reconcile(doc, b)?,
+            Body::Event(b) => autosurgeon::reconcile(doc, b)?,
+            Body::Idea(b) => autosurgeon::reconcile(doc, b)?,
+            Body::Round(b) => autosurgeon::reconcile(doc, b)?,
+            Body::Response(b) => autosurgeon::reconcile(doc, b)?,
         }
         Ok(())
     }

@@ -13,6 +13,12 @@
 //!   [`Organisation`] (one module each), and the community's [`Charter`]
 //!   and newcomers' join [`Claim`]s (`charter`). Reading and writing an entry from
 //!   and to an automerge document goes through `autosurgeon`.
+//! - Convening, one model file per kind: [`message`] (a question on an
+//!   entry or a reply, its own document owned by its author), [`event`]
+//!   (times as instants with their IANA zone), [`idea`] (ideas and the
+//!   stewards' voting [`Round`]s, settled by a [`Seal`]) and [`response`]
+//!   (an organisation's own "going" or "support", one document per
+//!   organisation and thing answered, so answers merge without conflict).
 //! - [`attachment`]: files on learning entries and projects, described in
 //!   the document (name, size, media type, BLAKE3 hash); the bytes live in
 //!   the node's content-addressed file store.
@@ -41,10 +47,14 @@ pub mod check;
 pub mod codec;
 pub mod contact;
 pub mod entry;
+pub mod event;
 pub mod id;
+pub mod idea;
 pub mod learning;
+pub mod message;
 pub mod organisation;
 pub mod project;
+pub mod response;
 pub mod visibility;
 pub mod vocab;
 
@@ -56,9 +66,13 @@ pub use contact::{Channel, Consent, Contact};
 pub use entry::{
     Body, DocError, Entry, EntryInput, InputError, Kind, Meta, SCHEMA, SearchText, Status,
 };
+pub use event::Event;
 pub use id::{DocumentId, IdError, OrgId};
+pub use idea::{Idea, Round, Seal, SealedVote};
 pub use learning::Learning;
+pub use message::Message;
 pub use organisation::Organisation;
 pub use project::{Annotation, DataPoint, Measure, Pdsa, Project, Rebase, TeamMember};
+pub use response::{Answer, Response};
 pub use visibility::{Visibility, VisibilityError};
 pub use vocab::{Term, UnknownTerm, Vocabularies, Vocabulary};

@@ -159,7 +159,18 @@ fn terms(body: &Body) -> Vec<(&'static str, String)> {
             out.extend(c.expertise.iter().map(|t| ("skill", t.clone())));
         }
         Body::Organisation(o) => out.push(("sector", o.sector.clone())),
-        Body::Charter(_) | Body::Join(_) => {}
+        // Links between documents: a thread's messages, the answers to an
+        // event or idea, an idea's round (looked up by `terms`).
+        Body::Message(m) => {
+            out.push(("about", m.about.clone()));
+            out.extend(m.reply_to.iter().map(|r| ("reply_to", r.clone())));
+        }
+        Body::Response(r) => {
+            out.push(("to", r.to.clone()));
+            out.push(("answer", r.answer.to_string()));
+        }
+        Body::Idea(i) => out.extend(i.round.iter().map(|r| ("round", r.clone()))),
+        Body::Charter(_) | Body::Join(_) | Body::Event(_) | Body::Round(_) => {}
     }
     out
 }

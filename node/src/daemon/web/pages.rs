@@ -42,6 +42,7 @@ fn frame(title: &str, body: Markup, signed_in: bool) -> Markup {
                                 li { a href="/new/learning" { "Share learning" } }
                                 li { a href="/new/project" { "New project" } }
                                 li { a href="/new/contact" { "New contact" } }
+                                li { a href="/who" { "Who's who" } }
                                 li { a href="/community" { "Community" } }
                             }
                         }
@@ -132,6 +133,11 @@ fn kind_label(kind: Kind) -> &'static str {
         Kind::Organisation => "Organisation",
         Kind::Charter => "Community charter",
         Kind::Join => "Join claim",
+        Kind::Message => "Message",
+        Kind::Event => "Event",
+        Kind::Idea => "Idea",
+        Kind::Round => "Voting round",
+        Kind::Response => "Response",
     }
 }
 
