@@ -57,6 +57,8 @@ pub enum Command {
     Search(SearchArgs),
     /// Entries that look like the same work as an entry, or as a draft described with flags, with why they match
     Similar(crate::similar::SimilarArgs),
+    /// Who knows about a topic: organisations and people (contacts who agreed to be listed), ranked, with the evidence
+    Who(crate::who::WhoArgs),
     /// Withdraw an entry your organisation owns (it stays in history)
     Retract(RetractArgs),
     /// Attach a file (report, slides, poster) to a learning entry or project

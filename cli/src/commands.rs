@@ -94,6 +94,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Chart(a) => crate::chart::run(&mut out, &home, a)?,
         Command::Search(a) => search(&mut out, &home, a)?,
         Command::Similar(a) => crate::similar::run(&mut out, &home, a)?,
+        Command::Who(a) => crate::who::run(&mut out, &home, a)?,
         Command::Attach(a) => crate::files::attach(&mut out, &home, a)?,
         Command::Files(a) => crate::files::list(&mut out, &home, a)?,
         Command::Get(a) => crate::files::get(&mut out, &home, a)?,

@@ -21,6 +21,7 @@ mod output;
 mod progress;
 mod similar;
 mod web;
+mod who;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;

@@ -48,6 +48,9 @@
 //!   written) and out.
 //! - [`doctor`]: `convene doctor`'s checks of a home (files, key,
 //!   database integrity, config, bootstrap peers, clock, disk, daemon).
+//! - [`who`]: who's who: for a topic (a term or free text), the
+//!   organisations and consenting contacts who know about it, ranked with
+//!   their evidence (`Node::who`).
 //! - [`error`]: [`NodeError`], one readable line per failure.
 //!
 //! # Data flow
@@ -117,6 +120,7 @@ pub mod store;
 pub mod sync;
 pub mod tabular;
 pub mod trust;
+pub mod who;
 
 pub use attach::{FileLimits, HeldAttachment, guess_media_type, human_size};
 pub use error::NodeError;

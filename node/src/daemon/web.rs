@@ -15,6 +15,9 @@
 //! - [`chart`]: a measure's run chart, XmR or p-chart (analysed by
 //!   `convene_model::chart`) drawn as accessible SVG with a table beside
 //!   it, and its SVG, CSV and JSON downloads.
+//! - [`who`]: who's who, `/who?topic=` and `/api/who?topic=`: the
+//!   organisations and consenting people who know about a topic, with
+//!   their evidence linked.
 //! - [`api`]: `/api/…`, JSON in and out (only `application/json` bodies).
 //! - [`files`]: an entry's attachments: the Attachments section, uploads
 //!   streamed into the file store, downloads that can never run in this
@@ -38,6 +41,7 @@ mod pages;
 mod pdsa;
 mod query;
 mod similar;
+mod who;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -293,6 +297,7 @@ fn router(state: AppState, addr: SocketAddr) -> Router {
         .route("/sign-out-everywhere", post(auth::sign_out_everywhere))
         .merge(api::routes())
         .merge(chart::routes())
+        .merge(who::routes())
         .merge(files::routes(state.0.limits))
         .merge(similar::routes())
         .layer(axum::middleware::from_fn_with_state(
