@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use automerge::transaction::Transactable;
 use convene_model::{
-    Body, Channel, Consent, Contact, EntryInput, Learning, OrgId, Project, Status, TeamMember,
-    Visibility,
+    Body, Channel, Consent, Contact, EntryInput, Event, Learning, OrgId, Project, Status,
+    TeamMember, Timestamp, Visibility,
 };
 use convene_node::{Node, SignedChange};
 use serde_json::Value;
@@ -24,6 +24,22 @@ fn learning(title: &str, summary: &str, priorities: &[&str]) -> EntryInput {
             summary: summary.into(),
             priorities: priorities.iter().map(|p| p.to_string()).collect(),
             ..Learning::default()
+        }),
+        visibility: None,
+        status: None,
+    }
+}
+
+fn event(title: &str, starts: i64, organiser: &str, cancelled: bool) -> EntryInput {
+    EntryInput {
+        body: Body::Event(Event {
+            title: title.into(),
+            starts: Timestamp(starts),
+            ends: Timestamp(starts + 3 * 3_600_000),
+            organiser: organiser.into(),
+            priorities: vec![DISCHARGE.into()],
+            cancelled,
+            ..Event::default()
         }),
         visibility: None,
         status: None,
@@ -157,6 +173,24 @@ fn community() -> Community {
         &[],
     ))
     .unwrap();
+    // Events: one the group ran (organised by Asha, a listed contact), one
+    // still to come organised by someone who is not a contact, and one the
+    // trust called off.
+    let hour = 3_600_000;
+    let past = 1_677_657_600_000; // 2023-03-01
+    let future = 4_102_444_800_000; // 2100-01-01
+    vcse.publish(event("Discharge summit", past, "Asha Patel", false))
+        .unwrap();
+    vcse.publish(event(
+        "Discharge café",
+        future,
+        "Dr Secret Organiser",
+        false,
+    ))
+    .unwrap();
+    trust
+        .publish(event("Winter discharge day", past + 24 * hour, "", true))
+        .unwrap();
     // Carol agreed to be seen by the trust only.
     vcse.publish(contact(
         "Carol Quiet",
@@ -267,6 +301,13 @@ fn who_ranks_organisations_and_consenting_people_with_their_reasons() {
         reason(group, "published")["entries"][0]["title"],
         "Warm welcome home"
     );
+    // Events: the group ran one and runs another; the trust's cancelled
+    // one counts for no one.
+    assert_eq!(
+        reason(group, "ran")["entries"][0]["title"],
+        "Discharge summit"
+    );
+    assert_eq!(reason(group, "runs")["text"], "runs 1 upcoming event on it");
     // A partner that is not a member is named, without an id.
     let partner = orgs
         .as_array()
@@ -295,6 +336,10 @@ fn who_ranks_organisations_and_consenting_people_with_their_reasons() {
         reason(asha, "role")["text"],
         "role: Discharge improvement lead"
     );
+    assert_eq!(
+        reason(asha, "organiser")["entries"][0]["title"],
+        "Discharge summit"
+    );
     // Bob counts for his project's organisation, unnamed.
     assert!(
         reason(trust, "unnamed-team")["text"]
@@ -312,6 +357,8 @@ fn who_ranks_organisations_and_consenting_people_with_their_reasons() {
         "asha.private",
         "Old approach",
         "Draft plan",
+        "Secret",
+        "Winter discharge day",
     ] {
         assert!(!everything.contains(hidden), "{hidden} shown: {who:#}");
     }

@@ -28,8 +28,9 @@
 //!   coach, member …), that person's organisation, and, for team members
 //!   who are not, only the owner organisation ("team members, named only
 //!   with their consent");
-//! - an event: its owner ("ran") and its organiser, when the organiser
-//!   names an organisation or a consenting contact;
+//! - an event not called off: its owner ("ran", or "runs" while it is
+//!   still to come) and its organiser, when the organiser names a member
+//!   organisation or a consenting contact;
 //! - a contact: the person, by expertise, interests, role, "open to" and
 //!   place.
 //!
@@ -51,7 +52,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use convene_model::vocab::slugify;
-use convene_model::{Body, Contact, DocumentId, Entry, Kind, OrgId, Visibility, Vocabulary};
+use convene_model::{
+    Body, Contact, DocumentId, Entry, Kind, OrgId, Timestamp, Visibility, Vocabulary,
+};
 use serde::Serialize;
 
 use crate::store::{Filter, Listed};
@@ -471,6 +474,10 @@ fn sentence(kind: &str, n: usize, people: usize) -> String {
             projects()
         ),
         "ran" => format!("ran {} on it", plural(n, "event", "events")),
+        "runs" => format!(
+            "runs {} on it",
+            plural(n, "upcoming event", "upcoming events")
+        ),
         "organiser" => format!("organiser of {} on it", plural(n, "event", "events")),
         "author" => format!(
             "wrote {} on it",
@@ -687,18 +694,30 @@ impl<'n> Gather<'n> {
         Ok(())
     }
 
-    /// An event: its owner ran it; its organiser, when that names an
+    /// An event (not one called off): its owner ran it (or runs it, if it
+    /// is still to come); its organiser, when that names a member
     /// organisation or a consenting contact, organised it.
-    fn event(&mut self, f: &Found, organiser: Option<&str>) -> Result<(), WhoError> {
+    fn event(&mut self, f: &Found, now: Timestamp) -> Result<(), WhoError> {
         let k = f.strength.factor();
-        let owner = f.listed.owner.parse::<OrgId>().ok();
-        if let Some(owner) = owner {
-            self.org(OrgKey::Member(owner))
-                .add("ran", weights::RAN_EVENT * k, Some(&f.listed));
-        }
-        let Some(organiser) = organiser.map(str::trim).filter(|o| !o.is_empty()) else {
+        let Ok(Entry {
+            meta,
+            body: Body::Event(e),
+            ..
+        }) = self.node.get(f.listed.id)
+        else {
             return Ok(());
         };
+        if e.cancelled {
+            return Ok(());
+        }
+        let owner = meta.owner;
+        let key = if e.is_upcoming(now) { "runs" } else { "ran" };
+        self.org(OrgKey::Member(owner))
+            .add(key, weights::RAN_EVENT * k, Some(&f.listed));
+        let organiser = e.organiser.trim();
+        if organiser.is_empty() {
+            return Ok(());
+        }
         if let Some(person) = self.person(organiser)? {
             self.people.entry(person).or_default().add(
                 "organiser",
@@ -710,7 +729,8 @@ impl<'n> Gather<'n> {
         // Only a member organisation's name: free text here may be a
         // person's name, which needs their consent.
         if let Some(OrgKey::Member(org)) = self.org_key(organiser)
-            && Some(org) != owner
+            && org != owner
+            && self.org_names.contains_key(&org)
         {
             self.org(OrgKey::Member(org)).add(
                 "organiser",
@@ -801,14 +821,17 @@ impl Node {
         if topic.is_empty() {
             return Err(WhoError::EmptyTopic);
         }
+        let now = crate::node::now();
         let terms = topic_terms(self, topic)?;
         let hits = self.search(topic, MAX_TEXT_HITS)?;
         if hits.is_none() && terms.is_empty() {
             return Err(WhoError::NoWords(topic.to_string()));
         }
         let counted = |kind: Kind| {
-            matches!(kind, Kind::Learning | Kind::Project | Kind::Contact)
-                || kind.as_str() == "event"
+            matches!(
+                kind,
+                Kind::Learning | Kind::Project | Kind::Contact | Kind::Event
+            )
         };
         // Every entry about the topic: tagged first, then mentions.
         let mut found: BTreeMap<DocumentId, Found> = BTreeMap::new();
@@ -889,7 +912,8 @@ impl Node {
                 Kind::Learning => g.learning(f)?,
                 Kind::Project => g.project(f)?,
                 Kind::Contact => g.contact_match(f)?,
-                _ => g.event(f, event_organiser(self, f.listed.id).as_deref())?,
+                Kind::Event => g.event(f, now)?,
+                _ => {}
             }
         }
 
@@ -975,12 +999,6 @@ impl Node {
             total_people,
         })
     }
-}
-
-/// An event's organiser, in words (none for other kinds).
-fn event_organiser(node: &Node, id: DocumentId) -> Option<String> {
-    let _ = (node, id);
-    None
 }
 
 #[cfg(test)]
