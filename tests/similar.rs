@@ -386,7 +386,7 @@ fn the_labelled_set_is_ranked_well_above_the_search_box() {
     let similar = report.figures(eval::SIMILAR).unwrap();
     let search = report.figures(eval::SEARCH_TITLE).unwrap();
     let early = report.figures(eval::SIMILAR_EARLY).unwrap();
-    // Measured 1.000, 0.985 and 0.923 when the set was written.
+    // Measured: hit rate 1.000, MRR 1.000, title-only hit rate 0.923.
     assert!(similar.hit_rate_at_5 >= 0.95, "{report:?}");
     assert!(similar.mrr >= 0.9, "{report:?}");
     assert!(

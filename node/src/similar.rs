@@ -17,10 +17,10 @@
 //! 3. **Vocabularies.** The draft's priorities, methods, quality themes,
 //!    place and tags are looked up in the `terms` table; every candidate
 //!    sharing one joins the pool.
-//! 4. **Score** (0 to 1): 0.5 × its BM25 relevance over the best one's
+//! 4. **Score** (0 to 1): 0.6 × its BM25 relevance over the best one's
 //!    (times the best one's word share), 0.35 × the share of the draft's
 //!    words (weighted by rarity, IDF; words no entry holds count too) it
-//!    holds, 0.15 × the share of the draft's vocabulary values it shares,
+//!    holds, 0.05 × the share of the draft's vocabulary values it shares,
 //!    each weighted by field (a shared tag says more than a shared
 //!    quality theme) and by rarity against a value held by one entry
 //!    only (so sharing a broad priority alone is worth little). A part
@@ -30,10 +30,12 @@
 //! The first part ranks by what FTS5 already does well; the two shares
 //! keep the score absolute (the best of a weak field stays weak), so
 //! [`SHOW_AT`] can decide whether a hint is worth showing after a publish.
-//! The weights were chosen on the labelled set ([`eval`]): there, words
-//! decide almost everything and a larger vocabulary weight only moved
-//! entries that merely share a priority above the right one, so the
-//! vocabularies are mostly a tie-breaker and the reasons people read.
+//! The weights were chosen on the labelled set ([`eval`], figures in
+//! `docs/similar.md`): there, words decide almost everything, and every
+//! vocabulary weight above a tie-breaker's moved entries that merely
+//! share a priority above the right one. So the vocabularies break ties
+//! and give the reasons people read; a draft with no words yet (only
+//! priorities and tags) is matched on them alone.
 
 //! # What is never shown
 //!
@@ -314,9 +316,9 @@ pub struct Weights {
 impl Weights {
     /// What `similar` uses.
     pub const FULL: Self = Self {
-        bm25: 0.5,
+        bm25: 0.6,
         words: 0.35,
-        vocab: 0.15,
+        vocab: 0.05,
     };
     /// BM25 over the draft's words alone: the baseline.
     pub const BM25_ONLY: Self = Self {

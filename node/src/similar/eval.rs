@@ -52,6 +52,8 @@ pub struct Figures {
     pub precision_at_5: f64,
     pub hit_rate_at_5: f64,
     pub mrr: f64,
+    /// Mean time to match one draft, in milliseconds.
+    pub millis: f64,
 }
 
 /// What one run measured.
@@ -78,13 +80,13 @@ impl Report {
             self.corpus, self.drafts, self.ceiling_at_5
         );
         s += &format!(
-            "{:<38} {:>6} {:>6} {:>6}\n",
-            "ranker", "P@5", "hit@5", "MRR"
+            "{:<38} {:>6} {:>6} {:>6} {:>9}\n",
+            "ranker", "P@5", "hit@5", "MRR", "ms/draft"
         );
         for f in &self.rankers {
             s += &format!(
-                "{:<38} {:>6.3} {:>6.3} {:>6.3}\n",
-                f.name, f.precision_at_5, f.hit_rate_at_5, f.mrr
+                "{:<38} {:>6.3} {:>6.3} {:>6.3} {:>9.2}\n",
+                f.name, f.precision_at_5, f.hit_rate_at_5, f.mrr, f.millis
             );
         }
         s
@@ -222,6 +224,7 @@ pub fn run_with(node: &mut Node, set_json: &str, full: Weights) -> Result<Report
         (BM25_WORDS_EARLY, Weights::BM25_ONLY, &early),
     ] {
         let mut ranked = Vec::new();
+        let started = std::time::Instant::now();
         for (draft, relevant) in drafts {
             let found = match find(node.store(), node.vocab(), draft, DEPTH, weights) {
                 Ok(found) => found,
@@ -231,14 +234,15 @@ pub fn run_with(node: &mut Node, set_json: &str, full: Weights) -> Result<Report
             };
             ranked.push((found.iter().map(|s| s.listed.id).collect(), relevant));
         }
-        rankers.push(figures(name, &ranked));
+        rankers.push(figures(name, &ranked, started.elapsed()));
     }
     let mut ranked = Vec::new();
+    let started = std::time::Instant::now();
     for (draft, relevant) in &labelled {
         let hits = node.search(&draft.title, DEPTH)?.unwrap_or_default();
         ranked.push((hits.iter().map(|h| h.listed.id).collect(), relevant));
     }
-    rankers.push(figures(SEARCH_TITLE, &ranked));
+    rankers.push(figures(SEARCH_TITLE, &ranked, started.elapsed()));
     Ok(Report {
         corpus: keys.len(),
         drafts: labelled.len(),
@@ -247,7 +251,11 @@ pub fn run_with(node: &mut Node, set_json: &str, full: Weights) -> Result<Report
     })
 }
 
-fn figures(name: &'static str, ranked: &[(Vec<DocumentId>, &HashSet<DocumentId>)]) -> Figures {
+fn figures(
+    name: &'static str,
+    ranked: &[(Vec<DocumentId>, &HashSet<DocumentId>)],
+    took: std::time::Duration,
+) -> Figures {
     let n = ranked.len().max(1) as f64;
     let (mut p5, mut hit5, mut rr) = (0.0, 0.0, 0.0);
     for (ids, relevant) in ranked {
@@ -270,5 +278,54 @@ fn figures(name: &'static str, ranked: &[(Vec<DocumentId>, &HashSet<DocumentId>)
         precision_at_5: p5 / n,
         hit_rate_at_5: hit5 / n,
         mrr: rr / n,
+        millis: took.as_secs_f64() * 1000.0 / n,
     }
+}
+
+/// Publishes `n` filler entries made by mixing the corpus's titles,
+/// summaries, stories and vocabularies (entry `i` takes its title from one
+/// corpus entry, its summary from a second and its story from a third), so
+/// the time to match can be measured at scale. They share words with the
+/// relevant entries on purpose, so the quality figures of a padded run
+/// measure robustness to near misses, not the labelled set alone.
+pub fn pad(node: &mut Node, set_json: &str, n: usize) -> Result<(), EvalError> {
+    let set: Value =
+        serde_json::from_str(set_json).map_err(|e| EvalError::Set(format!("not JSON: {e}")))?;
+    let corpus = set
+        .get("corpus")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| EvalError::Set("no \"corpus\" array".into()))?;
+    let text = |v: &Value, field: &str| {
+        v.get(field)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut batch = Vec::new();
+    for i in 0..n {
+        let a = &corpus[i % corpus.len()];
+        let b = &corpus[(i * 7 + 3) % corpus.len()];
+        let c = &corpus[(i * 13 + 5) % corpus.len()];
+        let story = [text(c, "body"), text(c, "problem")].join(" ");
+        let fields = serde_json::json!({
+            "title": format!("{} ({})", text(a, "title"), i + 1),
+            "summary": text(b, "summary"),
+            "body": story,
+            "priorities": a.get("priorities").cloned().unwrap_or(Value::Null),
+            "methods": b.get("methods").cloned().unwrap_or(Value::Null),
+            "tags": c.get("tags").cloned().unwrap_or(Value::Null),
+            "place": text(b, "place"),
+        });
+        batch.push(EntryInput::from_json(Kind::Learning, fields).map_err(|e| {
+            EvalError::Entry {
+                key: format!("filler {}", i + 1),
+                error: e.into(),
+            }
+        })?);
+        if batch.len() == 500 || i + 1 == n {
+            node.publish_batch(std::mem::take(&mut batch))?;
+        }
+    }
+    Ok(())
 }
