@@ -61,6 +61,21 @@ pub enum Command {
     Who(crate::who::WhoArgs),
     /// Withdraw an entry your organisation owns (it stays in history)
     Retract(RetractArgs),
+    /// Ask a question about a learning entry, project, event or idea
+    Ask(crate::convening::AskArgs),
+    /// Reply to a question (or to a reply)
+    Reply(crate::convening::ReplyArgs),
+    /// Questions nobody has answered yet, those on your organisation's entries first
+    Questions(crate::convening::QuestionsArgs),
+    /// Say your organisation is going to an event (or, with --not-going, no longer)
+    Attend(crate::convening::AttendArgs),
+    /// Support an idea for your organisation (once per organisation; --withdraw to take it back)
+    Vote(crate::convening::VoteArgs),
+    /// Ideas ranked by how many organisations support them, overall or in one voting round
+    Ideas(crate::convening::IdeasArgs),
+    /// Voting rounds (set one with `convene publish round`)
+    #[command(subcommand)]
+    Round(crate::convening::RoundCommand),
     /// Attach a file (report, slides, poster) to a learning entry or project
     Attach(crate::files::AttachArgs),
     /// List an entry's files: name, size, type, hash, whether this node holds them
@@ -390,6 +405,12 @@ pub enum PublishCommand {
     Project(PublishProject),
     /// A person others may contact (needs their consent)
     Contact(PublishContact),
+    /// An event: a summit, a world café, a community of practice meeting
+    Event(crate::convening::PublishEvent),
+    /// An idea for the community to support
+    Idea(crate::convening::PublishIdea),
+    /// A voting round on ideas, with opening and closing times (stewards only)
+    Round(crate::convening::PublishRound),
 }
 
 /// Options every publish shares.
@@ -583,6 +604,9 @@ pub struct ShowArgs {
     /// Every change: when, which node signed it, its organisation
     #[arg(long)]
     pub history: bool,
+    /// The questions asked about it, with their replies
+    #[arg(long)]
+    pub thread: bool,
 }
 
 #[derive(Debug, Args)]

@@ -69,6 +69,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 PublishCommand::Learning(a) => &mut a.common,
                 PublishCommand::Project(a) => &mut a.common,
                 PublishCommand::Contact(a) => &mut a.common,
+                PublishCommand::Event(a) => &mut a.common,
+                PublishCommand::Idea(a) => &mut a.common,
+                PublishCommand::Round(a) => &mut a.common,
             };
             // Organisation names become ids.
             if let Some(v) = &common.visibility {
@@ -78,6 +81,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 PublishCommand::Learning(a) => input::learning(a)?,
                 PublishCommand::Project(a) => input::project(a)?,
                 PublishCommand::Contact(a) => input::contact(a)?,
+                PublishCommand::Event(a) => crate::convening::event_input(a)?,
+                PublishCommand::Idea(a) => crate::convening::idea_input(&node, a)?,
+                PublishCommand::Round(a) => crate::convening::round_input(a)?,
             };
             let id = node.publish(input)?;
             writeln!(out, "{id}")?;
@@ -96,6 +102,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Similar(a) => crate::similar::run(&mut out, &home, a)?,
         Command::Who(a) => crate::who::run(&mut out, &home, a)?,
         Command::Attach(a) => crate::files::attach(&mut out, &home, a)?,
+        Command::Ask(a) => crate::convening::ask(&mut out, &home, a)?,
+        Command::Reply(a) => crate::convening::reply(&mut out, &home, a)?,
+        Command::Questions(a) => crate::convening::questions(&mut out, &home, a)?,
+        Command::Attend(a) => crate::convening::attend(&mut out, &home, a)?,
+        Command::Vote(a) => crate::convening::vote(&mut out, &home, a)?,
+        Command::Ideas(a) => crate::convening::ideas(&mut out, &home, a)?,
+        Command::Round(c) => crate::convening::round(&mut out, &home, c)?,
         Command::Files(a) => crate::files::list(&mut out, &home, a)?,
         Command::Get(a) => crate::files::get(&mut out, &home, a)?,
         Command::Retract(a) => {
@@ -273,10 +286,12 @@ fn show(out: &mut impl Write, home: &std::path::Path, a: ShowArgs) -> Result<()>
         if let Some(h) = &history {
             json["history"] = convene_node::node::history_json(h);
         }
+        crate::convening::show_extras(out, &node, &entry, a.thread, Some(&mut json))?;
         serde_json::to_writer(&mut *out, &json)?;
         writeln!(out)?;
     } else {
         output::print_entry(out, &json, owner_name.as_deref(), node.vocab())?;
+        crate::convening::show_extras(out, &node, &entry, a.thread, None)?;
         if let Some(h) = &history {
             output::print_history(out, h)?;
         }

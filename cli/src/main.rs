@@ -13,6 +13,7 @@ mod bundles;
 mod chart;
 mod commands;
 mod community;
+mod convening;
 mod files;
 mod input;
 mod network;

@@ -60,8 +60,13 @@ pub enum NodeError {
     },
     #[error("entry {} of the batch: {error}", .index + 1)]
     InBatch { index: usize, error: Box<NodeError> },
-    #[error("a {0} cannot be published this way")]
+    #[error("a {0} cannot be published this way{hint}", hint = publish_hint(*.0))]
     NotPublishable(convene_model::Kind),
+    /// A question, reply, answer or vote that cannot be made (the message
+    /// says why and what to do instead).
+    #[error("{0}")]
+    Convening(String),
+
     #[error("{0:?} is not a usable file name")]
     BadFileName(String),
     #[error("a {0} cannot have files (only learning entries and projects)")]
@@ -97,5 +102,13 @@ pub enum NodeError {
 impl From<convene_model::DocError> for NodeError {
     fn from(e: convene_model::DocError) -> Self {
         NodeError::Doc(Box::new(e))
+    }
+}
+
+fn publish_hint(kind: convene_model::Kind) -> &'static str {
+    match kind {
+        convene_model::Kind::Message => ": use `convene ask ID` or `convene reply ID`",
+        convene_model::Kind::Response => ": use `convene attend ID` or `convene vote ID`",
+        _ => "",
     }
 }

@@ -40,6 +40,11 @@
 //!   loopback with sample entries, each serving its web app.
 //! - [`community`]: the charter: creating a community, inviting, joining,
 //!   confirming claims, removing members, naming stewards.
+//! - [`convening`]: questions and replies, going to events, supporting
+//!   ideas in stewards' rounds: written with the audience of the entry
+//!   they answer (one response per organisation and thing, edited when it
+//!   changes), read back as threads, attendance and rankings that are a
+//!   pure function of the documents held (so the same on every node).
 //! - [`similar`]: similar work: the held entries most like a draft (FTS5
 //!   BM25 over its words plus shared priorities, methods, place and tags),
 //!   each with why it matches; [`similar::eval`] measures it on a labelled
@@ -109,6 +114,7 @@ pub mod backup;
 pub mod blobs;
 pub mod bundle;
 pub mod community;
+pub mod convening;
 pub mod daemon;
 pub mod demo;
 pub mod doctor;

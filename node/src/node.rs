@@ -427,8 +427,14 @@ impl Node {
     /// Validates an input and makes the entry a publish would write.
     fn prepare(&self, input: EntryInput) -> Result<Entry, NodeError> {
         let mut body = input.body;
-        if body.kind() == Kind::Organisation {
-            return Err(NodeError::NotPublishable(Kind::Organisation));
+        if matches!(
+            body.kind(),
+            Kind::Organisation | Kind::Message | Kind::Response
+        ) {
+            return Err(NodeError::NotPublishable(body.kind()));
+        }
+        if body.kind() == Kind::Round && !self.is_steward(&self.org) {
+            return Err(NodeError::NotSteward);
         }
         if let Body::Contact(c) = &mut body
             && let Some(consent) = &mut c.consent
