@@ -89,6 +89,9 @@ pub enum Command {
     Node(NodeCommand),
     /// Open the running node's web app in a browser (signs you in); --sign-out-all signs every browser out
     Open(OpenArgs),
+    /// Feed links for feed readers and calendars: an Atom feed of entries or an iCalendar feed of events, each with its own revocable token
+    #[command(subcommand)]
+    Feed(crate::feeds::FeedCommand),
     /// Start a demo community: three organisations' nodes on this computer, syncing, with their web apps
     Demo(DemoArgs),
     /// Sync with one peer now and exit (no daemon needed)

@@ -110,6 +110,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ideas(a) => crate::convening::ideas(&mut out, &home, a)?,
         Command::Round(c) => crate::convening::round(&mut out, &home, c)?,
         Command::Files(a) => crate::files::list(&mut out, &home, a)?,
+        Command::Feed(c) => crate::feeds::run(&mut out, &home, c)?,
         Command::Get(a) => crate::files::get(&mut out, &home, a)?,
         Command::Retract(a) => {
             let mut node = Node::open(&home)?;

@@ -14,6 +14,7 @@ mod chart;
 mod commands;
 mod community;
 mod convening;
+mod feeds;
 mod files;
 mod input;
 mod network;

@@ -53,6 +53,10 @@
 //!   written) and out.
 //! - [`doctor`]: `convene doctor`'s checks of a home (files, key,
 //!   database integrity, config, bootstrap peers, clock, disk, daemon).
+//! - [`feeds`]: the Atom feed of entries and the iCalendar feed of events
+//!   for people's own readers and calendars (only what the whole
+//!   community may see, never contacts), and the feed links' capability
+//!   tokens, kept as hashes in `feed_tokens`.
 //! - [`who`]: who's who: for a topic (a term or free text), the
 //!   organisations and consenting contacts who know about it, ranked with
 //!   their evidence (`Node::who`).
@@ -119,6 +123,7 @@ pub mod daemon;
 pub mod demo;
 pub mod doctor;
 pub mod error;
+pub mod feeds;
 pub mod net;
 pub mod node;
 pub mod similar;

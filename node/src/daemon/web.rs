@@ -15,6 +15,8 @@
 //! - [`chart`]: a measure's run chart, XmR or p-chart (analysed by
 //!   `convene_model::chart`) drawn as accessible SVG with a table beside
 //!   it, and its SVG, CSV and JSON downloads.
+//! - [`feeds`]: `/feed.atom` and `/events.ics`, for a signed-in browser
+//!   or for a feed link's own token (that feed, its filter, nothing else).
 //! - [`who`]: who's who, `/who?topic=` and `/api/who?topic=`: the
 //!   organisations and consenting people who know about a topic, with
 //!   their evidence linked.
@@ -35,6 +37,7 @@
 mod api;
 mod auth;
 mod chart;
+mod feeds;
 mod files;
 mod forms;
 mod pages;
@@ -314,6 +317,7 @@ fn router(state: AppState, addr: SocketAddr) -> Router {
         .route("/files.js", get(files::script))
         .route("/similar.js", get(similar::script))
         .route("/metrics", get(metrics))
+        .merge(feeds::routes(state.clone(), auth::Hosts::new(addr)))
         .merge(protected)
         .merge(sign_out)
         .fallback(api::not_found)

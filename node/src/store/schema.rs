@@ -161,6 +161,20 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX pending_by_sender ON pending (sender);
     CREATE INDEX pending_by_received ON pending (received);
     "#,
+    // 7: feed links (`convene feed new`): only the BLAKE3 hash of each
+    // token, the feed it opens and the filter it is bound to.
+    r#"
+    CREATE TABLE feed_tokens (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT, -- what `feed list` shows; never reused
+        hash      BLOB NOT NULL UNIQUE,        -- blake3 of the token
+        label     TEXT NOT NULL,
+        scope     TEXT NOT NULL CHECK (scope IN ('entries', 'events')),
+        filter    TEXT NOT NULL,               -- the resolved filter as a query string
+        created   INTEGER NOT NULL,            -- unix ms
+        last_used INTEGER,                     -- unix ms, to the minute
+        revoked   INTEGER                      -- unix ms
+    ) STRICT;
+    "#,
 ];
 
 /// Brings `conn` up to the latest schema. Returns the version found.
