@@ -630,6 +630,29 @@ fn the_calendar_feed_carries_each_event_its_edits_and_cancellations() {
         &json!({ "cancelled": true }),
     );
     assert_eq!(status, 200, "{body}");
+    // The Atom feed says so too, with when and where.
+    let cookie = sign_in(&home);
+    let (_, _, body) = get(
+        &format!("{}feed.atom?kind=event", daemon.web),
+        &[("Cookie", &cookie)],
+    );
+    let atom = parse_atom(&body);
+    let entry = atom
+        .entries
+        .iter()
+        .find(|x| x.id == format!("urn:convene:{summit}"))
+        .unwrap();
+    assert_eq!(
+        entry.title.as_ref().unwrap().content,
+        "Cancelled: Boost summit, spring (new room)"
+    );
+    assert!(
+        entry.summary.as_ref().unwrap().content.starts_with(
+            "2027-03-04 09:30 (Europe/London), Durham, The Glebe Centre; Room 2. Lived-experience"
+        ),
+        "{:?}",
+        entry.summary
+    );
     home.stdout(&["retract", &online]);
     let (_, _, body) = get(&url, &[]);
     let events = parse_ics(&body);
@@ -649,7 +672,6 @@ fn the_calendar_feed_carries_each_event_its_edits_and_cancellations() {
     );
 
     // A signed-in browser reads it too, and may filter.
-    let cookie = sign_in(&home);
     let (status, _, body) = get(
         &format!(
             "{}events.ics?priority=discharge-and-safe-transfers-of-care",

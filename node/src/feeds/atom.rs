@@ -7,8 +7,12 @@
 //! filter), an entry's is `urn:convene:<entry id>`, so a reader shows an
 //! edited entry as updated rather than new. `updated` is the entry's own
 //! updated time; links go to the entry's page in this node's web app.
+//! An event's summary starts with when (in its organiser's zone) and
+//! where, and a cancelled event's title says so.
 
 use atom_syndication::{Category, Feed, FixedDateTime, Generator, Link, Person, Text};
+use convene_model::Body;
+use convene_model::event::local_time;
 
 use super::{FeedError, FeedFilter, Item, Scope, clean, feed_id};
 use crate::node::Node;
@@ -106,9 +110,30 @@ pub fn render(
                 scheme: Some("urn:convene:priority".into()),
                 label: Some(clean(vocab.priorities.label(slug))),
             }));
-            let summary = clean(&cut(item.summary(node).trim(), MAX_SUMMARY));
+            let mut summary = clean(&cut(item.summary(node).trim(), MAX_SUMMARY));
+            let mut title = clean(&l.title);
+            // An event says when and where first, and that it is off.
+            if let Body::Event(e) = &item.entry.body {
+                let zone = if e.time_zone.is_empty() {
+                    convene_model::event::DEFAULT_TIME_ZONE
+                } else {
+                    e.time_zone.as_str()
+                };
+                let mut when = format!("{} ({})", local_time(e.starts, zone), clean(zone));
+                if !e.place.trim().is_empty() {
+                    when += &format!(", {}", clean(e.place.trim()));
+                }
+                summary = if summary.is_empty() {
+                    format!("{when}.")
+                } else {
+                    format!("{when}. {summary}")
+                };
+                if e.cancelled {
+                    title = format!("Cancelled: {title}");
+                }
+            }
             atom_syndication::Entry {
-                title: Text::plain(clean(&l.title)),
+                title: Text::plain(title),
                 id: format!("urn:convene:{id}"),
                 updated: time(l.updated),
                 published: Some(time(l.created)),
