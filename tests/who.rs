@@ -121,6 +121,7 @@ fn community() -> Community {
                 summary: "Sixty improvement leads working on flow.".into(),
                 priorities: vec![DISCHARGE.into()],
                 partners: vec!["Age UK Gateshead".into()],
+                place: "Gateshead".into(),
                 team: vec![
                     TeamMember {
                         name: "Asha Patel".into(),
@@ -415,6 +416,21 @@ fn who_ranks_organisations_and_consenting_people_with_their_reasons() {
         "{text}"
     );
 
+    // A place some entry names.
+    let place = c.viewer.json(&["who", "gateshead", "--json"]);
+    assert!(
+        place["terms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["field"] == "place" && t["slug"] == "gateshead"),
+        "{place:#}"
+    );
+    assert_eq!(
+        reason(&place["organisations"][0], "leads")["entries"][0]["id"],
+        c.project
+    );
+
     // Free text: words no vocabulary holds.
     let falls = c.viewer.json(&["who", "falls", "--json", "--limit", "1"]);
     assert_eq!(falls["terms"], Value::Array(vec![]));
@@ -431,10 +447,12 @@ fn who_ranks_organisations_and_consenting_people_with_their_reasons() {
 #[test]
 fn an_empty_topic_is_refused_and_an_unknown_one_finds_no_one() {
     let home = Home::initialised();
+    let long = "falls ".repeat(50);
     for (topic, message) in [
         ("", "the topic is empty"),
         ("  ", "the topic is empty"),
         ("()", "has no word to search for"),
+        (long.as_str(), "characters long"),
     ] {
         let out = home.convene(&["who", topic]).output().unwrap();
         assert!(!out.status.success(), "{topic:?}");

@@ -68,7 +68,12 @@ fn print(out: &mut impl Write, who: &Who) -> Result<()> {
         writeln!(out, "  none")?;
     }
     for (i, o) in who.organisations.iter().enumerate() {
-        writeln!(out, "{:>3}. {}  (score {})", i + 1, o.name, o.score)?;
+        let former = if o.standing == Some("former member") {
+            " (former member)"
+        } else {
+            ""
+        };
+        writeln!(out, "{:>3}. {}{former}  (score {})", i + 1, o.name, o.score)?;
         reasons(out, &o.reasons)?;
     }
     writeln!(out)?;

@@ -69,6 +69,10 @@ use self::topic::{topic_terms, words};
 use crate::store::Filter;
 use crate::{Node, NodeError};
 
+/// The longest topic, in characters: a term or a few words, never a
+/// document pasted into the box.
+pub const MAX_TOPIC: usize = 200;
+
 /// The most full-text hits read for one topic (best first).
 pub const MAX_TEXT_HITS: usize = 1000;
 
@@ -112,6 +116,8 @@ pub enum WhoError {
         "the topic {0:?} has no word to search for: give a priority, a method, a place or a few words"
     )]
     NoWords(String),
+    #[error("the topic is {0} characters long: give at most {MAX_TOPIC} (a term or a few words)")]
+    TooLong(usize),
     #[error(transparent)]
     Node(#[from] NodeError),
 }
@@ -159,6 +165,9 @@ pub struct OrgResult {
     /// entry (a project partner that is not a member).
     pub id: Option<String>,
     pub name: String,
+    /// `member` or `former member` of the community (`None` when this
+    /// node is in no community, or for an organisation only named).
+    pub standing: Option<&'static str>,
     pub score: f64,
     pub reasons: Vec<Reason>,
 }
@@ -270,6 +279,10 @@ impl Node {
         if topic.is_empty() {
             return Err(WhoError::EmptyTopic);
         }
+        let length = topic.chars().count();
+        if length > MAX_TOPIC {
+            return Err(WhoError::TooLong(length));
+        }
         let now = crate::node::now();
         let terms = topic_terms(self, topic)?;
         let hits = self.search(topic, MAX_TEXT_HITS)?;
@@ -369,6 +382,10 @@ impl Node {
         let mut organisations: Vec<OrgResult> = std::mem::take(&mut g.orgs)
             .into_iter()
             .map(|(key, (name, ev))| OrgResult {
+                standing: match &key {
+                    OrgKey::Member(id) => self.org_standing(id),
+                    OrgKey::Named(_) => None,
+                },
                 id: match key {
                     OrgKey::Member(id) => Some(id.to_string()),
                     OrgKey::Named(_) => None,

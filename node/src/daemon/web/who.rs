@@ -151,7 +151,10 @@ fn results(w: &Who) -> Markup {
                                 Some(id) => a class="title" href=(format!("/e/{id}")) { (o.name) },
                                 None => span class="title" { (o.name) },
                             }
-                            div class="meta" { "score " (o.score) }
+                            div class="meta" {
+                                @if o.standing == Some("former member") { "former member · " }
+                                "score " (o.score)
+                            }
                             (reasons(&o.reasons))
                         }
                     }
