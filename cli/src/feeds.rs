@@ -93,7 +93,8 @@ fn new(out: &mut impl Write, home: &Path, a: NewArgs) -> Result<()> {
         org: a.org.unwrap_or_default(),
     };
     let (token, secret) = feeds::create(&node, a.label.as_deref().unwrap_or(""), scope, &filter)?;
-    let base = if is_running(home) {
+    let running = is_running(home);
+    let base = if running {
         node.store().meta(META_WEB)?.filter(|u| !u.is_empty())
     } else {
         None
@@ -120,10 +121,17 @@ fn new(out: &mut impl Write, home: &Path, a: NewArgs) -> Result<()> {
     )?;
     match url {
         Some(url) => writeln!(out, "{url}")?,
+        None if running => {
+            writeln!(
+                out,
+                "The running node serves no web app (it was started with --no-web or web.enabled = false); once it does, put its address (`convene status` shows it) in front of this path:"
+            )?;
+            writeln!(out, "{path}")?;
+        }
         None => {
             writeln!(
                 out,
-                "The node's web app is not running: start it with `convene node start`, then put its address (`convene status` shows it) in front of this path:"
+                "The node is not running: start it with `convene node start`, then put its web app's address (`convene status` shows it) in front of this path:"
             )?;
             writeln!(out, "{path}")?;
         }
