@@ -352,9 +352,13 @@ pub fn attend(out: &mut impl Write, home: &Path, a: AttendArgs) -> Result<()> {
     let me = node.org().to_string();
     match attendance.going.iter().find(|g| g.org == me) {
         Some(g) if g.confirmed => writeln!(out, "going to {event}")?,
-        Some(_) => writeln!(
+        Some(g) if g.waiting => writeln!(
             out,
             "{event} is full: your organisation is on the waiting list"
+        )?,
+        Some(_) => writeln!(
+            out,
+            "going to {event}: the organiser's node confirms your place when it hears of it"
         )?,
         None => writeln!(out, "not going to {event}")?,
     }
@@ -477,8 +481,10 @@ pub fn show_extras(
                 let name = g.name.clone().unwrap_or_else(|| g.org.clone());
                 if g.confirmed {
                     name
-                } else {
+                } else if g.waiting {
                     format!("{name} (waiting list)")
+                } else {
+                    format!("{name} (place not yet confirmed)")
                 }
             })
             .collect();

@@ -49,6 +49,11 @@ pub struct Event {
     /// How many organisations' places there are; `None` for no limit.
     #[autosurgeon(missing = "Default::default")]
     pub capacity: Option<u64>,
+    /// The organisations (ids) given a place, in the order the organiser's
+    /// node confirmed them. Places are handed out by the organiser, in the
+    /// order its node heard the answers, never by a time an answer claims.
+    #[autosurgeon(missing = "Default::default")]
+    pub places: Vec<String>,
     /// Called off. A cancelled event stays listed (and in calendar feeds,
     /// so subscribed calendars remove it).
     #[autosurgeon(missing = "Default::default")]
@@ -69,6 +74,7 @@ impl Default for Event {
             priorities: Vec::new(),
             tags: Vec::new(),
             capacity: None,
+            places: Vec::new(),
             cancelled: false,
         }
     }
@@ -165,6 +171,11 @@ impl Event {
         c.line("organiser", &mut self.organiser, false);
         c.terms("priorities", &v.priorities, &mut self.priorities);
         c.lines("tags", &mut self.tags);
+        c.each("places", &mut self.places, |c, org| {
+            if org.parse::<crate::OrgId>().is_err() {
+                c.problem("org", format!("{org:?} is not an organisation id"));
+            }
+        });
         if self.capacity == Some(0) {
             c.problem("capacity", "must be at least 1 (leave it out for no limit)");
         }

@@ -98,9 +98,12 @@ pub struct Attendee {
     pub org: String,
     pub name: Option<String>,
     pub at: Timestamp,
-    /// Within the event's capacity (the earliest answers get the places);
-    /// `false` is the waiting list.
+    /// Given a place by the organiser's node (always, for an event with
+    /// no limit).
     pub confirmed: bool,
+    /// Not given a place because the places are taken; neither this nor
+    /// `confirmed` means the organiser's node has not heard the answer yet.
+    pub waiting: bool,
 }
 
 /// Who is going to an event.
@@ -121,6 +124,7 @@ impl Attendance {
                 "name": a.name,
                 "at": a.at.to_string(),
                 "confirmed": a.confirmed,
+                "waiting": a.waiting,
             })).collect::<Vec<_>>(),
         })
     }
@@ -450,8 +454,8 @@ impl Node {
             answer,
             at: now(),
         });
-        match self.my_response(to)? {
-            None => self.create(body, visibility),
+        let id = match self.my_response(to)? {
+            None => self.create(body, visibility)?,
             Some(id) => {
                 let org = self.org();
                 self.commit(id, "answer", |current| {
@@ -464,9 +468,13 @@ impl Node {
                     next.meta.updated = now();
                     Ok(Some(next))
                 })?;
-                Ok(id)
+                id
             }
+        };
+        if target.meta.kind == Kind::Event {
+            self.allocate_places(to)?;
         }
+        Ok(id)
     }
 
     /// This organisation's latest response to `to`, if it has answered.
@@ -512,9 +520,50 @@ impl Node {
         Ok(latest.into_iter().map(|(o, (_, _, r))| (o, r)).collect())
     }
 
-    /// Who is going to an event: the earliest answers get its places.
+    /// Who is going to an event: those the organiser gave a place first
+    /// (in that order), then the others by when they answered.
     pub fn attendance(&self, event: DocumentId) -> Result<Attendance, NodeError> {
         let e = self.event(event)?;
+        let going = self.going(event)?;
+        let placed: Vec<&String> = e
+            .places
+            .iter()
+            .filter(|p| going.iter().any(|(_, o)| o.to_string() == **p))
+            .collect();
+        let full = e.capacity.is_some_and(|c| placed.len() as u64 >= c);
+        let mut out = Vec::new();
+        for p in &placed {
+            if let Some((at, org)) = going.iter().find(|(_, o)| o.to_string() == **p) {
+                out.push(Attendee {
+                    org: org.to_string(),
+                    name: self.org_name(org),
+                    at: *at,
+                    confirmed: true,
+                    waiting: false,
+                });
+            }
+        }
+        for (at, org) in &going {
+            if placed.contains(&&org.to_string()) {
+                continue;
+            }
+            out.push(Attendee {
+                org: org.to_string(),
+                name: self.org_name(org),
+                at: *at,
+                confirmed: e.capacity.is_none(),
+                waiting: full,
+            });
+        }
+        Ok(Attendance {
+            event,
+            capacity: e.capacity,
+            going: out,
+        })
+    }
+
+    /// The organisations going to `event`, by when they answered.
+    fn going(&self, event: DocumentId) -> Result<Vec<(Timestamp, OrgId)>, NodeError> {
         let mut going: Vec<(Timestamp, OrgId)> = self
             .current_answers(event)?
             .into_iter()
@@ -522,20 +571,73 @@ impl Node {
             .map(|(org, r)| (r.at, org))
             .collect();
         going.sort();
-        Ok(Attendance {
-            event,
-            capacity: e.capacity,
-            going: going
-                .into_iter()
-                .enumerate()
-                .map(|(i, (at, org))| Attendee {
-                    org: org.to_string(),
-                    name: self.org_name(&org),
-                    at,
-                    confirmed: e.capacity.is_none_or(|c| (i as u64) < c),
-                })
-                .collect(),
-        })
+        Ok(going)
+    }
+
+    /// On the organiser's node: gives the event's free places to the
+    /// organisations going that have none, in the order this node holds
+    /// their answers (kept places stay; a place given up frees it).
+    /// Returns whether the places changed. Does nothing for an event this
+    /// organisation does not own or one without a limit.
+    pub fn allocate_places(&mut self, event: DocumentId) -> Result<bool, NodeError> {
+        let entry = self.get(event)?;
+        let Body::Event(e) = &entry.body else {
+            return Ok(false);
+        };
+        let Some(capacity) = e.capacity else {
+            return Ok(false);
+        };
+        if entry.meta.owner != self.org() || entry.meta.status != Status::Published {
+            return Ok(false);
+        }
+        let going = self.going(event)?;
+        let is_going = |p: &String| going.iter().any(|(_, o)| o.to_string() == *p);
+        let mut places: Vec<String> = e.places.iter().filter(|p| is_going(p)).cloned().collect();
+        for (_, org) in &going {
+            if places.len() as u64 >= capacity {
+                break;
+            }
+            let org = org.to_string();
+            if !places.contains(&org) {
+                places.push(org);
+            }
+        }
+        if places == e.places {
+            return Ok(false);
+        }
+        self.commit(event, "places", |current| {
+            let current = current.ok_or_else(|| NodeError::UnknownId(event.to_string()))?;
+            let mut next = current.clone();
+            if let Body::Event(e) = &mut next.body {
+                e.places = places;
+            }
+            next.meta.updated = now();
+            Ok(Some(next))
+        })?;
+        Ok(true)
+    }
+
+    /// After answers arrive: the organiser's node gives out the places of
+    /// its events that the `changed` responses are about.
+    pub fn allocate_places_for(&mut self, changed: &[DocumentId]) -> Result<(), NodeError> {
+        let mut events = BTreeSet::new();
+        for id in changed {
+            if let Ok(Entry {
+                body: Body::Response(r),
+                ..
+            }) = self.get(*id)
+                && let Ok(to) = r.to.parse::<DocumentId>()
+            {
+                events.insert(to);
+            }
+        }
+        for event in events {
+            match self.allocate_places(event) {
+                Ok(_) | Err(NodeError::UnknownId(_) | NodeError::Erased(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     fn event(&self, id: DocumentId) -> Result<Event, NodeError> {

@@ -233,11 +233,23 @@ impl Replica for NodeReplica {
             Ok(Some(kind)) => matches!(kind.as_str(), "charter" | "join" | "organisation" | ""),
             _ => true,
         };
+        // An organiser's node gives out its events' places as answers
+        // arrive (its own write is picked up by the next refresh).
+        let answers: Vec<DocumentId> = changed
+            .iter()
+            .map(|(d, _)| DocumentId::from_bytes(*d))
+            .filter(|d| matches!(store.kind_of(*d), Ok(Some(k)) if k == "response"))
+            .collect();
         if self.membership.is_none()
             || erasures
             || changed.iter().any(|(d, _)| shapes_membership(d))
         {
             self.reload_membership();
+        }
+        if !answers.is_empty()
+            && let Err(e) = self.node.allocate_places_for(&answers)
+        {
+            tracing::warn!(error = %e, "cannot give out event places");
         }
         Ok(changed)
     }
