@@ -399,3 +399,46 @@ fn the_labelled_set_is_ranked_well_above_the_search_box() {
         "{report:?}"
     );
 }
+
+#[test]
+fn ideas_are_matched_and_find_similar_work() {
+    let (home, _) = community();
+    let hubs = publish(
+        &home,
+        "project",
+        &[
+            "--title",
+            "While you are waiting: family hubs",
+            "--summary",
+            "Family hubs support children, young people and their families while they wait for mental health services.",
+            "--priority",
+            "Children and young people's mental health",
+        ],
+    );
+    // Ideas come from the API or the web app; publish one as they do.
+    let idea = {
+        let mut node = convene_node::Node::open(home.path()).unwrap();
+        let input = convene_model::EntryInput::from_json(
+            convene_model::Kind::Idea,
+            serde_json::json!({
+                "title": "Help for families while their child waits for CAMHS",
+                "summary": "A community hub where parents get support between referral and the first appointment.",
+                "problem": "Young people wait months for mental health help and families cope alone.",
+                "priorities": ["Children and young people's mental health"],
+            }),
+        )
+        .unwrap();
+        node.publish(input).unwrap().to_string()
+    };
+    let (ids, rows) = similar(&home, &[&idea]);
+    assert_eq!(ids.first(), Some(&hubs), "{rows:#?}");
+    // And a draft finds the idea.
+    let (ids, rows) = similar(
+        &home,
+        &[
+            "--title",
+            "Support for parents while their child waits for CAMHS",
+        ],
+    );
+    assert!(ids.iter().take(2).any(|i| *i == idea), "{rows:#?}");
+}

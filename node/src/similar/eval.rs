@@ -312,9 +312,9 @@ pub fn pad(node: &mut Node, set_json: &str, n: usize) -> Result<(), EvalError> {
             "title": format!("{} ({})", text(a, "title"), i + 1),
             "summary": text(b, "summary"),
             "body": story,
-            "priorities": a.get("priorities").cloned().unwrap_or(Value::Null),
-            "methods": b.get("methods").cloned().unwrap_or(Value::Null),
-            "tags": c.get("tags").cloned().unwrap_or(Value::Null),
+            "priorities": a.get("priorities").cloned().unwrap_or_else(|| Value::Array(Vec::new())),
+            "methods": b.get("methods").cloned().unwrap_or_else(|| Value::Array(Vec::new())),
+            "tags": c.get("tags").cloned().unwrap_or_else(|| Value::Array(Vec::new())),
             "place": text(b, "place"),
         });
         batch.push(EntryInput::from_json(Kind::Learning, fields).map_err(|e| {
