@@ -20,6 +20,8 @@
 //! - [`who`]: who's who, `/who?topic=` and `/api/who?topic=`: the
 //!   organisations and consenting people who know about a topic, with
 //!   their evidence linked.
+//! - [`convening`]: questions and replies on an entry's page, going to
+//!   events and supporting ideas; `/events`, `/ideas`, `/questions`.
 //! - [`api`]: `/api/…`, JSON in and out (only `application/json` bodies).
 //! - [`files`]: an entry's attachments: the Attachments section, uploads
 //!   streamed into the file store, downloads that can never run in this
@@ -37,6 +39,7 @@
 mod api;
 mod auth;
 mod chart;
+mod convening;
 mod feeds;
 mod files;
 mod forms;
@@ -301,6 +304,7 @@ fn router(state: AppState, addr: SocketAddr) -> Router {
         .merge(api::routes())
         .merge(chart::routes())
         .merge(who::routes())
+        .merge(convening::routes())
         .merge(files::routes(state.0.limits))
         .merge(similar::routes())
         .layer(axum::middleware::from_fn_with_state(

@@ -184,6 +184,11 @@ enum Input {
     List,
     /// Yes or no.
     Check,
+    /// A wall-clock date and time (`datetime-local`), read in the form's
+    /// time zone (an event's `time_zone`).
+    When,
+    /// A whole number of at least 1, or nothing.
+    Count,
 }
 
 #[derive(Debug)]
@@ -313,11 +318,63 @@ const CONTACT: &[Field] = &[
     ),
 ];
 
+const EVENT: &[Field] = &[
+    TITLE,
+    SUMMARY,
+    required(
+        "starts",
+        When,
+        "Date and time it starts, in the time zone below.",
+    ),
+    required("ends", When, "Date and time it ends."),
+    f(
+        "time_zone",
+        Text,
+        "An IANA time zone name, for example Europe/London.",
+    ),
+    f(
+        "place",
+        Text,
+        "Venue and town; leave empty for an online event.",
+    ),
+    f(
+        "link",
+        Text,
+        "Where to join online or read more (https://…).",
+    ),
+    f(
+        "organiser",
+        Text,
+        "Who runs it, if not your organisation alone.",
+    ),
+    f(
+        "capacity",
+        Count,
+        "How many organisations can come; leave empty for no limit.",
+    ),
+    PRIORITIES,
+    TAGS,
+];
+
+const IDEA: &[Field] = &[
+    TITLE,
+    required(
+        "summary",
+        Area,
+        "The idea in one or two sentences, shown in the ranking.",
+    ),
+    f("problem", Area, "The problem it answers, and for whom."),
+    PRIORITIES,
+    TAGS,
+];
+
 fn fields(kind: Kind) -> Option<&'static [Field]> {
     match kind {
         Kind::Learning => Some(LEARNING),
         Kind::Project => Some(PROJECT),
         Kind::Contact => Some(CONTACT),
+        Kind::Event => Some(EVENT),
+        Kind::Idea => Some(IDEA),
         _ => None,
     }
 }
@@ -328,6 +385,8 @@ fn label(field: &Field) -> String {
         "open_to" => "Open to".into(),
         "lived_experience_partner" => "Lived experience".into(),
         "lived_experience" => "Lived experience".into(),
+        "link" => "Link".into(),
+        "capacity" => "Places".into(),
         other => humanise(other),
     }
 }
@@ -376,6 +435,8 @@ impl Sent {
                     .collect::<Vec<_>>()
             ),
             Check => Value::Bool(matches!(one, "on" | "true" | "yes")),
+            // Read as typed; `typed_values` turns them into the model's.
+            When | Count => Value::String(one.trim().to_string()),
         }
     }
 
@@ -483,6 +544,19 @@ fn input(field: &Field, value: &Value, vocab: &Vocabularies, problems: &[Problem
                 }
             }
         }
+        When | Count => html! {
+            div class=(class) {
+                label for=(id) { (label_text) }
+                (hint)
+                @if field.input == When {
+                    input id=(id) type="datetime-local" name=(field.name) value=(text) required[field.required]
+                        aria-invalid=[invalid.then_some("true")] aria-describedby=[described];
+                } @else {
+                    input id=(id) type="number" min="1" step="1" inputmode="numeric" name=(field.name) value=(text)
+                        aria-invalid=[invalid.then_some("true")] aria-describedby=[described];
+                }
+            }
+        },
         Check => html! {
             div class=(format!("{class} choice")) {
                 (field_errors(&id, &errors))
@@ -514,6 +588,8 @@ fn title_of(kind: Kind) -> &'static str {
     match kind {
         Kind::Learning => "Share learning",
         Kind::Project => "New improvement project",
+        Kind::Event => "New event",
+        Kind::Idea => "Put forward an idea",
         _ => "New contact",
     }
 }
@@ -633,21 +709,144 @@ fn form_page(
     }
 }
 
-pub(crate) async fn new_page(Path(kind): Path<String>) -> Result<Response, Failure> {
+pub(crate) async fn new_page(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+) -> Result<Response, Failure> {
     let kind = parse_kind(&kind)?;
     let vocab = Vocabularies::default();
     let sent = Sent::default();
+    let rounds = rounds_for(&state, kind).await?;
+    let mut values = Map::new();
+    if kind == Kind::Event {
+        values.insert(
+            "time_zone".into(),
+            json!(convene_model::event::DEFAULT_TIME_ZONE),
+        );
+    }
     let form = form_page(
         title_of(kind),
         &format!("/new/{}", kind.as_str()),
         kind,
-        &Map::new(),
+        &values,
         "community",
-        extras(kind, &sent, &vocab, &[]),
+        html! { (extras(kind, &sent, &vocab, &[])) (round_select(kind, &sent, &rounds, &[])) },
         &[],
     );
     let page = html! { (form) (super::similar::panel(kind)) };
     Ok(html_page(title_of(kind), page))
+}
+
+/// The voting rounds a new idea may be put forward in (none for other
+/// kinds).
+async fn rounds_for(state: &AppState, kind: Kind) -> Result<Vec<(String, String)>, Failure> {
+    if kind != Kind::Idea {
+        return Ok(Vec::new());
+    }
+    state
+        .run(|node| Ok(super::convening::round_options(node)?))
+        .await
+}
+
+/// An idea's round: a choice of the rounds held here.
+fn round_select(
+    kind: Kind,
+    sent: &Sent,
+    rounds: &[(String, String)],
+    problems: &[Problem],
+) -> Markup {
+    if kind != Kind::Idea {
+        return html! {};
+    }
+    let messages = messages_for(problems, "round");
+    let chosen = sent.one("round");
+    html! {
+        div class=(if messages.is_empty() { "field" } else { "field invalid" }) {
+            label for="f-round" { "Voting round" }
+            p class="hint" id="f-round-hint" { "Put it forward in a round the stewards set, or in none." }
+            (field_errors("f-round", &messages))
+            select id="f-round" name="round" aria-describedby="f-round-hint" {
+                option value="" { "No round" }
+                @for (id, title) in rounds {
+                    option value=(id) selected[chosen == id] { (title) }
+                }
+            }
+        }
+    }
+}
+
+/// Turns what a form typed into the model's values where they differ: an
+/// event's local times (read in its time zone) and its number of places,
+/// an idea's round. Each value that cannot be read is left out of `json`
+/// with a problem; the second list names the fields whose model problems
+/// ("is required") would only repeat that.
+fn typed_values(
+    kind: Kind,
+    json: &mut Map<String, Value>,
+    sent: &Sent,
+    node: &Node,
+) -> (Vec<Problem>, Vec<&'static str>) {
+    let mut problems = Vec::new();
+    let mut covered = Vec::new();
+    let zone = match sent.one("time_zone").trim() {
+        "" => convene_model::event::DEFAULT_TIME_ZONE,
+        z => z,
+    };
+    for field in fields(kind).unwrap_or_default() {
+        let text = sent.one(field.name).trim();
+        match field.input {
+            When => {
+                json.remove(field.name);
+                if text.is_empty() {
+                    continue;
+                }
+                match convene_model::event::parse_local(text, zone) {
+                    Ok(t) => {
+                        json.insert(field.name.into(), json!(t.to_string()));
+                    }
+                    // The time zone's own problem says it.
+                    Err(convene_model::event::LocalTimeError::Zone(_)) => {
+                        covered.push(field.name);
+                    }
+                    Err(e) => {
+                        problems.push(problem(field.name, e.to_string()));
+                        covered.push(field.name);
+                    }
+                }
+            }
+            Count => {
+                json.remove(field.name);
+                if text.is_empty() {
+                    continue;
+                }
+                match text.parse::<u64>() {
+                    Ok(n) if n >= 1 => {
+                        json.insert(field.name.into(), json!(n));
+                    }
+                    _ => {
+                        problems.push(problem(
+                            field.name,
+                            format!("{text:?} is not a whole number of at least 1"),
+                        ));
+                        covered.push(field.name);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if kind == Kind::Idea {
+        let round = sent.one("round").trim();
+        if !round.is_empty() {
+            match node.resolve(round).and_then(|id| node.get(id)) {
+                Ok(e) if e.meta.kind == Kind::Round => {
+                    json.insert("round".into(), json!(e.id.to_string()));
+                }
+                _ => problems.push(problem("round", "is not a voting round held here")),
+            }
+        }
+    }
+    (problems, covered)
 }
 
 fn unprocessable(title: &str, page: Markup) -> Response {
@@ -817,18 +1016,23 @@ pub(crate) async fn new_submit(
         let sent = Sent(sent.0.clone());
         state
             .run(move |node| {
+                let mut json = json;
+                let (typed, covered) = typed_values(kind, &mut json, &sent, node);
                 let attempt = || -> Result<_, Vec<Problem>> {
                     // Every problem at once: those of the parts only the
                     // form has, then the model's own check of the rest.
                     let mut input = EntryInput::from_json(kind, Value::Object(json))
                         .map_err(|e| problems_of(e.into()))?;
-                    let mut problems = Vec::new();
+                    let mut problems = typed;
                     complete(kind, &mut input, &sent, &mut problems);
                     if !problems.is_empty() {
                         // Report the body's own problems with these, not after.
                         let mut body = input.body.clone();
                         if let Err(p) = body.check(node.vocab()) {
-                            problems.extend(p.0);
+                            problems.extend(
+                                p.0.into_iter()
+                                    .filter(|p| !covered.contains(&form_field(&p.field).as_str())),
+                            );
                         }
                         return Err(problems);
                     }
@@ -842,13 +1046,14 @@ pub(crate) async fn new_submit(
         Ok(id) => Ok(Redirect::to(&format!("/e/{id}")).into_response()),
         Err(problems) => {
             let vocab = Vocabularies::default();
+            let rounds = rounds_for(&state, kind).await?;
             let form = form_page(
                 title_of(kind),
                 &format!("/new/{}", kind.as_str()),
                 kind,
                 &values,
                 &visibility_of(&sent),
-                extras(kind, &sent, &vocab, &problems),
+                html! { (extras(kind, &sent, &vocab, &problems)) (round_select(kind, &sent, &rounds, &problems)) },
                 &problems,
             );
             let page = html! { (form) (super::similar::panel(kind)) };
@@ -907,7 +1112,9 @@ fn edit_extras(entry: &Entry, sent: &Sent, problems: &[Problem]) -> Markup {
 fn load(node: &Node, id: &str) -> Result<Entry, Failure> {
     let id = node.resolve(id)?;
     let entry = node.get(id)?;
-    if fields(entry.meta.kind).is_none() {
+    // An event's times and an idea's round are set when published; they
+    // are edited with `convene edit` for now.
+    if fields(entry.meta.kind).is_none() || matches!(entry.meta.kind, Kind::Event | Kind::Idea) {
         return Err(Failure::bad_request(format!(
             "a {} cannot be edited here",
             entry.meta.kind

@@ -42,6 +42,9 @@ fn frame(title: &str, body: Markup, signed_in: bool) -> Markup {
                                 li { a href="/new/learning" { "Share learning" } }
                                 li { a href="/new/project" { "New project" } }
                                 li { a href="/new/contact" { "New contact" } }
+                                li { a href="/events" { "Events" } }
+                                li { a href="/ideas" { "Ideas" } }
+                                li { a href="/questions" { "Questions" } }
                                 li { a href="/who" { "Who's who" } }
                                 li { a href="/community" { "Community" } }
                             }
@@ -384,6 +387,8 @@ struct EntryView {
     files: FilesView,
     /// The upload form as a failed upload left it.
     upload: UploadForm,
+    /// Questions, going and support (`convening`).
+    talk: super::convening::EntryTalk,
 }
 
 pub(crate) async fn entry(
@@ -400,6 +405,27 @@ pub(crate) async fn entry_page(
     id: String,
     status: StatusCode,
     upload: UploadForm,
+) -> Result<Response, Failure> {
+    entry_page_full(state, id, status, upload, super::convening::Said::Nothing).await
+}
+
+/// Entry `id`'s page with `status`, its question, reply or answer forms
+/// as a refused post left them (`said`).
+pub(crate) async fn entry_page_with(
+    state: &AppState,
+    id: String,
+    status: StatusCode,
+    said: super::convening::Said,
+) -> Result<Response, Failure> {
+    entry_page_full(state, id, status, UploadForm::default(), said).await
+}
+
+async fn entry_page_full(
+    state: &AppState,
+    id: String,
+    status: StatusCode,
+    upload: UploadForm,
+    said: super::convening::Said,
 ) -> Result<Response, Failure> {
     let limits = state.0.limits;
     let can_fetch = state.client().is_some();
@@ -424,6 +450,7 @@ pub(crate) async fn entry_page(
                 standing: node.org_standing(&entry.meta.owner),
                 history: node.history(id)?,
                 files: FilesView::load(node, id, limits, can_fetch)?,
+                talk: super::convening::EntryTalk::load(node, &entry, said)?,
                 entry,
                 org_names,
                 upload,
@@ -473,10 +500,11 @@ fn render_entry(v: &EntryView) -> Markup {
         @if editable && v.may_change {
             p { a class="button" href=(format!("/e/{id}/edit")) { "Edit" } }
         }
+        (v.talk.top())
         @if let Value::Object(fields) = &json {
             dl class="fields" {
                 @for (field, value) in fields.iter() {
-                    @if !matches!(field.as_str(), "title" | "measures" | "pdsa" | "attachments") && !is_empty(value) {
+                    @if !matches!(field.as_str(), "title" | "measures" | "pdsa" | "attachments") && !super::convening::shown_apart(e.meta.kind, field) && !is_empty(value) {
                         dt { (humanise(field)) }
                         dd { (render_value(field, value, &vocab)) }
                     }
@@ -499,6 +527,7 @@ fn render_entry(v: &EntryView) -> Markup {
             }
             (super::pdsa::section(&id, p, v.may_change))
         }
+        (v.talk.questions())
         section aria-labelledby="history" {
             h2 id="history" { "History" }
             ol class="history" {
