@@ -442,3 +442,122 @@ fn ideas_are_matched_and_find_similar_work() {
     );
     assert!(ids.iter().take(2).any(|i| *i == idea), "{rows:#?}");
 }
+
+/// In headless Chromium (when `chromium` and `chromium-driver` are
+/// installed, as for `tests/browser.rs`): typing a draft into the new
+/// project form fills the Similar work panel, under the pages' real
+/// content security policy and session cookie.
+#[test]
+fn the_panel_fills_in_as_a_person_types() {
+    use fantoccini::{ClientBuilder, Locator};
+    const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+    const CHROMIUM: &str = "/usr/bin/chromium";
+    if !(std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists()) {
+        assert!(
+            std::env::var("CONVENE_REQUIRE_BROWSER").is_err(),
+            "CONVENE_REQUIRE_BROWSER is set but {CHROMEDRIVER} or {CHROMIUM} is missing"
+        );
+        eprintln!("skipping the panel's browser test: install chromium and chromium-driver");
+        return;
+    }
+    let (home, handover) = community();
+    let daemon = Daemon::start(&home, &[]);
+    let sign_in = home.stdout(&["open", "--print"]).trim().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _driver = Killed(
+        std::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    support::wait_for(Duration::from_secs(20), "chromedriver to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    let profile = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--no-first-run", "--disable-background-networking", "--disable-sync",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session");
+        c.goto(&sign_in).await.unwrap();
+        c.goto(&format!("{}new/project", daemon.web)).await.unwrap();
+        let panel = "return document.getElementById('similar-work').hidden";
+        assert_eq!(
+            c.execute(panel, vec![]).await.unwrap(),
+            true,
+            "hidden until typed"
+        );
+        for (css, text) in [
+            ("#f-title", "Crews waiting outside A&E"),
+            (
+                "#f-summary",
+                "Paramedics queue for hours before they can hand over patients.",
+            ),
+        ] {
+            c.find(Locator::Css(css))
+                .await
+                .unwrap()
+                .send_keys(text)
+                .await
+                .unwrap();
+        }
+        let first = "var a = document.querySelector('#similar-work .similar-list li a');
+                     return a ? a.getAttribute('href') : null;";
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let href = loop {
+            let v = c.execute(first, vec![]).await.unwrap();
+            if let Some(h) = v.as_str() {
+                break h.to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the panel did not fill in"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(href, format!("/e/{handover}"));
+        assert_eq!(c.execute(panel, vec![]).await.unwrap(), false);
+        let text = c
+            .execute(
+                "return document.getElementById('similar-work').textContent",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let text = text.as_str().unwrap();
+        assert!(text.contains("Ambulance handover delays"), "{text}");
+        assert!(text.contains("words in common"), "{text}");
+        c.close().await.unwrap();
+    });
+    daemon.stop();
+}
