@@ -537,6 +537,15 @@ fn the_page_lists_them_with_links_and_needs_sign_in() {
     let group_at = html.find("Felling Community Group").unwrap();
     assert!(trust_at < group_at, "ranked");
 
+    // A topic nobody knows about: said so, with the form to try another.
+    let (status, html) = get(
+        &format!("{}who?topic=zzyzx", daemon.web),
+        Some(("Cookie", &cookie)),
+    );
+    assert_eq!(status, 200);
+    assert!(html.contains("No one found for “zzyzx”"), "{html}");
+    assert!(html.contains("value=\"zzyzx\""), "the box keeps the topic");
+
     // A topic with no word: the form again, with the problem.
     let (status, html) = get(
         &format!("{}who?topic=%28%29", daemon.web),
