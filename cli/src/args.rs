@@ -59,6 +59,8 @@ pub enum Command {
     Similar(crate::similar::SimilarArgs),
     /// Who knows about a topic: organisations and people (contacts who agreed to be listed), ranked, with the evidence
     Who(crate::who::WhoArgs),
+    /// What's new since a time (7d by default): learning, projects, events to come, ideas, questions on your entries; text or Markdown for a newsletter or an email
+    Digest(crate::digest::DigestArgs),
     /// Withdraw an entry your organisation owns (it stays in history)
     Retract(RetractArgs),
     /// Ask a question about a learning entry, project, event or idea

@@ -101,6 +101,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Search(a) => search(&mut out, &home, a)?,
         Command::Similar(a) => crate::similar::run(&mut out, &home, a)?,
         Command::Who(a) => crate::who::run(&mut out, &home, a)?,
+        Command::Digest(a) => crate::digest::run(&mut out, &home, a)?,
         Command::Attach(a) => crate::files::attach(&mut out, &home, a)?,
         Command::Ask(a) => crate::convening::ask(&mut out, &home, a)?,
         Command::Reply(a) => crate::convening::reply(&mut out, &home, a)?,

@@ -14,6 +14,7 @@ mod chart;
 mod commands;
 mod community;
 mod convening;
+mod digest;
 mod feeds;
 mod files;
 mod input;

@@ -51,6 +51,10 @@
 //!   set.
 //! - [`tabular`]: spreadsheets in (every row checked before any is
 //!   written) and out.
+//! - [`digest`]: what's new in a period (what reached this node, events
+//!   to come, questions and replies on this organisation's entries) for a
+//!   newsletter or an email, as Markdown or plain text; never drafts,
+//!   never contacts' names.
 //! - [`doctor`]: `convene doctor`'s checks of a home (files, key,
 //!   database integrity, config, bootstrap peers, clock, disk, daemon).
 //! - [`feeds`]: the Atom feed of entries and the iCalendar feed of events
@@ -121,6 +125,7 @@ pub mod community;
 pub mod convening;
 pub mod daemon;
 pub mod demo;
+pub mod digest;
 pub mod doctor;
 pub mod error;
 pub mod feeds;

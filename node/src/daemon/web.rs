@@ -22,6 +22,8 @@
 //!   their evidence linked.
 //! - [`convening`]: questions and replies on an entry's page, going to
 //!   events and supporting ideas; `/events`, `/ideas`, `/questions`.
+//! - [`whatsnew`]: `/whats-new`, what changed since this browser's last
+//!   visit (kept in a cookie of its own), each thing linked.
 //! - [`api`]: `/api/…`, JSON in and out (only `application/json` bodies).
 //! - [`files`]: an entry's attachments: the Attachments section, uploads
 //!   streamed into the file store, downloads that can never run in this
@@ -47,6 +49,7 @@ mod pages;
 mod pdsa;
 mod query;
 mod similar;
+mod whatsnew;
 mod who;
 
 use std::net::SocketAddr;
@@ -304,6 +307,7 @@ fn router(state: AppState, addr: SocketAddr) -> Router {
         .merge(api::routes())
         .merge(chart::routes())
         .merge(who::routes())
+        .merge(whatsnew::routes())
         .merge(convening::routes())
         .merge(files::routes(state.0.limits))
         .merge(similar::routes())

@@ -39,6 +39,7 @@ fn frame(title: &str, body: Markup, signed_in: bool) -> Markup {
                         nav aria-label="Main" {
                             ul {
                                 li { a href="/" { "Browse" } }
+                                li { a href="/whats-new" { "What's new" } }
                                 li { a href="/new/learning" { "Share learning" } }
                                 li { a href="/new/project" { "New project" } }
                                 li { a href="/new/contact" { "New contact" } }
