@@ -251,6 +251,14 @@ fn conversations_and_answers_reach_only_the_entrys_audience_and_agree_everywhere
         .filter(|r| r["owner_name"] == "Member Council")
         .count();
     assert_eq!(council_answers, 2, "one for the idea, one for the event");
+
+    // A removed organisation's support stops counting.
+    trust
+        .convene(&["member", "remove", "Hexham Carers Group"])
+        .assert()
+        .success();
+    let r = trust.json(&["ideas", "--json"]);
+    assert_eq!(r["ideas"][0]["support"], 0, "{r}");
 }
 
 #[test]

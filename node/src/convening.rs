@@ -506,10 +506,25 @@ impl Node {
     }
 
     /// Each organisation's current answer to `to`: its latest response by
-    /// `at`, then by id (the same choice on every node).
+    /// `at`, then by id (the same choice on every node). An organisation
+    /// removed from the community no longer answers: its votes and places
+    /// stop counting once the removal has synced.
     fn current_answers(&self, to: DocumentId) -> Result<BTreeMap<OrgId, Response>, NodeError> {
+        let removed: BTreeSet<String> = self
+            .membership()
+            .map(|m| {
+                m.members
+                    .values()
+                    .filter(|i| i.removed.is_some())
+                    .map(|i| i.org.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut latest: BTreeMap<OrgId, (Timestamp, DocumentId, Response)> = BTreeMap::new();
         for (owner, r, id) in self.responses(to)? {
+            if removed.contains(&owner.to_string()) {
+                continue;
+            }
             let newer = latest
                 .get(&owner)
                 .is_none_or(|(at, prev, _)| (r.at, id) > (*at, *prev));
