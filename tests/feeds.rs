@@ -684,6 +684,28 @@ fn the_calendar_feed_carries_each_event_its_edits_and_cancellations() {
     assert_eq!(events.len(), 1);
     assert_eq!(prop(&events[0], "UID"), format!("{summit}@convene"));
 
+    // An erased event is gone from the feed altogether.
+    let (status, made) = api(
+        &home,
+        &daemon,
+        "POST",
+        "/api/entries/event",
+        &json!({
+            "title": "A walk that was never meant to be shared",
+            "starts": "2027-05-01T10:00:00Z",
+            "ends": "2027-05-01T11:00:00Z",
+        }),
+    );
+    assert_eq!(status, 201, "{made}");
+    let erased = made["id"].as_str().unwrap().to_string();
+    let (_, _, body) = get(&url, &[]);
+    assert_eq!(parse_ics(&body).len(), 3);
+    home.stdout(&["retract", &erased, "--erase"]);
+    let (_, _, body) = get(&url, &[]);
+    let events = parse_ics(&body);
+    assert_eq!(events.len(), 2);
+    assert!(!body.contains(&erased) && !body.contains("never meant"));
+
     // Revoked: refused.
     home.stdout(&["feed", "revoke", &link["id"].to_string()]);
     let (status, _, _) = get(&url, &[]);
