@@ -90,6 +90,7 @@ pub(crate) fn shown_apart(kind: Kind, field: &str) -> bool {
                 | "organiser"
                 | "capacity"
                 | "cancelled"
+                | "places"
         ),
         Kind::Idea => field == "round",
         Kind::Message => matches!(field, "about" | "reply_to"),
@@ -424,7 +425,10 @@ fn text_field(
             label for=(id) { (label) }
             @if !hint.is_empty() { p class="hint" id=(format!("{id}-hint")) { (hint) } }
             (field_errors(id, &errors))
+            // After a refused post the page opens at the field that needs
+            // attention, not at the top of the entry.
             textarea id=(id) name="text" rows=(rows) required maxlength=(MAX_MESSAGE)
+                autofocus[error.is_some()]
                 aria-invalid=[error.map(|_| "true")]
                 aria-describedby=[(!described.is_empty()).then_some(described)] { (text) }
         }
