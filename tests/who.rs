@@ -162,12 +162,18 @@ fn community() -> Community {
         ))
         .unwrap();
 
-    vcse.publish(learning(
+    // Written with the council and two people: Asha (a listed contact)
+    // and Bob (a name only).
+    let mut welcome = learning(
         "Warm welcome home",
         "Volunteers phone people the day after discharge from hospital.",
         &[],
-    ))
-    .unwrap();
+    );
+    if let Body::Learning(l) = &mut welcome.body {
+        l.authors = vec!["Asha Patel".into(), "Bob Hidden".into()];
+        l.organisations = vec!["Gateshead Council".into()];
+    }
+    vcse.publish(welcome).unwrap();
     vcse.publish(learning(
         "Community calls",
         "A 6 per cent fall in falls-related admissions.",
@@ -302,6 +308,17 @@ fn who_ranks_organisations_and_consenting_people_with_their_reasons() {
         reason(group, "published")["entries"][0]["title"],
         "Warm welcome home"
     );
+    // The council is named in it; Asha wrote it.
+    let council = orgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "Gateshead Council")
+        .expect("an organisation a learning entry names");
+    assert_eq!(
+        reason(council, "named-in")["entries"][0]["title"],
+        "Warm welcome home"
+    );
     // Events: the group ran one and runs another; the trust's cancelled
     // one counts for no one.
     assert_eq!(
@@ -340,6 +357,10 @@ fn who_ranks_organisations_and_consenting_people_with_their_reasons() {
     assert_eq!(
         reason(asha, "organiser")["entries"][0]["title"],
         "Discharge summit"
+    );
+    assert_eq!(
+        reason(asha, "author")["text"],
+        "wrote 1 learning entry on it"
     );
     // Bob counts for his project's organisation, unnamed.
     assert!(
@@ -567,7 +588,7 @@ fn the_page_lists_them_with_links_and_needs_sign_in() {
         names(&json["organisations"]),
         vec!["Newcastle Hospitals NHS Foundation Trust"]
     );
-    assert_eq!(json["total_organisations"], 3);
+    assert_eq!(json["total_organisations"], 4);
     let (status, body) = get(
         &format!("{}api/who?topic=discharge&limit=lots", daemon.web),
         Some(("Authorization", &auth)),
