@@ -482,3 +482,115 @@ fn the_whats_new_page_shows_a_reply_on_our_entry_once() {
     assert_eq!(status, 400);
     assert!(html.contains("is not a period or a date"), "{html}");
 }
+
+#[test]
+fn restricted_late_and_edited_entries_are_placed_as_they_should_be() {
+    use automerge::transaction::Transactable;
+
+    let us = Home::for_org("Gateshead Council", "council");
+    let trust = Home::for_org("Newcastle Hospitals NHS Foundation Trust", "nhs-trust");
+    let project = us
+        .stdout(&[
+            "publish",
+            "project",
+            "--title",
+            "Falls prevention",
+            "--summary",
+            "Strength and balance classes.",
+        ])
+        .trim()
+        .to_string();
+    let stored_by = now_ms();
+    while now_ms() <= stored_by {
+        std::hint::spin_loop();
+    }
+    let boundary = Timestamp(now_ms()).to_string();
+    us.stdout(&[
+        "edit",
+        &project,
+        "--set",
+        "aim=Ten per cent fewer falls by June",
+    ]);
+    us.stdout(&[
+        "publish",
+        "learning",
+        "--title",
+        "Internal lessons",
+        "--summary",
+        "For our own staff.",
+        "--visibility",
+        "organisation",
+    ]);
+    us.stdout(&[
+        "publish",
+        "idea",
+        "--title",
+        "While you are waiting family hubs",
+        "--summary",
+        "Support for families while they wait.",
+    ]);
+
+    // The trust wrote an entry 60 days ago (by its clock) that reaches us
+    // only now: history, not news, in this week's digest.
+    {
+        let mut t = Node::open(trust.path()).unwrap();
+        let old = t
+            .publish(convene_model::EntryInput {
+                body: convene_model::Body::Learning(convene_model::Learning {
+                    title: "Written long ago".into(),
+                    summary: "An old lesson.".into(),
+                    ..convene_model::Learning::default()
+                }),
+                visibility: None,
+                status: None,
+            })
+            .unwrap();
+        let mut doc = t.store().load(old).unwrap().unwrap();
+        doc.set_actor(automerge::ActorId::from(
+            t.identity().public_bytes().as_slice(),
+        ));
+        let mut tx = doc.transaction();
+        let sixty_days_ago = now_ms() - 60 * 86_400_000;
+        tx.put(
+            automerge::ROOT,
+            "created",
+            automerge::ScalarValue::Timestamp(sixty_days_ago),
+        )
+        .unwrap();
+        let (hash, _) = tx.commit();
+        let change = automerge::ReadDoc::get_change_by_hash(&doc, &hash.unwrap()).unwrap();
+        let signed = convene_node::SignedChange::sign(t.identity(), old, &change);
+        t.apply(vec![signed]).unwrap();
+    }
+    sync(&trust, &us);
+
+    let week = us.stdout(&["digest", "--since", &boundary]);
+    assert!(
+        week.contains("Updated projects (1)") && week.contains("Falls prevention"),
+        "{week}"
+    );
+    assert!(!week.contains("New projects"), "{week}");
+    assert!(
+        week.contains("New ideas (1)") && week.contains("While you are waiting"),
+        "{week}"
+    );
+    assert!(
+        !week.contains("Internal lessons"),
+        "restricted entries stay out: {week}"
+    );
+    assert!(
+        !week.contains("Written long ago"),
+        "a late old entry is not news: {week}"
+    );
+
+    let inside = us.stdout(&["digest", "--since", &boundary, "--include-restricted"]);
+    assert!(inside.contains("Internal lessons"), "{inside}");
+    assert!(inside.contains("Not for everyone."), "{inside}");
+    assert!(inside.contains("only: keep it inside"), "{inside}");
+
+    // Over a longer period the old entry counts: it reached us in it and
+    // was written less than 31 days before it began.
+    let quarter = us.stdout(&["digest", "--since", "12w"]);
+    assert!(quarter.contains("Written long ago"), "{quarter}");
+    assert!(quarter.contains("New projects (1)"), "{quarter}");
+}
