@@ -521,3 +521,80 @@ fn every_post_needs_a_session_from_this_server() {
     }
     assert_eq!(home.ids(), before, "nothing was written");
 }
+
+fn ok(home: &Home, args: &[&str]) {
+    let out = home.convene(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "convene {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_question_from_another_member_is_answered_on_the_owners_page() {
+    let trust = Home::initialised();
+    let council = Home::for_org("Gateshead Council", "council");
+    ok(&trust, &["community", "create", "Learning community"]);
+    let daemon = Daemon::start(&trust, &[]);
+    ok(
+        &council,
+        &["join", trust.stdout(&["invite", "--expires", "1d"]).trim()],
+    );
+    let entry = trust.publish("Handover delays: what the fast sites did");
+    ok(&council, &["sync", "--once", "--peer", &daemon.addr]);
+    let question = council
+        .stdout(&[
+            "ask",
+            &entry,
+            "--text",
+            "Which sites took part in the peer visits?",
+        ])
+        .trim()
+        .to_string();
+    ok(&council, &["sync", "--once", "--peer", &daemon.addr]);
+
+    let b = Browser::sign_in(&trust, &daemon);
+    // The owner sees it first among open questions, and open on the page.
+    let (_, html) = b.get("/questions");
+    let ours = from_id(&html, "on-ours");
+    let at = ours
+        .find("Which sites took part in the peer visits?")
+        .expect("listed");
+    assert!(at < ours.find("Other open questions").unwrap(), "{html}");
+    assert!(ours.contains("asked by Gateshead Council"), "{html}");
+    let (_, html) = b.get(&format!("/e/{entry}"));
+    let q = from_id(&html, &format!("q-{question}"));
+    assert!(
+        q.contains("Gateshead Council") && q.contains(r#"class="badge open""#),
+        "{html}"
+    );
+    assert!(html.contains("(1, 1 open)"), "{html}");
+
+    let (status, location, _) = b.post(
+        &format!("/e/{question}/reply"),
+        &[(
+            "text",
+            "Sunderland and Gateshead, with the ambulance service.",
+        )],
+    );
+    assert_eq!(status, 303);
+    assert!(
+        location.starts_with(&format!("/e/{entry}#q-")),
+        "{location}"
+    );
+    let (_, html) = b.get(&format!("/e/{entry}"));
+    assert!(html.contains("(1)"), "no longer open: {html}");
+    assert!(from_id(&html, &format!("q-{question}")).contains("answered"));
+    let (_, html) = b.get("/questions");
+    assert!(
+        !html.contains("Which sites took part"),
+        "answered questions leave the list: {html}"
+    );
+
+    // The asker's node gets the answer.
+    ok(&council, &["sync", "--once", "--peer", &daemon.addr]);
+    let t = thread(&council, &entry);
+    assert_eq!(t["questions"][0]["open"], false, "{t}");
+    assert_eq!(t["questions"][0]["replies"][0]["owner_name"], ORG, "{t}");
+}
