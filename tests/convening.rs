@@ -425,6 +425,13 @@ fn bad_convening_input_is_one_clear_line() {
         assert!(err.contains(says), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
-    // Nothing half-written: no entry was added.
+    // Nothing half-written: no entry, message or answer was added.
     assert_eq!(home.ids(), before);
+    for kind in ["message", "response", "event"] {
+        assert!(
+            home.json_lines(&["list", kind, "--all", "--json"])
+                .is_empty(),
+            "{kind}"
+        );
+    }
 }

@@ -190,8 +190,10 @@ impl Store {
             args.push(Value::Text(kind.as_str().into()));
             sql += &format!(" AND d.kind = ?{}", args.len());
         } else {
-            // Join claims are bookkeeping, not something people browse.
-            sql += " AND d.kind != 'join'";
+            // Join claims and answers (going, support) are bookkeeping, and
+            // questions and replies are read in their entry's thread: none
+            // is something people browse (`list message` still lists them).
+            sql += " AND d.kind NOT IN ('join', 'response', 'message')";
         }
         if let Some(owner) = &filter.owner {
             args.push(Value::Text(owner.clone()));
