@@ -901,7 +901,7 @@ async fn ideas(
             @if ranking.ideas.is_empty() {
                 p { "No ideas yet." }
             } @else {
-                table class="ranking" id="ranking" {
+                div class="table-scroll" { table class="ranking" id="ranking" {
                     thead { tr {
                         th scope="col" { "Rank" }
                         th scope="col" { "Idea" }
@@ -918,7 +918,7 @@ async fn ideas(
                             }
                         }
                     }
-                }
+                } }
             }
         },
     ))
