@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use convene_model::event::parse_local;
-use convene_model::{Answer, Body, Entry, EntryInput, Kind, Status, Visibility};
+use convene_model::{Answer, Body, Entry, EntryInput, Kind};
 use convene_node::Node;
 use convene_node::convening::{Thread, ThreadMessage};
 
@@ -158,33 +158,12 @@ pub struct PublishRound {
     pub common: PublishCommon,
 }
 
-fn start(kind: Kind, common: &PublishCommon) -> Result<EntryInput> {
-    let mut input = match &common.from {
-        Some(path) => {
-            let value = crate::input::read_file(path)?;
-            EntryInput::from_json(kind, value).with_context(|| format!("in {}", path.display()))?
-        }
-        None => EntryInput {
-            body: Body::empty(kind),
-            visibility: None,
-            status: None,
-        },
-    };
-    if let Some(v) = &common.visibility {
-        input.visibility = Some(v.parse::<Visibility>()?);
-    }
-    if common.draft {
-        input.status = Some(Status::Draft);
-    }
-    Ok(input)
-}
-
 fn time(flag: &str, text: &str, zone: &str) -> Result<convene_model::Timestamp> {
     parse_local(text, zone).with_context(|| format!("--{flag}"))
 }
 
 pub fn event_input(a: &PublishEvent) -> Result<EntryInput> {
-    let mut input = start(Kind::Event, &a.common)?;
+    let mut input = crate::input::start(Kind::Event, &a.common)?;
     let Body::Event(e) = &mut input.body else {
         unreachable!("start() returns the requested kind")
     };
@@ -222,7 +201,7 @@ pub fn event_input(a: &PublishEvent) -> Result<EntryInput> {
 }
 
 pub fn idea_input(node: &Node, a: &PublishIdea) -> Result<EntryInput> {
-    let mut input = start(Kind::Idea, &a.common)?;
+    let mut input = crate::input::start(Kind::Idea, &a.common)?;
     let Body::Idea(i) = &mut input.body else {
         unreachable!("start() returns the requested kind")
     };
@@ -248,7 +227,7 @@ pub fn idea_input(node: &Node, a: &PublishIdea) -> Result<EntryInput> {
 }
 
 pub fn round_input(a: &PublishRound) -> Result<EntryInput> {
-    let mut input = start(Kind::Round, &a.common)?;
+    let mut input = crate::input::start(Kind::Round, &a.common)?;
     let Body::Round(r) = &mut input.body else {
         unreachable!("start() returns the requested kind")
     };

@@ -45,7 +45,9 @@ pub fn read_file(path: &Path) -> Result<serde_json::Value> {
     }
 }
 
-fn start(kind: Kind, common: &PublishCommon) -> Result<EntryInput> {
+/// An empty entry of `kind`, or one read from `--from`, with the
+/// visibility and draft flags every publish shares applied.
+pub fn start(kind: Kind, common: &PublishCommon) -> Result<EntryInput> {
     let mut input = match &common.from {
         Some(path) => {
             let value = read_file(path)?;
