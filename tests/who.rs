@@ -558,6 +558,23 @@ fn the_page_lists_them_with_links_and_needs_sign_in() {
     let group_at = html.find("Felling Community Group").unwrap();
     assert!(trust_at < group_at, "ranked");
 
+    // No topic yet: the box, and the priorities and skills to start from.
+    let (status, html) = get(&format!("{}who", daemon.web), Some(("Cookie", &cookie)));
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!("href=\"/who?topic={DISCHARGE}\"")),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/who?topic=quality-improvement\""));
+    let (_, html) = get(
+        &format!("{}who?topic={DISCHARGE}", daemon.web),
+        Some(("Cookie", &cookie)),
+    );
+    assert!(
+        html.contains("Safe transfer of care collaborative"),
+        "{html}"
+    );
+
     // A topic nobody knows about: said so, with the form to try another.
     let (status, html) = get(
         &format!("{}who?topic=zzyzx", daemon.web),

@@ -91,6 +91,7 @@ async fn page(State(state): State<AppState>, Query(q): Query<WhoQuery>) -> Respo
             p class="error" role="alert" { (p) }
         }
         @if let Some(w) = &who { (results(w)) }
+        @if !asked { (suggestions()) }
     };
     (status, html_page(&title, body)).into_response()
 }
@@ -195,6 +196,33 @@ fn results(w: &Who) -> Markup {
                             (reasons(&p.reasons))
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Topics to start from: the community's priorities and skills.
+fn suggestions() -> Markup {
+    let vocab = convene_model::Vocabularies::default();
+    let link = |slug: &str| {
+        let mut url = form_urlencoded::Serializer::new(String::new());
+        url.append_pair("topic", slug);
+        format!("/who?{}", url.finish())
+    };
+    html! {
+        section aria-labelledby="who-start" {
+            h2 id="who-start" { "Or start from" }
+            h3 { "A priority" }
+            ul {
+                @for t in &vocab.priorities.terms {
+                    li { a href=(link(&t.slug)) { (t.label) } }
+                }
+            }
+            h3 { "A skill" }
+            ul class="tags" {
+                @for t in &vocab.skills.terms {
+                    li { a href=(link(&t.slug)) { (t.label) } }
                 }
             }
         }
