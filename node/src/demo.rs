@@ -123,13 +123,19 @@ fn publish_all(home: &Path, entries: &[serde_json::Value]) -> Result<usize, Node
     Ok(node.publish_batch(inputs)?.len())
 }
 
-/// Entries (learning, projects, contacts) a home holds.
+/// Entries of the kinds the sample publishes (learning, projects,
+/// contacts, events, ideas) a home holds.
 fn holding(home: &Path) -> Result<usize, NodeError> {
     let node = Node::open(home)?;
     Ok(Status::read(&node)?
         .counts
         .iter()
-        .filter(|(k, _)| matches!(k.as_str(), "learning" | "project" | "contact"))
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "learning" | "project" | "contact" | "event" | "idea"
+            )
+        })
         .map(|(_, n)| *n as usize)
         .sum())
 }
