@@ -10,8 +10,9 @@
 //!   skill or "open to" value it names (slug, label or alias, as
 //!   [`Vocabulary::resolve`] reads them), or, failing that, the one term of
 //!   a vocabulary whose name starts with the typed words ("discharge" is the
-//!   priority *Discharge and safe transfers of care*); and a place, when
-//!   some entry names it. Entries tagged with a term are *about* it.
+//!   priority *Discharge and safe transfers of care*) or, for two words
+//!   or more, holds them ("mental health"); and a place, when some entry
+//!   names it. Entries tagged with a term are *about* it.
 //! - as **free text** through the full-text index (FTS5, bm25): entries
 //!   that only *mention* the words count half as much as tagged ones.
 //!

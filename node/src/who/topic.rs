@@ -51,6 +51,23 @@ pub(super) fn starts_term<'a>(v: &'a Vocabulary, slug: &str) -> Option<&'a Term>
     found.next().is_none().then_some(first)
 }
 
+/// The one term of `v` whose name (or an alias) holds the typed words
+/// as a phrase, if exactly one does; for two words or more ("mental
+/// health", "safe transfers") of four letters or more, since one word
+/// alone, or "of care", is too loose.
+pub(super) fn phrase_term<'a>(v: &'a Vocabulary, slug: &str) -> Option<&'a Term> {
+    if slug.split('-').filter(|w| w.chars().count() >= 4).count() < 2 {
+        return None;
+    }
+    let holds = |s: &str| format!("-{s}-").contains(&format!("-{slug}-"));
+    let mut found = v
+        .terms
+        .iter()
+        .filter(|t| holds(&t.slug) || t.aliases.iter().any(|a| holds(&slugify(a))));
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
 /// What a person typed, read as vocabulary terms (see the module docs).
 pub(super) fn topic_terms(node: &Node, topic: &str) -> Result<Vec<TopicTerm>, WhoError> {
     let v = node.vocab();
@@ -75,7 +92,11 @@ pub(super) fn topic_terms(node: &Node, topic: &str) -> Result<Vec<TopicTerm>, Wh
         let slug = slugify(topic);
         out = vocabularies
             .iter()
-            .filter_map(|(field, voc)| starts_term(voc, &slug).map(|t| term(field, t)))
+            .filter_map(|(field, voc)| {
+                starts_term(voc, &slug)
+                    .or_else(|| phrase_term(voc, &slug))
+                    .map(|t| term(field, t))
+            })
             .collect();
     }
     let place = topic.to_lowercase();
@@ -124,5 +145,17 @@ mod tests {
         // Too short, or not the start of a term.
         assert!(starts_term(&v.priorities, "car").is_none());
         assert!(starts_term(&v.priorities, "health").is_none());
+        // Two words or more may sit anywhere in the name.
+        assert_eq!(
+            phrase_term(&v.priorities, "mental-health").unwrap().slug,
+            "children-and-young-peoples-mental-health"
+        );
+        assert_eq!(
+            phrase_term(&v.priorities, "safe-transfers").unwrap().slug,
+            "discharge-and-safe-transfers-of-care"
+        );
+        assert!(phrase_term(&v.priorities, "health").is_none());
+        assert!(phrase_term(&v.priorities, "of-care").is_none());
+        assert!(phrase_term(&v.priorities, "ment-health").is_none());
     }
 }
