@@ -205,6 +205,21 @@ fn a_digest_lists_what_is_new_and_nothing_that_must_not_leave() {
     for never in ["Draft plan", "Old approach", "Asha", "Dr Secret Organiser"] {
         assert!(!md.contains(never), "{never:?} is in the digest:\n{md}");
     }
+    // JSON for scripts: the same sections, no more.
+    let json = w.us.json(&["digest", "--format", "json"]);
+    assert_eq!(json["learning"][0]["title"], "Home before lunch");
+    assert_eq!(json["learning"][0]["id"], w.learning.as_str());
+    assert_eq!(json["events"][0]["place"], "Gateshead Civic Centre");
+    assert_eq!(
+        json["conversations"][0]["text"],
+        "How did you get pharmacy to come first?"
+    );
+    assert_eq!(json["new_contacts"], 1);
+    assert_eq!(json["audience"], "community");
+    let raw = json.to_string();
+    for never in ["Draft plan", "Old approach", "Asha", "Dr Secret Organiser"] {
+        assert!(!raw.contains(never), "{never:?} is in the JSON: {raw}");
+    }
     // Without one, entries are named by id.
     let md = w.us.stdout(&["digest", "--format", "markdown"]);
     assert!(

@@ -24,7 +24,7 @@ pub struct DigestArgs {
     /// Only these parts: learning, project, event, idea, question (questions and replies) or contact (a count); repeat for several
     #[arg(long = "kind", value_name = "KIND")]
     pub kinds: Vec<String>,
-    /// markdown or text (wrapped at 72 columns)
+    /// markdown, text (wrapped at 72 columns) or json (one object, for scripts)
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     pub format: String,
     /// Link each entry to its page under this address (your node's web app as readers reach it); without it entries are named by id

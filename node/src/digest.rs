@@ -35,6 +35,7 @@
 //! (72 columns), in a stable order.
 
 mod gather;
+mod json;
 pub mod period;
 pub mod render;
 
