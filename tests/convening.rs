@@ -287,7 +287,9 @@ fn a_round_takes_votes_while_open_up_to_its_picks_and_is_sealed_by_its_steward()
         .failure()
         .stderr(predicate::str::contains("steward"));
 
-    let closes = now_plus(4);
+    // Long enough for the votes below on a busy machine; the test waits for
+    // the close with a deadline, not a sleep.
+    let closes = now_plus(10);
     let round = trust.stdout(&[
         "publish",
         "round",
@@ -333,7 +335,7 @@ fn a_round_takes_votes_while_open_up_to_its_picks_and_is_sealed_by_its_steward()
         .assert()
         .failure()
         .stderr(predicate::str::contains("can be sealed after"));
-    wait_for(Duration::from_secs(20), "the round to close", || {
+    wait_for(Duration::from_secs(40), "the round to close", || {
         trust
             .convene(&["round", "close", round])
             .output()
