@@ -498,10 +498,29 @@ fn the_whats_new_page_shows_a_reply_on_our_entry_once() {
     assert!(html.contains("is not a period or a date"), "{html}");
 }
 
+/// Writes `key` at the root of `doc` in `node` as a change signed by the
+/// node itself: what a newer release, or a node that lies, could send.
+fn put_root(
+    node: &mut Node,
+    doc: convene_model::DocumentId,
+    key: &str,
+    value: automerge::ScalarValue,
+) {
+    use automerge::transaction::Transactable;
+    let mut state = node.store().load(doc).unwrap().unwrap();
+    state.set_actor(automerge::ActorId::from(
+        node.identity().public_bytes().as_slice(),
+    ));
+    let mut tx = state.transaction();
+    tx.put(automerge::ROOT, key, value).unwrap();
+    let (hash, _) = tx.commit();
+    let change = automerge::ReadDoc::get_change_by_hash(&state, &hash.unwrap()).unwrap();
+    let signed = convene_node::SignedChange::sign(node.identity(), doc, &change);
+    node.apply(vec![signed]).unwrap();
+}
+
 #[test]
 fn restricted_late_and_edited_entries_are_placed_as_they_should_be() {
-    use automerge::transaction::Transactable;
-
     let us = Home::for_org("Gateshead Council", "council");
     let trust = Home::for_org("Newcastle Hospitals NHS Foundation Trust", "nhs-trust");
     let project = us
@@ -560,26 +579,51 @@ fn restricted_late_and_edited_entries_are_placed_as_they_should_be() {
                 status: None,
             })
             .unwrap();
-        let mut doc = t.store().load(old).unwrap().unwrap();
-        doc.set_actor(automerge::ActorId::from(
-            t.identity().public_bytes().as_slice(),
-        ));
-        let mut tx = doc.transaction();
         let sixty_days_ago = now_ms() - 60 * 86_400_000;
-        tx.put(
-            automerge::ROOT,
+        put_root(
+            &mut t,
+            old,
             "created",
             automerge::ScalarValue::Timestamp(sixty_days_ago),
-        )
-        .unwrap();
-        let (hash, _) = tx.commit();
-        let change = automerge::ReadDoc::get_change_by_hash(&doc, &hash.unwrap()).unwrap();
-        let signed = convene_node::SignedChange::sign(t.identity(), old, &change);
-        t.apply(vec![signed]).unwrap();
+        );
+    }
+    // An entry we show to the trust only, and the trust's question on it,
+    // whose visibility the trust's node then widens to the community.
+    sync(&trust, &us);
+    let trust_org = Node::open(trust.path()).unwrap().org().to_string();
+    let shared = us
+        .stdout(&[
+            "publish",
+            "learning",
+            "--title",
+            "Shared with the trust only",
+            "--summary",
+            "Between us.",
+            "--visibility",
+            &trust_org,
+        ])
+        .trim()
+        .to_string();
+    sync(&us, &trust);
+    {
+        let mut t = Node::open(trust.path()).unwrap();
+        let q = t
+            .ask(shared.parse().unwrap(), "What did the trust board say?")
+            .unwrap();
+        put_root(
+            &mut t,
+            q,
+            "visibility",
+            automerge::ScalarValue::Str("community".into()),
+        );
     }
     sync(&trust, &us);
 
     let week = us.stdout(&["digest", "--since", &boundary]);
+    assert!(
+        !week.contains("Shared with the trust only") && !week.contains("trust board"),
+        "a message cannot carry a restricted entry into a community digest: {week}"
+    );
     assert!(
         week.contains("Updated projects (1)") && week.contains("Falls prevention"),
         "{week}"
@@ -601,6 +645,7 @@ fn restricted_late_and_edited_entries_are_placed_as_they_should_be() {
     let inside = us.stdout(&["digest", "--since", &boundary, "--include-restricted"]);
     assert!(inside.contains("Internal lessons"), "{inside}");
     assert!(inside.contains("Not for everyone."), "{inside}");
+    assert!(inside.contains("What did the trust board say?"), "{inside}");
     assert!(inside.contains("only: keep it inside"), "{inside}");
 
     // Over a longer period the old entry counts: it reached us in it and

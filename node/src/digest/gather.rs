@@ -262,7 +262,11 @@ impl Node {
             let Some(target) = about(about_id) else {
                 continue;
             };
-            if target.meta.status != Status::Published || !on_topic(&target) {
+            // The entry talked about must be one this digest may show too:
+            // a message's visibility is what its sender wrote, and one
+            // claiming "community" about an entry shown to a few must not
+            // carry that entry's title out.
+            if !shown(&target) || !on_topic(&target) {
                 continue;
             }
             let on_ours = target.meta.owner == me;
@@ -296,7 +300,11 @@ impl Node {
             let (Ok(question), Some(target)) = (self.get(q.question), about(q.about)) else {
                 continue;
             };
-            if !shown(&question) || !on_topic(&target) || question.meta.owner == me {
+            if !shown(&question)
+                || !shown(&target)
+                || !on_topic(&target)
+                || question.meta.owner == me
+            {
                 continue;
             }
             d.waiting.push(MessageItem {
