@@ -177,6 +177,34 @@ pub struct Meta {
     pub status: Status,
 }
 
+/// What every document says about itself, read without knowing its kind:
+/// enough to decide who may write it and who may see it. A node reads a
+/// document of a kind a newer Convene made through this, so it can store
+/// it, check every change to it and pass it on to those who may see it,
+/// though it cannot show it.
+#[derive(Debug, Clone, PartialEq, Hydrate)]
+pub struct Header {
+    /// The kind as written (perhaps one this version does not know).
+    pub kind: String,
+    pub owner: OrgId,
+    pub visibility: Visibility,
+    #[autosurgeon(missing = "Default::default")]
+    pub editors: Vec<OrgId>,
+    #[autosurgeon(missing = "Default::default")]
+    pub created: Timestamp,
+    #[autosurgeon(missing = "Default::default")]
+    pub updated: Timestamp,
+    #[autosurgeon(missing = "Default::default")]
+    pub status: Status,
+}
+
+impl Header {
+    /// The kind, if this version knows it.
+    pub fn known_kind(&self) -> Option<Kind> {
+        self.kind.parse().ok()
+    }
+}
+
 /// The kind-specific part of an entry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]

@@ -64,7 +64,7 @@ pub use check::{Problem, Problems};
 pub use codec::{Prose, Timestamp};
 pub use contact::{Channel, Consent, Contact};
 pub use entry::{
-    Body, DocError, Entry, EntryInput, InputError, Kind, Meta, SCHEMA, SearchText, Status,
+    Body, DocError, Entry, EntryInput, Header, InputError, Kind, Meta, SCHEMA, SearchText, Status,
 };
 pub use event::Event;
 pub use id::{DocumentId, IdError, OrgId};

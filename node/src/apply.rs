@@ -27,7 +27,7 @@ mod parallel;
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{Automerge, Change, ChangeHash};
-use convene_model::{Charter, Claim, DocumentId, Kind, Meta, OrgId, Organisation};
+use convene_model::{Charter, Claim, DocumentId, Header, Kind, OrgId, Organisation};
 
 use crate::error::NodeError;
 use crate::node::{ApplyReport, OnProgress, Rejection};
@@ -132,7 +132,11 @@ pub(crate) fn verify_all(changes: Vec<SignedChange>) -> Verified {
 /// Who may write a document, read from its state.
 #[derive(Debug, Clone, PartialEq)]
 struct Rules {
-    kind: Kind,
+    /// The kind, if this version knows it: a kind made by a newer Convene
+    /// is written by its owner and editors, as most kinds are.
+    kind: Option<Kind>,
+    /// The kind as the document names it.
+    kind_name: String,
     owner: OrgId,
     visibility: String,
     editors: Vec<OrgId>,
@@ -148,26 +152,28 @@ struct Rules {
 
 impl Rules {
     fn of(state: &Automerge) -> Result<Self, String> {
-        let meta: Meta = autosurgeon::hydrate(state).map_err(|e| e.to_string())?;
-        let profile_nodes = if meta.kind == Kind::Organisation {
+        let meta: Header = autosurgeon::hydrate(state).map_err(|e| e.to_string())?;
+        let kind = meta.known_kind();
+        let profile_nodes = if kind == Some(Kind::Organisation) {
             let org: Organisation = autosurgeon::hydrate(state).map_err(|e| e.to_string())?;
             org.nodes.into_iter().collect()
         } else {
             BTreeSet::new()
         };
-        let charter = if meta.kind == Kind::Charter {
+        let charter = if kind == Some(Kind::Charter) {
             Some(autosurgeon::hydrate(state).map_err(|e| e.to_string())?)
         } else {
             None
         };
-        let claim: Option<Claim> = if meta.kind == Kind::Join {
+        let claim: Option<Claim> = if kind == Some(Kind::Join) {
             Some(autosurgeon::hydrate(state).map_err(|e| e.to_string())?)
         } else {
             None
         };
         let claim_node = claim.as_ref().map(|c| c.node.clone());
         Ok(Self {
-            kind: meta.kind,
+            kind,
+            kind_name: meta.kind,
             owner: meta.owner,
             visibility: meta.visibility.to_string(),
             editors: meta.editors,
@@ -198,10 +204,10 @@ fn reject(report: &mut ApplyReport, c: &SignedChange, reason: String) {
 /// owner organisation, or for a contact a steward's node.
 fn may_erase(w: &Writer<'_>, rules: &Rules, node: &str) -> Result<bool, NodeError> {
     Ok(match rules.kind {
-        Kind::Organisation => rules.profile_nodes.contains(node),
+        Some(Kind::Organisation) => rules.profile_nodes.contains(node),
         // Personal data: a steward may erase any contact, e.g. when the
         // person asks and their organisation has left.
-        Kind::Contact => {
+        Some(Kind::Contact) => {
             w.is_node_of(node, &rules.owner.to_string())?
                 || membership::load(w).is_some_and(|m| m.is_steward_node(node))
         }
@@ -516,7 +522,7 @@ fn apply_doc(
                     let made = first.unwrap_or_else(|| first_state(root));
                     made.and_then(|(scratch, rules)| {
                         first_state_kept = Some((scratch, root.hash()));
-                        let expected = if rules.kind == Kind::Organisation {
+                        let expected = if rules.kind == Some(Kind::Organisation) {
                             crate::trust::org_id(&signed.signer)
                         } else {
                             crate::trust::entry_id(&signed.hash)
@@ -581,7 +587,7 @@ fn apply_doc(
             report.refused_erased += new.len();
             return Ok(());
         }
-        if rules.kind != Kind::Organisation && !w.knows_org(&rules.owner.to_string())? {
+        if rules.kind != Some(Kind::Organisation) && !w.knows_org(&rules.owner.to_string())? {
             return wait_for(w, &new, &Awaits::Org(rules.owner.to_string()), now, report);
         }
         if may_erase(w, &rules, &node)? {
@@ -597,7 +603,7 @@ fn apply_doc(
         )?;
         w.drop_tombstone(doc)?;
     }
-    if rules.kind == Kind::Organisation && rules.owner.0 != doc {
+    if rules.kind == Some(Kind::Organisation) && rules.owner.0 != doc {
         for (signed, _) in &new {
             reject(
                 report,
@@ -608,7 +614,10 @@ fn apply_doc(
         return Ok(());
     }
     let owner = rules.owner.to_string();
-    let self_governed = matches!(rules.kind, Kind::Organisation | Kind::Charter | Kind::Join);
+    let self_governed = matches!(
+        rules.kind,
+        Some(Kind::Organisation | Kind::Charter | Kind::Join)
+    );
     if !self_governed
         && !w.knows_org(&owner)?
         && !members.is_some_and(|m| m.members.contains_key(&owner))
@@ -626,11 +635,11 @@ fn apply_doc(
     };
     let is_owner_node = |w: &Writer<'_>, node: &str| -> Result<bool, NodeError> {
         Ok(match rules.kind {
-            Kind::Organisation => rules.profile_nodes.contains(node),
-            Kind::Charter => charter_authority
+            Some(Kind::Organisation) => rules.profile_nodes.contains(node),
+            Some(Kind::Charter) => charter_authority
                 .as_ref()
                 .is_some_and(|m| m.is_steward_node(node)),
-            Kind::Join => rules.claim_node.as_deref() == Some(node),
+            Some(Kind::Join) => rules.claim_node.as_deref() == Some(node),
             _ => node_of(w, node, &owner)?,
         })
     };
@@ -655,7 +664,7 @@ fn apply_doc(
         // In a community, only current members' nodes write (charters and
         // join claims carry their own authority).
         if let Some(m) = members
-            && !matches!(rules.kind, Kind::Charter | Kind::Join)
+            && !matches!(rules.kind, Some(Kind::Charter | Kind::Join))
         {
             if m.org_of(&node).is_some_and(|o| o.removed.is_some()) {
                 seats.push(Seat::Former);
@@ -730,7 +739,7 @@ fn apply_doc(
                 &signed,
                 format!(
                     "node {node} may not change {} {doc}: it is not a node of its owner organisation {owner} or of an editor the owner named",
-                    rules.kind
+                    rules.kind_name
                 ),
             );
         }
@@ -761,7 +770,7 @@ fn apply_doc(
         Err(e) => Err(format!("cannot be applied: {e}")),
         Ok(()) => match Rules::of(&next) {
             Err(e) => Err(format!("breaks the entry's metadata: {e}")),
-            Ok(after) if after.kind != rules.kind || after.owner != rules.owner => {
+            Ok(after) if after.kind_name != rules.kind_name || after.owner != rules.owner => {
                 Err("changes the kind or owner of an entry, which never change".into())
             }
             Ok(after) if after.editors != owner_editors && !by_owner => {

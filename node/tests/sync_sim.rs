@@ -926,3 +926,85 @@ fn what_a_session_fetched_is_not_announced_back_to_where_it_came_from() {
     assert_eq!(net.catalogue(b), net.catalogue(a));
     assert!(back.is_empty(), "B told A of what it fetched: {back:?}");
 }
+
+/// A document of a kind a newer Convene makes ("poll" here): a node that
+/// cannot show it still checks who wrote it, stores it and passes it on
+/// to the members that may see it, so a new kind does not split a
+/// community whose nodes upgrade one at a time.
+#[test]
+fn a_kind_from_a_newer_version_is_checked_kept_and_passed_on() {
+    use automerge::transaction::Transactable;
+    let mut net = Net::new();
+    let a = net.add("Newer Trust");
+    let b = net.add("Older Council");
+    let c = net.add("Newer Group");
+    net.connect(a, b);
+    net.connect(b, c);
+    net.run();
+
+    // A writes a poll as a newer release would: the metadata every entry
+    // carries, and fields this release has never heard of.
+    let make = |node: &convene_node::Node, doc: Option<convene_model::DocumentId>, title: &str| {
+        let mut state = match doc {
+            Some(id) => node.store().load(id).unwrap().unwrap(),
+            None => automerge::Automerge::new(),
+        };
+        state.set_actor(automerge::ActorId::from(
+            node.identity().public_bytes().as_slice(),
+        ));
+        let mut tx = state.transaction();
+        if doc.is_none() {
+            let at = automerge::ScalarValue::Timestamp(1_700_000_000_000);
+            tx.put(automerge::ROOT, "kind", "poll").unwrap();
+            tx.put(automerge::ROOT, "schema", 2_u64).unwrap();
+            tx.put(automerge::ROOT, "owner", net_org(node)).unwrap();
+            tx.put(automerge::ROOT, "visibility", "community").unwrap();
+            tx.put(automerge::ROOT, "created", at.clone()).unwrap();
+            tx.put(automerge::ROOT, "updated", at).unwrap();
+            tx.put(automerge::ROOT, "status", "published").unwrap();
+            tx.put(automerge::ROOT, "choices", "Tuesday, Thursday")
+                .unwrap();
+        }
+        tx.put(automerge::ROOT, "title", title).unwrap();
+        let (hash, _) = tx.commit();
+        let hash = hash.unwrap();
+        let change = automerge::ReadDoc::get_change_by_hash(&state, &hash).unwrap();
+        let id = doc.unwrap_or_else(|| convene_node::trust::entry_id(&hash.0));
+        (
+            id,
+            convene_node::SignedChange::sign(node.identity(), id, &change),
+        )
+    };
+    fn net_org(node: &convene_node::Node) -> String {
+        node.org().to_string()
+    }
+    let (poll, first) = make(net.node(a), None, "Which day suits the summit?");
+    let report = net.node_mut(a).apply(vec![first]).unwrap();
+    assert!(report.rejected.is_empty(), "{report:?}");
+    net.run();
+
+    // B cannot show it, but holds it; C gets it through B.
+    for n in [b, c] {
+        assert!(
+            !net.node(n).store().changes(poll).unwrap().is_empty(),
+            "node {n} holds the poll"
+        );
+        assert!(net.node(n).get(poll).is_err(), "it is not shown");
+        let listed = net.node(n).list(&Default::default()).unwrap();
+        assert!(listed.iter().all(|l| l.id != poll));
+    }
+
+    // Its writers are still checked: B may not change A's poll.
+    let (_, forged) = make(net.node(b), Some(poll), "Mallory's poll");
+    let report = net.node_mut(c).apply(vec![forged]).unwrap();
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+
+    // An edit by its owner travels like the first change.
+    let (_, edit) = make(net.node(a), Some(poll), "Which day suits the summit best?");
+    net.node_mut(a).apply(vec![edit]).unwrap();
+    net.run();
+    assert_eq!(
+        net.node(c).store().heads(poll).unwrap(),
+        net.node(a).store().heads(poll).unwrap()
+    );
+}

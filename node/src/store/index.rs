@@ -7,7 +7,7 @@
 //! crash.
 
 use automerge::Automerge;
-use convene_model::{Body, DocumentId, Entry, Vocabularies};
+use convene_model::{Body, DocumentId, Entry, Header, Vocabularies};
 use rusqlite::{Connection, params};
 
 use super::StoreError;
@@ -64,9 +64,34 @@ pub(super) fn reindex(
             e.meta.created.millis(),
             e.meta.updated.millis(),
         ),
-        Err(_) => ("", String::new(), String::new(), "", String::new(), 0, 0),
+        // Not an entry this version can show (a kind or field a newer
+        // Convene made, or a body that does not check here): it stays out
+        // of every list (no kind), but what it says about its owner,
+        // audience and status still decides who it is passed on to, so a
+        // newer kind reaches the members that may see it through nodes
+        // that cannot show it.
+        Err(_) => match autosurgeon::hydrate::<_, Header>(state) {
+            Ok(h) => (
+                "",
+                h.owner.to_string(),
+                h.visibility.to_string(),
+                h.status.as_str(),
+                String::new(),
+                h.created.millis(),
+                h.updated.millis(),
+            ),
+            Err(_) => ("", String::new(), String::new(), "", String::new(), 0, 0),
+        },
     };
-    let problem = parsed.as_ref().err().cloned();
+    let problem = parsed.as_ref().err().map(|e| {
+        match autosurgeon::hydrate::<_, Header>(state) {
+            Ok(h) if h.known_kind().is_none() => format!(
+                "a {:?}, a kind this version of Convene does not know (a newer one made it): kept and passed on, not shown",
+                h.kind
+            ),
+            _ => e.clone(),
+        }
+    });
     if let Some(p) = &problem {
         tracing::warn!(doc = %id, problem = %p, "document is not a valid entry; kept but not indexed");
     }
