@@ -286,6 +286,16 @@ fn since_counts_from_when_entries_reached_this_node() {
         both.contains("Earlier learning") && both.contains("Later learning"),
         "{both}"
     );
+    // A limit keeps the newest of each section and says what it left out.
+    let one = home.stdout(&["digest", "--since", "1h", "--limit", "1"]);
+    assert!(
+        one.contains("Later learning") && !one.contains("Earlier learning"),
+        "{one}"
+    );
+    assert!(
+        one.contains("1 more thing is left out of this digest"),
+        "{one}"
+    );
     let none = home.stdout(&["digest", "--since", "0d"]);
     assert!(none.contains("Nothing new in this period."), "{none}");
 

@@ -37,6 +37,10 @@ pub struct DigestArgs {
     /// Also entries shown to some organisations only (for a digest that stays inside your organisation)
     #[arg(long)]
     pub include_restricted: bool,
+    /// At most N things in each section (the newest, or the soonest events)
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
     /// Write the digest to FILE (replaced whole, never left half-written) instead of printing it
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -75,6 +79,7 @@ pub fn run(out: &mut impl Write, home: &Path, a: DigestArgs) -> Result<()> {
             Audience::Community
         },
         weeks_ahead: a.weeks,
+        limit: Some(a.limit as usize),
     })?;
     let text = render::render(&digest, format, base.as_deref());
     match &a.out {

@@ -162,6 +162,9 @@ pub struct DigestOptions {
     pub audience: Audience,
     /// How many weeks ahead upcoming events are looked for.
     pub weeks_ahead: u32,
+    /// At most this many things per section (the first in its order);
+    /// `None`: all.
+    pub limit: Option<usize>,
 }
 
 impl DigestOptions {
@@ -174,6 +177,7 @@ impl DigestOptions {
             sections: Vec::new(),
             audience: Audience::Community,
             weeks_ahead: DEFAULT_WEEKS_AHEAD,
+            limit: None,
         }
     }
 
@@ -276,6 +280,8 @@ pub struct Digest {
     /// New contacts in the period (only their number; `None` when the
     /// section is not wanted or a priority filter is on).
     pub new_contacts: Option<usize>,
+    /// How many things the per-section limit left out, in all.
+    pub left_out: usize,
 }
 
 impl Digest {

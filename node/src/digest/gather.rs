@@ -14,10 +14,32 @@ use crate::node::Node;
 use crate::store::Filter;
 
 /// When a document's changes reached this node.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Arrival {
     first: i64,
     last: i64,
+    /// The document's kind as the store indexed it.
+    kind: String,
+}
+
+/// The section a document of `kind` feeds, if any.
+fn section_of(kind: &str) -> Option<Section> {
+    Some(match kind {
+        "learning" => Section::Learning,
+        "project" => Section::Projects,
+        "event" => Section::Events,
+        "idea" | "response" => Section::Ideas,
+        "message" => Section::Conversations,
+        "contact" => Section::Contacts,
+        _ => return None,
+    })
+}
+
+/// Keeps the first `n` of `list`; how many it dropped.
+fn cut<T>(list: &mut Vec<T>, n: usize) -> usize {
+    let dropped = list.len().saturating_sub(n);
+    list.truncate(n);
+    dropped
 }
 
 fn first_paragraph(text: &str) -> &str {
@@ -64,6 +86,7 @@ impl Node {
             conversations: Vec::new(),
             waiting: Vec::new(),
             new_contacts: None,
+            left_out: 0,
         };
         let shown = |e: &Entry| {
             e.meta.status == Status::Published
@@ -81,6 +104,8 @@ impl Node {
             a.first >= opts.since.millis()
                 && e.meta.created.millis() >= opts.since.millis() - LATE_MS
         };
+        // Organisation names, each read once (a profile is a document).
+        let names: std::cell::RefCell<BTreeMap<OrgId, Option<String>>> = Default::default();
         let item = |e: &Entry, seen: i64| -> Item {
             let summary = match &e.body {
                 Body::Learning(l) => first_paragraph(l.summary.as_str()).to_string(),
@@ -95,7 +120,11 @@ impl Node {
                 title: clip(e.body.title(), QUOTE_CHARS),
                 summary: clip(&summary, QUOTE_CHARS),
                 owner: e.meta.owner,
-                owner_name: self.org_name(&e.meta.owner),
+                owner_name: names
+                    .borrow_mut()
+                    .entry(e.meta.owner)
+                    .or_insert_with(|| self.org_name(&e.meta.owner))
+                    .clone(),
                 seen: Timestamp(seen),
                 priorities: e
                     .body
@@ -111,6 +140,12 @@ impl Node {
         let mut new_messages = Vec::new();
         let mut new_ideas = Vec::new();
         for (id, a) in &arrivals {
+            // Only what a wanted section reads is loaded (events are read
+            // from the list of events below; responses by `fresh_support`).
+            let wanted = section_of(&a.kind).is_some_and(|s| opts.wants(s));
+            if !wanted || matches!(a.kind.as_str(), "event" | "response") {
+                continue;
+            }
             let Ok(e) = self.get(*id) else { continue };
             if !shown(&e) {
                 continue;
@@ -231,6 +266,15 @@ impl Node {
             .sort_by(|a, b| b.seen.cmp(&a.seen).then(a.id.cmp(&b.id)));
         d.updated_projects
             .sort_by(|a, b| b.seen.cmp(&a.seen).then(a.id.cmp(&b.id)));
+        if let Some(n) = opts.limit {
+            d.left_out = cut(&mut d.learning, n)
+                + cut(&mut d.new_projects, n)
+                + cut(&mut d.updated_projects, n)
+                + cut(&mut d.events, n)
+                + cut(&mut d.new_ideas, n)
+                + cut(&mut d.conversations, n)
+                + cut(&mut d.waiting, n);
+        }
         Ok(d)
     }
 
@@ -332,7 +376,10 @@ impl Node {
         support: &BTreeMap<DocumentId, BTreeSet<String>>,
     ) -> Result<BTreeMap<DocumentId, usize>, DigestError> {
         let mut fresh: BTreeMap<DocumentId, BTreeSet<OrgId>> = BTreeMap::new();
-        for id in arrivals.keys() {
+        for (id, a) in arrivals {
+            if a.kind != "response" {
+                continue;
+            }
             let Ok(Entry {
                 meta,
                 body: Body::Response(r),
@@ -380,15 +427,16 @@ impl Node {
         let rows = stmt.query_map([since.millis(), until.millis()], |r| {
             Ok((
                 r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
                 r.get::<_, i64>(2)?,
                 r.get::<_, i64>(3)?,
             ))
         })?;
         let mut out = BTreeMap::new();
         for row in rows {
-            let (doc, first, last) = row?;
+            let (doc, kind, first, last) = row?;
             if let Some(id) = DocumentId::from_slice(&doc) {
-                out.insert(id, Arrival { first, last });
+                out.insert(id, Arrival { first, last, kind });
             }
         }
         Ok(out)

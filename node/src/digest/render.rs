@@ -152,6 +152,17 @@ pub(super) fn message_verb(m: &MessageItem) -> &'static str {
     }
 }
 
+/// What the per-section limit left out, if anything.
+pub(super) fn left_out_line(d: &Digest) -> Option<String> {
+    match d.left_out {
+        0 => None,
+        1 => Some("1 more thing is left out of this digest: see it in Convene.".into()),
+        n => Some(format!(
+            "{n} more things are left out of this digest: see them in Convene."
+        )),
+    }
+}
+
 pub(super) fn contacts_line(n: usize) -> String {
     let who = if n == 1 {
         "1 new contact".to_string()

@@ -40,6 +40,9 @@ pub const FIRST_VISIT_DAYS: i64 = 7;
 /// The longest period the page covers, whatever the cookie says.
 pub const MAX_DAYS: i64 = 90;
 
+/// The most things a section of the page lists.
+pub const PAGE_LIMIT: usize = 30;
+
 const DAY_MS: i64 = 24 * 3_600_000;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -136,6 +139,7 @@ async fn page(
         .run(move |node| {
             let mut opts = DigestOptions::new(since, Timestamp(now));
             opts.audience = Audience::Here;
+            opts.limit = Some(PAGE_LIMIT);
             Ok(node.digest(&opts)?)
         })
         .await;
@@ -264,6 +268,12 @@ fn render(heading: &str, d: &Digest) -> Markup {
         }
         @if let Some(n) = d.new_contacts.filter(|n| *n > 0) {
             p { (n) " new contacts in the directory." }
+        }
+        @if d.left_out > 0 {
+            p class="meta" {
+                (d.left_out) " more not listed here (each section shows its first "
+                (PAGE_LIMIT) "): " a href="/" { "browse" } " to see everything."
+            }
         }
     }
 }

@@ -6,8 +6,8 @@ use std::fmt::Write;
 use convene_model::DocumentId;
 
 use super::{
-    audience_line, contacts_line, entry_url, event_when, going, message_verb, name, owner,
-    period_line, support, title_line,
+    audience_line, contacts_line, entry_url, event_when, going, left_out_line, message_verb, name,
+    owner, period_line, support, title_line,
 };
 use crate::digest::{Digest, Item, MessageItem};
 /// Escapes Markdown punctuation so quoted text stays text.
@@ -188,6 +188,9 @@ pub fn markdown(d: &Digest, base: Option<&str>) -> String {
     if let Some(n) = d.new_contacts.filter(|n| *n > 0) {
         out.push_str("\n## Also\n\n");
         let _ = writeln!(out, "- {}", esc(&contacts_line(n)));
+    }
+    if let Some(line) = left_out_line(d) {
+        let _ = write!(out, "\n*{}*\n", esc(&line));
     }
     out
 }

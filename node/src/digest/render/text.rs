@@ -5,8 +5,8 @@ use std::fmt::Write;
 use convene_model::DocumentId;
 
 use super::{
-    audience_line, contacts_line, entry_url, event_when, going, message_verb, name, owner,
-    period_line, support, title_line,
+    audience_line, contacts_line, entry_url, event_when, going, left_out_line, message_verb, name,
+    owner, period_line, support, title_line,
 };
 use crate::digest::{Digest, Item, MessageItem};
 
@@ -191,6 +191,10 @@ pub fn text(d: &Digest, base: Option<&str>) -> String {
     if let Some(n) = d.new_contacts.filter(|n| *n > 0) {
         out.push_str("\nAlso\n----\n");
         out.push_str(&wrap(&contacts_line(n), "* ", "  "));
+    }
+    if let Some(line) = left_out_line(d) {
+        out.push('\n');
+        out.push_str(&wrap(&line, "", ""));
     }
     out
 }
