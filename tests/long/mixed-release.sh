@@ -14,7 +14,8 @@
 # release through the hub and are refused, not stored, by the member on the
 # previous release, whose log says so; nothing else breaks.
 # Exit status 0 when every check holds. Set KEEP=1 to keep the scratch
-# folder for a look.
+# folder for a look; set OLD_BIN to a previous release's `convene` binary to
+# skip building it.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,11 +31,17 @@ trap cleanup EXIT
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
-step "building the previous release ($prev) and this checkout"
-git -C "$here" worktree add --detach "$work/prev" "$prev" >/dev/null
-(cd "$work/prev" && CARGO_TARGET_DIR="$work/target-prev" cargo build -q -p convene --locked)
+if [ -n "${OLD_BIN:-}" ]; then
+    # A previous release built already (its `convene` binary).
+    old="$OLD_BIN"
+else
+    step "building the previous release ($prev)"
+    git -C "$here" worktree add --detach "$work/prev" "$prev" >/dev/null
+    (cd "$work/prev" && CARGO_TARGET_DIR="$work/target-prev" cargo build -q -p convene --locked)
+    old="$work/target-prev/debug/convene"
+fi
+step "building this checkout"
 (cd "$here" && cargo build -q -p convene --locked)
-old="$work/target-prev/debug/convene"
 new="${CARGO_TARGET_DIR:-$here/target}/debug/convene"
 "$old" --version
 "$new" --version
