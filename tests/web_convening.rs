@@ -299,6 +299,10 @@ fn an_event_made_with_the_form_is_listed_in_its_time_zone_and_members_say_they_a
 
     let (status, html) = b.get("/events");
     assert_eq!(status, 200);
+    assert!(html.contains("href=\"/events.ics\""), "{html}");
+    let (status, ics) = b.get("/events.ics");
+    assert_eq!(status, 200);
+    assert!(ics.contains("SUMMARY:Transatlantic webinar"), "{ics}");
     assert!(
         html.contains("2030-07-01 09:30 to 16:00 (Europe/London)"),
         "{html}"

@@ -792,6 +792,13 @@ async fn events(State(state): State<AppState>) -> Result<Response, Failure> {
         html! {
             h1 { "Events" }
             p { a class="button" href="/new/event" { "New event" } }
+            p {
+                "In your calendar: "
+                a href="/events.ics" download="convene-events.ics" { "download these events (.ics)" }
+                ". For Outlook or Google Calendar to keep following them, make a feed link with "
+                code { "convene feed new --events" }
+                " (it opens the calendar feed and nothing else, and can be revoked)."
+            }
             h2 { "Coming up " span class="count" { "(" (upcoming.len()) ")" } }
             @if upcoming.is_empty() {
                 p { "No events to come." }
