@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::time::Duration;
+use support::agent;
 
 use convene_model::Timestamp;
 use convene_node::Node;
@@ -365,15 +365,6 @@ fn since_counts_from_when_entries_reached_this_node() {
     );
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into()
-}
-
 /// GETs `url` with `cookies`; the status, the body and the cookies set.
 fn get(url: &str, cookies: &str) -> (u16, String, Vec<String>) {
     let mut req = agent().get(url);
@@ -425,16 +416,7 @@ fn the_whats_new_page_shows_a_reply_on_our_entry_once() {
     assert_eq!(status, 401);
     assert!(!body.contains("Thanks, that helps"), "{body}");
 
-    let link = w.us.stdout(&["open", "--print"]).trim().to_string();
-    let r = agent().get(&link).call().unwrap();
-    assert_eq!(r.status().as_u16(), 303, "the link signs in");
-    let session = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let session = support::sign_in(&w.us);
 
     // A cookie from the future counts as no visit: the last week.
     let future = format!("{session}; {seen_name}={}", now_ms() + 86_400_000);

@@ -5,19 +5,10 @@
 
 mod support;
 
-use std::time::Duration;
+use support::{agent, sign_in};
 
 use serde_json::{Value, json};
 use support::{Daemon, Home};
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into()
-}
 
 /// A GET: status, content type, body.
 fn get(url: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
@@ -38,16 +29,6 @@ fn get(url: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
         ct,
         r.body_mut().read_to_string().unwrap_or_default(),
     )
-}
-
-/// Signs in as a browser does (`convene open --print`, then the link);
-/// returns the cookie to send back.
-fn sign_in(home: &Home) -> String {
-    let url = home.stdout(&["open", "--print"]).trim().to_string();
-    let r = agent().get(&url).call().unwrap();
-    assert_eq!(r.status().as_u16(), 303, "the link signs in");
-    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap();
-    cookie.split(';').next().unwrap().to_string()
 }
 
 /// The API token's `Authorization` header value.

@@ -4,31 +4,12 @@
 
 mod support;
 
+use support::{agent, sign_in, sign_in_at};
+
 use std::time::Duration;
 
 use serde_json::Value;
 use support::{Daemon, DemoRun, Home};
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
-/// Signs in as a browser would; the cookie as a browser sends it back.
-fn sign_in_at(url: &str) -> String {
-    let r = agent().get(url).call().unwrap();
-    assert_eq!(r.status().as_u16(), 303, "the link signs in");
-    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap();
-    cookie.split(';').next().unwrap().to_string()
-}
-
-fn sign_in(home: &Home) -> String {
-    sign_in_at(home.stdout(&["open", "--print"]).trim())
-}
 
 fn page(cookie: &str, url: &str) -> (u16, String) {
     let mut r = agent().get(url).header("Cookie", cookie).call().unwrap();

@@ -3,20 +3,13 @@
 
 mod support;
 
+use support::agent;
+
 use std::io::{Read, Write};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{Daemon, DemoRun, Home, port_of, wait_for};
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into()
-}
 
 fn token(home: &std::path::Path) -> String {
     std::fs::read_to_string(home.join("web-token"))

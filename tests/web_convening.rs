@@ -3,21 +3,12 @@
 
 mod support;
 
-use std::time::Duration;
+use support::agent;
 
 use serde_json::Value;
 use support::{Daemon, Home, port_of};
 
 const ORG: &str = "Gateshead Health NHS Foundation Trust";
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into()
-}
 
 /// A browser signed in to one node's web app.
 struct Browser {

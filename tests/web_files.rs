@@ -7,38 +7,14 @@
 
 mod support;
 
+use support::{agent, sign_in};
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 use support::{Daemon, Home};
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
-}
-
-/// Signs in as a browser would (`convene open --print`, then the link);
-/// the cookie as a browser sends it back.
-fn sign_in(home: &Home) -> String {
-    let url = home.stdout(&["open", "--print"]).trim().to_string();
-    let r = agent().get(&url).call().unwrap();
-    assert_eq!(r.status().as_u16(), 303, "the link signs in");
-    r.headers()
-        .get("set-cookie")
-        .expect("a session cookie")
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
-}
 
 fn token(home: &Home) -> String {
     std::fs::read_to_string(home.path().join("web-token"))

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::time::Duration;
+use support::agent;
 
 use automerge::transaction::Transactable;
 use convene_model::{
@@ -491,15 +491,6 @@ fn an_empty_topic_is_refused_and_an_unknown_one_finds_no_one() {
         .failure();
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into()
-}
-
 fn get(url: &str, header: Option<(&str, &str)>) -> (u16, String) {
     let mut req = agent().get(url);
     if let Some((k, v)) = header {
@@ -523,16 +514,7 @@ fn the_page_lists_them_with_links_and_needs_sign_in() {
         "{body}"
     );
 
-    let link = c.viewer.stdout(&["open", "--print"]).trim().to_string();
-    let r = agent().get(&link).call().unwrap();
-    assert_eq!(r.status().as_u16(), 303, "the link signs in");
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = support::sign_in(&c.viewer);
     let (status, html) = get(&url, Some(("Cookie", &cookie)));
     assert_eq!(status, 200, "{html}");
     assert!(

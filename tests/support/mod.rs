@@ -395,3 +395,37 @@ pub fn port_of(base: &str) -> u16 {
         .and_then(|p| p.parse().ok())
         .expect("http://127.0.0.1:PORT/")
 }
+
+/// An HTTP client as the web tests use it: an answer's status is data, not
+/// an error; redirects are not followed (a test looks at them); nothing
+/// hangs longer than a minute (the largest upload tests need that).
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// Signs in with a one-time link as a browser does; the session cookie
+/// (`name=value`) it sets.
+pub fn sign_in_at(url: &str) -> String {
+    let r = agent().get(url).call().unwrap();
+    assert_eq!(r.status().as_u16(), 303, "the link signs in");
+    r.headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Signs in to the web app of the daemon running in `home` (its
+/// `convene open --print` link); the session cookie.
+pub fn sign_in(home: &Home) -> String {
+    sign_in_at(home.stdout(&["open", "--print"]).trim())
+}
