@@ -266,7 +266,7 @@ fn a_round_takes_votes_while_open_up_to_its_picks_and_is_sealed_by_its_steward()
     let Community {
         trust,
         council,
-        vcse: _,
+        vcse,
         hub,
     } = community();
     let a = &hub.addr;
@@ -321,13 +321,17 @@ fn a_round_takes_votes_while_open_up_to_its_picks_and_is_sealed_by_its_steward()
     let first = idea("Young people leading service design");
     let second = idea("Integrated teams across sectors");
     sync(&council, a);
+    sync(&vcse, a);
+    // Both members vote while offline from each other.
     council.convene(&["vote", &first]).assert().success();
+    vcse.convene(&["vote", &first]).assert().success();
     council
         .convene(&["vote", &second])
         .assert()
         .failure()
         .stderr(predicate::str::contains("limit"));
     sync(&council, a);
+    sync(&vcse, a);
 
     // The steward cannot seal before the close; afterwards voting is shut.
     trust
@@ -351,12 +355,15 @@ fn a_round_takes_votes_while_open_up_to_its_picks_and_is_sealed_by_its_steward()
         .stderr(predicate::str::contains("not open"));
 
     sync(&council, a);
-    for h in [&trust, &council] {
-        let r = h.json(&["ideas", "--round", round, "--json"]);
-        assert_eq!(r["round"]["phase"], "sealed", "{r}");
-        assert_eq!(r["ideas"][0]["id"], first.as_str(), "{r}");
-        assert_eq!(r["ideas"][0]["support"], 1, "{r}");
-        assert_eq!(r["ideas"][1]["support"], 0, "{r}");
+    sync(&vcse, a);
+    let sealed = trust.json(&["ideas", "--round", round, "--json"]);
+    assert_eq!(sealed["round"]["phase"], "sealed", "{sealed}");
+    assert_eq!(sealed["ideas"][0]["id"], first.as_str(), "{sealed}");
+    assert_eq!(sealed["ideas"][0]["support"], 2, "{sealed}");
+    assert_eq!(sealed["ideas"][1]["support"], 0, "{sealed}");
+    // Every node shows the same sealed result.
+    for h in [&council, &vcse] {
+        assert_eq!(h.json(&["ideas", "--round", round, "--json"]), sealed);
     }
 }
 
