@@ -509,17 +509,13 @@ impl Node {
     /// `at`, then by id (the same choice on every node). An organisation
     /// removed from the community no longer answers: its votes and places
     /// stop counting once the removal has synced.
-    fn current_answers(&self, to: DocumentId) -> Result<BTreeMap<OrgId, Response>, NodeError> {
-        let removed: BTreeSet<String> = self
-            .membership()
-            .map(|m| {
-                m.members
-                    .values()
-                    .filter(|i| i.removed.is_some())
-                    .map(|i| i.org.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+    /// `removed` is [`Node::removed_orgs`], read once by the caller (the
+    /// community is worked out from many documents).
+    fn current_answers(
+        &self,
+        to: DocumentId,
+        removed: &BTreeSet<String>,
+    ) -> Result<BTreeMap<OrgId, Response>, NodeError> {
         let mut latest: BTreeMap<OrgId, (Timestamp, DocumentId, Response)> = BTreeMap::new();
         for (owner, r, id) in self.responses(to)? {
             if removed.contains(&owner.to_string()) {
@@ -535,11 +531,24 @@ impl Node {
         Ok(latest.into_iter().map(|(o, (_, _, r))| (o, r)).collect())
     }
 
+    /// The organisations removed from the community (ids).
+    fn removed_orgs(&self) -> BTreeSet<String> {
+        self.membership()
+            .map(|m| {
+                m.members
+                    .values()
+                    .filter(|i| i.removed.is_some())
+                    .map(|i| i.org.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Who is going to an event: those the organiser gave a place first
     /// (in that order), then the others by when they answered.
     pub fn attendance(&self, event: DocumentId) -> Result<Attendance, NodeError> {
         let e = self.event(event)?;
-        let going = self.going(event)?;
+        let going = self.going(event, &self.removed_orgs())?;
         let placed: Vec<&String> = e
             .places
             .iter()
@@ -578,9 +587,13 @@ impl Node {
     }
 
     /// The organisations going to `event`, by when they answered.
-    fn going(&self, event: DocumentId) -> Result<Vec<(Timestamp, OrgId)>, NodeError> {
+    fn going(
+        &self,
+        event: DocumentId,
+        removed: &BTreeSet<String>,
+    ) -> Result<Vec<(Timestamp, OrgId)>, NodeError> {
         let mut going: Vec<(Timestamp, OrgId)> = self
-            .current_answers(event)?
+            .current_answers(event, removed)?
             .into_iter()
             .filter(|(_, r)| r.answer == Answer::Going)
             .map(|(org, r)| (r.at, org))
@@ -605,7 +618,7 @@ impl Node {
         if entry.meta.owner != self.org() || entry.meta.status != Status::Published {
             return Ok(false);
         }
-        let going = self.going(event)?;
+        let going = self.going(event, &self.removed_orgs())?;
         let is_going = |p: &String| going.iter().any(|(_, o)| o.to_string() == *p);
         let mut places: Vec<String> = e.places.iter().filter(|p| is_going(p)).cloned().collect();
         for (_, org) in &going {
@@ -711,13 +724,14 @@ impl Node {
         except: DocumentId,
     ) -> Result<Vec<DocumentId>, NodeError> {
         let me = self.org();
+        let removed = self.removed_orgs();
         let mut out = Vec::new();
         for idea in self.linked(Kind::Idea, "round", rid, None)? {
             if idea == except {
                 continue;
             }
             if self
-                .current_answers(idea)?
+                .current_answers(idea, &removed)?
                 .get(&me)
                 .is_some_and(|r| r.answer == Answer::Support)
             {
@@ -733,6 +747,7 @@ impl Node {
     /// exactly the sealed votes). Ties go to the older idea.
     pub fn rank_ideas(&self, round: Option<DocumentId>) -> Result<Ranking, NodeError> {
         let at = now();
+        let removed = self.removed_orgs();
         let (ideas, header, counted) = match round {
             None => {
                 let ideas = self
@@ -745,7 +760,7 @@ impl Node {
                     .collect::<Vec<_>>();
                 let mut counted = BTreeMap::new();
                 for idea in &ideas {
-                    counted.insert(*idea, self.supporters(*idea)?);
+                    counted.insert(*idea, self.supporters(*idea, &removed)?);
                 }
                 (ideas, None, counted)
             }
@@ -777,7 +792,7 @@ impl Node {
                         }
                         counted
                     }
-                    None => self.round_votes(&r, &ideas)?,
+                    None => self.round_votes(&r, &ideas, &removed)?,
                 };
                 (ideas, Some((rid, r.title.clone(), phase)), counted)
             }
@@ -813,9 +828,13 @@ impl Node {
     }
 
     /// The organisations whose current answer to `idea` is support.
-    fn supporters(&self, idea: DocumentId) -> Result<Vec<String>, NodeError> {
+    fn supporters(
+        &self,
+        idea: DocumentId,
+        removed: &BTreeSet<String>,
+    ) -> Result<Vec<String>, NodeError> {
         Ok(self
-            .current_answers(idea)?
+            .current_answers(idea, removed)?
             .into_iter()
             .filter(|(_, r)| r.answer == Answer::Support)
             .map(|(o, _)| o.to_string())
@@ -834,10 +853,11 @@ impl Node {
         &self,
         r: &Round,
         ideas: &[DocumentId],
+        removed: &BTreeSet<String>,
     ) -> Result<BTreeMap<DocumentId, Vec<String>>, NodeError> {
         let mut by_org: BTreeMap<OrgId, Vec<(Timestamp, DocumentId)>> = BTreeMap::new();
         for idea in ideas {
-            for (org, resp) in self.current_answers(*idea)? {
+            for (org, resp) in self.current_answers(*idea, removed)? {
                 if resp.answer == Answer::Support
                     && resp.at.millis() >= r.opens.millis()
                     && resp.at.millis() < r.closes.millis()
@@ -879,7 +899,7 @@ impl Node {
             )));
         }
         let ideas = self.round_ideas(rid)?;
-        let counted = self.round_votes(r, &ideas)?;
+        let counted = self.round_votes(r, &ideas, &self.removed_orgs())?;
         let votes: Vec<SealedVote> = counted
             .into_iter()
             .flat_map(|(idea, orgs)| {
