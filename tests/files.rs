@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use support::Home;
 
-/// Every regular file under `dir`, recursively.
+/// Every regular file under `dir`, recursively, but for the hash trees
+/// (`.obao`) kept beside stored content, which hold hashes, not content.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -18,7 +19,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         let p = e.path();
         if p.is_dir() {
             out.extend(files_under(&p));
-        } else {
+        } else if p.extension().is_none_or(|x| x != "obao") {
             out.push(p);
         }
     }

@@ -132,7 +132,8 @@ impl Browser {
     }
 }
 
-/// Every regular file under `dir`, recursively.
+/// Every regular file under `dir`, recursively, but for the hash trees
+/// (`.obao`) kept beside stored content, which hold hashes, not content.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -142,7 +143,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         let p = e.path();
         if p.is_dir() {
             out.extend(files_under(&p));
-        } else {
+        } else if p.extension().is_none_or(|x| x != "obao") {
             out.push(p);
         }
     }

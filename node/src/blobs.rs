@@ -181,6 +181,13 @@ impl BlobStore {
         std::fs::rename(&temp_path, &dest).map_err(io("move into place", &dest))?;
         guard.0 = None;
         sync_dir(dir);
+        // The hash tree a member's fetch is answered from, made now while
+        // the content is in the page cache, so the first fetch does not
+        // hash the whole file on the transfer's path. It is a cache: if it
+        // cannot be made here it is made when first asked for.
+        if let Err(e) = self.outboard(&hash) {
+            tracing::warn!(%hash, error = %e, "could not prepare the file's hash tree; it will be made when first fetched");
+        }
         Ok(Stored {
             hash,
             size,

@@ -38,7 +38,8 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
-/// Every regular file under `dir`, recursively.
+/// Every regular file under `dir`, recursively, but for the hash trees
+/// (`.obao`) kept beside stored content, which hold hashes, not content.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -48,7 +49,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         let p = e.path();
         if p.is_dir() {
             out.extend(files_under(&p));
-        } else {
+        } else if p.extension().is_none_or(|x| x != "obao") {
             out.push(p);
         }
     }
@@ -93,6 +94,9 @@ fn a_file_is_recorded_in_the_document_and_stored_once_by_hash() {
         .join(&att.hash[..2])
         .join(&att.hash[2..]);
     assert_eq!(std::fs::read(&blob).unwrap(), content);
+    // Its hash tree is made as it is stored, not on a member's first fetch.
+    let tree = blob.with_extension("obao");
+    assert!(tree.is_file(), "no hash tree beside the stored file");
 
     // The same bytes on another entry, under another name: still one copy.
     node.attach(b, &path, Some("../slides/report copy.pdf"), &limits)

@@ -27,7 +27,10 @@
 //! dropped connection or a killed daemon resumes from the record. When every group is in,
 //! the whole file is hashed once more (computing its outboard on the way),
 //! and only if that matches is it renamed to its hash path, so a file
-//! under a hash path always holds exactly that content.
+//! under a hash path always holds exactly that content. A file stored
+//! from this node's own disk (attached, uploaded, imported) gets its
+//! outboard when it is stored ([`BlobStore::put`]); one missing for any
+//! other reason is made when first asked for.
 
 use std::fs::File;
 use std::io;
