@@ -317,6 +317,10 @@ pub struct StartArgs {
     /// Listen on this multiaddress (repeatable; replaces config.toml's `listen`)
     #[arg(long, value_name = "MULTIADDR")]
     pub listen: Vec<String>,
+    /// Listen on nothing, as behind NAT: dial out only, and be reached
+    /// through members' relays
+    #[arg(long, conflicts_with = "listen")]
+    pub no_listen: bool,
     /// Dial this peer at start and whenever the connection drops (repeatable; replaces config.toml's `bootstrap`)
     #[arg(long, value_name = "MULTIADDR")]
     pub bootstrap: Vec<String>,

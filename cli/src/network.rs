@@ -71,6 +71,9 @@ pub fn start(out: &mut impl Write, home: &Path, a: StartArgs) -> Result<()> {
     if !a.listen.is_empty() {
         config.listen = addrs(&a.listen)?;
     }
+    if a.no_listen {
+        config.listen = Vec::new();
+    }
     if !a.bootstrap.is_empty() {
         config.bootstrap = addrs(&a.bootstrap)?;
     }
@@ -99,6 +102,12 @@ pub fn start(out: &mut impl Write, home: &Path, a: StartArgs) -> Result<()> {
             None => None,
         };
         writeln!(out, "node {node_id}")?;
+        if config_listen.is_empty() {
+            writeln!(
+                out,
+                "not listening: dialling out only, reached through members' relays"
+            )?;
+        }
         for addr in every_listen_addr(&client, &config_listen).await? {
             writeln!(out, "listening on {addr}")?;
         }
@@ -514,11 +523,22 @@ fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
 
+/// How a peer is reached: as recorded while connected, `unreachable` when
+/// not connected now.
+fn reached(p: &convene_node::store::PeerRecord) -> &str {
+    if p.connected {
+        p.reach.as_deref().unwrap_or("direct")
+    } else {
+        "unreachable"
+    }
+}
+
 fn peer_json(p: &convene_node::store::PeerRecord) -> serde_json::Value {
     json!({
         "node": p.node,
         "address": p.address,
         "connected": p.connected,
+        "reached": reached(p),
         "last_seen": p.last_seen.map(|m| Timestamp(m).to_string()),
         "last_sync": p.last_sync.map(|m| Timestamp(m).to_string()),
         "changes_in": p.changes_in,
@@ -544,14 +564,11 @@ pub fn peers(out: &mut impl Write, home: &Path, a: PeersArgs) -> Result<()> {
     for p in &s.peers {
         writeln!(
             out,
-            "{} {}  {}  last sync {}  in {} out {} rejected {}",
-            if p.connected {
-                "connected   "
-            } else {
-                "disconnected"
-            },
+            "{:<12} {}  {}  last seen {}  last sync {}  in {} out {} rejected {}",
+            reached(p),
             p.node,
             p.address.as_deref().unwrap_or("-"),
+            when(p.last_seen),
             when(p.last_sync),
             p.changes_in,
             p.changes_out,

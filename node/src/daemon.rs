@@ -36,6 +36,6 @@ pub mod web;
 pub use libp2p::Multiaddr;
 
 pub use config::{CONFIG_FILE, Config, ConfigError, parse_addr, parse_web_addr};
-pub use event_loop::{Client, DaemonError, PeerInfo, spawn};
+pub use event_loop::{Client, DaemonError, META_REACH, PeerInfo, Reach, is_relayed, spawn};
 pub use metrics::Metrics;
 pub use status::{DaemonLock, LOCK_FILE, LockError, Status, is_running};

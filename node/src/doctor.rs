@@ -10,7 +10,8 @@
 //! Layout: the report types, the order of checks ([`run`]), the home and
 //! disk checks here; `store` (key, database, whether they belong
 //! together, whether the files holding personal data are private),
-//! `clock`, and `bootstrap` (config and peers) beside it.
+//! `clock`, `reach` (whether members can reach the node, and through which
+//! relay) and `bootstrap` (config and peers) beside it.
 //!
 //! The clock is judged without any outside time source: a change received
 //! from another node carries its author's clock (to the second), and no
@@ -22,6 +23,7 @@
 
 mod bootstrap;
 mod clock;
+mod reach;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -121,10 +123,14 @@ pub fn run(home: &Path, opts: &Options) -> Report {
             "not checked: needs a readable key and database",
         ),
     }
+    let running = is_running(home);
+    if let Some(conn) = &db {
+        reach::check_reach(&mut report, conn, running);
+    }
     drop(db);
     bootstrap::check_config_and_bootstrap(&mut report, home, opts);
     check_disk(&mut report, home);
-    if is_running(home) {
+    if running {
         report.push("daemon", Level::Ok, "running (it holds daemon.lock)");
     } else {
         report.push(

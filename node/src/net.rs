@@ -3,12 +3,18 @@
 //!
 //! - [`codec`]: length-prefixed postcard frames for `/convene/sync/2`, with
 //!   a size cap checked before reading and byte counters.
-//! - [`behaviour`]: TCP + Noise + Yamux and QUIC; connection limits,
-//!   identify, ping, mDNS (optional) and request-response for sync, built
-//!   into one `Swarm`.
+//! - [`behaviour`]: TCP + Noise + Yamux, QUIC and relayed connections;
+//!   connection limits, identify, ping, mDNS (optional), request-response
+//!   for sync, files and address records, relay server and client, DCUtR
+//!   and AutoNAT, built into one `Swarm`.
 //! - [`files_codec`]: the frames of `/convene/files/1` (attachment
 //!   content, [`crate::blobs::transfer`]), with their own small request
 //!   cap for everyone.
+//! - [`framed`]: the generic frame codec of the small protocols.
+//! - [`addrs`]: `/convene/addrs/1`, members' signed address records.
+//! - [`members_only`]: the relay server, AutoNAT and hole punching
+//!   (DCUtR), served to members only; [`relayed`]: the bytes of relayed
+//!   connections, counted.
 //! - [`gate`]: each connected peer's standing (member or stranger), which
 //!   sets how large a frame and how many streams its codec reads.
 //! - [`guard`]: the sync behaviour behind bans and per-address caps on
@@ -18,14 +24,18 @@
 //! together: a few connections per address and a few dozen in all, a few
 //! streams per connection, a small frame per stream, read as it arrives.
 
+pub mod addrs;
 pub mod bans;
 pub mod behaviour;
 pub mod codec;
 pub mod files_codec;
+pub mod framed;
 pub mod gate;
 pub mod guard;
+pub mod members_only;
+pub mod relayed;
 
-pub use behaviour::{Behaviour, BehaviourEvent, build_swarm};
+pub use behaviour::{Behaviour, BehaviourEvent, Options, build_swarm};
 pub use codec::{Counters, Inbound, SyncCodec};
 pub use files_codec::FilesCodec;
 pub use gate::{Gate, Standing};

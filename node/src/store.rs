@@ -7,6 +7,8 @@
 //! - `index`: derives the `docs`, `terms`, `fts` and `nodes` rows of one
 //!   document from its merged automerge state.
 //! - `query`: id prefixes, filtered lists, full-text search.
+//! - `peers`, `addresses`: what the daemon records about members it met
+//!   and their signed address records.
 //!
 //! # Data flow
 //!
@@ -22,6 +24,7 @@
 
 pub mod schema;
 
+mod addresses;
 mod audit;
 mod erasure;
 mod index;

@@ -167,13 +167,24 @@ impl Daemon {
     }
 
     pub fn start_on(home: &Home, listen: &str, bootstrap: &[&str]) -> Self {
+        Self::start_with(home, &["--listen", listen], bootstrap)
+    }
+
+    /// Starts a daemon that listens on nothing (`--no-listen`, as behind
+    /// NAT); its `addr` is empty.
+    pub fn start_dial_only(home: &Home, bootstrap: &[&str]) -> Self {
+        Self::start_with(home, &["--no-listen"], bootstrap)
+    }
+
+    fn start_with(home: &Home, listen: &[&str], bootstrap: &[&str]) -> Self {
         use std::io::BufRead;
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_convene"));
         cmd.env_remove("CONVENE_HOME")
             .env("RUST_LOG", "convene_node=debug")
             .arg("--home")
             .arg(home.path())
-            .args(["node", "start", "--no-mdns", "--listen", listen])
+            .args(["node", "start", "--no-mdns"])
+            .args(listen)
             .args(["--web", "127.0.0.1:0"]);
         for b in bootstrap {
             cmd.args(["--bootstrap", b]);
@@ -216,7 +227,7 @@ impl Daemon {
             if let Some(rest) = line.strip_prefix("web app on ") {
                 return Self {
                     child,
-                    addr: addr.expect("the daemon prints its addresses first"),
+                    addr: addr.unwrap_or_default(),
                     node_id,
                     web: rest
                         .split_whitespace()

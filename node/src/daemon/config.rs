@@ -23,6 +23,17 @@
 //! # At most this many MB of files used by one organisation's entries are
 //! # fetched from peers. 0: no quota.
 //! quota_mb_per_org = 0
+//!
+//! [network]
+//! # Members this node dials, from the address records members share,
+//! # until it is connected to this many (bootstrap and mDNS peers count).
+//! min_peers = 8
+//! # Serve as a relay for members that cannot be dialled (behind NAT, or
+//! # started with --no-listen); only a node that listens does.
+//! relay = true
+//! # Let AutoNAT count private and loopback addresses as reachable (a
+//! # community on one private network); off, only global ones count.
+//! private_addresses = false
 //! ```
 
 use std::net::SocketAddr;
@@ -58,6 +69,15 @@ struct File {
     mdns: Option<bool>,
     web: Option<WebFile>,
     files: Option<FilesFile>,
+    network: Option<NetworkFile>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkFile {
+    min_peers: Option<usize>,
+    relay: Option<bool>,
+    private_addresses: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -110,7 +130,18 @@ pub struct Config {
     pub stranger_memory: u64,
     /// What this node accepts as attachment content (`[files]`).
     pub files: crate::FileLimits,
+    /// Members dialled from their address records until this many are
+    /// connected (`network.min_peers`).
+    pub min_peers: usize,
+    /// Serve as a relay for members when listening (`network.relay`).
+    pub relay: bool,
+    /// AutoNAT counts private and loopback addresses
+    /// (`network.private_addresses`).
+    pub private_addresses: bool,
 }
+
+/// The most members `network.min_peers` may ask for.
+pub const MAX_MIN_PEERS: usize = 256;
 
 impl Default for Config {
     fn default() -> Self {
@@ -132,6 +163,9 @@ impl Default for Config {
             request_timeout: crate::net::behaviour::REQUEST_TIMEOUT,
             stranger_memory: 512 * 1024 * 1024,
             files: crate::FileLimits::default(),
+            min_peers: 8,
+            relay: true,
+            private_addresses: false,
         }
     }
 }
@@ -226,6 +260,21 @@ impl Config {
             }
             config.files.max_file = mb * 1_000_000;
         }
+        let network = file.network.unwrap_or_default();
+        if let Some(n) = network.min_peers {
+            if n > MAX_MIN_PEERS {
+                return Err(invalid(format!(
+                    "network.min_peers = {n}: must be at most {MAX_MIN_PEERS}"
+                )));
+            }
+            config.min_peers = n;
+        }
+        if let Some(relay) = network.relay {
+            config.relay = relay;
+        }
+        if let Some(private) = network.private_addresses {
+            config.private_addresses = private;
+        }
         Ok(config)
     }
 
@@ -250,6 +299,11 @@ impl Config {
                 max_file_mb: Some(self.files.max_file / 1_000_000),
                 auto_fetch_mb: Some(self.files.auto_fetch / 1_000_000),
                 quota_mb_per_org: Some(self.files.quota_per_org.map_or(0, |q| q / 1_000_000)),
+            }),
+            network: Some(NetworkFile {
+                min_peers: Some(self.min_peers),
+                relay: Some(self.relay),
+                private_addresses: Some(self.private_addresses),
             }),
         };
         toml::to_string(&file).expect("the config serialises")

@@ -27,6 +27,13 @@ use tokio::sync::{mpsc, oneshot};
 use super::config::Config;
 use super::files::{FileIndex, META_FETCHING, META_WANTED};
 use super::metrics::Metrics;
+use crate::net::Options;
+use crate::net::addrs::AddrsCodec;
+use crate::net::members_only::Roster;
+use crate::net::relayed::RelayedBytes;
+use reach::ReachState;
+
+mod reach;
 use crate::blobs::BlobStore;
 use crate::blobs::transfer::{Fetcher, FileRequest, FileResponse, Step};
 use crate::net::guard::ip_of;
@@ -42,6 +49,7 @@ use crate::sync::{
     SessionStats, Token,
 };
 use crate::trust::{NodeId, SignedChange};
+pub use reach::{META_REACH, Reach, is_relayed};
 
 /// Why the daemon could not start or a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -286,6 +294,10 @@ struct EventLoop {
     /// their states.
     fetching_written: String,
     fetching_shape: String,
+    /// The current members' nodes, read by the members-only behaviours.
+    roster: Roster,
+    /// Connections, address records, relays (see `reach`).
+    reach: ReachState,
 }
 
 fn now_ms() -> i64 {
@@ -302,13 +314,22 @@ pub fn spawn(
     let gate = Arc::new(Gate::default());
     let codec = SyncCodec::guarded(gate.clone());
     let files_codec = FilesCodec::default();
+    let roster = Roster::default();
+    let relayed_bytes = Arc::new(RelayedBytes::default());
     let mut swarm = build_swarm(
         node.identity().libp2p_keypair(),
         gate,
         codec.clone(),
         files_codec.clone(),
-        config.mdns,
-        config.request_timeout,
+        AddrsCodec::default(),
+        Options {
+            mdns: config.mdns,
+            request_timeout: config.request_timeout,
+            serve_relay: config.relay && !config.listen.is_empty(),
+            roster: roster.clone(),
+            only_global_ips: !config.private_addresses,
+            relayed_bytes: relayed_bytes.clone(),
+        },
     )
     .map_err(|e| DaemonError::Transport(e.to_string()))?;
     for addr in &config.listen {
@@ -333,7 +354,7 @@ pub fn spawn(
     if let Err(e) = BlobStore::new(replica.node().home()).sweep_temp() {
         tracing::warn!(error = %e, "cannot remove temporary files");
     }
-    let metrics = Arc::new(Metrics::new(codec.counters.clone()));
+    let metrics = Arc::new(Metrics::new(codec.counters.clone(), relayed_bytes));
     let now = Instant::now();
     let bootstrap = config
         .bootstrap
@@ -347,7 +368,7 @@ pub fn spawn(
             next_attempt: now,
         })
         .collect();
-    let event_loop = EventLoop {
+    let mut event_loop = EventLoop {
         swarm,
         service: Service::new(replica),
         codec,
@@ -385,7 +406,11 @@ pub fn spawn(
         finished_rx,
         fetching_written: String::new(),
         fetching_shape: String::new(),
+        roster,
+        reach: ReachState::default(),
     };
+    event_loop.refresh_roster();
+    event_loop.load_records();
     let handle = tokio::spawn(event_loop.run());
     Ok((Client { tx, metrics }, handle))
 }
@@ -428,6 +453,7 @@ impl EventLoop {
                     self.watch_memory();
                     self.let_strangers_go();
                     self.files_tick();
+                    self.reach_tick();
                 }
                 _ = resync.tick() => {
                     let peers: Vec<NodeId> = self.service.peers().filter(|(_, s)| s.connected).map(|(p, _)| *p).collect();
@@ -611,7 +637,9 @@ impl EventLoop {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::ListenAddrs(tx) => {
-                if self.listen_addrs.is_empty() {
+                // A node that listens on nothing (`--no-listen`) is
+                // answered at once; others once their first address is up.
+                if self.listen_addrs.is_empty() && !self.config.listen.is_empty() {
                     self.listen_waiters.push(tx);
                 } else {
                     let _ = tx.send(self.listen_addrs.clone());
@@ -698,6 +726,12 @@ impl EventLoop {
                     .with_p2p(*self.swarm.local_peer_id())
                     .unwrap_or(address);
                 tracing::info!(address = %full, "listening");
+                // A node that listens is there to be dialled: what it
+                // listens on is what its relay tells members behind NAT
+                // to advertise (AutoNAT confirms or withdraws it).
+                if !is_relayed(&full) && !self.config.listen.is_empty() {
+                    self.swarm.add_external_address(full.clone());
+                }
                 self.listen_addrs.push(full);
                 self.save_listen_addrs();
                 for w in self.listen_waiters.drain(..) {
@@ -722,6 +756,7 @@ impl EventLoop {
                     ConnectedPoint::Listener { send_back_addr, .. } => send_back_addr.clone(),
                 };
                 self.addresses.insert(peer_id, addr.clone());
+                self.connection_opened(peer_id, connection_id, &endpoint);
                 let mut on_purpose = false;
                 if let Some((_, tx)) = self.dials.remove(&connection_id) {
                     on_purpose = true;
@@ -757,12 +792,27 @@ impl EventLoop {
                 {
                     self.input(Input::Sync { peer });
                 }
+                if standing == Standing::Member {
+                    self.record_reach(peer_id);
+                }
+                if num_established.get() == 1 && standing == Standing::Member {
+                    self.ask_records(peer_id);
+                }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
+                ..
+            } if num_established > 0 => {
+                self.connection_closed(peer_id, connection_id);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
                 ..
             } => {
+                self.connection_closed(peer_id, connection_id);
                 let peer = NodeId::from(peer_id);
                 tracing::info!(%peer, "disconnected");
                 self.metrics.peers.dec();
@@ -810,7 +860,13 @@ impl EventLoop {
                     }
                 }
             }
+            SwarmEvent::ListenerClosed { listener_id, .. } => self.listener_closed(listener_id),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Addrs(event)) => self.on_addrs(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => self.on_dcutr(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => self.on_relay(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(event)) => self.on_autonat(event),
             SwarmEvent::Behaviour(BehaviourEvent::Files(event)) => self.on_files(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer_id, addr) in found {

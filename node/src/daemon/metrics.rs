@@ -1,7 +1,9 @@
 //! What the daemon counts, for Prometheus: connected peers, changes in and
 //! out, rejections, sync sessions and their durations, bytes on the wire,
 //! and attachments: bytes held, bytes still to fetch, bytes received and
-//! sent, files fetched, answers that failed verification.
+//! sent, files fetched, answers that failed verification; and reaching
+//! members: bytes over relayed connections, hole punches tried and
+//! succeeded, reservations and circuits this node's relay granted.
 //!
 //! The event loop updates the counters; the web server's `/metrics` renders
 //! them in the OpenMetrics text format.
@@ -18,6 +20,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::net::Counters;
+use crate::net::relayed::RelayedBytes;
 
 /// How a sync session ended.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -47,13 +50,20 @@ pub struct Metrics {
     pub files_fetched: Counter,
     /// File answers that failed verification (each sender was banned).
     pub files_violations: Counter,
+    /// Hole punches tried with members over relayed connections, and
+    /// those that gave a direct connection.
+    pub holepunch_attempts: Counter,
+    pub holepunch_successes: Counter,
+    /// Reservations and circuits this node's relay granted members.
+    pub relay_reservations: Counter,
+    pub relay_circuits: Counter,
     registry: Registry,
 }
 
-/// Bytes counted by the sync codec, read on each scrape (the registry adds
-/// the `convene_` prefix).
+/// Bytes counted by the sync codec and on relayed connections, read on
+/// each scrape (the registry adds the `convene_` prefix).
 #[derive(Debug)]
-struct WireBytes(Arc<Counters>);
+struct WireBytes(Arc<Counters>, Arc<RelayedBytes>);
 
 impl Collector for WireBytes {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -63,6 +73,16 @@ impl Collector for WireBytes {
                 "sync_received_bytes",
                 "Sync protocol bytes received",
                 self.0.received(),
+            ),
+            (
+                "relayed_sent_bytes",
+                "Bytes this node sent over connections through a member's relay",
+                self.1.sent(),
+            ),
+            (
+                "relayed_received_bytes",
+                "Bytes this node received over connections through a member's relay",
+                self.1.received(),
             ),
         ] {
             let counter = ConstCounter::new(value);
@@ -76,7 +96,7 @@ impl Collector for WireBytes {
 impl Metrics {
     /// Counters registered under the `convene_` prefix, plus the codec's
     /// byte counts.
-    pub fn new(bytes: Arc<Counters>) -> Self {
+    pub fn new(bytes: Arc<Counters>, relayed: Arc<RelayedBytes>) -> Self {
         let peers = Gauge::default();
         let changes_in = Counter::default();
         let changes_out = Counter::default();
@@ -111,7 +131,7 @@ impl Metrics {
             "How long sync sessions took, first request to last answer",
             session_seconds.clone(),
         );
-        registry.register_collector(Box::new(WireBytes(bytes)));
+        registry.register_collector(Box::new(WireBytes(bytes, relayed)));
         let files_held_bytes = Gauge::default();
         let files_fetching_bytes = Gauge::default();
         let files_received_bytes = Counter::default();
@@ -148,7 +168,35 @@ impl Metrics {
             "File answers that failed verification (the sender is banned)",
             files_violations.clone(),
         );
+        let holepunch_attempts = Counter::default();
+        let holepunch_successes = Counter::default();
+        let relay_reservations = Counter::default();
+        let relay_circuits = Counter::default();
+        registry.register(
+            "holepunch_attempts",
+            "Hole punches tried with members reached through a relay",
+            holepunch_attempts.clone(),
+        );
+        registry.register(
+            "holepunch_successes",
+            "Hole punches that gave a direct connection",
+            holepunch_successes.clone(),
+        );
+        registry.register(
+            "relay_reservations",
+            "Reservations this node's relay granted members",
+            relay_reservations.clone(),
+        );
+        registry.register(
+            "relay_circuits",
+            "Circuits this node's relay opened between members",
+            relay_circuits.clone(),
+        );
         Self {
+            holepunch_attempts,
+            holepunch_successes,
+            relay_reservations,
+            relay_circuits,
             files_held_bytes,
             files_fetching_bytes,
             files_received_bytes,
@@ -195,7 +243,7 @@ mod tests {
         bytes
             .sent
             .fetch_add(1234, std::sync::atomic::Ordering::Relaxed);
-        let m = Metrics::new(bytes);
+        let m = Metrics::new(bytes, Arc::default());
         m.peers.set(2);
         m.changes_in.inc_by(5);
         m.session_done(Some(Duration::from_millis(30)), true);

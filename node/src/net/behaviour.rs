@@ -3,14 +3,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use libp2p::Transport;
+use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{Swarm, connection_limits, identify, mdns, noise, ping, request_response, tcp, yamux};
+use libp2p::{
+    Swarm, autonat, connection_limits, dcutr, identify, mdns, noise, ping, relay, request_response,
+    tcp, yamux,
+};
 
+use super::addrs::AddrsCodec;
 use super::codec::SyncCodec;
 use super::files_codec::FilesCodec;
 use super::gate::Gate;
 use super::guard::{Caps, Guarded};
+use super::members_only::{MembersOnly, Roster};
+use super::relayed::{Counted, RelayedBytes};
 use crate::sync::wire::PROTOCOL;
 
 /// Connections anyone may have with this node; members are exempt (the
@@ -42,6 +50,55 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     /// Finds nodes on the local network; off with `--no-mdns`.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// `/convene/addrs/1`: members' signed address records
+    /// ([`super::addrs`]); the event loop answers members only.
+    pub addrs: request_response::Behaviour<AddrsCodec>,
+    /// Circuit relay v2, served to members only and only by a node that
+    /// listens (a member behind NAT reserves a slot here and is reached
+    /// through it), within [`relay_config`]'s limits.
+    pub relay: Toggle<MembersOnly<relay::Behaviour>>,
+    /// Reserving slots on members' relays and dialling through them.
+    pub relay_client: relay::client::Behaviour,
+    /// Hole punching: upgrading a relayed connection with a member to a
+    /// direct one where the NATs allow it.
+    pub dcutr: MembersOnly<dcutr::Behaviour>,
+    /// Whether this node can be dialled from outside (members probe each
+    /// other's addresses; strangers may not ask for dial-backs).
+    pub autonat: MembersOnly<autonat::Behaviour>,
+}
+
+/// The relay's limits. A relayed connection between two members carries
+/// their sync (the circuit is their only path when hole punching fails),
+/// so circuits are long and may carry much more than libp2p's default of
+/// 128 KiB in two minutes; they are still bounded, in number (in all and
+/// per peer), in time and in bytes, and only members get one at all.
+pub fn relay_config() -> relay::Config {
+    relay::Config {
+        max_reservations: 256,
+        max_reservations_per_peer: 2,
+        reservation_duration: Duration::from_secs(3600),
+        max_circuits: 64,
+        max_circuits_per_peer: 8,
+        max_circuit_duration: Duration::from_secs(3600),
+        max_circuit_bytes: 256 * 1024 * 1024,
+        ..relay::Config::default()
+    }
+}
+
+/// What the swarm is built with, besides its key and codecs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mdns: bool,
+    pub request_timeout: Duration,
+    /// Serve as a relay for members (a node that listens).
+    pub serve_relay: bool,
+    /// The current members' nodes, for the members-only behaviours.
+    pub roster: Roster,
+    /// AutoNAT's view of addresses: only global ones count (the default),
+    /// or any (for a community on one private network, and tests).
+    pub only_global_ips: bool,
+    /// Where the bytes of relayed connections are counted.
+    pub relayed_bytes: Arc<RelayedBytes>,
 }
 
 /// Inbound streams that may be choosing their protocol at once, per
@@ -63,9 +120,18 @@ pub fn build_swarm(
     gate: Arc<Gate>,
     codec: SyncCodec,
     files: FilesCodec,
-    use_mdns: bool,
-    request_timeout: Duration,
+    addrs: AddrsCodec,
+    options: Options,
 ) -> Result<Swarm<Behaviour>, Box<dyn std::error::Error + Send + Sync>> {
+    let Options {
+        mdns: use_mdns,
+        request_timeout,
+        serve_relay,
+        roster,
+        only_global_ips,
+        relayed_bytes,
+    } = options;
+    let (relay_transport, relay_client) = relay::client::new(keypair.public().to_peer_id());
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -81,6 +147,19 @@ pub fn build_swarm(
             c.max_stream_data = 2 * 1024 * 1024;
             c
         })
+        // Relayed connections: libp2p's relay client transport, its raw
+        // stream counted (see `super::relayed`) before Noise and Yamux.
+        .with_other_transport(|key| {
+            let counted = relayed_bytes.clone();
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                relay_transport
+                    .map(move |conn, _| Counted::new(conn, counted.clone()))
+                    .upgrade(libp2p::core::upgrade::Version::V1Lazy)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default())
+                    .map(|(p, c), _| (p, StreamMuxerBox::new(c))),
+            )
+        })?
         .with_behaviour(|key| {
             let peer_id = key.public().to_peer_id();
             let mdns = if use_mdns {
@@ -111,6 +190,31 @@ pub fn build_swarm(
                     .with_request_timeout(request_timeout)
                     .with_max_concurrent_streams(FILES_STREAMS),
             );
+            let addrs = request_response::Behaviour::with_codec(
+                addrs,
+                [(
+                    libp2p::StreamProtocol::new(super::addrs::PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(request_timeout)
+                    .with_max_concurrent_streams(4),
+            );
+            let relay = serve_relay.then(|| {
+                let mut r = relay::Behaviour::new(peer_id, relay_config());
+                // Offered whether or not AutoNAT has confirmed an external
+                // address: a node that listens is there to be dialled.
+                r.set_status(Some(relay::Status::Enable));
+                MembersOnly::new(r, roster.clone())
+            });
+            let autonat = autonat::Behaviour::new(
+                peer_id,
+                autonat::Config {
+                    only_global_ips,
+                    boot_delay: Duration::from_secs(2),
+                    ..autonat::Config::default()
+                },
+            );
             Ok(Behaviour {
                 limits: connection_limits::Behaviour::new(connection_limits()),
                 sync: Guarded::new(sync, gate, Caps::default()),
@@ -121,6 +225,11 @@ pub fn build_swarm(
                 ),
                 ping: ping::Behaviour::default(),
                 mdns: mdns.into(),
+                addrs,
+                relay: relay.into(),
+                relay_client,
+                dcutr: MembersOnly::new(dcutr::Behaviour::new(peer_id), roster.clone()),
+                autonat: MembersOnly::new(autonat, roster),
             })
         })?
         // Members stay connected so that changes propagate at once; the

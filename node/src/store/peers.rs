@@ -22,6 +22,8 @@ pub struct PeerRecord {
     pub changes_in: i64,
     pub changes_out: i64,
     pub rejected: i64,
+    /// How it was last reached: `direct`, `relayed` or `hole-punched`.
+    pub reach: Option<String>,
 }
 
 /// A change to a peer's record.
@@ -33,16 +35,18 @@ pub struct PeerUpdate<'a> {
     pub changes_in: i64,
     pub changes_out: i64,
     pub rejected: i64,
+    pub reach: Option<&'a str>,
 }
 
 impl Store {
     /// Records what happened with a peer at `now` (unix ms).
     pub fn update_peer(&self, node: &str, now: i64, u: &PeerUpdate<'_>) -> Result<(), StoreError> {
         self.conn().prepare_cached(
-            "INSERT INTO peers (node, address, connected, last_seen, last_sync, changes_in, changes_out, rejected)
-             VALUES (?1, ?2, coalesce(?3, 0), ?4, CASE WHEN ?5 THEN ?4 END, ?6, ?7, ?8)
+            "INSERT INTO peers (node, address, connected, last_seen, last_sync, changes_in, changes_out, rejected, reach)
+             VALUES (?1, ?2, coalesce(?3, 0), ?4, CASE WHEN ?5 THEN ?4 END, ?6, ?7, ?8, ?9)
              ON CONFLICT (node) DO UPDATE SET
                 address = coalesce(excluded.address, address),
+                reach = coalesce(excluded.reach, reach),
                 connected = coalesce(?3, connected),
                 last_seen = excluded.last_seen,
                 last_sync = CASE WHEN ?5 THEN excluded.last_seen ELSE last_sync END,
@@ -58,7 +62,8 @@ impl Store {
                 u.synced,
                 u.changes_in,
                 u.changes_out,
-                u.rejected
+                u.rejected,
+                u.reach
             ],
         )?;
         Ok(())
@@ -91,7 +96,7 @@ impl Store {
     /// Every peer ever recorded, most recently seen first.
     pub fn peers(&self) -> Result<Vec<PeerRecord>, StoreError> {
         let mut stmt = self.conn().prepare(
-            "SELECT node, address, connected, last_seen, last_sync, changes_in, changes_out, rejected
+            "SELECT node, address, connected, last_seen, last_sync, changes_in, changes_out, rejected, reach
              FROM peers ORDER BY last_seen DESC",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -104,6 +109,7 @@ impl Store {
                 changes_in: r.get(5)?,
                 changes_out: r.get(6)?,
                 rejected: r.get(7)?,
+                reach: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -175,6 +175,18 @@ pub const MIGRATIONS: &[&str] = &[
         revoked   INTEGER                      -- unix ms
     ) STRICT;
     "#,
+    // 8: reaching members: how each peer was last reached, and the signed
+    // address records members share (`crate::net::addrs`), so that a node
+    // whose bootstrap is down finds any member it has heard of.
+    r#"
+    ALTER TABLE peers ADD COLUMN reach TEXT;   -- direct, relayed, hole-punched
+    CREATE TABLE addresses (
+        node     TEXT PRIMARY KEY,             -- PeerId the record is signed by
+        seq      INTEGER NOT NULL,             -- the record's own sequence number
+        record   BLOB NOT NULL,                -- the signed envelope, as received
+        received INTEGER NOT NULL              -- unix ms
+    ) STRICT;
+    "#,
 ];
 
 /// Brings `conn` up to the latest schema. Returns the version found.

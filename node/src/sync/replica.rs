@@ -256,6 +256,19 @@ impl Replica for NodeReplica {
 }
 
 impl NodeReplica {
+    /// The nodes of the community's current (not removed) members, as of
+    /// the last refresh; `None` outside a community.
+    pub fn member_nodes(&self) -> Option<Vec<&str>> {
+        let m = self.membership.as_ref()?;
+        Some(
+            m.members
+                .values()
+                .filter(|i| i.removed.is_none())
+                .flat_map(|i| i.nodes.iter().map(String::as_str))
+                .collect(),
+        )
+    }
+
     /// Checks a join request against the charter before anything is
     /// stored: it carries only the newcomer's claims (each a valid claim
     /// by that node on an unexpired invite, by this node's clock) and its

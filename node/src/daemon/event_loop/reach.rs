@@ -1,0 +1,661 @@
+//! Reaching members: the roster the members-only behaviours read, signed
+//! address records ([`crate::net::addrs`]), dialling members this node
+//! knows of until it has enough connections, reservations on members'
+//! relays when this node cannot be dialled, and how each member is
+//! reached (`direct`, `relayed`, `hole-punched`).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use libp2p::core::ConnectedPoint;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, ResponseChannel};
+use libp2p::swarm::ConnectionId;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, relay};
+
+use super::{EventLoop, MAX_PEER_ROWS, now_ms};
+use crate::net::Standing;
+use crate::net::addrs::{self, AddrsRequest, AddrsResponse, MAX_PUSH, MAX_RECORDS, Record};
+use crate::store::PeerUpdate;
+use crate::trust::NodeId;
+
+/// The hop protocol a relay serves (as identify reports it).
+const HOP: &str = "/libp2p/circuit/relay/0.2.0/hop";
+/// Relays a node that cannot be dialled keeps a reservation on.
+pub(super) const RESERVATIONS: usize = 2;
+/// How often a node's own record is signed again (its sequence number
+/// grows, so members replace the one they hold), and members are asked
+/// for theirs again.
+const RECORD_REFRESH: Duration = Duration::from_secs(300);
+/// How often the daemon looks for members to dial and relays to use.
+const REACH_EVERY: Duration = Duration::from_secs(1);
+/// Waits between dials of a member that could not be reached.
+const DIAL_BACKOFF_MIN: Duration = Duration::from_secs(2);
+const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// Where the daemon records whether it can be reached, for `status` and
+/// `doctor`: JSON `{"nat": …, "listening": bool, "relays": [addr…]}`.
+pub const META_REACH: &str = "reach";
+
+/// How a member is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Direct,
+    Relayed,
+    HolePunched,
+}
+
+impl Reach {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reach::Direct => "direct",
+            Reach::Relayed => "relayed",
+            Reach::HolePunched => "hole-punched",
+        }
+    }
+}
+
+/// Whether `addr` goes through a relay.
+pub fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| p == Protocol::P2pCircuit)
+}
+
+/// The reachability state the event loop keeps.
+#[derive(Debug, Default)]
+pub(super) struct ReachState {
+    /// Every connection of every peer, and whether it is relayed.
+    pub conns: HashMap<PeerId, HashMap<ConnectionId, bool>>,
+    /// Peers whose direct connection came from a hole punch.
+    pub punched: HashSet<PeerId>,
+    /// Members' verified records, by signer.
+    pub records: HashMap<PeerId, Record>,
+    /// This node's own record, and when it was signed.
+    pub mine: Option<(Record, Instant)>,
+    /// Records newly believed, to pass on to connected members.
+    pub fresh: Vec<PeerId>,
+    /// Members dialled from their records: when to try next, and the wait
+    /// after that.
+    pub dials: HashMap<PeerId, (Instant, Duration)>,
+    /// Connected members that serve as relays, with an address to reach
+    /// them directly.
+    pub relays: HashMap<PeerId, Multiaddr>,
+    /// Reservations asked for or held: relay → listener.
+    pub reservations: HashMap<PeerId, libp2p::core::transport::ListenerId>,
+    /// When members were last asked for their records.
+    pub asked: HashMap<PeerId, Instant>,
+    pub last_look: Option<Instant>,
+    /// AutoNAT's view: "public", "private" or "unknown".
+    pub nat: &'static str,
+    pub written: String,
+}
+
+impl EventLoop {
+    /// Keeps the roster the members-only behaviours read equal to the
+    /// community's current members' nodes; forgets the records of nodes
+    /// that are no longer members.
+    pub(super) fn refresh_roster(&mut self) {
+        let Some(nodes) = self.service.replica().member_nodes() else {
+            return;
+        };
+        let members: HashSet<PeerId> = nodes
+            .into_iter()
+            .filter_map(|n| n.parse::<NodeId>().ok())
+            .map(|n| n.peer_id())
+            .collect();
+        if !self.roster.replace(members) {
+            return;
+        }
+        let gone: Vec<PeerId> = self
+            .reach
+            .records
+            .keys()
+            .filter(|p| !self.roster.contains(p))
+            .copied()
+            .collect();
+        let store = self.service.replica().node().store();
+        for peer in gone {
+            self.reach.records.remove(&peer);
+            if let Err(e) = store.forget_address_record(&peer.to_string()) {
+                tracing::warn!(error = %e, "cannot forget an address record");
+            }
+        }
+    }
+
+    /// Reads the records kept in the store (checking each again: the file
+    /// is input like any other).
+    pub(super) fn load_records(&mut self) {
+        let store = self.service.replica().node().store();
+        let rows = match store.address_records() {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read address records");
+                return;
+            }
+        };
+        for (node, bytes) in rows {
+            match addrs::open(&bytes) {
+                Ok(r) if r.peer.to_string() == node => {
+                    self.reach.records.insert(r.peer, r);
+                }
+                _ => tracing::warn!(%node, "ignoring a damaged address record"),
+            }
+        }
+    }
+
+    /// This node's current addresses: what it listens on (relayed
+    /// addresses included) and what peers confirmed as external.
+    fn my_addresses(&self) -> Vec<Multiaddr> {
+        let mut out: Vec<Multiaddr> = Vec::new();
+        for a in self
+            .listen_addrs
+            .iter()
+            .chain(self.swarm.external_addresses())
+        {
+            if crate::net::guard::ip_of(a).is_some_and(|ip| ip.is_unspecified()) {
+                continue;
+            }
+            if !out.contains(a) {
+                out.push(a.clone());
+            }
+        }
+        // Direct addresses first: a record keeps the first few.
+        out.sort_by_key(is_relayed);
+        out
+    }
+
+    /// Signs this node's record again when its addresses changed or it is
+    /// getting old; whether it did.
+    fn refresh_my_record(&mut self) -> bool {
+        let addresses = self.my_addresses();
+        let fresh = self.reach.mine.as_ref().is_some_and(|(r, at)| {
+            r.addresses == addresses[..addresses.len().min(addrs::MAX_ADDRESSES)]
+                && at.elapsed() < RECORD_REFRESH
+        });
+        if fresh {
+            return false;
+        }
+        let key = self.service.replica().node().identity().libp2p_keypair();
+        match addrs::seal(&key, &addresses) {
+            Some(r) => {
+                self.reach.mine = Some((r, Instant::now()));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Asks a member for the records it holds, sending ours and `pass`
+    /// (records of others to pass on).
+    pub(super) fn ask_records(&mut self, peer: PeerId) {
+        self.ask_records_passing(peer, &[]);
+    }
+
+    fn ask_records_passing(&mut self, peer: PeerId, pass: &[Vec<u8>]) {
+        if !self.roster.contains(&peer) {
+            return;
+        }
+        self.refresh_my_record();
+        let mut records: Vec<Vec<u8>> = self
+            .reach
+            .mine
+            .as_ref()
+            .map(|(r, _)| r.bytes.clone())
+            .into_iter()
+            .collect();
+        records.extend(pass.iter().take(MAX_PUSH).cloned());
+        self.reach.asked.insert(peer, Instant::now());
+        self.swarm
+            .behaviour_mut()
+            .addrs
+            .send_request(&peer, AddrsRequest { records });
+    }
+
+    /// Passes records newly believed (and this node's own, when it
+    /// changed) on to every connected member, [`MAX_PUSH`] at a time.
+    fn pass_on(&mut self, mine_changed: bool) {
+        if self.reach.fresh.is_empty() && !mine_changed {
+            return;
+        }
+        let take = self.reach.fresh.len().min(MAX_PUSH);
+        let batch: Vec<PeerId> = self.reach.fresh.drain(..take).collect();
+        let members: Vec<PeerId> = self
+            .standing
+            .iter()
+            .filter(|(p, s)| **s == Standing::Member && self.roster.contains(p))
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in members {
+            let pass: Vec<Vec<u8>> = batch
+                .iter()
+                .filter(|p| **p != peer)
+                .filter_map(|p| self.reach.records.get(p))
+                .map(|r| r.bytes.clone())
+                .collect();
+            self.ask_records_passing(peer, &pass);
+        }
+    }
+
+    /// Believes a record if it is signed by a current member (not this
+    /// node) and newer than the one held; keeps it in the store and queues
+    /// it to be passed on.
+    fn accept_record(&mut self, r: Record) {
+        if r.peer == *self.swarm.local_peer_id() || !self.roster.contains(&r.peer) {
+            return;
+        }
+        if self
+            .reach
+            .records
+            .get(&r.peer)
+            .is_some_and(|old| old.seq >= r.seq)
+        {
+            return;
+        }
+        if !self.reach.records.contains_key(&r.peer) && self.reach.records.len() >= MAX_PEER_ROWS {
+            return;
+        }
+        if !self.reach.fresh.contains(&r.peer) {
+            self.reach.fresh.push(r.peer);
+        }
+        // New addresses are worth a try at once.
+        self.reach.dials.remove(&r.peer);
+        tracing::debug!(peer = %r.peer, seq = r.seq, addresses = ?r.addresses, "a member's address record");
+        let store = self.service.replica().node().store();
+        if let Err(e) = store.put_address_record(&r.peer.to_string(), r.seq, &r.bytes, now_ms()) {
+            tracing::warn!(error = %e, "cannot keep an address record");
+        }
+        let _ = store.prune_address_records(MAX_PEER_ROWS);
+        self.reach.records.insert(r.peer, r);
+    }
+
+    pub(super) fn on_addrs(&mut self, event: request_response::Event<AddrsRequest, AddrsResponse>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => self.answer_records(peer, request, channel),
+                request_response::Message::Response { response, .. } => {
+                    if !self.roster.contains(&peer) {
+                        return;
+                    }
+                    for bytes in response.records.iter().take(MAX_RECORDS) {
+                        match addrs::open(bytes) {
+                            Ok(r) => self.accept_record(r),
+                            Err(e) => {
+                                tracing::warn!(%peer, error = %e, "a member passed on a record that does not hold; banning it");
+                                self.ban(peer);
+                                return;
+                            }
+                        }
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure { peer, error, .. } => {
+                if let request_response::OutboundFailure::Io(e) = &error
+                    && e.kind() == std::io::ErrorKind::InvalidData
+                {
+                    tracing::warn!(%peer, error = %e, "peer sent an undecodable address answer; banning it");
+                    self.ban(peer);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Answers a member with this node's record and those it holds; anyone
+    /// else with nothing.
+    fn answer_records(
+        &mut self,
+        peer: PeerId,
+        request: AddrsRequest,
+        channel: ResponseChannel<AddrsResponse>,
+    ) {
+        let member =
+            self.roster.contains(&peer) && self.standing.get(&peer) == Some(&Standing::Member);
+        let mut records = Vec::new();
+        if member {
+            for bytes in request.records.iter().take(MAX_PUSH + 1) {
+                match addrs::open(bytes) {
+                    Ok(r) => self.accept_record(r),
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "a member passed on a record that does not hold; banning it");
+                        self.ban(peer);
+                        return;
+                    }
+                }
+            }
+            self.refresh_my_record();
+            if let Some((r, _)) = &self.reach.mine {
+                records.push(r.bytes.clone());
+            }
+            records.extend(
+                self.reach
+                    .records
+                    .values()
+                    .filter(|r| r.peer != peer)
+                    .take(MAX_RECORDS - 1)
+                    .map(|r| r.bytes.clone()),
+            );
+        }
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .addrs
+            .send_response(channel, AddrsResponse { records });
+    }
+
+    /// Notes a new connection and how it goes.
+    pub(super) fn connection_opened(
+        &mut self,
+        peer: PeerId,
+        id: ConnectionId,
+        endpoint: &ConnectedPoint,
+    ) {
+        let relayed = match endpoint {
+            ConnectedPoint::Dialer { address, .. } => is_relayed(address),
+            ConnectedPoint::Listener { local_addr, .. } => is_relayed(local_addr),
+        };
+        self.reach
+            .conns
+            .entry(peer)
+            .or_default()
+            .insert(id, relayed);
+        self.reach.dials.remove(&peer);
+    }
+
+    /// Notes a closed connection.
+    pub(super) fn connection_closed(&mut self, peer: PeerId, id: ConnectionId) {
+        if let Some(c) = self.reach.conns.get_mut(&peer) {
+            c.remove(&id);
+            if c.is_empty() {
+                self.reach.conns.remove(&peer);
+                self.reach.punched.remove(&peer);
+                self.reach.relays.remove(&peer);
+                self.reach.asked.remove(&peer);
+                return;
+            }
+        }
+        self.record_reach(peer);
+    }
+
+    /// How `peer` is reached now, if it is connected.
+    pub(super) fn reach_of(&self, peer: &PeerId) -> Option<Reach> {
+        let conns = self.reach.conns.get(peer)?;
+        if conns.values().any(|relayed| !relayed) {
+            Some(if self.reach.punched.contains(peer) {
+                Reach::HolePunched
+            } else {
+                Reach::Direct
+            })
+        } else if conns.is_empty() {
+            None
+        } else {
+            Some(Reach::Relayed)
+        }
+    }
+
+    /// Records how a member is reached (once it is classified).
+    pub(super) fn record_reach(&mut self, peer: PeerId) {
+        if let Some(reach) = self.reach_of(&peer) {
+            self.record_peer(
+                &NodeId::from(peer),
+                PeerUpdate {
+                    reach: Some(reach.as_str()),
+                    ..PeerUpdate::default()
+                },
+            );
+        }
+    }
+
+    pub(super) fn on_identify(&mut self, event: identify::Event) {
+        let identify::Event::Received { peer_id, info, .. } = event else {
+            return;
+        };
+        if !self.roster.contains(&peer_id) {
+            return;
+        }
+        let serves = info.protocols.iter().any(|p| p.as_ref() == HOP);
+        let direct = info
+            .listen_addrs
+            .iter()
+            .find(|a| {
+                !is_relayed(a) && !crate::net::guard::ip_of(a).is_some_and(|ip| ip.is_unspecified())
+            })
+            .cloned();
+        match (serves, direct) {
+            (true, Some(addr)) => {
+                self.reach.relays.insert(peer_id, addr);
+            }
+            _ => {
+                self.reach.relays.remove(&peer_id);
+            }
+        }
+    }
+
+    /// Whether this node can be dialled: it listens on something other
+    /// than relays.
+    fn listens(&self) -> bool {
+        !self.config.listen.is_empty()
+    }
+
+    /// Runs every [`REACH_EVERY`]: relay reservations, dials of members
+    /// from their records, fresh records, the reach summary for `doctor`.
+    pub(super) fn reach_tick(&mut self) {
+        let now = Instant::now();
+        if self
+            .reach
+            .last_look
+            .is_some_and(|t| now.duration_since(t) < REACH_EVERY)
+        {
+            return;
+        }
+        self.reach.last_look = Some(now);
+        self.refresh_roster();
+        if !self.listens() {
+            self.reserve_relays();
+        }
+        self.dial_members(now);
+        let mine_changed = self.refresh_my_record();
+        self.pass_on(mine_changed);
+        let stale: Vec<PeerId> = self
+            .reach
+            .asked
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) > RECORD_REFRESH)
+            .map(|(p, _)| *p)
+            .collect();
+        // Members not asked yet (one that joined while connected is in
+        // the roster only now).
+        let unasked = self
+            .standing
+            .iter()
+            .filter(|(p, s)| {
+                **s == Standing::Member
+                    && self.roster.contains(p)
+                    && !self.reach.asked.contains_key(p)
+            })
+            .map(|(p, _)| *p);
+        let ask: Vec<PeerId> = stale.into_iter().chain(unasked).collect();
+        for peer in ask {
+            self.ask_records(peer);
+        }
+        self.write_reach();
+    }
+
+    /// Keeps reservations on up to [`RESERVATIONS`] connected members'
+    /// relays.
+    fn reserve_relays(&mut self) {
+        self.reach
+            .reservations
+            .retain(|relay, _| self.reach.conns.contains_key(relay));
+        if self.reach.reservations.len() >= RESERVATIONS {
+            return;
+        }
+        let candidates: Vec<(PeerId, Multiaddr)> = self
+            .reach
+            .relays
+            .iter()
+            .filter(|(p, _)| !self.reach.reservations.contains_key(p))
+            .map(|(p, a)| (*p, a.clone()))
+            .collect();
+        for (relay, addr) in candidates {
+            if self.reach.reservations.len() >= RESERVATIONS {
+                break;
+            }
+            let base = strip_p2p(&addr);
+            let circuit = base.with(Protocol::P2p(relay)).with(Protocol::P2pCircuit);
+            match self.swarm.listen_on(circuit.clone()) {
+                Ok(id) => {
+                    tracing::info!(%relay, %circuit, "reserving a slot on a member's relay");
+                    self.reach.reservations.insert(relay, id);
+                }
+                Err(e) => tracing::warn!(%relay, error = %e, "cannot listen through a relay"),
+            }
+        }
+    }
+
+    /// A listener closed: if it was a relay reservation, another is made at
+    /// the next look.
+    pub(super) fn listener_closed(&mut self, id: libp2p::core::transport::ListenerId) {
+        self.reach.reservations.retain(|_, l| *l != id);
+    }
+
+    /// Dials members from their records until `min_peers` members are
+    /// connected, each at most once per its backoff.
+    fn dial_members(&mut self, now: Instant) {
+        let connected = self
+            .standing
+            .iter()
+            .filter(|(p, s)| **s == Standing::Member && self.roster.contains(p))
+            .count();
+        if connected >= self.config.min_peers {
+            return;
+        }
+        let mut wanted = self.config.min_peers - connected;
+        let me = *self.swarm.local_peer_id();
+        let mut candidates: Vec<&Record> = self
+            .reach
+            .records
+            .values()
+            .filter(|r| r.peer != me && !self.swarm.is_connected(&r.peer))
+            .filter(|r| {
+                self.reach
+                    .dials
+                    .get(&r.peer)
+                    .is_none_or(|(next, _)| *next <= now)
+            })
+            .collect();
+        // Members with a direct address first, then the others.
+        candidates.sort_by_key(|r| (r.addresses.iter().all(is_relayed), r.peer));
+        let plan: Vec<(PeerId, Vec<Multiaddr>)> = candidates
+            .into_iter()
+            .map(|r| (r.peer, r.addresses.clone()))
+            .collect();
+        for (peer, addresses) in plan {
+            if wanted == 0 {
+                break;
+            }
+            let backoff = self
+                .reach
+                .dials
+                .get(&peer)
+                .map_or(DIAL_BACKOFF_MIN, |(_, b)| (*b * 2).min(DIAL_BACKOFF_MAX));
+            self.reach.dials.insert(peer, (now + backoff, backoff));
+            let opts = DialOpts::peer_id(peer)
+                .addresses(addresses)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if self.swarm.dial(opts).is_ok() {
+                tracing::debug!(%peer, "dialling a member from its address record");
+                wanted -= 1;
+            }
+        }
+    }
+
+    pub(super) fn on_dcutr(&mut self, event: dcutr::Event) {
+        self.metrics.holepunch_attempts.inc();
+        match event.result {
+            Ok(_) => {
+                tracing::info!(peer = %event.remote_peer_id, "hole punch succeeded: connected directly");
+                self.metrics.holepunch_successes.inc();
+                self.reach.punched.insert(event.remote_peer_id);
+                self.record_reach(event.remote_peer_id);
+            }
+            Err(e) => {
+                tracing::debug!(peer = %event.remote_peer_id, error = %e, "hole punch failed; staying relayed");
+            }
+        }
+    }
+
+    pub(super) fn on_relay(&mut self, event: relay::Event) {
+        match event {
+            relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
+                tracing::debug!(peer = %src_peer_id, "a member reserved a slot on this relay");
+                self.metrics.relay_reservations.inc();
+            }
+            relay::Event::CircuitReqAccepted {
+                src_peer_id,
+                dst_peer_id,
+            } => {
+                tracing::debug!(src = %src_peer_id, dst = %dst_peer_id, "relaying between members");
+                self.metrics.relay_circuits.inc();
+            }
+            relay::Event::CircuitReqDenied {
+                src_peer_id,
+                dst_peer_id,
+                status,
+            } => {
+                tracing::debug!(src = %src_peer_id, dst = %dst_peer_id, ?status, "refused a circuit");
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_autonat(&mut self, event: autonat::Event) {
+        if let autonat::Event::StatusChanged { new, .. } = event {
+            self.reach.nat = match new {
+                autonat::NatStatus::Public(_) => "public",
+                autonat::NatStatus::Private => "private",
+                autonat::NatStatus::Unknown => "unknown",
+            };
+            tracing::info!(nat = self.reach.nat, "reachability from outside changed");
+        }
+    }
+
+    /// Records whether this node can be reached and through which relays,
+    /// when that changes.
+    fn write_reach(&mut self) {
+        let relays: Vec<String> = self
+            .listen_addrs
+            .iter()
+            .filter(|a| is_relayed(a))
+            .map(ToString::to_string)
+            .collect();
+        let nat = if self.reach.nat.is_empty() {
+            "unknown"
+        } else {
+            self.reach.nat
+        };
+        let text = serde_json::json!({
+            "nat": nat,
+            "listening": self.listens(),
+            "relays": relays,
+            "records": self.reach.records.len(),
+        })
+        .to_string();
+        if text == self.reach.written {
+            return;
+        }
+        let store = self.service.replica().node().store();
+        match store.set_meta(META_REACH, &text) {
+            Ok(()) => self.reach.written = text,
+            Err(e) => tracing::warn!(error = %e, "cannot record reachability"),
+        }
+    }
+}
+
+/// `addr` without a trailing `/p2p/…`.
+fn strip_p2p(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .filter(|p| !matches!(p, Protocol::P2p(_)))
+        .collect()
+}

@@ -1,0 +1,132 @@
+//! The relay, AutoNAT, hole punching and address records are for members
+//! only: a member's key gets a reservation on a listening member's relay
+//! and the records it holds; a stranger (any key it likes, from the same
+//! machine) gets neither, and costs the relay no reservation.
+
+mod bare;
+mod sim;
+
+use std::time::{Duration, Instant};
+
+use bare::loopback;
+use convene_node::Node;
+use convene_node::daemon::{self, Client};
+use convene_node::net::addrs::{AddrsCodec, AddrsRequest, PROTOCOL};
+use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, StreamProtocol, Swarm, noise, relay, request_response, tcp, yamux};
+use sim::Net;
+
+#[derive(NetworkBehaviour)]
+struct Asker {
+    relay: relay::client::Behaviour,
+    addrs: request_response::Behaviour<AddrsCodec>,
+}
+
+fn asker(key: libp2p::identity::Keypair) -> Swarm<Asker> {
+    libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|_, relay| Asker {
+            relay,
+            addrs: request_response::Behaviour::with_codec(
+                AddrsCodec::default(),
+                [(
+                    StreamProtocol::new(PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+            ),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
+/// Connects to `relay` with `key`, asks for a reservation on its relay and
+/// for the address records it holds: (whether the reservation was
+/// granted, how many records came back).
+async fn try_relay(key: libp2p::identity::Keypair, relay: &Multiaddr) -> (bool, usize) {
+    let mut swarm = asker(key);
+    // Listening through the relay dials it.
+    swarm
+        .listen_on(relay.clone().with(Protocol::P2pCircuit))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (mut reserved, mut records) = (None, None);
+    while reserved.is_none() || records.is_none() {
+        let event = tokio::time::timeout_at(deadline.into(), swarm.select_next_some())
+            .await
+            .expect("an answer in time");
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                swarm
+                    .behaviour_mut()
+                    .addrs
+                    .send_request(&peer_id, AddrsRequest::default());
+            }
+            SwarmEvent::Behaviour(AskerEvent::Relay(
+                relay::client::Event::ReservationReqAccepted { .. },
+            )) => reserved = Some(true),
+            SwarmEvent::ListenerClosed { reason, .. } => {
+                eprintln!("listener closed: {reason:?}");
+                reserved = Some(false)
+            }
+            SwarmEvent::Behaviour(AskerEvent::Addrs(request_response::Event::Message {
+                message: request_response::Message::Response { response, .. },
+                ..
+            })) => records = Some(response.records.len()),
+            SwarmEvent::Behaviour(AskerEvent::Addrs(
+                request_response::Event::OutboundFailure { error, .. },
+            )) => panic!("the records request failed: {error}"),
+            _ => {}
+        }
+    }
+    (reserved.unwrap(), records.unwrap())
+}
+
+fn metric(client: &Client, name: &str) -> u64 {
+    client
+        .metrics()
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_members_get_a_relay_slot_or_learn_members_addresses() {
+    let mut net = Net::new();
+    let a = net.add("Steward Trust");
+    net.node_mut(a).create_community("Boost").unwrap();
+    let b = net.add("Member Council");
+    net.invite_and_admit(b, a);
+    net.sync(b, a);
+    let member_key = net.node(b).identity().libp2p_keypair();
+    let home = net.node(a).home().to_path_buf();
+    let (client, handle) = daemon::spawn(Node::open(&home).unwrap(), loopback()).unwrap();
+    let addr = client.listen_addrs().await.unwrap()[0].clone();
+
+    let (reserved, records) = try_relay(member_key, &addr).await;
+    assert!(reserved, "a member was refused a slot on a member's relay");
+    assert!(records >= 1, "a member learned no address record");
+    assert_eq!(metric(&client, "convene_relay_reservations_total"), 1);
+
+    let stranger = libp2p::identity::Keypair::generate_ed25519();
+    let (reserved, records) = try_relay(stranger, &addr).await;
+    assert!(!reserved, "a stranger got a slot on the relay");
+    assert_eq!(records, 0, "a stranger learned members' addresses");
+    assert_eq!(metric(&client, "convene_relay_reservations_total"), 1);
+
+    drop(client);
+    handle.await.unwrap();
+}

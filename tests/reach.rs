@@ -1,0 +1,205 @@
+//! Reaching members that cannot be dialled, with real daemons on loopback:
+//! two members started with `--no-listen` (as behind NAT) share an entry
+//! visible only to their two organisations; it travels between them
+//! through a listening member's relay, end to end encrypted, and neither
+//! the relay nor any other member holds a byte of it. When the bootstrap
+//! node is gone, restarted members find the community again through the
+//! signed address records members share.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use support::{Daemon, Home, agent, wait_for};
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+fn join(home: &Home, code: &str) {
+    let out = home.convene(&["join", code.trim()]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "join failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn sync(home: &Home, peer: &str) {
+    let out = home
+        .convene(&["sync", "--once", "--peer", peer])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sync failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether any file under `dir` holds `needle`.
+fn holds(dir: &Path, needle: &[u8]) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            holds(&p, needle)
+        } else {
+            std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+        }
+    })
+}
+
+/// How `home`'s daemon reaches `node`, as `peers --json` shows it.
+fn reached(home: &Home, node: &str) -> Option<String> {
+    home.json_lines(&["peers", "--json"])
+        .into_iter()
+        .find(|p| p["node"] == node)
+        .and_then(|p| p["reached"].as_str().map(str::to_string))
+}
+
+/// A counter's value in a daemon's `/metrics`.
+fn metric(d: &Daemon, name: &str) -> f64 {
+    let text = agent()
+        .get(&format!("{}metrics", d.web))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn members_behind_nat_reach_each_other_through_a_relay_and_only_they_hold_their_entry() {
+    let hub = Home::for_org("Hub Trust", "nhs-trust");
+    let council = Home::for_org("Tyne Council", "council");
+    let depot = Home::for_org("Depot Trust", "nhs-trust");
+    let alnwick = Home::for_org("Alnwick Surgery", "primary-care");
+    let berwick = Home::for_org("Berwick Carers", "vcse");
+    hub.convene(&["community", "create", "North"])
+        .assert()
+        .success();
+    let bootstrap = Daemon::start(&hub, &[]);
+    for home in [&council, &depot, &alnwick, &berwick] {
+        join(home, &hub.stdout(&["invite", "--expires", "1d"]));
+        sync(home, &bootstrap.addr);
+    }
+    // Every member knows every other once the hub has all the claims.
+    for home in [&council, &depot, &alnwick, &berwick] {
+        sync(home, &bootstrap.addr);
+    }
+
+    // Two members with servers that listen, two behind NAT that only dial.
+    let council_d = Daemon::start(&council, &[&bootstrap.addr]);
+    let depot_d = Daemon::start(&depot, &[&bootstrap.addr]);
+    let alnwick_d = Daemon::start_dial_only(&alnwick, &[&bootstrap.addr]);
+    let berwick_d = Daemon::start_dial_only(&berwick, &[&bootstrap.addr]);
+    assert!(
+        alnwick_d.addr.is_empty(),
+        "a dial-only node listens on nothing"
+    );
+
+    // An entry visible only to the two practices' organisations.
+    let title = "Frailty huddles between Alnwick and Berwick";
+    let id = alnwick.stdout(&[
+        "publish",
+        "learning",
+        "--title",
+        title,
+        "--summary",
+        "Weekly calls about the same patients; fewer crisis visits.",
+        "--visibility",
+        "Berwick Carers",
+    ]);
+    let id = id.trim().to_string();
+    wait_for(CONVERGE, "the restricted entry to reach Berwick", || {
+        berwick.ids().contains(&id).then_some(())
+    });
+    let how = wait_for(CONVERGE, "Alnwick to see how it reaches Berwick", || {
+        reached(&alnwick, &berwick_d.node_id).filter(|r| r != "unreachable")
+    });
+    assert!(
+        how == "relayed" || how == "hole-punched",
+        "two dial-only nodes can only meet through a relay: {how}"
+    );
+    assert!(metric(&alnwick_d, "convene_relayed_sent_bytes_total") > 0.0);
+    let relayed_through: f64 = [&bootstrap, &council_d, &depot_d]
+        .iter()
+        .map(|d| metric(d, "convene_relay_circuits_total"))
+        .sum();
+    assert!(relayed_through >= 1.0, "no relay opened a circuit");
+
+    // Nobody else holds a byte of it, the relays included.
+    for (name, home) in [("hub", &hub), ("council", &council), ("depot", &depot)] {
+        assert!(!home.ids().contains(&id), "{name} lists the entry");
+        assert!(
+            !holds(home.path(), title.as_bytes()),
+            "{name}'s home holds the restricted entry's text"
+        );
+    }
+
+    // The doctor says how the dial-only node is reached.
+    let doctor = alnwick.stdout(&["doctor"]);
+    assert!(
+        doctor.contains("not reachable from outside")
+            && doctor.contains("reached through the relay"),
+        "{doctor}"
+    );
+
+    // The bootstrap node goes away for good; three members restart (on
+    // their usual ports, as servers do) and find the community through the
+    // records members shared, and the practices reach each other again.
+    let gone = bootstrap.addr.clone();
+    bootstrap.kill();
+    let council_listen = listen_of(&council_d);
+    let depot_listen = listen_of(&depot_d);
+    drop(council_d);
+    drop(depot_d);
+    drop(alnwick_d);
+    let depot_d = Daemon::start_on(&depot, &depot_listen, &[&gone]);
+    let council_d = Daemon::start_on(&council, &council_listen, &[&gone]);
+    let _alnwick_d = Daemon::start_dial_only(&alnwick, &[&gone]);
+    wait_for(
+        CONVERGE,
+        "the council to find the depot without the bootstrap",
+        || (reached(&council, &depot_d.node_id).as_deref() == Some("direct")).then_some(()),
+    );
+    let title = "Shared frailty register: what we changed";
+    let id = alnwick.stdout(&[
+        "publish",
+        "learning",
+        "--title",
+        title,
+        "--summary",
+        "One list, checked weekly by both teams.",
+        "--visibility",
+        "Berwick Carers",
+    ]);
+    let id = id.trim().to_string();
+    wait_for(
+        CONVERGE,
+        "the second restricted entry to reach Berwick",
+        || berwick.ids().contains(&id).then_some(()),
+    );
+    for (name, home) in [("council", &council), ("depot", &depot)] {
+        assert!(
+            !holds(home.path(), title.as_bytes()),
+            "{name}'s home holds the restricted entry's text"
+        );
+    }
+    drop(council_d);
+    drop(berwick_d);
+}
+
+/// The `/ip4/…/tcp/PORT` a daemon listens on (without its `/p2p/…`).
+fn listen_of(d: &Daemon) -> String {
+    d.addr
+        .split("/p2p/")
+        .next()
+        .expect("an address")
+        .to_string()
+}
