@@ -13,14 +13,17 @@
 //! - [`sync`]: the sync protocol `/convene/sync/2` as a sans-IO state
 //!   machine (catalogue, range reconciliation, sessions, the per-node
 //!   service), testable without sockets.
-//! - [`net`]: libp2p: transports, behaviours, the sync and files codecs, and the gate
-//!   that keeps strangers small (frame and stream limits by standing, bans,
-//!   per-address and total connection caps).
+//! - [`net`]: libp2p: transports (relayed connections included),
+//!   behaviours, the sync, files and address-record codecs, the gate that
+//!   keeps strangers small (frame and stream limits by standing, bans,
+//!   per-address and total connection caps), and the relay, AutoNAT and
+//!   hole punching served to members only.
 //! - [`daemon`]: tokio wiring: the event loop that drives the sync service
 //!   from the swarm, its `Client`, `config.toml`, the status other
 //!   processes read, Prometheus metrics, which files are served to whom
-//!   and fetched (`daemon::files`), and the local web app and JSON API
-//!   (`daemon::web`).
+//!   and fetched (`daemon::files`), reaching members (address records,
+//!   dialling members, relay reservations), and the local web app and
+//!   JSON API (`daemon::web`).
 //! - `apply`: receiving changes: signature, permission (who may write
 //!   which document), apply, store; what cannot be judged yet waits, in
 //!   its sender's bounded share of the `pending` table.

@@ -3,7 +3,9 @@
 //! any member it has heard of. Only records of current members are kept
 //! (the daemon checks before it writes), one per node, the newest by the
 //! record's own sequence number, and the table is bounded
-//! ([`Store::prune_address_records`]).
+//! ([`Store::prune_address_records`]). Beside them, the audiences of
+//! restricted entries ([`Store::restricted_audiences`]): the members a
+//! node must reach directly, because no one else may carry those entries.
 
 use rusqlite::params;
 
@@ -58,5 +60,17 @@ impl Store {
             [keep as i64],
         )?;
         Ok(n)
+    }
+
+    /// Who published entries here are for, when not the whole community:
+    /// distinct `(owner organisation, visibility)` of every published
+    /// document visible to some organisations only (drafts never travel).
+    pub fn restricted_audiences(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT DISTINCT owner, visibility FROM docs
+             WHERE visibility != 'community' AND status != 'draft' AND owner != ''",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }

@@ -269,6 +269,16 @@ impl NodeReplica {
         )
     }
 
+    /// The nodes of `org` if it is a current member.
+    pub fn nodes_of(&self, org: &str) -> Vec<&str> {
+        self.membership
+            .as_ref()
+            .and_then(|m| m.members.get(org))
+            .filter(|i| i.removed.is_none())
+            .map(|i| i.nodes.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
     /// Checks a join request against the charter before anything is
     /// stored: it carries only the newcomer's claims (each a valid claim
     /// by that node on an unexpired invite, by this node's clock) and its

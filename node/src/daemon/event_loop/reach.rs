@@ -30,6 +30,8 @@ pub(super) const RESERVATIONS: usize = 2;
 const RECORD_REFRESH: Duration = Duration::from_secs(300);
 /// How often the daemon looks for members to dial and relays to use.
 const REACH_EVERY: Duration = Duration::from_secs(1);
+/// A member's record is written to the store at most this often.
+const SAVE_EVERY: Duration = Duration::from_secs(10);
 /// Waits between dials of a member that could not be reached.
 const DIAL_BACKOFF_MIN: Duration = Duration::from_secs(2);
 const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(300);
@@ -73,6 +75,15 @@ pub(super) struct ReachState {
     pub mine: Option<(Record, Instant)>,
     /// Records newly believed, to pass on to connected members.
     pub fresh: Vec<PeerId>,
+    /// Members holding a reservation on this node's relay.
+    pub relay_clients: HashSet<PeerId>,
+    /// The member nodes in the audiences of restricted entries held here,
+    /// with the store's state they were worked out at.
+    pub audience: Option<((i64, i64), HashSet<PeerId>)>,
+    /// When each member's record was last written to the store, and the
+    /// records newer than what is written.
+    pub saved_at: HashMap<PeerId, Instant>,
+    pub unsaved: HashSet<PeerId>,
     /// Members dialled from their records: when to try next, and the wait
     /// after that.
     pub dials: HashMap<PeerId, (Instant, Duration)>,
@@ -115,6 +126,9 @@ impl EventLoop {
         let store = self.service.replica().node().store();
         for peer in gone {
             self.reach.records.remove(&peer);
+            self.reach.unsaved.remove(&peer);
+            self.reach.saved_at.remove(&peer);
+            self.reach.fresh.retain(|p| *p != peer);
             if let Err(e) = store.forget_address_record(&peer.to_string()) {
                 tracing::warn!(error = %e, "cannot forget an address record");
             }
@@ -259,12 +273,54 @@ impl EventLoop {
         // New addresses are worth a try at once.
         self.reach.dials.remove(&r.peer);
         tracing::debug!(peer = %r.peer, seq = r.seq, addresses = ?r.addresses, "a member's address record");
+        let peer = r.peer;
+        self.reach.records.insert(peer, r);
+        // Written at most once per member every `SAVE_EVERY` (a member
+        // that re-signs its record in a loop costs memory it already has,
+        // not a disk write each time); the rest at a later tick.
+        if self
+            .reach
+            .saved_at
+            .get(&peer)
+            .is_none_or(|at| at.elapsed() >= SAVE_EVERY)
+        {
+            self.save_record(peer);
+        } else {
+            self.reach.unsaved.insert(peer);
+        }
+    }
+
+    fn save_record(&mut self, peer: PeerId) {
+        self.reach.unsaved.remove(&peer);
+        let Some(r) = self.reach.records.get(&peer) else {
+            return;
+        };
         let store = self.service.replica().node().store();
-        if let Err(e) = store.put_address_record(&r.peer.to_string(), r.seq, &r.bytes, now_ms()) {
+        if let Err(e) = store.put_address_record(&peer.to_string(), r.seq, &r.bytes, now_ms()) {
             tracing::warn!(error = %e, "cannot keep an address record");
         }
-        let _ = store.prune_address_records(MAX_PEER_ROWS);
-        self.reach.records.insert(r.peer, r);
+        if self.reach.saved_at.insert(peer, Instant::now()).is_none() {
+            let _ = store.prune_address_records(MAX_PEER_ROWS);
+        }
+    }
+
+    /// Writes records held back by [`SAVE_EVERY`] once their time came.
+    fn save_due_records(&mut self) {
+        let due: Vec<PeerId> = self
+            .reach
+            .unsaved
+            .iter()
+            .filter(|p| {
+                self.reach
+                    .saved_at
+                    .get(p)
+                    .is_none_or(|at| at.elapsed() >= SAVE_EVERY)
+            })
+            .copied()
+            .collect();
+        for peer in due {
+            self.save_record(peer);
+        }
     }
 
     pub(super) fn on_addrs(&mut self, event: request_response::Event<AddrsRequest, AddrsResponse>) {
@@ -368,6 +424,7 @@ impl EventLoop {
             c.remove(&id);
             if c.is_empty() {
                 self.reach.conns.remove(&peer);
+                self.reach.relay_clients.remove(&peer);
                 self.reach.punched.remove(&peer);
                 self.reach.relays.remove(&peer);
                 self.reach.asked.remove(&peer);
@@ -456,6 +513,7 @@ impl EventLoop {
         self.dial_members(now);
         let mine_changed = self.refresh_my_record();
         self.pass_on(mine_changed);
+        self.save_due_records();
         let stale: Vec<PeerId> = self
             .reach
             .asked
@@ -519,18 +577,66 @@ impl EventLoop {
         self.reach.reservations.retain(|_, l| *l != id);
     }
 
-    /// Dials members from their records until `min_peers` members are
-    /// connected, each at most once per its backoff.
+    /// The member nodes (not this one) in the audience of any restricted
+    /// entry held here: an entry only some organisations may see travels
+    /// only between their nodes, so those nodes must be reached directly
+    /// (or through a relay), whoever else this node is connected to.
+    /// Worked out again only when a change or a tombstone was stored.
+    fn audience(&mut self) -> HashSet<PeerId> {
+        let store = self.service.replica().node().store();
+        let state = match (
+            store.catalogue_since(i64::MAX),
+            store.tombstones_since(i64::MAX),
+        ) {
+            (Ok((_, changes)), Ok((_, tombstones))) => Some((changes, tombstones)),
+            _ => None,
+        };
+        if let (Some(state), Some((at, peers))) = (state, &self.reach.audience)
+            && *at == state
+        {
+            return peers.clone();
+        }
+        let rows = match store.restricted_audiences() {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the audiences of restricted entries");
+                return HashSet::new();
+            }
+        };
+        let mut orgs: HashSet<String> = HashSet::new();
+        for (owner, visibility) in rows {
+            if visibility != "organisation" {
+                orgs.extend(visibility.split(',').map(str::to_string));
+            }
+            orgs.insert(owner);
+        }
+        let me = *self.swarm.local_peer_id();
+        let replica = self.service.replica();
+        let peers: HashSet<PeerId> = orgs
+            .iter()
+            .flat_map(|org| replica.nodes_of(org))
+            .filter_map(|n| n.parse::<NodeId>().ok())
+            .map(|n| n.peer_id())
+            .filter(|p| *p != me)
+            .collect();
+        if let Some(state) = state {
+            self.reach.audience = Some((state, peers.clone()));
+        }
+        peers
+    }
+
+    /// Dials members from their records: every member node in the
+    /// audience of a restricted entry held here, then others until
+    /// `min_peers` members are connected; each at most once per its
+    /// backoff.
     fn dial_members(&mut self, now: Instant) {
         let connected = self
             .standing
             .iter()
             .filter(|(p, s)| **s == Standing::Member && self.roster.contains(p))
             .count();
-        if connected >= self.config.min_peers {
-            return;
-        }
-        let mut wanted = self.config.min_peers - connected;
+        let audience = self.audience();
+        let mut wanted = self.config.min_peers.saturating_sub(connected);
         let me = *self.swarm.local_peer_id();
         let mut candidates: Vec<&Record> = self
             .reach
@@ -544,14 +650,22 @@ impl EventLoop {
                     .is_none_or(|(next, _)| *next <= now)
             })
             .collect();
-        // Members with a direct address first, then the others.
-        candidates.sort_by_key(|r| (r.addresses.iter().all(is_relayed), r.peer));
+        // The audience of restricted entries first (they are dialled
+        // whatever `min_peers` says), then members with a direct address.
+        candidates.sort_by_key(|r| {
+            (
+                !audience.contains(&r.peer),
+                r.addresses.iter().all(is_relayed),
+                r.peer,
+            )
+        });
         let plan: Vec<(PeerId, Vec<Multiaddr>)> = candidates
             .into_iter()
             .map(|r| (r.peer, r.addresses.clone()))
             .collect();
         for (peer, addresses) in plan {
-            if wanted == 0 {
+            let needed = audience.contains(&peer);
+            if wanted == 0 && !needed {
                 break;
             }
             let backoff = self
@@ -565,8 +679,8 @@ impl EventLoop {
                 .condition(PeerCondition::DisconnectedAndNotDialing)
                 .build();
             if self.swarm.dial(opts).is_ok() {
-                tracing::debug!(%peer, "dialling a member from its address record");
-                wanted -= 1;
+                tracing::debug!(%peer, needed, "dialling a member from its address record");
+                wanted = wanted.saturating_sub(1);
             }
         }
     }
@@ -591,6 +705,11 @@ impl EventLoop {
             relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
                 tracing::debug!(peer = %src_peer_id, "a member reserved a slot on this relay");
                 self.metrics.relay_reservations.inc();
+                self.reach.relay_clients.insert(src_peer_id);
+            }
+            relay::Event::ReservationClosed { src_peer_id }
+            | relay::Event::ReservationTimedOut { src_peer_id } => {
+                self.reach.relay_clients.remove(&src_peer_id);
             }
             relay::Event::CircuitReqAccepted {
                 src_peer_id,
