@@ -651,12 +651,14 @@ impl EventLoop {
             })
             .collect();
         // The audience of restricted entries first (they are dialled
-        // whatever `min_peers` says), then members with a direct address.
+        // whatever `min_peers` says), then members with a direct address;
+        // within each, an order of this node's own (a hash of both ids), so
+        // that members do not all dial the same few.
         candidates.sort_by_key(|r| {
             (
                 !audience.contains(&r.peer),
                 r.addresses.iter().all(is_relayed),
-                r.peer,
+                spread(&me, &r.peer),
             )
         });
         let plan: Vec<(PeerId, Vec<Multiaddr>)> = candidates
@@ -770,6 +772,14 @@ impl EventLoop {
             Err(e) => tracing::warn!(error = %e, "cannot record reachability"),
         }
     }
+}
+
+/// An order of members particular to `me`.
+fn spread(me: &PeerId, peer: &PeerId) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (me, peer).hash(&mut h);
+    h.finish()
 }
 
 /// `addr` without a trailing `/p2p/…`.
