@@ -75,8 +75,6 @@ pub(super) struct ReachState {
     pub mine: Option<(Record, Instant)>,
     /// Records newly believed, to pass on to connected members.
     pub fresh: Vec<PeerId>,
-    /// Members holding a reservation on this node's relay.
-    pub relay_clients: HashSet<PeerId>,
     /// The member nodes in the audiences of restricted entries held here,
     /// with the store's state they were worked out at.
     pub audience: Option<((i64, i64), HashSet<PeerId>)>,
@@ -333,16 +331,7 @@ impl EventLoop {
                     if !self.roster.contains(&peer) {
                         return;
                     }
-                    for bytes in response.records.iter().take(MAX_RECORDS) {
-                        match addrs::open(bytes) {
-                            Ok(r) => self.accept_record(r),
-                            Err(e) => {
-                                tracing::warn!(%peer, error = %e, "a member passed on a record that does not hold; banning it");
-                                self.ban(peer);
-                                return;
-                            }
-                        }
-                    }
+                    self.take_records(peer, &response.records, MAX_RECORDS);
                 }
             },
             request_response::Event::OutboundFailure { peer, error, .. } => {
@@ -357,6 +346,23 @@ impl EventLoop {
         }
     }
 
+    /// Opens and believes up to `limit` records a member sent; a record
+    /// that does not hold bans the member (members pass on only records
+    /// they checked). Whether the member is still in good standing.
+    fn take_records(&mut self, peer: PeerId, records: &[Vec<u8>], limit: usize) -> bool {
+        for bytes in records.iter().take(limit) {
+            match addrs::open(bytes) {
+                Ok(r) => self.accept_record(r),
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "a member passed on a record that does not hold; banning it");
+                    self.ban(peer);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
     /// Answers a member with this node's record and those it holds; anyone
     /// else with nothing.
     fn answer_records(
@@ -369,15 +375,8 @@ impl EventLoop {
             self.roster.contains(&peer) && self.standing.get(&peer) == Some(&Standing::Member);
         let mut records = Vec::new();
         if member {
-            for bytes in request.records.iter().take(MAX_PUSH + 1) {
-                match addrs::open(bytes) {
-                    Ok(r) => self.accept_record(r),
-                    Err(e) => {
-                        tracing::warn!(%peer, error = %e, "a member passed on a record that does not hold; banning it");
-                        self.ban(peer);
-                        return;
-                    }
-                }
+            if !self.take_records(peer, &request.records, MAX_PUSH + 1) {
+                return;
             }
             self.refresh_my_record();
             if let Some((r, _)) = &self.reach.mine {
@@ -424,7 +423,6 @@ impl EventLoop {
             c.remove(&id);
             if c.is_empty() {
                 self.reach.conns.remove(&peer);
-                self.reach.relay_clients.remove(&peer);
                 self.reach.punched.remove(&peer);
                 self.reach.relays.remove(&peer);
                 self.reach.asked.remove(&peer);
@@ -707,11 +705,6 @@ impl EventLoop {
             relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
                 tracing::debug!(peer = %src_peer_id, "a member reserved a slot on this relay");
                 self.metrics.relay_reservations.inc();
-                self.reach.relay_clients.insert(src_peer_id);
-            }
-            relay::Event::ReservationClosed { src_peer_id }
-            | relay::Event::ReservationTimedOut { src_peer_id } => {
-                self.reach.relay_clients.remove(&src_peer_id);
             }
             relay::Event::CircuitReqAccepted {
                 src_peer_id,
