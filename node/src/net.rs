@@ -15,6 +15,9 @@
 //! - [`members_only`]: the relay server, AutoNAT and hole punching
 //!   (DCUtR), served to members only; [`relayed`]: the bytes of relayed
 //!   connections, counted.
+//! - [`overlay`]: which members a node keeps connections to (between
+//!   `network.min_peers` and `network.max_peers`), a sans-IO policy the
+//!   daemon and the simulation at scale share.
 //! - [`gate`]: each connected peer's standing (member or stranger), which
 //!   sets how large a frame and how many streams its codec reads.
 //! - [`guard`]: the sync behaviour behind bans and per-address caps on
@@ -33,6 +36,7 @@ pub mod framed;
 pub mod gate;
 pub mod guard;
 pub mod members_only;
+pub mod overlay;
 pub mod relayed;
 
 pub use behaviour::{Behaviour, BehaviourEvent, Options, build_swarm};
