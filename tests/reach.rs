@@ -195,6 +195,55 @@ fn members_behind_nat_reach_each_other_through_a_relay_and_only_they_hold_their_
     drop(berwick_d);
 }
 
+/// A member past `network.max_peers` closes the youngest connections
+/// members opened to it (after their grace period, so they learn where
+/// else to go); the others find each other from their address records and
+/// an entry still reaches every member.
+#[test]
+fn a_member_past_max_peers_closes_the_youngest_and_news_still_reaches_everyone() {
+    let hub = Home::for_org("Hub Trust", "nhs-trust");
+    hub.convene(&["community", "create", "North"])
+        .assert()
+        .success();
+    let members: Vec<Home> = [
+        "Tyne Council",
+        "Depot Trust",
+        "Alnwick Surgery",
+        "Berwick Carers",
+    ]
+    .iter()
+    .map(|org| Home::for_org(org, "vcse"))
+    .collect();
+    let bootstrap = Daemon::start(&hub, &[]);
+    for home in &members {
+        join(home, &hub.stdout(&["invite", "--expires", "1d"]));
+        sync(home, &bootstrap.addr);
+    }
+    for home in &members {
+        sync(home, &bootstrap.addr);
+    }
+    drop(bootstrap);
+    hub.stdout(&["config", "set", "network.min_peers", "1"]);
+    hub.stdout(&["config", "set", "network.max_peers", "2"]);
+    let hub_d = Daemon::start(&hub, &[]);
+    let daemons: Vec<Daemon> = members
+        .iter()
+        .map(|home| Daemon::start(home, &[&hub_d.addr]))
+        .collect();
+    wait_for(
+        CONVERGE,
+        "the hub to close a connection past its max_peers",
+        || (metric(&hub_d, "convene_peers_closed_for_bound_total") >= 1.0).then_some(()),
+    );
+    let id = members[0].publish("Discharge to assess: what the first month showed");
+    for home in &members[1..] {
+        wait_for(CONVERGE, "the entry to reach every member", || {
+            home.ids().contains(&id).then_some(())
+        });
+    }
+    drop(daemons);
+}
+
 /// The `/ip4/…/tcp/PORT` a daemon listens on (without its `/p2p/…`).
 fn listen_of(d: &Daemon) -> String {
     d.addr

@@ -38,7 +38,7 @@ use std::time::Instant;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT};
 use convene_model::DocumentId;
-use convene_node::net::overlay::{Candidate, Degree, FRESH_MS, Link, spread};
+use convene_node::net::overlay::{Candidate, Degree, FRESH_MS, Link, STABLE_MS, spread};
 use convene_node::sync::catalogue::Class;
 use convene_node::sync::wire::{self, DocId, Hash, Request, Response};
 use convene_node::sync::{Event, Input, Io, Service};
@@ -202,8 +202,6 @@ const DIAL_BACKOFF_MIN: i64 = 2_000;
 const DIAL_BACKOFF_MAX: i64 = 300_000;
 /// The deadline the issue sets for news to reach online nodes.
 pub const DEADLINE_MS: i64 = 5_000;
-/// How long a node leaves a member that closed a connection to it.
-const CLOSED_BACKOFF: i64 = convene_node::net::overlay::CLOSED_BACKOFF_MS;
 /// Relay slots a laptop keeps (the daemon's `RESERVATIONS`).
 const RESERVATIONS: usize = 2;
 
@@ -553,12 +551,6 @@ impl Sim {
                 }
                 if ok && self.nodes[to].online && !self.nodes[from].peers.contains(&to) {
                     self.open(from, to);
-                } else if !ok {
-                    let b = self.nodes[from]
-                        .backoff
-                        .get(&to)
-                        .map_or(DIAL_BACKOFF_MIN, |(_, b)| (*b * 2).min(DIAL_BACKOFF_MAX));
-                    self.nodes[from].backoff.insert(to, (self.now + b, b));
                 }
             }
             Ev::Deliver {
@@ -676,15 +668,18 @@ impl Sim {
             .collect();
         for j in self.degree.surplus(self.now, &links) {
             self.trimmed += 1;
-            // The closed side sees the member close the connection and
-            // does not dial it again for a while (as the daemon does).
-            let until = self.now + CLOSED_BACKOFF;
-            self.nodes[j].backoff.insert(i, (until, CLOSED_BACKOFF));
             self.close(i, j, true);
         }
     }
 
     fn dial(&mut self, i: usize, j: usize) {
+        // As the daemon: each dial doubles the wait before the next one;
+        // only a connection that lasted resets it.
+        let b = self.nodes[i]
+            .backoff
+            .get(&j)
+            .map_or(DIAL_BACKOFF_MIN, |(_, b)| (*b * 2).min(DIAL_BACKOFF_MAX));
+        self.nodes[i].backoff.insert(j, (self.now + b, b));
         let epoch = self.nodes[i].epoch;
         self.nodes[i].dialing.insert(j);
         let target = &self.nodes[j];
@@ -753,7 +748,11 @@ impl Sim {
         let Some(conn) = self.conns.remove(&(a.min(b), a.max(b))) else {
             return;
         };
+        let stable = self.now - conn.since >= STABLE_MS;
         for (x, y) in [(a, b), (b, a)] {
+            if stable {
+                self.nodes[x].backoff.remove(&y);
+            }
             self.nodes[x].peers.remove(&y);
             if self.nodes[x].peers.is_empty() {
                 self.nodes[x].known_at = self.now;

@@ -28,6 +28,11 @@
 //! # Members this node dials, from the address records members share,
 //! # until it is connected to this many (bootstrap and mDNS peers count).
 //! min_peers = 8
+//! # Past this many member connections, the youngest that members opened
+//! # (not those in a restricted entry's audience, nor relay clients) are
+//! # closed: every connection carries every announcement, so this bounds
+//! # the traffic as the community grows.
+//! max_peers = 32
 //! # Serve as a relay for members that cannot be dialled (behind NAT, or
 //! # started with --no-listen); only a node that listens does.
 //! relay = true
@@ -76,6 +81,7 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct NetworkFile {
     min_peers: Option<usize>,
+    max_peers: Option<usize>,
     relay: Option<bool>,
     private_addresses: Option<bool>,
 }
@@ -133,6 +139,9 @@ pub struct Config {
     /// Members dialled from their address records until this many are
     /// connected (`network.min_peers`).
     pub min_peers: usize,
+    /// Inbound member connections past this many are closed
+    /// (`network.max_peers`).
+    pub max_peers: usize,
     /// Serve as a relay for members when listening (`network.relay`).
     pub relay: bool,
     /// AutoNAT counts private and loopback addresses
@@ -142,6 +151,8 @@ pub struct Config {
 
 /// The most members `network.min_peers` may ask for.
 pub const MAX_MIN_PEERS: usize = 256;
+/// The most member connections `network.max_peers` may allow.
+pub const MAX_MAX_PEERS: usize = 1024;
 
 impl Default for Config {
     fn default() -> Self {
@@ -163,7 +174,8 @@ impl Default for Config {
             request_timeout: crate::net::behaviour::REQUEST_TIMEOUT,
             stranger_memory: 512 * 1024 * 1024,
             files: crate::FileLimits::default(),
-            min_peers: 8,
+            min_peers: crate::net::overlay::Degree::default().min,
+            max_peers: crate::net::overlay::Degree::default().max,
             relay: true,
             private_addresses: false,
         }
@@ -269,6 +281,17 @@ impl Config {
             }
             config.min_peers = n;
         }
+        match network.max_peers {
+            Some(n) if n < config.min_peers || n > MAX_MAX_PEERS => {
+                return Err(invalid(format!(
+                    "network.max_peers = {n}: must be between network.min_peers ({}) and {MAX_MAX_PEERS}",
+                    config.min_peers
+                )));
+            }
+            Some(n) => config.max_peers = n,
+            // A larger min_peers without a max: room for it.
+            None => config.max_peers = config.max_peers.max(config.min_peers),
+        }
         if let Some(relay) = network.relay {
             config.relay = relay;
         }
@@ -302,6 +325,7 @@ impl Config {
             }),
             network: Some(NetworkFile {
                 min_peers: Some(self.min_peers),
+                max_peers: Some(self.max_peers),
                 relay: Some(self.relay),
                 private_addresses: Some(self.private_addresses),
             }),
@@ -355,5 +379,26 @@ mod tests {
         std::fs::write(dir.path().join(CONFIG_FILE), "listn = []\n").unwrap();
         let err = Config::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn the_connection_bounds_are_checked_against_each_other() {
+        let parse = |text: &str| Config::parse(text, "config.toml");
+        let c = parse("[network]\nmin_peers = 4\nmax_peers = 12\n").unwrap();
+        assert_eq!((c.min_peers, c.max_peers), (4, 12));
+        // A larger min_peers alone raises the maximum with it.
+        let c = parse("[network]\nmin_peers = 40\n").unwrap();
+        assert_eq!((c.min_peers, c.max_peers), (40, 40));
+        let err = parse("[network]\nmin_peers = 10\nmax_peers = 9\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("network.max_peers = 9: must be between"),
+            "{err}"
+        );
+        let err = parse("[network]\nmax_peers = 5000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("network.max_peers = 5000"), "{err}");
     }
 }

@@ -700,8 +700,14 @@ impl EventLoop {
         }
     }
 
+    /// Dials bootstrap peers that are not connected, while fewer than
+    /// `network.min_peers` members are (a node that has found enough of
+    /// the community does not come back to the same few addresses).
     fn dial_bootstrap(&mut self) {
         let now = Instant::now();
+        if self.members_connected() >= self.config.min_peers {
+            return;
+        }
         for b in &mut self.bootstrap {
             if b.connected || b.dialing.is_some() || now < b.next_attempt {
                 continue;
@@ -768,7 +774,6 @@ impl EventLoop {
                         b.dialing = None;
                         b.connected = true;
                         b.peer = Some(peer_id);
-                        b.backoff = BACKOFF_MIN;
                     }
                 }
                 if on_purpose && self.dialled.len() < MAX_DIALLED {
@@ -812,7 +817,7 @@ impl EventLoop {
                 connection_id,
                 ..
             } => {
-                self.connection_closed(peer_id, connection_id);
+                let stable = self.connection_closed(peer_id, connection_id);
                 let peer = NodeId::from(peer_id);
                 tracing::info!(%peer, "disconnected");
                 self.metrics.peers.dec();
@@ -832,9 +837,17 @@ impl EventLoop {
                 self.addresses.remove(&peer_id);
                 self.swarm.behaviour_mut().sync.forget(&peer_id);
                 let now = Instant::now();
+                // As for members dialled from records: only a connection
+                // that lasted resets the backoff (a bootstrap peer past
+                // its `max_peers` closes new ones soon after they open).
                 for b in &mut self.bootstrap {
                     if b.peer == Some(peer_id) && b.connected {
                         b.connected = false;
+                        b.backoff = if stable {
+                            BACKOFF_MIN
+                        } else {
+                            (b.backoff * 2).min(BACKOFF_MAX)
+                        };
                         b.next_attempt = now + b.backoff;
                     }
                 }

@@ -57,6 +57,8 @@ pub struct Metrics {
     /// Reservations and circuits this node's relay granted members.
     pub relay_reservations: Counter,
     pub relay_circuits: Counter,
+    /// Member connections this node closed past `network.max_peers`.
+    pub closed_for_bound: Counter,
     registry: Registry,
 }
 
@@ -192,7 +194,14 @@ impl Metrics {
             "Circuits this node's relay opened between members",
             relay_circuits.clone(),
         );
+        let closed_for_bound = Counter::default();
+        registry.register(
+            "peers_closed_for_bound",
+            "Member connections closed past network.max_peers",
+            closed_for_bound.clone(),
+        );
         Self {
+            closed_for_bound,
             holepunch_attempts,
             holepunch_successes,
             relay_reservations,

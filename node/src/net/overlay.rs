@@ -21,8 +21,10 @@
 //!   they are older than [`GRACE_MS`] (long enough for a full session and
 //!   an exchange of address records, so the closed peer leaves knowing
 //!   where else to go). Connections this node dialled stay: it dialled at
-//!   most `min` of them (and its relays). A node whose connection a member
-//!   closed leaves that member for [`CLOSED_BACKOFF_MS`].
+//!   most `min` of them (and its relays). A member is dialled again after
+//!   a wait that doubles with each dial, reset only by a connection that
+//!   lasted [`STABLE_MS`]: one closed for the bound soon after it opened
+//!   is not dialled again and again.
 //!
 //! Every member thus has at most `max` + (its audience) connections, and
 //! at least `min` whenever that many members are online and reachable:
@@ -36,10 +38,9 @@ use std::cmp::Reverse;
 /// upper bound (ms).
 pub const GRACE_MS: i64 = 20_000;
 
-/// How long a node leaves a member that closed a connection to it (one
-/// that closed it for the upper bound would close it again) before dialling
-/// it again (ms).
-pub const CLOSED_BACKOFF_MS: i64 = 5 * 60 * 1000;
+/// A connection that lasted this long resets its member's dial backoff
+/// (ms).
+pub const STABLE_MS: i64 = 2 * GRACE_MS;
 
 /// How recently a member's address record must have arrived for the
 /// member to count as probably online (ms).

@@ -1,8 +1,10 @@
 //! Reaching members: the roster the members-only behaviours read, signed
 //! address records ([`crate::net::addrs`]), dialling members this node
 //! knows of until it has enough connections, reservations on members'
-//! relays when this node cannot be dialled, and how each member is
-//! reached (`direct`, `relayed`, `hole-punched`).
+//! relays when this node cannot be dialled, closing the youngest inbound
+//! member connections past `network.max_peers` (the rules are
+//! [`crate::net::overlay`]'s, which the simulation at scale runs too), and
+//! how each member is reached (`direct`, `relayed`, `hole-punched`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, relay};
 use super::{EventLoop, MAX_PEER_ROWS, now_ms};
 use crate::net::Standing;
 use crate::net::addrs::{self, AddrsRequest, AddrsResponse, MAX_PUSH, MAX_RECORDS, Record};
+use crate::net::overlay::{self, Candidate, Degree, FRESH_MS, Link, STABLE_MS};
 use crate::store::PeerUpdate;
 use crate::trust::NodeId;
 
@@ -65,8 +68,14 @@ pub fn is_relayed(addr: &Multiaddr) -> bool {
 /// The reachability state the event loop keeps.
 #[derive(Debug, Default)]
 pub(super) struct ReachState {
-    /// Every connection of every peer, and whether it is relayed.
-    pub conns: HashMap<PeerId, HashMap<ConnectionId, bool>>,
+    /// Every connection of every peer.
+    pub conns: HashMap<PeerId, HashMap<ConnectionId, Conn>>,
+    /// When each member's newest record arrived (this node's clock: a
+    /// record heard lately means a member probably online).
+    pub heard: HashMap<PeerId, Instant>,
+    /// Members holding a reservation on this node's relay (never closed
+    /// for the upper bound: they are reached through it).
+    pub relay_clients: HashSet<PeerId>,
     /// Peers whose direct connection came from a hole punch.
     pub punched: HashSet<PeerId>,
     /// Members' verified records, by signer.
@@ -96,6 +105,15 @@ pub(super) struct ReachState {
     /// AutoNAT's view: "public", "private" or "unknown".
     pub nat: &'static str,
     pub written: String,
+}
+
+/// One connection, as the connection policy sees it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Conn {
+    pub relayed: bool,
+    /// The peer dialled this node.
+    pub inbound: bool,
+    pub since: Instant,
 }
 
 impl EventLoop {
@@ -270,6 +288,7 @@ impl EventLoop {
         }
         // New addresses are worth a try at once.
         self.reach.dials.remove(&r.peer);
+        self.reach.heard.insert(r.peer, Instant::now());
         tracing::debug!(peer = %r.peer, seq = r.seq, addresses = ?r.addresses, "a member's address record");
         let peer = r.peer;
         self.reach.records.insert(peer, r);
@@ -409,33 +428,45 @@ impl EventLoop {
             ConnectedPoint::Dialer { address, .. } => is_relayed(address),
             ConnectedPoint::Listener { local_addr, .. } => is_relayed(local_addr),
         };
-        self.reach
-            .conns
-            .entry(peer)
-            .or_default()
-            .insert(id, relayed);
-        self.reach.dials.remove(&peer);
+        let conn = Conn {
+            relayed,
+            inbound: !endpoint.is_dialer(),
+            since: Instant::now(),
+        };
+        self.reach.conns.entry(peer).or_default().insert(id, conn);
     }
 
-    /// Notes a closed connection.
-    pub(super) fn connection_closed(&mut self, peer: PeerId, id: ConnectionId) {
+    /// Notes a closed connection; returns whether it was stable (lasted
+    /// [`STABLE_MS`]). Only a stable connection resets its member's dial
+    /// backoff: one closed sooner (e.g. by a member past its `max_peers`,
+    /// which would close it again) is dialled again after a wait that
+    /// doubles each time.
+    pub(super) fn connection_closed(&mut self, peer: PeerId, id: ConnectionId) -> bool {
+        let mut stable = false;
         if let Some(c) = self.reach.conns.get_mut(&peer) {
-            c.remove(&id);
+            stable = c
+                .remove(&id)
+                .is_some_and(|c| c.since.elapsed() >= Duration::from_millis(STABLE_MS as u64));
             if c.is_empty() {
                 self.reach.conns.remove(&peer);
                 self.reach.punched.remove(&peer);
                 self.reach.relays.remove(&peer);
                 self.reach.asked.remove(&peer);
-                return;
+                self.reach.relay_clients.remove(&peer);
+                if stable {
+                    self.reach.dials.remove(&peer);
+                }
+                return stable;
             }
         }
         self.record_reach(peer);
+        stable
     }
 
     /// How `peer` is reached now, if it is connected.
     pub(super) fn reach_of(&self, peer: &PeerId) -> Option<Reach> {
         let conns = self.reach.conns.get(peer)?;
-        if conns.values().any(|relayed| !relayed) {
+        if conns.values().any(|c| !c.relayed) {
             Some(if self.reach.punched.contains(peer) {
                 Reach::HolePunched
             } else {
@@ -509,6 +540,7 @@ impl EventLoop {
             self.reserve_relays();
         }
         self.dial_members(now);
+        self.close_surplus();
         let mine_changed = self.refresh_my_record();
         self.pass_on(mine_changed);
         self.save_due_records();
@@ -623,20 +655,39 @@ impl EventLoop {
         peers
     }
 
-    /// Dials members from their records: every member node in the
-    /// audience of a restricted entry held here, then others until
-    /// `min_peers` members are connected; each at most once per its
-    /// backoff.
-    fn dial_members(&mut self, now: Instant) {
-        let connected = self
-            .standing
+    /// The bounds on member connections (`network.min_peers`,
+    /// `network.max_peers`).
+    fn degree(&self) -> Degree {
+        Degree {
+            min: self.config.min_peers,
+            max: self.config.max_peers,
+        }
+    }
+
+    /// Members connected now.
+    pub(super) fn members_connected(&self) -> usize {
+        self.standing
             .iter()
             .filter(|(p, s)| **s == Standing::Member && self.roster.contains(p))
-            .count();
+            .count()
+    }
+
+    /// Dials members from their records as [`Degree::dials`] orders them:
+    /// every member node in the audience of a restricted entry held here,
+    /// relays while this node (not listening) wants reservations, then
+    /// others (heard from lately first) until `min_peers` members are
+    /// connected; each at most once per its backoff.
+    fn dial_members(&mut self, now: Instant) {
+        let connected = self.members_connected();
         let audience = self.audience();
-        let mut wanted = self.config.min_peers.saturating_sub(connected);
+        let relays = if self.listens() {
+            0
+        } else {
+            RESERVATIONS.saturating_sub(self.reach.reservations.len())
+        };
         let me = *self.swarm.local_peer_id();
-        let mut candidates: Vec<&Record> = self
+        let mine = me.to_bytes();
+        let candidates: Vec<Candidate<PeerId>> = self
             .reach
             .records
             .values()
@@ -647,27 +698,20 @@ impl EventLoop {
                     .get(&r.peer)
                     .is_none_or(|(next, _)| *next <= now)
             })
+            .map(|r| Candidate {
+                peer: r.peer,
+                needed: audience.contains(&r.peer),
+                fresh: self.reach.heard.get(&r.peer).is_some_and(|at| {
+                    now.duration_since(*at) <= Duration::from_millis(FRESH_MS as u64)
+                }),
+                relay: r.addresses.iter().any(|a| !is_relayed(a)),
+                order: overlay::spread(&mine, &r.peer.to_bytes()),
+            })
             .collect();
-        // The audience of restricted entries first (they are dialled
-        // whatever `min_peers` says), then members with a direct address;
-        // within each, an order of this node's own (a hash of both ids), so
-        // that members do not all dial the same few.
-        candidates.sort_by_key(|r| {
-            (
-                !audience.contains(&r.peer),
-                r.addresses.iter().all(is_relayed),
-                spread(&me, &r.peer),
-            )
-        });
-        let plan: Vec<(PeerId, Vec<Multiaddr>)> = candidates
-            .into_iter()
-            .map(|r| (r.peer, r.addresses.clone()))
-            .collect();
-        for (peer, addresses) in plan {
-            let needed = audience.contains(&peer);
-            if wanted == 0 && !needed {
-                break;
-            }
+        for peer in self.degree().dials(connected, relays, candidates) {
+            let Some(addresses) = self.reach.records.get(&peer).map(|r| r.addresses.clone()) else {
+                continue;
+            };
             let backoff = self
                 .reach
                 .dials
@@ -679,9 +723,39 @@ impl EventLoop {
                 .condition(PeerCondition::DisconnectedAndNotDialing)
                 .build();
             if self.swarm.dial(opts).is_ok() {
-                tracing::debug!(%peer, needed, "dialling a member from its address record");
-                wanted = wanted.saturating_sub(1);
+                tracing::debug!(%peer, "dialling a member from its address record");
             }
+        }
+    }
+
+    /// Closes the youngest inbound member connections past `max_peers`
+    /// ([`Degree::surplus`]), sparing members in a restricted entry's
+    /// audience and those reached through this node's relay.
+    fn close_surplus(&mut self) {
+        let now = Instant::now();
+        let audience = self.audience();
+        let links: Vec<Link<PeerId>> = self
+            .reach
+            .conns
+            .iter()
+            .filter(|(p, _)| {
+                self.standing.get(p) == Some(&Standing::Member) && self.roster.contains(p)
+            })
+            .filter_map(|(peer, conns)| {
+                let oldest = conns.values().map(|c| c.since).min()?;
+                Some(Link {
+                    peer: *peer,
+                    inbound: conns.values().all(|c| c.inbound),
+                    needed: audience.contains(peer) || self.reach.relay_clients.contains(peer),
+                    // Ages on a clock that ends now.
+                    since: -(now.duration_since(oldest).as_millis() as i64),
+                })
+            })
+            .collect();
+        for peer in self.degree().surplus(0, &links) {
+            tracing::info!(%peer, max_peers = self.config.max_peers, "closing a member's connection past network.max_peers");
+            self.metrics.closed_for_bound.inc();
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
@@ -704,7 +778,11 @@ impl EventLoop {
         match event {
             relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
                 tracing::debug!(peer = %src_peer_id, "a member reserved a slot on this relay");
+                self.reach.relay_clients.insert(src_peer_id);
                 self.metrics.relay_reservations.inc();
+            }
+            relay::Event::ReservationTimedOut { src_peer_id } => {
+                self.reach.relay_clients.remove(&src_peer_id);
             }
             relay::Event::CircuitReqAccepted {
                 src_peer_id,
@@ -765,14 +843,6 @@ impl EventLoop {
             Err(e) => tracing::warn!(error = %e, "cannot record reachability"),
         }
     }
-}
-
-/// An order of members particular to `me`.
-fn spread(me: &PeerId, peer: &PeerId) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (me, peer).hash(&mut h);
-    h.finish()
 }
 
 /// `addr` without a trailing `/p2p/…`.
