@@ -16,8 +16,10 @@
 //! - [`net`]: libp2p: transports (relayed connections included),
 //!   behaviours, the sync, files and address-record codecs, the gate that
 //!   keeps strangers small (frame and stream limits by standing, bans,
-//!   per-address and total connection caps), and the relay, AutoNAT and
-//!   hole punching served to members only.
+//!   per-address and total connection caps), the relay, AutoNAT and
+//!   hole punching served to members only, and the sans-IO policy of
+//!   which members to stay connected to (`net::overlay`, which the
+//!   simulation at scale, `benches/spread`, runs too).
 //! - [`daemon`]: tokio wiring: the event loop that drives the sync service
 //!   from the swarm, its `Client`, `config.toml`, the status other
 //!   processes read, Prometheus metrics, which files are served to whom

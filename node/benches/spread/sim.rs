@@ -20,7 +20,10 @@
 //!   are small; every one is still encoded and decoded as on the wire).
 //! - **Address records.** A node knows every member's record (as after
 //!   records have spread); which are *fresh* (heard from within
-//!   [`FRESH_MS`]) it knows as of the last moment it was connected.
+//!   [`FRESH_MS`]) it knows as of the last moment it was connected. A
+//!   laptop's new record (on its first connection after coming online)
+//!   reaches every online node at once, and clears their dial backoff for
+//!   it, as a new record does in the daemon.
 //! - **Sync.** Exactly the daemon's: a full session when a connection
 //!   opens (by the dialler) and every `resync_ms` with every connected
 //!   peer; pushes and announcements to every connected peer on news.
@@ -734,6 +737,17 @@ impl Sim {
             },
         );
         self.opened += 1;
+        // A laptop's first connection after coming online (its first relay
+        // slot) gives it new relayed addresses: its new record spreads,
+        // and a node that receives a member's new record may dial it at
+        // once (the daemon drops that member's dial backoff).
+        for x in [a, b] {
+            if !self.nodes[x].server && self.nodes[x].peers.is_empty() {
+                for n in self.nodes.iter_mut().filter(|n| n.online) {
+                    n.backoff.remove(&x);
+                }
+            }
+        }
         for (x, y) in [(a, b), (b, a)] {
             self.nodes[x].peers.insert(y);
             self.nodes[x].known_at = self.now;

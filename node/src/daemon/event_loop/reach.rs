@@ -144,6 +144,7 @@ impl EventLoop {
             self.reach.records.remove(&peer);
             self.reach.unsaved.remove(&peer);
             self.reach.saved_at.remove(&peer);
+            self.reach.heard.remove(&peer);
             self.reach.fresh.retain(|p| *p != peer);
             if let Err(e) = store.forget_address_record(&peer.to_string()) {
                 tracing::warn!(error = %e, "cannot forget an address record");
