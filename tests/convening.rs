@@ -12,27 +12,6 @@ use support::{Daemon, Home, wait_for};
 
 const CONVERGE: Duration = Duration::from_secs(30);
 
-fn sync(home: &Home, peer: &str) {
-    let out = home
-        .convene(&["sync", "--once", "--peer", peer])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sync failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn join(home: &Home, code: &str) {
-    let out = home.convene(&["join", code.trim()]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "join failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn now_plus(secs: i64) -> String {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -60,10 +39,10 @@ fn community() -> Community {
         .assert()
         .success();
     let hub = Daemon::start(&trust, &[]);
-    join(&council, &trust.stdout(&["invite", "--expires", "1d"]));
-    join(&vcse, &trust.stdout(&["invite", "--expires", "1d"]));
-    sync(&council, &hub.addr);
-    sync(&vcse, &hub.addr);
+    council.join(&trust.stdout(&["invite", "--expires", "1d"]));
+    vcse.join(&trust.stdout(&["invite", "--expires", "1d"]));
+    council.sync_with(&hub.addr);
+    vcse.sync_with(&hub.addr);
     Community {
         trust,
         council,
@@ -117,8 +96,8 @@ fn conversations_and_answers_reach_only_the_entrys_audience_and_agree_everywhere
         "1",
     ]);
     let event = event.trim();
-    sync(&council, a);
-    sync(&vcse, a);
+    council.sync_with(a);
+    vcse.sync_with(a);
 
     // The council asks about the restricted entry, supports the idea and
     // says it is going; the carers' group, offline from the council, does
@@ -144,7 +123,7 @@ fn conversations_and_answers_reach_only_the_entrys_audience_and_agree_everywhere
         .success()
         .stdout(predicate::str::contains("going to"));
     vcse.convene(&["vote", idea]).assert().success();
-    sync(&council, a);
+    council.sync_with(a);
     wait_for(
         CONVERGE,
         "the organiser to give the council the place",
@@ -153,8 +132,8 @@ fn conversations_and_answers_reach_only_the_entrys_audience_and_agree_everywhere
             (shown["attendance"]["going"][0]["confirmed"] == true).then_some(())
         },
     );
-    sync(&vcse, a);
-    sync(&council, a);
+    vcse.sync_with(a);
+    council.sync_with(a);
 
     // The organiser's daemon gives out the place as the answers arrive.
     wait_for(CONVERGE, "the organiser to give out the place", || {
@@ -177,8 +156,8 @@ fn conversations_and_answers_reach_only_the_entrys_audience_and_agree_everywhere
         .assert()
         .success();
     assert!(trust.json_lines(&["questions", "--json"]).is_empty());
-    sync(&council, a);
-    sync(&vcse, a);
+    council.sync_with(a);
+    vcse.sync_with(a);
 
     let thread = council.json(&["show", restricted, "--thread", "--json"])["thread"].clone();
     let q = &thread["questions"][0];
@@ -238,8 +217,8 @@ fn conversations_and_answers_reach_only_the_entrys_audience_and_agree_everywhere
         .convene(&["vote", idea, "--withdraw"])
         .assert()
         .success();
-    sync(&council, a);
-    sync(&vcse, a);
+    council.sync_with(a);
+    vcse.sync_with(a);
     for h in [&trust, &council, &vcse] {
         let r = h.json(&["ideas", "--json"]);
         assert_eq!(r["ideas"][0]["support"], 1, "{r}");
@@ -320,8 +299,8 @@ fn a_round_takes_votes_while_open_up_to_its_picks_and_is_sealed_by_its_steward()
     };
     let first = idea("Young people leading service design");
     let second = idea("Integrated teams across sectors");
-    sync(&council, a);
-    sync(&vcse, a);
+    council.sync_with(a);
+    vcse.sync_with(a);
     // Both members vote while offline from each other.
     council.convene(&["vote", &first]).assert().success();
     vcse.convene(&["vote", &first]).assert().success();
@@ -330,8 +309,8 @@ fn a_round_takes_votes_while_open_up_to_its_picks_and_is_sealed_by_its_steward()
         .assert()
         .failure()
         .stderr(predicate::str::contains("limit"));
-    sync(&council, a);
-    sync(&vcse, a);
+    council.sync_with(a);
+    vcse.sync_with(a);
 
     // The steward cannot seal before the close; afterwards voting is shut.
     trust
@@ -354,8 +333,8 @@ fn a_round_takes_votes_while_open_up_to_its_picks_and_is_sealed_by_its_steward()
         .failure()
         .stderr(predicate::str::contains("not open"));
 
-    sync(&council, a);
-    sync(&vcse, a);
+    council.sync_with(a);
+    vcse.sync_with(a);
     let sealed = trust.json(&["ideas", "--round", round, "--json"]);
     assert_eq!(sealed["round"]["phase"], "sealed", "{sealed}");
     assert_eq!(sealed["ideas"][0]["id"], first.as_str(), "{sealed}");

@@ -15,27 +15,6 @@ use support::{Daemon, Home, agent, wait_for};
 
 const CONVERGE: Duration = Duration::from_secs(60);
 
-fn join(home: &Home, code: &str) {
-    let out = home.convene(&["join", code.trim()]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "join failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn sync(home: &Home, peer: &str) {
-    let out = home
-        .convene(&["sync", "--once", "--peer", peer])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sync failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Whether any file under `dir` holds `needle`.
 fn holds(dir: &Path, needle: &[u8]) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -85,12 +64,12 @@ fn members_behind_nat_reach_each_other_through_a_relay_and_only_they_hold_their_
         .success();
     let bootstrap = Daemon::start(&hub, &[]);
     for home in [&council, &depot, &alnwick, &berwick] {
-        join(home, &hub.stdout(&["invite", "--expires", "1d"]));
-        sync(home, &bootstrap.addr);
+        home.join(&hub.stdout(&["invite", "--expires", "1d"]));
+        home.sync_with(&bootstrap.addr);
     }
     // Every member knows every other once the hub has all the claims.
     for home in [&council, &depot, &alnwick, &berwick] {
-        sync(home, &bootstrap.addr);
+        home.sync_with(&bootstrap.addr);
     }
 
     // Two members with servers that listen, two behind NAT that only dial.
@@ -216,11 +195,11 @@ fn a_member_past_max_peers_closes_the_youngest_and_news_still_reaches_everyone()
     .collect();
     let bootstrap = Daemon::start(&hub, &[]);
     for home in &members {
-        join(home, &hub.stdout(&["invite", "--expires", "1d"]));
-        sync(home, &bootstrap.addr);
+        home.join(&hub.stdout(&["invite", "--expires", "1d"]));
+        home.sync_with(&bootstrap.addr);
     }
     for home in &members {
-        sync(home, &bootstrap.addr);
+        home.sync_with(&bootstrap.addr);
     }
     drop(bootstrap);
     hub.stdout(&["config", "set", "network.min_peers", "1"]);

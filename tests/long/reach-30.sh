@@ -14,7 +14,14 @@
 #   - with node 1 killed for good and nodes 2, 3 and 21 restarted, those
 #     three are connected to members again (they find them through the
 #     signed address records members share), and a second restricted entry
-#     from node 21 reaches node 30.
+#     from node 21 reaches node 30;
+#   - an entry for the whole community from node 25 (dial-only) reaches
+#     every running node.
+# MIN_PEERS=4 MAX_PEERS=8 sets network.min_peers and network.max_peers on
+# every node (the defaults, 8 and 32, never close a connection among 30),
+# so the hub closes most of the connections it gets and the members must
+# find each other; it then also checks no node keeps more than MAX_PEERS
+# members it did not need.
 # Exit status 0 when every check holds. KEEP=1 keeps the scratch folder.
 set -euo pipefail
 
@@ -63,12 +70,19 @@ start() {
         >"$(home "$i")/out" 2>>"$(home "$i")/log" &
     pids[$i]=$!
 }
+bounds() {
+    [ -n "${MIN_PEERS:-}" ] && cv "$1" config set network.min_peers "$MIN_PEERS" >/dev/null
+    [ -n "${MAX_PEERS:-}" ] && cv "$1" config set network.max_peers "$MAX_PEERS" >/dev/null
+    true
+}
+bounds 1
 mkdir -p "$(home 1)"
 hub="/ip4/127.0.0.1/tcp/$((port + 1))/p2p/$(cv 1 id | tr -d '\n')"
 start 1
 until_ok 20 grep -q '^listening on ' "$(home 1)/out" || fail "node 1 did not start"
 for i in $(seq 2 $n); do
     cv "$i" init --org "Org $i" --sector vcse >/dev/null
+    bounds "$i"
     code=$(cv 1 invite --expires 1d)
     # Joins from one address are budgeted (strangers' joins, one every two
     # seconds past the first few, and an address that keeps asking is
@@ -114,5 +128,24 @@ for i in $(seq 2 $((n - 1))); do
     [ "$i" -eq $dial_only_from ] && continue
     if grep -rqa "$title2" "$(home "$i")"; then fail "node $i's home holds the second restricted text"; fi
 done
+
+step "an entry for everyone from node 25 (dial-only)"
+id3=$(cv 25 publish learning --title "For the whole community" --summary "Everyone." | tr -d '\n')
+for i in $(seq 2 $n); do
+    until_ok 90 has "$i" "$id3" || fail "the community entry did not reach node $i"
+done
+echo "every running node has it"
+if [ -n "${MAX_PEERS:-}" ]; then
+    # Connections past the bound close after a 20 s grace; the audiences
+    # of restricted entries come on top.
+    members_of() { cv "$1" peers --json | grep -c '"connected":true' || true; }
+    within() {
+        for i in $(seq 2 $n); do
+            [ "$(members_of "$i")" -le $((MAX_PEERS + 2)) ] || return 1
+        done
+    }
+    until_ok 90 within || fail "a node keeps more than max_peers ($MAX_PEERS) members connected"
+    for i in $(seq 2 $n); do echo "node $i: $(members_of "$i") members connected"; done
+fi
 echo
 echo "every check held"

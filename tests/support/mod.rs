@@ -286,6 +286,29 @@ impl Home {
         home
     }
 
+    /// Joins a community with an invite code, or fails the test with why.
+    pub fn join(&self, code: &str) {
+        let out = self.convene(&["join", code.trim()]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "join failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// One `sync --once` with `peer`, or fails the test with why.
+    pub fn sync_with(&self, peer: &str) {
+        let out = self
+            .convene(&["sync", "--once", "--peer", peer])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sync failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Ids of the entries `list --all --json` shows.
     pub fn ids(&self) -> std::collections::BTreeSet<String> {
         self.json_lines(&["list", "--all", "--json"])
