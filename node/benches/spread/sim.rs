@@ -181,6 +181,10 @@ pub struct Report {
     /// that holds them is online at the same time as the node).
     pub never: usize,
     pub never_restricted: usize,
+    /// Of those, the pairs where the node was online for at least 10 s
+    /// together with a node of the audience that held the entry (a
+    /// chance the protocol missed; the rest had none).
+    pub never_restricted_missed: usize,
     /// Restricted entries held by a node outside their audience.
     pub leaks: usize,
     /// Changes pushed to a node that may not see them.
@@ -963,6 +967,7 @@ impl Sim {
         let mut delays = Vec::new();
         let mut catch_up = Vec::new();
         let (mut late, mut never, mut never_restricted, mut leaks) = (0, 0, 0, 0);
+        let mut never_restricted_missed = 0;
         let end = self.p.duration_ms + self.p.tail_ms;
         for (p, publish) in self.publishes.iter().enumerate() {
             for j in 0..self.nodes.len() {
@@ -989,7 +994,12 @@ impl Sim {
                             never += 1;
                             catch_up.push(i64::MAX);
                         }
-                        None => never_restricted += 1,
+                        None => {
+                            never_restricted += 1;
+                            if self.had_a_chance(p, j) {
+                                never_restricted_missed += 1;
+                            }
+                        }
                     }
                 }
             }
@@ -1017,6 +1027,7 @@ impl Sim {
             catch_up_p99_ms: percentile(&mut catch_up, 99.0),
             never,
             never_restricted,
+            never_restricted_missed,
             leaks,
             refused_unseen,
             degree_mean: self.degree_samples.0 / self.degree_samples.1.max(1) as f64,
@@ -1026,6 +1037,34 @@ impl Sim {
             throttled: self.throttled,
             wall_s,
         }
+    }
+}
+
+impl Sim {
+    /// Whether node `j` was online for at least 10 s together with a node
+    /// that held publish `p` by then.
+    fn had_a_chance(&self, p: usize, j: usize) -> bool {
+        let publish = &self.publishes[p];
+        let end = self.p.duration_ms + self.p.tail_ms;
+        let holders = (0..self.nodes.len()).filter_map(|h| {
+            if h == publish.author {
+                Some((h, publish.at))
+            } else {
+                self.arrivals.get(&(p, h)).map(|a| (h, *a))
+            }
+        });
+        for (h, since) in holders {
+            for (hs, he) in &self.nodes[h].windows {
+                for (js, je) in &self.nodes[j].windows {
+                    let from = (*hs).max(*js).max(since);
+                    let to = (*he).min(*je).min(end);
+                    if to - from >= 10_000 {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
     }
 }
 
