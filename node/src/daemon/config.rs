@@ -36,8 +36,11 @@
 //! # Serve as a relay for members that cannot be dialled (behind NAT, or
 //! # started with --no-listen); only a node that listens does.
 //! relay = true
-//! # Let AutoNAT count private and loopback addresses as reachable (a
-//! # community on one private network); off, only global ones count.
+//! # A community on one private network: let AutoNAT count private and
+//! # loopback addresses as reachable, and dial them from members' address
+//! # records. Off, only global ones count, and a member's private address
+//! # is dialled only where this node's own listening, bootstrap or
+//! # connected addresses are in the same scope.
 //! private_addresses = false
 //! ```
 
@@ -144,8 +147,8 @@ pub struct Config {
     pub max_peers: usize,
     /// Serve as a relay for members when listening (`network.relay`).
     pub relay: bool,
-    /// AutoNAT counts private and loopback addresses
-    /// (`network.private_addresses`).
+    /// AutoNAT counts private and loopback addresses, and members' are
+    /// dialled from their records (`network.private_addresses`).
     pub private_addresses: bool,
 }
 

@@ -125,9 +125,119 @@ pub fn open(bytes: &[u8]) -> Result<Record, RecordError> {
     })
 }
 
+/// Where an address leads, as far as whether to dial it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// This machine (127.0.0.0/8, ::1).
+    Loopback,
+    /// A private network (10/8, 172.16/12, 192.168/16, 100.64/10 shared
+    /// address space, fc00::/7).
+    Private,
+    /// One link (169.254/16, fe80::/10).
+    LinkLocal,
+    /// The internet (public addresses and DNS names).
+    Global,
+    /// Nothing to dial (unspecified, broadcast, multicast, no address).
+    Unusable,
+}
+
+/// The scope of an address: that of its first IP or DNS part (for a
+/// relayed address, the relay's).
+pub fn scope(addr: &Multiaddr) -> Scope {
+    use libp2p::multiaddr::Protocol;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(ip) => {
+                let [a, b, ..] = ip.octets();
+                return if ip.is_loopback() {
+                    Scope::Loopback
+                } else if ip.is_private() || (a == 100 && (64..128).contains(&b)) {
+                    Scope::Private
+                } else if ip.is_link_local() {
+                    Scope::LinkLocal
+                } else if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+                    Scope::Unusable
+                } else {
+                    Scope::Global
+                };
+            }
+            Protocol::Ip6(ip) => {
+                let first = ip.segments()[0];
+                return if ip.is_loopback() {
+                    Scope::Loopback
+                } else if first & 0xfe00 == 0xfc00 {
+                    Scope::Private
+                } else if first & 0xffc0 == 0xfe80 {
+                    Scope::LinkLocal
+                } else if ip.is_unspecified() || ip.is_multicast() {
+                    Scope::Unusable
+                } else {
+                    Scope::Global
+                };
+            }
+            Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) | Protocol::Dnsaddr(_) => {
+                return Scope::Global;
+            }
+            _ => {}
+        }
+    }
+    Scope::Unusable
+}
+
+/// Whether to dial `addr`, taken from another member's record: global
+/// addresses always; loopback, private and link-local ones only where this
+/// node itself uses that scope (`in_use`: the scopes of its own listening,
+/// bootstrap and connected addresses), so a member cannot make others dial
+/// into their own private networks; unusable ones never.
+pub fn dialable(addr: &Multiaddr, in_use: &std::collections::HashSet<Scope>) -> bool {
+    match scope(addr) {
+        Scope::Global => true,
+        Scope::Unusable => false,
+        s => in_use.contains(&s),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_addresses_from_a_record_are_dialled_only_where_this_node_uses_them() {
+        let a = |s: &str| s.parse::<Multiaddr>().unwrap();
+        let relay = "/ip4/10.1.2.3/tcp/4040/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit";
+        for (addr, want) in [
+            ("/ip4/127.0.0.1/tcp/4040", Scope::Loopback),
+            ("/ip4/10.0.0.5/tcp/4040", Scope::Private),
+            ("/ip4/172.20.1.1/tcp/4040", Scope::Private),
+            ("/ip4/192.168.1.10/udp/4040/quic-v1", Scope::Private),
+            ("/ip4/100.72.0.1/tcp/4040", Scope::Private),
+            ("/ip4/169.254.3.4/tcp/4040", Scope::LinkLocal),
+            ("/ip4/0.0.0.0/tcp/4040", Scope::Unusable),
+            ("/ip4/224.0.0.1/tcp/4040", Scope::Unusable),
+            ("/ip4/81.2.69.160/tcp/4040", Scope::Global),
+            ("/ip6/::1/tcp/4040", Scope::Loopback),
+            ("/ip6/fd00::1/tcp/4040", Scope::Private),
+            ("/ip6/fe80::1/tcp/4040", Scope::LinkLocal),
+            ("/ip6/2a00:1450::1/tcp/4040", Scope::Global),
+            ("/dns4/node.example.nhs.uk/tcp/4040", Scope::Global),
+            (relay, Scope::Private),
+        ] {
+            assert_eq!(scope(&a(addr)), want, "{addr}");
+        }
+        // A node on the internet only: a member naming an address on a
+        // private network (or this machine) is not dialled there.
+        let internet = [Scope::Global].into();
+        assert!(dialable(&a("/ip4/81.2.69.160/tcp/4040"), &internet));
+        assert!(!dialable(&a("/ip4/192.168.1.1/tcp/22"), &internet));
+        assert!(!dialable(&a("/ip4/127.0.0.1/tcp/5432"), &internet));
+        assert!(!dialable(&a(relay), &internet));
+        // A community on one private network (or on loopback, as in the
+        // tests) dials its members' addresses there.
+        let lan = [Scope::Private].into();
+        assert!(dialable(&a("/ip4/10.0.0.5/tcp/4040"), &lan));
+        assert!(!dialable(&a("/ip4/127.0.0.1/tcp/4040"), &lan));
+        assert!(!dialable(&a("/ip4/0.0.0.0/tcp/4040"), &lan));
+    }
 
     fn addr(s: &str) -> Multiaddr {
         s.parse().unwrap()

@@ -18,7 +18,9 @@ use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, relay};
 
 use super::{EventLoop, MAX_PEER_ROWS, now_ms};
 use crate::net::Standing;
-use crate::net::addrs::{self, AddrsRequest, AddrsResponse, MAX_PUSH, MAX_RECORDS, Record};
+use crate::net::addrs::{
+    self, AddrsRequest, AddrsResponse, MAX_PUSH, MAX_RECORDS, Record, Scope, dialable,
+};
 use crate::net::overlay::{self, Candidate, Degree, FRESH_MS, Link, STABLE_MS};
 use crate::store::PeerUpdate;
 use crate::trust::NodeId;
@@ -673,6 +675,33 @@ impl EventLoop {
             .count()
     }
 
+    /// The address scopes this node uses itself: global always; loopback,
+    /// private and link-local ones only as its configured listening and
+    /// bootstrap addresses and its connections' addresses show (not the
+    /// interfaces a `0.0.0.0` listener expands to: nearly every server has
+    /// a private one), or all with `network.private_addresses`.
+    fn scopes_in_use(&self) -> HashSet<Scope> {
+        if self.config.private_addresses {
+            return [
+                Scope::Global,
+                Scope::Private,
+                Scope::Loopback,
+                Scope::LinkLocal,
+            ]
+            .into();
+        }
+        let mut scopes: HashSet<Scope> = self
+            .config
+            .listen
+            .iter()
+            .chain(&self.config.bootstrap)
+            .chain(self.addresses.values())
+            .map(addrs::scope)
+            .collect();
+        scopes.insert(Scope::Global);
+        scopes
+    }
+
     /// Dials members from their records as [`Degree::dials`] orders them:
     /// every member node in the audience of a restricted entry held here,
     /// relays while this node (not listening) wants reservations, then
@@ -709,10 +738,26 @@ impl EventLoop {
                 order: overlay::spread(&mine, &r.peer.to_bytes()),
             })
             .collect();
+        let scopes = self.scopes_in_use();
         for peer in self.degree().dials(connected, relays, candidates) {
-            let Some(addresses) = self.reach.records.get(&peer).map(|r| r.addresses.clone()) else {
+            // A member may name any address in its own record: only those
+            // in scopes this node uses are dialled.
+            let Some(addresses) = self.reach.records.get(&peer).map(|r| {
+                r.addresses
+                    .iter()
+                    .filter(|a| dialable(a, &scopes))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            }) else {
                 continue;
             };
+            if addresses.is_empty() {
+                tracing::debug!(%peer, "no address in its record this node would dial");
+                self.reach
+                    .dials
+                    .insert(peer, (now + DIAL_BACKOFF_MAX, DIAL_BACKOFF_MAX));
+                continue;
+            }
             let backoff = self
                 .reach
                 .dials
