@@ -1,7 +1,8 @@
 //! The relay, AutoNAT, hole punching and address records are for members
 //! only: a member's key gets a reservation on a listening member's relay
 //! and the records it holds; a stranger (any key it likes, from the same
-//! machine) gets neither, and costs the relay no reservation.
+//! machine) gets neither, and costs the relay no reservation. A member that
+//! passes on a record whose signature does not hold is banned.
 
 mod bare;
 mod sim;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use bare::loopback;
 use convene_node::Node;
 use convene_node::daemon::{self, Client};
-use convene_node::net::addrs::{AddrsCodec, AddrsRequest, PROTOCOL};
+use convene_node::net::addrs::{self, AddrsCodec, AddrsRequest, PROTOCOL};
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
@@ -93,6 +94,50 @@ async fn try_relay(key: libp2p::identity::Keypair, relay: &Multiaddr) -> (bool, 
     (reserved.unwrap(), records.unwrap())
 }
 
+/// What came of one records request from `key` to `node`.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// An answer with this many records.
+    Answered(usize),
+    /// The connection was refused or closed before an answer.
+    Closed,
+}
+
+/// Dials `node` with `key` and sends one records request carrying
+/// `records`.
+async fn pass_records(
+    key: libp2p::identity::Keypair,
+    node: &Multiaddr,
+    records: Vec<Vec<u8>>,
+) -> Outcome {
+    let mut swarm = asker(key);
+    swarm.dial(node.clone()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut request = Some(AddrsRequest { records });
+    loop {
+        let event = tokio::time::timeout_at(deadline.into(), swarm.select_next_some())
+            .await
+            .expect("an outcome in time");
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                if let Some(r) = request.take() {
+                    swarm.behaviour_mut().addrs.send_request(&peer_id, r);
+                }
+            }
+            SwarmEvent::Behaviour(AskerEvent::Addrs(request_response::Event::Message {
+                message: request_response::Message::Response { response, .. },
+                ..
+            })) => return Outcome::Answered(response.records.len()),
+            SwarmEvent::Behaviour(AskerEvent::Addrs(
+                request_response::Event::OutboundFailure { .. },
+            ))
+            | SwarmEvent::ConnectionClosed { .. }
+            | SwarmEvent::OutgoingConnectionError { .. } => return Outcome::Closed,
+            _ => {}
+        }
+    }
+}
+
 fn metric(client: &Client, name: &str) -> u64 {
     client
         .metrics()
@@ -126,6 +171,51 @@ async fn only_members_get_a_relay_slot_or_learn_members_addresses() {
     assert!(!reserved, "a stranger got a slot on the relay");
     assert_eq!(records, 0, "a stranger learned members' addresses");
     assert_eq!(metric(&client, "convene_relay_reservations_total"), 1);
+
+    drop(client);
+    handle.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_passing_on_a_forged_record_is_banned() {
+    let mut net = Net::new();
+    let a = net.add("Steward Trust");
+    net.node_mut(a).create_community("Boost").unwrap();
+    let b = net.add("Member Council");
+    net.invite_and_admit(b, a);
+    net.sync(b, a);
+    let member_key = net.node(b).identity().libp2p_keypair();
+    let home = net.node(a).home().to_path_buf();
+    let (client, handle) = daemon::spawn(Node::open(&home).unwrap(), loopback()).unwrap();
+    let addr = client.listen_addrs().await.unwrap()[0].clone();
+
+    // A genuine record of the member's own passes and is answered.
+    let own = addrs::seal(&member_key, &["/ip4/127.0.0.1/tcp/9".parse().unwrap()]).unwrap();
+    let answer = pass_records(member_key.clone(), &addr, vec![own.bytes]).await;
+    assert!(
+        matches!(answer, Outcome::Answered(n) if n >= 1),
+        "a member's genuine record was not taken: {answer:?}"
+    );
+
+    // A record of someone else's with one byte of its signature changed.
+    let other = libp2p::identity::Keypair::generate_ed25519();
+    let mut forged = addrs::seal(&other, &["/ip4/192.0.2.7/tcp/4040".parse().unwrap()])
+        .unwrap()
+        .bytes;
+    let last = forged.len() - 1;
+    forged[last] ^= 0x01;
+    assert!(addrs::open(&forged).is_err(), "the forgery must not hold");
+    assert_eq!(
+        pass_records(member_key.clone(), &addr, vec![forged]).await,
+        Outcome::Closed,
+        "a member passing on a forged record got an answer"
+    );
+    // Banned: the next connection gets nothing either.
+    assert_eq!(
+        pass_records(member_key, &addr, Vec::new()).await,
+        Outcome::Closed,
+        "a banned member was answered again"
+    );
 
     drop(client);
     handle.await.unwrap();
