@@ -13,7 +13,8 @@
 //! publishes. Healing uses only what the daemon does
 //! (`node/src/daemon/event_loop.rs`): a node dials its bootstrap peer again,
 //! which gives both sides `Connected` and the dialer a session; ticks; and
-//! the resync timer, which starts a session with every connected peer. The
+//! the resync timer, which starts a session with every connected peer it
+//! dialled. The
 //! test allows at most [`RESYNCS`] resync periods after reconnecting.
 //!
 //! Driven by proptest with a fixed RNG seed, so every run plays the same
@@ -381,11 +382,13 @@ fn resync_all(net: &mut Net) {
     net.run();
 }
 
+/// The daemon's resync: a session with every connected peer this node
+/// dialled (the other side of each link runs none).
 fn resync(net: &mut Net, n: usize) {
     let peers: Vec<_> = net.nodes[n]
         .service
         .peers()
-        .filter(|(_, s)| s.connected)
+        .filter(|(p, s)| s.connected && net.dialled.contains(&(n, net.index(p))))
         .map(|(p, _)| *p)
         .collect();
     for peer in peers {

@@ -25,8 +25,8 @@
 //!   reaches every online node at once, and clears their dial backoff for
 //!   it, as a new record does in the daemon.
 //! - **Sync.** Exactly the daemon's: a full session when a connection
-//!   opens (by the dialler) and every `resync_ms` with every connected
-//!   peer; pushes and announcements to every connected peer on news.
+//!   opens and every `resync_ms`, both run by the side that dialled;
+//!   pushes and announcements to every connected peer on news.
 //!
 //! Policies: `bounded` (the daemon's [`Degree`]) and `mesh` (every node
 //! dials every member it can reach: the announce-to-all mesh Convene had
@@ -533,7 +533,13 @@ impl Sim {
                 if self.nodes[i].epoch != epoch {
                     return;
                 }
-                let peers: Vec<usize> = self.nodes[i].peers.iter().copied().collect();
+                // As the daemon: the side that dialled runs the session.
+                let peers: Vec<usize> = self.nodes[i]
+                    .peers
+                    .iter()
+                    .copied()
+                    .filter(|j| self.conns[&(i.min(*j), i.max(*j))].dialer == i)
+                    .collect();
                 for j in peers {
                     let peer = self.ids[j];
                     self.input(i, Input::Sync { peer });

@@ -456,7 +456,15 @@ impl EventLoop {
                     self.reach_tick();
                 }
                 _ = resync.tick() => {
-                    let peers: Vec<NodeId> = self.service.peers().filter(|(_, s)| s.connected).map(|(p, _)| *p).collect();
+                    // One session per pair: the side that dialled runs it
+                    // (a session both fetches and sends what differs), as
+                    // on connecting.
+                    let peers: Vec<NodeId> = self
+                        .service
+                        .peers()
+                        .filter(|(p, s)| s.connected && self.dialled_by_us(&p.peer_id()))
+                        .map(|(p, _)| *p)
+                        .collect();
                     for peer in peers {
                         self.input(Input::Sync { peer });
                     }

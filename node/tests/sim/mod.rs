@@ -108,6 +108,8 @@ pub struct Net {
     pub nodes: Vec<SimNode>,
     pub ids: Vec<NodeId>,
     pub links: BTreeSet<(usize, usize)>,
+    /// (dialler, other end) of every link.
+    pub dialled: BTreeSet<(usize, usize)>,
     pub queue: VecDeque<Msg>,
     /// (responder, channel) → (requester, token)
     pub channels: HashMap<(usize, u64), (usize, u64)>,
@@ -127,6 +129,7 @@ impl Net {
             nodes: Vec::new(),
             ids: Vec::new(),
             links: BTreeSet::new(),
+            dialled: BTreeSet::new(),
             queue: VecDeque::new(),
             channels: HashMap::new(),
             next_channel: 1,
@@ -192,6 +195,7 @@ impl Net {
     /// Connects two nodes; the first dials, so it starts a session.
     pub fn connect(&mut self, a: usize, b: usize) {
         self.links.insert((a.min(b), a.max(b)));
+        self.dialled.insert((a, b));
         let (ida, idb) = (self.ids[a], self.ids[b]);
         self.input(a, Input::Connected { peer: idb });
         self.input(b, Input::Connected { peer: ida });
@@ -203,6 +207,8 @@ impl Net {
     /// each request still unanswered on it fails.
     pub fn disconnect(&mut self, a: usize, b: usize) {
         self.links.remove(&(a.min(b), a.max(b)));
+        self.dialled.remove(&(a, b));
+        self.dialled.remove(&(b, a));
         let (ida, idb) = (self.ids[a], self.ids[b]);
         let mut unanswered = Vec::new();
         self.queue.retain(|msg| {
@@ -232,6 +238,7 @@ impl Net {
     /// first).
     pub fn link(&mut self, a: usize, b: usize) {
         self.links.insert((a.min(b), a.max(b)));
+        self.dialled.insert((a, b));
         self.input(a, Input::Connected { peer: self.ids[b] });
         self.input(b, Input::Connected { peer: self.ids[a] });
     }

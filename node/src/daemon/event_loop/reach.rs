@@ -466,6 +466,14 @@ impl EventLoop {
         stable
     }
 
+    /// Whether this node dialled one of its connections to `peer`.
+    pub(super) fn dialled_by_us(&self, peer: &PeerId) -> bool {
+        self.reach
+            .conns
+            .get(peer)
+            .is_some_and(|c| c.values().any(|c| !c.inbound))
+    }
+
     /// How `peer` is reached now, if it is connected.
     pub(super) fn reach_of(&self, peer: &PeerId) -> Option<Reach> {
         let conns = self.reach.conns.get(peer)?;
