@@ -214,6 +214,12 @@ fn a_member_past_max_peers_closes_the_youngest_and_news_still_reaches_everyone()
         "the hub to close a connection past its max_peers",
         || (metric(&hub_d, "convene_peers_closed_for_bound_total") >= 1.0).then_some(()),
     );
+    // The doctor shows the bound and how many members are connected.
+    let doctor = hub.stdout(&["doctor"]);
+    assert!(
+        doctor.contains("members connected (network.min_peers 1, network.max_peers 2)"),
+        "{doctor}"
+    );
     let id = members[0].publish("Discharge to assess: what the first month showed");
     for home in &members[1..] {
         wait_for(CONVERGE, "the entry to reach every member", || {

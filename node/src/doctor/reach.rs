@@ -74,4 +74,40 @@ pub(super) fn check_reach(report: &mut Report, conn: &Connection, running: bool)
         ),
     };
     report.push("reachability", level, message);
+    check_connections(report, &v, when);
+}
+
+/// How many members the daemon was connected to, against its bounds.
+fn check_connections(report: &mut Report, v: &serde_json::Value, when: &str) {
+    let (Some(n), Some(min), Some(max), Some(known)) = (
+        v["members_connected"].as_u64(),
+        v["min_peers"].as_u64(),
+        v["max_peers"].as_u64(),
+        v["records"].as_u64(),
+    ) else {
+        return; // written by a release without them
+    };
+    let bounds = format!("network.min_peers {min}, network.max_peers {max}");
+    let members = if n == 1 { "member" } else { "members" };
+    let (level, message) = if n == 0 && known == 0 {
+        (Level::Ok, format!("{when}no member known yet ({bounds})"))
+    } else if n == 0 {
+        (
+            Level::Warn,
+            format!("{when}connected to no member ({bounds}): check `bootstrap` and the network"),
+        )
+    } else if n < min && known > n {
+        (
+            Level::Ok,
+            format!(
+                "{when}{n} {members} connected, fewer than min_peers: dialling others from their address records ({bounds})"
+            ),
+        )
+    } else {
+        (
+            Level::Ok,
+            format!("{when}{n} {members} connected ({bounds})"),
+        )
+    };
+    report.push("connections", level, message);
 }

@@ -886,6 +886,9 @@ impl EventLoop {
             "listening": self.listens(),
             "relays": relays,
             "records": self.reach.records.len(),
+            "members_connected": self.members_connected(),
+            "min_peers": self.config.min_peers,
+            "max_peers": self.config.max_peers,
         })
         .to_string();
         if text == self.reach.written {
