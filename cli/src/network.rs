@@ -95,6 +95,7 @@ pub fn start(out: &mut impl Write, home: &Path, a: StartArgs) -> Result<()> {
     let config_listen = config.listen.clone();
     let rt = runtime()?;
     rt.block_on(async {
+        let shutdown = Shutdown::watch()?;
         let web_addr = config.web;
         let (client, handle) = daemon::spawn(node, config)?;
         let web = match web_addr {
@@ -120,7 +121,7 @@ pub fn start(out: &mut impl Write, home: &Path, a: StartArgs) -> Result<()> {
             )?;
         }
         out.flush()?;
-        wait_for_shutdown().await?;
+        shutdown.wait().await?;
         tracing::info!("shutting down");
         if let Some(web) = web {
             web.stop().await;
@@ -216,21 +217,46 @@ async fn every_listen_addr(
     Ok(addrs)
 }
 
-pub(crate) async fn wait_for_shutdown() -> Result<()> {
+/// Ctrl-C and SIGTERM, watched from the moment this is made: one that
+/// arrives while the node is still starting (a service manager stopping
+/// it at once) stops it as gracefully as a later one, instead of killing
+/// it by the signal's default action.
+pub(crate) struct Shutdown {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("cannot watch for SIGTERM")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("cannot watch for Ctrl-C")?,
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    /// Starts watching (inside the runtime).
+    pub(crate) fn watch() -> Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?,
+                terminate: signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot watch for Ctrl-C")?;
-    Ok(())
+
+    /// Waits for Ctrl-C or SIGTERM (also one that came before this call).
+    pub(crate) async fn wait(mut self) -> Result<()> {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot watch for Ctrl-C")?;
+        let _ = &mut self;
+        Ok(())
+    }
 }
 
 pub fn sync_once(out: &mut impl Write, home: &Path, a: SyncArgs) -> Result<()> {

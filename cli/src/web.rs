@@ -13,7 +13,7 @@ use convene_node::daemon::{is_running, parse_web_addr};
 use convene_node::demo::{Demo, Progress};
 
 use crate::args::{DemoArgs, OpenArgs};
-use crate::network::{runtime, wait_for_shutdown};
+use crate::network::{Shutdown, runtime};
 
 /// A one-time sign-in address for the web app of the node in `home`.
 fn sign_in_url(node: &Node, base: &str) -> Result<String> {
@@ -99,6 +99,10 @@ pub fn demo(out: &mut impl Write, a: DemoArgs) -> Result<()> {
         })
         .await;
         let demo = demo?;
+        // Watched from before the addresses are printed: a signal sent on
+        // seeing them stops the demo gracefully. (While the demo starts,
+        // Ctrl-C still stops the process at once.)
+        let shutdown = Shutdown::watch()?;
         writeln!(
             out,
             "\n{:?} is running: every node holds all {} entries.\n",
@@ -124,7 +128,7 @@ pub fn demo(out: &mut impl Write, a: DemoArgs) -> Result<()> {
         }
         writeln!(out, "\nPress Ctrl-C to stop.")?;
         out.flush()?;
-        wait_for_shutdown().await?;
+        shutdown.wait().await?;
         writeln!(out, "Stopping…")?;
         demo.stop().await;
         Ok::<_, anyhow::Error>(())

@@ -148,8 +148,15 @@ fn metric(client: &Client, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_members_get_a_relay_slot_or_learn_members_addresses() {
+/// A steward's node running as a daemon on loopback, and the key of a
+/// member's node (admitted, synced); the network keeps their homes.
+async fn steward_daemon_and_member() -> (
+    Net,
+    libp2p::identity::Keypair,
+    Client,
+    tokio::task::JoinHandle<()>,
+    Multiaddr,
+) {
     let mut net = Net::new();
     let a = net.add("Steward Trust");
     net.node_mut(a).create_community("Boost").unwrap();
@@ -160,6 +167,12 @@ async fn only_members_get_a_relay_slot_or_learn_members_addresses() {
     let home = net.node(a).home().to_path_buf();
     let (client, handle) = daemon::spawn(Node::open(&home).unwrap(), loopback()).unwrap();
     let addr = client.listen_addrs().await.unwrap()[0].clone();
+    (net, member_key, client, handle, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_members_get_a_relay_slot_or_learn_members_addresses() {
+    let (_net, member_key, client, handle, addr) = steward_daemon_and_member().await;
 
     let (reserved, records) = try_relay(member_key, &addr).await;
     assert!(reserved, "a member was refused a slot on a member's relay");
@@ -178,16 +191,7 @@ async fn only_members_get_a_relay_slot_or_learn_members_addresses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_passing_on_a_forged_record_is_banned() {
-    let mut net = Net::new();
-    let a = net.add("Steward Trust");
-    net.node_mut(a).create_community("Boost").unwrap();
-    let b = net.add("Member Council");
-    net.invite_and_admit(b, a);
-    net.sync(b, a);
-    let member_key = net.node(b).identity().libp2p_keypair();
-    let home = net.node(a).home().to_path_buf();
-    let (client, handle) = daemon::spawn(Node::open(&home).unwrap(), loopback()).unwrap();
-    let addr = client.listen_addrs().await.unwrap()[0].clone();
+    let (_net, member_key, client, handle, addr) = steward_daemon_and_member().await;
 
     // A genuine record of the member's own passes and is answered.
     let own = addrs::seal(&member_key, &["/ip4/127.0.0.1/tcp/9".parse().unwrap()]).unwrap();
