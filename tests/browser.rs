@@ -364,7 +364,12 @@ fn upload_files_through_the_picker_and_by_dropping_them() {
         wait_for_page(&c, "/e/").await;
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let text = c.find(Locator::Css("#files")).await.unwrap().text().await.unwrap();
+            // The page may be replaced between finding the element and
+            // reading it (a stale element): read again until the deadline.
+            let text = match c.find(Locator::Css("#files")).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
             if text.contains("no connected member has it yet") {
                 break;
             }
