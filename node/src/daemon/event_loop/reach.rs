@@ -725,47 +725,47 @@ impl EventLoop {
         };
         let me = *self.swarm.local_peer_id();
         let mine = me.to_bytes();
-        let candidates: Vec<Candidate<PeerId>> = self
-            .reach
-            .records
-            .values()
-            .filter(|r| r.peer != me && !self.swarm.is_connected(&r.peer))
-            .filter(|r| {
-                self.reach
+        // A member may name any address in its own record: only those in
+        // scopes this node uses count, and a member with none is no
+        // candidate.
+        let scopes = self.scopes_in_use();
+        let mut addresses: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
+        let mut candidates: Vec<Candidate<PeerId>> = Vec::new();
+        for r in self.reach.records.values() {
+            if r.peer == me
+                || self.swarm.is_connected(&r.peer)
+                || self
+                    .reach
                     .dials
                     .get(&r.peer)
-                    .is_none_or(|(next, _)| *next <= now)
-            })
-            .map(|r| Candidate {
+                    .is_some_and(|(next, _)| *next > now)
+            {
+                continue;
+            }
+            let usable: Vec<Multiaddr> = r
+                .addresses
+                .iter()
+                .filter(|a| dialable(a, &scopes))
+                .cloned()
+                .collect();
+            if usable.is_empty() {
+                continue;
+            }
+            candidates.push(Candidate {
                 peer: r.peer,
                 needed: audience.contains(&r.peer),
                 fresh: self.reach.heard.get(&r.peer).is_some_and(|at| {
                     now.duration_since(*at) <= Duration::from_millis(FRESH_MS as u64)
                 }),
-                relay: r.addresses.iter().any(|a| !is_relayed(a)),
+                relay: usable.iter().any(|a| !is_relayed(a)),
                 order: overlay::spread(&mine, &r.peer.to_bytes()),
-            })
-            .collect();
-        let scopes = self.scopes_in_use();
+            });
+            addresses.insert(r.peer, usable);
+        }
         for peer in self.degree().dials(connected, relays, candidates) {
-            // A member may name any address in its own record: only those
-            // in scopes this node uses are dialled.
-            let Some(addresses) = self.reach.records.get(&peer).map(|r| {
-                r.addresses
-                    .iter()
-                    .filter(|a| dialable(a, &scopes))
-                    .cloned()
-                    .collect::<Vec<_>>()
-            }) else {
+            let Some(addresses) = addresses.remove(&peer) else {
                 continue;
             };
-            if addresses.is_empty() {
-                tracing::debug!(%peer, "no address in its record this node would dial");
-                self.reach
-                    .dials
-                    .insert(peer, (now + DIAL_BACKOFF_MAX, DIAL_BACKOFF_MAX));
-                continue;
-            }
             let backoff = self
                 .reach
                 .dials
