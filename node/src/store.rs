@@ -216,6 +216,10 @@ impl Store {
             StoreError::Sqlite(e) => classify(path, e),
             other => other,
         })?;
+        index::backfill_file_terms(&mut conn).map_err(|e| match e {
+            StoreError::Sqlite(e) => classify(path, e),
+            other => other,
+        })?;
         // The apply path runs a dozen statements per document: keep them
         // all prepared (rusqlite keeps 16 by default).
         conn.set_prepared_statement_cache_capacity(128);

@@ -80,6 +80,8 @@ struct Indexed {
 pub struct FileIndex {
     docs: HashMap<DocId, Indexed>,
     by_hash: HashMap<String, BTreeSet<DocId>>,
+    /// Entries read (loaded and hydrated) so far.
+    reads: u64,
 }
 
 impl FileIndex {
@@ -100,6 +102,17 @@ impl FileIndex {
                 }
             }
         }
+        // Only an entry the index says uses a file is read (loaded and
+        // hydrated: about half a millisecond); the rest are known to use
+        // none. Without this, every entry that arrived was loaded once
+        // more by every node (a sixth of a 20-node mesh's CPU per publish).
+        let with_files = match node.store().docs_with_files() {
+            Ok(docs) => docs,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the entries that have files");
+                return true;
+            }
+        };
         let everything = replica.catalogue().everything();
         let mut loads = 0;
         let gone: Vec<DocId> = self
@@ -118,10 +131,23 @@ impl FileIndex {
             if self.docs.get(&doc).is_some_and(|i| i.digest == digest) {
                 continue;
             }
+            if !with_files.contains(&DocumentId::from_bytes(doc)) {
+                self.remove(&doc);
+                self.docs.insert(
+                    doc,
+                    Indexed {
+                        digest,
+                        owner: String::new(),
+                        files: Vec::new(),
+                    },
+                );
+                continue;
+            }
             if loads == LOADS_PER_REFRESH {
                 return false;
             }
             loads += 1;
+            self.reads += 1;
             self.remove(&doc);
             let Ok(entry) = node.get(DocumentId::from_bytes(doc)) else {
                 // Not a readable entry: remembered as using no file, so it
@@ -154,6 +180,20 @@ impl FileIndex {
             );
         }
         true
+    }
+
+    /// How many entries [`FileIndex::refresh`] has read so far: only those
+    /// that use a file, each once per version.
+    pub fn entries_read(&self) -> u64 {
+        self.reads
+    }
+
+    /// The files the index knows `doc` uses.
+    pub fn files_of(&self, doc: DocumentId) -> Vec<Attachment> {
+        self.docs
+            .get(doc.as_bytes())
+            .map(|i| i.files.clone())
+            .unwrap_or_default()
     }
 
     fn remove(&mut self, doc: &DocId) {

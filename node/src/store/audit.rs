@@ -3,6 +3,7 @@
 
 use convene_model::DocumentId;
 use rusqlite::params;
+use std::collections::BTreeSet;
 
 use super::{Store, StoreError, Writer};
 use crate::trust::SignedChange;
@@ -325,6 +326,22 @@ impl Store {
     /// Ids of the documents of one kind.
     pub fn docs_of_kind(&self, kind: &str) -> Result<Vec<DocumentId>, StoreError> {
         docs_of_kind(self.conn(), kind)
+    }
+
+    /// The documents whose current state uses a file (any learning entry
+    /// or project with an attachment): one range read of the index.
+    pub fn docs_with_files(&self) -> Result<BTreeSet<DocumentId>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT DISTINCT d.doc FROM terms t JOIN docs d ON d.n = t.n WHERE t.field = ?1",
+        )?;
+        let rows = stmt.query_map([super::index::FILE_TERM], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = BTreeSet::new();
+        for row in rows {
+            if let Some(id) = DocumentId::from_slice(&row?) {
+                out.insert(id);
+            }
+        }
+        Ok(out)
     }
 
     /// The audit log, oldest first; only security events if asked.

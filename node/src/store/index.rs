@@ -7,10 +7,77 @@
 //! crash.
 
 use automerge::Automerge;
-use convene_model::{Body, DocumentId, Entry, Header, Vocabularies};
+use convene_model::{Attachment, Body, DocumentId, Entry, Header, Vocabularies};
 use rusqlite::{Connection, params};
 
 use super::StoreError;
+
+/// The `terms` field under which an entry's files are indexed, by hash.
+pub const FILE_TERM: &str = "file";
+
+/// `meta` key set by schema migration 9: entries stored before it still
+/// owe their [`FILE_TERM`] rows, written by [`backfill_file_terms`].
+pub(super) const FILE_TERMS_OWED: &str = "backfill.file_terms";
+
+fn files(attachments: &[Attachment]) -> impl Iterator<Item = (&'static str, String)> + '_ {
+    attachments.iter().map(|a| (FILE_TERM, a.hash.clone()))
+}
+
+/// Writes the [`FILE_TERM`] rows of the learning entries and projects
+/// stored before schema 9 (read once from their snapshots), in one write
+/// transaction, if that is still owed: a crash before the commit leaves it
+/// owed, and a second process opening the store at the same moment finds
+/// it done.
+pub(super) fn backfill_file_terms(conn: &mut Connection) -> Result<(), StoreError> {
+    use rusqlite::OptionalExtension;
+    let owed = |c: &Connection| -> Result<bool, rusqlite::Error> {
+        Ok(c.query_row(
+            "SELECT 1 FROM meta WHERE key = ?1",
+            [FILE_TERMS_OWED],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+    };
+    if !owed(conn)? {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if owed(&tx)? {
+        let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = tx
+            .prepare(
+                "SELECT n, doc, snapshot FROM docs
+                 WHERE kind IN ('learning', 'project') AND length(snapshot) > 0",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut insert =
+            tx.prepare("INSERT OR IGNORE INTO terms (field, value, n) VALUES (?1, ?2, ?3)")?;
+        for (n, doc, snapshot) in rows {
+            let (Ok(doc), Ok(state)) = (
+                <[u8; 16]>::try_from(doc.as_slice()),
+                Automerge::load(&snapshot),
+            ) else {
+                continue;
+            };
+            let Ok(entry) = Entry::from_doc(DocumentId::from_bytes(doc), &state) else {
+                continue;
+            };
+            let attachments = match &entry.body {
+                Body::Learning(l) => &l.attachments,
+                Body::Project(p) => &p.attachments,
+                _ => continue,
+            };
+            for (field, hash) in files(attachments) {
+                insert.execute(params![field, hash, n])?;
+            }
+        }
+        drop(insert);
+        tx.execute("DELETE FROM meta WHERE key = ?1", [FILE_TERMS_OWED])?;
+    }
+    tx.commit()?;
+    Ok(())
+}
 
 /// The outcome of indexing one document.
 #[derive(Debug, Clone)]
@@ -158,7 +225,9 @@ pub(super) fn reindex(
     })
 }
 
-/// The `(field, value)` pairs lists filter on.
+/// The `(field, value)` pairs lists filter on, and the files an entry
+/// uses (`file`, by hash), so that the daemon reads only the entries that
+/// have files to learn which ([`FILE_TERM`]).
 fn terms(body: &Body) -> Vec<(&'static str, String)> {
     let mut out: Vec<(&'static str, String)> = Vec::new();
     out.extend(body.tags().iter().map(|t| ("tag", t.to_lowercase())));
@@ -172,12 +241,14 @@ fn terms(body: &Body) -> Vec<(&'static str, String)> {
             out.extend(l.themes.iter().map(|t| ("theme", t.clone())));
             out.extend(l.goals.iter().map(|t| ("goal", t.clone())));
             out.extend(l.level.iter().map(|t| ("level", t.clone())));
+            out.extend(files(&l.attachments));
         }
         Body::Project(p) => {
             out.extend(p.themes.iter().map(|t| ("theme", t.clone())));
             out.extend(p.goals.iter().map(|t| ("goal", t.clone())));
             out.extend(p.level.iter().map(|t| ("level", t.clone())));
             out.extend(p.stage.iter().map(|t| ("stage", t.clone())));
+            out.extend(files(&p.attachments));
         }
         Body::Contact(c) => {
             out.extend(c.sector.iter().map(|t| ("sector", t.clone())));

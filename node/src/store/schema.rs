@@ -187,6 +187,13 @@ pub const MIGRATIONS: &[&str] = &[
         received INTEGER NOT NULL              -- unix ms
     ) STRICT;
     "#,
+    // 9: the files a learning entry or project uses are indexed as terms
+    // ('file', hash), so the daemon reads only the entries that have files;
+    // those stored before are indexed by `index::backfill_file_terms` when
+    // the store is next opened (this key says it is owed until it is done).
+    r#"
+    INSERT OR REPLACE INTO meta (key, value) VALUES ('backfill.file_terms', '1');
+    "#,
 ];
 
 /// Brings `conn` up to the latest schema. Returns the version found.
