@@ -201,6 +201,16 @@ pub struct Vocabularies {
     pub channels: Vocabulary,
 }
 
+impl Vocabularies {
+    /// The default vocabularies, built once (each build slugifies every
+    /// label): what indexing each received entry checks against.
+    pub fn standard() -> &'static Vocabularies {
+        static STANDARD: std::sync::LazyLock<Vocabularies> =
+            std::sync::LazyLock::new(Vocabularies::default);
+        &STANDARD
+    }
+}
+
 impl Default for Vocabularies {
     fn default() -> Self {
         Self {

@@ -658,27 +658,29 @@ fn apply_doc(
         Held,
         Former,
     }
+    // Each signer's node id, spelled out once (base58) for every check.
+    let nodes: Vec<String> = new.iter().map(|(signed, _)| signer(signed)).collect();
     let mut seats = Vec::with_capacity(new.len());
-    for (signed, _) in &new {
-        let node = signer(signed);
+    for node in &nodes {
+        let node = node.as_str();
         // In a community, only current members' nodes write (charters and
         // join claims carry their own authority).
         if let Some(m) = members
             && !matches!(rules.kind, Some(Kind::Charter | Kind::Join))
         {
-            if m.org_of(&node).is_some_and(|o| o.removed.is_some()) {
+            if m.org_of(node).is_some_and(|o| o.removed.is_some()) {
                 seats.push(Seat::Former);
                 continue;
             }
-            if !m.is_member_node(&node) {
+            if !m.is_member_node(node) {
                 // Perhaps its join claim has not arrived yet.
                 seats.push(Seat::Held);
                 continue;
             }
         }
-        seats.push(if is_owner_node(w, &node)? {
+        seats.push(if is_owner_node(w, node)? {
             Seat::Owner
-        } else if is_editor(w, &node, &rules.editors)? {
+        } else if is_editor(w, node, &rules.editors)? {
             Seat::Editor
         } else {
             Seat::Other
@@ -712,8 +714,7 @@ fn apply_doc(
     let mut permitted: Batch = Vec::new();
     let mut held: Batch = Vec::new();
     let mut by_owner = true;
-    for ((signed, change), seat) in new.into_iter().zip(seats) {
-        let node = signer(&signed);
+    for (((signed, change), seat), node) in new.into_iter().zip(seats).zip(nodes) {
         let allowed = match seat {
             Seat::Former => {
                 reject(

@@ -118,8 +118,8 @@ pub(super) fn reindex(
     let (heads, digest) = heads_and_digest(doc, state);
     let snapshot = state.save();
     // The charter's vocabularies replace the defaults once communities exist.
-    let vocab = Vocabularies::default();
-    let parsed = read_entry(doc, state, &vocab);
+    let vocab = Vocabularies::standard();
+    let parsed = read_entry(doc, state, vocab);
     let id = doc.to_string();
     let (kind, owner, visibility, status, title, created, updated) = match &parsed {
         Ok(e) => (
@@ -203,7 +203,7 @@ pub(super) fn reindex(
         for (field, value) in terms(&e.body) {
             term.execute(params![field, value, n])?;
         }
-        let text = e.body.search_text(&vocab);
+        let text = e.body.search_text(vocab);
         conn.prepare_cached(
             "INSERT INTO fts (rowid, title, summary, body, tags, names) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
