@@ -91,6 +91,16 @@ fn compare_at_small_size() {
         );
         assert!(changed.bytes.unwrap() >= unchanged.bytes.unwrap() + size);
     }
+    // Reconnecting with nothing changed: one round trip and at most 3 KB
+    // on the wire, handshakes included (issue 14's target; the ping
+    // protocol's two immediate exchanges alone took it past 3 KB).
+    let unchanged = row(&rows, "convene", "reconnect-unchanged");
+    assert_eq!(unchanged.round_trips, Some(1), "{}", unchanged.json());
+    assert!(
+        unchanged.wire_bytes.unwrap() <= 3_000,
+        "reconnecting with nothing changed took {} bytes on the wire",
+        unchanged.wire_bytes.unwrap()
+    );
     // A catch-up moves at least every change's bytes.
     let floor = row(&rows, "floor", "catch-up");
     let change_bytes = floor.bytes.expect("the floor's input bytes");

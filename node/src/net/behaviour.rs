@@ -8,8 +8,8 @@ use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    Swarm, autonat, connection_limits, dcutr, identify, mdns, noise, ping, relay, request_response,
-    tcp, yamux,
+    Swarm, autonat, connection_limits, dcutr, identify, mdns, noise, relay, request_response, tcp,
+    yamux,
 };
 
 use super::addrs::AddrsCodec;
@@ -46,8 +46,6 @@ pub struct Behaviour {
     pub files: request_response::Behaviour<FilesCodec>,
     /// Tells peers our listen addresses and protocols (and us theirs).
     pub identify: identify::Behaviour,
-    /// Notices dead connections.
-    pub ping: ping::Behaviour,
     /// Finds nodes on the local network; off with `--no-mdns`.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     /// `/convene/addrs/1`: members' signed address records
@@ -223,7 +221,6 @@ pub fn build_swarm(
                     identify::Config::new("/convene/1".into(), key.public())
                         .with_agent_version(format!("convene/{}", env!("CARGO_PKG_VERSION"))),
                 ),
-                ping: ping::Behaviour::default(),
                 mdns: mdns.into(),
                 addrs,
                 relay: relay.into(),
