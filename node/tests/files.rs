@@ -355,6 +355,14 @@ fn the_file_index_reads_only_the_entries_that_have_files() {
     assert_eq!(index.entries_read(), 1);
 }
 
+fn with_files(node: &Node) -> Vec<convene_model::DocumentId> {
+    node.store()
+        .docs_with_files()
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
 /// A store written before files were indexed as terms (schema 8) gets
 /// them when it is next opened, so the daemon still finds the files of
 /// entries stored before the upgrade.
@@ -368,14 +376,7 @@ fn files_of_entries_stored_before_the_upgrade_are_indexed_when_the_store_opens()
     let path = write(src.path(), "report.pdf", b"the evaluation report");
     node.attach(id, &path, None, &FileLimits::default())
         .unwrap();
-    assert_eq!(
-        node.store()
-            .docs_with_files()
-            .unwrap()
-            .into_iter()
-            .collect::<Vec<_>>(),
-        vec![id]
-    );
+    assert_eq!(with_files(&node), vec![id]);
     drop(node);
 
     // As an older release left it: no `file` terms, schema version 8.
@@ -387,12 +388,5 @@ fn files_of_entries_stored_before_the_upgrade_are_indexed_when_the_store_opens()
     drop(conn);
 
     let node = Node::open(home.path()).unwrap();
-    assert_eq!(
-        node.store()
-            .docs_with_files()
-            .unwrap()
-            .into_iter()
-            .collect::<Vec<_>>(),
-        vec![id]
-    );
+    assert_eq!(with_files(&node), vec![id]);
 }

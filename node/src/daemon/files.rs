@@ -75,6 +75,17 @@ struct Indexed {
     files: Vec<Attachment>,
 }
 
+impl Indexed {
+    /// A document at `digest` that uses no file.
+    fn no_files(digest: Digest) -> Self {
+        Self {
+            digest,
+            owner: String::new(),
+            files: Vec::new(),
+        }
+    }
+}
+
 /// The files each held learning entry and project uses.
 #[derive(Debug, Default)]
 pub struct FileIndex {
@@ -133,14 +144,7 @@ impl FileIndex {
             }
             if !with_files.contains(&DocumentId::from_bytes(doc)) {
                 self.remove(&doc);
-                self.docs.insert(
-                    doc,
-                    Indexed {
-                        digest,
-                        owner: String::new(),
-                        files: Vec::new(),
-                    },
-                );
+                self.docs.insert(doc, Indexed::no_files(digest));
                 continue;
             }
             if loads == LOADS_PER_REFRESH {
@@ -152,14 +156,7 @@ impl FileIndex {
             let Ok(entry) = node.get(DocumentId::from_bytes(doc)) else {
                 // Not a readable entry: remembered as using no file, so it
                 // is not read again until it changes.
-                self.docs.insert(
-                    doc,
-                    Indexed {
-                        digest,
-                        owner: String::new(),
-                        files: Vec::new(),
-                    },
-                );
+                self.docs.insert(doc, Indexed::no_files(digest));
                 continue;
             };
             let files = match &entry.body {
