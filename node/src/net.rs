@@ -4,7 +4,7 @@
 //! - [`codec`]: length-prefixed postcard frames for `/convene/sync/2`, with
 //!   a size cap checked before reading and byte counters.
 //! - [`behaviour`]: TCP + Noise + Yamux, QUIC and relayed connections;
-//!   connection limits, identify, ping, mDNS (optional), request-response
+//!   connection limits, identify, mDNS (optional), request-response
 //!   for sync, files and address records, relay server and client, DCUtR
 //!   and AutoNAT, built into one `Swarm`.
 //! - [`files_codec`]: the frames of `/convene/files/1` (attachment
