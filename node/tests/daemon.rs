@@ -209,7 +209,7 @@ fn raw_peer() -> libp2p::Swarm<request_response::Behaviour<SyncCodec>> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_that_never_answers_times_out_and_others_are_still_served() {
+async fn a_peer_that_never_answers_times_out_is_disconnected_and_others_are_still_served() {
     let v_dir = tempfile::tempdir().unwrap();
     let h_dir = tempfile::tempdir().unwrap();
     init(v_dir.path(), "Victim")
@@ -228,14 +228,21 @@ async fn a_peer_that_never_answers_times_out_and_others_are_still_served() {
     let mut silent = raw_peer();
     silent.dial(addr.clone()).unwrap();
     let (connected_tx, connected_rx) = tokio::sync::oneshot::channel();
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
     let silent_task = tokio::spawn(async move {
         let mut connected_tx = Some(connected_tx);
+        let mut closed_tx = Some(closed_tx);
         let mut held = Vec::new();
         loop {
             match silent.select_next_some().await {
                 SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                     if let Some(tx) = connected_tx.take() {
                         let _ = tx.send((*silent.local_peer_id(), peer_id));
+                    }
+                }
+                SwarmEvent::ConnectionClosed { .. } => {
+                    if let Some(tx) = closed_tx.take() {
+                        let _ = tx.send(());
                     }
                 }
                 SwarmEvent::Behaviour(request_response::Event::Message {
@@ -271,6 +278,12 @@ async fn a_peer_that_never_answers_times_out_and_others_are_still_served() {
     assert_eq!(served.unwrap().received, 2, "an entry and a profile");
     // The node still answers its client.
     assert!(!victim.peers().await.unwrap().is_empty());
+    // And it closed the connection that stopped answering (a dead one
+    // would otherwise stay open for the idle timeout, a day).
+    tokio::time::timeout(Duration::from_secs(10), closed_rx)
+        .await
+        .expect("the victim closes the silent peer's connection")
+        .unwrap();
     silent_task.abort();
 }
 

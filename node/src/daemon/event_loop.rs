@@ -972,6 +972,15 @@ impl EventLoop {
                     tracing::warn!(%peer, error = %e, "peer sent undecodable data; banning it");
                     self.ban(peer);
                 }
+                // A peer that does not answer within the request timeout
+                // is gone or hung: its connection is closed, as a dead one
+                // would otherwise stay open (a laptop that dropped off its
+                // network without closing it) and count as connected for
+                // a day. It is dialled again as any member is.
+                if matches!(error, request_response::OutboundFailure::Timeout) {
+                    tracing::info!(%peer, "no answer within the request timeout; closing the connection");
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
                 if let Some((node, token)) = self.outbound.remove(&request_id) {
                     self.input(Input::Failed {
                         peer: node,
