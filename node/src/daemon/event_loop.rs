@@ -576,6 +576,13 @@ impl EventLoop {
                 tracing::warn!(%peer, %error, "sync session failed");
                 let took = self.session_started.remove(&peer).map(|t| t.elapsed());
                 self.metrics.session_done(took, false);
+                // A full session asked for while this one ran has started
+                // in its place (a `sync` right after a join, while the
+                // session begun on connecting is being refused): those
+                // waiting get that session's outcome, not this one's.
+                if self.service.in_full_session(&peer) {
+                    return;
+                }
                 if let Some(waiters) = self.sync_waiters.remove(&peer) {
                     for w in waiters {
                         let _ = w.send(Err(DaemonError::Sync {

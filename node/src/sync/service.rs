@@ -292,6 +292,15 @@ impl<R: Replica> Service<R> {
         &self.replica
     }
 
+    /// Whether a full session with `peer` is running: after a session
+    /// fails, a full one asked for while it ran starts at once.
+    pub fn in_full_session(&self, peer: &NodeId) -> bool {
+        self.peers
+            .get(peer)
+            .and_then(|p| p.session.as_ref())
+            .is_some_and(|(_, s)| s.is_full())
+    }
+
     pub fn replica_mut(&mut self) -> &mut R {
         &mut self.replica
     }

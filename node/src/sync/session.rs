@@ -121,6 +121,11 @@ impl Session {
         session
     }
 
+    /// Whether this session reconciles the whole catalogue.
+    pub fn is_full(&self) -> bool {
+        self.stats.full
+    }
+
     /// A targeted session for documents the peer announced.
     pub fn targeted(peer: NodeId, docs: impl IntoIterator<Item = DocId>) -> Self {
         Self::new(peer, VecDeque::new(), true, docs.into_iter().collect())
