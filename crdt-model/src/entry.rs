@@ -369,6 +369,15 @@ impl Body {
         }
     }
 
+    /// The files a learning entry or project uses (none for other kinds).
+    pub fn attachments(&self) -> &[crate::Attachment] {
+        match self {
+            Body::Learning(l) => &l.attachments,
+            Body::Project(p) => &p.attachments,
+            _ => &[],
+        }
+    }
+
     pub fn place(&self) -> &str {
         match self {
             Body::Learning(l) => &l.place,

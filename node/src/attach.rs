@@ -62,14 +62,6 @@ impl HeldAttachment {
     }
 }
 
-fn attachments_of(entry: &Entry) -> &[Attachment] {
-    match &entry.body {
-        Body::Learning(l) => &l.attachments,
-        Body::Project(p) => &p.attachments,
-        _ => &[],
-    }
-}
-
 /// A media type from a file name's extension; `application/octet-stream`
 /// when unknown. Only informative: downloads are always served as bytes.
 pub fn guess_media_type(name: &str) -> &'static str {
@@ -162,7 +154,7 @@ impl Node {
         if name.is_empty() {
             return Err(NodeError::BadFileName(raw.to_string()));
         }
-        if attachments_of(&current).iter().any(|a| a.name == name) {
+        if current.body.attachments().iter().any(|a| a.name == name) {
             return Err(NodeError::DuplicateFile { id, name });
         }
         Ok(name)
@@ -239,7 +231,9 @@ impl Node {
     pub fn attachments(&self, id: DocumentId) -> Result<Vec<HeldAttachment>, NodeError> {
         let entry = self.get(id)?;
         let blobs = self.blobs();
-        Ok(attachments_of(&entry)
+        Ok(entry
+            .body
+            .attachments()
             .iter()
             .map(|a| HeldAttachment {
                 held: blobs.has(&a.hash),
@@ -251,7 +245,7 @@ impl Node {
     /// The file called `name` on entry `id`.
     pub fn attachment(&self, id: DocumentId, name: &str) -> Result<Attachment, NodeError> {
         let entry = self.get(id)?;
-        let list = attachments_of(&entry);
+        let list = entry.body.attachments();
         list.iter()
             .find(|a| a.name == name)
             .or_else(|| {
@@ -308,7 +302,7 @@ impl Node {
                     continue;
                 }
                 if let Ok(entry) = self.get(listed.id) {
-                    out.extend(attachments_of(&entry).iter().map(|a| a.hash.clone()));
+                    out.extend(entry.body.attachments().iter().map(|a| a.hash.clone()));
                 }
             }
         }
@@ -319,7 +313,13 @@ impl Node {
     /// it is not here or not readable).
     pub(crate) fn hashes_of(&self, id: DocumentId) -> Vec<String> {
         self.get(id)
-            .map(|e| attachments_of(&e).iter().map(|a| a.hash.clone()).collect())
+            .map(|e| {
+                e.body
+                    .attachments()
+                    .iter()
+                    .map(|a| a.hash.clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use convene_model::{Attachment, Body, DocumentId};
+use convene_model::{Attachment, DocumentId};
 
 use crate::blobs::BlobStore;
 use crate::sync::catalogue::CatalogueView;
@@ -159,11 +159,7 @@ impl FileIndex {
                 self.docs.insert(doc, Indexed::no_files(digest));
                 continue;
             };
-            let files = match &entry.body {
-                Body::Learning(l) => l.attachments.clone(),
-                Body::Project(p) => p.attachments.clone(),
-                _ => Vec::new(),
-            };
+            let files = entry.body.attachments().to_vec();
             for f in &files {
                 self.by_hash.entry(f.hash.clone()).or_default().insert(doc);
             }

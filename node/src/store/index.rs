@@ -54,21 +54,14 @@ pub(super) fn backfill_file_terms(conn: &mut Connection) -> Result<(), StoreErro
         let mut insert =
             tx.prepare("INSERT OR IGNORE INTO terms (field, value, n) VALUES (?1, ?2, ?3)")?;
         for (n, doc, snapshot) in rows {
-            let (Ok(doc), Ok(state)) = (
-                <[u8; 16]>::try_from(doc.as_slice()),
-                Automerge::load(&snapshot),
-            ) else {
+            let (Some(doc), Ok(state)) = (DocumentId::from_slice(&doc), Automerge::load(&snapshot))
+            else {
                 continue;
             };
-            let Ok(entry) = Entry::from_doc(DocumentId::from_bytes(doc), &state) else {
+            let Ok(entry) = Entry::from_doc(doc, &state) else {
                 continue;
             };
-            let attachments = match &entry.body {
-                Body::Learning(l) => &l.attachments,
-                Body::Project(p) => &p.attachments,
-                _ => continue,
-            };
-            for (field, hash) in files(attachments) {
+            for (field, hash) in files(entry.body.attachments()) {
                 insert.execute(params![field, hash, n])?;
             }
         }
@@ -233,6 +226,7 @@ fn terms(body: &Body) -> Vec<(&'static str, String)> {
     out.extend(body.tags().iter().map(|t| ("tag", t.to_lowercase())));
     out.extend(body.priorities().iter().map(|t| ("priority", t.clone())));
     out.extend(body.methods().iter().map(|t| ("method", t.clone())));
+    out.extend(files(body.attachments()));
     if !body.place().is_empty() {
         out.push(("place", body.place().to_lowercase()));
     }
@@ -241,14 +235,12 @@ fn terms(body: &Body) -> Vec<(&'static str, String)> {
             out.extend(l.themes.iter().map(|t| ("theme", t.clone())));
             out.extend(l.goals.iter().map(|t| ("goal", t.clone())));
             out.extend(l.level.iter().map(|t| ("level", t.clone())));
-            out.extend(files(&l.attachments));
         }
         Body::Project(p) => {
             out.extend(p.themes.iter().map(|t| ("theme", t.clone())));
             out.extend(p.goals.iter().map(|t| ("goal", t.clone())));
             out.extend(p.level.iter().map(|t| ("level", t.clone())));
             out.extend(p.stage.iter().map(|t| ("stage", t.clone())));
-            out.extend(files(&p.attachments));
         }
         Body::Contact(c) => {
             out.extend(c.sector.iter().map(|t| ("sector", t.clone())));
