@@ -346,7 +346,16 @@ pub(crate) fn apply(
         let mut first_round = true;
         while !todo.is_empty() {
             let before = report.changed.len();
-            let round: Vec<(DocumentId, Batch)> = std::mem::take(&mut todo).into_iter().collect();
+            let mut round: Vec<(DocumentId, Batch)> =
+                std::mem::take(&mut todo).into_iter().collect();
+            // Organisation profiles first (a profile's id is its signer's
+            // organisation id): an entry met before its organisation's
+            // profile would be set aside and taken out again.
+            round.sort_by_key(|(doc, batch)| {
+                !batch
+                    .iter()
+                    .any(|(s, _)| crate::trust::org_id(&s.signer) == *doc)
+            });
             let mut round = round.into_iter();
             // The first states of the next chunk are worked out on the
             // other cores while this chunk goes through the checks and

@@ -61,7 +61,7 @@ mod import;
 
 pub use import::{Imported, Stage};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::{BufReader, Read, Take, Write};
 
 use convene_model::{DocumentId, OrgId};
@@ -694,6 +694,16 @@ impl Node {
             }
         };
         let classes = store.doc_classes()?;
+        // Profiles, charters and join claims decide whether every other
+        // change may be applied: they go first, as a sync session fetches
+        // them first, so an import applies entries as it meets them instead
+        // of setting them aside (and, for a large bundle, into the waiting
+        // room's per-sender limit) until the profile turns up.
+        let mut authority = HashSet::new();
+        for kind in ["charter", "join", "organisation"] {
+            authority.extend(store.docs_of_kind(kind)?);
+        }
+        let mut first = Vec::new();
         let mut changes = Vec::new();
         for (stored, received) in store.all_changes_received()? {
             let Some((owner, visibility)) = classes.get(&stored.doc) else {
@@ -713,9 +723,16 @@ impl Node {
                 Since::Bundle(seen) => !seen.contains(&stored.hash),
             };
             if keep {
-                changes.push(WireChange::from(&stored));
+                let to = if authority.contains(&stored.doc) {
+                    &mut first
+                } else {
+                    &mut changes
+                };
+                to.push(WireChange::from(&stored));
             }
         }
+        first.append(&mut changes);
+        let changes = first;
         let (tombstones, _) = store.tombstones_since(0)?;
         let tombstones = tombstones
             .iter()

@@ -295,3 +295,83 @@ fn a_version_1_bundle_still_imports() {
     assert_eq!(imported.report.applied, 2, "{imported:?}");
     assert_eq!(b.get(id).unwrap(), a.get(id).unwrap());
 }
+
+/// A bundle whose organisation profile comes after that organisation's
+/// entries (an older exporter, or a profile edited after them): the
+/// entries wait for the profile and are applied when it arrives, in the
+/// same import, and the import does not say they are still waiting. An
+/// export today puts profiles first.
+#[test]
+fn entries_before_their_profile_in_a_bundle_are_applied_and_not_reported_waiting() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let c_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Exporter");
+    let mut b = init(b_dir.path(), "Importer");
+    let mut c = init(c_dir.path(), "Second importer");
+    // More than a batch, so that the profile can come in a later batch
+    // than the entries that wait for it.
+    let n = bundle::BATCH_CHANGES + 5;
+    let inputs = (0..n).map(|i| learning(&format!("Lesson {i}"))).collect();
+    a.publish_batch(inputs).unwrap();
+    let profile = a.org().0;
+    a.edit(
+        profile,
+        convene_node::Edit::Set(vec![("website".into(), "https://example.org".into())]),
+    )
+    .unwrap();
+
+    let body = a.export_bundle(None, &Since::Everything).unwrap();
+    let is_profile = |c: &convene_node::sync::wire::WireChange| c.doc == *profile.as_bytes();
+    let first_other = body.changes.iter().position(|c| !is_profile(c)).unwrap();
+    assert!(
+        body.changes[first_other..].iter().all(|c| !is_profile(c)),
+        "every change of the profile (its edit too) comes before the entries"
+    );
+    let report = c.import_bundle(body.clone()).unwrap();
+    assert_eq!((report.applied, report.waiting), (n + 2, 0));
+
+    // An older exporter's order: the entries first, the profile last.
+    let mut reordered = body;
+    reordered.changes.sort_by_key(is_profile);
+    assert!(is_profile(reordered.changes.last().unwrap()));
+    let path = a_dir.path().join("profile-last.bundle");
+    std::fs::write(&path, bundle::encode(&reordered)).unwrap();
+    let imported = b
+        .import_bundle_from(|| std::fs::File::open(&path), &mut |_, _, _| {})
+        .unwrap();
+    assert_eq!(imported.report.applied, n + 2);
+    assert_eq!(
+        imported.report.waiting, 0,
+        "all were applied when the profile came"
+    );
+    assert_eq!(b.store().pending_count().unwrap(), 0);
+    assert_eq!(
+        b.list(&Default::default()).unwrap().len(),
+        n + 2,
+        "the entries and two profiles"
+    );
+}
+
+/// Changes applied together are taken organisation profiles first,
+/// whatever order they come in: an entry is not set aside to wait for a
+/// profile that is in the same batch.
+#[test]
+fn a_batch_applies_its_organisation_profiles_before_their_entries() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Author");
+    let mut b = init(b_dir.path(), "Receiver");
+    let inputs = (0..20).map(|i| learning(&format!("Lesson {i}"))).collect();
+    a.publish_batch(inputs).unwrap();
+    let mut changes: Vec<_> = a
+        .store()
+        .all_changes_received()
+        .unwrap()
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    changes.reverse();
+    let report = b.apply(changes).unwrap();
+    assert_eq!((report.applied, report.waiting), (21, 0));
+}

@@ -202,6 +202,7 @@ impl Node {
         }
 
         // Pass 2: apply, batch by batch (tombstones come first).
+        let started = crate::node::now().millis();
         let mut items = open()?;
         let mut imported = Imported::default();
         let mut done = 0u64;
@@ -236,6 +237,12 @@ impl Node {
                 break;
             }
         }
+        // A change set aside in one batch may be applied in a later one
+        // (its organisation's profile came after it, in a bundle from an
+        // older version): what waits is what is still set aside now.
+        imported.report.waiting =
+            self.store()
+                .pending_from_since(crate::node::BUNDLE_SENDER, started)? as usize;
         let changed = &mut imported.report.changed;
         changed.sort();
         changed.dedup();

@@ -369,6 +369,17 @@ impl Store {
     }
 
     /// How many changes are waiting.
+    /// How many changes `sender` brought that were set aside (or set
+    /// aside again, after another try) at or after `since` (unix ms) and
+    /// still wait.
+    pub fn pending_from_since(&self, sender: &str, since: i64) -> Result<i64, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT count(*) FROM pending WHERE sender = ?1 AND received >= ?2",
+            params![sender, since],
+            |r| r.get(0),
+        )?)
+    }
+
     pub fn pending_count(&self) -> Result<i64, StoreError> {
         Ok(self
             .conn()
