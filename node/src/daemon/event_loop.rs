@@ -273,6 +273,12 @@ struct EventLoop {
     file_index: FileIndex,
     /// Something may have brought entries (and so files to fetch).
     files_dirty: bool,
+    /// The store's `data_version` on this loop's connection when another
+    /// process's write was last acted on (see `on_written`).
+    seen_version: Option<i64>,
+    /// Changes each member pushed (applied, rejected) since the last tick,
+    /// not yet in its record.
+    received: HashMap<NodeId, (i64, i64)>,
     files_ticks: u64,
     /// Downloads given up, by hash (why), until they are tried again.
     files_failed: HashMap<String, String>,
@@ -395,6 +401,8 @@ pub fn spawn(
         file_requests: HashMap::new(),
         file_index: FileIndex::default(),
         files_dirty: true,
+        seen_version: None,
+        received: HashMap::new(),
         files_ticks: 0,
         files_failed: HashMap::new(),
         serving: HashMap::new(),
@@ -440,14 +448,12 @@ impl EventLoop {
                     Some(c) => self.on_command(c),
                     None => break,
                 },
-                Some(()) = written.recv() => {
-                    self.input(Input::Tick);
-                    self.files_dirty = true;
-                }
+                Some(()) = written.recv() => self.on_written(),
                 Some(served) = self.served_rx.recv() => self.on_served(served),
                 Some((hash, result)) = self.finished_rx.recv() => self.on_finished(hash, result),
                 _ = tick.tick() => {
                     self.input(Input::Tick);
+                    self.record_received();
                     self.dial_bootstrap();
                     self.reclassify();
                     self.watch_memory();
@@ -471,10 +477,56 @@ impl EventLoop {
                 }
             }
         }
+        self.record_received();
         if let Err(e) = self.service.replica().node().store().disconnect_all_peers() {
             tracing::warn!(error = %e, "cannot record peers as disconnected");
         }
         tracing::info!("event loop stopped");
+    }
+
+    /// The watcher saw a commit: another process's (a CLI `publish`, the
+    /// web app) or this loop's own (changes a peer pushed, a peer's
+    /// record). Its own it has acted on already; SQLite's `data_version`
+    /// on this loop's connection moves only for other connections'
+    /// commits, so a wake-up for its own costs one pragma, not a look at
+    /// the catalogue and the files (every node of a mesh woke once more
+    /// for every push it applied). What the loop writes and looks at only
+    /// at the next refresh (a steward's confirmations, an event's places)
+    /// is picked up at the next tick.
+    fn on_written(&mut self) {
+        let version = self.service.replica().node().store().data_version().ok();
+        if version.is_some() && version == self.seen_version {
+            return;
+        }
+        self.seen_version = version;
+        self.input(Input::Tick);
+        self.files_dirty = true;
+    }
+
+    /// Writes the changes members pushed since the last tick to their
+    /// records, all in one commit (not one commit per push).
+    fn record_received(&mut self) {
+        if self.received.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let updates: Vec<(String, PeerUpdate<'_>)> = std::mem::take(&mut self.received)
+            .into_iter()
+            .map(|(peer, (applied, rejected))| {
+                (
+                    peer.to_string(),
+                    PeerUpdate {
+                        changes_in: applied,
+                        rejected,
+                        ..PeerUpdate::default()
+                    },
+                )
+            })
+            .collect();
+        let store = self.service.replica().node().store();
+        if let Err(e) = store.update_peers(now, &updates) {
+            tracing::warn!(error = %e, "cannot record peer status");
+        }
     }
 
     fn input(&mut self, input: Input) {
@@ -604,14 +656,12 @@ impl EventLoop {
                 // Changes pushed to us (the peer's sessions).
                 self.metrics.changes_in.inc_by(applied as u64);
                 self.metrics.rejected.inc_by(rejected as u64);
-                self.record_peer(
-                    &peer,
-                    PeerUpdate {
-                        changes_in: applied as i64,
-                        rejected: rejected as i64,
-                        ..PeerUpdate::default()
-                    },
-                );
+                // Written at the next tick, with every other push since.
+                if self.standing.get(&peer.peer_id()) == Some(&Standing::Member) {
+                    let counts = self.received.entry(peer).or_default();
+                    counts.0 += applied as i64;
+                    counts.1 += rejected as i64;
+                }
             }
             Event::Joined { peer, community } => {
                 tracing::info!(%peer, %community, "admitted to the community");

@@ -69,6 +69,20 @@ impl Store {
         Ok(())
     }
 
+    /// Records what happened with several peers at `now`, in one commit.
+    pub fn update_peers(
+        &self,
+        now: i64,
+        updates: &[(String, PeerUpdate<'_>)],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn().unchecked_transaction()?;
+        for (node, u) in updates {
+            self.update_peer(node, now, u)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Marks every peer disconnected (the daemon is stopping or starting).
     pub fn disconnect_all_peers(&self) -> Result<(), StoreError> {
         self.conn().execute("UPDATE peers SET connected = 0", [])?;

@@ -347,6 +347,8 @@ pub fn charter(source: &dyn DocSource) -> Option<(DocumentId, Charter)> {
 
 /// The membership of the community this node belongs to, if any.
 pub fn load(source: &dyn DocSource) -> Option<Membership> {
+    // Outside a community there is nothing to compute, nor to digest.
+    source.community()?;
     let Some((key, cache)) = source.cached() else {
         return compute(source);
     };
