@@ -355,6 +355,52 @@ fn the_file_index_reads_only_the_entries_that_have_files() {
     assert_eq!(index.entries_read(), 1);
 }
 
+/// The index follows the sync catalogue: what it has folded in, no more
+/// (an entry stored since is indexed once the catalogue has it, not
+/// dropped for being unknown); an edited entry is read again, an erased
+/// one's files leave it; nothing else is read.
+#[test]
+fn the_file_index_follows_the_catalogue_through_edits_and_erasures() {
+    use convene_node::daemon::files::FileIndex;
+    use convene_node::sync::{NodeReplica, Replica};
+
+    let home = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let node = init(home.path(), "Gateshead Health");
+    let mut replica = NodeReplica::new(node).unwrap();
+    let mut index = FileIndex::default();
+    assert!(index.refresh(&replica));
+
+    let node = replica.node_mut();
+    let id = node.publish(learning("Evaluation")).unwrap();
+    let path = write(src.path(), "report.pdf", b"the evaluation report");
+    let att = node
+        .attach(id, &path, None, &FileLimits::default())
+        .unwrap();
+    // Stored, but not in the catalogue yet: not indexed yet.
+    assert!(index.refresh(&replica));
+    assert_eq!(index.files_of(id), vec![]);
+    replica.refresh().unwrap();
+    assert!(index.refresh(&replica));
+    assert_eq!(index.files_of(id), vec![att.clone()]);
+
+    // Nothing new: nothing read. An edit: read once more.
+    assert!(index.refresh(&replica));
+    assert_eq!(index.entries_read(), 1);
+    let title = Edit::Set(vec![("title".into(), "Evaluation, final".into())]);
+    replica.node_mut().edit(id, title).unwrap();
+    replica.refresh().unwrap();
+    assert!(index.refresh(&replica));
+    assert_eq!(index.files_of(id), vec![att]);
+    assert_eq!(index.entries_read(), 2);
+
+    replica.node_mut().erase(id, "withdrawn").unwrap();
+    replica.refresh().unwrap();
+    assert!(index.refresh(&replica));
+    assert_eq!(index.files_of(id), vec![]);
+    assert_eq!(index.entries_read(), 2);
+}
+
 fn with_files(node: &Node) -> Vec<convene_model::DocumentId> {
     node.store()
         .docs_with_files()

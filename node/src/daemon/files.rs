@@ -75,91 +75,107 @@ struct Indexed {
     files: Vec<Attachment>,
 }
 
-impl Indexed {
-    /// A document at `digest` that uses no file.
-    fn no_files(digest: Digest) -> Self {
-        Self {
-            digest,
-            owner: String::new(),
-            files: Vec::new(),
-        }
-    }
-}
-
 /// The files each held learning entry and project uses.
 #[derive(Debug, Default)]
 pub struct FileIndex {
+    /// The entries that use a file, with the digest they were read at.
     docs: HashMap<DocId, Indexed>,
     by_hash: HashMap<String, BTreeSet<DocId>>,
     /// Entries read (loaded and hydrated) so far.
     reads: u64,
+    /// The catalogue's `changes.seq` and the store's last erasure folded
+    /// in so far.
+    seen_seq: i64,
+    seen_tombstone: i64,
+    /// Entries that use a file and changed since they were read.
+    to_read: BTreeSet<DocId>,
 }
 
 impl FileIndex {
-    /// Brings the index up to date with the replica's catalogue: only
-    /// documents whose digest changed are read again, at most
-    /// [`LOADS_PER_REFRESH`] of them (a node catching up on thousands of
-    /// entries is indexed over several ticks, never holding up the event
-    /// loop). Returns whether it is up to date.
+    /// Brings the index up to date with the replica's catalogue: it
+    /// follows what the catalogue has folded in since the last call (the
+    /// documents stored after its last `changes.seq`, and erasures), never
+    /// every entry held; and of those it reads (loads and hydrates) only
+    /// entries that use a file, at most [`LOADS_PER_REFRESH`] per call (a
+    /// node catching up on thousands of entries is indexed over several
+    /// ticks, never holding up the event loop). Returns whether it is up to
+    /// date.
     pub fn refresh(&mut self, replica: &NodeReplica) -> bool {
-        let node = replica.node();
-        let mut kinds: BTreeSet<DocId> = BTreeSet::new();
-        for kind in ["learning", "project"] {
-            match node.store().docs_of_kind(kind) {
-                Ok(ids) => kinds.extend(ids.iter().map(|d| *d.as_bytes())),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot list entries for their files");
+        let store = replica.node().store();
+        // Erasures first: dropping an erased entry's files early is safe.
+        match store.tombstones_since(self.seen_tombstone) {
+            Ok((tombstones, max)) => {
+                for t in tombstones {
+                    let doc = *t.tombstone.doc.as_bytes();
+                    self.to_read.remove(&doc);
+                    self.remove(&doc);
+                }
+                self.seen_tombstone = self.seen_tombstone.max(max);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read erasures for the files index");
+                return true;
+            }
+        }
+        // Documents stored since, up to where the catalogue has folded
+        // them in (its digests and classes decide what is served).
+        let upto = replica.catalogue_seq();
+        if upto > self.seen_seq {
+            let changed = store.catalogue_between(self.seen_seq, upto);
+            // Only an entry the index says uses a file is read (about half
+            // a millisecond); the rest are known to use none.
+            let with_files = changed
+                .as_ref()
+                .ok()
+                .filter(|(rows, _)| !rows.is_empty())
+                .map(|_| store.docs_with_files());
+            match (changed, with_files) {
+                (Ok((rows, _)), Some(Ok(with_files))) => {
+                    for (row, _) in rows {
+                        let doc = *row.doc.as_bytes();
+                        if with_files.contains(&row.doc) {
+                            self.to_read.insert(doc);
+                        } else {
+                            self.to_read.remove(&doc);
+                            self.remove(&doc);
+                        }
+                    }
+                }
+                (Ok(_), None) => {}
+                (Err(e), _) | (_, Some(Err(e))) => {
+                    tracing::warn!(error = %e, "cannot read what changed for the files index");
                     return true;
                 }
             }
+            self.seen_seq = upto;
         }
-        // Only an entry the index says uses a file is read (loaded and
-        // hydrated: about half a millisecond); the rest are known to use
-        // none. Without this, every entry that arrived was loaded once
-        // more by every node (a sixth of a 20-node mesh's CPU per publish).
-        let with_files = match node.store().docs_with_files() {
-            Ok(docs) => docs,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list the entries that have files");
-                return true;
-            }
-        };
         let everything = replica.catalogue().everything();
         let mut loads = 0;
-        let gone: Vec<DocId> = self
-            .docs
-            .keys()
-            .filter(|d| !kinds.contains(*d) || everything.digest(d).is_none())
-            .copied()
-            .collect();
-        for d in gone {
-            self.remove(&d);
-        }
-        for doc in kinds {
+        while let Some(doc) = self.to_read.pop_first() {
+            // A draft (or an entry this node no longer holds) is served to
+            // nobody: its files leave the index until it changes again.
             let Some(digest) = everything.digest(&doc) else {
+                self.remove(&doc);
                 continue;
             };
             if self.docs.get(&doc).is_some_and(|i| i.digest == digest) {
                 continue;
             }
-            if !with_files.contains(&DocumentId::from_bytes(doc)) {
-                self.remove(&doc);
-                self.docs.insert(doc, Indexed::no_files(digest));
-                continue;
-            }
             if loads == LOADS_PER_REFRESH {
+                self.to_read.insert(doc);
                 return false;
             }
             loads += 1;
             self.reads += 1;
             self.remove(&doc);
-            let Ok(entry) = node.get(DocumentId::from_bytes(doc)) else {
-                // Not a readable entry: remembered as using no file, so it
-                // is not read again until it changes.
-                self.docs.insert(doc, Indexed::no_files(digest));
+            let Ok(entry) = replica.node().get(DocumentId::from_bytes(doc)) else {
+                // Not a readable entry: read again only when it changes.
                 continue;
             };
             let files = entry.body.attachments().to_vec();
+            if files.is_empty() {
+                continue;
+            }
             for f in &files {
                 self.by_hash.entry(f.hash.clone()).or_default().insert(doc);
             }

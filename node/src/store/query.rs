@@ -231,6 +231,16 @@ impl Store {
                 .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
                     r.get(0)
                 })?;
+        self.catalogue_between(seq, max)
+    }
+
+    /// As [`Store::catalogue_since`], for the changes stored after `seq`
+    /// and up to `max`; returns `max`.
+    pub fn catalogue_between(
+        &self,
+        seq: i64,
+        max: i64,
+    ) -> Result<(Vec<(DocDigest, String)>, i64), StoreError> {
         if max <= seq {
             return Ok((Vec::new(), max));
         }

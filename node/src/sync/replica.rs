@@ -88,6 +88,11 @@ impl NodeReplica {
     pub fn catalogue(&self) -> &Catalogue {
         &self.catalogue
     }
+
+    /// The last `changes.seq` the catalogue has folded in.
+    pub fn catalogue_seq(&self) -> i64 {
+        self.seen_seq
+    }
 }
 
 impl Replica for NodeReplica {
