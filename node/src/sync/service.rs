@@ -836,13 +836,20 @@ impl<R: Replica> Service<R> {
         let mut seen: HashMap<DocId, Vec<PeerTag>> = HashMap::new();
         for peer in peers {
             let visible: Vec<(DocId, Digest)> = {
-                let view = self.replica.view(&peer);
                 let known = self.peers.get(&peer).map(|p| &p.known);
-                changed
+                let news: Vec<&(DocId, Digest)> = changed
                     .iter()
-                    .filter(|(doc, digest)| {
-                        view.digest(doc).is_some() && known.and_then(|k| k.get(doc)) != Some(digest)
-                    })
+                    .filter(|(doc, digest)| known.and_then(|k| k.get(doc)) != Some(digest))
+                    .collect();
+                // A peer that has it all (it pushed it, or was named by
+                // the pusher) needs no view worked out: in a full mesh
+                // that is every peer of a node passing news on.
+                if news.is_empty() {
+                    continue;
+                }
+                let view = self.replica.view(&peer);
+                news.into_iter()
+                    .filter(|(doc, _)| view.digest(doc).is_some())
                     .copied()
                     .collect()
             };
