@@ -44,18 +44,33 @@ pub(super) fn backfill_file_terms(conn: &mut Connection) -> Result<(), StoreErro
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     if owed(&tx)? {
-        let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = tx
-            .prepare(
-                "SELECT n, doc, snapshot FROM docs
-                 WHERE kind IN ('learning', 'project') AND length(snapshot) > 0",
-            )?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
+        let count: i64 = tx.query_row(
+            "SELECT count(*) FROM docs WHERE kind IN ('learning', 'project') AND length(snapshot) > 0",
+            [],
+            |r| r.get(0),
+        )?;
+        if count >= 1000 {
+            tracing::info!(
+                entries = count,
+                "noting which entries have files (once, after an upgrade: about half a millisecond per entry)"
+            );
+        }
+        // One snapshot in memory at a time, however many entries there
+        // are (collecting them first held every snapshot at once).
+        let mut select = tx.prepare(
+            "SELECT n, doc, snapshot FROM docs
+             WHERE kind IN ('learning', 'project') AND length(snapshot) > 0",
+        )?;
         let mut insert =
             tx.prepare("INSERT OR IGNORE INTO terms (field, value, n) VALUES (?1, ?2, ?3)")?;
-        for (n, doc, snapshot) in rows {
-            let (Some(doc), Ok(state)) = (DocumentId::from_slice(&doc), Automerge::load(&snapshot))
-            else {
+        let mut rows = select.query([])?;
+        while let Some(row) = rows.next()? {
+            let n: i64 = row.get(0)?;
+            let doc: Vec<u8> = row.get(1)?;
+            let doc = DocumentId::from_slice(&doc);
+            let snapshot = row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            let state = Automerge::load(snapshot);
+            let (Some(doc), Ok(state)) = (doc, state) else {
                 continue;
             };
             let Ok(entry) = Entry::from_doc(doc, &state) else {
@@ -65,6 +80,8 @@ pub(super) fn backfill_file_terms(conn: &mut Connection) -> Result<(), StoreErro
                 insert.execute(params![field, hash, n])?;
             }
         }
+        drop(rows);
+        drop(select);
         drop(insert);
         tx.execute("DELETE FROM meta WHERE key = ?1", [FILE_TERMS_OWED])?;
     }
