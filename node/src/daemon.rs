@@ -20,9 +20,12 @@
 //!   the daemon runs) reach the loop: on a file event for the store (or
 //!   every 10 ms where there are none) a watcher task reads SQLite's
 //!   `data_version` on its own connection (it changes when another
-//!   connection commits) and, when it changed, wakes the loop, whose sync
-//!   service looks for changes appended since it last looked and pushes or
-//!   announces them; the 100 ms housekeeping tick looks too.
+//!   connection commits) and, when it changed, wakes the loop; the loop
+//!   reads `data_version` on its own connection, which does not move for
+//!   its own commits, so a wake-up for those costs nothing more, and for
+//!   another process's its sync service looks for changes appended since
+//!   it last looked and pushes or announces them; the 100 ms housekeeping
+//!   tick looks too.
 
 pub mod config;
 pub mod config_edit;
