@@ -120,6 +120,19 @@ impl FileIndex {
         // Documents stored since, up to where the catalogue has folded
         // them in (its digests and classes decide what is served).
         let upto = replica.catalogue_seq();
+        if self.seen_seq == 0 && upto > 0 {
+            // The first look: the entries to read are those that use a
+            // file, without listing every document the catalogue holds
+            // (100,000 rows at a large node's start).
+            match store.docs_with_files() {
+                Ok(docs) => self.to_read.extend(docs.iter().map(|d| *d.as_bytes())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list the entries that have files");
+                    return true;
+                }
+            }
+            self.seen_seq = upto;
+        }
         if upto > self.seen_seq {
             let changed = store.catalogue_between(self.seen_seq, upto);
             // Only an entry the index says uses a file is read (about half
