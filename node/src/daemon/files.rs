@@ -134,30 +134,31 @@ impl FileIndex {
             self.seen_seq = upto;
         }
         if upto > self.seen_seq {
-            let changed = store.catalogue_between(self.seen_seq, upto);
-            // Only an entry the index says uses a file is read (about half
-            // a millisecond); the rest are known to use none.
-            let with_files = changed
-                .as_ref()
-                .ok()
-                .filter(|(rows, _)| !rows.is_empty())
-                .map(|_| store.docs_with_files());
-            match (changed, with_files) {
-                (Ok((rows, _)), Some(Ok(with_files))) => {
-                    for (row, _) in rows {
-                        let doc = *row.doc.as_bytes();
-                        if with_files.contains(&row.doc) {
-                            self.to_read.insert(doc);
-                        } else {
-                            self.to_read.remove(&doc);
-                            self.remove(&doc);
-                        }
-                    }
-                }
-                (Ok(_), None) => {}
-                (Err(e), _) | (_, Some(Err(e))) => {
+            let rows = match store.catalogue_between(self.seen_seq, upto) {
+                Ok((rows, _)) => rows,
+                Err(e) => {
                     tracing::warn!(error = %e, "cannot read what changed for the files index");
                     return true;
+                }
+            };
+            if !rows.is_empty() {
+                // Only an entry the index says uses a file is read (about
+                // half a millisecond); the rest are known to use none.
+                let with_files = match store.docs_with_files() {
+                    Ok(docs) => docs,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot list the entries that have files");
+                        return true;
+                    }
+                };
+                for (row, _) in rows {
+                    let doc = *row.doc.as_bytes();
+                    if with_files.contains(&row.doc) {
+                        self.to_read.insert(doc);
+                    } else {
+                        self.to_read.remove(&doc);
+                        self.remove(&doc);
+                    }
                 }
             }
             self.seen_seq = upto;
@@ -165,8 +166,8 @@ impl FileIndex {
         let everything = replica.catalogue().everything();
         let mut loads = 0;
         while let Some(doc) = self.to_read.pop_first() {
-            // A draft (or an entry this node no longer holds) is served to
-            // nobody: its files leave the index until it changes again.
+            // No longer in the catalogue (no longer held): its files leave
+            // the index until it is stored again.
             let Some(digest) = everything.digest(&doc) else {
                 self.remove(&doc);
                 continue;
