@@ -750,6 +750,8 @@ impl EntryInput {
 impl Entry {
     /// Reads an entry from its automerge document.
     pub fn from_doc<D: autosurgeon::ReadDoc>(id: DocumentId, doc: &D) -> Result<Self, DocError> {
+        // The metadata and the body are both read from the root map.
+        let doc = &crate::read::RootOnce::new(doc);
         let meta: Meta = autosurgeon::hydrate(doc)?;
         let body = match meta.kind {
             Kind::Learning => Body::Learning(autosurgeon::hydrate(doc)?),

@@ -22,6 +22,8 @@
 //! - [`attachment`]: files on learning entries and projects, described in
 //!   the document (name, size, media type, BLAKE3 hash); the bytes live in
 //!   the node's content-addressed file store.
+//! - `read`: a document's root map read once for a whole entry's
+//!   hydration (autosurgeon asks for each field by key).
 //! - [`codec`]: how small values (enums, ids, long [`Prose`], [`Timestamp`])
 //!   are stored in documents.
 //! - [`check`]: normalising and validating an entry with precise,
@@ -54,6 +56,7 @@ pub mod learning;
 pub mod message;
 pub mod organisation;
 pub mod project;
+mod read;
 pub mod response;
 pub mod visibility;
 pub mod vocab;
