@@ -488,6 +488,7 @@ fn keep_waiting(
 ) -> Result<(), NodeError> {
     if w.add_pending(c, awaits, now)? {
         report.waiting += 1;
+        report.set_aside.push((c.doc, c.hash));
     } else {
         reject(report, c, "too many changes are waiting already".into());
     }

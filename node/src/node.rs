@@ -98,6 +98,9 @@ pub struct ApplyReport {
     /// not arrived yet. Set-aside changes wait in the store and are tried
     /// again when that arrives; one set aside twice counts twice.
     pub waiting: usize,
+    /// The changes set aside, as (document, change hash), once for each
+    /// time (bounded by the waiting room's limits).
+    pub set_aside: Vec<(DocumentId, [u8; 32])>,
     /// Changes refused, with the reason.
     pub rejected: Vec<Rejection>,
     /// Documents whose state changed.

@@ -375,3 +375,44 @@ fn a_batch_applies_its_organisation_profiles_before_their_entries() {
     let report = b.apply(changes).unwrap();
     assert_eq!((report.applied, report.waiting), (21, 0));
 }
+
+/// What an import reports as waiting is what of *its* bundle still waits,
+/// not what the clock says was set aside since it started: changes a
+/// previous import left waiting, stamped an hour ahead (the machine's
+/// clock was ahead then and has been put right since), are not counted.
+#[test]
+fn an_import_reports_only_its_own_changes_as_waiting_whatever_the_clock_did() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let c_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Early exporter");
+    let mut b = init(b_dir.path(), "Importer");
+    let mut c = init(c_dir.path(), "Later exporter");
+    let inputs = (0..3).map(|i| learning(&format!("Lesson {i}"))).collect();
+    a.publish_batch(inputs).unwrap();
+    c.publish(learning("Lesson from the later exporter"))
+        .unwrap();
+
+    // The first bundle lacks its organisation's profile: its entries wait.
+    let profile = *a.org().0.as_bytes();
+    let mut first = a.export_bundle(None, &Since::Everything).unwrap();
+    first.changes.retain(|c| c.doc != profile);
+    let report = b.import_bundle(first).unwrap();
+    assert_eq!((report.applied, report.waiting), (0, 3));
+    let db = rusqlite::Connection::open(b_dir.path().join(convene_node::DB_FILE)).unwrap();
+    let moved = db
+        .execute("UPDATE pending SET received = received + 3600000", [])
+        .unwrap();
+    assert_eq!(moved, 3);
+    drop(db);
+
+    // The second bundle is complete: nothing of it waits.
+    let second = c.export_bundle(None, &Since::Everything).unwrap();
+    let report = b.import_bundle(second).unwrap();
+    assert_eq!(report.applied, 2, "the later exporter's profile and entry");
+    assert_eq!(
+        report.waiting, 0,
+        "the first bundle's changes are not this one's"
+    );
+    assert_eq!(b.store().pending_count().unwrap(), 3, "they still wait");
+}

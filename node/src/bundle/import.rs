@@ -202,7 +202,6 @@ impl Node {
         }
 
         // Pass 2: apply, batch by batch (tombstones come first).
-        let started = crate::node::now().millis();
         let mut items = open()?;
         let mut imported = Imported::default();
         let mut done = 0u64;
@@ -239,10 +238,12 @@ impl Node {
         }
         // A change set aside in one batch may be applied in a later one
         // (its organisation's profile came after it, in a bundle from an
-        // older version): what waits is what is still set aside now.
-        imported.report.waiting =
-            self.store()
-                .pending_from_since(crate::node::BUNDLE_SENDER, started)? as usize;
+        // older version): what waits is what of this bundle is still set
+        // aside now (not what the clock says arrived since the start).
+        let set_aside = &mut imported.report.set_aside;
+        set_aside.sort_unstable();
+        set_aside.dedup();
+        imported.report.waiting = self.store().still_pending(set_aside)?;
         let changed = &mut imported.report.changed;
         changed.sort();
         changed.dedup();
@@ -255,6 +256,7 @@ fn merge(into: &mut Imported, r: ApplyReport) {
     sum.applied += r.applied;
     sum.already_had += r.already_had;
     sum.waiting += r.waiting;
+    sum.set_aside.extend(r.set_aside);
     sum.refused_erased += r.refused_erased;
     into.rejected += r.rejected.len();
     let room = MAX_LISTED_REJECTIONS.saturating_sub(sum.rejected.len());

@@ -369,15 +369,18 @@ impl Store {
     }
 
     /// How many changes are waiting.
-    /// How many changes `sender` brought that were set aside (or set
-    /// aside again, after another try) at or after `since` (unix ms) and
-    /// still wait.
-    pub fn pending_from_since(&self, sender: &str, since: i64) -> Result<i64, StoreError> {
-        Ok(self.conn().query_row(
-            "SELECT count(*) FROM pending WHERE sender = ?1 AND received >= ?2",
-            params![sender, since],
-            |r| r.get(0),
-        )?)
+    /// How many of `changes` (document, change hash) still wait.
+    pub fn still_pending(&self, changes: &[(DocumentId, [u8; 32])]) -> Result<usize, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT 1 FROM pending WHERE doc = ?1 AND hash = ?2")?;
+        let mut n = 0;
+        for (doc, hash) in changes {
+            if stmt.exists(params![doc.as_bytes().as_slice(), hash.as_slice()])? {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     pub fn pending_count(&self) -> Result<i64, StoreError> {
