@@ -338,11 +338,16 @@ fn has(n: &Node, id: DocumentId) -> bool {
     n.store().heads(id).is_ok_and(|h| !h.is_empty())
 }
 
-async fn wait_until(mut check: impl FnMut() -> bool) {
+async fn wait_until(check: impl FnMut() -> bool) {
+    wait_every(Duration::from_millis(2), check).await;
+}
+
+/// Runs `check` every `step` until it holds (at most 120 s).
+async fn wait_every(step: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !check() {
         assert!(Instant::now() < deadline, "benchmark step timed out");
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(step).await;
     }
 }
 

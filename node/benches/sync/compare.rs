@@ -28,7 +28,7 @@ use libp2p::multiaddr::Protocol;
 
 use super::child::EDITED_IMPACT;
 use super::proxy::Proxy;
-use super::{Args, Running, corpus, has, init, run, wait_until};
+use super::{Args, Running, corpus, has, init, run, wait_every, wait_until};
 
 /// One measured (or timed-out) run. A field is `None` where it does not
 /// apply to the system (a floor has no wire, samod's sync messages do not
@@ -494,8 +494,7 @@ async fn mesh(nodes: usize, publishes: usize) -> Row {
         // the last look, so that looking takes little of the two cores the
         // nodes share.
         let mut waiting: Vec<(&Node, Option<i64>)> = readers.iter().map(|r| (r, None)).collect();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
+        wait_every(Duration::from_millis(1), || {
             waiting.retain_mut(|(r, seen)| {
                 let version = r.store().data_version().ok();
                 if version.is_some() && version == *seen {
@@ -504,12 +503,9 @@ async fn mesh(nodes: usize, publishes: usize) -> Row {
                 *seen = version;
                 !has(r, id)
             });
-            if waiting.is_empty() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "benchmark step timed out");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+            waiting.is_empty()
+        })
+        .await;
         times.push(start.elapsed().as_secs_f64());
     }
     let cpu = super::child::cpu_seconds() - cpu;

@@ -368,7 +368,6 @@ impl Store {
         self.write(|w| w.log(entry.at, entry))
     }
 
-    /// How many changes are waiting.
     /// How many of `changes` (document, change hash) still wait.
     pub fn still_pending(&self, changes: &[(DocumentId, [u8; 32])]) -> Result<usize, StoreError> {
         let mut stmt = self
@@ -383,6 +382,7 @@ impl Store {
         Ok(n)
     }
 
+    /// How many changes are waiting.
     pub fn pending_count(&self) -> Result<i64, StoreError> {
         Ok(self
             .conn()
