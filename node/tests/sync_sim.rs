@@ -106,6 +106,79 @@ fn a_catch_up_reports_its_progress_in_documents_up_to_the_whole() {
 }
 
 #[test]
+fn a_catch_up_keeps_two_fetches_in_flight_and_takes_answers_in_order_whatever_order_they_arrive() {
+    let mut net = Net::new();
+    let a = net.add("Gateshead Health");
+    let b = net.add("Gateshead Carers");
+    // Three requests' worth of documents (512 each): the organisation's
+    // profile goes in the first, its entries in all three.
+    let entries = (0..1100)
+        .map(|i| EntryInput {
+            body: Body::Learning(Learning {
+                title: format!("Lesson {i}"),
+                summary: "What it taught us.".into(),
+                ..Learning::default()
+            }),
+            visibility: None,
+            status: None,
+        })
+        .collect();
+    net.node_mut(a).publish_batch(entries).unwrap();
+    net.connect(b, a);
+    // Deliver the network's messages, but hold back an answer to b while
+    // a later answer to b is on its way: the later one arrives first.
+    let (mut most_in_flight, mut overtaken) = (0, 0);
+    let mut steps = 0;
+    while !net.queue.is_empty() {
+        steps += 1;
+        assert!(steps < 10_000, "the network never went quiet");
+        let b_waits = net.queue.iter().filter(|m| m.requester().0 == b).count();
+        most_in_flight = most_in_flight.max(b_waits);
+        let answers_to_b = net
+            .queue
+            .iter()
+            .filter(|m| !m.is_request() && m.ends().1 == b)
+            .count();
+        if answers_to_b > 1 && !net.queue[0].is_request() && net.queue[0].ends().1 == b {
+            let held = net.queue.pop_front().unwrap();
+            net.queue.push_back(held);
+            overtaken += 1;
+        }
+        net.deliver_one();
+    }
+    assert!(
+        most_in_flight >= 2,
+        "b had {most_in_flight} requests in flight at most"
+    );
+    assert!(overtaken > 0, "an answer was overtaken by a later one");
+    assert_eq!(net.catalogue(a), net.catalogue(b));
+    let stats = net
+        .events
+        .iter()
+        .find_map(|(i, e)| match e {
+            Event::SessionDone { stats, .. } if *i == b => Some(stats.clone()),
+            _ => None,
+        })
+        .expect("b's session completed");
+    assert_eq!(
+        stats.received, 1101,
+        "the entries and the organisation's profile"
+    );
+    // Taken in the order they were asked for, the profile is stored before
+    // the entries it authorises: none waits, however the answers arrived.
+    assert_eq!(stats.waited, 0, "changes set aside");
+    assert_eq!(stats.rejected, 0);
+    // The reconciliation rounds, the three fetches (the first two at once)
+    // and the push of b's own profile, one after another.
+    assert_eq!(
+        stats.round_trips,
+        stats.reconcile_rounds + 2 + 1,
+        "{} reconciliation rounds",
+        stats.reconcile_rounds
+    );
+}
+
+#[test]
 fn entries_from_both_sides_and_concurrent_edits_merge() {
     let mut net = Net::new();
     let a = net.add("Newcastle City Council");

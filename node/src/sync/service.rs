@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use super::catalogue::CatalogueView;
 use super::limits::{Bucket, Limits, Verdict};
 use super::reconcile;
-use super::session::{Session, SessionError, SessionProgress, SessionStats};
+use super::session::{Next, Session, SessionError, SessionProgress, SessionStats};
 use super::wire::{
     self, CHANGES_BUDGET, Digest, DocHeads, DocId, Hash, MAX_ANNOUNCE, MAX_PUSH_CHANGES,
     MAX_SEEN_BY, PUSH_BUDGET, PeerTag, Request, Response, Violation, WireChange, WireTombstone,
@@ -213,7 +213,7 @@ pub struct PeerStats {
 
 #[derive(Debug, Default)]
 struct Peer {
-    session: Option<(Token, Session)>,
+    session: Option<Session>,
     /// Announced documents (with the announced digest) to fetch when the
     /// current session ends.
     queued: BTreeMap<DocId, Digest>,
@@ -298,7 +298,7 @@ impl<R: Replica> Service<R> {
         self.peers
             .get(peer)
             .and_then(|p| p.session.as_ref())
-            .is_some_and(|(_, s)| s.is_full())
+            .is_some_and(|s| s.is_full())
     }
 
     pub fn replica_mut(&mut self) -> &mut R {
@@ -312,8 +312,7 @@ impl<R: Replica> Service<R> {
 
     /// How far the running session with `peer` has got, if one runs.
     pub fn progress(&self, peer: &NodeId) -> Option<SessionProgress> {
-        let (_, session) = self.peers.get(peer)?.session.as_ref()?;
-        Some(session.progress())
+        Some(self.peers.get(peer)?.session.as_ref()?.progress())
     }
 
     /// Whether a session with `peer` is running.
@@ -407,7 +406,7 @@ impl<R: Replica> Service<R> {
                     return;
                 }
                 if let Some(p) = self.peers.get_mut(&peer)
-                    && p.session.as_ref().is_some_and(|(t, _)| *t == token)
+                    && p.session.as_ref().is_some_and(|s| s.awaits(token))
                 {
                     p.session = None;
                     self.event(Event::SessionFailed {
@@ -436,34 +435,41 @@ impl<R: Replica> Service<R> {
     }
 
     fn start(&mut self, peer: NodeId, session: Session) {
-        let token = self.next_token;
-        self.next_token += 1;
-        self.peers.entry(peer).or_default().session = Some((token, session));
+        self.peers.entry(peer).or_default().session = Some(session);
         self.step(peer);
     }
 
-    /// Sends the session's next request, or ends it.
+    /// Sends the session's next requests (as many as it may have in
+    /// flight), or ends it.
     fn step(&mut self, peer: NodeId) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        let Some((_, mut session)) = p.session.take() else {
+        let Some(mut session) = p.session.take() else {
             return;
         };
-        match session.next_request(&mut self.replica) {
-            Ok(Some(request)) => {
-                let token = self.next_token;
-                self.next_token += 1;
-                self.outbox.push_back(Io::Send {
-                    peer,
-                    token,
-                    request,
-                });
+        let next = loop {
+            let token = self.next_token;
+            match session.next_request(&mut self.replica, token) {
+                Ok(Next::Send(request)) => {
+                    self.next_token += 1;
+                    self.outbox.push_back(Io::Send {
+                        peer,
+                        token,
+                        request,
+                    });
+                }
+                other => break other,
+            }
+        };
+        match next {
+            Ok(Next::Send(_)) => unreachable!("sent in the loop"),
+            Ok(Next::Wait) => {
                 if let Some(p) = self.peers.get_mut(&peer) {
-                    p.session = Some((token, session));
+                    p.session = Some(session);
                 }
             }
-            Ok(None) => {
+            Ok(Next::Done) => {
                 let stats = session.into_stats();
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.stats.last_sync = Some(self.now);
@@ -596,24 +602,24 @@ impl<R: Replica> Service<R> {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        let Some((expected, mut session)) = p.session.take() else {
+        let Some(mut session) = p.session.take() else {
             return;
         };
-        if expected != token {
-            p.session = Some((expected, session));
+        if !session.awaits(token) {
+            p.session = Some(session);
             return;
         }
         if let Err(v) = response.check() {
             self.fail(peer, v.into());
             return;
         }
-        match session.on_response(response, &mut self.replica) {
+        match session.on_response(token, response, &mut self.replica) {
             Ok(()) => {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     for (doc, digest) in session.take_peer_holds() {
                         p.knows(doc, digest);
                     }
-                    p.session = Some((token, session));
+                    p.session = Some(session);
                 }
                 self.step(peer);
             }

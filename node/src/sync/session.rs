@@ -2,16 +2,20 @@
 //! differs, push what the peer lacks.
 //!
 //! The session is a plain state machine: [`Session::next_request`] says
-//! what to send, [`Session::on_response`] takes the answer. One request is
-//! in flight at a time; every step is bounded (rounds of reconciliation,
-//! documents per request, bytes per push), so a hostile peer cannot keep a
-//! session going forever.
+//! what to send, [`Session::on_response`] takes the answer. Reconciliation
+//! rounds and pushes go one at a time (each depends on the answer before);
+//! fetches go [`PIPELINE`] at a time, so that the peer reads and sends the
+//! next batch while this node verifies and stores the last one. Answers
+//! are taken in the order their requests were sent, whatever order they
+//! arrive in. Every step is bounded (rounds of reconciliation, documents
+//! per request, bytes per push, requests in flight), so a hostile peer
+//! cannot keep a session going forever.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::catalogue::{Fingerprint, Prefix};
 use super::reconcile::{self, Diff};
-use super::service::{Fetched, Replica, ReplicaError};
+use super::service::{Fetched, Replica, ReplicaError, Token};
 use super::wire::{
     CHANGES_BUDGET, DocHeads, DocId, Hash, MAX_DOCS, MAX_RANGES, Request, Response, Violation,
     WireChange, WireTombstone,
@@ -21,6 +25,24 @@ use crate::trust::{NodeId, SignedChange};
 /// Most reconciliation rounds before a session gives up (ids are random,
 /// so real catalogues finish in about log16(n) + 1 rounds).
 pub const MAX_ROUNDS: u32 = 12;
+
+/// Most fetch requests in flight at once. Two keep both sides busy: the
+/// peer answers the next batch while this node applies the one before
+/// (one would leave this node idle for a round trip and the peer's read
+/// at every batch; more would only hold more batches in memory).
+pub const PIPELINE: usize = 2;
+
+/// What a session wants done next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Send this request (under the token given to
+    /// [`Session::next_request`]).
+    Send(Request),
+    /// Wait for an answer to a request in flight.
+    Wait,
+    /// The session is complete.
+    Done,
+}
 
 /// How a session ended badly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +69,9 @@ pub struct SessionStats {
     /// A full session (reconciled the whole catalogue), not one that only
     /// fetched announced documents.
     pub full: bool,
+    /// Round trips one after another: the longest chain of requests each
+    /// sent only after the answer to the one before (overlapping fetches
+    /// share their round trip).
     pub round_trips: u32,
     pub reconcile_rounds: u32,
     pub docs_differing: usize,
@@ -83,6 +108,16 @@ pub struct SessionProgress {
     pub received: usize,
 }
 
+/// A request sent and not yet answered.
+#[derive(Debug)]
+struct Sent {
+    token: Token,
+    /// Round trips one after another up to and including this one: one
+    /// more than the answers taken when it was sent.
+    depth: u32,
+    what: InFlight,
+}
+
 #[derive(Debug)]
 enum InFlight {
     Reconcile(Vec<(Prefix, Fingerprint)>),
@@ -102,7 +137,11 @@ pub struct Session {
     fetch_total: usize,
     /// Documents to consider pushing, with the peer's heads when known.
     push: BTreeMap<DocId, Vec<Hash>>,
-    in_flight: Option<InFlight>,
+    /// Requests sent and not yet answered, in the order they were sent.
+    in_flight: VecDeque<Sent>,
+    /// Answers that arrived before the answer to an earlier request: taken
+    /// when their turn comes (at most [`PIPELINE`] - 1 of them).
+    early: BTreeMap<Token, Response>,
     stats: SessionStats,
     /// Documents the peer has just said it holds, at these digests (from
     /// the heads in its answers): the service takes them
@@ -145,7 +184,8 @@ impl Session {
             fetch_total: fetch.len(),
             fetch: fetch.into(),
             push: BTreeMap::new(),
-            in_flight: None,
+            in_flight: VecDeque::new(),
+            early: BTreeMap::new(),
             stats: SessionStats::default(),
             peer_holds: Vec::new(),
         }
@@ -168,12 +208,21 @@ impl Session {
         self.stats
     }
 
+    /// Whether `token` names a request of this session still unanswered.
+    pub fn awaits(&self, token: Token) -> bool {
+        self.in_flight.iter().any(|s| s.token == token)
+    }
+
     /// How far the session has got.
     pub fn progress(&self) -> SessionProgress {
-        let in_flight = match &self.in_flight {
-            Some(InFlight::Get(docs)) => docs.len(),
-            _ => 0,
-        };
+        let in_flight: usize = self
+            .in_flight
+            .iter()
+            .map(|s| match &s.what {
+                InFlight::Get(docs) => docs.len(),
+                _ => 0,
+            })
+            .sum();
         SessionProgress {
             reconciled: self.reconciled,
             docs_total: self.fetch_total,
@@ -184,12 +233,24 @@ impl Session {
         }
     }
 
-    /// The next request to send, or `None` when the session is complete.
+    /// What to do next; a request to send goes under `token`.
     pub fn next_request(
         &mut self,
         replica: &mut dyn Replica,
-    ) -> Result<Option<Request>, SessionError> {
-        debug_assert!(self.in_flight.is_none());
+        token: Token,
+    ) -> Result<Next, SessionError> {
+        let fetching = self
+            .in_flight
+            .iter()
+            .all(|s| matches!(s.what, InFlight::Get(_)));
+        // Only fetches overlap; a reconciliation round or a push waits for
+        // everything before it (a fetch's answer can add to both).
+        if !self.in_flight.is_empty() && !(fetching && self.reconciled && !self.fetch.is_empty()) {
+            return Ok(Next::Wait);
+        }
+        if self.in_flight.len() >= PIPELINE {
+            return Ok(Next::Wait);
+        }
         if !self.pending_ranges.is_empty() {
             if self.stats.reconcile_rounds >= MAX_ROUNDS {
                 return Err(Violation(format!(
@@ -200,8 +261,8 @@ impl Session {
             let n = self.pending_ranges.len().min(MAX_RANGES);
             let ranges: Vec<_> = self.pending_ranges.drain(..n).collect();
             self.stats.reconcile_rounds += 1;
-            self.in_flight = Some(InFlight::Reconcile(ranges.clone()));
-            return Ok(Some(Request::Reconcile { ranges }));
+            self.sent(token, InFlight::Reconcile(ranges.clone()));
+            return Ok(Next::Send(Request::Reconcile { ranges }));
         }
         if !self.reconciled {
             self.reconciled = true;
@@ -235,8 +296,8 @@ impl Session {
                     heads: replica.heads(doc)?,
                 });
             }
-            self.in_flight = Some(InFlight::Get(docs));
-            return Ok(Some(Request::GetChanges { docs: request }));
+            self.sent(token, InFlight::Get(docs));
+            return Ok(Next::Send(Request::GetChanges { docs: request }));
         }
         let mut batch: Vec<WireChange> = Vec::new();
         let mut erased: Vec<WireTombstone> = Vec::new();
@@ -267,26 +328,52 @@ impl Session {
             batch.extend(changes.iter().map(WireChange::from));
         }
         if batch.is_empty() && erased.is_empty() {
-            return Ok(None);
+            return Ok(Next::Done);
         }
-        self.in_flight = Some(InFlight::Put);
-        Ok(Some(Request::PutChanges {
+        self.sent(token, InFlight::Put);
+        Ok(Next::Send(Request::PutChanges {
             changes: batch,
             erased,
         }))
     }
 
-    /// Takes the peer's answer to the request in flight.
+    /// Takes the peer's answer to the request sent under `token`: at once
+    /// if it answers the oldest request in flight (then any answers that
+    /// arrived early and are next in turn), otherwise when its turn comes.
     pub fn on_response(
         &mut self,
+        token: Token,
         response: Response,
         replica: &mut dyn Replica,
     ) -> Result<(), SessionError> {
-        self.stats.round_trips += 1;
-        let in_flight = self
-            .in_flight
-            .take()
-            .ok_or_else(|| Violation("a response nobody asked for".into()))?;
+        if !self.awaits(token) || self.early.contains_key(&token) {
+            return Err(Violation("a response nobody asked for".into()).into());
+        }
+        self.early.insert(token, response);
+        while let Some(oldest) = self.in_flight.front()
+            && let Some(response) = self.early.remove(&oldest.token)
+        {
+            let sent = self.in_flight.pop_front().expect("front exists");
+            self.stats.round_trips = self.stats.round_trips.max(sent.depth);
+            self.take(sent.what, response, replica)?;
+        }
+        Ok(())
+    }
+
+    fn sent(&mut self, token: Token, what: InFlight) {
+        self.in_flight.push_back(Sent {
+            token,
+            depth: self.stats.round_trips + 1,
+            what,
+        });
+    }
+
+    fn take(
+        &mut self,
+        in_flight: InFlight,
+        response: Response,
+        replica: &mut dyn Replica,
+    ) -> Result<(), SessionError> {
         match (in_flight, response) {
             (_, Response::Refused { reason }) => Err(SessionError::Refused(reason)),
             (InFlight::Reconcile(sent), Response::Reconcile { results }) => {
