@@ -36,6 +36,10 @@ use std::time::Duration;
 
 use automerge::Automerge;
 use convene_model::DocumentId;
+use std::ffi::c_int;
+
+use rusqlite::hooks::Wal;
+use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use audit::{Awaits, LogEntry, MAX_PENDING, PendingLimits};
@@ -70,6 +74,8 @@ pub enum StoreError {
     BadDocument { id: DocumentId, detail: String },
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+    #[error("cannot start a thread for the database: {0}")]
+    Thread(std::io::Error),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -99,6 +105,14 @@ pub struct DocDigest {
     /// `community`, `organisation` or a comma-separated list of ids.
     pub visibility: String,
 }
+
+/// WAL pages (4 KiB each) after which a commit asks for a checkpoint:
+/// SQLite's own default.
+const CHECKPOINT_PAGES: c_int = 1000;
+
+/// WAL pages after which a commit checkpoints itself rather than wait for
+/// the background checkpointer (see [`Store::checkpoint_in_background`]).
+pub const CHECKPOINT_BEHIND: c_int = 16 * CHECKPOINT_PAGES;
 
 /// How long a writer waits for another process's transaction to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -266,6 +280,51 @@ impl Store {
     /// connections, which keep `FULL`.
     pub fn relax_durability(&self) -> Result<(), StoreError> {
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(())
+    }
+
+    /// Hands this connection's WAL checkpoints to a thread of their own.
+    ///
+    /// SQLite copies the write-ahead log back into the database (and waits
+    /// for the disk) from inside a commit, once the log holds about 4 MB:
+    /// during a catch-up, every batch's commit stopped the daemon's loop
+    /// for that. Here the commit only nudges a thread that checkpoints on
+    /// its own connection while the loop goes on (SQLite lets a checkpoint
+    /// run beside a writer). If that thread ever falls
+    /// [`CHECKPOINT_BEHIND`] pages behind, the commit checkpoints itself,
+    /// as before, so the log stays bounded. The thread ends with the store.
+    pub fn checkpoint_in_background(&mut self) -> Result<(), StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Until it has read the database, a connection does not know it is
+        // in WAL mode, and a checkpoint on it does nothing.
+        let _: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("convene-checkpoint".into())
+            .spawn(move || {
+                while nudged.recv().is_ok() {
+                    if let Err(e) =
+                        conn.wal_checkpoint_v2(Some(rusqlite::MAIN_DB), CheckpointMode::PASSIVE)
+                    {
+                        tracing::warn!(error = %e, "cannot checkpoint the write-ahead log");
+                    }
+                }
+            })
+            .map_err(StoreError::Thread)?;
+        self.conn
+            .wal_hook(Some(move |wal: &mut Wal, pages: c_int| {
+                if pages >= CHECKPOINT_BEHIND {
+                    wal.checkpoint_v2(CheckpointMode::PASSIVE)?;
+                } else if pages >= CHECKPOINT_PAGES {
+                    // Full means a checkpoint is already asked for.
+                    let _ = nudge.try_send(());
+                }
+                Ok(())
+            }))?;
         Ok(())
     }
 
@@ -602,5 +661,51 @@ impl Writer<'_> {
             ])?;
         }
         index::reindex(&self.tx, doc, state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Store;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_checkpoint_thread_copies_the_log_into_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("convene.db");
+        let mut store = Store::create(&path).unwrap();
+        store.relax_durability().unwrap();
+        store.checkpoint_in_background().unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        store
+            .conn
+            .execute_batch("CREATE TABLE filler (b BLOB)")
+            .unwrap();
+        // 6 MB in four commits: past the 1,000 pages that ask for a
+        // checkpoint, well short of the pages at which a commit would
+        // checkpoint itself.
+        for _ in 0..4 {
+            store
+                .conn
+                .execute("INSERT INTO filler VALUES (randomblob(1500000))", [])
+                .unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = std::fs::metadata(&path).unwrap().len();
+            if now >= before + 6_000_000 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the database file grew only from {before} to {now} bytes"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let total: i64 = store
+            .conn
+            .query_row("SELECT sum(length(b)) FROM filler", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(total, 6_000_000);
     }
 }

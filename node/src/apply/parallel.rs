@@ -4,13 +4,19 @@
 //! depends only on the bytes; the checks that read the store stay
 //! sequential, in the writer's transaction. [`map`] runs a pure function
 //! over a slice on scoped threads (one per core, the calling thread
-//! included) and keeps the order, so the results are the same as a plain
-//! `iter().map()`.
+//! included), each taking the next item as it finishes one, and keeps the
+//! order, so the results are the same as a plain `iter().map()`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Most threads used, whatever the machine has.
 const MAX_THREADS: usize = 8;
 
 /// `items.iter().map(f).collect()`, on every core.
+///
+/// Items are handed out one at a time, so a thread that drew quick ones
+/// takes more: a fixed share per thread left a core idle whenever one
+/// share held the larger documents.
 pub(super) fn map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
     // Asking the system reads cgroup files: once is enough.
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
@@ -19,23 +25,35 @@ pub(super) fn map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> 
     if threads < 2 {
         return items.iter().map(f).collect();
     }
-    let size = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|s| {
-        let mut chunks = items.chunks(size);
-        let first = chunks.next().unwrap_or_default();
-        let others: Vec<_> = chunks
-            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<U>>()))
-            .collect();
-        let mut out: Vec<U> = first.iter().map(f).collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, f(item)));
+        }
+    };
+    let done = std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut done = work();
         for h in others {
             match h.join() {
-                Ok(part) => out.extend(part),
+                Ok(part) => done.extend(part),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        out
-    })
+        done
+    });
+    let mut out: Vec<Option<U>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    for (i, u) in done {
+        out[i] = Some(u);
+    }
+    out.into_iter()
+        .map(|u| u.expect("every item is mapped once"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -46,5 +64,30 @@ mod tests {
         let out = super::map(&items, |x| x * 2);
         assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
         assert!(super::map(&[] as &[u32], |x| *x).is_empty());
+    }
+
+    #[test]
+    fn a_slow_item_does_not_hold_up_the_items_after_it() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::{Duration, Instant};
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            return;
+        }
+        // Item 0 waits until every other item is done: with a fixed share
+        // per thread, the items in its own share could not run meanwhile.
+        let items: Vec<u32> = (0..100).collect();
+        let done = AtomicUsize::new(0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let out = super::map(&items, |&i| {
+            if i == 0 {
+                while done.load(Ordering::SeqCst) < items.len() - 1 && Instant::now() < deadline {
+                    std::thread::yield_now();
+                }
+                return done.load(Ordering::SeqCst);
+            }
+            done.fetch_add(1, Ordering::SeqCst);
+            0
+        });
+        assert_eq!(out[0], 99, "the other items ran while the first was slow");
     }
 }

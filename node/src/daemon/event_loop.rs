@@ -314,7 +314,7 @@ fn now_ms() -> i64 {
 
 /// Starts the networking of `node` on the current tokio runtime.
 pub fn spawn(
-    node: Node,
+    mut node: Node,
     config: Config,
 ) -> Result<(Client, tokio::task::JoinHandle<()>), DaemonError> {
     let gate = Arc::new(Gate::default());
@@ -351,6 +351,9 @@ pub fn spawn(
         .map_err(|e| DaemonError::Store(e.to_string()))?;
     node.store()
         .relax_durability()
+        .map_err(|e| DaemonError::Store(e.to_string()))?;
+    node.store_mut()
+        .checkpoint_in_background()
         .map_err(|e| DaemonError::Store(e.to_string()))?;
     let mut replica = NodeReplica::new(node).map_err(|e| DaemonError::Store(e.to_string()))?;
     forget_strangers(&mut replica);
@@ -421,6 +424,18 @@ pub fn spawn(
     event_loop.load_records();
     let handle = tokio::spawn(event_loop.run());
     Ok((Client { tx, metrics }, handle))
+}
+
+/// Runs `f`, which may keep this thread busy for a while, without holding
+/// up the tasks queued behind it: on a multi-threaded runtime another
+/// worker takes them over (a task woken by this one waits in a slot other
+/// workers cannot take from). Elsewhere (tests' single-threaded runtimes)
+/// `f` just runs.
+fn off_the_worker<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 impl EventLoop {
@@ -1009,10 +1024,17 @@ impl EventLoop {
                     response,
                 } => {
                     if let Some((peer, token)) = self.outbound.remove(&request_id) {
-                        self.input(Input::Response {
-                            peer,
-                            token,
-                            response,
+                        // An answer can carry a batch that takes a few
+                        // hundred milliseconds to apply. Meanwhile the
+                        // connection must go on sending the next request
+                        // (the session keeps two in flight), so this
+                        // worker's queued tasks move to another thread.
+                        off_the_worker(|| {
+                            self.input(Input::Response {
+                                peer,
+                                token,
+                                response,
+                            })
                         });
                     }
                 }

@@ -229,17 +229,44 @@ struct Peer {
     /// peer that has it already (in a well-connected community most
     /// members hear of a new entry from several others). Bounded by
     /// [`MAX_KNOWN`]; forgetting only costs an extra announcement.
-    known: HashMap<DocId, Digest>,
+    known: Known,
 }
 
-/// Most documents remembered per peer as held by it.
+/// Most documents remembered per peer as held by it, in each of
+/// [`Known`]'s two generations.
 const MAX_KNOWN: usize = 4096;
+
+/// Documents a peer holds, at a digest: the latest [`MAX_KNOWN`] or more
+/// learned. When the newer generation fills up, it becomes the older one
+/// and the oldest is forgotten, so what was learned last is always kept
+/// (clearing everything at once forgot what a catch-up had just fetched
+/// and announced it back to where it came from).
+#[derive(Debug, Default)]
+struct Known {
+    newer: HashMap<DocId, Digest>,
+    older: HashMap<DocId, Digest>,
+}
+
+impl Known {
+    fn insert(&mut self, doc: DocId, digest: Digest) {
+        if self.newer.len() >= MAX_KNOWN {
+            self.older = std::mem::take(&mut self.newer);
+        }
+        self.newer.insert(doc, digest);
+    }
+
+    fn get(&self, doc: &DocId) -> Option<&Digest> {
+        self.newer.get(doc).or_else(|| self.older.get(doc))
+    }
+
+    fn clear(&mut self) {
+        self.newer.clear();
+        self.older.clear();
+    }
+}
 
 impl Peer {
     fn knows(&mut self, doc: DocId, digest: Digest) {
-        if self.known.len() >= MAX_KNOWN {
-            self.known.clear();
-        }
         self.known.insert(doc, digest);
     }
 }
@@ -1011,5 +1038,35 @@ enum Answer {
 impl From<ReplicaError> for Answer {
     fn from(e: ReplicaError) -> Self {
         Answer::Local(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Known, MAX_KNOWN};
+
+    fn doc(i: usize) -> [u8; 16] {
+        let mut d = [0; 16];
+        d[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        d
+    }
+
+    #[test]
+    fn a_peer_is_always_known_to_hold_what_it_was_last_seen_to_hold() {
+        let mut known = Known::default();
+        // A catch-up of more documents than one generation holds.
+        let n = 2 * MAX_KNOWN + 100;
+        for i in 0..n {
+            known.insert(doc(i), [i as u8; 32]);
+        }
+        for i in n - MAX_KNOWN..n {
+            assert_eq!(known.get(&doc(i)), Some(&[i as u8; 32]), "document {i}");
+        }
+        // Memory stays bounded: the oldest are forgotten.
+        assert!(known.newer.len() + known.older.len() <= 2 * MAX_KNOWN);
+        assert_eq!(known.get(&doc(0)), None);
+        // A later digest of the same document wins.
+        known.insert(doc(n - 1), [7; 32]);
+        assert_eq!(known.get(&doc(n - 1)), Some(&[7; 32]));
     }
 }
