@@ -239,16 +239,19 @@ impl Session {
         replica: &mut dyn Replica,
         token: Token,
     ) -> Result<Next, SessionError> {
-        let fetching = self
-            .in_flight
-            .iter()
-            .all(|s| matches!(s.what, InFlight::Get(_)));
         // Only fetches overlap; a reconciliation round or a push waits for
         // everything before it (a fetch's answer can add to both).
-        if !self.in_flight.is_empty() && !(fetching && self.reconciled && !self.fetch.is_empty()) {
-            return Ok(Next::Wait);
-        }
-        if self.in_flight.len() >= PIPELINE {
+        let another_fetch = self.reconciled
+            && !self.fetch.is_empty()
+            && self
+                .in_flight
+                .iter()
+                .all(|s| matches!(s.what, InFlight::Get(_)));
+        let busy = match self.in_flight.len() {
+            0 => false,
+            n => n >= PIPELINE || !another_fetch,
+        };
+        if busy {
             return Ok(Next::Wait);
         }
         if !self.pending_ranges.is_empty() {
