@@ -58,13 +58,13 @@ fn a_new_node_catches_up_and_a_second_session_is_one_small_round_trip() {
     assert!(net.bytes < 1024, "{} bytes", net.bytes);
 }
 
-#[test]
-fn a_catch_up_reports_its_progress_in_documents_up_to_the_whole() {
+/// A network of two nodes: `a` has published `n` learning entries, `b`
+/// nothing yet.
+fn a_source_of(n: usize) -> (Net, usize, usize) {
     let mut net = Net::new();
     let a = net.add("Gateshead Health");
     let b = net.add("Gateshead Carers");
-    // More than one request's worth of documents (512).
-    let entries = (0..700)
+    let entries = (0..n)
         .map(|i| EntryInput {
             body: Body::Learning(Learning {
                 title: format!("Lesson {i}"),
@@ -76,6 +76,13 @@ fn a_catch_up_reports_its_progress_in_documents_up_to_the_whole() {
         })
         .collect();
     net.node_mut(a).publish_batch(entries).unwrap();
+    (net, a, b)
+}
+
+#[test]
+fn a_catch_up_reports_its_progress_in_documents_up_to_the_whole() {
+    // More than one request's worth of documents (512).
+    let (mut net, a, b) = a_source_of(700);
     net.connect(b, a);
     let peer = net.ids[a];
     let mut seen = Vec::new();
@@ -107,23 +114,9 @@ fn a_catch_up_reports_its_progress_in_documents_up_to_the_whole() {
 
 #[test]
 fn a_catch_up_keeps_two_fetches_in_flight_and_takes_answers_in_order_whatever_order_they_arrive() {
-    let mut net = Net::new();
-    let a = net.add("Gateshead Health");
-    let b = net.add("Gateshead Carers");
     // Three requests' worth of documents (512 each): the organisation's
     // profile goes in the first, its entries in all three.
-    let entries = (0..1100)
-        .map(|i| EntryInput {
-            body: Body::Learning(Learning {
-                title: format!("Lesson {i}"),
-                summary: "What it taught us.".into(),
-                ..Learning::default()
-            }),
-            visibility: None,
-            status: None,
-        })
-        .collect();
-    net.node_mut(a).publish_batch(entries).unwrap();
+    let (mut net, a, b) = a_source_of(1100);
     net.connect(b, a);
     // Deliver the network's messages, but hold back an answer to b while
     // a later answer to b is on its way: the later one arrives first.
