@@ -227,8 +227,9 @@ struct Peer {
     /// Documents the peer is known to hold at a digest: it announced them,
     /// or this node announced them to it. A change is not announced to a
     /// peer that has it already (in a well-connected community most
-    /// members hear of a new entry from several others). Bounded by
-    /// [`MAX_KNOWN`]; forgetting only costs an extra announcement.
+    /// members hear of a new entry from several others). Bounded by two
+    /// generations of [`MAX_KNOWN`]; forgetting only costs an extra
+    /// announcement.
     known: Known,
 }
 
