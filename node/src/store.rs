@@ -20,7 +20,10 @@
 //! committed, two processes (the daemon and a CLI command) writing the same
 //! document never lose each other's changes, and a crash leaves either all
 //! of a write or none of it. The store never holds every document in memory:
-//! a document is loaded from its snapshot on demand.
+//! a document is loaded from its snapshot on demand. The daemon's connection
+//! hands the copying of the write-ahead log into the database to a thread
+//! with its own connection ([`Store::checkpoint_in_background`]), so its
+//! commits do not wait for the disk.
 
 pub mod schema;
 
@@ -31,13 +34,12 @@ mod index;
 mod peers;
 mod query;
 
+use std::ffi::c_int;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use automerge::Automerge;
 use convene_model::DocumentId;
-use std::ffi::c_int;
-
 use rusqlite::hooks::Wal;
 use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
