@@ -476,7 +476,7 @@ impl<R: Replica> Service<R> {
         let Some(mut session) = p.session.take() else {
             return;
         };
-        let next = loop {
+        loop {
             let token = self.next_token;
             match session.next_request(&mut self.replica, token) {
                 Ok(Next::Send(request)) => {
@@ -487,38 +487,38 @@ impl<R: Replica> Service<R> {
                         request,
                     });
                 }
-                other => break other,
+                Ok(Next::Wait) => {
+                    if let Some(p) = self.peers.get_mut(&peer) {
+                        p.session = Some(session);
+                    }
+                    return;
+                }
+                Ok(Next::Done) => return self.finish(peer, session),
+                Err(error) => return self.fail(peer, error),
             }
-        };
-        match next {
-            Ok(Next::Send(_)) => unreachable!("sent in the loop"),
-            Ok(Next::Wait) => {
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    p.session = Some(session);
-                }
-            }
-            Ok(Next::Done) => {
-                let stats = session.into_stats();
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    p.stats.last_sync = Some(self.now);
-                    p.stats.sessions += 1;
-                    p.stats.changes_in += stats.received;
-                    p.stats.changes_out += stats.sent;
-                    p.stats.rejected += stats.rejected;
-                }
-                let changed = !stats.docs_changed.is_empty();
-                if stats.full {
-                    self.replica.vouch(&peer, false);
-                }
-                self.event(Event::SessionDone { peer, stats });
-                if changed {
-                    self.announce_local_changes();
-                }
-                self.session_ended(peer);
-                self.continue_queued(peer);
-            }
-            Err(error) => self.fail(peer, error),
         }
+    }
+
+    /// The session with `peer` is complete: count it and report it.
+    fn finish(&mut self, peer: NodeId, session: Session) {
+        let stats = session.into_stats();
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.stats.last_sync = Some(self.now);
+            p.stats.sessions += 1;
+            p.stats.changes_in += stats.received;
+            p.stats.changes_out += stats.sent;
+            p.stats.rejected += stats.rejected;
+        }
+        let changed = !stats.docs_changed.is_empty();
+        if stats.full {
+            self.replica.vouch(&peer, false);
+        }
+        self.event(Event::SessionDone { peer, stats });
+        if changed {
+            self.announce_local_changes();
+        }
+        self.session_ended(peer);
+        self.continue_queued(peer);
     }
 
     fn fail(&mut self, peer: NodeId, error: SessionError) {
