@@ -339,6 +339,59 @@ fn forged_changes_are_rejected_and_never_relayed() {
         )));
 }
 
+/// The compressed form of a change hashes the same as the change, so its
+/// author's signature covers it, and automerge inflates it whole: a member
+/// (or anyone relaying) could make a node allocate gigabytes with a few
+/// kilobytes. It is refused unread and never stored or relayed.
+#[test]
+fn a_compressed_change_is_refused_unread_and_never_relayed() {
+    let mut net = Net::new();
+    let a = net.add("A");
+    let b = net.add("B");
+    let c = net.add("C");
+    net.connect(b, c);
+    net.run();
+    // A makes an entry and sends B its organisation's profile as it is,
+    // and the entry's changes in compressed form, with the signatures A
+    // made for them.
+    let id = net.publish(a, "Ambulance handovers");
+    let profile = net.node(a).org().0;
+    let as_sent = |doc| net.node(a).store().changes(doc).unwrap().into_iter();
+    let entry: Vec<wire::WireChange> = as_sent(id)
+        .map(|c| {
+            let mut w = wire::WireChange::from(&c.change);
+            let mut decoded = automerge::Change::try_from(c.change.bytes.as_slice()).unwrap();
+            w.bytes = decoded.bytes().into_owned();
+            w
+        })
+        .collect();
+    assert!(entry.iter().all(|w| w.bytes[8] == 2), "sent compressed");
+    let changes: Vec<wire::WireChange> = as_sent(profile)
+        .map(|c| wire::WireChange::from(&c.change))
+        .chain(entry)
+        .collect();
+    net.links.insert((a.min(b), a.max(b)));
+    net.input(b, Input::Connected { peer: net.ids[a] });
+    net.queue.push_back(Msg::Request {
+        from: a,
+        to: b,
+        token: 999,
+        bytes: wire::encode(&Request::PutChanges {
+            changes,
+            erased: vec![],
+        }),
+    });
+    net.run();
+    assert!(net.node(b).get(id).is_err(), "not stored");
+    assert!(net.node(c).get(id).is_err(), "not relayed");
+    assert!(net.node(c).get(profile).is_ok(), "the profile was taken");
+    assert!(
+        net.events
+            .iter()
+            .any(|(i, e)| *i == b && matches!(e, Event::Received { rejected: 1, .. }))
+    );
+}
+
 #[test]
 fn hostile_requests_get_the_peer_disconnected() {
     let mut net = Net::new();

@@ -15,6 +15,8 @@ const CONTEXT: &[u8] = b"convene/change/v1\0";
 pub enum SignatureError {
     #[error("change bytes are not an automerge change: {0}")]
     Undecodable(String),
+    #[error("change bytes are compressed (Convene signs, sends and stores changes uncompressed)")]
+    Compressed,
     #[error("change hash does not match its bytes")]
     HashMismatch,
     #[error("signer is not an Ed25519 public key")]
@@ -46,6 +48,15 @@ impl std::fmt::Debug for SignedChange {
     }
 }
 
+/// Where an automerge chunk's type is (after 4 bytes of magic and 4 of
+/// checksum), and the type of a change stored uncompressed.
+const CHUNK_TYPE_AT: usize = 8;
+const CHANGE_CHUNK: u8 = 1;
+/// The chunk type of a DEFLATE-compressed change, which automerge inflates
+/// whole and without a bound while decoding (as it does a document's or a
+/// bundle's compressed columns).
+const COMPRESSED_CHANGE_CHUNK: u8 = 2;
+
 fn payload(doc: &DocumentId, hash: &[u8; 32]) -> Vec<u8> {
     let mut msg = Vec::with_capacity(CONTEXT.len() + 16 + 32);
     msg.extend_from_slice(CONTEXT);
@@ -69,7 +80,23 @@ impl SignedChange {
 
     /// Checks the signature and that the bytes hash to the signed hash, and
     /// returns the decoded change.
+    ///
+    /// A compressed change is refused before it is decoded. It hashes the
+    /// same as its uncompressed form, so a member's valid signature covers
+    /// it too; and automerge inflates it whole, so a few kilobytes from a
+    /// peer or a bundle could ask for gigabytes of memory.
     pub fn verify(&self) -> Result<Change, SignatureError> {
+        match self.bytes.get(CHUNK_TYPE_AT) {
+            Some(&CHANGE_CHUNK) => {}
+            Some(&COMPRESSED_CHANGE_CHUNK) => return Err(SignatureError::Compressed),
+            // A document or bundle chunk may hold compressed columns,
+            // inflated as it is parsed: refused unparsed too.
+            _ => {
+                return Err(SignatureError::Undecodable(
+                    "not an automerge change chunk".into(),
+                ));
+            }
+        }
         let change = Change::try_from(self.bytes.as_slice())
             .map_err(|e| SignatureError::Undecodable(e.to_string()))?;
         if change.hash().0 != self.hash {
@@ -144,5 +171,43 @@ mod tests {
         let mut hash = good;
         hash.hash[0] ^= 1;
         assert!(hash.verify().is_err());
+    }
+
+    /// The attack: a change that inflates to 64 MiB, sent as the few
+    /// kilobytes of its DEFLATE-compressed form with the signature its
+    /// author made for the uncompressed one (both hash the same).
+    #[test]
+    fn a_compressed_change_is_refused_before_it_is_inflated() {
+        let id = Identity::generate();
+        let mut doc = Automerge::new().with_actor(ActorId::from([1u8; 16].as_slice()));
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "summary", "a".repeat(64 << 20)).unwrap();
+        tx.commit();
+        let mut change = doc.get_last_local_change().unwrap();
+        let honest = SignedChange::sign(&id, DocumentId::from_bytes([4; 16]), &change);
+        let compressed = change.bytes().into_owned();
+        assert_eq!(compressed[CHUNK_TYPE_AT], COMPRESSED_CHANGE_CHUNK);
+        assert!(compressed.len() < 1 << 20, "{} bytes", compressed.len());
+        assert_eq!(
+            Change::try_from(compressed.as_slice()).unwrap().hash().0,
+            honest.hash,
+            "automerge itself would take it as the signed change"
+        );
+        let bomb = SignedChange {
+            bytes: compressed,
+            ..honest
+        };
+        assert_eq!(bomb.verify().unwrap_err(), SignatureError::Compressed);
+
+        // Nor is any other kind of chunk parsed: a saved document's
+        // columns may be compressed too.
+        let saved = SignedChange {
+            bytes: doc.save(),
+            ..bomb
+        };
+        assert!(matches!(
+            saved.verify().unwrap_err(),
+            SignatureError::Undecodable(_)
+        ));
     }
 }
