@@ -33,7 +33,7 @@ use crate::error::NodeError;
 use crate::node::{ApplyReport, OnProgress, Rejection};
 use crate::store::{Awaits, LogEntry, Store, StoredTombstone, Writer};
 use crate::trust::membership::{self, ClaimFault, Membership};
-use crate::trust::{SignedChange, Tombstone};
+use crate::trust::{SavedDoc, SignedChange, Tombstone};
 
 type Batch = Vec<(SignedChange, Change)>;
 
@@ -54,9 +54,16 @@ fn first_state(root: &Change) -> FirstState {
     Ok((scratch, rules))
 }
 
-/// A document's changes that this node does not store yet, and whether it
-/// has the document at all.
-type Fresh = (DocumentId, Batch, bool);
+/// A document's changes that this node does not store yet, whether it
+/// has the document at all, and its first state if that came ready (the
+/// document was sent whole: see [`open_all`]).
+type Fresh = (DocumentId, Batch, bool, Option<FirstState>);
+
+/// Documents sent whole, loaded: the hash of the one change each holds,
+/// and the document with its rules (the first state of a new document
+/// whose first change is that one).
+#[derive(Default)]
+pub(crate) struct Seeds(BTreeMap<DocumentId, (ChangeHash, FirstState)>);
 
 /// Up to [`AHEAD`] documents of `round` with changes this node does not
 /// store yet. What is stored already (the same change fetched from two
@@ -66,6 +73,7 @@ type Fresh = (DocumentId, Batch, bool);
 fn next_chunk(
     w: &Writer<'_>,
     round: &mut impl Iterator<Item = (DocumentId, Batch)>,
+    seeds: &mut Seeds,
     report: &mut ApplyReport,
     skipped: &mut dyn FnMut(),
 ) -> Result<Vec<Fresh>, NodeError> {
@@ -87,21 +95,31 @@ fn next_chunk(
             continue;
         }
         let known = w.kind_of(doc)?.is_some();
-        chunk.push((doc, new, known));
+        // A document sent whole is the first state of its one change.
+        let seed = seeds.0.remove(&doc).and_then(|(root, state)| {
+            let fits = !known && only_root(&new).is_some_and(|c| c.hash() == root);
+            fits.then_some(state)
+        });
+        chunk.push((doc, new, known, seed));
     }
     Ok(chunk)
 }
 
 /// The chunk with each new document's first state, worked out on every
-/// core (none for a document this node has).
-fn with_first_states(chunk: Vec<Fresh>) -> (Vec<Fresh>, Vec<Option<FirstState>>) {
-    let firsts = parallel::map(&chunk, |(_, batch, known)| {
-        if *known {
+/// core unless it came ready (none for a document this node has).
+fn with_first_states(mut chunk: Vec<Fresh>) -> (Vec<Fresh>, Vec<Option<FirstState>>) {
+    let mut firsts = parallel::map(&chunk, |(_, batch, known, seed)| {
+        if *known || seed.is_some() {
             None
         } else {
             only_root(batch).map(first_state)
         }
     });
+    for (fresh, first) in chunk.iter_mut().zip(&mut firsts) {
+        if let Some(seed) = fresh.3.take() {
+            *first = Some(seed);
+        }
+    }
     (chunk, firsts)
 }
 
@@ -127,6 +145,60 @@ pub(crate) type Verified = Vec<(SignedChange, Result<Change, String>)>;
 pub(crate) fn verify_all(changes: Vec<SignedChange>) -> Verified {
     let verdicts = parallel::map(&changes, |c| c.verify().map_err(|e| e.to_string()));
     changes.into_iter().zip(verdicts).collect()
+}
+
+/// Loads documents sent whole, on every core, and reads the one change
+/// each holds back out of it with its signature checked
+/// ([`crate::trust::saved`]): the changes as [`verify_all`] gives them, and
+/// the loaded documents as the first states of those changes. A document
+/// that fails is rejected in the name of the change it claimed to hold.
+pub(crate) fn open_all(saved: Vec<SavedDoc>) -> (Verified, Seeds) {
+    let opened = parallel::map(&saved, |s| {
+        open(s).map(|(signed, change, state)| {
+            let first = Rules::of(&state).map(|rules| (state, rules));
+            (signed, change, first)
+        })
+    });
+    let mut verified = Verified::new();
+    let mut seeds = Seeds::default();
+    for (s, opened) in saved.iter().zip(opened) {
+        match opened {
+            Ok((signed, change, first)) => {
+                seeds.0.insert(s.doc, (change.hash(), first));
+                verified.push((signed, Ok(change)));
+            }
+            Err(e) => verified.push((s.unread(), Err(format!("sent whole: {e}")))),
+        }
+    }
+    (verified, seeds)
+}
+
+/// One document sent whole: loaded (automerge checks that its changes
+/// hash to its heads), its one change read out, and that change's
+/// signature checked.
+fn open(s: &SavedDoc) -> Result<(SignedChange, Change, Automerge), String> {
+    crate::trust::saved::check_uncompressed(&s.saved)?;
+    let (state, mut changes) = catch_quietly(|| {
+        let state = Automerge::load(&s.saved)?;
+        let changes = state.get_changes(&[]);
+        Ok::<_, automerge::AutomergeError>((state, changes))
+    })
+    .map_err(|_| "it made automerge panic".to_string())?
+    .map_err(|e| format!("it does not load: {e}"))?;
+    let change = match (changes.pop(), changes.is_empty()) {
+        (Some(change), true) => change,
+        _ => return Err(format!("it holds {} changes, not one", changes.len() + 1)),
+    };
+    let signed = SignedChange {
+        doc: s.doc,
+        hash: change.hash().0,
+        bytes: change.raw_bytes().to_vec(),
+        signer: s.signer,
+        signature: s.signature,
+    };
+    crate::trust::saved::check_bytes(&signed)?;
+    signed.verify_signature().map_err(|e| e.to_string())?;
+    Ok((signed, change, state))
 }
 
 /// Who may write a document, read from its state.
@@ -313,6 +385,7 @@ pub(crate) fn apply(
     store: &mut Store,
     sender: &str,
     incoming: Verified,
+    mut seeds: Seeds,
     tombstones: Vec<Tombstone>,
     now: i64,
     on: OnProgress<'_>,
@@ -376,9 +449,13 @@ pub(crate) fn apply(
                         scope.spawn(move || with_first_states(chunk)),
                     )),
                 };
-                let mut ahead = start(next_chunk(w, &mut round, &mut report, &mut || {
-                    count(&mut done)
-                })?);
+                let mut ahead = start(next_chunk(
+                    w,
+                    &mut round,
+                    &mut seeds,
+                    &mut report,
+                    &mut || count(&mut done),
+                )?);
                 while let Some(working) = ahead.take() {
                     let (chunk, firsts) = match working {
                         Ahead::Ready(done) => done,
@@ -386,10 +463,14 @@ pub(crate) fn apply(
                             .join()
                             .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
                     };
-                    ahead = start(next_chunk(w, &mut round, &mut report, &mut || {
-                        count(&mut done)
-                    })?);
-                    for ((doc, batch, _), first) in chunk.into_iter().zip(firsts) {
+                    ahead = start(next_chunk(
+                        w,
+                        &mut round,
+                        &mut seeds,
+                        &mut report,
+                        &mut || count(&mut done),
+                    )?);
+                    for ((doc, batch, _, _), first) in chunk.into_iter().zip(firsts) {
                         apply_doc(w, members.as_ref(), doc, batch, first, now, &mut report)?;
                         count(&mut done);
                     }

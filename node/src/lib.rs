@@ -10,7 +10,7 @@
 //!   [`SignedChange`]s: every change is stored and sent with a signature over
 //!   (document id, change hash); membership from the charter, join claims
 //!   and the consent of organisations' profiles (`trust::membership`).
-//! - [`sync`]: the sync protocol `/convene/sync/2` as a sans-IO state
+//! - [`sync`]: the sync protocol `/convene/sync/3` as a sans-IO state
 //!   machine (catalogue, range reconciliation, sessions, the per-node
 //!   service), testable without sockets.
 //! - [`net`]: libp2p: transports (relayed connections included),

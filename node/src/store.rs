@@ -380,6 +380,22 @@ impl Store {
         load(&self.conn, doc)
     }
 
+    /// A document's saved form as stored (empty for an erased entry), if
+    /// its heads are exactly `heads` (sorted): read together, so the two
+    /// always agree.
+    pub fn snapshot_at(
+        &self,
+        doc: DocumentId,
+        heads: &[[u8; 32]],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let found: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT heads, snapshot FROM docs WHERE doc = ?1")?
+            .query_row([doc.as_bytes().as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(found.and_then(|(stored, snapshot)| (stored == heads.concat()).then_some(snapshot)))
+    }
+
     /// Every stored change with when this node stored it, in arrival order.
     pub fn all_changes_received(&self) -> Result<Vec<(SignedChange, i64)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(

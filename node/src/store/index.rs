@@ -126,7 +126,9 @@ pub(super) fn reindex(
     state: &Automerge,
 ) -> Result<Indexed, StoreError> {
     let (heads, digest) = heads_and_digest(doc, state);
-    let snapshot = state.save();
+    // Uncompressed: it can be sent as it is to a peer that has none of the
+    // document (`crate::trust::saved`), and saving is cheaper.
+    let snapshot = state.save_nocompress();
     // The charter's vocabularies replace the defaults once communities exist.
     let vocab = Vocabularies::standard();
     let parsed = read_entry(doc, state, vocab);
