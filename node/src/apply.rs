@@ -31,7 +31,7 @@ use convene_model::{Charter, Claim, DocumentId, Header, Kind, OrgId, Organisatio
 
 use crate::error::NodeError;
 use crate::node::{ApplyReport, OnProgress, Rejection};
-use crate::store::{Awaits, LogEntry, Store, StoredTombstone, Writer};
+use crate::store::{Awaits, Derived, LogEntry, Store, StoredTombstone, Writer};
 use crate::trust::membership::{self, ClaimFault, Membership};
 use crate::trust::{SavedDoc, SignedChange, Tombstone};
 
@@ -42,16 +42,23 @@ type Batch = Vec<(SignedChange, Change)>;
 /// the scratch documents held at once.
 const AHEAD: usize = 64;
 
-/// A new document with its first change applied, and the rules read from
-/// it (or why that failed): worked out ahead, before the document is known
-/// to be new, and used only if it is.
-type FirstState = Result<(Automerge, Rules), String>;
+/// A new document with its first change applied, the rules read from it,
+/// and its index rows should it be stored as it is (or why that failed):
+/// worked out ahead, on any core, before the document is known to be new,
+/// and used only if it is.
+type FirstState = Result<(Automerge, Rules, Derived), String>;
 
-fn first_state(root: &Change) -> FirstState {
+fn first_state(doc: DocumentId, root: &Change) -> FirstState {
     let mut scratch = Automerge::new();
     apply_received(&mut scratch, vec![root.clone()])?;
-    let rules = Rules::of(&scratch)?;
-    Ok((scratch, rules))
+    ready(doc, scratch)
+}
+
+/// A document's first state, read.
+fn ready(doc: DocumentId, state: Automerge) -> FirstState {
+    let rules = Rules::of(&state)?;
+    let derived = Derived::of(doc, &state);
+    Ok((state, rules, derived))
 }
 
 /// A document's changes that this node does not store yet, whether it
@@ -108,11 +115,11 @@ fn next_chunk(
 /// The chunk with each new document's first state, worked out on every
 /// core unless it came ready (none for a document this node has).
 fn with_first_states(mut chunk: Vec<Fresh>) -> (Vec<Fresh>, Vec<Option<FirstState>>) {
-    let mut firsts = parallel::map(&chunk, |(_, batch, known, seed)| {
+    let mut firsts = parallel::map(&chunk, |(doc, batch, known, seed)| {
         if *known || seed.is_some() {
             None
         } else {
-            only_root(batch).map(first_state)
+            only_root(batch).map(|root| first_state(*doc, root))
         }
     });
     for (fresh, first) in chunk.iter_mut().zip(&mut firsts) {
@@ -154,10 +161,7 @@ pub(crate) fn verify_all(changes: Vec<SignedChange>) -> Verified {
 /// that fails is rejected in the name of the change it claimed to hold.
 pub(crate) fn open_all(saved: Vec<SavedDoc>) -> (Verified, Seeds) {
     let opened = parallel::map(&saved, |s| {
-        open(s).map(|(signed, change, state)| {
-            let first = Rules::of(&state).map(|rules| (state, rules));
-            (signed, change, first)
-        })
+        open(s).map(|(signed, change, state)| (signed, change, ready(s.doc, state)))
     });
     let mut verified = Verified::new();
     let mut seeds = Seeds::default();
@@ -597,7 +601,7 @@ fn apply_doc(
 
     // For a new document, its first change is applied once, here, and the
     // state kept if the change is accepted.
-    let mut first_state_kept: Option<(Automerge, ChangeHash)> = None;
+    let mut first_state_kept: Option<(Automerge, ChangeHash, Derived)> = None;
     let rules = match &existing {
         Some(s) => Rules::of(s),
         None => {
@@ -610,9 +614,9 @@ fn apply_doc(
                 }
                 [(signed, root)] => {
                     // Worked out ahead for the same root, or now.
-                    let made = first.unwrap_or_else(|| first_state(root));
-                    made.and_then(|(scratch, rules)| {
-                        first_state_kept = Some((scratch, root.hash()));
+                    let made = first.unwrap_or_else(|| first_state(doc, root));
+                    made.and_then(|(scratch, rules, derived)| {
+                        first_state_kept = Some((scratch, root.hash(), derived));
                         let expected = if rules.kind == Some(Kind::Organisation) {
                             crate::trust::org_id(&signed.signer)
                         } else {
@@ -786,7 +790,7 @@ fn apply_doc(
         .any(|s| matches!(s, Seat::Editor | Seat::Other));
     let owner_editors = if owners && others {
         let (mut trial, skip) = match &first_state_kept {
-            Some((scratch, root)) => (scratch.clone(), Some(*root)),
+            Some((scratch, root, _)) => (scratch.clone(), Some(*root)),
             None => (state.clone(), None),
         };
         let theirs: Vec<Change> = new
@@ -843,11 +847,11 @@ fn apply_doc(
         return Ok(());
     }
 
-    let (mut next, skip) = match first_state_kept {
-        Some((scratch, root)) if permitted.iter().any(|(_, c)| c.hash() == root) => {
-            (scratch, Some(root))
+    let (mut next, skip, derived) = match first_state_kept {
+        Some((scratch, root, derived)) if permitted.iter().any(|(_, c)| c.hash() == root) => {
+            (scratch, Some(root), Some(derived))
         }
-        _ => (state.clone(), None),
+        _ => (state.clone(), None, None),
     };
     let decoded: Vec<Change> = permitted
         .iter()
@@ -884,7 +888,11 @@ fn apply_doc(
     if !applied.is_empty() {
         let signed: Vec<SignedChange> = applied.into_iter().map(|(s, _)| s).collect();
         report.applied += signed.len();
-        w.put(doc, &next, &signed, now)?;
+        match derived {
+            // The first state as it was worked out: its rows were too.
+            Some(derived) if only_first => w.put_derived(doc, &signed, now, derived)?,
+            _ => w.put(doc, &next, &signed, now)?,
+        };
         report.changed.push(doc);
     }
     Ok(())
