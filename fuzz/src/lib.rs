@@ -107,7 +107,7 @@ pub fn wire(data: &[u8]) {
         let _ = r.check();
         if let Response::Changes { saved, .. } = &r {
             for s in saved {
-                let _ = convene_node::trust::saved::check_uncompressed(&s.saved);
+                let _ = convene_node::trust::saved::check_size(&s.saved, 1 << 20);
             }
         }
         let again = wire::encode_response(r, wire::Version::V3);

@@ -25,6 +25,7 @@
 mod parallel;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use automerge::{Automerge, Change, ChangeHash};
 use convene_model::{Charter, Claim, DocumentId, Header, Kind, OrgId, Organisation};
@@ -159,9 +160,12 @@ pub(crate) fn verify_all(changes: Vec<SignedChange>) -> Verified {
 /// ([`crate::trust::saved`]): the changes as [`verify_all`] gives them, and
 /// the loaded documents as the first states of those changes. A document
 /// that fails is rejected in the name of the change it claimed to hold.
-pub(crate) fn open_all(saved: Vec<SavedDoc>) -> (Verified, Seeds) {
+///
+/// `budget` is what the documents of one answer may still hold once
+/// inflated ([`crate::trust::saved::check_size`]); each takes its share.
+pub(crate) fn open_all(saved: Vec<SavedDoc>, budget: &AtomicU64) -> (Verified, Seeds) {
     let opened = parallel::map(&saved, |s| {
-        open(s).map(|(signed, change, state)| (signed, change, ready(s.doc, state)))
+        open(s, budget).map(|(signed, change, state)| (signed, change, ready(s.doc, state)))
     });
     let mut verified = Verified::new();
     let mut seeds = Seeds::default();
@@ -180,8 +184,11 @@ pub(crate) fn open_all(saved: Vec<SavedDoc>) -> (Verified, Seeds) {
 /// One document sent whole: loaded (automerge checks that its changes
 /// hash to its heads), its one change read out, and that change's
 /// signature checked.
-fn open(s: &SavedDoc) -> Result<(SignedChange, Change, Automerge), String> {
-    crate::trust::saved::check_uncompressed(&s.saved)?;
+fn open(s: &SavedDoc, budget: &AtomicU64) -> Result<(SignedChange, Change, Automerge), String> {
+    use crate::trust::saved::{MAX_INFLATED, check_size};
+    let left = budget.load(Ordering::Relaxed);
+    let size = check_size(&s.saved, left.min(MAX_INFLATED))?;
+    budget.fetch_sub(size.min(left), Ordering::Relaxed);
     let (state, mut changes) = catch_quietly(|| {
         let state = Automerge::load(&s.saved)?;
         let changes = state.get_changes(&[]);

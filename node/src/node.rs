@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use automerge::transaction::CommitOptions;
@@ -740,7 +741,10 @@ impl Node {
             let rest = saved.split_off(saved.len().min(OPENED_AT_ONCE));
             pieces.push_back(std::mem::replace(&mut saved, rest));
         }
-        let (opened, mut seeds) = crate::apply::open_all(pieces.pop_front().unwrap_or_default());
+        let budget = AtomicU64::new(crate::trust::saved::MAX_INFLATED_PER_ANSWER);
+        let budget = &budget;
+        let (opened, mut seeds) =
+            crate::apply::open_all(pieces.pop_front().unwrap_or_default(), budget);
         verified.extend(opened);
         let mut tombstones = Some(tombstones);
         let mut report = ApplyReport::default();
@@ -748,7 +752,7 @@ impl Node {
             loop {
                 let next = pieces
                     .pop_front()
-                    .map(|piece| scope.spawn(move || crate::apply::open_all(piece)));
+                    .map(|piece| scope.spawn(move || crate::apply::open_all(piece, budget)));
                 report.absorb(self.apply_verified_from(
                     &from,
                     std::mem::take(&mut verified),

@@ -1,5 +1,6 @@
 //! Documents sent whole (`/convene/sync/3`): a peer with none of a
-//! document of one change gets its saved form in place of the change, and
+//! document of one change gets its saved form (as stored, compressed) in
+//! place of the change, and
 //! stores exactly the signed change a peer sent the change itself would
 //! have; every check a change gets still holds, and what a hostile member
 //! can make of a saved form is refused.
@@ -83,7 +84,8 @@ fn with_a_node_of_the_previous_release_every_document_goes_as_changes() {
 }
 
 /// Runs the net until `from` answers with documents sent whole, lets
-/// `tamper` change that answer, and runs on. False if no such answer came.
+/// `tamper` change that answer, and runs on (losing `from`'s pushes until
+/// then). False if no such answer came.
 fn tamper_first_whole(
     net: &mut Net,
     from: usize,
@@ -114,13 +116,25 @@ fn tamper_first_whole(
                 return true;
             }
         }
+        // Pushes of the entries are lost, so that every document comes in
+        // the answer (none is already waiting for its organisation's
+        // profile, which comes in that answer too).
+        if let Some(Msg::Request { from: f, bytes, .. }) = net.queue.front()
+            && *f == from
+            && matches!(wire::decode(bytes), Ok(wire::Request::Push { .. }))
+        {
+            let push = net.queue.pop_front().unwrap();
+            net.lose(push);
+            continue;
+        }
         if !net.deliver_one() {
             return false;
         }
     }
 }
 
-/// A with `n` entries, and B, which has nothing yet, connected to it.
+/// A with `n` entries, and B, which has nothing yet, dialling it (so B's
+/// session asks A for what it lacks).
 fn member_with_entries(n: usize) -> (Net, usize, usize, Vec<[u8; 16]>) {
     let mut net = Net::new();
     let a = net.add("A");
@@ -128,7 +142,7 @@ fn member_with_entries(n: usize) -> (Net, usize, usize, Vec<[u8; 16]>) {
     let ids = (0..n)
         .map(|i| *net.publish(a, &format!("Lesson {i}")).as_bytes())
         .collect();
-    net.connect(a, b);
+    net.connect(b, a);
     (net, a, b, ids)
 }
 
@@ -168,15 +182,30 @@ fn rejected_at(net: &Net, i: usize) -> usize {
         .sum()
 }
 
+/// Whether `i` logged a refusal that says `why`.
+fn refused_for(net: &Net, i: usize, why: &str) -> bool {
+    let log = net.node(i).store().log(true).unwrap();
+    log.iter()
+        .any(|e| e.event == "rejected" && e.detail.contains(why))
+}
+
 #[test]
 fn what_a_member_can_make_of_a_saved_form_is_refused() {
-    // Compressed: automerge would inflate it whole, unbounded.
+    // A bomb: 24 MiB once inflated, in a few kilobytes (automerge would
+    // inflate it whole, whatever its size).
     let (mut net, a, b, ids) = member_with_entries(2);
     assert!(tamper_first_whole(&mut net, a, |_, saved| {
         let s = of(saved, ids[0]);
-        s.saved = automerge::Automerge::load(&s.saved).unwrap().save();
+        let mut doc = automerge::Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, "summary", "a".repeat(24 << 20))
+            .unwrap();
+        tx.commit();
+        s.saved = doc.save();
+        assert!(s.saved.len() < 1 << 20);
     }));
     assert_eq!(rejected_at(&net, b), 1);
+    assert!(refused_for(&net, b, "once inflated"));
     assert!(held(&net, b, ids[1]), "the rest is taken");
     same_as_source(&net, a, b, &ids);
 
@@ -189,9 +218,10 @@ fn what_a_member_can_make_of_a_saved_form_is_refused() {
         tx.put(automerge::ROOT, "title", "Not what A wrote")
             .unwrap();
         tx.commit();
-        s.saved = doc.save_nocompress();
+        s.saved = doc.save();
     }));
     assert_eq!(rejected_at(&net, b), 1);
+    assert!(refused_for(&net, b, "holds 2 changes"));
     same_as_source(&net, a, b, &ids);
 
     // A signature that does not verify.
@@ -200,17 +230,24 @@ fn what_a_member_can_make_of_a_saved_form_is_refused() {
         of(saved, ids[0]).signature[3] ^= 1;
     }));
     assert_eq!(rejected_at(&net, b), 1);
+    assert!(refused_for(&net, b, "signature does not verify"));
     same_as_source(&net, a, b, &ids);
 
-    // One entry's saved form under the other's id (each signature moved
-    // with its document): the id must still match its first change.
+    // One entry's saved form under the other's id, signed for that id by
+    // its author: the id must still match its first change.
     let (mut net, a, b, ids) = member_with_entries(2);
+    let author = net.node(a).identity().clone();
     assert!(tamper_first_whole(&mut net, a, |_, saved| {
-        of(saved, ids[0]).doc = [0; 16];
-        of(saved, ids[1]).doc = ids[0];
-        of(saved, [0; 16]).doc = ids[1];
+        let first = automerge::Automerge::load(&of(saved, ids[0]).saved).unwrap();
+        let change = first.get_changes(&[]).pop().unwrap();
+        let other = convene_model::DocumentId::from_bytes(ids[1]);
+        let signed = convene_node::SignedChange::sign(&author, other, &change);
+        let s = of(saved, ids[1]);
+        s.saved = first.save();
+        s.signature = signed.signature.to_vec();
     }));
-    assert_eq!(rejected_at(&net, b), 2);
+    assert_eq!(rejected_at(&net, b), 1);
+    assert!(refused_for(&net, b, "does not match its first change"));
     same_as_source(&net, a, b, &ids);
 
     // A document sent both whole and as its change: a protocol violation.

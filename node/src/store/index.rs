@@ -142,9 +142,7 @@ pub struct Derived {
 impl Derived {
     pub fn of(doc: DocumentId, state: &Automerge) -> Self {
         let (heads, digest) = heads_and_digest(doc, state);
-        // Uncompressed: it can be sent as it is to a peer that has none of
-        // the document (`crate::trust::saved`), and saving is cheaper.
-        let snapshot = state.save_nocompress();
+        let snapshot = state.save();
         // The charter's vocabularies replace the defaults once communities exist.
         let vocab = Vocabularies::standard();
         let parsed = read_entry(doc, state, vocab);

@@ -196,15 +196,12 @@ impl Replica for NodeReplica {
             return Ok(None);
         }
         // A peer with none of a document of one change may be sent its
-        // saved form instead, if it is stored uncompressed (as every
-        // document written since version 3 of the protocol is).
+        // saved form instead (an erased entry's is empty).
         if have.is_empty() && changes.len() == 1 {
             let saved = (self.node.store())
                 .snapshot_at(id, &[changes[0].hash])
                 .map_err(err)?;
-            if let Some(saved) = saved
-                && crate::trust::saved::check_uncompressed(&saved).is_ok()
-            {
+            if let Some(saved) = saved.filter(|s| !s.is_empty()) {
                 let change = changes.remove(0);
                 return Ok(Some(Fetched::Saved { change, saved }));
             }

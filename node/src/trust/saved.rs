@@ -7,9 +7,10 @@
 //! it, so authorship and permission are checked exactly as for a change
 //! sent on its own:
 //!
-//! 1. the saved form must be uncompressed ([`check_uncompressed`]):
-//!    automerge inflates compressed columns whole and without a bound, as
-//!    it does compressed changes;
+//! 1. its columns, inflated, must fit a bound ([`check_size`]): automerge
+//!    inflates compressed columns whole and without a bound, as it does
+//!    compressed changes, so they are inflated once first, into nothing,
+//!    counting;
 //! 2. it must load with automerge's own check that the changes it holds
 //!    hash to its heads, and hold exactly one change;
 //! 3. that change (bytes re-encoded by automerge, hash computed from them)
@@ -27,7 +28,8 @@ use super::SignedChange;
 #[derive(Clone, PartialEq, Eq)]
 pub struct SavedDoc {
     pub doc: DocumentId,
-    /// automerge's document chunk, uncompressed.
+    /// automerge's document chunk, as the sender stored it (its columns
+    /// compressed where that saves space).
     pub saved: Vec<u8>,
     pub signer: [u8; 32],
     pub signature: [u8; 64],
@@ -76,6 +78,14 @@ pub fn check_bytes(c: &SignedChange) -> Result<(), String> {
     }
 }
 
+/// Most bytes one saved document's columns may hold once inflated (a
+/// document of one change is about the size of its change, and a message
+/// holds at most 8 MiB).
+pub const MAX_INFLATED: u64 = 16 << 20;
+/// Most bytes the saved documents of one answer may hold in all once
+/// inflated (an honest answer holds at most about 4 MiB of them).
+pub const MAX_INFLATED_PER_ANSWER: u64 = 64 << 20;
+
 /// automerge's magic bytes, which open every chunk.
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 /// The chunk types of a document and of an uncompressed change (after the
@@ -85,11 +95,14 @@ const CHANGE_CHUNK: u8 = 1;
 /// The bit of a column's specification that says it is DEFLATE-compressed.
 const DEFLATE: u64 = 0b1000;
 
-/// Reads what automerge reads before it inflates anything, and refuses a
-/// document chunk any of whose columns is compressed: the chunk header,
-/// then the document's actors, heads and the two lists of column
-/// specifications (in automerge's layout: `storage/document.rs`).
-pub fn check_uncompressed(bytes: &[u8]) -> Result<(), String> {
+/// Reads what automerge reads before it inflates anything (the chunk
+/// header, then the document's actors, heads and the two lists of column
+/// specifications, in automerge's layout: `storage/document.rs`), and
+/// inflates each compressed column into nothing, counting, until the
+/// columns hold more than `limit` bytes in all. The columns' size, or why
+/// the document is refused: automerge would inflate them whole, so only a
+/// saved form whose size is known to be bounded is given to it.
+pub fn check_size(bytes: &[u8], limit: u64) -> Result<u64, String> {
     let mut r = Reader(bytes);
     if r.take(4)? != MAGIC {
         return Err("not an automerge chunk".into());
@@ -108,15 +121,33 @@ pub fn check_uncompressed(bytes: &[u8]) -> Result<(), String> {
     }
     let heads = r.leb()?;
     r.take(heads.saturating_mul(32))?;
-    for _columns in ["change", "op"] {
+    // The change columns' data comes first, then the op columns'.
+    let mut columns = Vec::new();
+    for _list in ["change", "op"] {
         for _ in 0..r.leb()? {
-            if r.leb()? & DEFLATE != 0 {
-                return Err("a saved document with compressed columns".into());
-            }
-            r.leb()?; // the column's length
+            let spec = r.leb()?;
+            columns.push((spec & DEFLATE != 0, r.leb()?));
         }
     }
-    Ok(())
+    let mut size = 0u64;
+    for (deflated, len) in columns {
+        let data = r.take(len)?;
+        size += if deflated {
+            use std::io::Read;
+            let left = limit.saturating_sub(size);
+            let mut inflated = flate2::bufread::DeflateDecoder::new(data).take(left + 1);
+            std::io::copy(&mut inflated, &mut std::io::sink())
+                .map_err(|_| "a column that does not inflate".to_string())?
+        } else {
+            len
+        };
+        if size > limit {
+            return Err(format!(
+                "a saved document of more than {limit} bytes once inflated"
+            ));
+        }
+    }
+    Ok(size)
 }
 
 /// What is left to read.
@@ -164,14 +195,27 @@ mod tests {
     }
 
     #[test]
-    fn an_uncompressed_document_passes_and_a_compressed_one_does_not() {
+    fn a_document_is_measured_inflated_and_refused_over_the_limit() {
         let doc = doc();
-        assert_eq!(check_uncompressed(&doc.save_nocompress()), Ok(()));
+        let plain = doc.save_nocompress();
         let compressed = doc.save();
-        assert!(compressed.len() < doc.save_nocompress().len());
-        assert_eq!(
-            check_uncompressed(&compressed).unwrap_err(),
-            "a saved document with compressed columns"
+        assert!(compressed.len() < plain.len() / 2);
+        let size = check_size(&plain, 1 << 20).unwrap();
+        assert_eq!(check_size(&compressed, 1 << 20), Ok(size));
+        assert!(size > 4096);
+        assert!(check_size(&compressed, size - 1).is_err());
+        assert!(check_size(&plain, size - 1).is_err());
+        // The bomb: 64 MiB of one letter in about 64 KiB.
+        let mut big = Automerge::new();
+        let mut tx = big.transaction();
+        tx.put(ROOT, "summary", "a".repeat(64 << 20)).unwrap();
+        tx.commit();
+        let bomb = big.save();
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        assert!(
+            check_size(&bomb, 16 << 20)
+                .unwrap_err()
+                .contains("inflated")
         );
     }
 
@@ -194,12 +238,12 @@ mod tests {
 
     #[test]
     fn anything_else_or_anything_cut_short_is_refused() {
-        let saved = doc().save_nocompress();
+        let saved = doc().save();
         for cut in 0..saved.len() {
-            assert!(check_uncompressed(&saved[..cut]).is_err(), "cut at {cut}");
+            assert!(check_size(&saved[..cut], 1 << 20).is_err(), "cut at {cut}");
         }
         let change = doc().get_last_local_change().unwrap();
-        assert!(check_uncompressed(change.raw_bytes()).is_err());
-        assert!(check_uncompressed(&[0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 0, 0xff]).is_err());
+        assert!(check_size(change.raw_bytes(), 1 << 20).is_err());
+        assert!(check_size(&[0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 0, 0xff], 1 << 20).is_err());
     }
 }
