@@ -1,7 +1,10 @@
 //! Receiving changes. Everything that arrives from elsewhere (a peer, later a
 //! bundle) goes through [`apply`], in one store transaction:
 //!
-//! 1. **Signature**: the change must verify (see [`crate::trust`]).
+//! 1. **Signature**: the change must verify (see [`crate::trust`]). A
+//!    document sent whole ([`open_all`]) is loaded, its size bounded first,
+//!    and its one change read back out and its signature checked; the
+//!    loaded document is that change's first state.
 //! 2. **Permission**: its signer must be allowed to write the document. An
 //!    organisation profile may be written only by the nodes it lists (its
 //!    first change by a node it lists once applied); any other entry only by
