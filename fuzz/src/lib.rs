@@ -102,17 +102,6 @@ pub fn wire(data: &[u8]) {
     if let Ok(r) = wire::decode::<Response>(data) {
         let _ = r.check();
     }
-    // Version 3 answers: the same, and then documents sent whole.
-    if let Ok(r) = wire::decode_response(data, wire::Version::V3) {
-        let _ = r.check();
-        if let Response::Changes { saved, .. } = &r {
-            for s in saved {
-                let _ = convene_node::trust::saved::check_size(&s.saved, 1 << 20);
-            }
-        }
-        let again = wire::encode_response(r, wire::Version::V3);
-        wire::decode_response(&again, wire::Version::V3).expect("an encoded answer decodes");
-    }
 
     // The codec: the same bytes as a stream (length prefix included).
     let protocol = StreamProtocol::new(wire::PROTOCOL);

@@ -1,10 +1,7 @@
 //! Receiving changes. Everything that arrives from elsewhere (a peer, later a
 //! bundle) goes through [`apply`], in one store transaction:
 //!
-//! 1. **Signature**: the change must verify (see [`crate::trust`]). A
-//!    document sent whole ([`open_all`]) is loaded, its size bounded first,
-//!    and its one change read back out and its signature checked; the
-//!    loaded document is that change's first state.
+//! 1. **Signature**: the change must verify (see [`crate::trust`]).
 //! 2. **Permission**: its signer must be allowed to write the document. An
 //!    organisation profile may be written only by the nodes it lists (its
 //!    first change by a node it lists once applied); any other entry only by
@@ -28,16 +25,15 @@
 mod parallel;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use automerge::{Automerge, Change, ChangeHash};
 use convene_model::{Charter, Claim, DocumentId, Header, Kind, OrgId, Organisation};
 
 use crate::error::NodeError;
 use crate::node::{ApplyReport, OnProgress, Rejection};
-use crate::store::{Awaits, Derived, LogEntry, Store, StoredTombstone, Writer};
+use crate::store::{Awaits, LogEntry, Store, StoredTombstone, Writer};
 use crate::trust::membership::{self, ClaimFault, Membership};
-use crate::trust::{SavedDoc, SignedChange, Tombstone};
+use crate::trust::{SignedChange, Tombstone};
 
 type Batch = Vec<(SignedChange, Change)>;
 
@@ -46,35 +42,21 @@ type Batch = Vec<(SignedChange, Change)>;
 /// the scratch documents held at once.
 const AHEAD: usize = 64;
 
-/// A new document with its first change applied, the rules read from it,
-/// and its index rows should it be stored as it is (or why that failed):
-/// worked out ahead, on any core, before the document is known to be new,
-/// and used only if it is.
-type FirstState = Result<(Automerge, Rules, Derived), String>;
+/// A new document with its first change applied, and the rules read from
+/// it (or why that failed): worked out ahead, before the document is known
+/// to be new, and used only if it is.
+type FirstState = Result<(Automerge, Rules), String>;
 
-fn first_state(doc: DocumentId, root: &Change) -> FirstState {
+fn first_state(root: &Change) -> FirstState {
     let mut scratch = Automerge::new();
     apply_received(&mut scratch, vec![root.clone()])?;
-    ready(doc, scratch)
+    let rules = Rules::of(&scratch)?;
+    Ok((scratch, rules))
 }
 
-/// A document's first state, read.
-fn ready(doc: DocumentId, state: Automerge) -> FirstState {
-    let rules = Rules::of(&state)?;
-    let derived = Derived::of(doc, &state);
-    Ok((state, rules, derived))
-}
-
-/// A document's changes that this node does not store yet, whether it
-/// has the document at all, and its first state if that came ready (the
-/// document was sent whole: see [`open_all`]).
-type Fresh = (DocumentId, Batch, bool, Option<FirstState>);
-
-/// Documents sent whole, loaded: the hash of the one change each holds,
-/// and the document with its rules (the first state of a new document
-/// whose first change is that one).
-#[derive(Default)]
-pub(crate) struct Seeds(BTreeMap<DocumentId, (ChangeHash, FirstState)>);
+/// A document's changes that this node does not store yet, and whether it
+/// has the document at all.
+type Fresh = (DocumentId, Batch, bool);
 
 /// Up to [`AHEAD`] documents of `round` with changes this node does not
 /// store yet. What is stored already (the same change fetched from two
@@ -84,7 +66,6 @@ pub(crate) struct Seeds(BTreeMap<DocumentId, (ChangeHash, FirstState)>);
 fn next_chunk(
     w: &Writer<'_>,
     round: &mut impl Iterator<Item = (DocumentId, Batch)>,
-    seeds: &mut Seeds,
     report: &mut ApplyReport,
     skipped: &mut dyn FnMut(),
 ) -> Result<Vec<Fresh>, NodeError> {
@@ -106,31 +87,21 @@ fn next_chunk(
             continue;
         }
         let known = w.kind_of(doc)?.is_some();
-        // A document sent whole is the first state of its one change.
-        let seed = seeds.0.remove(&doc).and_then(|(root, state)| {
-            let fits = !known && only_root(&new).is_some_and(|c| c.hash() == root);
-            fits.then_some(state)
-        });
-        chunk.push((doc, new, known, seed));
+        chunk.push((doc, new, known));
     }
     Ok(chunk)
 }
 
 /// The chunk with each new document's first state, worked out on every
-/// core unless it came ready (none for a document this node has).
-fn with_first_states(mut chunk: Vec<Fresh>) -> (Vec<Fresh>, Vec<Option<FirstState>>) {
-    let mut firsts = parallel::map(&chunk, |(doc, batch, known, seed)| {
-        if *known || seed.is_some() {
+/// core (none for a document this node has).
+fn with_first_states(chunk: Vec<Fresh>) -> (Vec<Fresh>, Vec<Option<FirstState>>) {
+    let firsts = parallel::map(&chunk, |(_, batch, known)| {
+        if *known {
             None
         } else {
-            only_root(batch).map(|root| first_state(*doc, root))
+            only_root(batch).map(first_state)
         }
     });
-    for (fresh, first) in chunk.iter_mut().zip(&mut firsts) {
-        if let Some(seed) = fresh.3.take() {
-            *first = Some(seed);
-        }
-    }
     (chunk, firsts)
 }
 
@@ -156,63 +127,6 @@ pub(crate) type Verified = Vec<(SignedChange, Result<Change, String>)>;
 pub(crate) fn verify_all(changes: Vec<SignedChange>) -> Verified {
     let verdicts = parallel::map(&changes, |c| c.verify().map_err(|e| e.to_string()));
     changes.into_iter().zip(verdicts).collect()
-}
-
-/// Loads documents sent whole, on every core, and reads the one change
-/// each holds back out of it with its signature checked
-/// ([`crate::trust::saved`]): the changes as [`verify_all`] gives them, and
-/// the loaded documents as the first states of those changes. A document
-/// that fails is rejected in the name of the change it claimed to hold.
-///
-/// `budget` is what the documents of one answer may still hold once
-/// inflated ([`crate::trust::saved::check_size`]); each takes its share.
-pub(crate) fn open_all(saved: Vec<SavedDoc>, budget: &AtomicU64) -> (Verified, Seeds) {
-    let opened = parallel::map(&saved, |s| {
-        open(s, budget).map(|(signed, change, state)| (signed, change, ready(s.doc, state)))
-    });
-    let mut verified = Verified::new();
-    let mut seeds = Seeds::default();
-    for (s, opened) in saved.iter().zip(opened) {
-        match opened {
-            Ok((signed, change, first)) => {
-                seeds.0.insert(s.doc, (change.hash(), first));
-                verified.push((signed, Ok(change)));
-            }
-            Err(e) => verified.push((s.unread(), Err(format!("sent whole: {e}")))),
-        }
-    }
-    (verified, seeds)
-}
-
-/// One document sent whole: loaded (automerge checks that its changes
-/// hash to its heads), its one change read out, and that change's
-/// signature checked.
-fn open(s: &SavedDoc, budget: &AtomicU64) -> Result<(SignedChange, Change, Automerge), String> {
-    use crate::trust::saved::{MAX_INFLATED, check_size};
-    let left = budget.load(Ordering::Relaxed);
-    let size = check_size(&s.saved, left.min(MAX_INFLATED))?;
-    budget.fetch_sub(size.min(left), Ordering::Relaxed);
-    let (state, mut changes) = catch_quietly(|| {
-        let state = Automerge::load(&s.saved)?;
-        let changes = state.get_changes(&[]);
-        Ok::<_, automerge::AutomergeError>((state, changes))
-    })
-    .map_err(|_| "it made automerge panic".to_string())?
-    .map_err(|e| format!("it does not load: {e}"))?;
-    let change = match (changes.pop(), changes.is_empty()) {
-        (Some(change), true) => change,
-        _ => return Err(format!("it holds {} changes, not one", changes.len() + 1)),
-    };
-    let signed = SignedChange {
-        doc: s.doc,
-        hash: change.hash().0,
-        bytes: change.raw_bytes().to_vec(),
-        signer: s.signer,
-        signature: s.signature,
-    };
-    crate::trust::saved::check_bytes(&signed)?;
-    signed.verify_signature().map_err(|e| e.to_string())?;
-    Ok((signed, change, state))
 }
 
 /// Who may write a document, read from its state.
@@ -399,7 +313,6 @@ pub(crate) fn apply(
     store: &mut Store,
     sender: &str,
     incoming: Verified,
-    mut seeds: Seeds,
     tombstones: Vec<Tombstone>,
     now: i64,
     on: OnProgress<'_>,
@@ -463,13 +376,9 @@ pub(crate) fn apply(
                         scope.spawn(move || with_first_states(chunk)),
                     )),
                 };
-                let mut ahead = start(next_chunk(
-                    w,
-                    &mut round,
-                    &mut seeds,
-                    &mut report,
-                    &mut || count(&mut done),
-                )?);
+                let mut ahead = start(next_chunk(w, &mut round, &mut report, &mut || {
+                    count(&mut done)
+                })?);
                 while let Some(working) = ahead.take() {
                     let (chunk, firsts) = match working {
                         Ahead::Ready(done) => done,
@@ -477,14 +386,10 @@ pub(crate) fn apply(
                             .join()
                             .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
                     };
-                    ahead = start(next_chunk(
-                        w,
-                        &mut round,
-                        &mut seeds,
-                        &mut report,
-                        &mut || count(&mut done),
-                    )?);
-                    for ((doc, batch, _, _), first) in chunk.into_iter().zip(firsts) {
+                    ahead = start(next_chunk(w, &mut round, &mut report, &mut || {
+                        count(&mut done)
+                    })?);
+                    for ((doc, batch, _), first) in chunk.into_iter().zip(firsts) {
                         apply_doc(w, members.as_ref(), doc, batch, first, now, &mut report)?;
                         count(&mut done);
                     }
@@ -611,7 +516,7 @@ fn apply_doc(
 
     // For a new document, its first change is applied once, here, and the
     // state kept if the change is accepted.
-    let mut first_state_kept: Option<(Automerge, ChangeHash, Derived)> = None;
+    let mut first_state_kept: Option<(Automerge, ChangeHash)> = None;
     let rules = match &existing {
         Some(s) => Rules::of(s),
         None => {
@@ -624,9 +529,9 @@ fn apply_doc(
                 }
                 [(signed, root)] => {
                     // Worked out ahead for the same root, or now.
-                    let made = first.unwrap_or_else(|| first_state(doc, root));
-                    made.and_then(|(scratch, rules, derived)| {
-                        first_state_kept = Some((scratch, root.hash(), derived));
+                    let made = first.unwrap_or_else(|| first_state(root));
+                    made.and_then(|(scratch, rules)| {
+                        first_state_kept = Some((scratch, root.hash()));
                         let expected = if rules.kind == Some(Kind::Organisation) {
                             crate::trust::org_id(&signed.signer)
                         } else {
@@ -800,7 +705,7 @@ fn apply_doc(
         .any(|s| matches!(s, Seat::Editor | Seat::Other));
     let owner_editors = if owners && others {
         let (mut trial, skip) = match &first_state_kept {
-            Some((scratch, root, _)) => (scratch.clone(), Some(*root)),
+            Some((scratch, root)) => (scratch.clone(), Some(*root)),
             None => (state.clone(), None),
         };
         let theirs: Vec<Change> = new
@@ -857,11 +762,11 @@ fn apply_doc(
         return Ok(());
     }
 
-    let (mut next, skip, derived) = match first_state_kept {
-        Some((scratch, root, derived)) if permitted.iter().any(|(_, c)| c.hash() == root) => {
-            (scratch, Some(root), Some(derived))
+    let (mut next, skip) = match first_state_kept {
+        Some((scratch, root)) if permitted.iter().any(|(_, c)| c.hash() == root) => {
+            (scratch, Some(root))
         }
-        _ => (state.clone(), None, None),
+        _ => (state.clone(), None),
     };
     let decoded: Vec<Change> = permitted
         .iter()
@@ -898,11 +803,7 @@ fn apply_doc(
     if !applied.is_empty() {
         let signed: Vec<SignedChange> = applied.into_iter().map(|(s, _)| s).collect();
         report.applied += signed.len();
-        match derived {
-            // The first state as it was worked out: its rows were too.
-            Some(derived) if only_first => w.put_derived(doc, &signed, now, derived)?,
-            _ => w.put(doc, &next, &signed, now)?,
-        };
+        w.put(doc, &next, &signed, now)?;
         report.changed.push(doc);
     }
     Ok(())

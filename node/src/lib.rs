@@ -8,11 +8,9 @@
 //!   snapshots, the `docs`/`terms`/`fts` indexes, numbered migrations.
 //! - [`trust`]: the node's Ed25519 [`Identity`] (also its libp2p PeerId) and
 //!   [`SignedChange`]s: every change is stored and sent with a signature over
-//!   (document id, change hash); documents sent whole in place of their
-//!   one change, and the bounded check of their size (`trust::saved`);
-//!   membership from the charter, join claims and the consent of
-//!   organisations' profiles (`trust::membership`).
-//! - [`sync`]: the sync protocol `/convene/sync/3` as a sans-IO state
+//!   (document id, change hash); membership from the charter, join claims
+//!   and the consent of organisations' profiles (`trust::membership`).
+//! - [`sync`]: the sync protocol `/convene/sync/2` as a sans-IO state
 //!   machine (catalogue, range reconciliation, sessions, the per-node
 //!   service), testable without sockets.
 //! - [`net`]: libp2p: transports (relayed connections included),
@@ -29,9 +27,8 @@
 //!   dialling members, relay reservations), and the local web app and
 //!   JSON API (`daemon::web`).
 //! - `apply`: receiving changes: signature, permission (who may write
-//!   which document), apply, store; documents sent whole are loaded and
-//!   their change read back out, on every core; what cannot be judged yet
-//!   waits, in its sender's bounded share of the `pending` table.
+//!   which document), apply, store; what cannot be judged yet waits, in
+//!   its sender's bounded share of the `pending` table.
 //! - [`blobs`]: attachment bytes in a content-addressed folder beside the
 //!   store (`files/ab/cdef…`), written whole or not at all; `attach` is
 //!   [`Node`]'s API over it (attach, list, save, drop what erasure left

@@ -1,7 +1,7 @@
 //! libp2p: the transport stack, the behaviours and the sync protocol's
 //! codec. Nothing here decides *what* to sync; that is [`crate::sync`].
 //!
-//! - [`codec`]: length-prefixed postcard frames for `/convene/sync/3`, with
+//! - [`codec`]: length-prefixed postcard frames for `/convene/sync/2`, with
 //!   a size cap checked before reading and byte counters.
 //! - [`behaviour`]: TCP + Noise + Yamux, QUIC and relayed connections;
 //!   connection limits, identify, mDNS (optional), request-response

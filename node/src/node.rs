@@ -7,9 +7,7 @@
 //! public key), signed, and stored in one transaction with the refreshed
 //! indexes (see [`crate::store`]).
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use automerge::transaction::CommitOptions;
@@ -21,7 +19,7 @@ use convene_model::{
 
 use crate::error::NodeError;
 use crate::store::{Filter, Hit, Indexed, Listed, Resolve, Store, StoreError};
-use crate::trust::{Identity, NodeId, SavedDoc, SignedChange, Tombstone};
+use crate::trust::{Identity, NodeId, SignedChange, Tombstone};
 
 /// File names inside a home.
 pub const KEY_FILE: &str = "node.key";
@@ -111,25 +109,6 @@ pub struct ApplyReport {
     pub refused_erased: usize,
     /// Entries erased by tombstones received in this batch.
     pub erased: Vec<DocumentId>,
-}
-
-/// Documents sent whole opened in one piece (see [`Node::apply_from`]):
-/// enough to keep the cores busy, few enough that the first piece is
-/// stored soon and the next opened meanwhile.
-const OPENED_AT_ONCE: usize = 128;
-
-impl ApplyReport {
-    /// Adds what another batch did.
-    pub fn absorb(&mut self, r: ApplyReport) {
-        self.applied += r.applied;
-        self.already_had += r.already_had;
-        self.waiting += r.waiting;
-        self.set_aside.extend(r.set_aside);
-        self.rejected.extend(r.rejected);
-        self.changed.extend(r.changed);
-        self.refused_erased += r.refused_erased;
-        self.erased.extend(r.erased);
-    }
 }
 
 /// A refused change.
@@ -711,7 +690,6 @@ impl Node {
         self.apply_verified_from(
             LOCAL_SENDER,
             crate::apply::verify_all(changes),
-            Default::default(),
             tombstones,
             on,
         )
@@ -725,49 +703,14 @@ impl Node {
         from: &NodeId,
         changes: Vec<SignedChange>,
         tombstones: Vec<Tombstone>,
-        saved: Vec<SavedDoc>,
     ) -> Result<ApplyReport, NodeError> {
         let from = from.to_string();
-        let mut verified = crate::apply::verify_all(changes);
-        // Documents sent whole are opened a piece at a time: the next piece
-        // on the other cores while this one is checked and stored here.
-        // Organisation profiles come first, so that entries seldom wait for
-        // a profile in a later piece (they would be taken from the waiting
-        // room when it came).
-        let mut saved = saved;
-        saved.sort_by_key(|s| crate::trust::org_id(&s.signer) != s.doc);
-        let mut pieces = VecDeque::new();
-        while !saved.is_empty() {
-            let rest = saved.split_off(saved.len().min(OPENED_AT_ONCE));
-            pieces.push_back(std::mem::replace(&mut saved, rest));
-        }
-        let budget = AtomicU64::new(crate::trust::saved::MAX_INFLATED_PER_ANSWER);
-        let budget = &budget;
-        let (opened, mut seeds) =
-            crate::apply::open_all(pieces.pop_front().unwrap_or_default(), budget);
-        verified.extend(opened);
-        let mut tombstones = Some(tombstones);
-        let mut report = ApplyReport::default();
-        std::thread::scope(|scope| {
-            loop {
-                let next = pieces
-                    .pop_front()
-                    .map(|piece| scope.spawn(move || crate::apply::open_all(piece, budget)));
-                report.absorb(self.apply_verified_from(
-                    &from,
-                    std::mem::take(&mut verified),
-                    std::mem::take(&mut seeds),
-                    tombstones.take().unwrap_or_default(),
-                    &mut |_, _| {},
-                )?);
-                let Some(next) = next else {
-                    return Ok(report);
-                };
-                (verified, seeds) = next
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            }
-        })
+        self.apply_verified_from(
+            &from,
+            crate::apply::verify_all(changes),
+            tombstones,
+            &mut |_, _| {},
+        )
     }
 
     /// [`Node::apply_with_progress`] for changes already verified, read
@@ -778,14 +721,13 @@ impl Node {
         tombstones: Vec<Tombstone>,
         on: OnProgress<'_>,
     ) -> Result<ApplyReport, NodeError> {
-        self.apply_verified_from(BUNDLE_SENDER, changes, Default::default(), tombstones, on)
+        self.apply_verified_from(BUNDLE_SENDER, changes, tombstones, on)
     }
 
     fn apply_verified_from(
         &mut self,
         from: &str,
         changes: crate::apply::Verified,
-        seeds: crate::apply::Seeds,
         tombstones: Vec<Tombstone>,
         on: OnProgress<'_>,
     ) -> Result<ApplyReport, NodeError> {
@@ -799,7 +741,6 @@ impl Node {
             &mut self.store,
             from,
             changes,
-            seeds,
             tombstones,
             now().millis(),
             on,

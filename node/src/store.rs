@@ -46,7 +46,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 
 pub use audit::{Awaits, LogEntry, MAX_PENDING, PendingLimits};
 pub use erasure::StoredTombstone;
-pub use index::{Derived, Indexed};
+pub use index::Indexed;
 pub use peers::{PeerRecord, PeerUpdate};
 pub use query::{Filter, Hit, Listed, Resolve};
 
@@ -380,22 +380,6 @@ impl Store {
         load(&self.conn, doc)
     }
 
-    /// A document's saved form as stored (empty for an erased entry), if
-    /// its heads are exactly `heads` (sorted): read together, so the two
-    /// always agree.
-    pub fn snapshot_at(
-        &self,
-        doc: DocumentId,
-        heads: &[[u8; 32]],
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let found: Option<(Vec<u8>, Vec<u8>)> = self
-            .conn
-            .prepare_cached("SELECT heads, snapshot FROM docs WHERE doc = ?1")?
-            .query_row([doc.as_bytes().as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        Ok(found.and_then(|(stored, snapshot)| (stored == heads.concat()).then_some(snapshot)))
-    }
-
     /// Every stored change with when this node stored it, in arrival order.
     pub fn all_changes_received(&self) -> Result<Vec<(SignedChange, i64)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
@@ -663,18 +647,6 @@ impl Writer<'_> {
         new: &[SignedChange],
         now_ms: i64,
     ) -> Result<Indexed, StoreError> {
-        self.put_derived(doc, new, now_ms, index::Derived::of(doc, state))
-    }
-
-    /// [`Writer::put`] with the document's rows worked out already (from
-    /// its new state, on another thread).
-    pub fn put_derived(
-        &self,
-        doc: DocumentId,
-        new: &[SignedChange],
-        now_ms: i64,
-        derived: index::Derived,
-    ) -> Result<Indexed, StoreError> {
         let mut insert = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO changes (doc, hash, bytes, signer, sig, received)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -690,7 +662,7 @@ impl Writer<'_> {
                 now_ms
             ])?;
         }
-        index::write(&self.tx, doc, derived)
+        index::reindex(&self.tx, doc, state)
     }
 }
 

@@ -1,4 +1,4 @@
-//! The sync protocol `/convene/sync/3` as a sans-IO state machine: no
+//! The sync protocol `/convene/sync/2` as a sans-IO state machine: no
 //! sockets, no clock, no async. The libp2p event loop (`daemon`) and tests
 //! drive it the same way.
 //!

@@ -6,8 +6,6 @@
 //!   hash). Verification recomputes the hash from the bytes, so neither the
 //!   change nor the signature can be altered without detection.
 //!
-//! - [`saved`]: a document sent whole in place of its one change, and the
-//!   check that its saved form is uncompressed.
 //! - [`tombstone`]: a signed order to erase an entry everywhere.
 //! - [`membership`]: who belongs to the community, from the charter and
 //!   newcomers' join claims.
@@ -18,7 +16,6 @@
 
 pub mod keys;
 pub mod membership;
-pub mod saved;
 pub mod signature;
 pub mod tombstone;
 
@@ -39,6 +36,5 @@ pub fn entry_id(hash: &[u8; 32]) -> DocumentId {
     DocumentId::from_slice(&hash[..16]).expect("16 bytes")
 }
 pub use membership::Membership;
-pub use saved::SavedDoc;
 pub use signature::{SignatureError, SignedChange};
 pub use tombstone::Tombstone;

@@ -1,6 +1,6 @@
 //! The daemon's event loop over real libp2p connections on loopback, in one
 //! process: catch-up and live propagation through the `Client` API, and
-//! hostile peers that speak `/convene/sync/3`: with garbage, with an
+//! hostile peers that speak `/convene/sync/2`: with garbage, with an
 //! oversized frame, never answering, or flooding requests.
 
 use std::time::{Duration, Instant};
@@ -195,7 +195,7 @@ async fn nodes_sync_over_quic_too() {
     assert!(Node::open(b_dir.path()).unwrap().get(id).is_ok());
 }
 
-/// A libp2p peer that speaks `/convene/sync/3` with the node's own codec,
+/// A libp2p peer that speaks `/convene/sync/2` with the node's own codec,
 /// for tests that play a misbehaving member.
 fn raw_peer() -> libp2p::Swarm<request_response::Behaviour<SyncCodec>> {
     peer_speaking(
@@ -337,49 +337,4 @@ async fn a_peer_that_floods_requests_is_refused_then_disconnected() {
         sent < 20_000,
         "disconnected quickly: {sent} sent, {acked} acked, {refused} refused"
     );
-}
-
-/// A node of the previous release speaks only `/convene/sync/2`: asked by
-/// it for a document of one change that it lacks, this release sends the
-/// change itself (which verifies), never the saved form that version 3
-/// would carry.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_of_the_previous_release_is_sent_changes_it_can_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let id = init(dir.path(), "Source").publish(entry("Kept")).unwrap();
-    let (_source, addr) = start(dir.path()).await;
-    let mut old = raw_peer();
-    old.dial(addr).unwrap();
-    let deadline = Duration::from_secs(30);
-    let answer = tokio::time::timeout(deadline, async {
-        loop {
-            match old.select_next_some().await {
-                SwarmEvent::ConnectionEstablished { peer_id, .. } => {
-                    let request = Request::GetChanges {
-                        docs: vec![convene_node::sync::wire::DocHeads {
-                            doc: *id.as_bytes(),
-                            heads: Vec::new(),
-                        }],
-                    };
-                    old.behaviour_mut()
-                        .send_request(&peer_id, Inbound::Request(request));
-                }
-                SwarmEvent::Behaviour(request_response::Event::Message {
-                    message: request_response::Message::Response { response, .. },
-                    ..
-                }) => return response,
-                _ => {}
-            }
-        }
-    })
-    .await
-    .expect("an answer");
-    let Response::Changes { changes, saved, .. } = answer else {
-        panic!("{answer:?}")
-    };
-    assert!(saved.is_empty());
-    assert_eq!(changes.len(), 1);
-    let change = convene_node::SignedChange::try_from(changes[0].clone()).unwrap();
-    assert_eq!(change.doc, id);
-    change.verify().expect("the change verifies");
 }

@@ -6,7 +6,7 @@
 //! read on its own from `/proc/<pid>/status`: the peak resident set
 //! (`VmHWM`) after the attack against the resident set before it. The
 //! attackers are bare libp2p peers (TCP, Noise, Yamux) in this process that
-//! open many `/convene/sync/3` streams, announce a large frame on each and
+//! open many `/convene/sync/2` streams, announce a large frame on each and
 //! send most of it, never the end.
 //!
 //! The other tests run the victim in this process: a stranger is not

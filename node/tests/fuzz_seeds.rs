@@ -179,7 +179,6 @@ fn write_the_fuzz_seed_corpus() {
             unknown: vec![[3; 16]],
             truncated: Vec::new(),
             erased: Vec::new(),
-            saved: Vec::new(),
         },
         Response::Applied {
             applied: 1,

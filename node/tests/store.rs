@@ -713,15 +713,13 @@ fn one_sender_cannot_fill_the_waiting_room_for_the_others() {
     let flooder = Identity::generate().node_id();
     let member = Identity::generate().node_id();
     let flood = waiting(&mut a, 25);
-    let report = b
-        .apply_from(&flooder, flood, Vec::new(), Vec::new())
-        .unwrap();
+    let report = b.apply_from(&flooder, flood, Vec::new()).unwrap();
     assert_eq!(report.waiting, 10, "the flooder's share is full");
     assert_eq!(report.rejected.len(), 15);
     assert_eq!(b.store().pending_count().unwrap(), 10);
     // Another peer's out-of-order changes still find room.
     let own = waiting(&mut a, 3);
-    let report = b.apply_from(&member, own, Vec::new(), Vec::new()).unwrap();
+    let report = b.apply_from(&member, own, Vec::new()).unwrap();
     assert_eq!(report.waiting, 3, "{:?}", report.rejected);
     assert!(report.rejected.is_empty());
 
@@ -733,9 +731,7 @@ fn one_sender_cannot_fill_the_waiting_room_for_the_others() {
         bytes_per_sender: 2000,
     });
     let big = Identity::generate().node_id();
-    let report = b
-        .apply_from(&big, waiting(&mut a, 40), Vec::new(), Vec::new())
-        .unwrap();
+    let report = b.apply_from(&big, waiting(&mut a, 40), Vec::new()).unwrap();
     assert!(
         report.waiting > 0 && report.waiting < 40,
         "{}",

@@ -710,17 +710,7 @@ fn an_expired_invite_is_refused() {
 
 #[test]
 fn a_catch_up_from_a_community_of_many_organisations_sets_each_early_change_aside_exactly_once() {
-    early_changes_set_aside(wire::Version::V2);
-    early_changes_set_aside(wire::Version::V3);
-}
-
-/// With version 2 every change comes in one answer and is applied in one
-/// batch; with version 3 most documents come whole and are stored a piece
-/// at a time, so a change whose authority came in an earlier piece need
-/// not wait at all: none waits more than once.
-fn early_changes_set_aside(version: wire::Version) {
     let mut net = Net::new();
-    net.version = version;
     let steward = net.add("Steward Trust");
     net.node_mut(steward).create_community("Boost").unwrap();
     let orgs = 6;
@@ -759,17 +749,11 @@ fn early_changes_set_aside(version: wire::Version) {
     // mean the changes were applied out of order or the count is lost).
     let changes = net.node(steward).store().all_changes().unwrap().len();
     assert!(changes > orgs * per_org);
-    let once = orgs * (per_org + 1);
-    if version == wire::Version::V2 {
-        assert_eq!(
-            waited, once,
-            "set-asides of {changes} changes: each of the members' entries and profiles once"
-        );
-    } else {
-        assert!(waited <= once, "{waited} set-asides");
-        assert!(net.whole > orgs * per_org, "{} sent whole", net.whole);
-    }
-    assert_eq!(net.node(newcomer).store().pending_count().unwrap(), 0);
+    assert_eq!(
+        waited,
+        orgs * (per_org + 1),
+        "set-asides of {changes} changes: each of the members' entries and profiles once"
+    );
 }
 
 /// Issue 13, item 5: a draft never leaves its node (not announced, not

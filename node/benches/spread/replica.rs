@@ -15,7 +15,7 @@ use convene_node::SignedChange;
 use convene_node::sync::catalogue::Class;
 use convene_node::sync::wire::{Digest, DocId, Hash, digest_of};
 use convene_node::sync::{Catalogue, CatalogueView, Fetched, Replica, ReplicaError};
-use convene_node::trust::{SavedDoc, Tombstone};
+use convene_node::trust::Tombstone;
 
 /// Who wrote each entry and who may see it: what a real node reads from
 /// the entry itself, shared here by every node of the simulation.
@@ -199,8 +199,6 @@ impl Replica for SimReplica {
         _from: &NodeId,
         changes: Vec<SignedChange>,
         _erased: Vec<Tombstone>,
-        // This replica answers with changes only, so none come whole.
-        _saved: Vec<SavedDoc>,
     ) -> Result<ApplyReport, ReplicaError> {
         let mut report = ApplyReport::default();
         let mut touched = BTreeSet::new();

@@ -70,13 +70,53 @@ pub enum FileResponse {
     /// checks it against the entry, never takes it as given).
     Range {
         size: u64,
-        #[serde(with = "crate::sync::wire::bytes")]
+        #[serde(with = "bytes")]
         encoded: Vec<u8>,
     },
     /// Not held here, or not for you, or no such file: one answer for all.
     NotHeld,
     /// Too many of your requests at once; ask again later.
     Busy,
+}
+
+/// `encoded` as one byte string rather than a sequence of `u8`s: in
+/// postcard both are the length and then the bytes (the wire is the same),
+/// but a sequence is written and read one element at a time, which cost
+/// the fetching node about 8% of its CPU on a large download.
+mod bytes {
+    use serde::{Deserializer, Serializer, de};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl<'de> de::Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+
+            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some(b) = seq.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_byte_buf(Bytes)
+    }
 }
 
 /// A request the fetcher wants sent.

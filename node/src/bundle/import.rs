@@ -251,9 +251,16 @@ impl Node {
     }
 }
 
-fn merge(into: &mut Imported, mut r: ApplyReport) {
+fn merge(into: &mut Imported, r: ApplyReport) {
+    let sum = &mut into.report;
+    sum.applied += r.applied;
+    sum.already_had += r.already_had;
+    sum.waiting += r.waiting;
+    sum.set_aside.extend(r.set_aside);
+    sum.refused_erased += r.refused_erased;
     into.rejected += r.rejected.len();
-    let room = MAX_LISTED_REJECTIONS.saturating_sub(into.report.rejected.len());
-    r.rejected.truncate(room);
-    into.report.absorb(r);
+    let room = MAX_LISTED_REJECTIONS.saturating_sub(sum.rejected.len());
+    sum.rejected.extend(r.rejected.into_iter().take(room));
+    sum.changed.extend(r.changed);
+    sum.erased.extend(r.erased);
 }

@@ -19,7 +19,7 @@ use super::gate::Gate;
 use super::guard::{Caps, Guarded};
 use super::members_only::{MembersOnly, Roster};
 use super::relayed::{Counted, RelayedBytes};
-use crate::sync::wire::{PROTOCOL, PROTOCOL_V2};
+use crate::sync::wire::PROTOCOL;
 
 /// Connections anyone may have with this node; members are exempt (the
 /// event loop lists them as bypassed once it knows them).
@@ -38,7 +38,7 @@ pub struct Behaviour {
     /// Caps on connections for everyone but members: asked first, so a
     /// connection over them is refused before anything else sees it.
     pub limits: connection_limits::Behaviour,
-    /// `/convene/sync/3` (and 2), behind bans and the strangers' caps.
+    /// `/convene/sync/2`, behind bans and the strangers' caps.
     pub sync: Guarded,
     /// `/convene/files/1`: attachment content in verified ranges. Banned
     /// peers never get this far (the guard refuses their connections), and
@@ -170,14 +170,10 @@ pub fn build_swarm(
             };
             let sync = request_response::Behaviour::with_codec(
                 codec,
-                // The newest first: libp2p picks the first both sides
-                // speak, so a node of the previous release gets version 2.
-                [PROTOCOL, PROTOCOL_V2].map(|p| {
-                    (
-                        libp2p::StreamProtocol::new(p),
-                        request_response::ProtocolSupport::Full,
-                    )
-                }),
+                [(
+                    libp2p::StreamProtocol::new(PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
                 request_response::Config::default()
                     .with_request_timeout(request_timeout)
                     .with_max_concurrent_streams(256),

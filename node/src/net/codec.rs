@@ -1,4 +1,4 @@
-//! The request-response codec for `/convene/sync/3` (and `/convene/sync/2`).
+//! The request-response codec for `/convene/sync/2`.
 //!
 //! A frame is a 4-byte big-endian length and a postcard-encoded message.
 //! A length over the sender's limit ([`MAX_MESSAGE_BYTES`] for a member, far
@@ -247,17 +247,13 @@ impl libp2p::request_response::Codec for SyncCodec {
         }
     }
 
-    async fn read_response<T>(
-        &mut self,
-        protocol: &Self::Protocol,
-        io: &mut T,
-    ) -> io::Result<Response>
+    async fn read_response<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<Response>
     where
         T: AsyncRead + Unpin + Send,
     {
         // Answers to this node's own requests: as many as it asked for.
         let bytes = read_frame(io, MAX_MESSAGE_BYTES, &self.counters).await?;
-        wire::decode_response(&bytes, wire::Version::of(protocol.as_ref())).map_err(invalid)
+        wire::decode(&bytes).map_err(invalid)
     }
 
     async fn write_request<T>(
@@ -277,15 +273,14 @@ impl libp2p::request_response::Codec for SyncCodec {
 
     async fn write_response<T>(
         &mut self,
-        protocol: &Self::Protocol,
+        _: &Self::Protocol,
         io: &mut T,
         res: Response,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        let bytes = wire::encode_response(res, wire::Version::of(protocol.as_ref()));
-        write_frame(io, &bytes, &self.counters).await
+        write_frame(io, &wire::encode(&res), &self.counters).await
     }
 }
 

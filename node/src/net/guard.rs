@@ -1,5 +1,5 @@
 //! The sync behaviour behind a guard: request-response for
-//! `/convene/sync/3` (and 2), wrapped so that each connection's codec learns its
+//! `/convene/sync/2`, wrapped so that each connection's codec learns its
 //! peer (see [`super::gate`]) and so that strangers are refused before
 //! they cost anything:
 //!

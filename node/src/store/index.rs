@@ -1,8 +1,5 @@
 //! Keeps one document's derived rows (`docs`, `terms`, `fts`, `nodes`) in
-//! step with its merged state, inside the writer's transaction. What the
-//! rows say is worked out first, from the state alone ([`Derived`], on any
-//! thread: a catch-up does it on the worker threads with each new
-//! document's first state), then written ([`write`]).
+//! step with its merged state, inside the writer's transaction.
 //!
 //! A document that does not read as a valid entry (a peer sent a change
 //! that breaks it) keeps its changes and heads, so sync still works, but is
@@ -10,7 +7,7 @@
 //! crash.
 
 use automerge::Automerge;
-use convene_model::{Attachment, Body, DocumentId, Entry, Header, SearchText, Vocabularies};
+use convene_model::{Attachment, Body, DocumentId, Entry, Header, Vocabularies};
 use rusqlite::{Connection, params};
 
 use super::StoreError;
@@ -123,91 +120,58 @@ fn read_entry(doc: DocumentId, state: &Automerge, vocab: &Vocabularies) -> Resul
     Ok(entry)
 }
 
-/// What a document's rows say, worked out from its state alone (no
-/// database), so that it can be done on any thread before the writer
-/// needs it: its heads, digest and snapshot, and the entry it reads as.
-#[derive(Debug)]
-pub struct Derived {
-    heads: Vec<u8>,
-    digest: [u8; 32],
-    snapshot: Vec<u8>,
-    parsed: Result<Entry, String>,
-    /// kind, owner, visibility, status, title, created, updated.
-    row: (&'static str, String, String, &'static str, String, i64, i64),
-    problem: Option<String>,
-    terms: Vec<(&'static str, String)>,
-    text: Option<SearchText>,
-}
-
-impl Derived {
-    pub fn of(doc: DocumentId, state: &Automerge) -> Self {
-        let (heads, digest) = heads_and_digest(doc, state);
-        let snapshot = state.save();
-        // The charter's vocabularies replace the defaults once communities exist.
-        let vocab = Vocabularies::standard();
-        let parsed = read_entry(doc, state, vocab);
-        let row = match &parsed {
-            Ok(e) => (
-                e.meta.kind.as_str(),
-                e.meta.owner.to_string(),
-                e.meta.visibility.to_string(),
-                e.meta.status.as_str(),
-                e.body.title().to_string(),
-                e.meta.created.millis(),
-                e.meta.updated.millis(),
-            ),
-            // Not an entry this version can show (a kind or field a newer
-            // Convene made, or a body that does not check here): it stays out
-            // of every list (no kind), but what it says about its owner,
-            // audience and status still decides who it is passed on to, so a
-            // newer kind reaches the members that may see it through nodes
-            // that cannot show it.
-            Err(_) => match autosurgeon::hydrate::<_, Header>(state) {
-                Ok(h) => (
-                    "",
-                    h.owner.to_string(),
-                    h.visibility.to_string(),
-                    h.status.as_str(),
-                    String::new(),
-                    h.created.millis(),
-                    h.updated.millis(),
-                ),
-                Err(_) => ("", String::new(), String::new(), "", String::new(), 0, 0),
-            },
-        };
-        let problem = parsed.as_ref().err().map(|e| {
-            match autosurgeon::hydrate::<_, Header>(state) {
-                Ok(h) if h.known_kind().is_none() => format!(
-                    "a {:?}, a kind this version of Convene does not know (a newer one made it): kept and passed on, not shown",
-                    h.kind
-                ),
-                _ => e.clone(),
-            }
-        });
-        let (terms, text) = match &parsed {
-            Ok(e) => (terms(&e.body), Some(e.body.search_text(vocab))),
-            Err(_) => (Vec::new(), None),
-        };
-        Self {
-            heads,
-            digest,
-            snapshot,
-            parsed,
-            row,
-            problem,
-            terms,
-            text,
-        }
-    }
-}
-
-/// Writes a document's rows as `d` says.
-pub(super) fn write(conn: &Connection, doc: DocumentId, d: Derived) -> Result<Indexed, StoreError> {
+pub(super) fn reindex(
+    conn: &Connection,
+    doc: DocumentId,
+    state: &Automerge,
+) -> Result<Indexed, StoreError> {
+    let (heads, digest) = heads_and_digest(doc, state);
+    let snapshot = state.save();
+    // The charter's vocabularies replace the defaults once communities exist.
+    let vocab = Vocabularies::standard();
+    let parsed = read_entry(doc, state, vocab);
     let id = doc.to_string();
-    if let Some(p) = &d.problem {
+    let (kind, owner, visibility, status, title, created, updated) = match &parsed {
+        Ok(e) => (
+            e.meta.kind.as_str(),
+            e.meta.owner.to_string(),
+            e.meta.visibility.to_string(),
+            e.meta.status.as_str(),
+            e.body.title().to_string(),
+            e.meta.created.millis(),
+            e.meta.updated.millis(),
+        ),
+        // Not an entry this version can show (a kind or field a newer
+        // Convene made, or a body that does not check here): it stays out
+        // of every list (no kind), but what it says about its owner,
+        // audience and status still decides who it is passed on to, so a
+        // newer kind reaches the members that may see it through nodes
+        // that cannot show it.
+        Err(_) => match autosurgeon::hydrate::<_, Header>(state) {
+            Ok(h) => (
+                "",
+                h.owner.to_string(),
+                h.visibility.to_string(),
+                h.status.as_str(),
+                String::new(),
+                h.created.millis(),
+                h.updated.millis(),
+            ),
+            Err(_) => ("", String::new(), String::new(), "", String::new(), 0, 0),
+        },
+    };
+    let problem = parsed.as_ref().err().map(|e| {
+        match autosurgeon::hydrate::<_, Header>(state) {
+            Ok(h) if h.known_kind().is_none() => format!(
+                "a {:?}, a kind this version of Convene does not know (a newer one made it): kept and passed on, not shown",
+                h.kind
+            ),
+            _ => e.clone(),
+        }
+    });
+    if let Some(p) = &problem {
         tracing::warn!(doc = %id, problem = %p, "document is not a valid entry; kept but not indexed");
     }
-    let (kind, owner, visibility, status, title, created, updated) = d.row;
     let n: i64 = conn
         .prepare_cached(
             "INSERT INTO docs (doc, id, kind, owner, visibility, status, title, created, updated,
@@ -231,10 +195,10 @@ pub(super) fn write(conn: &Connection, doc: DocumentId, d: Derived) -> Result<In
                 title,
                 created,
                 updated,
-                d.heads,
-                d.digest.as_slice(),
-                d.snapshot,
-                d.problem
+                heads,
+                digest.as_slice(),
+                snapshot,
+                problem
             ],
             |r| r.get(0),
         )?;
@@ -242,19 +206,18 @@ pub(super) fn write(conn: &Connection, doc: DocumentId, d: Derived) -> Result<In
         .execute([n])?;
     conn.prepare_cached("DELETE FROM fts WHERE rowid = ?1")?
         .execute([n])?;
-    let entry = d.parsed.ok();
+    let entry = parsed.ok();
     if let Some(e) = &entry {
         let mut term = conn
             .prepare_cached("INSERT OR IGNORE INTO terms (field, value, n) VALUES (?1, ?2, ?3)")?;
-        for (field, value) in &d.terms {
+        for (field, value) in terms(&e.body) {
             term.execute(params![field, value, n])?;
         }
-        if let Some(text) = &d.text {
-            conn.prepare_cached(
-                "INSERT INTO fts (rowid, title, summary, body, tags, names) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![n, text.title, text.summary, text.body, text.tags, text.names])?;
-        }
+        let text = e.body.search_text(vocab);
+        conn.prepare_cached(
+            "INSERT INTO fts (rowid, title, summary, body, tags, names) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![n, text.title, text.summary, text.body, text.tags, text.names])?;
         if let Body::Organisation(o) = &e.body {
             conn.prepare_cached("DELETE FROM nodes WHERE org = ?1")?
                 .execute([&id])?;
@@ -267,8 +230,8 @@ pub(super) fn write(conn: &Connection, doc: DocumentId, d: Derived) -> Result<In
     }
     Ok(Indexed {
         entry,
-        problem: d.problem,
-        digest: d.digest,
+        problem,
+        digest,
     })
 }
 

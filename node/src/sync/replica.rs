@@ -16,7 +16,7 @@ use super::wire::{Digest, DocId, Hash};
 use crate::node::{ApplyReport, Node};
 use crate::trust::Membership;
 use crate::trust::membership::{self, check_claim};
-use crate::trust::{NodeId, SavedDoc, SignedChange, Tombstone};
+use crate::trust::{NodeId, SignedChange, Tombstone};
 
 /// The whole answer a node that is not admitted gets, whatever the reason:
 /// a stranger learns nothing about the community, its invites or whether
@@ -122,7 +122,7 @@ impl Replica for NodeReplica {
             }
         }
         self.node
-            .apply_from(peer, changes, Vec::new(), Vec::new())
+            .apply_from(peer, changes, Vec::new())
             .map_err(|e| {
                 tracing::error!(%peer, error = %e, "cannot store a join claim");
                 NOT_ADMITTED.to_string()
@@ -186,7 +186,7 @@ impl Replica for NodeReplica {
         {
             return Ok(Some(Fetched::Erased(t.tombstone)));
         }
-        let mut changes = self.changes_for(id, have)?;
+        let changes = self.changes_for(id, have)?;
         // The catalogue may be a moment behind the store (another process
         // made the entry a draft since the last refresh): the stored status
         // decides, read after the changes, so a change that made the entry
@@ -194,17 +194,6 @@ impl Replica for NodeReplica {
         let status = self.node.store().status(id).map_err(err)?;
         if status.as_deref() == Some("draft") {
             return Ok(None);
-        }
-        // A peer with none of a document of one change may be sent its
-        // saved form instead (an erased entry's is empty).
-        if have.is_empty() && changes.len() == 1 {
-            let saved = (self.node.store())
-                .snapshot_at(id, &[changes[0].hash])
-                .map_err(err)?;
-            if let Some(saved) = saved.filter(|s| !s.is_empty()) {
-                let change = changes.remove(0);
-                return Ok(Some(Fetched::Saved { change, saved }));
-            }
         }
         Ok(Some(Fetched::Changes(changes)))
     }
@@ -214,11 +203,8 @@ impl Replica for NodeReplica {
         from: &NodeId,
         changes: Vec<SignedChange>,
         erased: Vec<Tombstone>,
-        saved: Vec<SavedDoc>,
     ) -> Result<ApplyReport, ReplicaError> {
-        self.node
-            .apply_from(from, changes, erased, saved)
-            .map_err(err)
+        self.node.apply_from(from, changes, erased).map_err(err)
     }
 
     fn fresh_changes(&mut self, doc: &DocId, budget: usize) -> Option<Vec<SignedChange>> {

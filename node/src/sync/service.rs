@@ -22,11 +22,10 @@ use super::reconcile;
 use super::session::{Next, Session, SessionError, SessionProgress, SessionStats};
 use super::wire::{
     self, CHANGES_BUDGET, Digest, DocHeads, DocId, Hash, MAX_ANNOUNCE, MAX_PUSH_CHANGES,
-    MAX_SEEN_BY, PUSH_BUDGET, PeerTag, Request, Response, Violation, WireChange, WireSaved,
-    WireTombstone,
+    MAX_SEEN_BY, PUSH_BUDGET, PeerTag, Request, Response, Violation, WireChange, WireTombstone,
 };
 use crate::node::ApplyReport;
-use crate::trust::{NodeId, SavedDoc, SignedChange, Tombstone};
+use crate::trust::{NodeId, SignedChange, Tombstone};
 
 /// A failure of the node's own data layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,14 +50,12 @@ pub trait Replica {
         doc: &DocId,
         have: &[Hash],
     ) -> Result<Option<Fetched>, ReplicaError>;
-    /// Verifies and stores changes, tombstones and documents sent whole
-    /// received from `from`.
+    /// Verifies and stores changes and tombstones received from `from`.
     fn apply(
         &mut self,
         from: &NodeId,
         changes: Vec<SignedChange>,
         erased: Vec<Tombstone>,
-        saved: Vec<SavedDoc>,
     ) -> Result<ApplyReport, ReplicaError>;
     /// Admits a newcomer that sent its join claim (and profile): `Ok` with
     /// the community's name if the claim holds, `Err` with the reason.
@@ -88,13 +85,6 @@ pub trait Replica {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetched {
     Changes(Vec<SignedChange>),
-    /// A document's one change, and its saved form (automerge's document
-    /// chunk, uncompressed), which a peer that has none of the document
-    /// may be sent instead ([`crate::trust::saved`]).
-    Saved {
-        change: SignedChange,
-        saved: Vec<u8>,
-    },
     Erased(Tombstone),
 }
 
@@ -775,47 +765,29 @@ impl<R: Replica> Service<R> {
                 let mut unknown = Vec::new();
                 let mut truncated = Vec::new();
                 let mut erased = Vec::new();
-                let mut saved = Vec::new();
                 let mut size = 0usize;
                 for DocHeads { doc, heads: have } in docs {
                     if !truncated.is_empty() {
                         truncated.push(doc);
                         continue;
                     }
-                    let (found, whole) = match self.replica.fetch(&peer, &doc, &have)? {
-                        None => {
-                            unknown.push(doc);
-                            continue;
+                    match self.replica.fetch(&peer, &doc, &have)? {
+                        None => unknown.push(doc),
+                        Some(Fetched::Erased(t)) => erased.push(WireTombstone::from(&t)),
+                        Some(Fetched::Changes(found)) => {
+                            let bytes: usize = found.iter().map(|c| c.bytes.len() + 160).sum();
+                            if !changes.is_empty() && size + bytes > CHANGES_BUDGET {
+                                truncated.push(doc);
+                                continue;
+                            }
+                            size += bytes;
+                            changes.extend(found.iter().map(WireChange::from));
+                            heads.push(DocHeads {
+                                doc,
+                                heads: self.replica.heads(&doc)?,
+                            });
                         }
-                        Some(Fetched::Erased(t)) => {
-                            erased.push(WireTombstone::from(&t));
-                            continue;
-                        }
-                        Some(Fetched::Changes(found)) => (found, None),
-                        Some(Fetched::Saved { change, saved }) => (vec![change], Some(saved)),
-                    };
-                    // Either the changes or the saved form is sent,
-                    // whichever version the stream speaks: the larger counts.
-                    let bytes: usize = found.iter().map(|c| c.bytes.len() + 160).sum();
-                    let bytes = bytes.max(whole.as_ref().map_or(0, |w| w.len() + 160));
-                    if !changes.is_empty() && size + bytes > CHANGES_BUDGET {
-                        truncated.push(doc);
-                        continue;
                     }
-                    size += bytes;
-                    if let (Some(whole), [change]) = (whole, found.as_slice()) {
-                        saved.push(WireSaved {
-                            doc,
-                            signer: change.signer,
-                            signature: change.signature.to_vec(),
-                            saved: whole,
-                        });
-                    }
-                    changes.extend(found.iter().map(WireChange::from));
-                    heads.push(DocHeads {
-                        doc,
-                        heads: self.replica.heads(&doc)?,
-                    });
                 }
                 Response::Changes {
                     changes,
@@ -823,13 +795,12 @@ impl<R: Replica> Service<R> {
                     unknown,
                     truncated,
                     erased,
-                    saved,
                 }
             }
             Request::PutChanges { changes, erased } => {
                 let (signed, erased) =
                     wire::into_signed(changes, erased).map_err(Answer::Violation)?;
-                let report = self.replica.apply(&peer, signed, erased, Vec::new())?;
+                let report = self.replica.apply(&peer, signed, erased)?;
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.stats.changes_in += report.applied;
                     p.stats.rejected += report.rejected.len();
@@ -1037,7 +1008,7 @@ impl<R: Replica> Service<R> {
         let mut report = ApplyReport::default();
         if !changes.is_empty() {
             let (signed, _) = wire::into_signed(changes, Vec::new()).map_err(Answer::Violation)?;
-            report = self.replica.apply(&peer, signed, Vec::new(), Vec::new())?;
+            report = self.replica.apply(&peer, signed, Vec::new())?;
             if let Some(p) = self.peers.get_mut(&peer) {
                 p.stats.changes_in += report.applied;
                 p.stats.rejected += report.rejected.len();

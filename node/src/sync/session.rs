@@ -308,7 +308,6 @@ impl Session {
         while let Some((doc, theirs)) = self.push.pop_first() {
             let changes: Vec<SignedChange> = match replica.fetch(&self.peer, &doc, &theirs)? {
                 Some(Fetched::Changes(c)) => c,
-                Some(Fetched::Saved { change, .. }) => vec![change],
                 Some(Fetched::Erased(t)) => {
                     if erased.len() < MAX_DOCS {
                         erased.push(WireTombstone::from(&t));
@@ -394,15 +393,10 @@ impl Session {
                     unknown: _,
                     truncated,
                     erased,
-                    saved,
                 },
             ) => {
                 let asked_set: BTreeSet<DocId> = asked.iter().copied().collect();
-                if truncated.len() == asked.len()
-                    && changes.is_empty()
-                    && erased.is_empty()
-                    && saved.is_empty()
-                {
+                if truncated.len() == asked.len() && changes.is_empty() && erased.is_empty() {
                     return Err(Violation("a change response that carried nothing".into()).into());
                 }
                 if truncated
@@ -411,27 +405,15 @@ impl Session {
                     .any(|d| !asked_set.contains(d))
                     || changes.iter().any(|c| !asked_set.contains(&c.doc))
                     || erased.iter().any(|t| !asked_set.contains(&t.doc))
-                    || saved.iter().any(|s| !asked_set.contains(&s.doc))
                 {
                     return Err(Violation("changes for documents nobody asked for".into()).into());
-                }
-                let whole: BTreeSet<DocId> = saved.iter().map(|s| s.doc).collect();
-                if whole.len() < saved.len() || changes.iter().any(|c| whole.contains(&c.doc)) {
-                    return Err(Violation(
-                        "a document sent whole twice, or both whole and as changes".into(),
-                    )
-                    .into());
                 }
                 for doc in truncated.into_iter().rev() {
                     self.fetch.push_front(doc);
                 }
                 let (signed, erased) = super::wire::into_signed(changes, erased)?;
-                let saved = saved
-                    .into_iter()
-                    .map(TryFrom::try_from)
-                    .collect::<Result<Vec<_>, _>>()?;
-                if !signed.is_empty() || !erased.is_empty() || !saved.is_empty() {
-                    let report = replica.apply(&self.peer, signed, erased, saved)?;
+                if !signed.is_empty() || !erased.is_empty() {
+                    let report = replica.apply(&self.peer, signed, erased)?;
                     self.stats
                         .docs_changed
                         .extend(report.erased.iter().map(|d| *d.as_bytes()));

@@ -1,18 +1,9 @@
-//! The messages of `/convene/sync/3` (and `/convene/sync/2`) and their
-//! limits.
+//! The messages of `/convene/sync/2` and their limits.
 //!
 //! Every message is a request answered by exactly one response (libp2p
 //! request-response). Messages are encoded with postcard, a compact,
 //! versioned-by-protocol-name binary encoding: fixed-size ids and hashes
-//! are raw bytes, lists are length-prefixed.
-//!
-//! The two versions differ only in the answer to `GetChanges`: in version
-//! 3 a document the requester has none of, and that holds one change, may
-//! come as its saved form ([`WireSaved`]) in place of that change. A
-//! version 3 answer is the version 2 encoding of [`Response`] (without
-//! those changes) followed by the list of saved documents; a node offers
-//! both versions, and libp2p picks the newest both sides speak, so nodes
-//! of the previous release still sync with this one. Decoding never trusts a length:
+//! are raw bytes, lists are length-prefixed. Decoding never trusts a length:
 //! a frame over [`MAX_MESSAGE_BYTES`] is refused before it is read, and the
 //! per-message caps below are checked by [`Request::check`] before any work
 //! is done.
@@ -22,27 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::catalogue::{Fingerprint, Prefix};
 
 /// The protocol name; a new incompatible version gets a new name.
-pub const PROTOCOL: &str = "/convene/sync/3";
-/// The previous version, still spoken with nodes of the previous release.
-pub const PROTOCOL_V2: &str = "/convene/sync/2";
-
-/// Which version of the protocol a stream speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
-    V2,
-    V3,
-}
-
-impl Version {
-    /// The version of a negotiated protocol name.
-    pub fn of(protocol: &str) -> Self {
-        if protocol == PROTOCOL_V2 {
-            Version::V2
-        } else {
-            Version::V3
-        }
-    }
-}
+pub const PROTOCOL: &str = "/convene/sync/2";
 
 /// Largest encoded message, either direction.
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
@@ -104,21 +75,7 @@ pub struct WireChange {
     pub signer: [u8; 32],
     /// 64 bytes (serde has no 64-byte arrays); checked on receipt.
     pub signature: Vec<u8>,
-    #[serde(with = "bytes")]
     pub bytes: Vec<u8>,
-}
-
-/// A document sent as its saved form, in place of its one change (see
-/// [`crate::trust::saved`]): automerge's document chunk, uncompressed, and
-/// the signature of the change it holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireSaved {
-    pub doc: DocId,
-    pub signer: [u8; 32],
-    /// 64 bytes; checked on receipt.
-    pub signature: Vec<u8>,
-    #[serde(with = "bytes")]
-    pub saved: Vec<u8>,
 }
 
 /// A signed erasure as sent.
@@ -203,11 +160,6 @@ pub enum Response {
         truncated: Vec<DocId>,
         /// Tombstones of asked-for documents that were erased.
         erased: Vec<WireTombstone>,
-        /// Documents sent whole: in version 3 in place of their change in
-        /// `changes`, which a responder also fills in for version 2. Not
-        /// part of the version 2 encoding ([`encode_response`]).
-        #[serde(skip)]
-        saved: Vec<WireSaved>,
     },
     Applied {
         applied: u32,
@@ -311,10 +263,8 @@ impl Response {
                 unknown,
                 truncated,
                 erased,
-                saved,
             } => {
                 cap("changes", changes.len(), MAX_CHANGES)?;
-                cap("saved documents", saved.len(), MAX_DOCS)?;
                 cap("erasures", erased.len(), MAX_DOCS)?;
                 erased
                     .iter()
@@ -336,70 +286,6 @@ impl Response {
 /// Encodes a message (postcard).
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     postcard::to_stdvec(msg).expect("sync messages always encode")
-}
-
-/// Encodes an answer in `version`: in version 2 without its saved
-/// documents (their changes are in `changes`), in version 3 with them and
-/// without their changes.
-pub fn encode_response(response: Response, version: Version) -> Vec<u8> {
-    match (response, version) {
-        (response, Version::V2) => encode(&response),
-        (
-            Response::Changes {
-                mut changes,
-                heads,
-                unknown,
-                truncated,
-                erased,
-                saved,
-            },
-            Version::V3,
-        ) => {
-            if !saved.is_empty() {
-                let whole: std::collections::BTreeSet<DocId> =
-                    saved.iter().map(|s| s.doc).collect();
-                changes.retain(|c| !whole.contains(&c.doc));
-            }
-            let mut out = encode(&Response::Changes {
-                changes,
-                heads,
-                unknown,
-                truncated,
-                erased,
-                saved: Vec::new(),
-            });
-            out.extend(encode(&saved));
-            out
-        }
-        (response, Version::V3) => {
-            let mut out = encode(&response);
-            out.extend(encode(&Vec::<WireSaved>::new()));
-            out
-        }
-    }
-}
-
-/// Decodes an answer in `version` (see [`encode_response`]).
-pub fn decode_response(bytes: &[u8], version: Version) -> Result<Response, Violation> {
-    if version == Version::V2 {
-        return decode(bytes);
-    }
-    if bytes.len() > MAX_MESSAGE_BYTES {
-        return Err(Violation(format!("message of {} bytes", bytes.len())));
-    }
-    let (mut response, rest) = postcard::take_from_bytes::<Response>(bytes)
-        .map_err(|e| Violation(format!("undecodable message: {e}")))?;
-    let whole: Vec<WireSaved> = decode(rest)?;
-    match &mut response {
-        Response::Changes { saved, .. } => *saved = whole,
-        _ if whole.is_empty() => {}
-        _ => {
-            return Err(Violation(
-                "saved documents in an answer of another kind".into(),
-            ));
-        }
-    }
-    Ok(response)
 }
 
 /// Decodes a message; any malformed input is an error, never a panic.
@@ -441,20 +327,6 @@ impl TryFrom<WireChange> for crate::trust::SignedChange {
             doc: convene_model::DocumentId::from_bytes(w.doc),
             hash: w.hash,
             bytes: w.bytes,
-            signer: w.signer,
-            signature,
-        })
-    }
-}
-
-impl TryFrom<WireSaved> for crate::trust::SavedDoc {
-    type Error = Violation;
-
-    fn try_from(w: WireSaved) -> Result<Self, Self::Error> {
-        let signature = signature64(w.signature)?;
-        Ok(Self {
-            doc: convene_model::DocumentId::from_bytes(w.doc),
-            saved: w.saved,
             signer: w.signer,
             signature,
         })
@@ -516,136 +388,4 @@ pub fn into_signed(
         .map(TryFrom::try_from)
         .collect::<Result<_, _>>()?;
     Ok((changes, erased))
-}
-
-/// Bytes as one byte string rather than a sequence of `u8`s: in postcard
-/// both are the length and then the bytes (the wire is the same), but a
-/// sequence is written and read one element at a time, which cost a node
-/// fetching a large file about 8% of its CPU.
-pub(crate) mod bytes {
-    use serde::{Deserializer, Serializer, de};
-
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        struct Bytes;
-        impl<'de> de::Visitor<'de> for Bytes {
-            type Value = Vec<u8>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("bytes")
-            }
-
-            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(v.to_vec())
-            }
-
-            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-                Ok(v)
-            }
-
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
-                while let Some(b) = seq.next_element()? {
-                    out.push(b);
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_byte_buf(Bytes)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn change(doc: u8) -> WireChange {
-        WireChange {
-            doc: [doc; 16],
-            hash: [doc; 32],
-            signer: [1; 32],
-            signature: vec![2; 64],
-            bytes: vec![doc; 100],
-        }
-    }
-
-    /// An answer with document 1 as changes and document 2 both ways, as a
-    /// responder fills it in for either version.
-    fn answer() -> Response {
-        Response::Changes {
-            changes: vec![change(1), change(2)],
-            heads: vec![],
-            unknown: vec![[3; 16]],
-            truncated: vec![],
-            erased: vec![],
-            saved: vec![WireSaved {
-                doc: [2; 16],
-                signer: [1; 32],
-                signature: vec![2; 64],
-                saved: vec![9; 120],
-            }],
-        }
-    }
-
-    #[test]
-    fn version_2_is_the_previous_release_encoding_with_every_change() {
-        let bytes = encode_response(answer(), Version::V2);
-        // What a node of the previous release decodes: every change, and
-        // nothing after the message.
-        let Response::Changes { changes, saved, .. } = decode::<Response>(&bytes).unwrap() else {
-            panic!("changes")
-        };
-        assert_eq!(changes, vec![change(1), change(2)]);
-        assert!(saved.is_empty());
-        assert_eq!(decode_response(&bytes, Version::V2).unwrap(), {
-            let Response::Changes {
-                changes,
-                heads,
-                unknown,
-                truncated,
-                erased,
-                ..
-            } = answer()
-            else {
-                unreachable!()
-            };
-            Response::Changes {
-                changes,
-                heads,
-                unknown,
-                truncated,
-                erased,
-                saved: vec![],
-            }
-        });
-    }
-
-    #[test]
-    fn version_3_sends_a_document_whole_in_place_of_its_change() {
-        let v3 = encode_response(answer(), Version::V3);
-        let Response::Changes { changes, saved, .. } = decode_response(&v3, Version::V3).unwrap()
-        else {
-            panic!("changes")
-        };
-        assert_eq!(changes, vec![change(1)]);
-        assert_eq!(saved.len(), 1);
-        assert_eq!(saved[0].doc, [2; 16]);
-        // Other answers carry an empty list; anything after it is refused.
-        let ack = encode_response(Response::Ack, Version::V3);
-        assert_eq!(decode_response(&ack, Version::V3).unwrap(), Response::Ack);
-        let mut longer = ack.clone();
-        longer.push(0);
-        assert!(decode_response(&longer, Version::V3).is_err());
-        let mut whole_on_ack = encode(&Response::Ack);
-        whole_on_ack.extend(encode(&vec![WireSaved {
-            doc: [2; 16],
-            signer: [1; 32],
-            signature: vec![2; 64],
-            saved: vec![],
-        }]));
-        assert!(decode_response(&whole_on_ack, Version::V3).is_err());
-    }
 }

@@ -102,20 +102,12 @@ impl SignedChange {
         if change.hash().0 != self.hash {
             return Err(SignatureError::HashMismatch);
         }
-        self.verify_signature()?;
-        Ok(change)
-    }
-
-    /// Checks the signature over (document, hash) alone: for a change
-    /// whose hash automerge computed from its bytes already (one read out
-    /// of a saved document).
-    pub fn verify_signature(&self) -> Result<(), SignatureError> {
         let key = ed25519::PublicKey::try_from_bytes(&self.signer)
             .map_err(|_| SignatureError::BadSigner)?;
         if !key.verify(&payload(&self.doc, &self.hash), &self.signature) {
             return Err(SignatureError::BadSignature);
         }
-        Ok(())
+        Ok(change)
     }
 
     pub fn signer_id(&self) -> Option<NodeId> {

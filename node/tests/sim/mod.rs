@@ -121,11 +121,6 @@ pub struct Net {
     pub now: i64,
     /// Message faults, when the test wants them.
     pub faults: Option<Faults>,
-    /// The protocol version answers are encoded in (the current one unless
-    /// a test speaks the previous release's).
-    pub version: wire::Version,
-    /// Documents that arrived whole (saved forms, in version 3).
-    pub whole: usize,
 }
 
 impl Net {
@@ -144,8 +139,6 @@ impl Net {
             disconnects: Vec::new(),
             now: 1_700_000_000_000,
             faults: None,
-            version: wire::Version::V3,
-            whole: 0,
         }
     }
 
@@ -328,7 +321,7 @@ impl Net {
                         from: i,
                         to,
                         token,
-                        bytes: wire::encode_response(response, self.version),
+                        bytes: wire::encode(&response),
                     });
                 }
                 Io::Disconnect { peer, reason } => {
@@ -485,10 +478,7 @@ impl Net {
                 if !self.carry(from, to, bytes.len()) {
                     return false;
                 }
-                let response: Response = wire::decode_response(&bytes, self.version).unwrap();
-                if let Response::Changes { saved, .. } = &response {
-                    self.whole += saved.len();
-                }
+                let response: Response = wire::decode(&bytes).unwrap();
                 let peer = self.ids[from];
                 self.input(
                     to,
