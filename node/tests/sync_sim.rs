@@ -294,25 +294,22 @@ fn live_changes_travel_along_a_line() {
     assert!(!net.linked(a, c));
 }
 
-#[test]
-fn forged_changes_are_rejected_and_never_relayed() {
+/// A, and B linked to C; A has published an entry that B and C lack.
+fn an_entry_of_a_beside_b_and_c() -> (Net, usize, usize, usize, DocumentId) {
     let mut net = Net::new();
     let a = net.add("A");
     let b = net.add("B");
     let c = net.add("C");
     net.connect(b, c);
     net.run();
-    // A makes an entry but sends B a copy with a broken signature.
     let id = net.publish(a, "Ambulance handovers");
-    let mut changes: Vec<wire::WireChange> = net
-        .node(a)
-        .store()
-        .changes(id)
-        .unwrap()
-        .iter()
-        .map(|c| wire::WireChange::from(&c.change))
-        .collect();
-    changes[0].signature[5] ^= 1;
+    (net, a, b, c, id)
+}
+
+/// `a` links to `b` and sends it `changes` in a `PutChanges` that `a`'s
+/// service did not make (its answer goes back to a service that did not
+/// ask, which ignores it), and the net runs.
+fn put_unasked(net: &mut Net, a: usize, b: usize, changes: Vec<wire::WireChange>) {
     net.links.insert((a.min(b), a.max(b)));
     net.input(b, Input::Connected { peer: net.ids[a] });
     net.queue.push_back(Msg::Request {
@@ -324,8 +321,23 @@ fn forged_changes_are_rejected_and_never_relayed() {
             erased: vec![],
         }),
     });
-    // The response goes back to A's service, which did not ask: ignored.
     net.run();
+}
+
+#[test]
+fn forged_changes_are_rejected_and_never_relayed() {
+    let (mut net, a, b, c, id) = an_entry_of_a_beside_b_and_c();
+    // A sends B a copy of its entry with a broken signature.
+    let mut changes: Vec<wire::WireChange> = net
+        .node(a)
+        .store()
+        .changes(id)
+        .unwrap()
+        .iter()
+        .map(|c| wire::WireChange::from(&c.change))
+        .collect();
+    changes[0].signature[5] ^= 1;
+    put_unasked(&mut net, a, b, changes);
     assert!(net.node(b).get(id).is_err(), "not stored");
     assert!(net.node(c).get(id).is_err(), "not relayed");
     assert!(net.events.iter().any(|(i, e)| *i == b
@@ -345,16 +357,9 @@ fn forged_changes_are_rejected_and_never_relayed() {
 /// kilobytes. It is refused unread and never stored or relayed.
 #[test]
 fn a_compressed_change_is_refused_unread_and_never_relayed() {
-    let mut net = Net::new();
-    let a = net.add("A");
-    let b = net.add("B");
-    let c = net.add("C");
-    net.connect(b, c);
-    net.run();
-    // A makes an entry and sends B its organisation's profile as it is,
-    // and the entry's changes in compressed form, with the signatures A
-    // made for them.
-    let id = net.publish(a, "Ambulance handovers");
+    let (mut net, a, b, c, id) = an_entry_of_a_beside_b_and_c();
+    // A sends B its organisation's profile as it is, and its entry's
+    // changes in compressed form, with the signatures A made for them.
     let profile = net.node(a).org().0;
     let as_sent = |doc| net.node(a).store().changes(doc).unwrap().into_iter();
     let entry: Vec<wire::WireChange> = as_sent(id)
@@ -370,18 +375,7 @@ fn a_compressed_change_is_refused_unread_and_never_relayed() {
         .map(|c| wire::WireChange::from(&c.change))
         .chain(entry)
         .collect();
-    net.links.insert((a.min(b), a.max(b)));
-    net.input(b, Input::Connected { peer: net.ids[a] });
-    net.queue.push_back(Msg::Request {
-        from: a,
-        to: b,
-        token: 999,
-        bytes: wire::encode(&Request::PutChanges {
-            changes,
-            erased: vec![],
-        }),
-    });
-    net.run();
+    put_unasked(&mut net, a, b, changes);
     assert!(net.node(b).get(id).is_err(), "not stored");
     assert!(net.node(c).get(id).is_err(), "not relayed");
     assert!(net.node(c).get(profile).is_ok(), "the profile was taken");
