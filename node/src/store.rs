@@ -114,7 +114,7 @@ const CHECKPOINT_PAGES: c_int = 1000;
 
 /// WAL pages after which a commit checkpoints itself rather than wait for
 /// the background checkpointer (see [`Store::checkpoint_in_background`]).
-pub const CHECKPOINT_BEHIND: c_int = 16 * CHECKPOINT_PAGES;
+const CHECKPOINT_BEHIND: c_int = 16 * CHECKPOINT_PAGES;
 
 /// How long a writer waits for another process's transaction to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -36,7 +36,7 @@ pub(super) fn map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> 
             done.push((i, f(item)));
         }
     };
-    let done = std::thread::scope(|s| {
+    let mut done = std::thread::scope(|s| {
         let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
         let mut done = work();
         for h in others {
@@ -47,13 +47,9 @@ pub(super) fn map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> 
         }
         done
     });
-    let mut out: Vec<Option<U>> = std::iter::repeat_with(|| None).take(items.len()).collect();
-    for (i, u) in done {
-        out[i] = Some(u);
-    }
-    out.into_iter()
-        .map(|u| u.expect("every item is mapped once"))
-        .collect()
+    // Each index was handed out once: back in the items' order.
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, u)| u).collect()
 }
 
 #[cfg(test)]
