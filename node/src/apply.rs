@@ -33,7 +33,7 @@ use crate::error::NodeError;
 use crate::node::{ApplyReport, OnProgress, Rejection};
 use crate::store::{Awaits, LogEntry, Store, StoredTombstone, Writer};
 use crate::trust::membership::{self, ClaimFault, Membership};
-use crate::trust::{SignedChange, Tombstone};
+use crate::trust::{SignatureError, SignedChange, Tombstone, columns};
 
 type Batch = Vec<(SignedChange, Change)>;
 
@@ -123,9 +123,29 @@ fn only_root(batch: &Batch) -> Option<&Change> {
 /// Changes with their verdicts: decoded and verified, or why not.
 pub(crate) type Verified = Vec<(SignedChange, Result<Change, String>)>;
 
-/// Decodes and verifies changes on every core.
+/// Decodes and verifies changes received together, on every core.
+///
+/// What each change's bytes declare is read first, and the rows of all of
+/// them are bounded together ([`columns::Budget`]): a change that would go
+/// over is refused unread, so a message of many short changes that each
+/// declare the most rows one change may costs no more than its bytes.
 pub(crate) fn verify_all(changes: Vec<SignedChange>) -> Verified {
-    let verdicts = parallel::map(&changes, |c| c.verify().map_err(|e| e.to_string()));
+    let shapes = parallel::map(&changes, SignedChange::shape);
+    let mut budget = columns::Budget::for_bytes(changes.iter().map(|c| c.bytes.len()).sum());
+    let checked: Vec<_> = changes
+        .iter()
+        .zip(shapes)
+        .map(|(c, shape)| match shape {
+            Ok(s) if !budget.take(s.rows) => Err(SignatureError::TooLarge(
+                "the changes received with it declare more rows than their size allows".into(),
+            )),
+            shape => Ok((c, shape)),
+        })
+        .collect();
+    let verdicts = parallel::map(&checked, |c| match c {
+        Ok((c, shape)) => c.verify_shaped(shape.clone()).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    });
     changes.into_iter().zip(verdicts).collect()
 }
 
@@ -861,4 +881,43 @@ fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     CAUGHT.with(|c| c.set(was));
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use convene_model::DocumentId;
+
+    use super::*;
+    use crate::trust::Identity;
+    use crate::trust::columns::{MAX_ROWS, forge};
+
+    /// Eight changes of 60 bytes, each declaring the most rows one change
+    /// may: decoded one after another, a message of them (or of 100,000)
+    /// would cost as many rows each. Together they may declare only what
+    /// their bytes allow, and the rest are refused unread.
+    #[test]
+    fn changes_received_together_declare_no_more_rows_than_their_bytes_allow() {
+        let id = Identity::generate();
+        // Their operations have no key, so automerge gives up on the
+        // first row of those it decodes: the test stays quick.
+        let (bytes, hash) = forge::change(&[(forge::ACTION, forge::run(MAX_ROWS, &[1]))]);
+        let changes: Vec<SignedChange> = (0..8u8)
+            .map(|i| {
+                SignedChange::sign_raw(&id, DocumentId::from_bytes([i; 16]), bytes.clone(), hash)
+            })
+            .collect();
+        let verdicts: Vec<String> = verify_all(changes)
+            .into_iter()
+            .map(|(_, v)| v.unwrap_err())
+            .collect();
+        let over = "declare more rows than their size allows";
+        assert!(
+            verdicts[..4].iter().all(|v| !v.contains(over)),
+            "{verdicts:?}"
+        );
+        assert!(
+            verdicts[4..].iter().all(|v| v.contains(over)),
+            "{verdicts:?}"
+        );
+    }
 }

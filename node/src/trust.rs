@@ -6,6 +6,9 @@
 //!   hash). Verification recomputes the hash from the bytes, so neither the
 //!   change nor the signature can be altered without detection.
 //!
+//!   Before anything is decoded, [`columns`] reads what the bytes declare
+//!   (their hash, and the rows their columns claim) in time proportional
+//!   to their length, and the signature is checked against that hash.
 //! - [`tombstone`]: a signed order to erase an entry everywhere.
 //! - [`membership`]: who belongs to the community, from the charter and
 //!   newcomers' join claims.
@@ -14,6 +17,7 @@
 //! document's first change must match its id, so no member can make a
 //! different document under an id that belongs to someone else.
 
+pub mod columns;
 pub mod keys;
 pub mod membership;
 pub mod signature;

@@ -5,9 +5,9 @@
 mod sim;
 
 use convene_model::{Body, DocumentId, EntryInput, Learning};
-use convene_node::Edit;
 use convene_node::sync::wire::{self, Request};
 use convene_node::sync::{Event, Input};
+use convene_node::{Edit, SignedChange};
 use sim::{Msg, Net};
 
 #[test]
@@ -384,6 +384,45 @@ fn a_compressed_change_is_refused_unread_and_never_relayed() {
             .iter()
             .any(|(i, e)| *i == b && matches!(e, Event::Received { rejected: 1, .. }))
     );
+}
+
+/// A member signs, with its own key, 70 bytes of change whose columns
+/// declare 2^40 operations (automerge's decoder would walk them for about
+/// a day before checking anything) and sends it with its profile. The
+/// change is refused unread and never stored or relayed; the profile is
+/// taken.
+#[test]
+fn a_change_declaring_years_of_rows_is_refused_unread_and_never_relayed() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut net, a, b, c, _) = an_entry_of_a_beside_b_and_c();
+        let profile = net.node(a).org().0;
+        let (bytes, hash) = convene_node::trust::columns::forge::nulls(1 << 40, 0);
+        let doc = DocumentId::from_bytes([9; 16]);
+        let bomb = SignedChange::sign_raw(net.node(a).identity(), doc, bytes, hash);
+        let changes: Vec<wire::WireChange> = net
+            .node(a)
+            .store()
+            .changes(profile)
+            .unwrap()
+            .iter()
+            .map(|c| wire::WireChange::from(&c.change))
+            .chain([wire::WireChange::from(&bomb)])
+            .collect();
+        put_unasked(&mut net, a, b, changes);
+        let _ = tx.send((
+            net.node(b).get(doc).is_err(),
+            net.node(c).get(doc).is_err(),
+            net.node(c).get(profile).is_ok(),
+            net.events
+                .iter()
+                .any(|(i, e)| *i == b && matches!(e, Event::Received { rejected: 1, .. })),
+        ));
+    });
+    let (not_stored, not_relayed, profile_taken, rejected) = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("still decoding: the change was not refused unread");
+    assert!(not_stored && not_relayed && profile_taken && rejected);
 }
 
 #[test]

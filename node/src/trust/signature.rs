@@ -4,6 +4,7 @@ use automerge::{Change, ChangeHash};
 use convene_model::DocumentId;
 use libp2p_identity::ed25519;
 
+use super::columns::{self, Shape, ShapeError};
 use super::{Identity, NodeId};
 
 /// Domain separation: a Convene change signature can never be mistaken for
@@ -17,6 +18,8 @@ pub enum SignatureError {
     Undecodable(String),
     #[error("change bytes are compressed (Convene signs, sends and stores changes uncompressed)")]
     Compressed,
+    #[error("change is larger than any honest change: {0}")]
+    TooLarge(String),
     #[error("change hash does not match its bytes")]
     HashMismatch,
     #[error("signer is not an Ed25519 public key")]
@@ -78,14 +81,40 @@ impl SignedChange {
         }
     }
 
+    /// Signs `bytes` as they are, under `hash`: what a member could send
+    /// with its own key, for tests that replay it.
+    #[doc(hidden)]
+    pub fn sign_raw(identity: &Identity, doc: DocumentId, bytes: Vec<u8>, hash: [u8; 32]) -> Self {
+        Self {
+            doc,
+            hash,
+            bytes,
+            signer: identity.public_bytes(),
+            signature: identity.sign(&payload(&doc, &hash)),
+        }
+    }
+
     /// Checks the signature and that the bytes hash to the signed hash, and
     /// returns the decoded change.
     ///
-    /// A compressed change is refused before it is decoded. It hashes the
-    /// same as its uncompressed form, so a member's valid signature covers
-    /// it too; and automerge inflates it whole, so a few kilobytes from a
-    /// peer or a bundle could ask for gigabytes of memory.
+    /// Nothing is decoded until the bytes have been read for what they
+    /// declare ([`columns::read`]) and the signature has been checked
+    /// against the hash worked out from them:
+    /// - A compressed change is refused unread. It hashes the same as its
+    ///   uncompressed form, so a member's valid signature covers it too;
+    ///   and automerge inflates it whole, so a few kilobytes from a peer or
+    ///   a bundle could ask for gigabytes of memory.
+    /// - A change whose columns declare more rows than any honest change
+    ///   has is refused unread: automerge would walk every row (and collect
+    ///   every row's predecessors) before anything else is checked.
+    /// - A change altered on the way, or signed by someone else, is refused
+    ///   before automerge sees it.
     pub fn verify(&self) -> Result<Change, SignatureError> {
+        self.verify_shaped(self.shape())
+    }
+
+    /// What the bytes declare, read without decoding them.
+    pub fn shape(&self) -> Result<Shape, SignatureError> {
         match self.bytes.get(CHUNK_TYPE_AT) {
             Some(&CHANGE_CHUNK) => {}
             Some(&COMPRESSED_CHANGE_CHUNK) => return Err(SignatureError::Compressed),
@@ -97,15 +126,33 @@ impl SignedChange {
                 ));
             }
         }
-        let change = Change::try_from(self.bytes.as_slice())
-            .map_err(|e| SignatureError::Undecodable(e.to_string()))?;
-        if change.hash().0 != self.hash {
+        columns::read(&self.bytes).map_err(|e| match e {
+            ShapeError::Malformed(_) => SignatureError::Undecodable(e.to_string()),
+            ShapeError::TooManyRows | ShapeError::TooManyPredecessors => {
+                SignatureError::TooLarge(e.to_string())
+            }
+        })
+    }
+
+    /// [`SignedChange::verify`] given what [`SignedChange::shape`] read
+    /// (or why it refused the bytes).
+    pub fn verify_shaped(
+        &self,
+        shape: Result<Shape, SignatureError>,
+    ) -> Result<Change, SignatureError> {
+        if shape?.hash != self.hash {
             return Err(SignatureError::HashMismatch);
         }
         let key = ed25519::PublicKey::try_from_bytes(&self.signer)
             .map_err(|_| SignatureError::BadSigner)?;
         if !key.verify(&payload(&self.doc, &self.hash), &self.signature) {
             return Err(SignatureError::BadSignature);
+        }
+        let change = Change::try_from(self.bytes.as_slice())
+            .map_err(|e| SignatureError::Undecodable(e.to_string()))?;
+        // automerge worked the hash out again: it must agree.
+        if change.hash().0 != self.hash {
+            return Err(SignatureError::HashMismatch);
         }
         Ok(change)
     }
@@ -121,6 +168,7 @@ mod tests {
     use automerge::{ActorId, Automerge, ROOT};
 
     use super::*;
+    use crate::trust::columns::forge;
 
     fn change() -> Change {
         let mut doc = Automerge::new().with_actor(ActorId::from([1u8; 16].as_slice()));
@@ -209,5 +257,67 @@ mod tests {
             saved.verify().unwrap_err(),
             SignatureError::Undecodable(_)
         ));
+    }
+
+    /// Runs `f` on another thread and gives its result, or fails the test
+    /// if it takes longer than `secs` (the thread is left to finish).
+    fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(secs))
+            .expect("still decoding: the change was not refused unread")
+    }
+
+    /// A member signs, with its own key, 70 bytes of change whose columns
+    /// declare 2^36 operations: automerge's decoder walks every one (about
+    /// 100 minutes on one core) before anything else is checked.
+    #[test]
+    fn a_change_declaring_years_of_rows_is_refused_before_it_is_decoded() {
+        let id = Identity::generate();
+        let (bytes, hash) = forge::nulls(1 << 36, 0);
+        let bomb = SignedChange::sign_raw(&id, DocumentId::from_bytes([4; 16]), bytes, hash);
+        assert!(matches!(
+            within(10, move || bomb.verify()),
+            Err(SignatureError::TooLarge(_))
+        ));
+        // The same shape at an honest size is an ordinary change.
+        let (bytes, hash) = forge::nulls(1000, 0);
+        let fine = SignedChange::sign_raw(&id, DocumentId::from_bytes([4; 16]), bytes, hash);
+        assert_eq!(fine.verify().unwrap().len(), 1000);
+    }
+
+    /// One operation listing 2^29 predecessors: automerge collects them
+    /// into a vector of 4 GiB before anything else is checked.
+    #[test]
+    fn an_operation_with_billions_of_predecessors_is_refused_before_it_is_decoded() {
+        let id = Identity::generate();
+        let (bytes, hash) = forge::nulls(1, 1 << 29);
+        let bomb = SignedChange::sign_raw(&id, DocumentId::from_bytes([4; 16]), bytes, hash);
+        assert!(matches!(
+            within(10, move || bomb.verify()),
+            Err(SignatureError::TooLarge(_))
+        ));
+    }
+
+    /// The signature is checked against the hash read from the bytes before
+    /// automerge sees them: a forger's bytes are never decoded.
+    #[test]
+    fn the_signature_is_checked_before_the_bytes_are_decoded() {
+        let id = Identity::generate();
+        // Rows automerge cannot decode (no key for any operation).
+        let (bytes, hash) = forge::change(&[(forge::ACTION, forge::run(3, &[1]))]);
+        let honest = SignedChange::sign_raw(&id, DocumentId::from_bytes([4; 16]), bytes, hash);
+        assert!(matches!(
+            honest.verify(),
+            Err(SignatureError::Undecodable(_))
+        ));
+        let mut forged = honest.clone();
+        forged.signature[3] ^= 1;
+        assert_eq!(forged.verify().unwrap_err(), SignatureError::BadSignature);
+        let mut altered = honest;
+        altered.hash[0] ^= 1;
+        assert_eq!(altered.verify().unwrap_err(), SignatureError::HashMismatch);
     }
 }

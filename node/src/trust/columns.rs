@@ -1,0 +1,613 @@
+//! What a change's bytes declare, read without decoding its operations.
+//!
+//! automerge stores a change's operations in columns, most of them
+//! run-length encoded: a few bytes can declare a run of 2^60 rows, and
+//! automerge's decoder walks every row before anything is checked (and
+//! collects each row's list of predecessors into a vector). So a change a
+//! few bytes long could keep a core busy for years, or ask for terabytes.
+//! An honest change can also be short and long at once: deleting a text
+//! of 300,000 characters is one operation per character in 131 bytes.
+//!
+//! [`read`] walks the chunk's header and every column's runs, each in time
+//! proportional to its bytes, and gives the change's hash (worked out as
+//! automerge does, so the signature can be checked before any decoding)
+//! and the most rows any column declares. It refuses a change whose
+//! columns declare more than [`MAX_ROWS`] rows, or an operation with more
+//! than [`MAX_PREDECESSORS`] predecessors. [`Budget`] bounds the rows of
+//! all the changes received together, so many short changes cost no more
+//! than their bytes would honestly cost.
+//!
+//! The format is automerge's binary change chunk: magic, checksum, chunk
+//! type, the length of the data, then dependencies, actor, sequence
+//! number, start op, time, message, other actors, the column list (each a
+//! specification and a length) and the columns' bytes.
+
+use sha2::{Digest, Sha256};
+
+/// The most rows a change's columns may declare: 2,097,152, about 0.2 s
+/// of automerge's decoding on one core. Deleting every character of ten
+/// long texts of the longest length an entry allows (100,000 characters)
+/// is 1,000,000.
+pub const MAX_ROWS: u64 = 1 << 21;
+
+/// The most predecessors one operation may list (an operation lists the
+/// values it replaces: one, or a few made concurrently).
+pub const MAX_PREDECESSORS: u64 = 4096;
+
+/// Rows allowed to changes received together, beyond [`ROWS_PER_BYTE`]
+/// for each of their bytes: 8,388,608, under a second of decoding.
+pub const BATCH_ROWS: u64 = 1 << 23;
+
+/// Rows allowed for each byte of changes received together. An honest
+/// change that adds content has a row for at most each byte or so; only
+/// deletions are shorter, and those are bounded by what they delete.
+pub const ROWS_PER_BYTE: u64 = 4;
+
+const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+/// The chunk type of a change stored uncompressed.
+const CHANGE_CHUNK: u8 = 1;
+/// Bits of a column specification: its type, and whether it is deflated.
+const TYPE_MASK: u32 = 0b0111;
+const DEFLATE: u32 = 0b1000;
+
+/// Column types.
+const GROUP: u32 = 0;
+const ACTOR: u32 = 1;
+const INTEGER: u32 = 2;
+const DELTA: u32 = 3;
+const BOOLEAN: u32 = 4;
+const STRING: u32 = 5;
+const VALUE_META: u32 = 6;
+const VALUE: u32 = 7;
+
+/// What a change's bytes declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// The change's hash, as automerge works it out.
+    pub hash: [u8; 32],
+    /// The most rows any of its columns declares.
+    pub rows: u64,
+}
+
+/// Why a change's bytes were refused unread.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    #[error("not an automerge change: {0}")]
+    Malformed(&'static str),
+    #[error("its columns declare more than {MAX_ROWS} rows")]
+    TooManyRows,
+    #[error("an operation lists more than {MAX_PREDECESSORS} predecessors")]
+    TooManyPredecessors,
+}
+
+/// Reads the header and columns of an uncompressed change chunk.
+pub fn read(bytes: &[u8]) -> Result<Shape, ShapeError> {
+    let mut r = Reader { bytes, at: 0 };
+    if r.take(4)? != MAGIC {
+        return Err(ShapeError::Malformed("no magic bytes"));
+    }
+    r.take(4)?; // checksum: automerge checks it
+    if r.take(1)? != [CHANGE_CHUNK] {
+        return Err(ShapeError::Malformed("not an uncompressed change chunk"));
+    }
+    let len = r.uleb()?;
+    let data = r.take(to_usize(len)?)?;
+    if r.at != bytes.len() {
+        return Err(ShapeError::Malformed("bytes after the chunk"));
+    }
+    let mut hasher = Sha256::new();
+    hasher.update([CHANGE_CHUNK]);
+    hasher.update(uleb_bytes(len));
+    hasher.update(data);
+    let hash: [u8; 32] = hasher.finalize().into();
+    let rows = rows(data)?;
+    Ok(Shape { hash, rows })
+}
+
+/// The most rows any column of a change chunk's `data` declares.
+fn rows(data: &[u8]) -> Result<u64, ShapeError> {
+    let mut r = Reader { bytes: data, at: 0 };
+    let deps = r.uleb()?;
+    for _ in 0..deps {
+        r.take(32)?;
+    }
+    r.length_prefixed()?; // actor
+    r.uleb()?; // sequence number
+    r.uleb()?; // start op
+    r.sleb()?; // time
+    r.length_prefixed()?; // message
+    let others = r.uleb()?;
+    for _ in 0..others {
+        r.length_prefixed()?;
+    }
+    let columns = r.uleb()?;
+    let mut specs = Vec::new();
+    for _ in 0..columns {
+        // Each column takes at least two bytes to list: a count past what
+        // is left is refused by the read that runs out.
+        let spec = u32::try_from(r.uleb()?)
+            .map_err(|_| ShapeError::Malformed("a column specification out of range"))?;
+        let len = to_usize(r.uleb()?)?;
+        specs.push((spec, len));
+    }
+    let mut most = 0;
+    for (spec, len) in specs {
+        let column = r.take(len)?;
+        if spec & DEFLATE != 0 {
+            return Err(ShapeError::Malformed("a compressed column"));
+        }
+        most = most.max(column_rows(spec & TYPE_MASK, column)?);
+    }
+    Ok(most)
+}
+
+/// The rows one column declares.
+fn column_rows(kind: u32, column: &[u8]) -> Result<u64, ShapeError> {
+    let mut r = Reader {
+        bytes: column,
+        at: 0,
+    };
+    let mut rows: u64 = 0;
+    let mut add = |n: u64| -> Result<(), ShapeError> {
+        rows = rows.saturating_add(n);
+        if rows > MAX_ROWS {
+            Err(ShapeError::TooManyRows)
+        } else {
+            Ok(())
+        }
+    };
+    match kind {
+        VALUE => {}
+        BOOLEAN => {
+            while !r.done() {
+                add(r.uleb()?)?;
+            }
+        }
+        GROUP | ACTOR | INTEGER | DELTA | STRING | VALUE_META => {
+            while !r.done() {
+                let count = r.sleb()?;
+                if count > 0 {
+                    r.value(kind)?;
+                    add(count as u64)?;
+                } else if count < 0 {
+                    // A literal run: every value is there in the bytes.
+                    for _ in 0..count.unsigned_abs() {
+                        r.value(kind)?;
+                        add(1)?;
+                    }
+                } else {
+                    add(r.uleb()?)?;
+                }
+            }
+        }
+        _ => unreachable!("three bits"),
+    }
+    Ok(rows)
+}
+
+/// Rows allowed to changes received together, taken change by change.
+#[derive(Debug)]
+pub struct Budget {
+    left: u64,
+}
+
+impl Budget {
+    /// The budget for changes of `bytes` bytes in all.
+    pub fn for_bytes(bytes: usize) -> Self {
+        Self {
+            left: BATCH_ROWS.saturating_add(ROWS_PER_BYTE.saturating_mul(bytes as u64)),
+        }
+    }
+
+    /// Takes `rows` from what is left, or says there is not enough.
+    pub fn take(&mut self, rows: u64) -> bool {
+        match self.left.checked_sub(rows) {
+            Some(left) => {
+                self.left = left;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn done(&self) -> bool {
+        self.at >= self.bytes.len()
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ShapeError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|end| *end <= self.bytes.len())
+            .ok_or(ShapeError::Malformed("cut short"))?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn byte(&mut self) -> Result<u8, ShapeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn uleb(&mut self) -> Result<u64, ShapeError> {
+        let mut value: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            let part = u64::from(b & 0x7f);
+            if shift == 63 && part > 1 {
+                return Err(ShapeError::Malformed("a number too large"));
+            }
+            value |= part << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(ShapeError::Malformed("a number too large"))
+    }
+
+    fn sleb(&mut self) -> Result<i64, ShapeError> {
+        let mut value: i64 = 0;
+        let mut shift = 0;
+        loop {
+            let b = self.byte()?;
+            if shift == 63 && b != 0 && b != 0x7f {
+                return Err(ShapeError::Malformed("a number too large"));
+            }
+            value |= i64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                if shift < 64 && b & 0x40 != 0 {
+                    value |= -1 << shift;
+                }
+                return Ok(value);
+            }
+            if shift >= 64 {
+                return Err(ShapeError::Malformed("a number too large"));
+            }
+        }
+    }
+
+    fn length_prefixed(&mut self) -> Result<&'a [u8], ShapeError> {
+        let len = to_usize(self.uleb()?)?;
+        self.take(len)
+    }
+
+    /// Skips one value of a run-length encoded column of type `kind`.
+    fn value(&mut self, kind: u32) -> Result<(), ShapeError> {
+        match kind {
+            DELTA => {
+                self.sleb()?;
+            }
+            STRING => {
+                self.length_prefixed()?;
+            }
+            GROUP => {
+                if self.uleb()? > MAX_PREDECESSORS {
+                    return Err(ShapeError::TooManyPredecessors);
+                }
+            }
+            _ => {
+                self.uleb()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn to_usize(n: u64) -> Result<usize, ShapeError> {
+    usize::try_from(n).map_err(|_| ShapeError::Malformed("a length out of range"))
+}
+
+fn uleb_bytes(mut n: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10);
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// Change chunks written by hand, for tests that replay what a hostile
+/// peer could send.
+#[doc(hidden)]
+pub mod forge {
+    use sha2::{Digest, Sha256};
+
+    use super::{CHANGE_CHUNK, MAGIC, uleb_bytes};
+
+    /// Column specifications of a change's operations (id << 4 | type).
+    pub const KEY_STRING: u32 = 0x15;
+    pub const INSERT: u32 = 0x34;
+    pub const ACTION: u32 = 0x42;
+    pub const VALUE_META: u32 = 0x56;
+    pub const PRED_GROUP: u32 = 0x70;
+    pub const PRED_ACTOR: u32 = 0x71;
+    pub const PRED_COUNTER: u32 = 0x73;
+
+    pub fn sleb(mut n: i64) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if (n == 0 && b & 0x40 == 0) || (n == -1 && b & 0x40 != 0) {
+                out.push(b);
+                return out;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    pub fn uleb(n: u64) -> Vec<u8> {
+        uleb_bytes(n)
+    }
+
+    /// A run of `n` copies of the encoded `value`.
+    pub fn run(n: u64, value: &[u8]) -> Vec<u8> {
+        let mut out = sleb(n as i64);
+        out.extend_from_slice(value);
+        out
+    }
+
+    /// A change chunk by actor `[7; 16]`, sequence number 1, with
+    /// `columns` (specification, bytes) in that order, and a valid
+    /// checksum. Returns the bytes and their hash.
+    pub fn change(columns: &[(u32, Vec<u8>)]) -> (Vec<u8>, [u8; 32]) {
+        let mut data = uleb(0); // no dependencies
+        data.extend(uleb(16));
+        data.extend([7u8; 16]);
+        data.extend(uleb(1)); // sequence number
+        data.extend(uleb(1)); // start op
+        data.extend(sleb(0)); // time
+        data.extend(uleb(0)); // message
+        data.extend(uleb(0)); // other actors
+        data.extend(uleb(columns.len() as u64));
+        for (spec, bytes) in columns {
+            data.extend(uleb(u64::from(*spec)));
+            data.extend(uleb(bytes.len() as u64));
+        }
+        for (_, bytes) in columns {
+            data.extend(bytes);
+        }
+        let mut h = Sha256::new();
+        h.update([CHANGE_CHUNK]);
+        h.update(uleb(data.len() as u64));
+        h.update(&data);
+        let hash: [u8; 32] = h.finalize().into();
+        let mut out = MAGIC.to_vec();
+        out.extend(&hash[..4]);
+        out.push(CHANGE_CHUNK);
+        out.extend(uleb(data.len() as u64));
+        out.extend(data);
+        (out, hash)
+    }
+
+    /// `n` operations setting key "k" of the root map to null, each
+    /// replacing `preds` earlier values (`n` and `preds` cost a few bytes
+    /// each, whatever their size).
+    pub fn nulls(n: u64, preds: u64) -> (Vec<u8>, [u8; 32]) {
+        let mut columns = vec![
+            (KEY_STRING, run(n, &[1, b'k'])),
+            (INSERT, uleb(n)),
+            (ACTION, run(n, &[1])),
+            (VALUE_META, run(n, &[0])),
+            (PRED_GROUP, run(n, &uleb(preds))),
+        ];
+        if preds > 0 {
+            columns.push((PRED_ACTOR, run(n * preds, &[0])));
+            columns.push((PRED_COUNTER, run(n * preds, &[1])));
+        }
+        change(&columns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, Automerge, Change, ObjType, ROOT, ScalarValue};
+
+    use super::*;
+
+    /// Every change of `doc`, as automerge made them.
+    fn changes(doc: &Automerge) -> Vec<Change> {
+        doc.get_changes(&[])
+    }
+
+    fn doc(actor: u8) -> Automerge {
+        Automerge::new().with_actor(ActorId::from([actor; 16].as_slice()))
+    }
+
+    #[test]
+    fn honest_changes_read_as_automerge_decodes_them() {
+        let mut a = doc(1);
+        let mut tx = a.transaction();
+        tx.put(ROOT, "title", "Ambulance handovers").unwrap();
+        tx.put(ROOT, "year", 2026).unwrap();
+        tx.put(ROOT, "open", true).unwrap();
+        tx.put(ROOT, "nothing", ScalarValue::Null).unwrap();
+        tx.put(ROOT, "bytes", ScalarValue::Bytes(vec![1, 2, 3]))
+            .unwrap();
+        tx.put(ROOT, "count", ScalarValue::counter(1)).unwrap();
+        let tags = tx.put_object(ROOT, "tags", ObjType::List).unwrap();
+        for (i, t) in ["flow", "discharge", "frailty"].iter().enumerate() {
+            tx.insert(&tags, i, *t).unwrap();
+        }
+        let text = tx.put_object(ROOT, "body", ObjType::Text).unwrap();
+        tx.splice_text(&text, 0, 0, &"handover ".repeat(600))
+            .unwrap();
+        let nested = tx.put_object(ROOT, "contact", ObjType::Map).unwrap();
+        tx.put(&nested, "name", "Ward 7").unwrap();
+        tx.commit();
+        let mut tx = a.transaction();
+        tx.splice_text(&text, 100, 4000, "short").unwrap();
+        tx.delete(&tags, 1).unwrap();
+        tx.increment(ROOT, "count", 5).unwrap();
+        tx.delete(ROOT, "nothing").unwrap();
+        tx.commit();
+        // Two organisations set the title at once; a third change
+        // replaces both values (an operation with two predecessors).
+        let mut b = a.fork().with_actor(ActorId::from([2u8; 16].as_slice()));
+        let mut tx = a.transaction();
+        tx.put(ROOT, "title", "Handovers at the front door")
+            .unwrap();
+        tx.commit();
+        let mut tx = b.transaction();
+        tx.put(ROOT, "title", "Handover delays").unwrap();
+        tx.commit();
+        a.merge(&mut b).unwrap();
+        let mut tx = a.transaction();
+        tx.put(ROOT, "title", "Ambulance handover delays").unwrap();
+        tx.commit();
+
+        let all = changes(&a);
+        assert_eq!(all.len(), 5);
+        for c in &all {
+            let shape = read(c.raw_bytes()).unwrap();
+            assert_eq!(shape.hash, c.hash().0);
+            let preds: u64 = 1; // the merge's second predecessor
+            assert!(
+                shape.rows >= c.len() as u64 && shape.rows <= c.len() as u64 + preds,
+                "{} rows read, {} operations",
+                shape.rows,
+                c.len()
+            );
+        }
+    }
+
+    #[test]
+    fn deleting_a_long_text_is_short_and_within_the_bounds() {
+        let mut a = doc(1);
+        let mut tx = a.transaction();
+        let text = tx.put_object(ROOT, "body", ObjType::Text).unwrap();
+        tx.splice_text(&text, 0, 0, &"a".repeat(100_000)).unwrap();
+        tx.commit();
+        let mut tx = a.transaction();
+        tx.splice_text(&text, 0, 100_000, "").unwrap();
+        tx.commit();
+        let delete = a.get_last_local_change().unwrap();
+        assert!(delete.raw_bytes().len() < 200);
+        let shape = read(delete.raw_bytes()).unwrap();
+        assert_eq!(shape.rows, 100_000);
+        assert_eq!(shape.hash, delete.hash().0);
+    }
+
+    #[test]
+    fn a_few_bytes_declaring_years_of_rows_are_refused_unread() {
+        // 2^40 rows would keep a core busy for about 27 hours at the
+        // 90 ns a row automerge's decoder takes.
+        let (bytes, _) = forge::nulls(1 << 40, 0);
+        assert!(bytes.len() < 100);
+        assert_eq!(read(&bytes), Err(ShapeError::TooManyRows));
+        // Just within the bound, the same shape is read.
+        let (bytes, hash) = forge::nulls(MAX_ROWS, 0);
+        assert_eq!(
+            read(&bytes),
+            Ok(Shape {
+                hash,
+                rows: MAX_ROWS
+            })
+        );
+    }
+
+    #[test]
+    fn an_operation_listing_billions_of_predecessors_is_refused_unread() {
+        // automerge collects an operation's predecessors into a vector:
+        // 2^32 of them is 32 GiB.
+        let (bytes, _) = forge::nulls(1, 1 << 32);
+        assert_eq!(read(&bytes), Err(ShapeError::TooManyPredecessors));
+        let (bytes, _) = forge::nulls(1, MAX_PREDECESSORS);
+        assert!(read(&bytes).is_ok());
+    }
+
+    #[test]
+    fn damaged_bytes_are_refused_without_panicking() {
+        let mut a = doc(1);
+        let mut tx = a.transaction();
+        tx.put(ROOT, "title", "Ambulance handovers").unwrap();
+        let tags = tx.put_object(ROOT, "tags", ObjType::List).unwrap();
+        tx.insert(&tags, 0, "flow").unwrap();
+        tx.commit();
+        let good = a.get_last_local_change().unwrap().raw_bytes().to_vec();
+        // Every length cut short, and every byte set to every value that
+        // changes what a number or a run says.
+        for len in 0..good.len() {
+            assert!(read(&good[..len]).is_err(), "cut to {len}");
+        }
+        let mut longer = good.clone();
+        longer.push(0);
+        assert_eq!(
+            read(&longer),
+            Err(ShapeError::Malformed("bytes after the chunk"))
+        );
+        for at in 0..good.len() {
+            for value in [0x00, 0x01, 0x3f, 0x40, 0x7f, 0x80, 0xff] {
+                let mut bad = good.clone();
+                bad[at] = value;
+                let _ = read(&bad);
+            }
+        }
+        // Numbers of more than 64 bits.
+        let mut r = Reader {
+            bytes: &[0xff; 11],
+            at: 0,
+        };
+        assert!(r.uleb().is_err());
+        let mut r = Reader {
+            bytes: &[0xff; 11],
+            at: 0,
+        };
+        assert!(r.sleb().is_err());
+    }
+
+    #[test]
+    fn numbers_read_as_automerge_writes_them() {
+        for n in [
+            0i64,
+            1,
+            -1,
+            63,
+            64,
+            -64,
+            -65,
+            1 << 40,
+            -(1 << 40),
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let bytes = forge::sleb(n);
+            let mut r = Reader {
+                bytes: &bytes,
+                at: 0,
+            };
+            assert_eq!(r.sleb(), Ok(n));
+            assert!(r.done());
+        }
+        for n in [0u64, 1, 127, 128, 1 << 40, u64::MAX] {
+            let bytes = forge::uleb(n);
+            let mut r = Reader {
+                bytes: &bytes,
+                at: 0,
+            };
+            assert_eq!(r.uleb(), Ok(n));
+        }
+    }
+
+    #[test]
+    fn the_rows_of_changes_received_together_are_bounded_by_their_bytes() {
+        let mut budget = Budget::for_bytes(1000);
+        assert!(budget.take(BATCH_ROWS));
+        assert!(budget.take(ROWS_PER_BYTE * 1000));
+        assert!(!budget.take(1));
+        assert!(budget.take(0));
+    }
+}
