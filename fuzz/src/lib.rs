@@ -604,7 +604,12 @@ impl BundleHome {
             .changes
             .iter()
             .filter_map(|c| {
-                let change = automerge::Change::try_from(c.bytes.as_slice()).ok()?;
+                // Only what a node would decode: a stale checksum set
+                // right, and nothing that declares more than any change.
+                let mut bytes = c.bytes.clone();
+                convene_node::trust::columns::forge::fix_checksum(&mut bytes);
+                convene_node::trust::columns::read(&bytes).ok()?;
+                let change = automerge::Change::try_from(bytes.as_slice()).ok()?;
                 let signed =
                     SignedChange::sign(node.identity(), DocumentId::from_bytes(c.doc), &change);
                 Some(WireChange::from(&signed))

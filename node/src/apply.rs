@@ -123,6 +123,10 @@ fn only_root(batch: &Batch) -> Option<&Change> {
 /// Changes with their verdicts: decoded and verified, or why not.
 pub(crate) type Verified = Vec<(SignedChange, Result<Change, String>)>;
 
+/// Why a change within the bounds of one change was refused anyway.
+pub(crate) const OVER_BUDGET: &str =
+    "the changes received with it declare more operations than their size allows";
+
 /// Decodes and verifies changes received together, on every core.
 ///
 /// What each change's bytes declare is read first, and the rows of all of
@@ -136,9 +140,7 @@ pub(crate) fn verify_all(changes: Vec<SignedChange>) -> Verified {
         .iter()
         .zip(shapes)
         .map(|(c, shape)| match shape {
-            Ok(s) if !budget.take(s.rows) => Err(SignatureError::TooLarge(
-                "the changes received with it declare more rows than their size allows".into(),
-            )),
+            Ok(s) if !budget.take(&s) => Err(SignatureError::TooLarge(OVER_BUDGET.into())),
             shape => Ok((c, shape)),
         })
         .collect();
@@ -467,9 +469,13 @@ fn is_authority(w: &Writer<'_>, doc: DocumentId) -> bool {
 }
 
 /// Adds waiting changes (verified when they first arrived, verified again
-/// as they come back from the store) to the documents to try.
+/// as they come back from the store) to the documents to try. They passed
+/// the bound on changes received together when they arrived: each is
+/// checked alone now, so waiting changes a peer parked cannot use up a
+/// bound that honest ones taken out with them would then fail.
 fn add_waiting(todo: &mut BTreeMap<DocumentId, Batch>, old: Vec<SignedChange>) {
-    for (old, verdict) in verify_all(old) {
+    let verdicts = parallel::map(&old, SignedChange::verify);
+    for (old, verdict) in old.into_iter().zip(verdicts) {
         if let Ok(change) = verdict {
             let batch = todo.entry(old.doc).or_default();
             if !batch.iter().any(|(s, _)| s.hash == old.hash) {
@@ -891,10 +897,51 @@ mod tests {
     use crate::trust::Identity;
     use crate::trust::columns::{MAX_ROWS, forge};
 
+    /// Waiting changes passed the bound on changes received together when
+    /// they arrived. A peer that parked changes using up that bound must
+    /// not make honest changes taken out of the store with them fail it.
+    #[test]
+    fn waiting_changes_a_peer_parked_cannot_crowd_out_honest_ones() {
+        use automerge::transaction::Transactable;
+        let id = Identity::generate();
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, "title", "Ambulance handovers")
+            .unwrap();
+        tx.commit();
+        let honest = SignedChange::sign(
+            &id,
+            DocumentId::from_bytes([1; 16]),
+            &doc.get_last_local_change().unwrap(),
+        );
+        let parked = |rows: u64| {
+            let (bytes, hash) = forge::change(&[(forge::ACTION, forge::run(rows, &[1]))]);
+            SignedChange::sign_raw(&id, DocumentId::from_bytes([2; 16]), bytes, hash)
+        };
+        // The first takes the fixed allowance; the second, just what is
+        // left of the allowance for their bytes (the same size whatever
+        // the count in this range).
+        let first = parked(MAX_ROWS);
+        let size = first.bytes.len() + parked(1000).bytes.len() + honest.bytes.len();
+        let second = parked(columns::ROWS_PER_BYTE * size as u64);
+        assert_eq!(
+            first.bytes.len() + second.bytes.len() + honest.bytes.len(),
+            size
+        );
+        let mut todo = BTreeMap::new();
+        add_waiting(&mut todo, vec![first, second, honest.clone()]);
+        assert!(
+            todo.get(&honest.doc)
+                .is_some_and(|b| b.iter().any(|(s, _)| s.hash == honest.hash)),
+            "the honest waiting change is tried"
+        );
+    }
+
     /// Eight changes of 60 bytes, each declaring the most rows one change
     /// may: decoded one after another, a message of them (or of 100,000)
     /// would cost as many rows each. Together they may declare only what
-    /// their bytes allow, and the rest are refused unread.
+    /// one change may and what their bytes allow, and the rest are refused
+    /// unread.
     #[test]
     fn changes_received_together_declare_no_more_rows_than_their_bytes_allow() {
         let id = Identity::generate();
@@ -910,13 +957,12 @@ mod tests {
             .into_iter()
             .map(|(_, v)| v.unwrap_err())
             .collect();
-        let over = "declare more rows than their size allows";
+        let over = OVER_BUDGET;
+        // The first takes the allowance any message has; the others are
+        // beyond what their 480 bytes allow.
+        assert!(!verdicts[0].contains(over), "{verdicts:?}");
         assert!(
-            verdicts[..4].iter().all(|v| !v.contains(over)),
-            "{verdicts:?}"
-        );
-        assert!(
-            verdicts[4..].iter().all(|v| v.contains(over)),
+            verdicts[1..].iter().all(|v| v.contains(over)),
             "{verdicts:?}"
         );
     }

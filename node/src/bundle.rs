@@ -117,6 +117,10 @@ pub enum BundleError {
     V1TooLarge,
     #[error("the bundle was altered: {0} of its signatures do not verify; nothing was imported")]
     Tampered(usize),
+    #[error(
+        "{0} of the bundle's changes declare more operations than their size allows (convene export never makes such a bundle); nothing was imported"
+    )]
+    Oversized(usize),
     #[error("the bundle cannot be read: {0}")]
     Unreadable(std::io::Error),
 }

@@ -6,6 +6,7 @@ use std::io::Read;
 use crate::error::NodeError;
 use crate::node::{ApplyReport, Node, OnProgress};
 use crate::sync::wire::{WireChange, WireTombstone};
+use crate::trust::signature::TOO_LARGE;
 use crate::trust::{SignedChange, Tombstone};
 
 use super::{BATCH_BYTES, BATCH_CHANGES, Body, BundleError, Header, Item, Reader};
@@ -173,10 +174,16 @@ impl Node {
         // Pass 1: every signature, one batch at a time; nothing applied.
         let mut items = open()?;
         let mut bad = 0;
+        let mut oversized = 0;
         let mut read = 0u64;
         let mut batch = Batch::default();
-        let verify = |batch: Batch| {
+        let mut verify = |batch: Batch| {
             let verdicts = crate::apply::verify_all(batch.changes);
+            let too_large = |e: &String| e.starts_with(TOO_LARGE);
+            oversized += verdicts
+                .iter()
+                .filter(|(_, v)| v.as_ref().is_err_and(too_large))
+                .count();
             batch.malformed
                 + verdicts.iter().filter(|(_, v)| v.is_err()).count()
                 + batch
@@ -197,6 +204,9 @@ impl Node {
         bad += verify(batch);
         on(Stage::Verifying, records, records);
         drop(items);
+        if oversized > 0 && oversized == bad {
+            return Err(BundleError::Oversized(oversized).into());
+        }
         if bad > 0 {
             return Err(BundleError::Tampered(bad).into());
         }

@@ -316,10 +316,10 @@ impl NodeReplica {
             .ok_or_else(|| Quiet("the node id holds no Ed25519 key".into()))?;
         // Each document the request carries, from its changes alone.
         let mut docs: BTreeMap<convene_model::DocumentId, Vec<automerge::Change>> = BTreeMap::new();
-        for c in changes {
-            let change = c
-                .verify()
-                .map_err(|_| Quiet("a change that does not verify".into()))?;
+        // Checked as changes received together are: a newcomer's few
+        // kilobytes may not declare more operations than their size allows.
+        for (c, verdict) in crate::apply::verify_all(changes.to_vec()) {
+            let change = verdict.map_err(|_| Quiet("a change that does not verify".into()))?;
             docs.entry(c.doc).or_default().push(change);
         }
         let now = std::time::SystemTime::now()

@@ -12,10 +12,13 @@
 //! proportional to its bytes, and gives the change's hash (worked out as
 //! automerge does, so the signature can be checked before any decoding)
 //! and the most rows any column declares. It refuses a change whose
-//! columns declare more than [`MAX_ROWS`] rows, or an operation with more
-//! than [`MAX_PREDECESSORS`] predecessors. [`Budget`] bounds the rows of
-//! all the changes received together, so many short changes cost no more
-//! than their bytes would honestly cost.
+//! columns declare more than [`MAX_ROWS`] rows, an operation with more
+//! than [`MAX_PREDECESSORS`] predecessors, or string columns (map keys,
+//! mark names) that spell out more than [`MAX_STRING_BYTES`] once every
+//! run is repeated (automerge copies a key for each operation when it
+//! applies a change). [`Budget`] bounds the rows and string bytes of all
+//! the changes received together, so many short changes cost no more than
+//! their bytes would honestly cost.
 //!
 //! The format is automerge's binary change chunk: magic, checksum, chunk
 //! type, the length of the data, then dependencies, actor, sequence
@@ -34,9 +37,14 @@ pub const MAX_ROWS: u64 = 1 << 21;
 /// values it replaces: one, or a few made concurrently).
 pub const MAX_PREDECESSORS: u64 = 4096;
 
+/// The most bytes a change's string columns may spell out: 16 MiB. An
+/// honest change's keys are field names, a few bytes for each operation
+/// that names one.
+pub const MAX_STRING_BYTES: u64 = 16 << 20;
+
 /// Rows allowed to changes received together, beyond [`ROWS_PER_BYTE`]
-/// for each of their bytes: 8,388,608, under a second of decoding.
-pub const BATCH_ROWS: u64 = 1 << 23;
+/// for each of their bytes: as many as one change may declare.
+pub const BATCH_ROWS: u64 = MAX_ROWS;
 
 /// Rows allowed for each byte of changes received together. An honest
 /// change that adds content has a row for at most each byte or so; only
@@ -67,6 +75,8 @@ pub struct Shape {
     pub hash: [u8; 32],
     /// The most rows any of its columns declares.
     pub rows: u64,
+    /// The bytes its string columns spell out, every run repeated.
+    pub strings: u64,
 }
 
 /// Why a change's bytes were refused unread.
@@ -78,6 +88,8 @@ pub enum ShapeError {
     TooManyRows,
     #[error("an operation lists more than {MAX_PREDECESSORS} predecessors")]
     TooManyPredecessors,
+    #[error("its string columns spell out more than {MAX_STRING_BYTES} bytes")]
+    TooManyStringBytes,
 }
 
 /// Reads the header and columns of an uncompressed change chunk.
@@ -86,7 +98,7 @@ pub fn read(bytes: &[u8]) -> Result<Shape, ShapeError> {
     if r.take(4)? != MAGIC {
         return Err(ShapeError::Malformed("no magic bytes"));
     }
-    r.take(4)?; // checksum: automerge checks it
+    let checksum = r.take(4)?;
     if r.take(1)? != [CHANGE_CHUNK] {
         return Err(ShapeError::Malformed("not an uncompressed change chunk"));
     }
@@ -100,12 +112,23 @@ pub fn read(bytes: &[u8]) -> Result<Shape, ShapeError> {
     hasher.update(uleb_bytes(len));
     hasher.update(data);
     let hash: [u8; 32] = hasher.finalize().into();
-    let rows = rows(data)?;
-    Ok(Shape { hash, rows })
+    // automerge checks the checksum when it loads a document, not when it
+    // decodes a change: bytes a relay altered there would be stored and
+    // later refuse to load.
+    if checksum != &hash[..4] {
+        return Err(ShapeError::Malformed("a checksum that does not match"));
+    }
+    let (rows, strings) = columns(data)?;
+    Ok(Shape {
+        hash,
+        rows,
+        strings,
+    })
 }
 
-/// The most rows any column of a change chunk's `data` declares.
-fn rows(data: &[u8]) -> Result<u64, ShapeError> {
+/// The most rows any column of a change chunk's `data` declares, and the
+/// bytes its string columns spell out.
+fn columns(data: &[u8]) -> Result<(u64, u64), ShapeError> {
     let mut r = Reader { bytes: data, at: 0 };
     let deps = r.uleb()?;
     for _ in 0..deps {
@@ -131,82 +154,102 @@ fn rows(data: &[u8]) -> Result<u64, ShapeError> {
         specs.push((spec, len));
     }
     let mut most = 0;
+    let mut strings = 0;
     for (spec, len) in specs {
         let column = r.take(len)?;
         if spec & DEFLATE != 0 {
             return Err(ShapeError::Malformed("a compressed column"));
         }
-        most = most.max(column_rows(spec & TYPE_MASK, column)?);
+        let (rows, spelt) = column_rows(spec & TYPE_MASK, column)?;
+        most = most.max(rows);
+        strings = add_bytes(strings, spelt)?;
     }
-    Ok(most)
+    Ok((most, strings))
 }
 
-/// The rows one column declares.
-fn column_rows(kind: u32, column: &[u8]) -> Result<u64, ShapeError> {
+fn add_bytes(total: u64, more: u64) -> Result<u64, ShapeError> {
+    Some(total.saturating_add(more))
+        .filter(|t| *t <= MAX_STRING_BYTES)
+        .ok_or(ShapeError::TooManyStringBytes)
+}
+
+/// The rows one column declares, and the bytes it spells out if it is a
+/// string column.
+fn column_rows(kind: u32, column: &[u8]) -> Result<(u64, u64), ShapeError> {
     let mut r = Reader {
         bytes: column,
         at: 0,
     };
     let mut rows: u64 = 0;
-    let mut add = |n: u64| -> Result<(), ShapeError> {
+    let mut spelt: u64 = 0;
+    let mut add = |n: u64, len: u64| -> Result<(), ShapeError> {
         rows = rows.saturating_add(n);
         if rows > MAX_ROWS {
-            Err(ShapeError::TooManyRows)
-        } else {
-            Ok(())
+            return Err(ShapeError::TooManyRows);
         }
+        spelt = add_bytes(spelt, n.saturating_mul(len))?;
+        Ok(())
     };
     match kind {
         VALUE => {}
         BOOLEAN => {
             while !r.done() {
-                add(r.uleb()?)?;
+                add(r.uleb()?, 0)?;
             }
         }
         GROUP | ACTOR | INTEGER | DELTA | STRING | VALUE_META => {
             while !r.done() {
                 let count = r.sleb()?;
                 if count > 0 {
-                    r.value(kind)?;
-                    add(count as u64)?;
+                    let len = r.value(kind)?;
+                    add(count as u64, len)?;
                 } else if count < 0 {
                     // A literal run: every value is there in the bytes.
                     for _ in 0..count.unsigned_abs() {
-                        r.value(kind)?;
-                        add(1)?;
+                        let len = r.value(kind)?;
+                        add(1, len)?;
                     }
                 } else {
-                    add(r.uleb()?)?;
+                    add(r.uleb()?, 0)?;
                 }
             }
         }
         _ => unreachable!("three bits"),
     }
-    Ok(rows)
+    Ok((rows, spelt))
 }
 
-/// Rows allowed to changes received together, taken change by change.
+/// Rows and string bytes allowed to changes received together, taken
+/// change by change.
 #[derive(Debug)]
 pub struct Budget {
-    left: u64,
+    rows: u64,
+    strings: u64,
 }
 
 impl Budget {
     /// The budget for changes of `bytes` bytes in all.
     pub fn for_bytes(bytes: usize) -> Self {
+        let per_byte = ROWS_PER_BYTE.saturating_mul(bytes as u64);
         Self {
-            left: BATCH_ROWS.saturating_add(ROWS_PER_BYTE.saturating_mul(bytes as u64)),
+            rows: BATCH_ROWS.saturating_add(per_byte),
+            strings: MAX_STRING_BYTES.saturating_add(per_byte),
         }
     }
 
-    /// Takes `rows` from what is left, or says there is not enough.
-    pub fn take(&mut self, rows: u64) -> bool {
-        match self.left.checked_sub(rows) {
-            Some(left) => {
-                self.left = left;
+    /// Takes what a change declares from what is left, or says there is
+    /// not enough (and takes nothing).
+    pub fn take(&mut self, shape: &Shape) -> bool {
+        match (
+            self.rows.checked_sub(shape.rows),
+            self.strings.checked_sub(shape.strings),
+        ) {
+            (Some(rows), Some(strings)) => {
+                self.rows = rows;
+                self.strings = strings;
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 }
@@ -279,15 +322,14 @@ impl<'a> Reader<'a> {
         self.take(len)
     }
 
-    /// Skips one value of a run-length encoded column of type `kind`.
-    fn value(&mut self, kind: u32) -> Result<(), ShapeError> {
+    /// Skips one value of a run-length encoded column of type `kind`, and
+    /// gives its length if it is a string.
+    fn value(&mut self, kind: u32) -> Result<u64, ShapeError> {
         match kind {
             DELTA => {
                 self.sleb()?;
             }
-            STRING => {
-                self.length_prefixed()?;
-            }
+            STRING => return Ok(self.length_prefixed()?.len() as u64),
             GROUP => {
                 if self.uleb()? > MAX_PREDECESSORS {
                     return Err(ShapeError::TooManyPredecessors);
@@ -297,7 +339,7 @@ impl<'a> Reader<'a> {
                 self.uleb()?;
             }
         }
-        Ok(())
+        Ok(0)
     }
 }
 
@@ -390,6 +432,27 @@ pub mod forge {
         out.extend(uleb(data.len() as u64));
         out.extend(data);
         (out, hash)
+    }
+
+    /// Sets the checksum of a change chunk right (what a fuzzer's
+    /// mutations leave stale), so its bytes are judged on the rest.
+    pub fn fix_checksum(bytes: &mut [u8]) {
+        let mut r = super::Reader { bytes, at: 9 };
+        let (Some(&kind), Ok(len)) = (bytes.get(8), r.uleb()) else {
+            return;
+        };
+        let Some(data) = usize::try_from(len)
+            .ok()
+            .and_then(|len| bytes.get(r.at..r.at.checked_add(len)?))
+        else {
+            return;
+        };
+        let mut h = Sha256::new();
+        h.update([kind]);
+        h.update(uleb(len));
+        h.update(data);
+        let hash: [u8; 32] = h.finalize().into();
+        bytes[4..8].copy_from_slice(&hash[..4]);
     }
 
     /// `n` operations setting key "k" of the root map to null, each
@@ -514,7 +577,8 @@ mod tests {
             read(&bytes),
             Ok(Shape {
                 hash,
-                rows: MAX_ROWS
+                rows: MAX_ROWS,
+                strings: MAX_ROWS,
             })
         );
     }
@@ -603,11 +667,41 @@ mod tests {
     }
 
     #[test]
+    fn a_long_key_repeated_for_every_operation_is_refused_unread() {
+        // automerge copies an operation's key each time it applies one:
+        // a 60 KB key in a run of 2,000,000 rows would be 120 GB.
+        let key = [&uleb_bytes(60_000)[..], &[b'k'; 60_000]].concat();
+        let (bytes, _) = forge::change(&[
+            (forge::KEY_STRING, forge::run(2_000_000, &key)),
+            (forge::ACTION, forge::run(2_000_000, &[1])),
+        ]);
+        assert!(bytes.len() < 61_000);
+        assert_eq!(read(&bytes), Err(ShapeError::TooManyStringBytes));
+    }
+
+    #[test]
+    fn a_checksum_altered_on_the_way_is_refused() {
+        let (mut bytes, _) = forge::nulls(3, 0);
+        bytes[5] ^= 1;
+        assert_eq!(
+            read(&bytes),
+            Err(ShapeError::Malformed("a checksum that does not match"))
+        );
+    }
+
+    #[test]
     fn the_rows_of_changes_received_together_are_bounded_by_their_bytes() {
+        let shape = |rows, strings| Shape {
+            hash: [0; 32],
+            rows,
+            strings,
+        };
         let mut budget = Budget::for_bytes(1000);
-        assert!(budget.take(BATCH_ROWS));
-        assert!(budget.take(ROWS_PER_BYTE * 1000));
-        assert!(!budget.take(1));
-        assert!(budget.take(0));
+        assert!(budget.take(&shape(BATCH_ROWS, MAX_STRING_BYTES)));
+        assert!(budget.take(&shape(ROWS_PER_BYTE * 1000, 0)));
+        assert!(!budget.take(&shape(1, 0)));
+        assert!(budget.take(&shape(0, ROWS_PER_BYTE * 1000)));
+        assert!(!budget.take(&shape(0, 1)));
+        assert!(budget.take(&shape(0, 0)));
     }
 }

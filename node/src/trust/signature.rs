@@ -11,6 +11,9 @@ use super::{Identity, NodeId};
 /// a signature over anything else made with the same key.
 const CONTEXT: &[u8] = b"convene/change/v1\0";
 
+/// How [`SignatureError::TooLarge`] reads.
+pub const TOO_LARGE: &str = "change is larger than any honest change";
+
 /// Why a change was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -18,7 +21,7 @@ pub enum SignatureError {
     Undecodable(String),
     #[error("change bytes are compressed (Convene signs, sends and stores changes uncompressed)")]
     Compressed,
-    #[error("change is larger than any honest change: {0}")]
+    #[error("{}: {}", TOO_LARGE, .0)]
     TooLarge(String),
     #[error("change hash does not match its bytes")]
     HashMismatch,
@@ -128,9 +131,9 @@ impl SignedChange {
         }
         columns::read(&self.bytes).map_err(|e| match e {
             ShapeError::Malformed(_) => SignatureError::Undecodable(e.to_string()),
-            ShapeError::TooManyRows | ShapeError::TooManyPredecessors => {
-                SignatureError::TooLarge(e.to_string())
-            }
+            ShapeError::TooManyRows
+            | ShapeError::TooManyPredecessors
+            | ShapeError::TooManyStringBytes => SignatureError::TooLarge(e.to_string()),
         })
     }
 
