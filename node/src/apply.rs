@@ -134,8 +134,13 @@ pub(crate) const OVER_BUDGET: &str =
 /// over is refused unread, so a message of many short changes that each
 /// declare the most rows one change may costs no more than its bytes.
 pub(crate) fn verify_all(changes: Vec<SignedChange>) -> Verified {
+    let budget = columns::Budget::for_bytes(changes.iter().map(|c| c.bytes.len()).sum());
+    verify_within(changes, budget)
+}
+
+/// [`verify_all`] within `budget`.
+pub(crate) fn verify_within(changes: Vec<SignedChange>, mut budget: columns::Budget) -> Verified {
     let shapes = parallel::map(&changes, SignedChange::shape);
-    let mut budget = columns::Budget::for_bytes(changes.iter().map(|c| c.bytes.len()).sum());
     let checked: Vec<_> = changes
         .iter()
         .zip(shapes)
@@ -934,6 +939,27 @@ mod tests {
             todo.get(&honest.doc)
                 .is_some_and(|b| b.iter().any(|(s, _)| s.hash == honest.hash)),
             "the honest waiting change is tried"
+        );
+    }
+
+    /// A stranger's join request may declare little more than a row for
+    /// each of its bytes: 65,536 null values in 60 bytes are taken from a
+    /// member's message, not from a stranger.
+    #[test]
+    fn a_join_request_declares_little_more_than_its_bytes() {
+        let id = Identity::generate();
+        let (bytes, hash) = forge::nulls(65_536, 0);
+        let change = SignedChange::sign_raw(&id, DocumentId::from_bytes([1; 16]), bytes, hash);
+        let size = change.bytes.len();
+        let verdict = |budget| verify_within(vec![change.clone()], budget).remove(0).1;
+        assert_eq!(
+            verdict(columns::Budget::for_bytes(size)).unwrap().len(),
+            65_536
+        );
+        assert!(
+            verdict(columns::Budget::for_join(size))
+                .unwrap_err()
+                .contains(OVER_BUDGET)
         );
     }
 

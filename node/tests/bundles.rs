@@ -291,7 +291,7 @@ fn a_bundle_of_changes_declaring_years_of_rows_is_refused_unread() {
     let mut b = init(b_dir.path(), "Importer");
     let mut body = a.export_bundle(None, &Since::Everything).unwrap();
     let forge = convene_node::trust::columns::forge::nulls;
-    for (i, rows) in [1u64 << 40, 1 << 21, 1 << 20].into_iter().enumerate() {
+    for (i, rows) in [1u64 << 40, 1 << 20, 1 << 19].into_iter().enumerate() {
         let (bytes, hash) = forge(rows, 0);
         let doc = convene_model::DocumentId::from_bytes([i as u8 + 1; 16]);
         let signed = convene_node::SignedChange::sign_raw(a.identity(), doc, bytes, hash);

@@ -316,9 +316,11 @@ impl NodeReplica {
             .ok_or_else(|| Quiet("the node id holds no Ed25519 key".into()))?;
         // Each document the request carries, from its changes alone.
         let mut docs: BTreeMap<convene_model::DocumentId, Vec<automerge::Change>> = BTreeMap::new();
-        // Checked as changes received together are: a newcomer's few
-        // kilobytes may not declare more operations than their size allows.
-        for (c, verdict) in crate::apply::verify_all(changes.to_vec()) {
+        // A stranger's few kilobytes may declare little more than a row
+        // for each of their bytes: what checking them costs is bounded by
+        // what was sent.
+        let budget = crate::trust::columns::Budget::for_join(bytes);
+        for (c, verdict) in crate::apply::verify_within(changes.to_vec(), budget) {
             let change = verdict.map_err(|_| Quiet("a change that does not verify".into()))?;
             docs.entry(c.doc).or_default().push(change);
         }
