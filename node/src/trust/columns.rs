@@ -48,9 +48,12 @@ pub const MAX_STRING_BYTES: u64 = 16 << 20;
 pub const BATCH_ROWS: u64 = MAX_ROWS;
 
 /// Rows allowed for each byte of changes received together. An honest
-/// change that adds content has a row for at most each byte or so; only
-/// deletions are shorter, and those are bounded by what they delete.
-pub const ROWS_PER_BYTE: u64 = 4;
+/// change that adds content has a row for at most each byte or so (a
+/// character of text is one operation and its byte); only deletions are
+/// shorter, and those are bounded by what they delete. Applying costs
+/// memory for every operation, so this also bounds what a message can ask
+/// of a node's memory by its size.
+pub const ROWS_PER_BYTE: u64 = 2;
 
 /// Rows allowed to a stranger's join request beyond one for each of its
 /// bytes: its changes are new documents (its claims and its profile),
