@@ -373,9 +373,9 @@ fn who_ranks_organisations_and_consenting_people_with_their_reasons() {
     let everything = who.to_string();
     for hidden in [
         "Bob Hidden",
-        "Nadia",
-        "Carol",
-        "Zed",
+        "Nadia Narrow",
+        "Carol Quiet",
+        "Zed Withdrawn",
         "asha.private",
         "Old approach",
         "Draft plan",
@@ -531,7 +531,13 @@ fn the_page_lists_them_with_links_and_needs_sign_in() {
         html.contains(&format!("href=\"/e/{}\"", c.project)),
         "evidence links to the project"
     );
-    for hidden in ["Bob Hidden", "Nadia", "Carol", "Zed", "Draft plan"] {
+    for hidden in [
+        "Bob Hidden",
+        "Nadia Narrow",
+        "Carol Quiet",
+        "Zed Withdrawn",
+        "Draft plan",
+    ] {
         assert!(!html.contains(hidden), "{hidden} shown");
     }
     let trust_at = html

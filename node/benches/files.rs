@@ -404,6 +404,7 @@ fn transfer(
         }
         r
     });
+    settle();
     let parent_cpu = cpu_seconds();
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["--role", "fetch", "--home"])
@@ -521,7 +522,16 @@ fn hash_parallel(data: &[u8], threads: usize) -> blake3::Hash {
     blake3::hazmat::merge_subtrees_root(&cv(&left, &cvs), &cv(&right, &cvs), Mode::Hash)
 }
 
+/// Waits until everything written so far is on the disk, so that each
+/// row starts with no other row's writing still to do (the page cache's
+/// write-back of a gigabyte written just before slowed a floor measured
+/// after it by up to ten times).
+fn settle() {
+    rustix::fs::sync();
+}
+
 fn floor_row(scenario: &str, bytes: u64, work: impl FnOnce()) -> Row {
+    settle();
     let start = Instant::now();
     work();
     Row {

@@ -139,14 +139,35 @@ pub(crate) fn verify_all(changes: Vec<SignedChange>) -> Verified {
 }
 
 /// [`verify_all`] within `budget`.
+///
+/// The budget is taken in order of what changes declare for each of their
+/// bytes, least first: every change that declares no more than its bytes
+/// allow is taken before any that declares more, so those (a peer's
+/// parked changes, taken out of the store with honest ones) cannot crowd
+/// it out. Changes whose signature fails declare nothing and take none.
 pub(crate) fn verify_within(changes: Vec<SignedChange>, mut budget: columns::Budget) -> Verified {
     let shapes = parallel::map(&changes, SignedChange::shape);
+    let mut order: Vec<usize> = (0..changes.len()).collect();
+    order.sort_by_key(|&i| match &shapes[i] {
+        Ok(s) => (u128::from(s.rows.max(s.strings)) << 32) / changes[i].bytes.len().max(1) as u128,
+        Err(_) => 0,
+    });
+    let mut within = vec![true; changes.len()];
+    for i in order {
+        if let Ok(s) = &shapes[i] {
+            within[i] = budget.take(s);
+        }
+    }
     let checked: Vec<_> = changes
         .iter()
         .zip(shapes)
-        .map(|(c, shape)| match shape {
-            Ok(s) if !budget.take(&s) => Err(SignatureError::TooLarge(OVER_BUDGET.into())),
-            shape => Ok((c, shape)),
+        .zip(within)
+        .map(|((c, shape), within)| {
+            if within {
+                Ok((c, shape))
+            } else {
+                Err(SignatureError::TooLarge(OVER_BUDGET.into()))
+            }
         })
         .collect();
     let verdicts = parallel::map(&checked, |c| match c {
@@ -360,7 +381,7 @@ pub(crate) fn apply(
         // Changes that waited for earlier changes of these documents get
         // another chance with this batch.
         let docs: Vec<DocumentId> = todo.keys().copied().collect();
-        add_waiting(&mut todo, w.take_pending_for(&docs)?);
+        add_waiting(&mut todo, w.take_pending_for(&docs)?, &mut report);
         // Profiles, charters and claims authorise other changes, possibly
         // in the same batch: keep going while that lets changes in.
         let mut members = membership::load(&*w);
@@ -432,7 +453,7 @@ pub(crate) fn apply(
                 .copied()
                 .filter(|d| taken.insert(*d))
                 .collect();
-            add_waiting(&mut todo, w.take_pending_for(&fresh)?);
+            add_waiting(&mut todo, w.take_pending_for(&fresh)?, &mut report);
             // A new profile, charter or claim: try the changes that waited
             // for what it brings, and only those.
             if changed.iter().any(|d| is_authority(w, *d)) {
@@ -443,7 +464,7 @@ pub(crate) fn apply(
                         ready.push(blocker);
                     }
                 }
-                add_waiting(&mut todo, w.take_pending_awaiting(&ready)?);
+                add_waiting(&mut todo, w.take_pending_awaiting(&ready)?, &mut report);
             }
         }
         for r in &report.rejected {
@@ -474,18 +495,27 @@ fn is_authority(w: &Writer<'_>, doc: DocumentId) -> bool {
 }
 
 /// Adds waiting changes (verified when they first arrived, verified again
-/// as they come back from the store) to the documents to try. They passed
-/// the bound on changes received together when they arrived: each is
-/// checked alone now, so waiting changes a peer parked cannot use up a
-/// bound that honest ones taken out with them would then fail.
-fn add_waiting(todo: &mut BTreeMap<DocumentId, Batch>, old: Vec<SignedChange>) {
-    let verdicts = parallel::map(&old, SignedChange::verify);
-    for (old, verdict) in old.into_iter().zip(verdicts) {
-        if let Ok(change) = verdict {
-            let batch = todo.entry(old.doc).or_default();
-            if !batch.iter().any(|(s, _)| s.hash == old.hash) {
-                batch.push((old, change));
+/// as they come back from the store) to the documents to try. Changes
+/// taken out together are bounded as changes received together are
+/// ([`verify_all`]): a peer that parked many short changes, each declaring
+/// the most rows one change may, cannot have them all applied at once
+/// when what they wait for arrives. Those over the bound are refused (an
+/// honest one is sent again by the next sync), and changes that declare no
+/// more than their bytes allow are never crowded out by them.
+fn add_waiting(
+    todo: &mut BTreeMap<DocumentId, Batch>,
+    old: Vec<SignedChange>,
+    report: &mut ApplyReport,
+) {
+    for (old, verdict) in verify_all(old) {
+        match verdict {
+            Ok(change) => {
+                let batch = todo.entry(old.doc).or_default();
+                if !batch.iter().any(|(s, _)| s.hash == old.hash) {
+                    batch.push((old, change));
+                }
             }
+            Err(e) => reject(report, &old, e),
         }
     }
 }
@@ -860,11 +890,36 @@ fn wait_for(
 /// panics in `apply_changes`); that panic is caught here and becomes an
 /// error, so one hostile change is rejected instead of stopping the node.
 /// After an error the document may be half-changed: callers discard it.
+///
+/// automerge collects every operation of the changes it is given before
+/// applying them (about 400 bytes each), so they are given to it in
+/// slices of at most [`columns::MAX_ROWS`] operations: what applying costs
+/// in memory beyond the document is bounded by one change's worth,
+/// however many arrived. (A change whose predecessors are in a later
+/// slice waits in automerge's queue until they are applied.)
 pub(crate) fn apply_received(doc: &mut Automerge, changes: Vec<Change>) -> Result<(), String> {
-    match catch_quietly(|| doc.apply_changes(changes)) {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(_) => Err("a malformed change (automerge cannot apply it)".into()),
+    apply_in_slices(doc, changes, columns::MAX_ROWS)
+}
+
+fn apply_in_slices(doc: &mut Automerge, changes: Vec<Change>, most: u64) -> Result<(), String> {
+    let mut slice = Vec::new();
+    let mut ops = 0;
+    let mut changes = changes.into_iter().peekable();
+    while let Some(change) = changes.next() {
+        ops += change.len() as u64;
+        slice.push(change);
+        let full = changes
+            .peek()
+            .is_none_or(|next| ops + next.len() as u64 > most);
+        if full {
+            match catch_quietly(|| doc.apply_changes(std::mem::take(&mut slice))) {
+                Ok(result) => result.map_err(|e| e.to_string())?,
+                Err(_) => return Err("a malformed change (automerge cannot apply it)".into()),
+            }
+            ops = 0;
+        }
     }
+    Ok(())
 }
 
 thread_local! {
@@ -902,8 +957,8 @@ mod tests {
     use crate::trust::Identity;
     use crate::trust::columns::{MAX_ROWS, forge};
 
-    /// Waiting changes passed the bound on changes received together when
-    /// they arrived. A peer that parked changes using up that bound must
+    /// Waiting changes taken out together are bounded as changes received
+    /// together are. A peer that parked changes using up that bound must
     /// not make honest changes taken out of the store with them fail it.
     #[test]
     fn waiting_changes_a_peer_parked_cannot_crowd_out_honest_ones() {
@@ -923,9 +978,11 @@ mod tests {
             let (bytes, hash) = forge::change(&[(forge::ACTION, forge::run(rows, &[1]))]);
             SignedChange::sign_raw(&id, DocumentId::from_bytes([2; 16]), bytes, hash)
         };
-        // The first takes the fixed allowance; the second, just what is
-        // left of the allowance for their bytes (the same size whatever
-        // the count in this range).
+        // Together the two parked changes declare the whole bound: the
+        // first its fixed allowance, the second the allowance for all three
+        // changes' bytes (its size is the same whatever the count in this
+        // range). Taken in the order given, they would leave the honest
+        // change nothing.
         let first = parked(MAX_ROWS);
         let size = first.bytes.len() + parked(1000).bytes.len() + honest.bytes.len();
         let second = parked(columns::ROWS_PER_BYTE * size as u64);
@@ -934,12 +991,99 @@ mod tests {
             size
         );
         let mut todo = BTreeMap::new();
-        add_waiting(&mut todo, vec![first, second, honest.clone()]);
+        let mut report = ApplyReport::default();
+        let first_hash = first.hash;
+        add_waiting(&mut todo, vec![first, second, honest.clone()], &mut report);
         assert!(
             todo.get(&honest.doc)
                 .is_some_and(|b| b.iter().any(|(s, _)| s.hash == honest.hash)),
             "the honest waiting change is tried"
         );
+        let tried = |hash| todo.values().any(|b| b.iter().any(|(s, _)| s.hash == hash));
+        // The first declares the most for each of its bytes: it is the one
+        // over the bound, taken last.
+        let over: Vec<_> = report
+            .rejected
+            .iter()
+            .filter(|r| r.reason.contains(OVER_BUDGET))
+            .map(|r| r.hash)
+            .collect();
+        assert_eq!(over, vec![first_hash], "{report:?}");
+        assert!(!tried(first_hash));
+    }
+
+    /// A member parks fifty changes of 80 bytes, each declaring the most
+    /// rows one change may, on a first change it keeps back; then sends
+    /// it. Taken out together, they may declare no more than changes
+    /// received together: one is tried, the rest refused unread (given to
+    /// automerge together, they would have asked for 20 GB).
+    #[test]
+    fn waiting_changes_taken_out_together_are_bounded_as_if_received_together() {
+        let id = Identity::generate();
+        let parked: Vec<SignedChange> = (0..50u8)
+            .map(|i| {
+                let (bytes, hash) = forge::change(&[
+                    (forge::ACTION, forge::run(MAX_ROWS, &[1])),
+                    (forge::VALUE_META, forge::run(1, &[i])),
+                ]);
+                SignedChange::sign_raw(&id, DocumentId::from_bytes([3; 16]), bytes, hash)
+            })
+            .collect();
+        assert!(parked.iter().all(|c| c.bytes.len() < 80));
+        let mut todo = BTreeMap::new();
+        let mut report = ApplyReport::default();
+        add_waiting(&mut todo, parked, &mut report);
+        // (The one within the bound has operations with no key: automerge
+        // refuses it as it decodes.)
+        let over = |r: &&crate::node::Rejection| r.reason.contains(OVER_BUDGET);
+        assert_eq!(
+            report.rejected.iter().filter(over).count(),
+            49,
+            "{report:?}"
+        );
+    }
+
+    /// A change whose signature fails declares nothing: changes a relay
+    /// forged cannot use up what the genuine ones received with them may
+    /// declare.
+    #[test]
+    fn forged_changes_take_nothing_from_the_bound() {
+        let id = Identity::generate();
+        let (bytes, hash) = forge::change(&[(forge::ACTION, forge::run(MAX_ROWS, &[1]))]);
+        let genuine = SignedChange::sign_raw(&id, DocumentId::from_bytes([4; 16]), bytes, hash);
+        let mut forged = genuine.clone();
+        forged.doc = DocumentId::from_bytes([5; 16]);
+        let verdicts: Vec<String> = verify_all(vec![forged, genuine])
+            .into_iter()
+            .map(|(_, v)| v.unwrap_err())
+            .collect();
+        assert!(verdicts[0].contains("signature"), "{verdicts:?}");
+        // (Within the bound, it is refused only as automerge decodes it.)
+        assert!(!verdicts[1].contains(OVER_BUDGET), "{verdicts:?}");
+    }
+
+    /// Changes are given to automerge a slice at a time; one whose
+    /// predecessors are in a later slice waits in automerge's queue and is
+    /// applied with them.
+    #[test]
+    fn changes_applied_in_slices_end_as_applied_together() {
+        use automerge::transaction::Transactable;
+        let mut source = Automerge::new();
+        for i in 0..12 {
+            let mut tx = source.transaction();
+            for k in 0..6 {
+                tx.put(automerge::ROOT, format!("field {k}"), i).unwrap();
+            }
+            tx.commit();
+        }
+        let mut changes = source.get_changes(&[]);
+        changes.reverse();
+        let mut sliced = Automerge::new();
+        apply_in_slices(&mut sliced, changes.clone(), 10).unwrap();
+        let mut whole = Automerge::new();
+        whole.apply_changes(changes).unwrap();
+        assert_eq!(sliced.get_heads(), source.get_heads());
+        assert_eq!(sliced.save(), whole.save());
     }
 
     /// A stranger's join request may declare little more than a row for

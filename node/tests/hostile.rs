@@ -278,3 +278,33 @@ fn a_peer_that_never_answers_ends_the_session_and_others_are_served() {
     net.run();
     assert!(net.node(a).get(id).is_ok());
 }
+
+#[test]
+fn a_join_request_declaring_years_of_rows_is_refused_unread() {
+    // A stranger's few hundred bytes, signed by itself, whose columns
+    // declare 2^36 operations: decoding them would take the node's memory
+    // and hours. It is refused from what the bytes declare, at once.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut net = Net::new();
+        let steward = net.add("Steward Trust");
+        net.node_mut(steward).create_community("Boost").unwrap();
+        let stranger = Identity::generate();
+        let (bytes, hash) = convene_node::trust::columns::forge::nulls(1 << 36, 0);
+        let doc = convene_model::DocumentId::from_bytes([7; 16]);
+        let bomb = convene_node::SignedChange::sign_raw(&stranger, doc, bytes, hash);
+        let peer = stranger.node_id();
+        net.input(steward, Input::Connected { peer });
+        let join = Request::Join {
+            changes: vec![convene_node::sync::wire::WireChange::from(&bomb)],
+        };
+        let t = flood(&mut net, steward, peer, &join, 1);
+        let stored = net.node(steward).get(doc).is_ok();
+        let _ = tx.send((t, stored));
+    });
+    let (t, stored) = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("still decoding: the join request was not refused unread");
+    assert_eq!((t.refused_other, t.answered), (1, 0), "{t:?}");
+    assert!(!stored, "the stranger's change was stored");
+}

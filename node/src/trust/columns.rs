@@ -16,7 +16,8 @@
 //! than [`MAX_PREDECESSORS`] predecessors, or string columns (map keys,
 //! mark names) that spell out more than [`MAX_STRING_BYTES`] once every
 //! run is repeated (automerge copies a key for each operation when it
-//! applies a change). [`Budget`] bounds the rows and string bytes of all
+//! applies a change), or a header naming more than [`MAX_ACTORS`] other
+//! actors (each counts as a row). [`Budget`] bounds the rows and string bytes of all
 //! the changes received together, so many short changes cost no more than
 //! their bytes would honestly cost.
 //!
@@ -37,6 +38,11 @@ pub const MAX_ROWS: u64 = 1 << 20;
 /// The most predecessors one operation may list (an operation lists the
 /// values it replaces: one, or a few made concurrently).
 pub const MAX_PREDECESSORS: u64 = 4096;
+
+/// The most actors a change may name besides its own (the authors of the
+/// values its operations replace: a handful in an honest change). Each
+/// costs one byte to list and automerge tens to hold.
+pub const MAX_ACTORS: u64 = 4096;
 
 /// The most bytes a change's string columns may spell out: 16 MiB. An
 /// honest change's keys are field names, a few bytes for each operation
@@ -82,7 +88,8 @@ const VALUE: u32 = 7;
 pub struct Shape {
     /// The change's hash, as automerge works it out.
     pub hash: [u8; 32],
-    /// The most rows any of its columns declares.
+    /// The most rows any of its columns declares, and one for each other
+    /// actor it names.
     pub rows: u64,
     /// The bytes its string columns spell out, every run repeated.
     pub strings: u64,
@@ -99,6 +106,8 @@ pub enum ShapeError {
     TooManyPredecessors,
     #[error("its string columns spell out more than {MAX_STRING_BYTES} bytes")]
     TooManyStringBytes,
+    #[error("it names more than {MAX_ACTORS} other actors")]
+    TooManyActors,
 }
 
 /// Reads the header and columns of an uncompressed change chunk.
@@ -149,6 +158,9 @@ fn columns(data: &[u8]) -> Result<(u64, u64), ShapeError> {
     r.sleb()?; // time
     r.length_prefixed()?; // message
     let others = r.uleb()?;
+    if others > MAX_ACTORS {
+        return Err(ShapeError::TooManyActors);
+    }
     for _ in 0..others {
         r.length_prefixed()?;
     }
@@ -173,6 +185,8 @@ fn columns(data: &[u8]) -> Result<(u64, u64), ShapeError> {
         most = most.max(rows);
         strings = add_bytes(strings, spelt)?;
     }
+    // An actor named is held as a row's worth of memory is.
+    let most = most + others;
     Ok((most, strings))
 }
 
@@ -423,6 +437,11 @@ pub mod forge {
     /// `columns` (specification, bytes) in that order, and a valid
     /// checksum. Returns the bytes and their hash.
     pub fn change(columns: &[(u32, Vec<u8>)]) -> (Vec<u8>, [u8; 32]) {
+        change_naming(0, columns)
+    }
+
+    /// [`change`], naming `others` other actors (each empty).
+    pub fn change_naming(others: u64, columns: &[(u32, Vec<u8>)]) -> (Vec<u8>, [u8; 32]) {
         let mut data = uleb(0); // no dependencies
         data.extend(uleb(16));
         data.extend([7u8; 16]);
@@ -430,7 +449,10 @@ pub mod forge {
         data.extend(uleb(1)); // start op
         data.extend(sleb(0)); // time
         data.extend(uleb(0)); // message
-        data.extend(uleb(0)); // other actors
+        data.extend(uleb(others));
+        for _ in 0..others {
+            data.extend(uleb(0));
+        }
         data.extend(uleb(columns.len() as u64));
         for (spec, bytes) in columns {
             data.extend(uleb(u64::from(*spec)));
@@ -555,9 +577,11 @@ mod tests {
         for c in &all {
             let shape = read(c.raw_bytes()).unwrap();
             assert_eq!(shape.hash, c.hash().0);
-            let preds: u64 = 1; // the merge's second predecessor
+            // The merge's second predecessor, and the other actor a
+            // change names.
+            let extra: u64 = 2;
             assert!(
-                shape.rows >= c.len() as u64 && shape.rows <= c.len() as u64 + preds,
+                shape.rows >= c.len() as u64 && shape.rows <= c.len() as u64 + extra,
                 "{} rows read, {} operations",
                 shape.rows,
                 c.len()
@@ -583,6 +607,15 @@ mod tests {
     }
 
     #[test]
+    fn actors_named_count_as_rows_and_are_bounded() {
+        let ops = (forge::ACTION, forge::run(10, &[1]));
+        let (bytes, _) = forge::change_naming(1000, std::slice::from_ref(&ops));
+        assert_eq!(read(&bytes).unwrap().rows, 1010);
+        let (bytes, _) = forge::change_naming(MAX_ACTORS + 1, &[ops]);
+        assert_eq!(read(&bytes), Err(ShapeError::TooManyActors));
+    }
+
+    #[test]
     fn a_few_bytes_declaring_years_of_rows_are_refused_unread() {
         // 2^40 rows would keep a core busy for about 27 hours at the
         // 90 ns a row automerge's decoder takes.
@@ -603,8 +636,9 @@ mod tests {
 
     #[test]
     fn an_operation_listing_billions_of_predecessors_is_refused_unread() {
-        // automerge collects an operation's predecessors into a vector:
-        // 2^32 of them is 32 GiB.
+        // automerge walks an operation's predecessors one by one as it
+        // decodes it (the rows of the predecessor columns bound them too;
+        // this bound comes first).
         let (bytes, _) = forge::nulls(1, 1 << 32);
         assert_eq!(read(&bytes), Err(ShapeError::TooManyPredecessors));
         let (bytes, _) = forge::nulls(1, MAX_PREDECESSORS);

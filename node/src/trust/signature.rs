@@ -116,7 +116,10 @@ impl SignedChange {
         self.verify_shaped(self.shape())
     }
 
-    /// What the bytes declare, read without decoding them.
+    /// What the bytes declare, read without decoding them, once the
+    /// signature over the hash worked out from them holds: a change that
+    /// was altered, or signed by someone else, declares nothing (and so
+    /// uses up none of what changes received with it may declare).
     pub fn shape(&self) -> Result<Shape, SignatureError> {
         match self.bytes.get(CHUNK_TYPE_AT) {
             Some(&CHANGE_CHUNK) => {}
@@ -129,27 +132,32 @@ impl SignedChange {
                 ));
             }
         }
-        columns::read(&self.bytes).map_err(|e| match e {
+        let shape = columns::read(&self.bytes).map_err(|e| match e {
             ShapeError::Malformed(_) => SignatureError::Undecodable(e.to_string()),
             ShapeError::TooManyRows
             | ShapeError::TooManyPredecessors
-            | ShapeError::TooManyStringBytes => SignatureError::TooLarge(e.to_string()),
-        })
-    }
-
-    /// [`SignedChange::verify`] given what [`SignedChange::shape`] read
-    /// (or why it refused the bytes).
-    pub fn verify_shaped(
-        &self,
-        shape: Result<Shape, SignatureError>,
-    ) -> Result<Change, SignatureError> {
-        if shape?.hash != self.hash {
+            | ShapeError::TooManyStringBytes
+            | ShapeError::TooManyActors => SignatureError::TooLarge(e.to_string()),
+        })?;
+        if shape.hash != self.hash {
             return Err(SignatureError::HashMismatch);
         }
         let key = ed25519::PublicKey::try_from_bytes(&self.signer)
             .map_err(|_| SignatureError::BadSigner)?;
         if !key.verify(&payload(&self.doc, &self.hash), &self.signature) {
             return Err(SignatureError::BadSignature);
+        }
+        Ok(shape)
+    }
+
+    /// [`SignedChange::verify`] given what [`SignedChange::shape`] read of
+    /// this change (or why it refused it): the bytes are decoded only now.
+    pub(crate) fn verify_shaped(
+        &self,
+        shape: Result<Shape, SignatureError>,
+    ) -> Result<Change, SignatureError> {
+        if shape?.hash != self.hash {
+            return Err(SignatureError::HashMismatch);
         }
         let change = Change::try_from(self.bytes.as_slice())
             .map_err(|e| SignatureError::Undecodable(e.to_string()))?;
@@ -291,8 +299,8 @@ mod tests {
         assert_eq!(fine.verify().unwrap().len(), 1000);
     }
 
-    /// One operation listing 2^29 predecessors: automerge collects them
-    /// into a vector of 4 GiB before anything else is checked.
+    /// One operation listing 2^29 predecessors: automerge would walk half
+    /// a billion of them before anything else is checked.
     #[test]
     fn an_operation_with_billions_of_predecessors_is_refused_before_it_is_decoded() {
         let id = Identity::generate();
