@@ -393,8 +393,8 @@ fn uleb_bytes(mut n: u64) -> Vec<u8> {
 }
 
 /// Change chunks written by hand, for tests that replay what a hostile
-/// peer could send.
-#[doc(hidden)]
+/// peer could send (with the `testing` feature only).
+#[cfg(any(test, feature = "testing"))]
 pub mod forge {
     use sha2::{Digest, Sha256};
 

@@ -85,8 +85,9 @@ impl SignedChange {
     }
 
     /// Signs `bytes` as they are, under `hash`: what a member could send
-    /// with its own key, for tests that replay it.
-    #[doc(hidden)]
+    /// with its own key, for tests that replay it (with the `testing`
+    /// feature only).
+    #[cfg(any(test, feature = "testing"))]
     pub fn sign_raw(identity: &Identity, doc: DocumentId, bytes: Vec<u8>, hash: [u8; 32]) -> Self {
         Self {
             doc,
