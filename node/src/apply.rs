@@ -121,11 +121,7 @@ fn only_root(batch: &Batch) -> Option<&Change> {
 }
 
 /// Changes with their verdicts: decoded and verified, or why not.
-pub(crate) type Verified = Vec<(SignedChange, Result<Change, String>)>;
-
-/// Why a change within the bounds of one change was refused anyway.
-pub(crate) const OVER_BUDGET: &str =
-    "the changes received with it declare more operations than their size allows";
+pub(crate) type Verified = Vec<(SignedChange, Result<Change, SignatureError>)>;
 
 /// Decodes and verifies changes received together, on every core.
 ///
@@ -166,13 +162,13 @@ pub(crate) fn verify_within(changes: Vec<SignedChange>, mut budget: columns::Bud
             if within {
                 Ok((c, shape))
             } else {
-                Err(SignatureError::TooLarge(OVER_BUDGET.into()))
+                Err(SignatureError::OverBudget)
             }
         })
         .collect();
     let verdicts = parallel::map(&checked, |c| match c {
-        Ok((c, shape)) => c.verify_shaped(shape.clone()).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Ok((c, shape)) => c.verify_shaped(shape.clone()),
+        Err(e) => Err(e.clone()),
     });
     changes.into_iter().zip(verdicts).collect()
 }
@@ -370,7 +366,7 @@ pub(crate) fn apply(
     for (signed, verdict) in incoming {
         match verdict {
             Ok(change) => todo.entry(signed.doc).or_default().push((signed, change)),
-            Err(e) => reject(&mut report, &signed, e),
+            Err(e) => reject(&mut report, &signed, e.to_string()),
         }
     }
     store.write(|w| {
@@ -515,7 +511,7 @@ fn add_waiting(
                     batch.push((old, change));
                 }
             }
-            Err(e) => reject(report, &old, e),
+            Err(e) => reject(report, &old, e.to_string()),
         }
     }
 }
@@ -957,6 +953,12 @@ mod tests {
     use crate::trust::Identity;
     use crate::trust::columns::{MAX_ROWS, forge};
 
+    /// How a change over the bound of changes received together is
+    /// refused, as the rejection log says it.
+    fn over_budget() -> String {
+        SignatureError::OverBudget.to_string()
+    }
+
     /// Waiting changes taken out together are bounded as changes received
     /// together are. A peer that parked changes using up that bound must
     /// not make honest changes taken out of the store with them fail it.
@@ -1005,7 +1007,7 @@ mod tests {
         let over: Vec<_> = report
             .rejected
             .iter()
-            .filter(|r| r.reason.contains(OVER_BUDGET))
+            .filter(|r| r.reason == over_budget())
             .map(|r| r.hash)
             .collect();
         assert_eq!(over, vec![first_hash], "{report:?}");
@@ -1035,7 +1037,7 @@ mod tests {
         add_waiting(&mut todo, parked, &mut report);
         // (The one within the bound has operations with no key: automerge
         // refuses it as it decodes.)
-        let over = |r: &&crate::node::Rejection| r.reason.contains(OVER_BUDGET);
+        let over = |r: &&crate::node::Rejection| r.reason == over_budget();
         assert_eq!(
             report.rejected.iter().filter(over).count(),
             49,
@@ -1055,11 +1057,11 @@ mod tests {
         forged.doc = DocumentId::from_bytes([5; 16]);
         let verdicts: Vec<String> = verify_all(vec![forged, genuine])
             .into_iter()
-            .map(|(_, v)| v.unwrap_err())
+            .map(|(_, v)| v.unwrap_err().to_string())
             .collect();
         assert!(verdicts[0].contains("signature"), "{verdicts:?}");
         // (Within the bound, it is refused only as automerge decodes it.)
-        assert!(!verdicts[1].contains(OVER_BUDGET), "{verdicts:?}");
+        assert!(!verdicts[1].contains(&over_budget()), "{verdicts:?}");
     }
 
     /// Changes are given to automerge a slice at a time; one whose
@@ -1101,9 +1103,7 @@ mod tests {
             65_536
         );
         assert!(
-            verdict(columns::Budget::for_join(size))
-                .unwrap_err()
-                .contains(OVER_BUDGET)
+            verdict(columns::Budget::for_join(size)).unwrap_err() == SignatureError::OverBudget
         );
     }
 
@@ -1125,9 +1125,9 @@ mod tests {
             .collect();
         let verdicts: Vec<String> = verify_all(changes)
             .into_iter()
-            .map(|(_, v)| v.unwrap_err())
+            .map(|(_, v)| v.unwrap_err().to_string())
             .collect();
-        let over = OVER_BUDGET;
+        let over = &over_budget();
         // The first takes the allowance any message has; the others are
         // beyond what their 480 bytes allow.
         assert!(!verdicts[0].contains(over), "{verdicts:?}");

@@ -6,7 +6,7 @@ use std::io::Read;
 use crate::error::NodeError;
 use crate::node::{ApplyReport, Node, OnProgress};
 use crate::sync::wire::{WireChange, WireTombstone};
-use crate::trust::signature::TOO_LARGE;
+use crate::trust::signature::SignatureError;
 use crate::trust::{SignedChange, Tombstone};
 
 use super::{BATCH_BYTES, BATCH_CHANGES, Body, BundleError, Header, Item, Reader};
@@ -179,7 +179,9 @@ impl Node {
         let mut batch = Batch::default();
         let mut verify = |batch: Batch| {
             let verdicts = crate::apply::verify_all(batch.changes);
-            let too_large = |e: &String| e.starts_with(TOO_LARGE);
+            let too_large = |e: &SignatureError| {
+                matches!(e, SignatureError::TooLarge(_) | SignatureError::OverBudget)
+            };
             oversized += verdicts
                 .iter()
                 .filter(|(_, v)| v.as_ref().is_err_and(too_large))

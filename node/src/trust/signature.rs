@@ -12,7 +12,7 @@ use super::{Identity, NodeId};
 const CONTEXT: &[u8] = b"convene/change/v1\0";
 
 /// How [`SignatureError::TooLarge`] reads.
-pub const TOO_LARGE: &str = "change is larger than any honest change";
+const TOO_LARGE: &str = "change is larger than any honest change";
 
 /// Why a change was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +23,12 @@ pub enum SignatureError {
     Compressed,
     #[error("{}: {}", TOO_LARGE, .0)]
     TooLarge(String),
+    /// Within the bounds of one change, but over what the changes
+    /// received with it may declare together ([`columns::Budget`]).
+    #[error(
+        "the changes received with it declare more operations than their size allows (it is asked for again at the next session)"
+    )]
+    OverBudget,
     #[error("change hash does not match its bytes")]
     HashMismatch,
     #[error("signer is not an Ed25519 public key")]
