@@ -24,7 +24,7 @@
 
 mod parallel;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::{Automerge, Change, ChangeHash};
 use convene_model::{Charter, Claim, DocumentId, Header, Kind, OrgId, Organisation};
@@ -889,10 +889,11 @@ fn wait_for(
 ///
 /// automerge collects every operation of the changes it is given before
 /// applying them (about 400 bytes each), so they are given to it in
-/// slices of at most [`columns::MAX_ROWS`] operations: what applying costs
-/// in memory beyond the document is bounded by one change's worth,
-/// however many arrived. (A change whose predecessors are in a later
-/// slice waits in automerge's queue until they are applied.)
+/// slices of at most [`columns::MAX_ROWS`] operations, each change after
+/// those it depends on: what applying costs in memory beyond the document
+/// is bounded by one change's worth, however many arrived. (Given in the
+/// order received, changes sent newest first would wait in automerge's
+/// queue, slice after slice, and be applied all at once with the last.)
 pub(crate) fn apply_received(doc: &mut Automerge, changes: Vec<Change>) -> Result<(), String> {
     apply_in_slices(doc, changes, columns::MAX_ROWS)
 }
@@ -900,6 +901,13 @@ pub(crate) fn apply_received(doc: &mut Automerge, changes: Vec<Change>) -> Resul
 fn apply_in_slices(doc: &mut Automerge, changes: Vec<Change>, most: u64) -> Result<(), String> {
     let mut slice = Vec::new();
     let mut ops = 0;
+    // In one slice, automerge puts them in order itself.
+    let total: u64 = changes.iter().map(|c| c.len() as u64).sum();
+    let changes = if total > most {
+        causal_order(changes)
+    } else {
+        changes
+    };
     let mut changes = changes.into_iter().peekable();
     while let Some(change) = changes.next() {
         ops += change.len() as u64;
@@ -916,6 +924,43 @@ fn apply_in_slices(doc: &mut Automerge, changes: Vec<Change>, most: u64) -> Resu
         }
     }
     Ok(())
+}
+
+/// `changes` with each after those of its dependencies given with it (in
+/// the order given where that allows).
+fn causal_order(changes: Vec<Change>) -> Vec<Change> {
+    let index: HashMap<ChangeHash, usize> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.hash(), i))
+        .collect();
+    let mut waits_for = vec![0usize; changes.len()];
+    let mut dependents = vec![Vec::new(); changes.len()];
+    for (i, c) in changes.iter().enumerate() {
+        for dep in c.deps() {
+            if let Some(&j) = index.get(dep).filter(|&&j| j != i) {
+                waits_for[i] += 1;
+                dependents[j].push(i);
+            }
+        }
+    }
+    let mut ready: std::collections::VecDeque<usize> =
+        (0..changes.len()).filter(|&i| waits_for[i] == 0).collect();
+    let mut order = Vec::with_capacity(changes.len());
+    while let Some(i) = ready.pop_front() {
+        order.push(i);
+        for &k in &dependents[i] {
+            waits_for[k] -= 1;
+            if waits_for[k] == 0 {
+                ready.push_back(k);
+            }
+        }
+    }
+    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
+    let mut ordered: Vec<Change> = order.into_iter().filter_map(|i| slots[i].take()).collect();
+    // (Every change is placed: hashes cannot form a cycle.)
+    ordered.extend(slots.into_iter().flatten());
+    ordered
 }
 
 thread_local! {
@@ -1064,9 +1109,28 @@ mod tests {
         assert!(!verdicts[1].contains(&over_budget()), "{verdicts:?}");
     }
 
-    /// Changes are given to automerge a slice at a time; one whose
-    /// predecessors are in a later slice waits in automerge's queue and is
-    /// applied with them.
+    /// Changes sent newest first are put in causal order before they are
+    /// sliced: otherwise every slice would wait in automerge's queue and
+    /// all be applied at once with the last.
+    #[test]
+    fn changes_received_newest_first_are_applied_oldest_first() {
+        use automerge::transaction::Transactable;
+        let mut source = Automerge::new();
+        for i in 0..20 {
+            let mut tx = source.transaction();
+            tx.put(automerge::ROOT, "step", i).unwrap();
+            tx.commit();
+        }
+        let oldest_first = source.get_changes(&[]);
+        let mut given = oldest_first.clone();
+        given.reverse();
+        given.swap(3, 11);
+        let hashes = |cs: &[Change]| cs.iter().map(Change::hash).collect::<Vec<_>>();
+        assert_eq!(hashes(&causal_order(given)), hashes(&oldest_first));
+    }
+
+    /// Changes are given to automerge a slice at a time, in any order
+    /// received, and end as if given together.
     #[test]
     fn changes_applied_in_slices_end_as_applied_together() {
         use automerge::transaction::Transactable;

@@ -25,9 +25,7 @@ pub enum SignatureError {
     TooLarge(String),
     /// Within the bounds of one change, but over what the changes
     /// received with it may declare together ([`columns::Budget`]).
-    #[error(
-        "the changes received with it declare more operations than their size allows (it is asked for again at the next session)"
-    )]
+    #[error("the changes received with it declare more operations than their size allows")]
     OverBudget,
     #[error("change hash does not match its bytes")]
     HashMismatch,
