@@ -145,13 +145,16 @@ pub(crate) fn verify_within(changes: Vec<SignedChange>, mut budget: columns::Bud
     let shapes = parallel::map(&changes, SignedChange::shape);
     let mut order: Vec<usize> = (0..changes.len()).collect();
     order.sort_by_key(|&i| match &shapes[i] {
-        Ok(s) => (u128::from(s.rows.max(s.strings)) << 32) / changes[i].bytes.len().max(1) as u128,
+        Ok(s) => {
+            let s = s.shape();
+            (u128::from(s.rows.max(s.strings)) << 32) / changes[i].bytes.len().max(1) as u128
+        }
         Err(_) => 0,
     });
     let mut within = vec![true; changes.len()];
     for i in order {
         if let Ok(s) = &shapes[i] {
-            within[i] = budget.take(s);
+            within[i] = budget.take(s.shape());
         }
     }
     let checked: Vec<_> = changes

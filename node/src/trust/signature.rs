@@ -75,6 +75,17 @@ fn payload(doc: &DocumentId, hash: &[u8; 32]) -> Vec<u8> {
     msg
 }
 
+/// What a change's bytes declare ([`columns::read`]), made only once the
+/// signature over the hash worked out from them holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed(Shape);
+
+impl Signed {
+    pub fn shape(&self) -> &Shape {
+        &self.0
+    }
+}
+
 impl SignedChange {
     /// Signs a change this node just made.
     pub fn sign(identity: &Identity, doc: DocumentId, change: &Change) -> Self {
@@ -125,7 +136,7 @@ impl SignedChange {
     /// signature over the hash worked out from them holds: a change that
     /// was altered, or signed by someone else, declares nothing (and so
     /// uses up none of what changes received with it may declare).
-    pub fn shape(&self) -> Result<Shape, SignatureError> {
+    pub fn shape(&self) -> Result<Signed, SignatureError> {
         match self.bytes.get(CHUNK_TYPE_AT) {
             Some(&CHANGE_CHUNK) => {}
             Some(&COMPRESSED_CHANGE_CHUNK) => return Err(SignatureError::Compressed),
@@ -152,16 +163,16 @@ impl SignedChange {
         if !key.verify(&payload(&self.doc, &self.hash), &self.signature) {
             return Err(SignatureError::BadSignature);
         }
-        Ok(shape)
+        Ok(Signed(shape))
     }
 
     /// [`SignedChange::verify`] given what [`SignedChange::shape`] read of
     /// this change (or why it refused it): the bytes are decoded only now.
     pub(crate) fn verify_shaped(
         &self,
-        shape: Result<Shape, SignatureError>,
+        shape: Result<Signed, SignatureError>,
     ) -> Result<Change, SignatureError> {
-        if shape?.hash != self.hash {
+        if shape?.0.hash != self.hash {
             return Err(SignatureError::HashMismatch);
         }
         let change = Change::try_from(self.bytes.as_slice())
