@@ -8,8 +8,11 @@
 //!   snapshots, the `docs`/`terms`/`fts` indexes, numbered migrations.
 //! - [`trust`]: the node's Ed25519 [`Identity`] (also its libp2p PeerId) and
 //!   [`SignedChange`]s: every change is stored and sent with a signature over
-//!   (document id, change hash); membership from the charter, join claims
-//!   and the consent of organisations' profiles (`trust::membership`).
+//!   (document id, change hash); [`trust::columns`] reads a change's bytes
+//!   for its hash and what it declares (rows, string bytes, actors) before
+//!   automerge decodes anything, and bounds changes received together;
+//!   membership from the charter, join claims and the consent of
+//!   organisations' profiles (`trust::membership`).
 //! - [`sync`]: the sync protocol `/convene/sync/2` as a sans-IO state
 //!   machine (catalogue, range reconciliation, sessions, the per-node
 //!   service), testable without sockets.
@@ -26,9 +29,12 @@
 //!   and fetched (`daemon::files`), reaching members (address records,
 //!   dialling members, relay reservations), and the local web app and
 //!   JSON API (`daemon::web`).
-//! - `apply`: receiving changes: signature, permission (who may write
-//!   which document), apply, store; what cannot be judged yet waits, in
-//!   its sender's bounded share of the `pending` table.
+//! - `apply`: receiving changes: what their bytes declare within the bound
+//!   for changes received together, signature, decode, permission (who
+//!   may write which document), apply (in causal slices of at most one
+//!   change's rows), store; what cannot be judged yet waits, in its
+//!   sender's bounded share of the `pending` table, and is bounded again
+//!   when taken out together.
 //! - [`blobs`]: attachment bytes in a content-addressed folder beside the
 //!   store (`files/ab/cdef…`), written whole or not at all; `attach` is
 //!   [`Node`]'s API over it (attach, list, save, drop what erasure left
