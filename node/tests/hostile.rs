@@ -1,8 +1,10 @@
 //! Hostile peers against the sans-IO sync core: a peer that floods
 //! requests (or join attempts) is refused and then disconnected, a peer
 //! that keeps splitting reconciliation ranges is cut off after the round
-//! bound, and a peer that never answers ends the session when the runtime
-//! reports the timeout. (The same over real libp2p connections is in
+//! bound, a peer that never answers ends the session when the runtime
+//! reports the timeout, an answer to a request never sent (or sent to
+//! another peer, or answered already) changes nothing, and a stranger's
+//! join request declaring years of rows is refused unread. (The same over real libp2p connections is in
 //! `daemon.rs`.)
 
 mod sim;
@@ -307,4 +309,95 @@ fn a_join_request_declaring_years_of_rows_is_refused_unread() {
         .expect("still decoding: the join request was not refused unread");
     assert_eq!((t.refused_other, t.answered), (1, 0), "{t:?}");
     assert!(!stored, "the stranger's change was stored");
+}
+
+#[test]
+fn answers_to_requests_never_sent_or_already_answered_change_nothing() {
+    let mut net = Net::new();
+    let victim = net.add("Victim");
+    for i in 0..5 {
+        net.publish(victim, &format!("Lesson {i}"));
+    }
+    let peer = Identity::generate().node_id();
+    let other = Identity::generate().node_id();
+    let service = &mut net.nodes[victim].service;
+    let now = 1_800_000_000_000;
+    service.handle(now, Input::Connected { peer });
+    service.handle(now, Input::Connected { peer: other });
+    service.handle(now, Input::Sync { peer });
+    // What the service does next: (requests sent, failures, disconnects).
+    let drain = |service: &mut convene_node::sync::Service<convene_node::sync::NodeReplica>| {
+        let (mut sent, mut failed, mut dropped) = (Vec::new(), 0, 0);
+        while let Some(io) = service.next_io() {
+            match io {
+                Io::Send { token, request, .. } => sent.push((token, request)),
+                Io::Event(Event::SessionFailed { .. }) => failed += 1,
+                Io::Disconnect { .. } => dropped += 1,
+                _ => {}
+            }
+        }
+        (sent, failed, dropped)
+    };
+    let (sent, _, _) = drain(service);
+    let (token, ranges) = sent
+        .into_iter()
+        .find_map(|(t, r)| match r {
+            Request::Reconcile { ranges } => Some((t, ranges.len())),
+            _ => None,
+        })
+        .expect("the session asks the peer to reconcile");
+    // A lie that would split every range, for a token never sent, and
+    // for the real token from another peer.
+    let lie = || Response::Reconcile {
+        results: vec![
+            RangeResult::Split(
+                Prefix::root()
+                    .children()
+                    .into_iter()
+                    .map(|c| (c, Fingerprint { count: 9, sum: 9 }))
+                    .collect()
+            );
+            ranges
+        ],
+    };
+    for (from, t) in [(peer, token + 1000), (other, token)] {
+        service.handle(
+            now,
+            Input::Response {
+                peer: from,
+                token: t,
+                response: lie(),
+            },
+        );
+        assert_eq!(drain(service), (Vec::new(), 0, 0), "{from} {t}");
+        assert!(service.is_syncing(&peer), "the session still waits");
+    }
+    // The real answer: nothing differs, and the session ends.
+    let same = || Response::Reconcile {
+        results: vec![RangeResult::Same; ranges],
+    };
+    service.handle(
+        now,
+        Input::Response {
+            peer,
+            token,
+            response: same(),
+        },
+    );
+    let (_, failed, dropped) = drain(service);
+    assert_eq!((failed, dropped), (0, 0));
+    assert!(!service.is_syncing(&peer));
+    // The same answer again, and the lie for its token: nothing happens.
+    for response in [same(), lie()] {
+        service.handle(
+            now,
+            Input::Response {
+                peer,
+                token,
+                response,
+            },
+        );
+        assert_eq!(drain(service), (Vec::new(), 0, 0));
+        assert!(!service.is_syncing(&peer));
+    }
 }
