@@ -115,6 +115,16 @@ fn a_peer_that_floods_requests_is_refused_then_disconnected() {
     assert_eq!((t.answered, t.refused_for_rate), (10, 0), "{t:?}");
 }
 
+/// A node holding `lessons` published learning entries.
+fn victim_with_lessons(lessons: usize) -> (Net, usize) {
+    let mut net = Net::new();
+    let victim = net.add("Victim");
+    for i in 0..lessons {
+        net.publish(victim, &format!("Lesson {i}"));
+    }
+    (net, victim)
+}
+
 #[test]
 fn repeated_join_requests_from_a_non_member_are_cut_off() {
     let mut net = Net::new();
@@ -156,11 +166,7 @@ fn strangers_that_asked_to_join_leave_nothing_behind_when_they_go() {
 
 #[test]
 fn a_peer_that_keeps_splitting_ranges_is_cut_off() {
-    let mut net = Net::new();
-    let victim = net.add("Victim");
-    for i in 0..50 {
-        net.publish(victim, &format!("Lesson {i}"));
-    }
+    let (mut net, victim) = victim_with_lessons(50);
     let hostile = Identity::generate().node_id();
     let service = &mut net.nodes[victim].service;
     let mut now = 1_800_000_000_000;
@@ -313,11 +319,7 @@ fn a_join_request_declaring_years_of_rows_is_refused_unread() {
 
 #[test]
 fn answers_to_requests_never_sent_or_already_answered_change_nothing() {
-    let mut net = Net::new();
-    let victim = net.add("Victim");
-    for i in 0..5 {
-        net.publish(victim, &format!("Lesson {i}"));
-    }
+    let (mut net, victim) = victim_with_lessons(5);
     let peer = Identity::generate().node_id();
     let other = Identity::generate().node_id();
     let service = &mut net.nodes[victim].service;

@@ -69,6 +69,13 @@ pub const JOIN_ROWS: u64 = 16 * 1024;
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 /// The chunk type of a change stored uncompressed.
 const CHANGE_CHUNK: u8 = 1;
+/// The chunk type of a DEFLATE-compressed change, which automerge inflates
+/// whole and without a bound while decoding (as it does a document's or a
+/// bundle's compressed columns: those chunk types are refused too).
+pub(crate) const COMPRESSED_CHANGE_CHUNK: u8 = 2;
+/// Where a chunk's type is: after 4 bytes of magic and 4 of checksum.
+#[cfg(test)]
+pub(crate) const CHUNK_TYPE_AT: usize = 8;
 /// Bits of a column specification: its type, and whether it is deflated.
 const TYPE_MASK: u32 = 0b0111;
 const DEFLATE: u32 = 0b1000;
@@ -100,6 +107,8 @@ pub struct Shape {
 pub enum ShapeError {
     #[error("not an automerge change: {0}")]
     Malformed(&'static str),
+    #[error("a compressed change")]
+    Compressed,
     #[error("its columns declare more than {MAX_ROWS} rows")]
     TooManyRows,
     #[error("an operation lists more than {MAX_PREDECESSORS} predecessors")]
@@ -117,8 +126,10 @@ pub fn read(bytes: &[u8]) -> Result<Shape, ShapeError> {
         return Err(ShapeError::Malformed("no magic bytes"));
     }
     let checksum = r.take(4)?;
-    if r.take(1)? != [CHANGE_CHUNK] {
-        return Err(ShapeError::Malformed("not an uncompressed change chunk"));
+    match r.take(1)? {
+        [CHANGE_CHUNK] => {}
+        [COMPRESSED_CHANGE_CHUNK] => return Err(ShapeError::Compressed),
+        _ => return Err(ShapeError::Malformed("not an automerge change chunk")),
     }
     let len = r.uleb()?;
     let data = r.take(to_usize(len)?)?;

@@ -58,15 +58,6 @@ impl std::fmt::Debug for SignedChange {
     }
 }
 
-/// Where an automerge chunk's type is (after 4 bytes of magic and 4 of
-/// checksum), and the type of a change stored uncompressed.
-const CHUNK_TYPE_AT: usize = 8;
-const CHANGE_CHUNK: u8 = 1;
-/// The chunk type of a DEFLATE-compressed change, which automerge inflates
-/// whole and without a bound while decoding (as it does a document's or a
-/// bundle's compressed columns).
-const COMPRESSED_CHANGE_CHUNK: u8 = 2;
-
 fn payload(doc: &DocumentId, hash: &[u8; 32]) -> Vec<u8> {
     let mut msg = Vec::with_capacity(CONTEXT.len() + 16 + 32);
     msg.extend_from_slice(CONTEXT);
@@ -137,18 +128,8 @@ impl SignedChange {
     /// was altered, or signed by someone else, declares nothing (and so
     /// uses up none of what changes received with it may declare).
     pub fn shape(&self) -> Result<Signed, SignatureError> {
-        match self.bytes.get(CHUNK_TYPE_AT) {
-            Some(&CHANGE_CHUNK) => {}
-            Some(&COMPRESSED_CHANGE_CHUNK) => return Err(SignatureError::Compressed),
-            // A document or bundle chunk may hold compressed columns,
-            // inflated as it is parsed: refused unparsed too.
-            _ => {
-                return Err(SignatureError::Undecodable(
-                    "not an automerge change chunk".into(),
-                ));
-            }
-        }
         let shape = columns::read(&self.bytes).map_err(|e| match e {
+            ShapeError::Compressed => SignatureError::Compressed,
             ShapeError::Malformed(_) => SignatureError::Undecodable(e.to_string()),
             ShapeError::TooManyRows
             | ShapeError::TooManyPredecessors
@@ -195,7 +176,7 @@ mod tests {
     use automerge::{ActorId, Automerge, ROOT};
 
     use super::*;
-    use crate::trust::columns::forge;
+    use crate::trust::columns::{CHUNK_TYPE_AT, COMPRESSED_CHANGE_CHUNK, forge};
 
     fn change() -> Change {
         let mut doc = Automerge::new().with_actor(ActorId::from([1u8; 16].as_slice()));
