@@ -123,7 +123,7 @@ pub fn convene_fetch(home: &Path, addr: &str) {
 
 /// Every stored change of the node at `home` (read before timing starts),
 /// grouped by document in the order the node received them.
-fn stored_by_doc(home: &Path) -> Vec<Vec<SignedChange>> {
+pub(super) fn stored_by_doc(home: &Path) -> Vec<Vec<SignedChange>> {
     let node = Node::open(home).expect("open");
     let changes = node.store().all_changes().expect("changes");
     drop(node);
@@ -141,7 +141,7 @@ fn stored_by_doc(home: &Path) -> Vec<Vec<SignedChange>> {
 
 /// Decodes, verifies and applies one document's changes, as Convene must
 /// for every change it receives.
-fn replay(changes: &[SignedChange]) -> Automerge {
+pub(super) fn replay(changes: &[SignedChange]) -> Automerge {
     let mut doc = Automerge::new();
     for c in changes {
         let change = c.verify().expect("a valid signature");
@@ -151,7 +151,7 @@ fn replay(changes: &[SignedChange]) -> Automerge {
 }
 
 /// `f` over `items` on every core (contiguous slices, one thread each).
-fn on_every_core<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+pub(super) fn on_every_core<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len().max(1));

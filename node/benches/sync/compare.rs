@@ -16,6 +16,7 @@
 //! Then a 20-node Convene mesh: the latency of one publish reaching every
 //! node, repeated, median and p99.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -23,7 +24,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use convene_node::daemon::Multiaddr;
-use convene_node::{Edit, Node, NodeId};
+use convene_model::DocumentId;
+use convene_node::{Edit, Node, NodeId, SignedChange};
 use libp2p::multiaddr::Protocol;
 
 use super::child::EDITED_IMPACT;
@@ -455,7 +457,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// process): `publishes` entries, one at a time, each made through a second
 /// handle on the first node's store (as a CLI command would) and timed
 /// until every node has it.
-async fn mesh(nodes: usize, publishes: usize) -> Row {
+async fn mesh(nodes: usize, publishes: usize) -> (Row, Row) {
     let dirs: Vec<tempfile::TempDir> = (0..nodes).map(|_| tempfile::tempdir().unwrap()).collect();
     for (i, d) in dirs.iter().enumerate() {
         drop(init(d.path(), &format!("Member {i}")));
@@ -485,9 +487,11 @@ async fn mesh(nodes: usize, publishes: usize) -> Row {
         messages_before += r.client.messages().await.expect("messages").0;
     }
     let cpu = super::child::cpu_seconds();
+    let mut ids = Vec::new();
     for e in corpus(publishes) {
         let start = Instant::now();
         let id = writer.publish(e).expect("publish");
+        ids.push(id);
         // Each node is looked at every millisecond (tokio's timer's step)
         // until it has the entry, then no more; its store is read only
         // when SQLite's `data_version` says something was committed since
@@ -516,13 +520,22 @@ async fn mesh(nodes: usize, publishes: usize) -> Row {
     for r in running {
         r.stop().await;
     }
-    times.sort_by(f64::total_cmp);
-    let mut row = Row::new("convene", "publish-mesh", publishes);
+    let mut row = latencies("convene", nodes, times);
     // All the nodes' CPU time (and the bench's looking) while publishing.
     row.cpu_seconds = Some(cpu);
     // Every sync message sent by any node while publishing (each is
     // received once, so this is half of what was sent and received).
     row.messages = Some(messages - messages_before);
+    drop(writer);
+    drop(readers);
+    let floor = mesh_floor(dirs[0].path(), &ids, nodes - 1);
+    (row, floor)
+}
+
+/// A `publish-mesh` row of `system` from each publish's time.
+fn latencies(system: &'static str, nodes: usize, mut times: Vec<f64>) -> Row {
+    times.sort_by(f64::total_cmp);
+    let mut row = Row::new(system, "publish-mesh", times.len());
     row.seconds = quantile(&times, 0.5);
     row.extra = vec![
         ("nodes", nodes as f64),
@@ -531,6 +544,34 @@ async fn mesh(nodes: usize, publishes: usize) -> Row {
         ("p99_seconds", quantile(&times, 0.99)),
         ("max_seconds", quantile(&times, 1.0)),
     ];
+    row
+}
+
+/// The mesh's floor: what any system must do for a publish to reach
+/// `receivers` nodes that share this machine's cores. Each published
+/// entry's signed changes (read back from the publishing node's store) are
+/// decoded, their signatures verified and applied to a new document once
+/// per receiver, the receivers spread over every core, with no network, no
+/// storage and no looking; timed per publish like the mesh.
+fn mesh_floor(home: &Path, ids: &[DocumentId], receivers: usize) -> Row {
+    let by_doc: HashMap<DocumentId, Vec<SignedChange>> = super::child::stored_by_doc(home)
+        .into_iter()
+        .filter_map(|changes| Some((changes.first()?.doc, changes)))
+        .collect();
+    let cpu = super::child::cpu_seconds();
+    let mut times = Vec::new();
+    for id in ids {
+        let changes = &by_doc[id];
+        let copies = vec![changes.as_slice(); receivers];
+        let start = Instant::now();
+        let docs = super::child::on_every_core(&copies, |c| super::child::replay(c));
+        times.push(start.elapsed().as_secs_f64());
+        assert_eq!(docs.len(), receivers);
+        assert!(docs.iter().all(|d| !d.get_heads().is_empty()));
+    }
+    let cpu = super::child::cpu_seconds() - cpu;
+    let mut row = latencies("floor-parallel", receivers + 1, times);
+    row.cpu_seconds = Some(cpu);
     row
 }
 
@@ -590,6 +631,29 @@ fn ratios(rows: &[Row], entries: &[usize]) -> Vec<serde_json::Value> {
     out
 }
 
+/// The mesh against its floor and the targets (median at most 25 ms, p99
+/// at most 100 ms).
+fn mesh_ratio(mesh: &Row, floor: &Row) -> serde_json::Value {
+    let get = |r: &Row, k: &str| {
+        r.extra
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map_or(f64::NAN, |(_, x)| *x)
+    };
+    let (median, p99) = (get(mesh, "median_seconds"), get(mesh, "p99_seconds"));
+    serde_json::json!({
+        "system": "ratio",
+        "scenario": "publish-mesh",
+        "publishes": mesh.entries,
+        "convene_median_over_floor_median": median / get(floor, "median_seconds"),
+        "convene_p99_over_floor_p99": p99 / get(floor, "p99_seconds"),
+        "convene_cpu_over_floor_cpu": mesh.cpu_seconds.unwrap_or(f64::NAN)
+            / floor.cpu_seconds.unwrap_or(f64::NAN),
+        "median_target_met": median <= 0.025,
+        "p99_target_met": p99 <= 0.100,
+    })
+}
+
 fn mb(b: Option<u64>) -> String {
     b.map_or("–".into(), |b| format!("{:.1}", b as f64 / 1e6))
 }
@@ -611,8 +675,11 @@ pub fn measure(args: &Args) -> (Vec<Row>, Vec<serde_json::Value>) {
         .enable_all()
         .build()
         .unwrap();
-    rows.push(rt.block_on(mesh(args.mesh_nodes, args.publishes)));
-    let ratios = ratios(&rows, &args.entries);
+    let (mesh, floor) = rt.block_on(mesh(args.mesh_nodes, args.publishes));
+    let mut ratios = ratios(&rows, &args.entries);
+    ratios.push(mesh_ratio(&mesh, &floor));
+    rows.push(mesh);
+    rows.push(floor);
     (rows, ratios)
 }
 
