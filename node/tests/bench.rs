@@ -132,10 +132,42 @@ fn compare_at_small_size() {
     assert!(field("median_seconds") > 0.0);
     assert!(field("median_seconds") <= field("p99_seconds"));
     assert!(field("p99_seconds") <= field("max_seconds"));
+    assert!(mesh.cpu_seconds.is_some_and(|c| c > 0.0));
+
+    // The mesh's floor: the same publishes decoded, verified and applied
+    // once per receiver, timed the same way, with its own CPU time.
+    let floor = row(&rows, "floor-parallel", "publish-mesh");
+    assert_eq!(floor.entries, mesh.entries, "{}", floor.json());
+    let floor_field = |k: &str| {
+        floor
+            .extra
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, x)| *x)
+            .unwrap_or_else(|| panic!("no {k} in the mesh floor"))
+    };
+    assert!(floor_field("median_seconds") > 0.0);
+    assert!(floor_field("median_seconds") <= floor_field("p99_seconds"));
+    assert!(floor.cpu_seconds.is_some_and(|c| c > 0.0));
+    let mesh_ratio = ratios
+        .iter()
+        .find(|v| v["scenario"] == "publish-mesh")
+        .expect("a mesh ratio row");
+    for k in [
+        "convene_median_over_floor_median",
+        "convene_p99_over_floor_p99",
+        "convene_cpu_over_floor_cpu",
+    ] {
+        assert!(
+            mesh_ratio[k].as_f64().is_some_and(|x| x > 0.0),
+            "{k}: {mesh_ratio}"
+        );
+    }
+    assert!(mesh_ratio["median_target_met"].is_boolean());
 
     let ratio = ratios
         .iter()
-        .find(|v| v["entries"] == N)
+        .find(|v| v["scenario"] == "catch-up" && v["entries"] == N)
         .expect("a ratio row");
     for k in [
         "convene_over_best_floor",

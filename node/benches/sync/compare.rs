@@ -23,8 +23,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use convene_node::daemon::Multiaddr;
 use convene_model::DocumentId;
+use convene_node::daemon::Multiaddr;
 use convene_node::{Edit, Node, NodeId, SignedChange};
 use libp2p::multiaddr::Protocol;
 

@@ -50,7 +50,8 @@ impl Version {
 
     fn read(&self) -> Option<i64> {
         self.conn
-            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .ok()
     }
 

@@ -137,7 +137,8 @@ impl Writer<'_> {
         use rusqlite::OptionalExtension;
         Ok(self
             .tx
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
             .optional()?)
     }
 

@@ -119,11 +119,10 @@ impl Store {
     /// Checked tombstones stored after position `n`, and the highest
     /// position now stored.
     pub fn tombstones_since(&self, n: i64) -> Result<(Vec<StoredTombstone>, i64), StoreError> {
-        let max: i64 =
-            self.conn()
-                .query_row("SELECT coalesce(max(n), 0) FROM tombstones", [], |r| {
-                    r.get(0)
-                })?;
+        let max: i64 = self
+            .conn()
+            .prepare_cached("SELECT coalesce(max(n), 0) FROM tombstones")?
+            .query_row([], |r| r.get(0))?;
         if max <= n {
             return Ok((Vec::new(), max));
         }

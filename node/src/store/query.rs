@@ -226,11 +226,10 @@ impl Store {
     /// Digest and status are read in the same statement, so a document's class in the
     /// sync catalogue never pairs one state's digest with another's status.
     pub fn catalogue_since(&self, seq: i64) -> Result<(Vec<(DocDigest, String)>, i64), StoreError> {
-        let max: i64 =
-            self.conn()
-                .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
-                    r.get(0)
-                })?;
+        let max: i64 = self
+            .conn()
+            .prepare_cached("SELECT coalesce(max(seq), 0) FROM changes")?
+            .query_row([], |r| r.get(0))?;
         self.catalogue_between(seq, max)
     }
 
