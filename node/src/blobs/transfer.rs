@@ -217,10 +217,11 @@ impl Fetcher {
         self.jobs.is_empty()
     }
 
-    /// Makes every download's verified bytes durable and recorded.
+    /// Makes every download's verified bytes durable and recorded, each on
+    /// a thread of its own (the caller goes on meanwhile).
     pub fn checkpoint(&mut self) {
         for job in self.jobs.values_mut() {
-            if let Err(e) = job.partial.checkpoint() {
+            if let Err(e) = job.partial.checkpoint_in_background() {
                 tracing::warn!(hash = %job.partial.hash(), error = %e, "cannot save a download's progress");
             }
         }

@@ -36,6 +36,8 @@ use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bao_tree::io::outboard::PreOrderOutboard;
 use bao_tree::io::sync::{
@@ -262,20 +264,23 @@ impl BlobStore {
                 f
             }
         };
-        let mut p = Partial {
+        write_record(&record_path, &verified).map_err(io_err("write", &record_path))?;
+        Ok(Partial {
             store: self.clone(),
             hash: hash.to_string(),
             root,
             size,
             data: Positioned(data),
             data_path,
-            record_path,
+            record: Arc::new(Mutex::new(Record {
+                path: record_path,
+                closed: false,
+            })),
+            syncing: Arc::new(AtomicBool::new(false)),
             verified,
             groups,
             unsynced: 0,
-        };
-        p.save_record()?;
-        Ok(p)
+        })
     }
 }
 
@@ -300,25 +305,54 @@ pub struct Partial {
     size: u64,
     data: Positioned,
     data_path: PathBuf,
-    record_path: PathBuf,
+    /// Where the record is saved, shared with a checkpoint running on a
+    /// thread of its own: holding the lock is what lets a record be written.
+    record: Arc<Mutex<Record>>,
+    /// A checkpoint is running on its own thread.
+    syncing: Arc<AtomicBool>,
     /// One bit per group: verified and written.
     verified: Vec<u8>,
     groups: u64,
-    /// Bytes verified and written since the data was last synced and the
-    /// record saved.
+    /// Bytes verified and written since the last checkpoint began.
     unsynced: u64,
 }
 
+/// A download's record file, and whether it may still be written: once the
+/// download is finished or dropped, a checkpoint still under way on its
+/// own thread writes nothing (it would bring back a record the download
+/// removed).
+#[derive(Debug)]
+struct Record {
+    path: PathBuf,
+    closed: bool,
+}
+
 /// Verified bytes after which a download's data is synced and its record
-/// saved (and at least every half second, by the daemon, and when it is
-/// dropped): a crash loses at most this much verified work.
+/// saved, on a thread of its own so the transfer goes on meanwhile (and at
+/// least every half second, by the daemon, and when it is dropped): a
+/// crash loses at most this much verified work, and what arrived while
+/// the last checkpoint was still syncing.
 pub const CHECKPOINT: u64 = 4 * 1024 * 1024;
+
+/// Saves a record: the bits of the groups verified and written.
+fn write_record(path: &Path, bits: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(crate::node::PRIVATE_FILE_MODE);
+    }
+    options.open(path)?.write_all(bits)
+}
 
 impl Drop for Partial {
     fn drop(&mut self) {
         if let Err(e) = self.checkpoint() {
             tracing::warn!(hash = %self.hash, error = %e, "cannot save a download's progress");
         }
+        self.close();
     }
 }
 
@@ -374,33 +408,76 @@ impl Partial {
     }
 
     /// Makes the bytes verified so far durable, then records them (so the
-    /// record never claims bytes a crash could lose).
+    /// record never claims bytes a crash could lose). Waits for a
+    /// checkpoint running on its own thread, so records are saved in order.
     pub fn checkpoint(&mut self) -> Result<(), BlobError> {
         if self.unsynced == 0 {
+            return Ok(());
+        }
+        let record = self.record.lock().unwrap_or_else(|e| e.into_inner());
+        if record.closed {
             return Ok(());
         }
         self.data
             .0
             .sync_data()
             .map_err(io_err("sync", &self.data_path))?;
-        self.save_record()?;
+        write_record(&record.path, &self.verified).map_err(io_err("write", &record.path))?;
         self.unsynced = 0;
         Ok(())
     }
 
-    fn save_record(&mut self) -> Result<(), BlobError> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(crate::node::PRIVATE_FILE_MODE);
+    /// [`Partial::checkpoint`] on a thread of its own: the bits verified
+    /// now are saved once the data written so far is synced, while more
+    /// arrives. One at a time: while one runs, the next waits for the next
+    /// response (or the daemon's tick).
+    pub fn checkpoint_in_background(&mut self) -> Result<(), BlobError> {
+        if self.unsynced == 0 {
+            return Ok(());
         }
-        let write = |path: &Path| {
-            use std::io::Write;
-            options.open(path)?.write_all(&self.verified)
+        if self.syncing.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let file = match self.data.0.try_clone() {
+            Ok(f) => f,
+            Err(e) => {
+                self.syncing.store(false, Ordering::Release);
+                return Err(io_err("sync", &self.data_path)(e));
+            }
         };
-        write(&self.record_path).map_err(io_err("write", &self.record_path))
+        let bits = self.verified.clone();
+        let record = Arc::clone(&self.record);
+        let syncing = Arc::clone(&self.syncing);
+        let hash = self.hash.clone();
+        self.unsynced = 0;
+        let run = move || {
+            let record = record.lock().unwrap_or_else(|e| e.into_inner());
+            if !record.closed {
+                let saved = file
+                    .sync_data()
+                    .and_then(|()| write_record(&record.path, &bits));
+                if let Err(e) = saved {
+                    tracing::warn!(%hash, error = %e, "cannot save a download's progress");
+                }
+            }
+            syncing.store(false, Ordering::Release);
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("convene-part-sync".into())
+            .spawn(run)
+        {
+            self.syncing.store(false, Ordering::Release);
+            return Err(io_err("sync", &self.data_path)(e));
+        }
+        Ok(())
+    }
+
+    /// No record is written after this (by a checkpoint still running on
+    /// its own thread either); returns the record's path.
+    fn close(&self) -> PathBuf {
+        let mut record = self.record.lock().unwrap_or_else(|e| e.into_inner());
+        record.closed = true;
+        record.path.clone()
     }
 
     /// Takes a response to a request for `range`: writes every group that
@@ -444,7 +521,7 @@ impl Partial {
         }
         self.unsynced += added;
         if self.unsynced >= CHECKPOINT
-            && let Err(e) = self.checkpoint()
+            && let Err(e) = self.checkpoint_in_background()
         {
             return Err((0, Refused::Local(e)));
         }
@@ -460,6 +537,7 @@ impl Partial {
     pub fn finish(mut self) -> Result<(), BlobError> {
         // Nothing more to record: the file is checked whole below.
         self.unsynced = 0;
+        let record_path = self.close();
         self.data
             .0
             .sync_all()
@@ -495,8 +573,86 @@ impl Partial {
             let _ = std::fs::remove_file(&ob_dest);
             return fail(io_err("move into place", &dest)(e));
         }
-        let _ = std::fs::remove_file(&self.record_path);
+        let _ = std::fs::remove_file(&record_path);
         sync_dir(dir);
         Ok(())
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Bytes that do not repeat.
+    fn content(len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 32);
+        let mut i = 0u64;
+        while out.len() < len {
+            out.extend_from_slice(blake3::hash(&i.to_le_bytes()).as_bytes());
+            i += 1;
+        }
+        out.truncate(len);
+        out
+    }
+
+    /// Groups the record file on disk says are verified.
+    fn recorded(path: &Path) -> u32 {
+        std::fs::read(path)
+            .unwrap_or_default()
+            .iter()
+            .map(|b| b.count_ones())
+            .sum()
+    }
+
+    #[test]
+    fn progress_is_recorded_while_the_download_goes_on_and_no_record_outlives_it() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (BlobStore::new(a_dir.path()), BlobStore::new(b_dir.path()));
+        let mib = 1024 * 1024;
+        let bytes = content(3 * CHECKPOINT as usize + 12_345);
+        let hash = a.put(&mut &bytes[..], u64::MAX, None).unwrap().hash;
+        let size = bytes.len() as u64;
+        let (_, record_path) = b.part_paths(&hash).unwrap();
+
+        let mut partial = b.partial(&hash, size).unwrap();
+        let take = |partial: &mut Partial, range: Range<u64>| {
+            let (_, encoded) = a.encode_range(&hash, range.clone()).unwrap().unwrap();
+            partial.apply(&range, &encoded).unwrap();
+        };
+        // One checkpoint's worth, and one range more: the record is saved
+        // by its own thread, without the download waiting for it.
+        for start in (0..CHECKPOINT + mib).step_by(mib as usize) {
+            take(&mut partial, start..start + mib);
+        }
+        let at_checkpoint = (CHECKPOINT / GROUP) as u32;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while recorded(&record_path) < at_checkpoint {
+            assert!(
+                Instant::now() < deadline,
+                "the checkpoint was never recorded"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // It never claims more than had verified when it began.
+        assert!(recorded(&record_path) <= at_checkpoint + (mib / GROUP) as u32);
+
+        // A restart resumes from what the record holds.
+        drop(partial);
+        let mut partial = b.partial(&hash, size).unwrap();
+        assert_eq!(partial.verified_bytes(), CHECKPOINT + mib);
+        for range in partial.missing(MAX) {
+            take(&mut partial, range);
+        }
+        assert!(partial.is_complete());
+        partial.finish().unwrap();
+        assert!(b.has(&hash));
+        assert!(
+            !record_path.exists(),
+            "a finished download leaves no record"
+        );
+        assert_eq!(std::fs::read(b.path(&hash).unwrap()).unwrap(), bytes);
+    }
+
+    const MAX: u64 = 1024 * 1024;
 }
