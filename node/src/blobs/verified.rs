@@ -22,8 +22,10 @@
 //! hash with the size the *entry* declares (never the sender's); every
 //! group that verifies is written, and the first that does not ends the
 //! response: the rest of it is dropped. Every [`CHECKPOINT`] bytes (and on
-//! the daemon's tick, and on drop) the file is synced and only then the
-//! record saved, so the record never claims bytes a crash could lose. A
+//! the daemon's tick) the file is synced and only then the record saved,
+//! on a thread of its own while the transfer goes on (and on drop, before
+//! the download lets go), so the record never claims bytes a crash could
+//! lose. A
 //! dropped connection or a killed daemon resumes from the record. When every group is in,
 //! the whole file is hashed once more (computing its outboard on the way),
 //! and only if that matches is it renamed to its hash path, so a file
