@@ -39,7 +39,7 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bao_tree::io::outboard::PreOrderOutboard;
 use bao_tree::io::sync::{
@@ -277,8 +277,11 @@ impl BlobStore {
             record: Arc::new(Mutex::new(Record {
                 path: record_path,
                 closed: false,
+                written: 0,
             })),
             syncing: Arc::new(AtomicBool::new(false)),
+            failed: Arc::new(OnceLock::new()),
+            taken: 0,
             verified,
             groups,
             unsynced: 0,
@@ -312,10 +315,16 @@ pub struct Partial {
     record: Arc<Mutex<Record>>,
     /// A checkpoint is running on its own thread.
     syncing: Arc<AtomicBool>,
+    /// Why a checkpoint on its own thread failed: the download fails with
+    /// it at its next step (a sync error is reported once, to whichever
+    /// handle asks first, so `finish`'s own sync would not see it again).
+    failed: Arc<OnceLock<String>>,
+    /// Snapshots of the bits taken so far, for [`Record::written`].
+    taken: u64,
     /// One bit per group: verified and written.
     verified: Vec<u8>,
     groups: u64,
-    /// Bytes verified and written since the last checkpoint began.
+    /// Bytes verified and written since the last snapshot of the bits.
     unsynced: u64,
 }
 
@@ -327,6 +336,32 @@ pub struct Partial {
 struct Record {
     path: PathBuf,
     closed: bool,
+    /// The snapshot whose bits the record holds: an older one (a thread
+    /// that waited for the lock) never overwrites it.
+    written: u64,
+}
+
+impl Record {
+    /// Syncs `file`, then saves snapshot `seq`'s `bits`, unless the record
+    /// is closed or holds a later snapshot already.
+    fn save(&mut self, file: &File, bits: &[u8], seq: u64) -> io::Result<()> {
+        if self.closed || seq <= self.written {
+            return Ok(());
+        }
+        file.sync_data()?;
+        write_record(&self.path, bits)?;
+        self.written = seq;
+        Ok(())
+    }
+}
+
+/// Clears a download's "checkpoint running" flag however its thread ends.
+struct Done(Arc<AtomicBool>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// Verified bytes after which a download's data is synced and its record
@@ -409,22 +444,30 @@ impl Partial {
         out
     }
 
+    /// A checkpoint on its own thread failed: the download cannot go on.
+    fn failure(&self) -> Result<(), BlobError> {
+        match self.failed.get() {
+            Some(why) => Err(io_err("sync", &self.data_path)(io::Error::other(
+                why.clone(),
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Makes the bytes verified so far durable, then records them (so the
     /// record never claims bytes a crash could lose). Waits for a
-    /// checkpoint running on its own thread, so records are saved in order.
+    /// checkpoint running on its own thread; a record is never replaced by
+    /// an older snapshot.
     pub fn checkpoint(&mut self) -> Result<(), BlobError> {
-        if self.unsynced == 0 {
+        self.failure()?;
+        let mut record = self.record.lock().unwrap_or_else(|e| e.into_inner());
+        if self.unsynced == 0 && record.written >= self.taken {
             return Ok(());
         }
-        let record = self.record.lock().unwrap_or_else(|e| e.into_inner());
-        if record.closed {
-            return Ok(());
-        }
-        self.data
-            .0
-            .sync_data()
+        self.taken += 1;
+        record
+            .save(&self.data.0, &self.verified, self.taken)
             .map_err(io_err("sync", &self.data_path))?;
-        write_record(&record.path, &self.verified).map_err(io_err("write", &record.path))?;
         self.unsynced = 0;
         Ok(())
     }
@@ -434,42 +477,40 @@ impl Partial {
     /// arrives. One at a time: while one runs, the next waits for the next
     /// response (or the daemon's tick).
     pub fn checkpoint_in_background(&mut self) -> Result<(), BlobError> {
-        if self.unsynced == 0 {
+        self.failure()?;
+        if self.unsynced == 0 || self.syncing.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        if self.syncing.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let file = match self.data.0.try_clone() {
-            Ok(f) => f,
-            Err(e) => {
-                self.syncing.store(false, Ordering::Release);
-                return Err(io_err("sync", &self.data_path)(e));
-            }
+        let done = Done(Arc::clone(&self.syncing));
+        let Ok(file) = self.data.0.try_clone() else {
+            // No second handle (out of file descriptors): here and now.
+            drop(done);
+            return self.checkpoint();
         };
+        self.taken += 1;
+        let seq = self.taken;
         let bits = self.verified.clone();
         let record = Arc::clone(&self.record);
-        let syncing = Arc::clone(&self.syncing);
+        let failed = Arc::clone(&self.failed);
         let hash = self.hash.clone();
-        self.unsynced = 0;
+        let unsynced = std::mem::take(&mut self.unsynced);
         let run = move || {
-            let record = record.lock().unwrap_or_else(|e| e.into_inner());
-            if !record.closed {
-                let saved = file
-                    .sync_data()
-                    .and_then(|()| write_record(&record.path, &bits));
-                if let Err(e) = saved {
-                    tracing::warn!(%hash, error = %e, "cannot save a download's progress");
-                }
+            let _done = done;
+            let mut record = record.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = record.save(&file, &bits, seq) {
+                tracing::warn!(%hash, error = %e, "cannot save a download's progress");
+                let _ = failed.set(e.to_string());
             }
-            syncing.store(false, Ordering::Release);
         };
-        if let Err(e) = std::thread::Builder::new()
+        if std::thread::Builder::new()
             .name("convene-part-sync".into())
             .spawn(run)
+            .is_err()
         {
-            self.syncing.store(false, Ordering::Release);
-            return Err(io_err("sync", &self.data_path)(e));
+            // No thread to be had: here and now (the closure, and the flag
+            // with it, went with the refusal).
+            self.unsynced = unsynced;
+            return self.checkpoint();
         }
         Ok(())
     }
@@ -487,6 +528,9 @@ impl Partial {
     /// verified, or why the response was refused (after keeping what
     /// verified before the fault).
     pub fn apply(&mut self, range: &Range<u64>, encoded: &[u8]) -> Result<u64, (u64, Refused)> {
+        if let Err(e) = self.failure() {
+            return Err((0, Refused::Local(e)));
+        }
         let ranges = chunks(range);
         let iter = DecodeResponseIter::new(self.root, tree(self.size), encoded, &ranges);
         let mut added = 0;
@@ -525,7 +569,7 @@ impl Partial {
         if self.unsynced >= CHECKPOINT
             && let Err(e) = self.checkpoint_in_background()
         {
-            return Err((0, Refused::Local(e)));
+            return Err((added, Refused::Local(e)));
         }
         match fault {
             None => Ok(added),
@@ -540,6 +584,7 @@ impl Partial {
         // Nothing more to record: the file is checked whole below.
         self.unsynced = 0;
         let record_path = self.close();
+        self.failure()?;
         self.data
             .0
             .sync_all()
@@ -586,16 +631,44 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
-    /// Bytes that do not repeat.
-    fn content(len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 32);
+    const MIB: u64 = 1024 * 1024;
+
+    /// A store holding a file a little over three checkpoints long, an
+    /// empty store to fetch it into, the file, its hash, and the fetching
+    /// side's record path.
+    fn setup() -> (
+        [tempfile::TempDir; 2],
+        BlobStore,
+        BlobStore,
+        Vec<u8>,
+        String,
+        PathBuf,
+    ) {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (a, b) = (
+            BlobStore::new(dirs[0].path()),
+            BlobStore::new(dirs[1].path()),
+        );
+        let mut bytes = Vec::new();
         let mut i = 0u64;
-        while out.len() < len {
-            out.extend_from_slice(blake3::hash(&i.to_le_bytes()).as_bytes());
+        while bytes.len() < 3 * CHECKPOINT as usize + 12_345 {
+            bytes.extend_from_slice(blake3::hash(&i.to_le_bytes()).as_bytes());
             i += 1;
         }
-        out.truncate(len);
-        out
+        bytes.truncate(3 * CHECKPOINT as usize + 12_345);
+        let hash = a.put(&mut &bytes[..], u64::MAX, None).unwrap().hash;
+        let (_, record) = b.part_paths(&hash).unwrap();
+        (dirs, a, b, bytes, hash, record)
+    }
+
+    fn take(
+        a: &BlobStore,
+        hash: &str,
+        partial: &mut Partial,
+        range: Range<u64>,
+    ) -> Result<u64, (u64, Refused)> {
+        let (_, encoded) = a.encode_range(hash, range.clone()).unwrap().unwrap();
+        partial.apply(&range, &encoded)
     }
 
     /// Groups the record file on disk says are verified.
@@ -609,23 +682,13 @@ mod tests {
 
     #[test]
     fn progress_is_recorded_while_the_download_goes_on_and_no_record_outlives_it() {
-        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (a, b) = (BlobStore::new(a_dir.path()), BlobStore::new(b_dir.path()));
-        let mib = 1024 * 1024;
-        let bytes = content(3 * CHECKPOINT as usize + 12_345);
-        let hash = a.put(&mut &bytes[..], u64::MAX, None).unwrap().hash;
+        let (_dirs, a, b, bytes, hash, record_path) = setup();
         let size = bytes.len() as u64;
-        let (_, record_path) = b.part_paths(&hash).unwrap();
-
         let mut partial = b.partial(&hash, size).unwrap();
-        let take = |partial: &mut Partial, range: Range<u64>| {
-            let (_, encoded) = a.encode_range(&hash, range.clone()).unwrap().unwrap();
-            partial.apply(&range, &encoded).unwrap();
-        };
         // One checkpoint's worth, and one range more: the record is saved
         // by its own thread, without the download waiting for it.
-        for start in (0..CHECKPOINT + mib).step_by(mib as usize) {
-            take(&mut partial, start..start + mib);
+        for start in (0..CHECKPOINT + MIB).step_by(MIB as usize) {
+            take(&a, &hash, &mut partial, start..start + MIB).unwrap();
         }
         let at_checkpoint = (CHECKPOINT / GROUP) as u32;
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -636,15 +699,11 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-        // It never claims more than had verified when it began.
-        assert!(recorded(&record_path) <= at_checkpoint + (mib / GROUP) as u32);
+        // The bits it saved are those that had verified when it began.
+        assert_eq!(recorded(&record_path), at_checkpoint);
 
-        // A restart resumes from what the record holds.
-        drop(partial);
-        let mut partial = b.partial(&hash, size).unwrap();
-        assert_eq!(partial.verified_bytes(), CHECKPOINT + mib);
-        for range in partial.missing(MAX) {
-            take(&mut partial, range);
+        for range in partial.missing(MIB) {
+            take(&a, &hash, &mut partial, range).unwrap();
         }
         assert!(partial.is_complete());
         partial.finish().unwrap();
@@ -656,5 +715,59 @@ mod tests {
         assert_eq!(std::fs::read(b.path(&hash).unwrap()).unwrap(), bytes);
     }
 
-    const MAX: u64 = 1024 * 1024;
+    #[test]
+    fn a_download_dropped_while_its_checkpoint_runs_keeps_everything_it_verified() {
+        let (_dirs, a, b, bytes, hash, _) = setup();
+        let size = bytes.len() as u64;
+        for _ in 0..5 {
+            b.remove_partial(&hash).unwrap();
+            let mut partial = b.partial(&hash, size).unwrap();
+            // Crossing the checkpoint starts one on its own thread; the
+            // download is dropped at once, before it can have finished.
+            for start in (0..CHECKPOINT + 2 * MIB).step_by(MIB as usize) {
+                take(&a, &hash, &mut partial, start..start + MIB).unwrap();
+            }
+            drop(partial);
+            // A restart resumes from every group that verified: the
+            // thread's older snapshot never replaced the drop's record.
+            let partial = b.partial(&hash, size).unwrap();
+            assert_eq!(partial.verified_bytes(), CHECKPOINT + 2 * MIB);
+            drop(partial);
+            // Removed (an erasure): nothing comes back.
+            b.remove_partial(&hash).unwrap();
+            let (data, record) = b.part_paths(&hash).unwrap();
+            assert!(!data.exists() && !record.exists());
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_that_fails_on_its_own_thread_fails_the_download() {
+        let (_dirs, a, b, bytes, hash, record_path) = setup();
+        let size = bytes.len() as u64;
+        let mut partial = b.partial(&hash, size).unwrap();
+        // The record cannot be written (a folder in its place).
+        std::fs::remove_file(&record_path).unwrap();
+        std::fs::create_dir(&record_path).unwrap();
+        let mut refused = None;
+        for start in (0..size).step_by(MIB as usize) {
+            match take(&a, &hash, &mut partial, start..(start + MIB).min(size)) {
+                Ok(_) => {}
+                Err((_, why)) => {
+                    refused = Some(why);
+                    break;
+                }
+            }
+        }
+        match refused {
+            // Seen while the download went on ...
+            Some(why) => assert!(matches!(why, Refused::Local(_)), "{why}"),
+            // ... or, if the thread was slower than the last answer, when
+            // it is finished: never moved into the store.
+            None => assert!(partial.finish().is_err()),
+        }
+        assert!(
+            !b.has(&hash),
+            "a download whose progress failed to save is not held"
+        );
+    }
 }
