@@ -129,10 +129,7 @@ fn compare_at_small_size() {
     assert_eq!(floor.entries, mesh.entries, "{}", floor.json());
     for r in [mesh, floor] {
         let field = |k: &str| {
-            r.extra
-                .iter()
-                .find(|(name, _)| *name == k)
-                .map(|(_, x)| *x)
+            r.extra(k)
                 .unwrap_or_else(|| panic!("no {k} in {}", r.json()))
         };
         assert!(field("median_seconds") > 0.0);

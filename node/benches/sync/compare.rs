@@ -86,6 +86,11 @@ impl Row {
         }
     }
 
+    /// The extra field `name` (a latency percentile), if the row has it.
+    pub fn extra(&self, name: &str) -> Option<f64> {
+        self.extra.iter().find(|(k, _)| *k == name).map(|(_, x)| *x)
+    }
+
     /// The row as one JSON object.
     pub fn json(&self) -> serde_json::Value {
         let mut v = serde_json::json!({
@@ -634,12 +639,7 @@ fn ratios(rows: &[Row], entries: &[usize]) -> Vec<serde_json::Value> {
 /// The mesh against its floor and the targets (median at most 25 ms, p99
 /// at most 100 ms).
 fn mesh_ratio(mesh: &Row, floor: &Row) -> serde_json::Value {
-    let get = |r: &Row, k: &str| {
-        r.extra
-            .iter()
-            .find(|(name, _)| *name == k)
-            .map_or(f64::NAN, |(_, x)| *x)
-    };
+    let get = |r: &Row, k: &str| r.extra(k).unwrap_or(f64::NAN);
     let (median, p99) = (get(mesh, "median_seconds"), get(mesh, "p99_seconds"));
     serde_json::json!({
         "system": "ratio",

@@ -318,7 +318,7 @@ pub struct Partial {
     /// Why a checkpoint on its own thread failed: the download fails with
     /// it at its next step (a sync error is reported once, to whichever
     /// handle asks first, so `finish`'s own sync would not see it again).
-    failed: Arc<OnceLock<String>>,
+    failed: Arc<OnceLock<Failed>>,
     /// Snapshots of the bits taken so far, for [`Record::written`].
     taken: u64,
     /// One bit per group: verified and written.
@@ -341,17 +341,49 @@ struct Record {
     written: u64,
 }
 
+/// What failed on a checkpoint's thread (an `io::Error` cannot be cloned,
+/// and the download reports it at every step after).
+#[derive(Debug)]
+struct Failed {
+    action: &'static str,
+    path: PathBuf,
+    kind: io::ErrorKind,
+    message: String,
+}
+
 impl Record {
-    /// Syncs `file`, then saves snapshot `seq`'s `bits`, unless the record
-    /// is closed or holds a later snapshot already.
-    fn save(&mut self, file: &File, bits: &[u8], seq: u64) -> io::Result<()> {
+    /// Syncs `file` (the data at `data_path`), then saves snapshot `seq`'s
+    /// `bits`, unless the record is closed or holds a later snapshot
+    /// already.
+    fn save(&mut self, file: &File, data_path: &Path, bits: &[u8], seq: u64) -> Result<(), Failed> {
         if self.closed || seq <= self.written {
             return Ok(());
         }
-        file.sync_data()?;
-        write_record(&self.path, bits)?;
+        file.sync_data().map_err(Failed::at("sync", data_path))?;
+        write_record(&self.path, bits).map_err(Failed::at("write", &self.path))?;
         self.written = seq;
         Ok(())
+    }
+}
+
+impl Failed {
+    fn at<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Self + 'a {
+        move |e| Self {
+            action,
+            path: path.to_path_buf(),
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<&Failed> for BlobError {
+    fn from(f: &Failed) -> Self {
+        BlobError::Io {
+            action: f.action,
+            path: f.path.clone(),
+            source: io::Error::new(f.kind, f.message.clone()),
+        }
     }
 }
 
@@ -447,9 +479,7 @@ impl Partial {
     /// A checkpoint on its own thread failed: the download cannot go on.
     fn failure(&self) -> Result<(), BlobError> {
         match self.failed.get() {
-            Some(why) => Err(io_err("sync", &self.data_path)(io::Error::other(
-                why.clone(),
-            ))),
+            Some(f) => Err(f.into()),
             None => Ok(()),
         }
     }
@@ -466,8 +496,8 @@ impl Partial {
         }
         self.taken += 1;
         record
-            .save(&self.data.0, &self.verified, self.taken)
-            .map_err(io_err("sync", &self.data_path))?;
+            .save(&self.data.0, &self.data_path, &self.verified, self.taken)
+            .map_err(|f| BlobError::from(&f))?;
         self.unsynced = 0;
         Ok(())
     }
@@ -492,14 +522,14 @@ impl Partial {
         let bits = self.verified.clone();
         let record = Arc::clone(&self.record);
         let failed = Arc::clone(&self.failed);
-        let hash = self.hash.clone();
+        let data_path = self.data_path.clone();
         let unsynced = std::mem::take(&mut self.unsynced);
         let run = move || {
             let _done = done;
             let mut record = record.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = record.save(&file, &bits, seq) {
-                tracing::warn!(%hash, error = %e, "cannot save a download's progress");
-                let _ = failed.set(e.to_string());
+            if let Err(f) = record.save(&file, &data_path, &bits, seq) {
+                tracing::warn!(error = %BlobError::from(&f), "cannot save a download's progress");
+                let _ = failed.set(f);
             }
         };
         if std::thread::Builder::new()
