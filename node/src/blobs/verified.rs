@@ -17,22 +17,26 @@
 //! # Receiving
 //!
 //! A download lives in the store's folder as `.part-HASH` (the bytes, at
-//! their offsets) and `.part-HASH.ok` (one bit per 16 KiB group that has
-//! verified). Each response is checked item by item against the root
-//! hash with the size the *entry* declares (never the sender's); every
-//! group that verifies is written, and the first that does not ends the
+//! their offsets), `.part-HASH.obao` (its hash tree, as it arrives) and
+//! `.part-HASH.ok` (one bit per 16 KiB group that has verified). Each
+//! response is checked item by item against the root hash with the size
+//! the *entry* declares (never the sender's): every parent (pair of
+//! hashes) that verifies is written to the tree, every group that
+//! verifies to the bytes, and the first item that does not ends the
 //! response: the rest of it is dropped. Every [`CHECKPOINT`] bytes (and on
-//! the daemon's tick) the file is synced and only then the record saved,
-//! on a thread of its own while the transfer goes on (and on drop, before
-//! the download lets go), so the record never claims bytes a crash could
-//! lose. A
-//! dropped connection or a killed daemon resumes from the record. When every group is in,
-//! the whole file is hashed once more (computing its outboard on the way),
-//! and only if that matches is it renamed to its hash path, so a file
-//! under a hash path always holds exactly that content. A file stored
-//! from this node's own disk (attached, uploaded, imported) gets its
-//! outboard when it is stored ([`BlobStore::put`]); one missing for any
-//! other reason is made when first asked for.
+//! the daemon's tick) the bytes and the tree are synced and only then the
+//! record saved, on a thread of its own while the transfer goes on (and on
+//! drop, before the download lets go), so the record never claims bytes a
+//! crash could lose. A dropped connection or a killed daemon resumes from
+//! the record. When every group is in, the tree is checked whole (every
+//! pair hashes to the one above it, up to the root: a few KB per 100 MB,
+//! not the file hashed again, as `iroh-blobs` does), and the bytes and the
+//! tree are renamed to the hash path; every group was checked against that
+//! tree as it arrived, and the store checks a file again whenever it hands
+//! it out ([`BlobStore::copy_out`]) or serves it ([`BlobStore::encode_range`]).
+//! A file stored from this node's own disk (attached, uploaded, imported)
+//! gets its outboard when it is stored ([`BlobStore::put`]); one missing
+//! for any other reason is made when first asked for.
 
 use std::fs::File;
 use std::io;
@@ -44,6 +48,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bao_tree::io::outboard::PreOrderOutboard;
 use bao_tree::io::sync::{
     DecodeResponseIter, ReadAt, Size, WriteAt, encode_ranges_validated, outboard,
+    valid_outboard_ranges,
 };
 use bao_tree::io::{BaoContentItem, DecodeError};
 use bao_tree::{BaoTree, BlockSize, ChunkNum, ChunkRanges};
@@ -146,20 +151,21 @@ impl BlobStore {
         Ok(PathBuf::from(p))
     }
 
-    fn part_paths(&self, hash: &str) -> Result<(PathBuf, PathBuf), BlobError> {
+    /// A partial download's bytes, record and hash tree.
+    fn part_paths(&self, hash: &str) -> Result<[PathBuf; 3], BlobError> {
         self.path(hash)?;
-        Ok((
-            self.root.join(format!("{PART_PREFIX}{hash}")),
-            self.root
-                .join(format!("{PART_PREFIX}{hash}{RECORD_SUFFIX}")),
-        ))
+        let part = format!("{PART_PREFIX}{hash}");
+        Ok([
+            self.root.join(&part),
+            self.root.join(format!("{part}{RECORD_SUFFIX}")),
+            self.root.join(format!("{part}{OUTBOARD_SUFFIX}")),
+        ])
     }
 
     /// Removes a partial download of `hash`, if any; whether there was one.
     pub fn remove_partial(&self, hash: &str) -> Result<bool, BlobError> {
-        let (data, record) = self.part_paths(hash)?;
         let mut any = false;
-        for p in [&data, &record] {
+        for p in &self.part_paths(hash)? {
             match std::fs::remove_file(p) {
                 Ok(()) => any = true,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -248,22 +254,34 @@ impl BlobStore {
     pub fn partial(&self, hash: &str, size: u64) -> Result<Partial, BlobError> {
         let root = root_of(hash)?;
         create_private_dir(&self.root).map_err(io_err("create", &self.root))?;
-        let (data_path, record_path) = self.part_paths(hash)?;
+        let [data_path, record_path, tree_path] = self.part_paths(hash)?;
         let groups = size.div_ceil(GROUP);
         let record_len = groups.div_ceil(8).max(1) as usize;
+        let tree_len = tree(size).outboard_size();
         let mut verified = std::fs::read(&record_path).unwrap_or_default();
-        let data = match std::fs::OpenOptions::new().write(true).open(&data_path) {
-            Ok(f)
-                if verified.len() == record_len && f.metadata().is_ok_and(|m| m.len() == size) =>
-            {
-                f
-            }
+        let open = |path: &Path, len: u64| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .ok()
+                .filter(|f| f.metadata().is_ok_and(|m| m.len() == len))
+        };
+        // A record is only as good as the bytes and the tree beside it (a
+        // download begun by a version that kept no tree starts over).
+        let (data, tree_file) = match (open(&data_path, size), open(&tree_path, tree_len)) {
+            (Some(data), Some(t)) if verified.len() == record_len => (data, t),
             _ => {
-                let _ = std::fs::remove_file(&data_path);
                 verified = vec![0; record_len];
-                let f = create_new_private(&data_path)?;
-                f.set_len(size).map_err(io_err("create", &data_path))?;
-                f
+                let mut made = Vec::with_capacity(2);
+                for (path, len) in [(&data_path, size), (&tree_path, tree_len)] {
+                    let _ = std::fs::remove_file(path);
+                    let f = create_new_private(path)?;
+                    f.set_len(len).map_err(io_err("create", path))?;
+                    made.push(f);
+                }
+                let tree_file = made.pop().expect("two files made");
+                (made.pop().expect("two files made"), tree_file)
             }
         };
         write_record(&record_path, &verified).map_err(io_err("write", &record_path))?;
@@ -274,6 +292,8 @@ impl BlobStore {
             size,
             data: Positioned(data),
             data_path,
+            tree: Positioned(tree_file),
+            tree_path,
             record: Arc::new(Mutex::new(Record {
                 path: record_path,
                 closed: false,
@@ -310,6 +330,10 @@ pub struct Partial {
     size: u64,
     data: Positioned,
     data_path: PathBuf,
+    /// The file's hash tree (a pre-order outboard), filled in by the
+    /// parents that verify.
+    tree: Positioned,
+    tree_path: PathBuf,
     /// Where the record is saved, shared with a checkpoint running on a
     /// thread of its own: holding the lock is what lets a record be written.
     record: Arc<Mutex<Record>>,
@@ -352,14 +376,16 @@ struct Failed {
 }
 
 impl Record {
-    /// Syncs `file` (the data at `data_path`), then saves snapshot `seq`'s
-    /// `bits`, unless the record is closed or holds a later snapshot
-    /// already.
-    fn save(&mut self, file: &File, data_path: &Path, bits: &[u8], seq: u64) -> Result<(), Failed> {
+    /// Syncs `files` (the bytes and the tree, at their paths), then saves
+    /// snapshot `seq`'s `bits`, unless the record is closed or holds a
+    /// later snapshot already.
+    fn save(&mut self, files: [(&File, &Path); 2], bits: &[u8], seq: u64) -> Result<(), Failed> {
         if self.closed || seq <= self.written {
             return Ok(());
         }
-        file.sync_data().map_err(Failed::at("sync", data_path))?;
+        for (file, path) in files {
+            file.sync_data().map_err(Failed::at("sync", path))?;
+        }
         write_record(&self.path, bits).map_err(Failed::at("write", &self.path))?;
         self.written = seq;
         Ok(())
@@ -414,6 +440,32 @@ fn write_record(path: &Path, bits: &[u8]) -> io::Result<()> {
         options.mode(crate::node::PRIVATE_FILE_MODE);
     }
     options.open(path)?.write_all(bits)
+}
+
+/// Parents (pairs of hashes) to write to a tree file, in runs of
+/// neighbouring positions.
+#[derive(Default)]
+struct Parents {
+    runs: Vec<(u64, Vec<u8>)>,
+}
+
+impl Parents {
+    fn push(&mut self, at: u64, pair: &(blake3::Hash, blake3::Hash)) {
+        match self.runs.last_mut() {
+            Some((start, bytes)) if *start + bytes.len() as u64 == at => {}
+            _ => self.runs.push((at, Vec::with_capacity(64 * 64))),
+        }
+        let (_, bytes) = self.runs.last_mut().expect("a run was just made");
+        bytes.extend_from_slice(pair.0.as_bytes());
+        bytes.extend_from_slice(pair.1.as_bytes());
+    }
+
+    fn write(self, to: &mut Positioned) -> io::Result<()> {
+        for (at, bytes) in self.runs {
+            to.write_all_at(at, &bytes)?;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Partial {
@@ -495,8 +547,12 @@ impl Partial {
             return Ok(());
         }
         self.taken += 1;
+        let files = [
+            (&self.data.0, self.data_path.as_path()),
+            (&self.tree.0, self.tree_path.as_path()),
+        ];
         record
-            .save(&self.data.0, &self.data_path, &self.verified, self.taken)
+            .save(files, &self.verified, self.taken)
             .map_err(|f| BlobError::from(&f))?;
         self.unsynced = 0;
         Ok(())
@@ -512,7 +568,7 @@ impl Partial {
             return Ok(());
         }
         let done = Done(Arc::clone(&self.syncing));
-        let Ok(file) = self.data.0.try_clone() else {
+        let (Ok(data), Ok(tree)) = (self.data.0.try_clone(), self.tree.0.try_clone()) else {
             // No second handle (out of file descriptors): here and now.
             drop(done);
             return self.checkpoint();
@@ -522,12 +578,13 @@ impl Partial {
         let bits = self.verified.clone();
         let record = Arc::clone(&self.record);
         let failed = Arc::clone(&self.failed);
-        let data_path = self.data_path.clone();
+        let (data_path, tree_path) = (self.data_path.clone(), self.tree_path.clone());
         let unsynced = std::mem::take(&mut self.unsynced);
         let run = move || {
             let _done = done;
             let mut record = record.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(f) = record.save(&file, &data_path, &bits, seq) {
+            let files = [(&data, data_path.as_path()), (&tree, tree_path.as_path())];
+            if let Err(f) = record.save(files, &bits, seq) {
                 tracing::warn!(error = %BlobError::from(&f), "cannot save a download's progress");
                 let _ = failed.set(f);
             }
@@ -562,22 +619,28 @@ impl Partial {
             return Err((0, Refused::Local(e)));
         }
         let ranges = chunks(range);
-        let iter = DecodeResponseIter::new(self.root, tree(self.size), encoded, &ranges);
-        let mut added = 0;
+        let shape = tree(self.size);
+        let iter = DecodeResponseIter::new(self.root, shape, encoded, &ranges);
         let mut fault = None;
+        // Parents that verified, gathered into runs of neighbours in the
+        // tree's file (a range's parents are mostly one run): a write each.
+        let mut parents = Parents::default();
+        // Groups that verified and were written: marked once the tree
+        // above them is written too.
+        let mut groups = Vec::new();
         for item in iter {
             match item {
-                Ok(BaoContentItem::Parent(_)) => {}
+                Ok(BaoContentItem::Parent(p)) => {
+                    if let Some(i) = shape.pre_order_offset(p.node) {
+                        parents.push(i * 64, &p.pair);
+                    }
+                }
                 Ok(BaoContentItem::Leaf(leaf)) => {
                     if let Err(e) = self.data.write_all_at(leaf.offset, &leaf.data) {
                         fault = Some(Refused::Local(io_err("write", &self.data_path)(e)));
                         break;
                     }
-                    let g = leaf.offset / GROUP;
-                    if !self.has(g) {
-                        self.set(g);
-                        added += leaf.data.len() as u64;
-                    }
+                    groups.push((leaf.offset / GROUP, leaf.data.len() as u64));
                 }
                 Err(e) => {
                     fault = Some(match e {
@@ -595,6 +658,18 @@ impl Partial {
                 }
             }
         }
+        // The groups verified here count only once the tree above them is
+        // written (and a checkpoint syncs both before recording them).
+        if let Err(e) = parents.write(&mut self.tree) {
+            return Err((0, Refused::Local(io_err("write", &self.tree_path)(e))));
+        }
+        let mut added = 0;
+        for (g, len) in groups {
+            if !self.has(g) {
+                self.set(g);
+                added += len;
+            }
+        }
         self.unsynced += added;
         if self.unsynced >= CHECKPOINT
             && let Err(e) = self.checkpoint_in_background()
@@ -607,43 +682,43 @@ impl Partial {
         }
     }
 
-    /// Checks the whole file against its hash once more (computing its
-    /// outboard on the way) and moves it into the store. On a mismatch
-    /// (a disk that lost writes), the download is removed to start over.
+    /// Checks the download's hash tree whole (every pair hashes to the one
+    /// above it, up to the root; every group was checked against it as it
+    /// arrived) and moves the bytes and the tree into the store. A tree
+    /// that does not hold (a disk that lost writes) removes the download,
+    /// to start over.
     pub fn finish(mut self) -> Result<(), BlobError> {
-        // Nothing more to record: the file is checked whole below.
+        // Nothing more to record: the download is moved or removed below.
         self.unsynced = 0;
         let record_path = self.close();
         self.failure()?;
-        self.data
-            .0
-            .sync_all()
-            .map_err(io_err("sync", &self.data_path))?;
+        for (file, path) in [
+            (&self.data.0, &self.data_path),
+            (&self.tree.0, &self.tree_path),
+        ] {
+            file.sync_all().map_err(io_err("sync", path))?;
+        }
         let dest = self.store.path(&self.hash)?;
         let ob_dest = self.store.outboard_path(&self.hash)?;
-        let (temp_path, temp) = self.store.temp()?;
-        let check = File::open(&self.data_path)
-            .and_then(|data| write_outboard(&data, self.size, self.root, temp));
         let fail = |e: BlobError| {
-            let _ = std::fs::remove_file(&temp_path);
             let _ = self.store.remove_partial(&self.hash);
             Err(e)
         };
-        match check {
+        match self.tree_holds() {
             Ok(true) => {}
             Ok(false) => {
                 return fail(BlobError::HashMismatch {
                     expected: self.hash.clone(),
-                    actual: "(a download that changed on disk)".into(),
+                    actual: "(a download whose hash tree changed on disk)".into(),
                 });
             }
-            Err(e) => return fail(io_err("hash", &self.data_path)(e)),
+            Err(e) => return fail(io_err("read", &self.tree_path)(e)),
         }
         let dir = dest.parent().expect("a hash path has a folder");
         if let Err(e) = create_private_dir(dir) {
             return fail(io_err("create", dir)(e));
         }
-        if let Err(e) = std::fs::rename(&temp_path, &ob_dest) {
+        if let Err(e) = std::fs::rename(&self.tree_path, &ob_dest) {
             return fail(io_err("move into place", &ob_dest)(e));
         }
         if let Err(e) = std::fs::rename(&self.data_path, &dest) {
@@ -653,6 +728,26 @@ impl Partial {
         let _ = std::fs::remove_file(&record_path);
         sync_dir(dir);
         Ok(())
+    }
+
+    /// Whether every pair in the tree file hashes to the one above it, up
+    /// to the root (one BLAKE3 compression per 16 KiB of the file).
+    fn tree_holds(&self) -> io::Result<bool> {
+        let ob = PreOrderOutboard {
+            root: self.root,
+            tree: tree(self.size),
+            data: Positioned(File::open(&self.tree_path)?),
+        };
+        let whole = ChunkRanges::from(..ChunkNum(self.size.div_ceil(1024)));
+        let mut end = ChunkNum(0);
+        for valid in valid_outboard_ranges(ob, &whole) {
+            let valid = valid?;
+            if valid.start != end {
+                return Ok(false);
+            }
+            end = valid.end;
+        }
+        Ok(end.0 >= self.size.div_ceil(1024))
     }
 }
 
@@ -687,7 +782,7 @@ mod tests {
         }
         bytes.truncate(3 * CHECKPOINT as usize + 12_345);
         let hash = a.put(&mut &bytes[..], u64::MAX, None).unwrap().hash;
-        let (_, record) = b.part_paths(&hash).unwrap();
+        let [_, record, _] = b.part_paths(&hash).unwrap();
         (dirs, a, b, bytes, hash, record)
     }
 
@@ -745,6 +840,100 @@ mod tests {
         assert_eq!(std::fs::read(b.path(&hash).unwrap()).unwrap(), bytes);
     }
 
+    /// The tree a download writes from the parents it verified.
+    fn tree_of(b: &BlobStore, hash: &str) -> Vec<u8> {
+        std::fs::read(b.outboard_path(hash).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_fetched_file_keeps_the_tree_it_verified_without_hashing_the_file_again() {
+        let (_dirs, a, b, bytes, hash, _) = setup();
+        let size = bytes.len() as u64;
+        let mut partial = b.partial(&hash, size).unwrap();
+        // Ranges out of order, as several sources answer them.
+        let mut ranges = partial.missing(MIB);
+        ranges.reverse();
+        ranges.swap(0, 2);
+        for range in ranges {
+            take(&a, &hash, &mut partial, range).unwrap();
+        }
+        partial.finish().unwrap();
+        assert_eq!(std::fs::read(b.path(&hash).unwrap()).unwrap(), bytes);
+        // The same tree the source computed from the whole file ...
+        assert_eq!(tree_of(&b, &hash), tree_of(&a, &hash));
+        // ... and this node serves from it: a third node verifies it.
+        let c_dir = tempfile::tempdir().unwrap();
+        let c = BlobStore::new(c_dir.path());
+        let mut third = c.partial(&hash, size).unwrap();
+        for range in third.missing(MIB) {
+            take(&b, &hash, &mut third, range).unwrap();
+        }
+        third.finish().unwrap();
+        assert_eq!(std::fs::read(c.path(&hash).unwrap()).unwrap(), bytes);
+    }
+
+    #[test]
+    fn a_resumed_download_keeps_its_tree_and_one_without_a_tree_starts_over() {
+        let (_dirs, a, b, bytes, hash, _) = setup();
+        let size = bytes.len() as u64;
+        let mut partial = b.partial(&hash, size).unwrap();
+        for start in (0..2 * MIB).step_by(MIB as usize) {
+            take(&a, &hash, &mut partial, start..start + MIB).unwrap();
+        }
+        drop(partial);
+        // The daemon restarts: the rest comes in another session, and the
+        // parents the first one wrote are still there at the end.
+        let mut partial = b.partial(&hash, size).unwrap();
+        assert_eq!(partial.verified_bytes(), 2 * MIB);
+        for range in partial.missing(MIB) {
+            take(&a, &hash, &mut partial, range).unwrap();
+        }
+        partial.finish().unwrap();
+        assert_eq!(tree_of(&b, &hash), tree_of(&a, &hash));
+
+        // A download left by a version that kept no tree beside it: its
+        // record cannot be trusted to have one, so it starts over.
+        std::fs::remove_file(b.path(&hash).unwrap()).unwrap();
+        std::fs::remove_file(b.outboard_path(&hash).unwrap()).unwrap();
+        let mut partial = b.partial(&hash, size).unwrap();
+        take(&a, &hash, &mut partial, 0..MIB).unwrap();
+        drop(partial);
+        let [_, _, tree_path] = b.part_paths(&hash).unwrap();
+        std::fs::remove_file(&tree_path).unwrap();
+        let partial = b.partial(&hash, size).unwrap();
+        assert_eq!(partial.verified_bytes(), 0);
+    }
+
+    #[test]
+    fn a_tree_damaged_on_disk_is_caught_before_the_file_is_stored() {
+        let (_dirs, a, b, bytes, hash, _) = setup();
+        let size = bytes.len() as u64;
+        let mut partial = b.partial(&hash, size).unwrap();
+        for range in partial.missing(MIB) {
+            take(&a, &hash, &mut partial, range).unwrap();
+        }
+        // A parent deep in the tree lost on disk (zeros where it was).
+        let [_, _, tree_path] = b.part_paths(&hash).unwrap();
+        let damaged = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&tree_path)
+            .unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&damaged, &[0; 64], 64 * 40).unwrap();
+        drop(damaged);
+        assert!(matches!(
+            partial.finish(),
+            Err(BlobError::HashMismatch { .. })
+        ));
+        assert!(
+            !b.has(&hash),
+            "a download whose tree does not hold is not stored"
+        );
+        assert!(
+            b.part_paths(&hash).unwrap().iter().all(|p| !p.exists()),
+            "it starts over"
+        );
+    }
+
     #[test]
     fn a_download_dropped_while_its_checkpoint_runs_keeps_everything_it_verified() {
         let (_dirs, a, b, bytes, hash, _) = setup();
@@ -765,8 +954,7 @@ mod tests {
             drop(partial);
             // Removed (an erasure): nothing comes back.
             b.remove_partial(&hash).unwrap();
-            let (data, record) = b.part_paths(&hash).unwrap();
-            assert!(!data.exists() && !record.exists());
+            assert!(b.part_paths(&hash).unwrap().iter().all(|p| !p.exists()));
         }
     }
 
