@@ -119,6 +119,56 @@ mod bytes {
     }
 }
 
+impl FileResponse {
+    /// The answer's frame in two parts, whose concatenation is exactly
+    /// its postcard encoding: a few bytes of header and the range's bytes
+    /// as they are (not copied into one buffer with the header).
+    pub fn to_frame(&self) -> Result<(Vec<u8>, &[u8]), postcard::Error> {
+        match self {
+            // The variant's index, the size, the bytes' length: postcard
+            // writes all three as varints, as it does the enum's fields.
+            FileResponse::Range { size, encoded } => Ok((
+                postcard::to_stdvec(&(0u32, *size, encoded.len() as u64))?,
+                encoded,
+            )),
+            other => Ok((postcard::to_stdvec(other)?, &[])),
+        }
+    }
+
+    /// Decodes an answer's frame, keeping the range's bytes in the frame's
+    /// own buffer (moved to its front) rather than copying them into a new
+    /// one.
+    pub fn from_frame(mut frame: Vec<u8>) -> Result<Self, postcard::Error> {
+        /// [`FileResponse`] with the range's bytes borrowed from the frame
+        /// (the same variants in the same order: the same encoding).
+        #[derive(Deserialize)]
+        enum Borrowed<'a> {
+            Range {
+                size: u64,
+                #[serde(borrow)]
+                encoded: &'a [u8],
+            },
+            NotHeld,
+            Busy,
+        }
+        let (size, at) = match postcard::from_bytes::<Borrowed>(&frame)? {
+            Borrowed::Range { size, encoded } => {
+                let start = encoded.as_ptr() as usize - frame.as_ptr() as usize;
+                (size, start..start + encoded.len())
+            }
+            Borrowed::NotHeld => return Ok(FileResponse::NotHeld),
+            Borrowed::Busy => return Ok(FileResponse::Busy),
+        };
+        let len = at.len();
+        frame.copy_within(at, 0);
+        frame.truncate(len);
+        Ok(FileResponse::Range {
+            size,
+            encoded: frame,
+        })
+    }
+}
+
 /// A request the fetcher wants sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
@@ -536,6 +586,37 @@ mod tests {
         let now = FileResponse::Range { size: 9, encoded };
         assert_eq!(postcard::to_stdvec(&now).unwrap(), before);
         assert_eq!(postcard::from_bytes::<FileResponse>(&before).unwrap(), now);
+    }
+
+    #[test]
+    fn an_answer_framed_in_two_parts_is_its_postcard_encoding_both_ways() {
+        let big: Vec<u8> = (0..(MAX_RANGE as usize + 4096))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        for answer in [
+            FileResponse::Range {
+                size: u64::MAX,
+                encoded: big,
+            },
+            FileResponse::Range {
+                size: 0,
+                encoded: vec![],
+            },
+            FileResponse::NotHeld,
+            FileResponse::Busy,
+        ] {
+            let whole = postcard::to_stdvec(&answer).unwrap();
+            let (head, tail) = answer.to_frame().unwrap();
+            assert_eq!([head.as_slice(), tail].concat(), whole);
+            assert_eq!(FileResponse::from_frame(whole.clone()).unwrap(), answer);
+            // Cut short or with a wrong length: an error, as postcard's own.
+            let cut = whole[..whole.len() - 1].to_vec();
+            assert_eq!(
+                FileResponse::from_frame(cut.clone()).is_err(),
+                postcard::from_bytes::<FileResponse>(&cut).is_err()
+            );
+        }
+        assert!(FileResponse::from_frame(vec![7]).is_err());
     }
 
     #[test]

@@ -207,18 +207,29 @@ pub(super) async fn write_frame<T: AsyncWrite + Unpin + Send>(
     bytes: &[u8],
     counters: &Counters,
 ) -> io::Result<()> {
-    if bytes.len() > MAX_MESSAGE_BYTES {
+    write_frame_parts(io, [bytes, &[]], counters).await
+}
+
+/// [`write_frame`] of a message given in two parts (written one after the
+/// other, never copied into one buffer).
+pub(super) async fn write_frame_parts<T: AsyncWrite + Unpin + Send>(
+    io: &mut T,
+    parts: [&[u8]; 2],
+    counters: &Counters,
+) -> io::Result<()> {
+    let len = parts[0].len() + parts[1].len();
+    if len > MAX_MESSAGE_BYTES {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("refusing to send a message of {} bytes", bytes.len()),
+            format!("refusing to send a message of {len} bytes"),
         ));
     }
-    io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
-    io.write_all(bytes).await?;
+    io.write_all(&(len as u32).to_be_bytes()).await?;
+    for part in parts {
+        io.write_all(part).await?;
+    }
     io.close().await?;
-    counters
-        .sent
-        .fetch_add(4 + bytes.len() as u64, Ordering::Relaxed);
+    counters.sent.fetch_add(4 + len as u64, Ordering::Relaxed);
     counters.messages_sent.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }

@@ -17,6 +17,14 @@ impl Frames for FilesFrames {
     type Response = FileResponse;
     const MAX_REQUEST: usize = MAX_REQUEST_BYTES;
     const MAX_RESPONSE: usize = MAX_RESPONSE_BYTES;
+
+    fn response_frame(res: &FileResponse) -> Result<(Vec<u8>, &[u8]), postcard::Error> {
+        res.to_frame()
+    }
+
+    fn response_from(frame: Vec<u8>) -> Result<FileResponse, postcard::Error> {
+        FileResponse::from_frame(frame)
+    }
 }
 
 /// The codec of `/convene/files/1`.

@@ -16,7 +16,7 @@ use libp2p::StreamProtocol;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::codec::{Counters, read_answer_frame, read_frame, write_frame};
+use super::codec::{Counters, read_answer_frame, read_frame, write_frame, write_frame_parts};
 
 /// What a protocol's frames carry, and how large they may be.
 pub trait Frames: Send + 'static {
@@ -26,6 +26,17 @@ pub trait Frames: Send + 'static {
     const MAX_REQUEST: usize;
     /// The largest answer read (or sent).
     const MAX_RESPONSE: usize;
+
+    /// An answer's frame in two parts (the encoding is their
+    /// concatenation), so that a large payload is written as it is.
+    fn response_frame(res: &Self::Response) -> Result<(Vec<u8>, &[u8]), postcard::Error> {
+        Ok((postcard::to_stdvec(res)?, &[]))
+    }
+
+    /// Decodes an answer's frame (which it may keep, rather than copy).
+    fn response_from(frame: Vec<u8>) -> Result<Self::Response, postcard::Error> {
+        postcard::from_bytes(&frame)
+    }
 }
 
 /// The codec for `M`'s frames; clones share their byte counters.
@@ -82,7 +93,7 @@ impl<M: Frames> libp2p::request_response::Codec for Framed<M> {
         T: AsyncRead + Unpin + Send,
     {
         let bytes = read_answer_frame(io, M::MAX_RESPONSE, &self.counters).await?;
-        postcard::from_bytes(&bytes).map_err(invalid)
+        M::response_from(bytes).map_err(invalid)
     }
 
     async fn write_request<T>(
@@ -107,13 +118,13 @@ impl<M: Frames> libp2p::request_response::Codec for Framed<M> {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        let bytes = postcard::to_stdvec(&res).map_err(invalid)?;
-        if bytes.len() > M::MAX_RESPONSE {
+        let (head, tail) = M::response_frame(&res).map_err(invalid)?;
+        if head.len() + tail.len() > M::MAX_RESPONSE {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "refusing to send an answer over the protocol's limit",
             ));
         }
-        write_frame(io, &bytes, &self.counters).await
+        write_frame_parts(io, [&head, tail], &self.counters).await
     }
 }
