@@ -10,7 +10,8 @@
 //! - [`files_codec`]: the frames of `/convene/files/1` (attachment
 //!   content, [`crate::blobs::transfer`]), with their own small request
 //!   cap for everyone.
-//! - [`framed`]: the generic frame codec of the small protocols.
+//! - [`framed`]: the generic frame codec of the small protocols;
+//!   [`spare`]: large frames' buffers (file answers), kept for reuse.
 //! - [`addrs`]: `/convene/addrs/1`, members' signed address records.
 //! - [`members_only`]: the relay server, AutoNAT and hole punching
 //!   (DCUtR), served to members only; [`relayed`]: the bytes of relayed
@@ -38,6 +39,7 @@ pub mod guard;
 pub mod members_only;
 pub mod overlay;
 pub mod relayed;
+pub mod spare;
 
 pub use behaviour::{Behaviour, BehaviourEvent, Options, build_swarm};
 pub use codec::{Counters, Inbound, SyncCodec};

@@ -406,42 +406,47 @@ impl Fetcher {
                 tracing::debug!(peer = %f.peer, hash = %f.hash, size, "a peer holds the file with another size");
                 job.lacking.insert(f.peer);
             }
-            FileResponse::Range { encoded, .. } => match job.partial.apply(&f.range, &encoded) {
-                Ok(bytes) => {
-                    if bytes > 0 {
-                        steps.push(Step::Progress {
-                            hash: f.hash.clone(),
-                            bytes,
-                        });
-                    }
-                }
-                Err((bytes, refused)) => {
-                    if bytes > 0 {
-                        steps.push(Step::Progress {
-                            hash: f.hash.clone(),
-                            bytes,
-                        });
-                    }
-                    match refused {
-                        Refused::Violation(reason) => {
-                            job.lacking.insert(f.peer);
-                            steps.push(Step::Violation {
-                                peer: f.peer,
+            FileResponse::Range { encoded, .. } => {
+                let applied = job.partial.apply(&f.range, &encoded);
+                // The answer's buffer goes to the next answer.
+                crate::net::spare::give(encoded);
+                match applied {
+                    Ok(bytes) => {
+                        if bytes > 0 {
+                            steps.push(Step::Progress {
                                 hash: f.hash.clone(),
-                                reason,
+                                bytes,
                             });
                         }
-                        Refused::Local(e) => {
-                            self.jobs.remove(&f.hash);
-                            steps.push(Step::Failed {
-                                hash: f.hash,
-                                reason: e.to_string(),
+                    }
+                    Err((bytes, refused)) => {
+                        if bytes > 0 {
+                            steps.push(Step::Progress {
+                                hash: f.hash.clone(),
+                                bytes,
                             });
-                            return steps;
+                        }
+                        match refused {
+                            Refused::Violation(reason) => {
+                                job.lacking.insert(f.peer);
+                                steps.push(Step::Violation {
+                                    peer: f.peer,
+                                    hash: f.hash.clone(),
+                                    reason,
+                                });
+                            }
+                            Refused::Local(e) => {
+                                self.jobs.remove(&f.hash);
+                                steps.push(Step::Failed {
+                                    hash: f.hash,
+                                    reason: e.to_string(),
+                                });
+                                return steps;
+                            }
                         }
                     }
                 }
-            },
+            }
         }
         if job.partial.is_complete() && job.asked.is_empty() {
             let job = self.jobs.remove(&f.hash).expect("present");

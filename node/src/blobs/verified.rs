@@ -239,7 +239,9 @@ impl BlobStore {
         if range.start >= size.max(1) || range.end <= range.start {
             return Ok(None);
         }
-        let mut out = Vec::with_capacity((range.end - range.start) as usize + 4096);
+        // Room for the proof too (a 1 MiB range's own tree is 4 KiB, the
+        // path above it a few hundred bytes): never grown on the way.
+        let mut out = crate::net::spare::take((range.end - range.start) as usize + 64 * 1024);
         match encode_ranges_validated(Positioned(data), &ob, &chunks(&range), &mut out) {
             Ok(()) => Ok(Some((size, out))),
             Err(e) => {

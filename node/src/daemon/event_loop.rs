@@ -475,6 +475,7 @@ impl EventLoop {
                     self.let_strangers_go();
                     self.files_tick();
                     self.reach_tick();
+                    crate::net::spare::release_if_idle();
                 }
                 _ = resync.tick() => {
                     // One session per pair: the side that dialled runs it

@@ -25,6 +25,12 @@ impl Frames for FilesFrames {
     fn response_from(frame: Vec<u8>) -> Result<FileResponse, postcard::Error> {
         FileResponse::from_frame(frame)
     }
+
+    fn written(res: FileResponse) {
+        if let FileResponse::Range { encoded, .. } = res {
+            super::spare::give(encoded);
+        }
+    }
 }
 
 /// The codec of `/convene/files/1`.

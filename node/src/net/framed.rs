@@ -35,7 +35,14 @@ pub trait Frames: Send + 'static {
 
     /// Decodes an answer's frame (which it may keep, rather than copy).
     fn response_from(frame: Vec<u8>) -> Result<Self::Response, postcard::Error> {
-        postcard::from_bytes(&frame)
+        let res = postcard::from_bytes(&frame);
+        super::spare::give(frame);
+        res
+    }
+
+    /// An answer written: its buffers may be reused.
+    fn written(res: Self::Response) {
+        drop(res);
     }
 }
 
@@ -125,6 +132,8 @@ impl<M: Frames> libp2p::request_response::Codec for Framed<M> {
                 "refusing to send an answer over the protocol's limit",
             ));
         }
-        write_frame_parts(io, [&head, tail], &self.counters).await
+        write_frame_parts(io, [&head, tail], &self.counters).await?;
+        M::written(res);
+        Ok(())
     }
 }
