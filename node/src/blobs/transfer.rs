@@ -290,6 +290,15 @@ impl Fetcher {
     /// Stops getting `hash` (erased, say); its partial download stays for
     /// the caller to remove.
     pub fn cancel(&mut self, hash: &str) {
+        self.drop_job(hash);
+    }
+
+    /// Forgets the download of `hash` with its requests in flight: their
+    /// answers are ignored when they come (they were asked for a download
+    /// that may come back with another declared size, whose groups they
+    /// would not fit).
+    fn drop_job(&mut self, hash: &str) {
+        self.flights.retain(|_, f| f.hash != hash);
         self.jobs.remove(hash);
     }
 
@@ -436,7 +445,7 @@ impl Fetcher {
                                 });
                             }
                             Refused::Local(e) => {
-                                self.jobs.remove(&f.hash);
+                                self.drop_job(&f.hash);
                                 steps.push(Step::Failed {
                                     hash: f.hash,
                                     reason: e.to_string(),
@@ -622,6 +631,45 @@ mod tests {
             );
         }
         assert!(FileResponse::from_frame(vec![7]).is_err());
+    }
+
+    #[test]
+    fn an_answer_asked_for_a_cancelled_download_is_ignored_when_it_comes_back() {
+        let size = 200 * 1024u64;
+        let (_a, sa, _b, sb, hash) = setup(size as usize);
+        let mut f = Fetcher::new();
+        let p = peer();
+        f.connected(p);
+        // An entry declared the hash 100 KiB + 5 bytes long: its request
+        // ends inside a group of the real file.
+        f.add(sb.partial(&hash, 100 * 1024 + 5).unwrap(), false);
+        let stale = f.requests().remove(0);
+        // Erased, then declared again with the real size; the answer to
+        // the old request comes back only now.
+        f.cancel(&hash);
+        sb.remove_partial(&hash).unwrap();
+        f.add(sb.partial(&hash, size).unwrap(), false);
+        assert!(
+            f.response(stale.token, answer(&sa, &stale.request))
+                .is_empty()
+        );
+        let mut done = None;
+        while done.is_none() {
+            let out = f.requests();
+            assert!(!out.is_empty(), "the download stalled");
+            for o in out {
+                for s in f.response(o.token, answer(&sa, &o.request)) {
+                    if let Step::Complete { partial } = s {
+                        done = Some(partial);
+                    }
+                }
+            }
+        }
+        done.unwrap().finish().unwrap();
+        assert_eq!(
+            std::fs::read(sb.path(&hash).unwrap()).unwrap(),
+            std::fs::read(sa.path(&hash).unwrap()).unwrap()
+        );
     }
 
     #[test]

@@ -274,6 +274,13 @@ impl BlobStore {
         let (data, tree_file) = match (open(&data_path, size), open(&tree_path, tree_len)) {
             (Some(data), Some(t)) if verified.len() == record_len => (data, t),
             _ => {
+                // The old record goes first: were this cut short, a record
+                // left beside emptied files would claim groups they lack.
+                match std::fs::remove_file(&record_path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err("delete", &record_path)(e)),
+                }
                 verified = vec![0; record_len];
                 let mut made = Vec::with_capacity(2);
                 for (path, len) in [(&data_path, size), (&tree_path, tree_len)] {
@@ -642,7 +649,13 @@ impl Partial {
                         fault = Some(Refused::Local(io_err("write", &self.data_path)(e)));
                         break;
                     }
-                    groups.push((leaf.offset / GROUP, leaf.data.len() as u64));
+                    // Only a whole group counts (a range asked for a
+                    // download of another size can end inside one here:
+                    // its bytes are right, the rest of the group unseen).
+                    let whole = GROUP.min(self.size.saturating_sub(leaf.offset));
+                    if leaf.offset.is_multiple_of(GROUP) && leaf.data.len() as u64 == whole {
+                        groups.push((leaf.offset / GROUP, whole));
+                    }
                 }
                 Err(e) => {
                     fault = Some(match e {
@@ -733,8 +746,15 @@ impl Partial {
     }
 
     /// Whether every pair in the tree file hashes to the one above it, up
-    /// to the root (one BLAKE3 compression per 16 KiB of the file).
+    /// to the root (one BLAKE3 compression per 16 KiB of the file). A file
+    /// of one group or none has no tree: its bytes are hashed (at most
+    /// 16 KiB), so an empty download of a hash that is not the empty
+    /// file's never passes.
     fn tree_holds(&self) -> io::Result<bool> {
+        if self.size <= GROUP {
+            let bytes = std::fs::read(&self.data_path)?;
+            return Ok(bytes.len() as u64 == self.size && blake3::hash(&bytes) == self.root);
+        }
         let ob = PreOrderOutboard {
             root: self.root,
             tree: tree(self.size),
@@ -934,6 +954,85 @@ mod tests {
             b.part_paths(&hash).unwrap().iter().all(|p| !p.exists()),
             "it starts over"
         );
+    }
+
+    /// Two stores, and a file of `size` bytes held by the first.
+    fn pair(
+        size: u64,
+    ) -> (
+        [tempfile::TempDir; 2],
+        BlobStore,
+        BlobStore,
+        Vec<u8>,
+        String,
+    ) {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let (a, b) = (
+            BlobStore::new(dirs[0].path()),
+            BlobStore::new(dirs[1].path()),
+        );
+        let bytes: Vec<u8> = (0..size).map(|i| (i * 7 % 251 + 1) as u8).collect();
+        let hash = a.put(&mut &bytes[..], u64::MAX, None).unwrap().hash;
+        (dirs, a, b, bytes, hash)
+    }
+
+    #[test]
+    fn a_range_asked_for_another_size_never_marks_a_group_it_did_not_fill() {
+        let size = 200 * 1024;
+        let (_dirs, a, b, bytes, hash) = pair(size);
+        let mut partial = b.partial(&hash, size).unwrap();
+        // An answer to a range asked for an earlier download of the same
+        // hash that an entry declared 100 KiB long: it ends inside a group
+        // of this one. Its bytes verify, but the group is not all there.
+        let stale = 96 * 1024..100 * 1024;
+        take(&a, &hash, &mut partial, stale).unwrap();
+        assert_eq!(partial.verified_bytes(), 0);
+        for range in partial.missing(MIB) {
+            take(&a, &hash, &mut partial, range).unwrap();
+        }
+        partial.finish().unwrap();
+        assert_eq!(std::fs::read(b.path(&hash).unwrap()).unwrap(), bytes);
+    }
+
+    #[test]
+    fn a_download_of_one_group_or_none_is_checked_against_its_hash() {
+        // An entry that says a file of someone else's hash is empty: an
+        // empty download needs no request and must not pass for it.
+        let (_dirs, _a, b, _bytes, hash) = pair(5000);
+        let empty = b.partial(&hash, 0).unwrap();
+        assert!(empty.is_complete());
+        assert!(matches!(
+            empty.finish(),
+            Err(BlobError::HashMismatch { .. })
+        ));
+        assert!(!b.has(&hash));
+        // The empty file's own hash, and a one-group file, do pass.
+        let nothing = blake3::hash(b"").to_hex().to_string();
+        b.partial(&nothing, 0).unwrap().finish().unwrap();
+        assert!(b.has(&nothing));
+        let (_dirs, a, b, bytes, hash) = pair(5000);
+        let mut partial = b.partial(&hash, 5000).unwrap();
+        take(&a, &hash, &mut partial, 0..5000).unwrap();
+        partial.finish().unwrap();
+        assert_eq!(std::fs::read(b.path(&hash).unwrap()).unwrap(), bytes);
+    }
+
+    #[test]
+    fn starting_a_download_over_lets_its_old_record_go_first() {
+        let (_dirs, a, b, _bytes, hash, record_path) = setup();
+        let size = 3 * CHECKPOINT + 12_345;
+        let mut partial = b.partial(&hash, size).unwrap();
+        take(&a, &hash, &mut partial, 0..MIB).unwrap();
+        drop(partial);
+        assert!(recorded(&record_path) > 0);
+        // Its tree is gone, so it starts over; and starting over fails part
+        // way (the tree cannot be made). What is left must claim nothing:
+        // a record of groups beside emptied bytes would pass them off.
+        let [_, _, tree_path] = b.part_paths(&hash).unwrap();
+        std::fs::remove_file(&tree_path).unwrap();
+        std::fs::create_dir(&tree_path).unwrap();
+        assert!(b.partial(&hash, size).is_err());
+        assert_eq!(recorded(&record_path), 0);
     }
 
     #[test]
