@@ -818,6 +818,13 @@ mod tests {
         partial.apply(&range, &encoded)
     }
 
+    /// Every range still missing, from `a`.
+    fn take_rest(a: &BlobStore, hash: &str, partial: &mut Partial) {
+        for range in partial.missing(MIB) {
+            take(a, hash, partial, range).unwrap();
+        }
+    }
+
     /// Groups the record file on disk says are verified.
     fn recorded(path: &Path) -> u32 {
         std::fs::read(path)
@@ -849,9 +856,7 @@ mod tests {
         // The bits it saved are those that had verified when it began.
         assert_eq!(recorded(&record_path), at_checkpoint);
 
-        for range in partial.missing(MIB) {
-            take(&a, &hash, &mut partial, range).unwrap();
-        }
+        take_rest(&a, &hash, &mut partial);
         assert!(partial.is_complete());
         partial.finish().unwrap();
         assert!(b.has(&hash));
@@ -887,9 +892,7 @@ mod tests {
         let c_dir = tempfile::tempdir().unwrap();
         let c = BlobStore::new(c_dir.path());
         let mut third = c.partial(&hash, size).unwrap();
-        for range in third.missing(MIB) {
-            take(&b, &hash, &mut third, range).unwrap();
-        }
+        take_rest(&b, &hash, &mut third);
         third.finish().unwrap();
         assert_eq!(std::fs::read(c.path(&hash).unwrap()).unwrap(), bytes);
     }
@@ -907,9 +910,7 @@ mod tests {
         // parents the first one wrote are still there at the end.
         let mut partial = b.partial(&hash, size).unwrap();
         assert_eq!(partial.verified_bytes(), 2 * MIB);
-        for range in partial.missing(MIB) {
-            take(&a, &hash, &mut partial, range).unwrap();
-        }
+        take_rest(&a, &hash, &mut partial);
         partial.finish().unwrap();
         assert_eq!(tree_of(&b, &hash), tree_of(&a, &hash));
 
@@ -931,9 +932,7 @@ mod tests {
         let (_dirs, a, b, bytes, hash, _) = setup();
         let size = bytes.len() as u64;
         let mut partial = b.partial(&hash, size).unwrap();
-        for range in partial.missing(MIB) {
-            take(&a, &hash, &mut partial, range).unwrap();
-        }
+        take_rest(&a, &hash, &mut partial);
         // A parent deep in the tree lost on disk (zeros where it was).
         let [_, _, tree_path] = b.part_paths(&hash).unwrap();
         let damaged = std::fs::OpenOptions::new()
@@ -987,9 +986,7 @@ mod tests {
         let stale = 96 * 1024..100 * 1024;
         take(&a, &hash, &mut partial, stale).unwrap();
         assert_eq!(partial.verified_bytes(), 0);
-        for range in partial.missing(MIB) {
-            take(&a, &hash, &mut partial, range).unwrap();
-        }
+        take_rest(&a, &hash, &mut partial);
         partial.finish().unwrap();
         assert_eq!(std::fs::read(b.path(&hash).unwrap()).unwrap(), bytes);
     }
