@@ -40,7 +40,8 @@
 //!   [`Node`]'s API over it (attach, list, save, drop what erasure left
 //!   unused). [`blobs::verified`]: BLAKE3 verified streaming (`bao-tree`):
 //!   each file's hash tree kept beside it, ranges encoded with their proof,
-//!   resumable downloads that keep only groups that verify;
+//!   resumable downloads that keep only the groups and tree nodes that
+//!   verify, checked whole by their tree at the end;
 //!   [`blobs::transfer`]: the `/convene/files/1` messages and the fetcher
 //!   that spreads a download over the connected members (no sockets).
 //! - [`backup`]: consistent online backups (key and database) and restore.
