@@ -148,6 +148,20 @@ fn metric(client: &Client, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Waits (with a deadline) until the daemon's metric `name` is `want`:
+/// the daemon counts a reservation when its event loop takes the relay's
+/// event, which may come just after the client has seen it accepted.
+async fn metric_reaches(client: &Client, name: &str, want: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = metric(client, name);
+        if now == want || Instant::now() >= deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// A steward's node running as a daemon on loopback, and the key of a
 /// member's node (admitted, synced); the network keeps their homes.
 async fn steward_daemon_and_member() -> (
@@ -177,7 +191,10 @@ async fn only_members_get_a_relay_slot_or_learn_members_addresses() {
     let (reserved, records) = try_relay(member_key, &addr).await;
     assert!(reserved, "a member was refused a slot on a member's relay");
     assert!(records >= 1, "a member learned no address record");
-    assert_eq!(metric(&client, "convene_relay_reservations_total"), 1);
+    assert_eq!(
+        metric_reaches(&client, "convene_relay_reservations_total", 1).await,
+        1
+    );
 
     let stranger = libp2p::identity::Keypair::generate_ed25519();
     let (reserved, records) = try_relay(stranger, &addr).await;
