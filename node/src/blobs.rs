@@ -64,6 +64,15 @@ pub enum BlobError {
     },
 }
 
+/// Deletes `path` if it is there; whether it was.
+fn remove_if_present(path: &Path) -> Result<bool, BlobError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io("delete", path)(e)),
+    }
+}
+
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BlobError + 'a {
     move |source| BlobError::Io {
         action,
@@ -212,12 +221,7 @@ impl BlobStore {
     pub fn remove(&self, hash: &str) -> Result<bool, BlobError> {
         let path = self.path(hash)?;
         self.remove_partial(hash)?;
-        let outboard = self.outboard_path(hash)?;
-        match std::fs::remove_file(&outboard) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("delete", &outboard)(e)),
-        }
+        remove_if_present(&self.outboard_path(hash)?)?;
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 if let Some(dir) = path.parent() {

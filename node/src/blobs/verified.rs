@@ -53,7 +53,7 @@ use bao_tree::io::sync::{
 use bao_tree::io::{BaoContentItem, DecodeError};
 use bao_tree::{BaoTree, BlockSize, ChunkNum, ChunkRanges};
 
-use super::{BlobError, BlobStore, create_new_private, sync_dir};
+use super::{BlobError, BlobStore, create_new_private, remove_if_present, sync_dir};
 use crate::node::create_private_dir;
 
 /// Chunk groups of 2^4 BLAKE3 chunks: 16 KiB, the unit that is verified,
@@ -166,11 +166,7 @@ impl BlobStore {
     pub fn remove_partial(&self, hash: &str) -> Result<bool, BlobError> {
         let mut any = false;
         for p in &self.part_paths(hash)? {
-            match std::fs::remove_file(p) {
-                Ok(()) => any = true,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("delete", p)(e)),
-            }
+            any |= remove_if_present(p)?;
         }
         Ok(any)
     }
@@ -276,21 +272,15 @@ impl BlobStore {
             _ => {
                 // The old record goes first: were this cut short, a record
                 // left beside emptied files would claim groups they lack.
-                match std::fs::remove_file(&record_path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_err("delete", &record_path)(e)),
-                }
+                remove_if_present(&record_path)?;
                 verified = vec![0; record_len];
-                let mut made = Vec::with_capacity(2);
-                for (path, len) in [(&data_path, size), (&tree_path, tree_len)] {
+                let make = |path: &Path, len: u64| {
                     let _ = std::fs::remove_file(path);
                     let f = create_new_private(path)?;
                     f.set_len(len).map_err(io_err("create", path))?;
-                    made.push(f);
-                }
-                let tree_file = made.pop().expect("two files made");
-                (made.pop().expect("two files made"), tree_file)
+                    Ok::<_, BlobError>(f)
+                };
+                (make(&data_path, size)?, make(&tree_path, tree_len)?)
             }
         };
         write_record(&record_path, &verified).map_err(io_err("write", &record_path))?;
