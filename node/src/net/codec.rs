@@ -196,8 +196,8 @@ pub(super) async fn read_answer_frame<T: AsyncRead + Unpin + Send>(
     counters: &Counters,
 ) -> io::Result<Vec<u8>> {
     let len = read_len(io, limit).await?;
-    let mut buf = super::spare::take(len);
-    buf.resize(len, 0);
+    // Overwritten whole by the read (or dropped if the read fails).
+    let mut buf = super::spare::take_filled(len);
     io.read_exact(&mut buf).await?;
     counted(counters, len);
     Ok(buf)
