@@ -322,7 +322,10 @@ async fn serve_from(
                         let at = encoded.len() - 100;
                         encoded[at] ^= 0x40;
                     }
-                    FileResponse::Range { size, encoded }
+                    FileResponse::Range {
+                        size,
+                        encoded: encoded.into(),
+                    }
                 }
                 None => FileResponse::NotHeld,
             };

@@ -71,12 +71,64 @@ pub enum FileResponse {
     Range {
         size: u64,
         #[serde(with = "bytes")]
-        encoded: Vec<u8>,
+        encoded: Encoded,
     },
     /// Not held here, or not for you, or no such file: one answer for all.
     NotHeld,
     /// Too many of your requests at once; ask again later.
     Busy,
+}
+
+/// A range's bytes and proof. Received, they stay in the buffer their
+/// frame was read into, after the frame's few bytes of header, so taking
+/// them out of the frame copies nothing (moving a 1 MiB range to the
+/// buffer's front was about 3% of a fetching node's CPU).
+#[derive(Clone, Default)]
+pub struct Encoded {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Encoded {
+    /// The buffer the bytes are in, to reuse (its first bytes may be a
+    /// frame's header).
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+impl From<Vec<u8>> for Encoded {
+    fn from(buf: Vec<u8>) -> Self {
+        Self { buf, start: 0 }
+    }
+}
+
+impl std::ops::Deref for Encoded {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+impl std::ops::DerefMut for Encoded {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..]
+    }
+}
+
+impl PartialEq for Encoded {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Encoded {}
+
+impl std::fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Encoded({} bytes)", self.len())
+    }
 }
 
 /// `encoded` as one byte string rather than a sequence of `u8`s: in
@@ -86,36 +138,39 @@ pub enum FileResponse {
 mod bytes {
     use serde::{Deserializer, Serializer, de};
 
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    use super::Encoded;
+
+    pub fn serialize<S: Serializer>(v: &Encoded, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_bytes(v)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        struct Bytes;
-        impl<'de> de::Visitor<'de> for Bytes {
-            type Value = Vec<u8>;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Encoded, D::Error> {
+        d.deserialize_byte_buf(Bytes).map(Encoded::from)
+    }
 
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("bytes")
-            }
+    struct Bytes;
+    impl<'de> de::Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
 
-            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(v.to_vec())
-            }
-
-            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-                Ok(v)
-            }
-
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
-                while let Some(b) = seq.next_element()? {
-                    out.push(b);
-                }
-                Ok(out)
-            }
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("bytes")
         }
-        d.deserialize_byte_buf(Bytes)
+
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some(b) = seq.next_element()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
     }
 }
 
@@ -129,15 +184,14 @@ impl FileResponse {
             // writes all three as varints, as it does the enum's fields.
             FileResponse::Range { size, encoded } => Ok((
                 postcard::to_stdvec(&(0u32, *size, encoded.len() as u64))?,
-                encoded,
+                &encoded[..],
             )),
             other => Ok((postcard::to_stdvec(other)?, &[])),
         }
     }
 
-    /// Decodes an answer's frame, keeping the range's bytes in the frame's
-    /// own buffer (moved to its front) rather than copying them into a new
-    /// one.
+    /// Decodes an answer's frame, keeping the range's bytes where they are
+    /// in the frame's own buffer rather than copying or moving them.
     pub fn from_frame(mut frame: Vec<u8>) -> Result<Self, postcard::Error> {
         /// [`FileResponse`] with the range's bytes borrowed from the frame
         /// (the same variants in the same order: the same encoding).
@@ -159,12 +213,13 @@ impl FileResponse {
             Borrowed::NotHeld => return Ok(FileResponse::NotHeld),
             Borrowed::Busy => return Ok(FileResponse::Busy),
         };
-        let len = at.len();
-        frame.copy_within(at, 0);
-        frame.truncate(len);
+        frame.truncate(at.end);
         Ok(FileResponse::Range {
             size,
-            encoded: frame,
+            encoded: Encoded {
+                buf: frame,
+                start: at.start,
+            },
         })
     }
 }
@@ -418,7 +473,7 @@ impl Fetcher {
             FileResponse::Range { encoded, .. } => {
                 let applied = job.partial.apply(&f.range, &encoded);
                 // The answer's buffer goes to the next answer.
-                crate::net::spare::give(encoded);
+                crate::net::spare::give(encoded.into_buffer());
                 match applied {
                     Ok(bytes) => {
                         if bytes > 0 {
@@ -540,7 +595,10 @@ mod tests {
             .encode_range(&r.hash_hex(), r.start..r.end)
             .unwrap()
             .unwrap();
-        FileResponse::Range { size, encoded }
+        FileResponse::Range {
+            size,
+            encoded: encoded.into(),
+        }
     }
 
     #[test]
@@ -597,7 +655,10 @@ mod tests {
             encoded: encoded.clone(),
         })
         .unwrap();
-        let now = FileResponse::Range { size: 9, encoded };
+        let now = FileResponse::Range {
+            size: 9,
+            encoded: encoded.into(),
+        };
         assert_eq!(postcard::to_stdvec(&now).unwrap(), before);
         assert_eq!(postcard::from_bytes::<FileResponse>(&before).unwrap(), now);
     }
@@ -610,11 +671,11 @@ mod tests {
         for answer in [
             FileResponse::Range {
                 size: u64::MAX,
-                encoded: big,
+                encoded: big.into(),
             },
             FileResponse::Range {
                 size: 0,
-                encoded: vec![],
+                encoded: Vec::new().into(),
             },
             FileResponse::NotHeld,
             FileResponse::Busy,
@@ -622,7 +683,23 @@ mod tests {
             let whole = postcard::to_stdvec(&answer).unwrap();
             let (head, tail) = answer.to_frame().unwrap();
             assert_eq!([head.as_slice(), tail].concat(), whole);
-            assert_eq!(FileResponse::from_frame(whole.clone()).unwrap(), answer);
+            let decoded = FileResponse::from_frame(whole.clone()).unwrap();
+            assert_eq!(decoded, answer);
+            // Decoded, the range is where it was in the frame (not copied
+            // or moved), and framed again it is the same frame.
+            if let FileResponse::Range { encoded, .. } = &decoded {
+                let frame = whole.clone();
+                let at = frame.as_ptr() as usize + frame.len() - encoded.len();
+                let FileResponse::Range { encoded: kept, .. } =
+                    FileResponse::from_frame(frame).unwrap()
+                else {
+                    unreachable!()
+                };
+                assert_eq!(kept.as_ptr() as usize, at);
+                assert_eq!(kept.into_buffer().len(), whole.len());
+            }
+            let (head, tail) = decoded.to_frame().unwrap();
+            assert_eq!([head.as_slice(), tail].concat(), whole);
             // Cut short or with a wrong length: an error, as postcard's own.
             let cut = whole[..whole.len() - 1].to_vec();
             assert_eq!(

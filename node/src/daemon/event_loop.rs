@@ -1545,7 +1545,10 @@ impl EventLoop {
         let tx = self.served_tx.clone();
         tokio::task::spawn_blocking(move || {
             let response = match blobs.encode_range(&hash, request.start..request.end) {
-                Ok(Some((size, encoded))) => FileResponse::Range { size, encoded },
+                Ok(Some((size, encoded))) => FileResponse::Range {
+                    size,
+                    encoded: encoded.into(),
+                },
                 Ok(None) => FileResponse::NotHeld,
                 Err(e) => {
                     tracing::warn!(%hash, error = %e, "cannot read a file to serve it");

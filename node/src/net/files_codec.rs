@@ -28,7 +28,7 @@ impl Frames for FilesFrames {
 
     fn written(res: FileResponse) {
         if let FileResponse::Range { encoded, .. } = res {
-            super::spare::give(encoded);
+            super::spare::give(encoded.into_buffer());
         }
     }
 }
