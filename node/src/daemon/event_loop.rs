@@ -881,7 +881,10 @@ impl EventLoop {
                 if standing == Standing::Member {
                     self.record_reach(peer_id);
                 }
-                if num_established.get() == 1 && standing == Standing::Member {
+                if num_established.get() == 1
+                    && standing == Standing::Member
+                    && !self.asked_lately(&peer_id)
+                {
                     self.ask_records(peer_id);
                 }
             }

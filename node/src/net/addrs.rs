@@ -11,7 +11,9 @@
 //!
 //! When two members connect, each asks the other with its own record in
 //! the request and gets the other's and those it keeps of other members
-//! in the answer; they ask again every few minutes. A record a node had
+//! in the answer (after the first answer to a member, only the records
+//! that arrived since the last one: see the event loop's `reach`); they
+//! ask again every few minutes, and not again on a reconnect sooner. A record a node had
 //! not seen (or a newer one) is passed on in its next requests to the
 //! members it is connected to, so a new address crosses the community in
 //! a few hops and the flood stops where every node already has it. Every record is opened and its

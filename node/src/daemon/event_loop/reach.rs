@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, ResponseChannel};
+use libp2p::request_response::{self, InboundRequestId, ResponseChannel};
 use libp2p::swarm::ConnectionId;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, autonat, dcutr, identify, relay};
@@ -101,8 +101,23 @@ pub(super) struct ReachState {
     pub relays: HashMap<PeerId, Multiaddr>,
     /// Reservations asked for or held: relay → listener.
     pub reservations: HashMap<PeerId, libp2p::core::transport::ListenerId>,
-    /// When members were last asked for their records.
+    /// When members were last asked for their records: kept while they
+    /// are connected and for [`RECORD_REFRESH`] after, so a member that
+    /// connects again soon is not asked again at once.
     pub asked: HashMap<PeerId, Instant>,
+    /// Counts records as they are believed (and this node's own as it is
+    /// signed), so that an answer carries only what arrived since the
+    /// last answer sent to the same member, not every record again.
+    pub clock: u64,
+    /// When (by `clock`) each member's record held here arrived.
+    pub arrived: HashMap<PeerId, u64>,
+    /// When (by `clock`) this node's own record was signed.
+    pub mine_at: u64,
+    /// Up to when (by `clock`) each member was sent the records held
+    /// here, in an answer that was sent.
+    pub answered: HashMap<PeerId, u64>,
+    /// Answers under way, and what `answered` becomes once each is sent.
+    pub answering: HashMap<InboundRequestId, (PeerId, u64)>,
     pub last_look: Option<Instant>,
     /// AutoNAT's view: "public", "private" or "unknown".
     pub nat: &'static str,
@@ -144,6 +159,8 @@ impl EventLoop {
         let store = self.service.replica().node().store();
         for peer in gone {
             self.reach.records.remove(&peer);
+            self.reach.arrived.remove(&peer);
+            self.reach.answered.remove(&peer);
             self.reach.unsaved.remove(&peer);
             self.reach.saved_at.remove(&peer);
             self.reach.heard.remove(&peer);
@@ -168,6 +185,8 @@ impl EventLoop {
         for (node, bytes) in rows {
             match addrs::open(&bytes) {
                 Ok(r) if r.peer.to_string() == node => {
+                    self.reach.clock += 1;
+                    self.reach.arrived.insert(r.peer, self.reach.clock);
                     self.reach.records.insert(r.peer, r);
                 }
                 _ => tracing::warn!(%node, "ignoring a damaged address record"),
@@ -211,10 +230,22 @@ impl EventLoop {
         match addrs::seal(&key, &addresses) {
             Some(r) => {
                 self.reach.mine = Some((r, Instant::now()));
+                self.reach.clock += 1;
+                self.reach.mine_at = self.reach.clock;
                 true
             }
             None => false,
         }
+    }
+
+    /// Whether `peer` was asked for its records within [`RECORD_REFRESH`]
+    /// (it is asked when it connects only if not: a member reconnecting
+    /// soon after costs no records both ways).
+    pub(super) fn asked_lately(&self, peer: &PeerId) -> bool {
+        self.reach
+            .asked
+            .get(peer)
+            .is_some_and(|at| at.elapsed() <= RECORD_REFRESH)
     }
 
     /// Asks a member for the records it holds, sending ours and `pass`
@@ -295,6 +326,8 @@ impl EventLoop {
         tracing::debug!(peer = %r.peer, seq = r.seq, addresses = ?r.addresses, "a member's address record");
         let peer = r.peer;
         self.reach.records.insert(peer, r);
+        self.reach.clock += 1;
+        self.reach.arrived.insert(peer, self.reach.clock);
         // Written at most once per member every `SAVE_EVERY` (a member
         // that re-signs its record in a loop costs memory it already has,
         // not a disk write each time); the rest at a later tick.
@@ -347,8 +380,10 @@ impl EventLoop {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request, channel, ..
-                } => self.answer_records(peer, request, channel),
+                    request_id,
+                    request,
+                    channel,
+                } => self.answer_records(peer, request_id, request, channel),
                 request_response::Message::Response { response, .. } => {
                     if !self.roster.contains(&peer) {
                         return;
@@ -364,7 +399,19 @@ impl EventLoop {
                     self.ban(peer);
                 }
             }
-            _ => {}
+            request_response::Event::ResponseSent {
+                peer, request_id, ..
+            } => {
+                if let Some((to, upto)) = self.reach.answering.remove(&request_id)
+                    && to == peer
+                {
+                    let at = self.reach.answered.entry(peer).or_default();
+                    *at = (*at).max(upto);
+                }
+            }
+            request_response::Event::InboundFailure { request_id, .. } => {
+                self.reach.answering.remove(&request_id);
+            }
         }
     }
 
@@ -385,11 +432,13 @@ impl EventLoop {
         true
     }
 
-    /// Answers a member with this node's record and those it holds; anyone
-    /// else with nothing.
+    /// Answers a member with this node's record and those it holds that
+    /// arrived since the last answer this node sent it (all of them the
+    /// first time, or after a restart); anyone else with nothing.
     fn answer_records(
         &mut self,
         peer: PeerId,
+        request_id: InboundRequestId,
         request: AddrsRequest,
         channel: ResponseChannel<AddrsResponse>,
     ) {
@@ -401,17 +450,26 @@ impl EventLoop {
                 return;
             }
             self.refresh_my_record();
-            if let Some((r, _)) = &self.reach.mine {
+            let since = self.reach.answered.get(&peer).copied().unwrap_or(0);
+            if let Some((r, _)) = &self.reach.mine
+                && self.reach.mine_at > since
+            {
                 records.push(r.bytes.clone());
             }
-            records.extend(
+            let arrived = &self.reach.arrived;
+            let news: Vec<&Record> = self
+                .reach
+                .records
+                .values()
+                .filter(|r| r.peer != peer && arrived.get(&r.peer).is_none_or(|at| *at > since))
+                .collect();
+            // What is left out for room goes in a later answer.
+            if news.len() < MAX_RECORDS {
                 self.reach
-                    .records
-                    .values()
-                    .filter(|r| r.peer != peer)
-                    .take(MAX_RECORDS - 1)
-                    .map(|r| r.bytes.clone()),
-            );
+                    .answering
+                    .insert(request_id, (peer, self.reach.clock));
+            }
+            records.extend(news.iter().take(MAX_RECORDS - 1).map(|r| r.bytes.clone()));
         }
         let _ = self
             .swarm
@@ -454,7 +512,6 @@ impl EventLoop {
                 self.reach.conns.remove(&peer);
                 self.reach.punched.remove(&peer);
                 self.reach.relays.remove(&peer);
-                self.reach.asked.remove(&peer);
                 self.reach.relay_clients.remove(&peer);
                 if stable {
                     self.reach.dials.remove(&peer);
@@ -555,11 +612,17 @@ impl EventLoop {
         let mine_changed = self.refresh_my_record();
         self.pass_on(mine_changed);
         self.save_due_records();
+        // A member that went away is not asked again if it comes back
+        // within RECORD_REFRESH (its record comes with its own request).
+        let conns = &self.reach.conns;
+        self.reach
+            .asked
+            .retain(|p, at| conns.contains_key(p) || now.duration_since(*at) <= RECORD_REFRESH);
         let stale: Vec<PeerId> = self
             .reach
             .asked
             .iter()
-            .filter(|(_, at)| now.duration_since(**at) > RECORD_REFRESH)
+            .filter(|(p, at)| conns.contains_key(p) && now.duration_since(**at) > RECORD_REFRESH)
             .map(|(p, _)| *p)
             .collect();
         // Members not asked yet (one that joined while connected is in
