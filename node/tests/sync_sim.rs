@@ -58,6 +58,26 @@ fn a_new_node_catches_up_and_a_second_session_is_one_small_round_trip() {
     assert!(net.bytes < 1024, "{} bytes", net.bytes);
 }
 
+/// `sync --once` between members: the daemon starts a full session on
+/// connecting and the command asks for one at the same moment; the session
+/// under way answers both (a second reconcile used to follow it for
+/// nothing).
+#[test]
+fn a_sync_asked_for_while_a_full_session_runs_is_answered_by_it() {
+    let mut net = Net::new();
+    let a = net.add("Gateshead Health");
+    let b = net.add("Gateshead Carers");
+    net.publish(a, "Lesson");
+    net.connect(b, a);
+    net.run();
+    net.disconnect(a, b);
+    net.reset_counters();
+    net.connect(b, a);
+    net.input(b, Input::Sync { peer: net.ids[a] });
+    net.run();
+    assert_eq!(net.messages, 2, "one request and one response");
+}
+
 /// A network of two nodes: `a` has published `n` learning entries, `b`
 /// nothing yet.
 fn a_source_of(n: usize) -> (Net, usize, usize) {

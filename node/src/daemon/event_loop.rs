@@ -750,8 +750,9 @@ impl EventLoop {
                     return;
                 }
                 self.sync_waiters.entry(peer).or_default().push(tx);
-                // If a session is running (perhaps one that only fetches
-                // announced documents), the service runs a full one after it.
+                // If a partial session is running (one that only fetches
+                // announced documents), the service runs a full one after
+                // it; a full one running already answers this.
                 self.input(Input::Sync { peer });
             }
             Command::Peers(tx) => {

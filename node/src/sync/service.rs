@@ -408,8 +408,16 @@ impl<R: Replica> Service<R> {
                 // changed locally since the last look).
                 self.announce_local_changes();
                 let p = self.peers.entry(peer).or_default();
-                if p.session.is_some() {
-                    p.full_pending = true;
+                if let Some(running) = &p.session {
+                    // A full session under way (the one started on
+                    // connecting) answers this too: what changes here is
+                    // announced, what changes there the peer announces. Only
+                    // after a partial one is a full one run again (a
+                    // `sync --once` between members sent a second reconcile
+                    // for nothing).
+                    if !running.is_full() {
+                        p.full_pending = true;
+                    }
                 } else {
                     let session = Session::full(peer, &self.replica);
                     self.start(peer, session);

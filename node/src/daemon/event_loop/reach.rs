@@ -101,18 +101,22 @@ pub(super) struct ReachState {
     pub relays: HashMap<PeerId, Multiaddr>,
     /// Reservations asked for or held: relay → listener.
     pub reservations: HashMap<PeerId, libp2p::core::transport::ListenerId>,
-    /// When members were last asked for their records: kept while they
-    /// are connected and for [`RECORD_REFRESH`] after, so a member that
-    /// connects again soon is not asked again at once.
-    pub asked: HashMap<PeerId, Instant>,
+    /// When members were last asked for their records, and which of this
+    /// node's own records (by `mine_at`) went with the request: kept while
+    /// they are connected and for [`RECORD_REFRESH`] after, so a member
+    /// that connects again soon is not asked again at once (unless this
+    /// node's record changed since). A request that fails is forgotten.
+    pub asked: HashMap<PeerId, (Instant, u64)>,
     /// Counts records as they are believed (and this node's own as it is
     /// signed), so that an answer carries only what arrived since the
     /// last answer sent to the same member, not every record again.
     pub clock: u64,
     /// When (by `clock`) each member's record held here arrived.
     pub arrived: HashMap<PeerId, u64>,
-    /// When (by `clock`) this node's own record was signed.
+    /// When (by `clock`) this node's own record was signed, and the one
+    /// last passed on to the members connected.
     pub mine_at: u64,
+    pub mine_passed: u64,
     /// Up to when (by `clock`) each member was sent the records held
     /// here, in an answer that was sent.
     pub answered: HashMap<PeerId, u64>,
@@ -149,6 +153,10 @@ impl EventLoop {
         if !self.roster.replace(members) {
             return;
         }
+        // A member removed (and perhaps admitted again) starts afresh.
+        let roster = &self.roster;
+        self.reach.answered.retain(|p, _| roster.contains(p));
+        self.reach.asked.retain(|p, _| roster.contains(p));
         let gone: Vec<PeerId> = self
             .reach
             .records
@@ -229,6 +237,7 @@ impl EventLoop {
         let key = self.service.replica().node().identity().libp2p_keypair();
         match addrs::seal(&key, &addresses) {
             Some(r) => {
+                tracing::debug!(seq = r.seq, addresses = ?r.addresses, "signed this node's address record");
                 self.reach.mine = Some((r, Instant::now()));
                 self.reach.clock += 1;
                 self.reach.mine_at = self.reach.clock;
@@ -238,14 +247,17 @@ impl EventLoop {
         }
     }
 
-    /// Whether `peer` was asked for its records within [`RECORD_REFRESH`]
-    /// (it is asked when it connects only if not: a member reconnecting
-    /// soon after costs no records both ways).
-    pub(super) fn asked_lately(&self, peer: &PeerId) -> bool {
+    /// Whether `peer` was asked for its records within [`RECORD_REFRESH`],
+    /// with this node's current record (it is asked when it connects only
+    /// if not: a member reconnecting soon after costs no records both
+    /// ways, and a new address of this node's still goes to it at once).
+    pub(super) fn asked_lately(&mut self, peer: &PeerId) -> bool {
+        self.refresh_my_record();
+        let mine = self.reach.mine_at;
         self.reach
             .asked
             .get(peer)
-            .is_some_and(|at| at.elapsed() <= RECORD_REFRESH)
+            .is_some_and(|(at, sent)| at.elapsed() <= RECORD_REFRESH && *sent >= mine)
     }
 
     /// Asks a member for the records it holds, sending ours and `pass`
@@ -267,7 +279,9 @@ impl EventLoop {
             .into_iter()
             .collect();
         records.extend(pass.iter().take(MAX_PUSH).cloned());
-        self.reach.asked.insert(peer, Instant::now());
+        self.reach
+            .asked
+            .insert(peer, (Instant::now(), self.reach.mine_at));
         self.swarm
             .behaviour_mut()
             .addrs
@@ -295,6 +309,16 @@ impl EventLoop {
                 .filter_map(|p| self.reach.records.get(p))
                 .map(|r| r.bytes.clone())
                 .collect();
+            // Nothing new for this member (only its own record was, and it
+            // has this node's): no request, which its answer would cost.
+            let has_mine = self
+                .reach
+                .asked
+                .get(&peer)
+                .is_some_and(|(_, sent)| *sent >= self.reach.mine_at);
+            if pass.is_empty() && (!mine_changed || has_mine) {
+                continue;
+            }
             self.ask_records_passing(peer, &pass);
         }
     }
@@ -392,6 +416,8 @@ impl EventLoop {
                 }
             },
             request_response::Event::OutboundFailure { peer, error, .. } => {
+                // Not answered: asked again when it next connects.
+                self.reach.asked.remove(&peer);
                 if let request_response::OutboundFailure::Io(e) = &error
                     && e.kind() == std::io::ErrorKind::InvalidData
                 {
@@ -457,19 +483,25 @@ impl EventLoop {
                 records.push(r.bytes.clone());
             }
             let arrived = &self.reach.arrived;
-            let news: Vec<&Record> = self
+            let mut news: Vec<(u64, &Record)> = self
                 .reach
                 .records
                 .values()
-                .filter(|r| r.peer != peer && arrived.get(&r.peer).is_none_or(|at| *at > since))
+                .filter(|r| r.peer != peer)
+                .map(|r| (arrived.get(&r.peer).copied().unwrap_or(u64::MAX), r))
+                .filter(|(at, _)| *at > since)
                 .collect();
-            // What is left out for room goes in a later answer.
-            if news.len() < MAX_RECORDS {
-                self.reach
-                    .answering
-                    .insert(request_id, (peer, self.reach.clock));
-            }
-            records.extend(news.iter().take(MAX_RECORDS - 1).map(|r| r.bytes.clone()));
+            // Oldest first: what is left out for room goes in the next
+            // answer, which starts where this one stopped.
+            news.sort_unstable_by_key(|(at, _)| *at);
+            let room = MAX_RECORDS - 1;
+            let upto = if news.len() > room {
+                news[room - 1].0.min(self.reach.clock)
+            } else {
+                self.reach.clock
+            };
+            self.reach.answering.insert(request_id, (peer, upto));
+            records.extend(news.iter().take(room).map(|(_, r)| r.bytes.clone()));
         }
         let _ = self
             .swarm
@@ -609,20 +641,26 @@ impl EventLoop {
         }
         self.dial_members(now);
         self.close_surplus();
-        let mine_changed = self.refresh_my_record();
+        self.refresh_my_record();
+        // Signed again here or anywhere else (asking, answering, a member
+        // connecting) since it was last passed on.
+        let mine_changed = self.reach.mine_at > self.reach.mine_passed;
         self.pass_on(mine_changed);
+        self.reach.mine_passed = self.reach.mine_at;
         self.save_due_records();
         // A member that went away is not asked again if it comes back
         // within RECORD_REFRESH (its record comes with its own request).
         let conns = &self.reach.conns;
-        self.reach
-            .asked
-            .retain(|p, at| conns.contains_key(p) || now.duration_since(*at) <= RECORD_REFRESH);
+        self.reach.asked.retain(|p, (at, _)| {
+            conns.contains_key(p) || now.duration_since(*at) <= RECORD_REFRESH
+        });
         let stale: Vec<PeerId> = self
             .reach
             .asked
             .iter()
-            .filter(|(p, at)| conns.contains_key(p) && now.duration_since(**at) > RECORD_REFRESH)
+            .filter(|(p, (at, _))| {
+                conns.contains_key(p) && now.duration_since(*at) > RECORD_REFRESH
+            })
             .map(|(p, _)| *p)
             .collect();
         // Members not asked yet (one that joined while connected is in
