@@ -309,7 +309,8 @@ impl CountingProxy {
 /// since the last one sent to that member; a member asked lately is not
 /// asked again when it reconnects). Before, every new connection between
 /// members carried every member's record both ways: 4.3-4.6 KB between two
-/// of three members, growing with the community.
+/// of three members, growing with the community. A node with no address
+/// (a `sync --once`) signs no record.
 #[test]
 fn a_member_reconnecting_with_nothing_changed_costs_under_3_kb_on_the_wire() {
     use std::sync::atomic::Ordering;
@@ -335,6 +336,7 @@ fn a_member_reconnecting_with_nothing_changed_costs_under_3_kb_on_the_wire() {
             .any(|p| p["node"] == carers_d.node_id.as_str() && p["connected"] == true)
             .then_some(())
     });
+    let council_id = council_d.node_id.clone();
     drop(council_d);
     // Once more directly: whatever the hub holds that it has not sent the
     // council yet (a record that arrived after its last answer) goes now.
@@ -358,6 +360,18 @@ fn a_member_reconnecting_with_nothing_changed_costs_under_3_kb_on_the_wire() {
     assert!(
         bytes <= 3_000,
         "a reconnect with nothing changed took {bytes} bytes on the wire"
+    );
+    // A `sync --once` has no address to offer: it sends no record, so the
+    // one its daemon signed (with the address members dial) stays.
+    let log = std::fs::read_to_string(hub.path().join("daemon.log")).unwrap();
+    let emptied = log.lines().any(|l| {
+        l.contains("a member's address record")
+            && l.contains(&format!("peer={council_id}"))
+            && l.contains("addresses=[]")
+    });
+    assert!(
+        !emptied,
+        "a sync --once replaced the council's dialable record with an empty one"
     );
     drop((hub_d, carers_d));
 }

@@ -203,10 +203,14 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 temporary path")
 }
 
-/// Builds the source node; returns the ids of its entries.
+/// Builds the source node (made here, or already made at `home`);
+/// returns the ids of its entries.
 pub fn source(home: &Path, n: usize) -> Vec<convene_model::DocumentId> {
     let start = Instant::now();
-    let mut node = init(home, "Source Trust");
+    let mut node = match Node::open(home) {
+        Ok(node) => node,
+        Err(_) => init(home, "Source Trust"),
+    };
     let mut ids = Vec::new();
     for chunk in corpus(n).chunks(1000) {
         ids.extend(node.publish_batch(chunk.to_vec()).expect("publish"));
@@ -322,6 +326,43 @@ fn count_learning(home: &Path) -> usize {
         .map_or(0, |(_, c)| *c as usize)
 }
 
+/// The two Convene nodes as members of one community, as a deployed node
+/// and a member catching up from it are (members also swap address records
+/// when they connect, which the reconnect rows then count): the source
+/// founds it and invites, and the fetching node joins over loopback through
+/// the source's daemon, run for that alone, before the source publishes
+/// anything (so nothing of the corpus is fetched before the catch-up).
+fn community(source_home: &Path, fetch_home: &Path) {
+    let code = {
+        let mut founder = init(source_home, "Source Trust");
+        founder.create_community("Bench").expect("community");
+        founder
+            .invite(24 * 3600 * 1000, false, None, Vec::new())
+            .expect("invite")
+    };
+    let changes = {
+        let mut newcomer = init(fetch_home, "New Group");
+        newcomer.accept_invite(&code).expect("accept the invite");
+        newcomer.join_changes().expect("join changes")
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = super::run(source_home, true).await;
+        let f = super::run(fetch_home, false).await;
+        let peer = f
+            .client
+            .dial(s.addr.clone().unwrap().parse().unwrap())
+            .await
+            .expect("dial");
+        f.client.join(peer, changes).await.expect("join");
+        f.stop().await;
+        s.stop().await;
+    });
+}
+
 /// Convene, the floors and samod on one source of `n` entries. The floors
 /// and samod work from the source as Convene's catch-up saw it (before the
 /// edits of the "10 changed" run).
@@ -329,8 +370,8 @@ fn systems(n: usize, limit: Duration, rows: &mut Vec<Row>) {
     let a_dir = tempfile::tempdir().unwrap();
     let b_dir = tempfile::tempdir().unwrap();
     let (source_home, fetch_home) = (a_dir.path(), b_dir.path());
+    community(source_home, fetch_home);
     let ids = source(source_home, n);
-    drop(init(fetch_home, "New Group"));
 
     let mut server = Server::start(source_home);
     let mut catch_up = server.fetch(fetch_home, "catch-up", n);

@@ -227,6 +227,12 @@ impl EventLoop {
     /// getting old; whether it did.
     fn refresh_my_record(&mut self) -> bool {
         let addresses = self.my_addresses();
+        // Nothing to dial (a `sync --once`, a node behind NAT before its
+        // first relay slot): no record, which would only replace a
+        // dialable one of this node's (its daemon's) at every member.
+        if addresses.is_empty() {
+            return false;
+        }
         let fresh = self.reach.mine.as_ref().is_some_and(|(r, at)| {
             r.addresses == addresses[..addresses.len().min(addrs::MAX_ADDRESSES)]
                 && at.elapsed() < RECORD_REFRESH
