@@ -3,7 +3,8 @@
 //! For each N the parent builds one source node (N learning entries) and
 //! then, each side in its own process (see `child`):
 //! - Convene: a serving daemon and a fresh fetching daemon over libp2p on
-//!   loopback: catch-up, reconnect with nothing changed, reconnect after 10
+//!   loopback, members of one community (the fetching node joined before
+//!   the source published): catch-up, reconnect with nothing changed, reconnect after 10
 //!   entries were edited (each session a new fetching process, as after a
 //!   restart); peak RSS of both processes;
 //! - samod: a repo holding the same documents (the same change bytes) and a
