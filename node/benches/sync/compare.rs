@@ -359,6 +359,9 @@ fn community(source_home: &Path, fetch_home: &Path) {
             .await
             .expect("dial");
         f.client.join(peer, changes).await.expect("join");
+        // The charter and the members' documents, so that every measured
+        // session starts from the same state (not a race with the stop).
+        f.client.sync(peer).await.expect("sync after joining");
         f.stop().await;
         s.stop().await;
     });
