@@ -128,6 +128,29 @@ pub(super) struct ReachState {
     pub written: String,
 }
 
+impl ReachState {
+    /// The next value of `clock`.
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// Keeps a member's record (checked already), stamped with when it
+    /// arrived.
+    fn hold(&mut self, r: Record) {
+        let at = self.tick();
+        self.arrived.insert(r.peer, at);
+        self.records.insert(r.peer, r);
+    }
+
+    /// Whether `peer` was last asked with this node's current record.
+    fn has_mine(&self, peer: &PeerId) -> bool {
+        self.asked
+            .get(peer)
+            .is_some_and(|(_, sent)| *sent >= self.mine_at)
+    }
+}
+
 /// One connection, as the connection policy sees it.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Conn {
@@ -168,7 +191,6 @@ impl EventLoop {
         for peer in gone {
             self.reach.records.remove(&peer);
             self.reach.arrived.remove(&peer);
-            self.reach.answered.remove(&peer);
             self.reach.unsaved.remove(&peer);
             self.reach.saved_at.remove(&peer);
             self.reach.heard.remove(&peer);
@@ -192,11 +214,7 @@ impl EventLoop {
         };
         for (node, bytes) in rows {
             match addrs::open(&bytes) {
-                Ok(r) if r.peer.to_string() == node => {
-                    self.reach.clock += 1;
-                    self.reach.arrived.insert(r.peer, self.reach.clock);
-                    self.reach.records.insert(r.peer, r);
-                }
+                Ok(r) if r.peer.to_string() == node => self.reach.hold(r),
                 _ => tracing::warn!(%node, "ignoring a damaged address record"),
             }
         }
@@ -224,32 +242,27 @@ impl EventLoop {
     }
 
     /// Signs this node's record again when its addresses changed or it is
-    /// getting old; whether it did.
-    fn refresh_my_record(&mut self) -> bool {
+    /// getting old (`mine_at` says when it last was).
+    fn refresh_my_record(&mut self) {
         let addresses = self.my_addresses();
         // Nothing to dial (a `sync --once`, a node behind NAT before its
         // first relay slot): no record, which would only replace a
         // dialable one of this node's (its daemon's) at every member.
         if addresses.is_empty() {
-            return false;
+            return;
         }
         let fresh = self.reach.mine.as_ref().is_some_and(|(r, at)| {
             r.addresses == addresses[..addresses.len().min(addrs::MAX_ADDRESSES)]
                 && at.elapsed() < RECORD_REFRESH
         });
         if fresh {
-            return false;
+            return;
         }
         let key = self.service.replica().node().identity().libp2p_keypair();
-        match addrs::seal(&key, &addresses) {
-            Some(r) => {
-                tracing::debug!(seq = r.seq, addresses = ?r.addresses, "signed this node's address record");
-                self.reach.mine = Some((r, Instant::now()));
-                self.reach.clock += 1;
-                self.reach.mine_at = self.reach.clock;
-                true
-            }
-            None => false,
+        if let Some(r) = addrs::seal(&key, &addresses) {
+            tracing::debug!(seq = r.seq, addresses = ?r.addresses, "signed this node's address record");
+            self.reach.mine = Some((r, Instant::now()));
+            self.reach.mine_at = self.reach.tick();
         }
     }
 
@@ -259,11 +272,7 @@ impl EventLoop {
     /// ways, and a new address of this node's still goes to it at once).
     pub(super) fn asked_lately(&mut self, peer: &PeerId) -> bool {
         self.refresh_my_record();
-        let mine = self.reach.mine_at;
-        self.reach
-            .asked
-            .get(peer)
-            .is_some_and(|(at, sent)| at.elapsed() <= RECORD_REFRESH && *sent >= mine)
+        self.reach.has_mine(peer) && self.reach.asked[peer].0.elapsed() <= RECORD_REFRESH
     }
 
     /// Asks a member for the records it holds, sending ours and `pass`
@@ -317,12 +326,7 @@ impl EventLoop {
                 .collect();
             // Nothing new for this member (only its own record was, and it
             // has this node's): no request, which its answer would cost.
-            let has_mine = self
-                .reach
-                .asked
-                .get(&peer)
-                .is_some_and(|(_, sent)| *sent >= self.reach.mine_at);
-            if pass.is_empty() && (!mine_changed || has_mine) {
+            if pass.is_empty() && (!mine_changed || self.reach.has_mine(&peer)) {
                 continue;
             }
             self.ask_records_passing(peer, &pass);
@@ -355,9 +359,7 @@ impl EventLoop {
         self.reach.heard.insert(r.peer, Instant::now());
         tracing::debug!(peer = %r.peer, seq = r.seq, addresses = ?r.addresses, "a member's address record");
         let peer = r.peer;
-        self.reach.records.insert(peer, r);
-        self.reach.clock += 1;
-        self.reach.arrived.insert(peer, self.reach.clock);
+        self.reach.hold(r);
         // Written at most once per member every `SAVE_EVERY` (a member
         // that re-signs its record in a loop costs memory it already has,
         // not a disk write each time); the rest at a later tick.
