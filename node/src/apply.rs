@@ -37,9 +37,9 @@ use crate::trust::{SignatureError, SignedChange, Tombstone, columns};
 
 type Batch = Vec<(SignedChange, Change)>;
 
-/// Documents whose first change is worked out ahead, on every core, per
-/// round: enough to keep the cores busy, few enough to bound the memory of
-/// the scratch documents held at once.
+/// Most documents whose first change is worked out ahead, on every core,
+/// at once (a chunk; see [`chunk_size`]): enough to keep the cores busy,
+/// few enough to bound the memory of the scratch documents held at once.
 const AHEAD: usize = 64;
 
 /// A new document with its first change applied, and the rules read from
@@ -65,12 +65,13 @@ type Fresh = (DocumentId, Batch, bool);
 /// needs nothing.
 fn next_chunk(
     w: &Writer<'_>,
-    round: &mut impl Iterator<Item = (DocumentId, Batch)>,
+    round: &mut impl ExactSizeIterator<Item = (DocumentId, Batch)>,
     report: &mut ApplyReport,
     skipped: &mut dyn FnMut(),
 ) -> Result<Vec<Fresh>, NodeError> {
+    let size = chunk_size(round.len());
     let mut chunk = Vec::new();
-    while chunk.len() < AHEAD {
+    while chunk.len() < size {
         let Some((doc, batch)) = round.next() else {
             break;
         };
@@ -90,6 +91,16 @@ fn next_chunk(
         chunk.push((doc, new, known));
     }
     Ok(chunk)
+}
+
+/// How many documents the next chunk takes when `left` are left in the
+/// round: [`AHEAD`], then half of what is left. The last chunk is stored
+/// on this core alone, with nothing left to work out ahead on the others;
+/// halving keeps each chunk's first states (worked out on every core) at
+/// least as long as storing the chunk before, so the cores stay busy to
+/// the end and the last chunk is a single document.
+fn chunk_size(left: usize) -> usize {
+    AHEAD.min(left.div_ceil(2))
 }
 
 /// The chunk with each new document's first state, worked out on every
@@ -427,15 +438,17 @@ pub(crate) fn apply(
                     count(&mut done)
                 })?);
                 while let Some(working) = ahead.take() {
+                    // The next chunk is read from the store while this
+                    // one's first states are still being worked out.
+                    let following =
+                        next_chunk(w, &mut round, &mut report, &mut || count(&mut done))?;
                     let (chunk, firsts) = match working {
                         Ahead::Ready(done) => done,
                         Ahead::Working(thread) => thread
                             .join()
                             .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
                     };
-                    ahead = start(next_chunk(w, &mut round, &mut report, &mut || {
-                        count(&mut done)
-                    })?);
+                    ahead = start(following);
                     for ((doc, batch, _), first) in chunk.into_iter().zip(firsts) {
                         apply_doc(w, members.as_ref(), doc, batch, first, now, &mut report)?;
                         count(&mut done);
@@ -1000,6 +1013,32 @@ mod tests {
     use super::*;
     use crate::trust::Identity;
     use crate::trust::columns::{MAX_ROWS, forge};
+
+    /// A round of 512 documents is cut into chunks of [`AHEAD`] until the
+    /// end, where each chunk is half what is left: every document is in
+    /// one chunk, no chunk is more than twice the one after it (its first
+    /// states, worked out while the one before is stored, keep the cores
+    /// busy), and the chunk stored last with nothing else to do is one
+    /// document, not a full chunk.
+    #[test]
+    fn a_round_ends_in_chunks_that_halve_down_to_one_document() {
+        let mut left = 512;
+        let mut sizes = Vec::new();
+        while left > 0 {
+            let size = chunk_size(left);
+            sizes.push(size);
+            left -= size;
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 512);
+        assert!(sizes.iter().all(|&s| (1..=AHEAD).contains(&s)));
+        assert!(sizes.windows(2).all(|w| w[0] <= 2 * w[1]), "{sizes:?}");
+        assert_eq!(sizes.last(), Some(&1));
+        assert_eq!(
+            sizes.iter().filter(|&&s| s == AHEAD).count(),
+            7,
+            "{sizes:?}"
+        );
+    }
 
     /// How a change over the bound of changes received together is
     /// refused, as the rejection log says it.
