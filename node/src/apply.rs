@@ -58,8 +58,8 @@ fn first_state(root: &Change) -> FirstState {
 /// has the document at all.
 type Fresh = (DocumentId, Batch, bool);
 
-/// Up to [`AHEAD`] documents of `round` with changes this node does not
-/// store yet. What is stored already (the same change fetched from two
+/// The next [`chunk_size`] documents of `round` with changes this node
+/// does not store yet. What is stored already (the same change fetched from two
 /// peers at once, or offered again) costs one indexed read, not an
 /// automerge load or apply; `skipped` is called for each document that
 /// needs nothing.
@@ -93,14 +93,23 @@ fn next_chunk(
     Ok(chunk)
 }
 
+/// Rounds of at most this many documents (a live update, a short
+/// session) are worked out in one chunk, on every core at once.
+const SMALL_ROUND: usize = 4;
+
 /// How many documents the next chunk takes when `left` are left in the
-/// round: [`AHEAD`], then half of what is left. The last chunk is stored
-/// on this core alone, with nothing left to work out ahead on the others;
-/// halving keeps each chunk's first states (worked out on every core) at
-/// least as long as storing the chunk before, so the cores stay busy to
-/// the end and the last chunk is a single document.
+/// round: [`AHEAD`], then half of what is left, down to [`SMALL_ROUND`].
+/// The last chunk is stored on this core alone, with nothing left to work
+/// out ahead on the others; halving keeps each chunk's first states
+/// (worked out on every core) at least as long as storing the chunk
+/// before, so the cores stay busy to the end and the last chunk is a few
+/// documents, not a full one.
 fn chunk_size(left: usize) -> usize {
-    AHEAD.min(left.div_ceil(2))
+    if left <= SMALL_ROUND {
+        left
+    } else {
+        AHEAD.min(left.div_ceil(2))
+    }
 }
 
 /// The chunk with each new document's first state, worked out on every
@@ -425,8 +434,9 @@ pub(crate) fn apply(
                         on(*done, total);
                     }
                 };
-                // A lone document (a live update) is worked out here: a
-                // thread costs more than it saves.
+                // A lone document (a live update, the last of a chunk
+                // that could not be filled) is worked out here: a thread
+                // costs more than it saves.
                 let start = |chunk: Vec<Fresh>| match chunk.len() {
                     0 => None,
                     1 => Some(Ahead::Ready(with_first_states(chunk))),
@@ -443,7 +453,7 @@ pub(crate) fn apply(
                     let following =
                         next_chunk(w, &mut round, &mut report, &mut || count(&mut done))?;
                     let (chunk, firsts) = match working {
-                        Ahead::Ready(done) => done,
+                        Ahead::Ready(worked_out) => worked_out,
                         Ahead::Working(thread) => thread
                             .join()
                             .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
@@ -1018,26 +1028,30 @@ mod tests {
     /// end, where each chunk is half what is left: every document is in
     /// one chunk, no chunk is more than twice the one after it (its first
     /// states, worked out while the one before is stored, keep the cores
-    /// busy), and the chunk stored last with nothing else to do is one
-    /// document, not a full chunk.
+    /// busy), and the chunk stored last with nothing else to do is a few
+    /// documents, not a full chunk. A small round is one chunk, worked
+    /// out on every core at once.
     #[test]
-    fn a_round_ends_in_chunks_that_halve_down_to_one_document() {
-        let mut left = 512;
-        let mut sizes = Vec::new();
-        while left > 0 {
-            let size = chunk_size(left);
-            sizes.push(size);
-            left -= size;
-        }
+    fn a_round_ends_in_chunks_that_halve_down_to_a_few_documents() {
+        let chunks = |mut left: usize| {
+            let mut sizes = Vec::new();
+            while left > 0 {
+                let size = chunk_size(left);
+                sizes.push(size);
+                left -= size;
+            }
+            sizes
+        };
+        let sizes = chunks(512);
         assert_eq!(sizes.iter().sum::<usize>(), 512);
         assert!(sizes.iter().all(|&s| (1..=AHEAD).contains(&s)));
         assert!(sizes.windows(2).all(|w| w[0] <= 2 * w[1]), "{sizes:?}");
-        assert_eq!(sizes.last(), Some(&1));
-        assert_eq!(
-            sizes.iter().filter(|&&s| s == AHEAD).count(),
-            7,
-            "{sizes:?}"
-        );
+        assert!(sizes.last().is_some_and(|&s| s <= SMALL_ROUND), "{sizes:?}");
+        let full = sizes.iter().take_while(|&&s| s == AHEAD).count();
+        assert_eq!(full, (512 - 2 * AHEAD) / AHEAD + 1, "{sizes:?}");
+        for n in 1..=SMALL_ROUND {
+            assert_eq!(chunks(n), vec![n]);
+        }
     }
 
     /// How a change over the bound of changes received together is
