@@ -401,6 +401,57 @@ fn the_file_index_follows_the_catalogue_through_edits_and_erasures() {
     assert_eq!(index.entries_read(), 2);
 }
 
+/// A running daemon learns of other processes' writes by the arrival
+/// number (`changes.seq`) of what was stored since it last looked. An
+/// erasure deletes the erased entry's changes, often the newest rows: if
+/// their numbers were handed out again, what a CLI published next would
+/// carry numbers the daemon had already looked past, and it would never
+/// announce, push or offer it (found by hand: after `retract --erase`, a
+/// member's next publish and attachments reached no one until its daemon
+/// restarted).
+#[test]
+fn what_is_published_after_an_erasure_reaches_the_catalogue() {
+    use convene_node::sync::{NodeReplica, Replica};
+
+    let home = tempfile::tempdir().unwrap();
+    let node = init(home.path(), "Gateshead Health");
+    let mut replica = NodeReplica::new(node).unwrap();
+    // The daemon's handle, and a second one on the same store, as a CLI
+    // command opens it.
+    let mut cli = Node::open(home.path()).unwrap();
+    let first = cli.publish(learning("Evaluation")).unwrap();
+    cli.edit(
+        first,
+        Edit::Set(vec![("title".into(), "Evaluation, final".into())]),
+    )
+    .unwrap();
+    replica.refresh().unwrap();
+    assert!(
+        replica
+            .catalogue()
+            .iter()
+            .any(|(d, _)| d == first.as_bytes())
+    );
+    let seen = replica.catalogue_seq();
+
+    cli.erase(first, "withdrawn").unwrap();
+    replica.refresh().unwrap();
+    let next = cli.publish(learning("Community calls")).unwrap();
+    let changed = replica.refresh().unwrap();
+    assert!(
+        changed.iter().any(|(doc, _)| doc == next.as_bytes()),
+        "the entry published after the erasure was not folded in (the catalogue had looked up to {seen}, now {})",
+        replica.catalogue_seq()
+    );
+    assert!(
+        replica
+            .catalogue()
+            .iter()
+            .any(|(d, _)| d == next.as_bytes())
+    );
+    assert!(replica.catalogue_seq() > seen);
+}
+
 fn with_files(node: &Node) -> Vec<convene_model::DocumentId> {
     node.store()
         .docs_with_files()

@@ -194,6 +194,30 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     INSERT OR REPLACE INTO meta (key, value) VALUES ('backfill.file_terms', '1');
     "#,
+    // 10: a change's arrival number is never handed out again. A running
+    // daemon finds what other processes stored by the numbers above the
+    // last it looked at; an erasure deletes the erased entry's changes,
+    // often the newest, and SQLite numbered the next change after the
+    // highest left, so what was published next went unnoticed (never
+    // announced or offered) until the daemon restarted. AUTOINCREMENT
+    // numbers after the highest ever used; the copied rows keep theirs.
+    r#"
+    CREATE TABLE changes_new (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT, -- arrival order, never reused
+        doc      BLOB NOT NULL,
+        hash     BLOB NOT NULL,
+        bytes    BLOB NOT NULL,
+        signer   BLOB NOT NULL,
+        sig      BLOB NOT NULL,
+        received INTEGER NOT NULL,
+        UNIQUE (doc, hash)
+    ) STRICT;
+    INSERT INTO changes_new (seq, doc, hash, bytes, signer, sig, received)
+        SELECT seq, doc, hash, bytes, signer, sig, received FROM changes ORDER BY seq;
+    DROP TABLE changes;
+    ALTER TABLE changes_new RENAME TO changes;
+    CREATE INDEX changes_by_doc ON changes (doc, seq);
+    "#,
 ];
 
 /// Brings `conn` up to the latest schema. Returns the version found.
@@ -219,4 +243,61 @@ pub fn migrate(conn: &mut Connection) -> Result<usize, super::StoreError> {
         tracing::debug!(version = at + 1, "schema migrated");
     }
     Ok(found as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::{MIGRATIONS, migrate};
+
+    fn add_change(conn: &Connection, doc: u8, hash: u8) -> i64 {
+        conn.execute(
+            "INSERT INTO changes (doc, hash, bytes, signer, sig, received)
+             VALUES (?1, ?2, x'00', x'00', x'00', 0)",
+            [vec![doc; 16], vec![hash; 32]],
+        )
+        .unwrap();
+        conn.last_insert_rowid()
+    }
+
+    /// A store made before version 10 keeps every change with its
+    /// arrival number, and from then on a number is never handed out
+    /// again, even after the newest changes are erased.
+    #[test]
+    fn changes_keep_their_numbers_and_are_never_numbered_again() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[..9] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.pragma_update(None, "user_version", 9).unwrap();
+        tx.commit().unwrap();
+        for i in 1..=3 {
+            add_change(&conn, 1, i);
+        }
+        // Before: the highest number is handed out again once deleted.
+        conn.execute("DELETE FROM changes WHERE seq = 3", [])
+            .unwrap();
+        assert_eq!(add_change(&conn, 2, 1), 3);
+
+        assert_eq!(migrate(&mut conn).unwrap(), 9);
+        let kept: Vec<(i64, Vec<u8>)> = conn
+            .prepare("SELECT seq, hash FROM changes ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            kept,
+            vec![(1, vec![1; 32]), (2, vec![2; 32]), (3, vec![1; 32])]
+        );
+        conn.execute("DELETE FROM changes WHERE seq = 3", [])
+            .unwrap();
+        assert_eq!(add_change(&conn, 3, 1), 4, "a deleted number came back");
+        conn.execute("DELETE FROM changes WHERE doc = ?1", [vec![3u8; 16]])
+            .unwrap();
+        assert_eq!(add_change(&conn, 4, 1), 5);
+    }
 }
