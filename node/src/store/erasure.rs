@@ -57,15 +57,16 @@ impl Writer<'_> {
         tombstone(&self.tx, doc)
     }
 
-    /// Records (or replaces) the tombstone of a document.
+    /// Records (or replaces) the tombstone of a document, with an arrival
+    /// number never handed out before (the table's AUTOINCREMENT; a
+    /// replaced row is deleted and inserted anew), so a running daemon,
+    /// which looks for tombstones above the last number it saw, notices it
+    /// even after a tombstone was dropped.
     pub fn put_tombstone(&self, t: &StoredTombstone) -> Result<(), StoreError> {
         self.tx.execute(
-            "INSERT INTO tombstones (doc, signer, sig, at, reason, owner, visibility, verified)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (doc) DO UPDATE SET signer = excluded.signer, sig = excluded.sig,
-                at = excluded.at, reason = excluded.reason, owner = excluded.owner,
-                visibility = excluded.visibility, verified = excluded.verified,
-                n = (SELECT coalesce(max(n), 0) + 1 FROM tombstones)",
+            "INSERT OR REPLACE INTO tombstones
+                (doc, signer, sig, at, reason, owner, visibility, verified)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 t.tombstone.doc.as_bytes().as_slice(),
                 t.tombstone.signer.as_slice(),

@@ -194,13 +194,15 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     INSERT OR REPLACE INTO meta (key, value) VALUES ('backfill.file_terms', '1');
     "#,
-    // 10: a change's arrival number is never handed out again. A running
-    // daemon finds what other processes stored by the numbers above the
-    // last it looked at; an erasure deletes the erased entry's changes,
-    // often the newest, and SQLite numbered the next change after the
-    // highest left, so what was published next went unnoticed (never
-    // announced or offered) until the daemon restarted. AUTOINCREMENT
-    // numbers after the highest ever used; the copied rows keep theirs.
+    // 10: a change's or tombstone's arrival number is never handed out
+    // again. A running daemon finds what other processes stored by the
+    // numbers above the last it looked at; an erasure deletes the erased
+    // entry's changes, often the newest, and SQLite numbered the next
+    // change after the highest left, so what was published next went
+    // unnoticed (never announced or offered) until the daemon restarted;
+    // likewise a tombstone after a dropped one (a refused erasure).
+    // AUTOINCREMENT numbers after the highest ever used; the copied rows
+    // keep theirs.
     r#"
     CREATE TABLE changes_new (
         seq      INTEGER PRIMARY KEY AUTOINCREMENT, -- arrival order, never reused
@@ -217,6 +219,21 @@ pub const MIGRATIONS: &[&str] = &[
     DROP TABLE changes;
     ALTER TABLE changes_new RENAME TO changes;
     CREATE INDEX changes_by_doc ON changes (doc, seq);
+    CREATE TABLE tombstones_new (
+        n          INTEGER PRIMARY KEY AUTOINCREMENT, -- arrival order, never reused
+        doc        BLOB NOT NULL UNIQUE,
+        signer     BLOB NOT NULL,
+        sig        BLOB NOT NULL,
+        at         INTEGER NOT NULL,
+        reason     TEXT NOT NULL,
+        owner      TEXT NOT NULL DEFAULT '',
+        visibility TEXT NOT NULL DEFAULT '',
+        verified   INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    INSERT INTO tombstones_new (n, doc, signer, sig, at, reason, owner, visibility, verified)
+        SELECT n, doc, signer, sig, at, reason, owner, visibility, verified FROM tombstones ORDER BY n;
+    DROP TABLE tombstones;
+    ALTER TABLE tombstones_new RENAME TO tombstones;
     "#,
 ];
 
@@ -299,5 +316,34 @@ mod tests {
         conn.execute("DELETE FROM changes WHERE doc = ?1", [vec![3u8; 16]])
             .unwrap();
         assert_eq!(add_change(&conn, 4, 1), 5);
+    }
+
+    /// Tombstones are numbered the same way: one stored after the newest
+    /// was dropped (an erasure refused once its entry arrived) is numbered
+    /// after it.
+    #[test]
+    fn tombstones_are_never_numbered_again() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let put = |doc: u8| -> i64 {
+            conn.execute(
+                "INSERT OR REPLACE INTO tombstones (doc, signer, sig, at, reason)
+                 VALUES (?1, x'00', x'00', 0, '')",
+                [vec![doc; 16]],
+            )
+            .unwrap();
+            conn.query_row(
+                "SELECT n FROM tombstones WHERE doc = ?1",
+                [vec![doc; 16]],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(put(1), 1);
+        assert_eq!(put(2), 2);
+        conn.execute("DELETE FROM tombstones WHERE doc = ?1", [vec![2u8; 16]])
+            .unwrap();
+        assert_eq!(put(3), 3, "a dropped tombstone's number came back");
+        assert_eq!(put(1), 4, "a replaced tombstone keeps an old number");
     }
 }
