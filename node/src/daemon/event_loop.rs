@@ -343,7 +343,7 @@ pub fn spawn(
             .listen_on(addr.clone())
             .map_err(|e| DaemonError::Listen {
                 addr: addr.clone(),
-                reason: e.to_string(),
+                reason: innermost(&e),
             })?;
     }
     node.store()
@@ -1707,11 +1707,7 @@ fn dial_reason(error: &libp2p::swarm::DialError) -> String {
     };
     let mut reasons: Vec<String> = Vec::new();
     for (_, e) in tried {
-        let mut inner: &dyn std::error::Error = e;
-        while let Some(source) = inner.source() {
-            inner = source;
-        }
-        let reason = one_line(&inner.to_string());
+        let reason = innermost(e);
         if !reasons.contains(&reason) {
             reasons.push(reason);
         }
@@ -1725,4 +1721,44 @@ fn dial_reason(error: &libp2p::swarm::DialError) -> String {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The innermost cause of `error` that says something, on one line.
+/// libp2p's transport errors write nothing themselves for a failure of
+/// the system (`TransportError::Other`): what happened is in their source
+/// (`Address already in use (os error 98)`).
+fn innermost(error: &dyn std::error::Error) -> String {
+    let mut said = error.to_string();
+    let mut inner = error;
+    while let Some(source) = inner.source() {
+        inner = source;
+        let text = source.to_string();
+        if !text.trim().is_empty() {
+            said = text;
+        }
+    }
+    one_line(&said)
+}
+
+#[cfg(test)]
+mod tests {
+    use libp2p::core::transport::TransportError;
+
+    /// A port another process took between the CLI's check and the
+    /// daemon's listening: the error names the cause, not an empty line
+    /// after "cannot listen on ADDR:" (libp2p's error for it writes
+    /// nothing itself).
+    #[test]
+    fn a_failure_to_listen_says_why() {
+        let error = TransportError::Other(std::io::Error::from(std::io::ErrorKind::AddrInUse));
+        assert_eq!(error.to_string(), "", "libp2p now says something itself");
+        let listen = super::DaemonError::Listen {
+            addr: "/ip4/0.0.0.0/udp/4040/quic-v1".parse().unwrap(),
+            reason: super::innermost(&error),
+        };
+        assert_eq!(
+            listen.to_string(),
+            "cannot listen on /ip4/0.0.0.0/udp/4040/quic-v1: address in use"
+        );
+    }
 }

@@ -155,3 +155,64 @@ impl Store {
         Ok(false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use convene_model::DocumentId;
+
+    use super::StoredTombstone;
+    use crate::store::Store;
+    use crate::trust::{Identity, Tombstone};
+
+    /// A running daemon looks for tombstones numbered above the last it
+    /// saw. One stored after the newest was dropped (an erasure refused
+    /// once its entry arrived), or one replacing another, must be numbered
+    /// above every number handed out before, through the writer's own
+    /// statements.
+    #[test]
+    fn a_tombstone_stored_after_one_was_dropped_is_numbered_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join("convene.db")).unwrap();
+        let id = Identity::generate();
+        let put = |store: &mut Store, doc: u8, verified: bool| {
+            let doc = DocumentId::from_bytes([doc; 16]);
+            store
+                .write(|w| {
+                    w.put_tombstone(&StoredTombstone {
+                        tombstone: Tombstone::sign(&id, doc, 0, "withdrawn"),
+                        owner: String::new(),
+                        visibility: String::new(),
+                        verified,
+                    })
+                })
+                .unwrap();
+        };
+        put(&mut store, 1, true);
+        put(&mut store, 2, false);
+        let (_, seen) = store.tombstones_since(0).unwrap();
+        store
+            .write(|w| w.drop_tombstone(DocumentId::from_bytes([2; 16])))
+            .unwrap();
+        // Replaced after the newest was dropped.
+        put(&mut store, 1, true);
+        let (fresh, seen) = store.tombstones_since(seen).unwrap();
+        assert_eq!(
+            fresh.len(),
+            1,
+            "the replaced tombstone took a number already seen"
+        );
+        assert_eq!(fresh[0].tombstone.doc, DocumentId::from_bytes([1; 16]));
+        store
+            .write(|w| w.drop_tombstone(DocumentId::from_bytes([1; 16])))
+            .unwrap();
+        // A new one after the newest was dropped.
+        put(&mut store, 3, true);
+        let (fresh, _) = store.tombstones_since(seen).unwrap();
+        assert_eq!(
+            fresh.len(),
+            1,
+            "the new tombstone took a number already seen"
+        );
+        assert_eq!(fresh[0].tombstone.doc, DocumentId::from_bytes([3; 16]));
+    }
+}
