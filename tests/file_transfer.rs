@@ -105,6 +105,36 @@ fn files_reach_three_organisations_and_larger_ones_come_with_get() {
             .contains("files         3.6 MB held")
     );
 
+    // The council's copy damaged on disk: `get` refuses to hand it out,
+    // lets it go and has the daemon fetch it again from a member.
+    let hash = blake3::hash(&large).to_hex().to_string();
+    let copy = council
+        .path()
+        .join("files")
+        .join(&hash[..2])
+        .join(&hash[2..]);
+    let mut damaged = std::fs::read(&copy).unwrap();
+    damaged[2_000_000] ^= 0x01;
+    std::fs::write(&copy, &damaged).unwrap();
+    let again = council.path().join("evaluation-again.pdf");
+    council
+        .convene(&[
+            "get",
+            &id,
+            "evaluation.pdf",
+            "--out",
+            again.to_str().unwrap(),
+        ])
+        .timeout(WAIT)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(&again).unwrap(), large);
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        large,
+        "the copy held is sound again"
+    );
+
     // With no daemon running, `get` says so in one line.
     assert!(c.stop().success());
     vcse.convene(&["get", &id, "evaluation.pdf", "--out", "x.pdf"])

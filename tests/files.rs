@@ -255,6 +255,52 @@ fn retract_erase_leaves_no_bytes_of_its_files() {
 }
 
 #[test]
+fn a_file_damaged_on_disk_is_not_exported_or_handed_out_and_is_let_go() {
+    let home = Home::initialised();
+    let id = home.publish("Summit slides");
+    let work = tempfile::tempdir().unwrap();
+    let deck: Vec<u8> = (0..200_000u32).map(|i| (i % 239) as u8).collect();
+    let path = work.path().join("deck.pptx");
+    std::fs::write(&path, &deck).unwrap();
+    home.stdout(&["attach", &id, path.to_str().unwrap()]);
+    let hash = blake3::hash(&deck).to_hex().to_string();
+    let held = home.path().join("files").join(&hash[..2]).join(&hash[2..]);
+    // One byte flipped on disk (a failing sector, a stray write).
+    let mut damaged = std::fs::read(&held).unwrap();
+    damaged[150_000] ^= 0x01;
+    std::fs::write(&held, &damaged).unwrap();
+
+    // The export refuses in one line and leaves no bundle, whole or part.
+    let out = work.path().join("full.bundle");
+    let line = fails(
+        &home,
+        &["export", "--out", out.to_str().unwrap(), "--with-files"],
+        "damaged on disk",
+    );
+    assert!(line.contains(&hash), "{line}");
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        1,
+        "a bundle or part of one was left"
+    );
+    // The damaged copy is gone: the file is no longer counted as held, so
+    // a daemon would fetch it again from a member.
+    assert!(!held.exists());
+    let listed = home.json_lines(&["files", &id, "--json"]);
+    assert_eq!(listed[0]["held"], false, "{listed:?}");
+    // Without a daemon, `get` says what it needs, in one line.
+    let got = work.path().join("got.pptx");
+    fails(
+        &home,
+        &["get", &id, "deck.pptx", "--out", got.to_str().unwrap()],
+        "no daemon is running",
+    );
+    assert!(!got.exists());
+    // The export without the file now works (the entry still names it).
+    home.stdout(&["export", "--out", out.to_str().unwrap(), "--with-files"]);
+}
+
+#[test]
 fn bundles_with_files_carry_the_bytes_and_refuse_altered_ones() {
     let trust = Home::initialised();
     let id = trust.publish("Summit slides");

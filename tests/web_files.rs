@@ -707,6 +707,18 @@ fn a_file_damaged_on_disk_is_never_delivered_whole_and_an_erased_entrys_files_ar
         }
         Err(e) => assert!(matches!(e, ureq::Error::Io(_)), "{e}"),
     }
+    // And the damaged copy is let go (it would otherwise count as held and
+    // never be fetched again): the page now says it is not here.
+    support::wait_for(Duration::from_secs(10), "the damaged copy to go", || {
+        (!path.exists()).then_some(())
+    });
+    let again = b.get(&format!("/e/{story}/files/story.docx"));
+    assert_eq!(again.status, 404);
+    assert!(
+        again.text().contains("not yet on this node"),
+        "{}",
+        again.text()
+    );
 
     // Erased: its files are gone from the page's addresses, with the same
     // 404 as a file that never was; the shared file stays for the other.

@@ -18,8 +18,10 @@ use comfy_table::{ContentArrangement, Table, presets};
 use std::time::{Duration, Instant};
 
 use convene_model::Attachment;
+use convene_node::blobs::BlobError;
 use convene_node::daemon::config::Config;
 use convene_node::daemon::files::{META_FETCHING, set_wanted};
+use convene_node::error::NodeError;
 use convene_node::{Node, human_size};
 
 #[derive(Debug, Args)]
@@ -147,7 +149,18 @@ pub fn get(out: &mut impl Write, home: &Path, a: GetArgs) -> Result<()> {
         }
         fetch_through_daemon(&mut node, home, &attachment)?;
     }
-    node.save_attachment(id, &attachment.name, &dest, a.force)?;
+    match node.save_attachment(id, &attachment.name, &dest, a.force) {
+        // The copy held here was damaged on disk and has just been
+        // removed: fetched again from a member, as if it had never been
+        // here (without a daemon the error says so).
+        Err(NodeError::Files(BlobError::Damaged(_))) if convene_node::daemon::is_running(home) => {
+            fetch_through_daemon(&mut node, home, &attachment)?;
+            node.save_attachment(id, &attachment.name, &dest, a.force)?;
+        }
+        saved => {
+            saved?;
+        }
+    }
     writeln!(
         out,
         "wrote {} ({})",

@@ -56,6 +56,12 @@ pub enum BlobError {
     BadHash(String),
     #[error("the bytes of file {0} are not held on this node")]
     Missing(String),
+    /// Held bytes found not to match their hash (damaged on disk); they
+    /// have been removed ([`BlobStore::discard_damaged`]).
+    #[error(
+        "the copy of file {0} held here was damaged on disk (its bytes no longer match their hash); it has been removed, and a running daemon fetches it again from a member"
+    )]
+    Damaged(String),
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -236,6 +242,24 @@ impl BlobStore {
         }
     }
 
+    /// Removes the held bytes of `hash` (and their hash tree) once they
+    /// have been found not to match it: damaged on disk, they can be
+    /// neither served nor handed out, and while they stayed the node would
+    /// count the file as held and never fetch it again. Removed, the file
+    /// is fetched again from a member like any file not held (at once if
+    /// within the automatic size, else on `convene get`). Gives the error
+    /// to report.
+    pub fn discard_damaged(&self, hash: &str) -> BlobError {
+        tracing::error!(
+            %hash,
+            "a file held here no longer matches its hash (damaged on disk); removed, to be fetched again from a member"
+        );
+        if let Err(e) = self.remove(hash) {
+            tracing::error!(%hash, error = %e, "could not remove the damaged file");
+        }
+        BlobError::Damaged(hash.to_string())
+    }
+
     /// Bytes of file content held (outboards and partial downloads not
     /// counted).
     pub fn held_bytes(&self) -> u64 {
@@ -324,12 +348,8 @@ impl BlobStore {
                 hasher.update(&buf[..n]);
                 temp.write_all(&buf[..n]).map_err(io("write", &temp_path))?;
             }
-            let actual = hasher.finalize().to_hex().to_string();
-            if actual != hash {
-                return Err(BlobError::HashMismatch {
-                    expected: hash.to_string(),
-                    actual,
-                });
+            if hasher.finalize().to_hex().as_str() != hash {
+                return Err(self.discard_damaged(hash));
             }
             temp.sync_all().map_err(io("sync", &temp_path))?;
             if !overwrite && dest.exists() {

@@ -202,7 +202,7 @@ impl BlobStore {
                 };
                 if !ok {
                     let _ = std::fs::remove_file(&temp_path);
-                    tracing::error!(%hash, "a stored file no longer matches its hash; not serving it");
+                    self.discard_damaged(hash);
                     return Ok(None);
                 }
                 std::fs::rename(&temp_path, &ob_path)
@@ -228,25 +228,50 @@ impl BlobStore {
         hash: &str,
         range: Range<u64>,
     ) -> Result<Option<(u64, Vec<u8>)>, BlobError> {
+        match self.encode_range_once(hash, range.clone())? {
+            Encoded::Done(answer) => Ok(answer),
+            // The file or its tree was damaged on disk. The tree is only a
+            // cache: it is made again from the file, and if the file no
+            // longer matches its hash that removes it (`outboard`).
+            Encoded::Damaged => {
+                remove_if_present(&self.outboard_path(hash)?)?;
+                match self.encode_range_once(hash, range)? {
+                    Encoded::Done(answer) => Ok(answer),
+                    Encoded::Damaged => Ok(None),
+                }
+            }
+        }
+    }
+
+    fn encode_range_once(&self, hash: &str, range: Range<u64>) -> Result<Encoded, BlobError> {
         let Some((data, ob)) = self.outboard(hash)? else {
-            return Ok(None);
+            return Ok(Encoded::Done(None));
         };
         let size = ob.tree.size();
         if range.start >= size.max(1) || range.end <= range.start {
-            return Ok(None);
+            return Ok(Encoded::Done(None));
         }
         // Room for the proof too (a 1 MiB range's own tree is 4 KiB, the
         // path above it a few hundred bytes): never grown on the way.
         let mut out = crate::net::spare::take((range.end - range.start) as usize + 64 * 1024);
         match encode_ranges_validated(Positioned(data), &ob, &chunks(&range), &mut out) {
-            Ok(()) => Ok(Some((size, out))),
+            Ok(()) => Ok(Encoded::Done(Some((size, out)))),
             Err(e) => {
                 tracing::error!(%hash, error = %e, "a stored file failed its check while being served");
-                Ok(None)
+                Ok(Encoded::Damaged)
             }
         }
     }
+}
 
+/// One try at encoding a range: its answer, or the file or its tree found
+/// damaged.
+enum Encoded {
+    Done(Option<(u64, Vec<u8>)>),
+    Damaged,
+}
+
+impl BlobStore {
     /// Opens (or starts) the partial download of `hash`, `size` bytes as
     /// the entry declares.
     pub fn partial(&self, hash: &str, size: u64) -> Result<Partial, BlobError> {
@@ -915,6 +940,45 @@ mod tests {
         std::fs::remove_file(&tree_path).unwrap();
         let partial = b.partial(&hash, size).unwrap();
         assert_eq!(partial.verified_bytes(), 0);
+    }
+
+    /// Flips one byte of the file at `path`, at `at`.
+    fn flip(path: &Path, at: u64) {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap();
+        let mut byte = [0u8];
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut byte, at).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &[byte[0] ^ 1], at).unwrap();
+    }
+
+    #[test]
+    fn a_file_damaged_on_disk_is_not_served_and_is_let_go() {
+        let (_dirs, a, _, _, hash, _) = setup();
+        flip(&a.path(&hash).unwrap(), 2 * MIB + 5);
+        // The range holding the damage is refused, and the copy removed:
+        // no longer counted as held, it is fetched again from a member.
+        assert!(a.encode_range(&hash, 2 * MIB..3 * MIB).unwrap().is_none());
+        assert!(!a.has(&hash));
+        assert!(!a.outboard_path(&hash).unwrap().exists());
+        assert!(a.encode_range(&hash, 0..MIB).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_hash_tree_damaged_on_disk_is_made_again_from_the_file() {
+        let (_dirs, a, b, bytes, hash, _) = setup();
+        let tree = a.outboard_path(&hash).unwrap();
+        let len = std::fs::metadata(&tree).unwrap().len();
+        flip(&tree, len / 2);
+        // The file itself is sound: it is still held and served, from a
+        // tree made again, and what is served verifies.
+        let mut partial = b.partial(&hash, bytes.len() as u64).unwrap();
+        take_rest(&a, &hash, &mut partial);
+        assert!(a.has(&hash));
+        partial.finish().unwrap();
+        assert_eq!(std::fs::read(b.path(&hash).unwrap()).unwrap(), bytes);
     }
 
     #[test]

@@ -205,7 +205,9 @@ pub fn verify(path: &Path, layout: &Layout) -> Result<usize, NodeError> {
 impl Node {
     /// Writes a container to `out`: the ordinary bundle `bundle` (as
     /// encoded), then the bytes of every file held here that an entry in
-    /// `docs` refers to. Returns how many files it carries.
+    /// `docs` refers to, each checked against its hash as it is copied (a
+    /// copy damaged on disk fails the export and is removed, so the daemon
+    /// fetches it again). Returns how many files it carries.
     pub fn write_bundle_with_files(
         &self,
         bundle: &[u8],
@@ -243,9 +245,15 @@ impl Node {
                 .collect();
             out.write_all(&raw).map_err(w)?;
             out.write_all(&size.to_le_bytes()).map_err(w)?;
-            let copied = std::io::copy(&mut (&mut f).take(size), out).map_err(w)?;
+            // Checked as it is copied: a copy damaged on disk is not
+            // handed on (the importer would refuse the whole bundle).
+            let mut hashing = super::Hashing::new(&mut f);
+            let copied = std::io::copy(&mut (&mut hashing).take(size), out).map_err(w)?;
             if copied != size {
                 return Err(NodeError::Files(BlobError::Missing(h.clone())));
+            }
+            if hashing.hasher.finalize().to_hex().as_str() != h {
+                return Err(NodeError::Files(blobs.discard_damaged(h)));
             }
         }
         Ok(hashes.len())

@@ -1172,7 +1172,8 @@ async fn download(state: AppState, id: String, name: String, api: bool) -> Respo
         }
         Err(f) => return f.into_response(),
     };
-    let mut response = Response::new(stream_verified(file, attachment.hash.clone()));
+    let blobs = crate::blobs::BlobStore::new(&state.0.home);
+    let mut response = Response::new(stream_verified(file, attachment.hash.clone(), blobs));
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -1201,8 +1202,9 @@ async fn download(state: AppState, id: String, name: String, api: bool) -> Respo
 /// (a few in flight at most) and hashed on the way. The last piece is sent
 /// only once the whole file has matched `hash`; otherwise the body ends in
 /// an error, the connection is cut, and the client, which was promised
-/// `Content-Length` bytes, knows the download failed.
-fn stream_verified(mut file: std::fs::File, hash: String) -> Body {
+/// `Content-Length` bytes, knows the download failed, and the damaged copy
+/// is removed from `blobs` (to be fetched again from a member).
+fn stream_verified(mut file: std::fs::File, hash: String, blobs: crate::blobs::BlobStore) -> Body {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         let mut hasher = blake3::Hasher::new();
@@ -1230,7 +1232,7 @@ fn stream_verified(mut file: std::fs::File, hash: String) -> Body {
                 let _ = tx.blocking_send(Ok(last));
             }
         } else {
-            tracing::warn!(%hash, "a stored file does not match its hash; not served");
+            blobs.discard_damaged(&hash);
             let _ = tx.blocking_send(Err(std::io::Error::other(
                 "the stored file does not match its hash",
             )));
