@@ -270,34 +270,48 @@ fn a_file_damaged_on_disk_is_not_exported_or_handed_out_and_is_let_go() {
     damaged[150_000] ^= 0x01;
     std::fs::write(&held, &damaged).unwrap();
 
-    // The export refuses in one line and leaves no bundle, whole or part.
+    // The export refuses in one line, naming the file, and leaves no
+    // bundle, whole or part.
     let out = work.path().join("full.bundle");
     let line = fails(
         &home,
         &["export", "--out", out.to_str().unwrap(), "--with-files"],
-        "damaged on disk",
+        "nothing was exported: the copy of deck.pptx on entry",
     );
-    assert!(line.contains(&hash), "{line}");
+    assert!(line.contains("damaged on disk"), "{line}");
     assert_eq!(
         std::fs::read_dir(work.path()).unwrap().count(),
         1,
         "a bundle or part of one was left"
     );
-    // The damaged copy is gone: the file is no longer counted as held, so
-    // a daemon would fetch it again from a member.
+    // The damaged copy is moved aside: the file is no longer counted as
+    // held, so a daemon would fetch it again from a member, and what is
+    // left of it is kept (it may be the only copy anywhere).
     assert!(!held.exists());
+    let aside = home.path().join("files").join(format!(".damaged-{hash}"));
+    assert_eq!(std::fs::read(&aside).unwrap(), damaged);
+    assert!(line.contains(&aside.display().to_string()), "{line}");
     let listed = home.json_lines(&["files", &id, "--json"]);
     assert_eq!(listed[0]["held"], false, "{listed:?}");
-    // Without a daemon, `get` says what it needs, in one line.
-    let got = work.path().join("got.pptx");
-    fails(
-        &home,
-        &["get", &id, "deck.pptx", "--out", got.to_str().unwrap()],
-        "no daemon is running",
-    );
-    assert!(!got.exists());
     // The export without the file now works (the entry still names it).
     home.stdout(&["export", "--out", out.to_str().unwrap(), "--with-files"]);
+
+    // Found damaged by `get`, with no daemon to fetch it again: one line
+    // that says so and what to do.
+    std::fs::create_dir_all(held.parent().unwrap()).unwrap();
+    std::fs::write(&held, &damaged).unwrap();
+    let got = work.path().join("got.pptx");
+    let line = fails(
+        &home,
+        &["get", &id, "deck.pptx", "--out", got.to_str().unwrap()],
+        "the copy of deck.pptx held here is damaged on disk",
+    );
+    assert!(line.contains("start the daemon"), "{line}");
+    assert!(!got.exists() && !held.exists());
+
+    // Erased: no bytes of it anywhere in the home, the copy aside included.
+    home.stdout(&["retract", &id, "--erase"]);
+    assert!(!home_contains(home.path(), &damaged[100_000..100_064]));
 }
 
 #[test]

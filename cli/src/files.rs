@@ -150,12 +150,29 @@ pub fn get(out: &mut impl Write, home: &Path, a: GetArgs) -> Result<()> {
         fetch_through_daemon(&mut node, home, &attachment)?;
     }
     match node.save_attachment(id, &attachment.name, &dest, a.force) {
-        // The copy held here was damaged on disk and has just been
-        // removed: fetched again from a member, as if it had never been
-        // here (without a daemon the error says so).
-        Err(NodeError::Files(BlobError::Damaged(_))) if convene_node::daemon::is_running(home) => {
-            fetch_through_daemon(&mut node, home, &attachment)?;
+        // The copy held here was damaged on disk and has just been moved
+        // aside: fetched again from a member, as if it had never been here.
+        Err(NodeError::Files(BlobError::Damaged { aside, .. })) => {
+            let aside = aside.map_or(String::new(), |p| {
+                format!(" (moved aside to {})", p.display())
+            });
+            if !convene_node::daemon::is_running(home) {
+                bail!(
+                    "the copy of {} held here is damaged on disk{aside}; start the daemon (`convene node start`) and `convene get` again to fetch it from a member",
+                    attachment.name
+                );
+            }
+            fetch_through_daemon(&mut node, home, &attachment).map_err(|e| {
+                anyhow::anyhow!(
+                    "the copy of {} held here is damaged on disk{aside}, and fetching it again failed: {e}",
+                    attachment.name
+                )
+            })?;
             node.save_attachment(id, &attachment.name, &dest, a.force)?;
+            writeln!(
+                out,
+                "the copy held here was damaged on disk{aside}; fetched it again from a member"
+            )?;
         }
         saved => {
             saved?;
@@ -264,19 +281,42 @@ pub fn write_bundle_with_files(
     let file = convene_node::node::create_private_file(tmp)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    let result = node
-        .write_bundle_with_files(bytes, convene_node::bundle::documents(body), &mut w)
-        .map_err(anyhow::Error::from)
-        .and_then(|n| {
-            let file = w.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            Ok(n)
-        })
-        .with_context(|| format!("cannot write {}", tmp.display()));
+    let docs: Vec<_> = convene_node::bundle::documents(body).into_iter().collect();
+    let result = match node.write_bundle_with_files(bytes, docs.iter().copied(), &mut w) {
+        // Not a failure to write: a file held here is damaged.
+        Err(NodeError::Files(BlobError::Damaged { hash, aside })) => Err(anyhow::anyhow!(
+            "nothing was exported: the copy of {} held here is damaged on disk (its bytes no longer match their hash){}; export again once it has been fetched again (`convene files ID` shows it held)",
+            file_named(node, &docs, &hash),
+            aside.map_or(String::new(), |p| format!(
+                ", moved aside to {}",
+                p.display()
+            )),
+        )),
+        written => written
+            .map_err(anyhow::Error::from)
+            .and_then(|n| {
+                let file = w.into_inner().map_err(|e| e.into_error())?;
+                file.sync_all()?;
+                Ok(n)
+            })
+            .with_context(|| format!("cannot write {}", tmp.display())),
+    };
     if result.is_err() {
         let _ = std::fs::remove_file(tmp);
     }
     result
+}
+
+/// The file with `hash` as a person knows it: its name and entry, from
+/// the first of `docs` that uses it (else the hash).
+fn file_named(node: &Node, docs: &[convene_model::DocumentId], hash: &str) -> String {
+    docs.iter()
+        .find_map(|doc| {
+            let files = node.attachments(*doc).ok()?;
+            let f = files.iter().find(|f| f.attachment.hash == hash)?;
+            Some(format!("{} on entry {doc}", f.attachment.name))
+        })
+        .unwrap_or_else(|| format!("file {hash}"))
 }
 
 /// Before a bundle is imported: where its inner bundle is and, for one

@@ -44,6 +44,8 @@ pub const FILES_DIR: &str = "files";
 /// The size of the pieces content is streamed in.
 const PIECE: usize = 64 * 1024;
 const TEMP_PREFIX: &str = ".tmp-";
+/// The name a held copy found damaged is moved to, before its hash.
+const DAMAGED_PREFIX: &str = ".damaged-";
 
 /// A failure of the file store, phrased for the person at the command line.
 #[derive(Debug, thiserror::Error)]
@@ -56,18 +58,45 @@ pub enum BlobError {
     BadHash(String),
     #[error("the bytes of file {0} are not held on this node")]
     Missing(String),
-    /// Held bytes found not to match their hash (damaged on disk); they
-    /// have been removed ([`BlobStore::discard_damaged`]).
+    /// Held bytes found not to match their hash (damaged on disk), moved
+    /// aside to `aside` ([`BlobStore::discard_damaged`]); `None` if the
+    /// copy there had already been replaced.
     #[error(
-        "the copy of file {0} held here was damaged on disk (its bytes no longer match their hash); it has been removed, and a running daemon fetches it again from a member"
+        "the copy of file {hash} held here is damaged on disk (its bytes no longer match their hash){}",
+        aside_note(.aside)
     )]
-    Damaged(String),
+    Damaged {
+        hash: String,
+        aside: Option<PathBuf>,
+    },
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+fn aside_note(aside: &Option<PathBuf>) -> String {
+    aside.as_ref().map_or(String::new(), |p| {
+        format!(
+            ": moved aside to {}, so that it is fetched again from a member",
+            p.display()
+        )
+    })
+}
+
+/// Whether two opened files are the same file on disk.
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        a.len() == b.len() && a.modified().ok() == b.modified().ok()
+    }
 }
 
 /// Deletes `path` if it is there; whether it was.
@@ -222,12 +251,14 @@ impl BlobStore {
         })
     }
 
-    /// Deletes the bytes with `hash` (and its outboard, and any partial
-    /// download of it); whether they were here.
+    /// Deletes the bytes with `hash` (and its outboard, any partial
+    /// download of it and any damaged copy moved aside); whether they were
+    /// here.
     pub fn remove(&self, hash: &str) -> Result<bool, BlobError> {
         let path = self.path(hash)?;
         self.remove_partial(hash)?;
         remove_if_present(&self.outboard_path(hash)?)?;
+        remove_if_present(&self.damaged_path(hash)?)?;
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 if let Some(dir) = path.parent() {
@@ -242,22 +273,62 @@ impl BlobStore {
         }
     }
 
-    /// Removes the held bytes of `hash` (and their hash tree) once they
-    /// have been found not to match it: damaged on disk, they can be
-    /// neither served nor handed out, and while they stayed the node would
-    /// count the file as held and never fetch it again. Removed, the file
-    /// is fetched again from a member like any file not held (at once if
-    /// within the automatic size, else on `convene get`). Gives the error
-    /// to report.
-    pub fn discard_damaged(&self, hash: &str) -> BlobError {
-        tracing::error!(
-            %hash,
-            "a file held here no longer matches its hash (damaged on disk); removed, to be fetched again from a member"
-        );
-        if let Err(e) = self.remove(hash) {
-            tracing::error!(%hash, error = %e, "could not remove the damaged file");
+    /// Where a held copy of `hash` found damaged is moved: in the store's
+    /// folder, under a name no lookup by hash finds.
+    fn damaged_path(&self, hash: &str) -> Result<PathBuf, BlobError> {
+        self.path(hash)?;
+        Ok(self.root.join(format!("{DAMAGED_PREFIX}{hash}")))
+    }
+
+    /// Moves the held bytes of `hash` aside (and drops their hash tree)
+    /// once `checked`, the copy just read, has been found not to match it.
+    /// Damaged on disk, they can be neither served nor handed out, and
+    /// while they stayed the node would count the file as held and never
+    /// fetch it again; moved aside, the file is fetched again from a member
+    /// like any file not held (at once if within the automatic size, else
+    /// on `convene get`), and the damaged copy stays for whoever wants to
+    /// recover what it can (it may be the only copy anywhere) until the
+    /// entry is erased. Only the copy that was read is moved: if the hash
+    /// path holds another file by now (fetched again meanwhile), it stays.
+    /// Partial downloads are left alone. Gives the error to report.
+    pub fn discard_damaged(&self, hash: &str, checked: &File) -> BlobError {
+        let (path, aside) = match (self.path(hash), self.damaged_path(hash)) {
+            (Ok(p), Ok(a)) => (p, a),
+            (Err(e), _) | (_, Err(e)) => return e,
+        };
+        let unchanged = match (checked.metadata(), std::fs::metadata(&path)) {
+            (Ok(read), Ok(now)) => same_file(&read, &now),
+            _ => false,
+        };
+        if !unchanged {
+            return BlobError::Damaged {
+                hash: hash.to_string(),
+                aside: None,
+            };
         }
-        BlobError::Damaged(hash.to_string())
+        if let Err(source) = std::fs::rename(&path, &aside) {
+            return BlobError::Io {
+                action: "move aside the damaged copy at",
+                path,
+                source,
+            };
+        }
+        if let Ok(tree) = self.outboard_path(hash) {
+            let _ = remove_if_present(&tree);
+        }
+        if let Some(dir) = path.parent() {
+            sync_dir(dir);
+            let _ = std::fs::remove_dir(dir);
+        }
+        tracing::warn!(
+            %hash,
+            aside = %aside.display(),
+            "a file held here no longer matches its hash (damaged on disk): moved aside, to be fetched again from a member"
+        );
+        BlobError::Damaged {
+            hash: hash.to_string(),
+            aside: Some(aside),
+        }
     }
 
     /// Bytes of file content held (outboards and partial downloads not
@@ -349,7 +420,7 @@ impl BlobStore {
                 temp.write_all(&buf[..n]).map_err(io("write", &temp_path))?;
             }
             if hasher.finalize().to_hex().as_str() != hash {
-                return Err(self.discard_damaged(hash));
+                return Err(self.discard_damaged(hash, &src));
             }
             temp.sync_all().map_err(io("sync", &temp_path))?;
             if !overwrite && dest.exists() {

@@ -128,17 +128,24 @@ fn a_file_is_recorded_in_the_document_and_stored_once_by_hash() {
         "{err}"
     );
 
-    // Bytes damaged on disk are refused, not handed out, and removed: the
-    // node no longer counts the file as held, so it is fetched again.
+    // Bytes damaged on disk are refused, not handed out, and moved aside:
+    // the node no longer counts the file as held, so it is fetched again,
+    // and what is left of it is kept for whoever wants to recover it.
     std::fs::write(&blob, b"tampered").unwrap();
     let out2 = src.path().join("out2.pdf");
     let err = node
         .save_attachment(a, "Evaluation report.pdf", &out2, false)
         .unwrap_err();
-    assert!(
-        matches!(&err, NodeError::Files(BlobError::Damaged(h)) if *h == att.hash),
-        "{err}"
-    );
+    let NodeError::Files(BlobError::Damaged {
+        hash,
+        aside: Some(aside),
+    }) = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!(*hash, att.hash);
+    assert!(err.to_string().contains("moved aside"), "{err}");
+    assert_eq!(std::fs::read(aside).unwrap(), b"tampered");
     assert!(!out2.exists());
     assert!(!blob.exists() && !tree.exists(), "the damaged copy stayed");
     assert!(!node.attachments(a).unwrap()[0].held);

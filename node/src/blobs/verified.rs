@@ -50,7 +50,7 @@ use bao_tree::io::sync::{
     DecodeResponseIter, ReadAt, Size, WriteAt, encode_ranges_validated, outboard,
     valid_outboard_ranges,
 };
-use bao_tree::io::{BaoContentItem, DecodeError};
+use bao_tree::io::{BaoContentItem, DecodeError, EncodeError};
 use bao_tree::{BaoTree, BlockSize, ChunkNum, ChunkRanges};
 
 use super::{BlobError, BlobStore, create_new_private, remove_if_present, sync_dir};
@@ -173,7 +173,8 @@ impl BlobStore {
 
     /// The size of the blob `hash` and its outboard, computing and caching
     /// the outboard on first use. `None` when the blob is not held, or its
-    /// content no longer matches its hash (then it is not served).
+    /// content no longer matches its hash (then it is not served, and is
+    /// moved aside: [`BlobStore::discard_damaged`]).
     pub fn outboard(
         &self,
         hash: &str,
@@ -202,7 +203,7 @@ impl BlobStore {
                 };
                 if !ok {
                     let _ = std::fs::remove_file(&temp_path);
-                    self.discard_damaged(hash);
+                    self.discard_damaged(hash, &data);
                     return Ok(None);
                 }
                 std::fs::rename(&temp_path, &ob_path)
@@ -256,9 +257,20 @@ impl BlobStore {
         let mut out = crate::net::spare::take((range.end - range.start) as usize + 64 * 1024);
         match encode_ranges_validated(Positioned(data), &ob, &chunks(&range), &mut out) {
             Ok(()) => Ok(Encoded::Done(Some((size, out)))),
-            Err(e) => {
-                tracing::error!(%hash, error = %e, "a stored file failed its check while being served");
+            // The content or the tree does not match: damage on disk.
+            Err(
+                e @ (EncodeError::ParentHashMismatch(_)
+                | EncodeError::LeafHashMismatch(_)
+                | EncodeError::SizeMismatch),
+            ) => {
+                tracing::warn!(%hash, error = %e, "a stored file failed its check while being served");
                 Ok(Encoded::Damaged)
+            }
+            // A read that failed says nothing about the bytes: not served
+            // this time, nothing moved or made again.
+            Err(e) => {
+                tracing::error!(%hash, error = %e, "a stored file could not be read to be served");
+                Ok(Encoded::Done(None))
             }
         }
     }
@@ -963,7 +975,32 @@ mod tests {
         assert!(a.encode_range(&hash, 2 * MIB..3 * MIB).unwrap().is_none());
         assert!(!a.has(&hash));
         assert!(!a.outboard_path(&hash).unwrap().exists());
+        assert!(a.damaged_path(&hash).unwrap().is_file(), "kept aside");
         assert!(a.encode_range(&hash, 0..MIB).unwrap().is_none());
+        // Erasing the entry takes the damaged copy too.
+        assert!(!a.remove(&hash).unwrap());
+        assert!(!a.damaged_path(&hash).unwrap().exists());
+    }
+
+    #[test]
+    fn only_the_copy_found_damaged_is_moved_aside() {
+        let (_dirs, a, _, bytes, hash, _) = setup();
+        let path = a.path(&hash).unwrap();
+        // Read while damaged; by the time it is found out, a sound copy
+        // has taken its place (fetched again meanwhile): that one stays.
+        flip(&path, 5);
+        let read = File::open(&path).unwrap();
+        let sound = a.root.join("sound");
+        std::fs::write(&sound, &bytes).unwrap();
+        std::fs::rename(&sound, &path).unwrap();
+        let err = a.discard_damaged(&hash, &read);
+        assert!(
+            matches!(err, BlobError::Damaged { aside: None, .. }),
+            "{err}"
+        );
+        assert!(a.has(&hash));
+        assert!(!a.damaged_path(&hash).unwrap().exists());
+        assert!(a.encode_range(&hash, 0..MIB).unwrap().is_some());
     }
 
     #[test]

@@ -206,8 +206,8 @@ impl Node {
     /// Writes a container to `out`: the ordinary bundle `bundle` (as
     /// encoded), then the bytes of every file held here that an entry in
     /// `docs` refers to, each checked against its hash as it is copied (a
-    /// copy damaged on disk fails the export and is removed, so the daemon
-    /// fetches it again). Returns how many files it carries.
+    /// copy damaged on disk fails the export and is moved aside, so the
+    /// daemon fetches it again). Returns how many files it carries.
     pub fn write_bundle_with_files(
         &self,
         bundle: &[u8],
@@ -253,7 +253,7 @@ impl Node {
                 return Err(NodeError::Files(BlobError::Missing(h.clone())));
             }
             if hashing.hasher.finalize().to_hex().as_str() != h {
-                return Err(NodeError::Files(blobs.discard_damaged(h)));
+                return Err(NodeError::Files(blobs.discard_damaged(h, &f)));
             }
         }
         Ok(hashes.len())

@@ -1203,7 +1203,7 @@ async fn download(state: AppState, id: String, name: String, api: bool) -> Respo
 /// only once the whole file has matched `hash`; otherwise the body ends in
 /// an error, the connection is cut, and the client, which was promised
 /// `Content-Length` bytes, knows the download failed, and the damaged copy
-/// is removed from `blobs` (to be fetched again from a member).
+/// is moved aside in `blobs` (to be fetched again from a member).
 fn stream_verified(mut file: std::fs::File, hash: String, blobs: crate::blobs::BlobStore) -> Body {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
@@ -1232,7 +1232,7 @@ fn stream_verified(mut file: std::fs::File, hash: String, blobs: crate::blobs::B
                 let _ = tx.blocking_send(Ok(last));
             }
         } else {
-            blobs.discard_damaged(&hash);
+            blobs.discard_damaged(&hash, &file);
             let _ = tx.blocking_send(Err(std::io::Error::other(
                 "the stored file does not match its hash",
             )));
