@@ -128,8 +128,8 @@ fn files_reach_three_organisations_and_larger_ones_come_with_get() {
         .timeout(WAIT)
         .assert()
         .success()
-        .stdout(predicate::str::contains(
-            "the copy held here was damaged on disk (moved aside to",
+        .stderr(predicate::str::contains(
+            "note: the copy of evaluation.pdf held here was damaged on disk (moved aside to",
         ));
     assert_eq!(std::fs::read(&again).unwrap(), large);
     assert_eq!(

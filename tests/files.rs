@@ -279,6 +279,12 @@ fn a_file_damaged_on_disk_is_not_exported_or_handed_out_and_is_let_go() {
         "nothing was exported: the copy of deck.pptx on entry",
     );
     assert!(line.contains("damaged on disk"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "fetch it again from a member (`convene get {id} \"deck.pptx\"`"
+        )),
+        "{line}"
+    );
     assert_eq!(
         std::fs::read_dir(work.path()).unwrap().count(),
         1,

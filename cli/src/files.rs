@@ -12,7 +12,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use comfy_table::{ContentArrangement, Table, presets};
 use std::time::{Duration, Instant};
@@ -162,17 +162,17 @@ pub fn get(out: &mut impl Write, home: &Path, a: GetArgs) -> Result<()> {
                     attachment.name
                 );
             }
-            fetch_through_daemon(&mut node, home, &attachment).map_err(|e| {
-                anyhow::anyhow!(
-                    "the copy of {} held here is damaged on disk{aside}, and fetching it again failed: {e}",
+            fetch_through_daemon(&mut node, home, &attachment).with_context(|| {
+                format!(
+                    "the copy of {} held here is damaged on disk{aside}, and fetching it again failed",
                     attachment.name
                 )
             })?;
             node.save_attachment(id, &attachment.name, &dest, a.force)?;
-            writeln!(
-                out,
-                "the copy held here was damaged on disk{aside}; fetched it again from a member"
-            )?;
+            eprintln!(
+                "note: the copy of {} held here was damaged on disk{aside}; fetched it again from a member",
+                attachment.name
+            );
         }
         saved => {
             saved?;
@@ -284,14 +284,16 @@ pub fn write_bundle_with_files(
     let docs: Vec<_> = convene_node::bundle::documents(body).into_iter().collect();
     let result = match node.write_bundle_with_files(bytes, docs.iter().copied(), &mut w) {
         // Not a failure to write: a file held here is damaged.
-        Err(NodeError::Files(BlobError::Damaged { hash, aside })) => Err(anyhow::anyhow!(
-            "nothing was exported: the copy of {} held here is damaged on disk (its bytes no longer match their hash){}; export again once it has been fetched again (`convene files ID` shows it held)",
-            file_named(node, &docs, &hash),
-            aside.map_or(String::new(), |p| format!(
-                ", moved aside to {}",
-                p.display()
-            )),
-        )),
+        Err(NodeError::Files(BlobError::Damaged { hash, aside })) => {
+            let (what, get) = file_named(node, &docs, &hash);
+            Err(anyhow::anyhow!(
+                "nothing was exported: the copy of {what} held here is damaged on disk (its bytes no longer match their hash){}; fetch it again from a member ({get}, with the daemon running), then export again",
+                aside.map_or(String::new(), |p| format!(
+                    ", moved aside to {}",
+                    p.display()
+                )),
+            ))
+        }
         written => written
             .map_err(anyhow::Error::from)
             .and_then(|n| {
@@ -307,16 +309,24 @@ pub fn write_bundle_with_files(
     result
 }
 
-/// The file with `hash` as a person knows it: its name and entry, from
-/// the first of `docs` that uses it (else the hash).
-fn file_named(node: &Node, docs: &[convene_model::DocumentId], hash: &str) -> String {
+/// The file with `hash` as a person knows it (its name and entry, from
+/// the first of `docs` that uses it, else its hash), and the command that
+/// fetches it.
+fn file_named(node: &Node, docs: &[convene_model::DocumentId], hash: &str) -> (String, String) {
     docs.iter()
         .find_map(|doc| {
             let files = node.attachments(*doc).ok()?;
-            let f = files.iter().find(|f| f.attachment.hash == hash)?;
-            Some(format!("{} on entry {doc}", f.attachment.name))
+            let name = &files
+                .iter()
+                .find(|f| f.attachment.hash == hash)?
+                .attachment
+                .name;
+            Some((
+                format!("{name} on entry {doc}"),
+                format!("`convene get {doc} {name:?}`"),
+            ))
         })
-        .unwrap_or_else(|| format!("file {hash}"))
+        .unwrap_or_else(|| (format!("file {hash}"), "`convene get`".into()))
 }
 
 /// Before a bundle is imported: where its inner bundle is and, for one

@@ -258,19 +258,22 @@ impl BlobStore {
         let path = self.path(hash)?;
         self.remove_partial(hash)?;
         remove_if_present(&self.outboard_path(hash)?)?;
-        remove_if_present(&self.damaged_path(hash)?)?;
-        match std::fs::remove_file(&path) {
+        let held = match std::fs::remove_file(&path) {
             Ok(()) => {
                 if let Some(dir) = path.parent() {
                     sync_dir(dir);
                     // An empty folder goes too (fails harmlessly if not empty).
                     let _ = std::fs::remove_dir(dir);
                 }
-                Ok(true)
+                true
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(io("delete", &path)(e)),
-        }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(io("delete", &path)(e)),
+        };
+        // After the copy held: one found damaged while this runs is moved
+        // aside before this, or finds nothing left to move.
+        remove_if_present(&self.damaged_path(hash)?)?;
+        Ok(held)
     }
 
     /// Where a held copy of `hash` found damaged is moved: in the store's
@@ -287,8 +290,8 @@ impl BlobStore {
     /// fetch it again; moved aside, the file is fetched again from a member
     /// like any file not held (at once if within the automatic size, else
     /// on `convene get`), and the damaged copy stays for whoever wants to
-    /// recover what it can (it may be the only copy anywhere) until the
-    /// entry is erased. Only the copy that was read is moved: if the hash
+    /// recover what they can (it may be the only copy anywhere) until no
+    /// entry held here uses the file. Only the copy that was read is moved: if the hash
     /// path holds another file by now (fetched again meanwhile), it stays.
     /// Partial downloads are left alone. Gives the error to report.
     pub fn discard_damaged(&self, hash: &str, checked: &File) -> BlobError {
@@ -306,19 +309,30 @@ impl BlobStore {
                 aside: None,
             };
         }
-        if let Err(source) = std::fs::rename(&path, &aside) {
-            return BlobError::Io {
-                action: "move aside the damaged copy at",
-                path,
-                source,
-            };
+        match std::fs::rename(&path, &aside) {
+            Ok(()) => {}
+            // Moved aside by another check of the same copy, or erased.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return BlobError::Damaged {
+                    hash: hash.to_string(),
+                    aside: None,
+                };
+            }
+            Err(source) => {
+                return BlobError::Io {
+                    action: "move aside the damaged copy at",
+                    path,
+                    source,
+                };
+            }
         }
         if let Ok(tree) = self.outboard_path(hash) {
             let _ = remove_if_present(&tree);
         }
+        // The folder stays, even if empty: a download of another file
+        // finishing into it may have just made it.
         if let Some(dir) = path.parent() {
             sync_dir(dir);
-            let _ = std::fs::remove_dir(dir);
         }
         tracing::warn!(
             %hash,
