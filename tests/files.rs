@@ -299,6 +299,14 @@ fn a_file_damaged_on_disk_is_not_exported_or_handed_out_and_is_let_go() {
     assert!(line.contains(&aside.display().to_string()), "{line}");
     let listed = home.json_lines(&["files", &id, "--json"]);
     assert_eq!(listed[0]["held"], false, "{listed:?}");
+    let doctor = |home: &Home| {
+        String::from_utf8(home.convene(&["doctor"]).output().unwrap().stdout).unwrap()
+    };
+    assert!(
+        doctor(&home).contains("1 attachment copy found damaged on disk and moved aside (200.0 kB"),
+        "{}",
+        doctor(&home)
+    );
     // The export without the file now works (the entry still names it).
     home.stdout(&["export", "--out", out.to_str().unwrap(), "--with-files"]);
 
@@ -318,6 +326,7 @@ fn a_file_damaged_on_disk_is_not_exported_or_handed_out_and_is_let_go() {
     // Erased: no bytes of it anywhere in the home, the copy aside included.
     home.stdout(&["retract", &id, "--erase"]);
     assert!(!home_contains(home.path(), &damaged[100_000..100_064]));
+    assert!(!doctor(&home).contains("damaged"));
 }
 
 #[test]

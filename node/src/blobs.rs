@@ -345,6 +345,24 @@ impl BlobStore {
         }
     }
 
+    /// The damaged copies moved aside ([`BlobStore::discard_damaged`]):
+    /// each one's hash and size.
+    pub fn damaged_aside(&self) -> Vec<(String, u64)> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, u64)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let hash = name.strip_prefix(DAMAGED_PREFIX)?.to_string();
+                Some((hash, e.metadata().map_or(0, |m| m.len())))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Bytes of file content held (outboards and partial downloads not
     /// counted).
     pub fn held_bytes(&self) -> u64 {

@@ -130,6 +130,7 @@ pub fn run(home: &Path, opts: &Options) -> Report {
     drop(db);
     bootstrap::check_config_and_bootstrap(&mut report, home, opts);
     check_disk(&mut report, home);
+    check_damaged_files(&mut report, home);
     if running {
         report.push("daemon", Level::Ok, "running (it holds daemon.lock)");
     } else {
@@ -140,6 +141,28 @@ pub fn run(home: &Path, opts: &Options) -> Report {
         );
     }
     report
+}
+
+/// Attachment copies found damaged on disk and moved aside: said only if
+/// there are any (each was, or will be, fetched again from a member; the
+/// copy aside is for recovering what one can, and takes space).
+fn check_damaged_files(report: &mut Report, home: &Path) {
+    let aside = crate::blobs::BlobStore::new(home).damaged_aside();
+    if aside.is_empty() {
+        return;
+    }
+    let bytes: u64 = aside.iter().map(|(_, b)| b).sum();
+    report.push(
+        "attachments",
+        Level::Warn,
+        format!(
+            "{} attachment {} found damaged on disk and moved aside ({}, in {}): each is fetched again from a member; delete them once you have recovered what you need (or let erasing the entry do it)",
+            aside.len(),
+            if aside.len() == 1 { "copy" } else { "copies" },
+            crate::human_size(bytes),
+            home.join(crate::blobs::FILES_DIR).join(".damaged-*").display()
+        ),
+    );
 }
 
 #[cfg(unix)]
