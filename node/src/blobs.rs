@@ -28,7 +28,15 @@
 //! against the expected hash when there is one, and only then renamed to
 //! its hash path (and the folder `fsync`ed). A crash leaves at most a
 //! `.tmp-*` file, which [`BlobStore::sweep_temp`] removes; a file under a
-//! hash path always holds exactly that content.
+//! hash path always holds exactly that content, as written.
+//!
+//! # Damaged on disk
+//!
+//! A disk can still change a file afterwards. Every read that hands bytes
+//! on (a copy out, the web app's download, an export, a range served to a
+//! member) checks them against the hash; a copy that fails is moved aside
+//! to `.damaged-HASH` ([`BlobStore::discard_damaged`]), where no lookup by
+//! hash finds it, so the file counts as not held and is fetched again.
 
 use std::fs::File;
 use std::io::{Read, Write};

@@ -36,7 +36,8 @@
 //!   sender's bounded share of the `pending` table, and is bounded again
 //!   when taken out together.
 //! - [`blobs`]: attachment bytes in a content-addressed folder beside the
-//!   store (`files/ab/cdef…`), written whole or not at all; `attach` is
+//!   store (`files/ab/cdef…`), written whole or not at all, checked again
+//!   whenever handed on (a copy damaged on disk is moved aside); `attach` is
 //!   [`Node`]'s API over it (attach, list, save, drop what erasure left
 //!   unused). [`blobs::verified`]: BLAKE3 verified streaming (`bao-tree`):
 //!   each file's hash tree kept beside it, ranges encoded with their proof,
