@@ -95,11 +95,15 @@ fn attach_list_and_get_a_file() {
 
     // `get` writes into the current folder by default, --out elsewhere,
     // and never replaces a file unless --force.
+    // (A folder of the test's own: the system's temporary folder is shared
+    // with every other run on the machine.)
+    let here = work.path().join("here");
+    std::fs::create_dir(&here).unwrap();
     home.convene(&["get", &id, "deck.pptx"])
-        .current_dir(work.path().join(".."))
+        .current_dir(&here)
         .assert()
         .success();
-    let default_out = work.path().join("..").join("deck.pptx");
+    let default_out = here.join("deck.pptx");
     assert_eq!(std::fs::read(&default_out).unwrap(), content);
     std::fs::remove_file(default_out).unwrap();
     let copy = work.path().join("copy.pptx");
