@@ -206,9 +206,20 @@ impl BlobStore {
                     self.discard_damaged(hash, &data);
                     return Ok(None);
                 }
-                std::fs::rename(&temp_path, &ob_path)
-                    .map_err(io_err("move into place", &ob_path))?;
-                File::open(&ob_path).map_err(io_err("open", &ob_path))?
+                // Opened before it is moved into place: another request
+                // that finds the file damaged may remove the tree at its
+                // path again at any moment, and this one is read through
+                // its own handle whatever happens to the path.
+                let made = File::open(&temp_path).map_err(io_err("open", &temp_path));
+                let moved = made.and_then(|f| {
+                    std::fs::rename(&temp_path, &ob_path)
+                        .map_err(io_err("move into place", &ob_path))?;
+                    Ok(f)
+                });
+                if moved.is_err() {
+                    let _ = std::fs::remove_file(&temp_path);
+                }
+                moved?
             }
         };
         Ok(Some((
@@ -980,6 +991,34 @@ mod tests {
         // Erasing the entry takes the damaged copy too.
         assert!(!a.remove(&hash).unwrap());
         assert!(!a.damaged_path(&hash).unwrap().exists());
+    }
+
+    #[test]
+    fn requests_that_find_a_damaged_tree_at_once_are_all_served() {
+        let (_dirs, a, _, bytes, hash, _) = setup();
+        let tree = a.outboard_path(&hash).unwrap();
+        let ranges: Vec<Range<u64>> = (0..bytes.len() as u64)
+            .step_by(MIB as usize)
+            .map(|s| s..(s + MIB).min(bytes.len() as u64))
+            .collect();
+        for round in 0..20 {
+            // The tree damaged everywhere (a stale or scribbled cache):
+            // every request finds it so and makes it again, at once.
+            let len = std::fs::metadata(&tree).unwrap().len();
+            std::fs::write(&tree, vec![round as u8; len as usize]).unwrap();
+            std::thread::scope(|s| {
+                for r in &ranges {
+                    let (a, hash) = (&a, &hash);
+                    s.spawn(move || {
+                        assert!(
+                            a.encode_range(hash, r.clone()).unwrap().is_some(),
+                            "a held file answered as not held"
+                        );
+                    });
+                }
+            });
+            assert!(a.has(&hash), "a sound file was moved aside");
+        }
     }
 
     #[test]
