@@ -299,9 +299,10 @@ impl BlobStore {
     /// like any file not held (at once if within the automatic size, else
     /// on `convene get`), and the damaged copy stays for whoever wants to
     /// recover what they can (it may be the only copy anywhere) until no
-    /// entry held here uses the file. Only the copy that was read is moved: if the hash
-    /// path holds another file by now (fetched again meanwhile), it stays.
-    /// Partial downloads are left alone. Gives the error to report.
+    /// entry held here uses the file. Only the copy that was read is
+    /// moved: if the hash path holds another file by now (fetched again
+    /// meanwhile), it stays. Partial downloads are left alone. Gives the
+    /// error to report.
     pub fn discard_damaged(&self, hash: &str, checked: &File) -> BlobError {
         let (path, aside) = match (self.path(hash), self.damaged_path(hash)) {
             (Ok(p), Ok(a)) => (p, a),
@@ -311,45 +312,37 @@ impl BlobStore {
             (Ok(read), Ok(now)) => same_file(&read, &now),
             _ => false,
         };
-        if !unchanged {
-            return BlobError::Damaged {
-                hash: hash.to_string(),
-                aside: None,
-            };
-        }
-        match std::fs::rename(&path, &aside) {
-            Ok(()) => {}
-            // Moved aside by another check of the same copy, or erased.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return BlobError::Damaged {
-                    hash: hash.to_string(),
-                    aside: None,
-                };
-            }
-            Err(source) => {
+        // Moved here, or not: the path holds another copy by now, or
+        // another check of the same copy (or an erasure) got there first.
+        let moved = match unchanged.then(|| std::fs::rename(&path, &aside)) {
+            Some(Ok(())) => Some(aside),
+            Some(Err(source)) if source.kind() != std::io::ErrorKind::NotFound => {
                 return BlobError::Io {
                     action: "move aside the damaged copy at",
                     path,
                     source,
                 };
             }
+            _ => None,
+        };
+        if let Some(aside) = &moved {
+            if let Ok(tree) = self.outboard_path(hash) {
+                let _ = remove_if_present(&tree);
+            }
+            // The folder stays, even if empty: a download of another file
+            // finishing into it may have just made it.
+            if let Some(dir) = path.parent() {
+                sync_dir(dir);
+            }
+            tracing::warn!(
+                %hash,
+                aside = %aside.display(),
+                "a file held here no longer matches its hash (damaged on disk): moved aside, to be fetched again from a member"
+            );
         }
-        if let Ok(tree) = self.outboard_path(hash) {
-            let _ = remove_if_present(&tree);
-        }
-        // The folder stays, even if empty: a download of another file
-        // finishing into it may have just made it.
-        if let Some(dir) = path.parent() {
-            sync_dir(dir);
-        }
-        tracing::warn!(
-            %hash,
-            aside = %aside.display(),
-            "a file held here no longer matches its hash (damaged on disk): moved aside, to be fetched again from a member"
-        );
         BlobError::Damaged {
             hash: hash.to_string(),
-            aside: Some(aside),
+            aside: moved,
         }
     }
 

@@ -244,7 +244,7 @@ impl BlobStore {
             Encoded::Done(answer) => Ok(answer),
             // The file or its tree was damaged on disk. The tree is only a
             // cache: it is made again from the file, and if the file no
-            // longer matches its hash that removes it (`outboard`).
+            // longer matches its hash that moves it aside (`outboard`).
             Encoded::Damaged => {
                 remove_if_present(&self.outboard_path(hash)?)?;
                 match self.encode_range_once(hash, range)? {
@@ -981,8 +981,8 @@ mod tests {
     fn a_file_damaged_on_disk_is_not_served_and_is_let_go() {
         let (_dirs, a, _, _, hash, _) = setup();
         flip(&a.path(&hash).unwrap(), 2 * MIB + 5);
-        // The range holding the damage is refused, and the copy removed:
-        // no longer counted as held, it is fetched again from a member.
+        // The range holding the damage is refused, and the copy moved
+        // aside: no longer counted as held, it is fetched again from a member.
         assert!(a.encode_range(&hash, 2 * MIB..3 * MIB).unwrap().is_none());
         assert!(!a.has(&hash));
         assert!(!a.outboard_path(&hash).unwrap().exists());
