@@ -33,10 +33,13 @@
 //! # Damaged on disk
 //!
 //! A disk can still change a file afterwards. Every read that hands bytes
-//! on (a copy out, the web app's download, an export, a range served to a
-//! member) checks them against the hash; a copy that fails is moved aside
-//! to `.damaged-HASH` ([`BlobStore::discard_damaged`]), where no lookup by
-//! hash finds it, so the file counts as not held and is fetched again.
+//! on checks them against the hash: a copy out, the web app's download and
+//! an export read through [`BlobStore::open_checked`], which gives the
+//! piece that completes a file only once the whole has matched; a range
+//! served to a member is checked against the hash tree. A copy that fails
+//! is moved aside to `.damaged-HASH` ([`BlobStore::discard_damaged`]),
+//! where no lookup by hash finds it, so the file counts as not held and is
+//! fetched again.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -259,6 +262,24 @@ impl BlobStore {
         })
     }
 
+    /// Opens the bytes with `hash` to be handed on, checked as they are
+    /// read ([`Checked`]): the one way held bytes leave the store whole.
+    pub fn open_checked(&self, hash: &str) -> Result<Checked, BlobError> {
+        let file = self.open(hash)?;
+        let size = file
+            .metadata()
+            .map_err(io("read", &self.path(hash)?))?
+            .len();
+        Ok(Checked {
+            file,
+            size,
+            done: 0,
+            hasher: blake3::Hasher::new(),
+            hash: hash.to_string(),
+            store: self.clone(),
+        })
+    }
+
     /// Deletes the bytes with `hash` (and its outboard, any partial
     /// download of it and any damaged copy moved aside); whether they were
     /// here.
@@ -416,7 +437,7 @@ impl BlobStore {
     /// damaged on disk is refused, not handed out). `dest` is replaced
     /// only if `overwrite`; otherwise an existing `dest` is an error.
     pub fn copy_out(&self, hash: &str, dest: &Path, overwrite: bool) -> Result<u64, BlobError> {
-        let mut src = self.open(hash)?;
+        let mut src = self.open_checked(hash)?;
         if !overwrite && dest.exists() {
             return Err(BlobError::Io {
                 action: "write",
@@ -438,23 +459,7 @@ impl BlobStore {
         let temp_path = dir.join(format!(".{name}.convene-{:016x}", rand::random::<u64>()));
         let mut temp = create_new_private(&temp_path)?;
         let result = (|| {
-            let mut hasher = blake3::Hasher::new();
-            let mut size = 0u64;
-            let mut buf = vec![0u8; PIECE];
-            loop {
-                let n = match src.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(io("read", &self.root)(e)),
-                };
-                size += n as u64;
-                hasher.update(&buf[..n]);
-                temp.write_all(&buf[..n]).map_err(io("write", &temp_path))?;
-            }
-            if hasher.finalize().to_hex().as_str() != hash {
-                return Err(self.discard_damaged(hash, &src));
-            }
+            let size = src.copy_to(&mut temp, |e| io("write", &temp_path)(e))?;
             temp.sync_all().map_err(io("sync", &temp_path))?;
             if !overwrite && dest.exists() {
                 return Err(BlobError::Io {
@@ -481,6 +486,83 @@ impl BlobStore {
             .join(format!("{TEMP_PREFIX}{:016x}", rand::random::<u64>()));
         let file = create_new_private(&path)?;
         Ok((path, file))
+    }
+}
+
+/// A held file read from start to end and hashed on the way
+/// ([`BlobStore::open_checked`]). The piece that completes the file is
+/// given only once the whole file has matched its hash; if it does not,
+/// that read fails with [`BlobError::Damaged`] and the copy is moved aside
+/// ([`BlobStore::discard_damaged`]), so a reader that passes each piece on
+/// as it comes never hands on the whole of a damaged file, and the node
+/// fetches it again. The size is the file's when it was opened: a copy
+/// that ends before it is a failed read (nothing is moved), and bytes
+/// beyond it are not read.
+#[derive(Debug)]
+pub struct Checked {
+    file: File,
+    size: u64,
+    done: u64,
+    hasher: blake3::Hasher,
+    hash: String,
+    store: BlobStore,
+}
+
+impl Checked {
+    /// The file's size, in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Reads the next piece into `buf` and gives it (empty at the end),
+    /// checking the whole file against its hash before the last piece.
+    pub fn next_piece<'b>(&mut self, buf: &'b mut [u8]) -> Result<&'b [u8], BlobError> {
+        let left = self.size - self.done;
+        if left == 0 {
+            return Ok(&[]);
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = loop {
+            match self.file.read(&mut buf[..want]) {
+                Ok(0) => {
+                    return Err(BlobError::Io {
+                        action: "read",
+                        path: self.store.path(&self.hash)?,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the file ended before the size it had when it was opened",
+                        ),
+                    });
+                }
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io("read", &self.store.path(&self.hash)?)(e)),
+            }
+        };
+        self.hasher.update(&buf[..n]);
+        self.done += n as u64;
+        if self.done == self.size && self.hasher.finalize().to_hex().as_str() != self.hash {
+            return Err(self.store.discard_damaged(&self.hash, &self.file));
+        }
+        Ok(&buf[..n])
+    }
+
+    /// Copies the whole file to `out` (whose write failures `on_write`
+    /// phrases), checked: on a mismatch `out` has had all but the last
+    /// piece. Gives the bytes copied.
+    pub fn copy_to(
+        &mut self,
+        out: &mut impl Write,
+        on_write: impl Fn(std::io::Error) -> BlobError,
+    ) -> Result<u64, BlobError> {
+        let mut buf = vec![0u8; PIECE];
+        loop {
+            let piece = self.next_piece(&mut buf)?;
+            if piece.is_empty() {
+                return Ok(self.done);
+            }
+            out.write_all(piece).map_err(&on_write)?;
+        }
     }
 }
 

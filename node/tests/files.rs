@@ -497,3 +497,66 @@ fn files_of_entries_stored_before_the_upgrade_are_indexed_when_the_store_opens()
     let node = Node::open(home.path()).unwrap();
     assert_eq!(with_files(&node), vec![id]);
 }
+
+/// Held bytes leave the store through one checked reader: a sound file
+/// comes out whole; a damaged one gives every piece but the last, then
+/// fails and is moved aside (so a reader passing pieces on never hands on
+/// the whole of it); one cut short while it is read fails without being
+/// moved (a failed read is not damage).
+#[test]
+fn held_bytes_are_handed_on_only_through_their_check() {
+    let home = tempfile::tempdir().unwrap();
+    let blobs = BlobStore::new(home.path());
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let stored = blobs.put(&mut content.as_slice(), u64::MAX, None).unwrap();
+    let path = blobs.path(&stored.hash).unwrap();
+
+    let mut sound = blobs.open_checked(&stored.hash).unwrap();
+    assert_eq!(sound.size(), content.len() as u64);
+    let mut out = Vec::new();
+    sound.copy_to(&mut out, |e| panic!("{e}")).unwrap();
+    assert_eq!(out, content);
+
+    // One byte changed near the start: the pieces read before the end
+    // come out, the last does not.
+    let mut damaged = content.clone();
+    damaged[10] ^= 1;
+    std::fs::write(&path, &damaged).unwrap();
+    let mut reader = blobs.open_checked(&stored.hash).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut given = 0usize;
+    let err = loop {
+        match reader.next_piece(&mut buf) {
+            Ok([]) => panic!("a damaged file was read to its end"),
+            Ok(piece) => given += piece.len(),
+            Err(e) => break e,
+        }
+    };
+    assert!(given < content.len(), "the last piece was given");
+    assert!(given >= content.len() - buf.len(), "pieces were withheld");
+    let BlobError::Damaged {
+        aside: Some(aside), ..
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!(std::fs::read(aside).unwrap(), damaged);
+    assert!(!blobs.has(&stored.hash));
+
+    // Held again, then cut short after it was opened: a failed read,
+    // nothing moved.
+    blobs.put(&mut content.as_slice(), u64::MAX, None).unwrap();
+    let mut reader = blobs.open_checked(&stored.hash).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    let err = reader
+        .copy_to(&mut std::io::sink(), |e| panic!("{e}"))
+        .unwrap_err();
+    assert!(matches!(err, BlobError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("ended before"), "{err}");
+    assert!(blobs.has(&stored.hash), "a failed read moved the copy");
+}

@@ -238,8 +238,8 @@ impl Node {
         out.write_all(&(hashes.len() as u32).to_le_bytes())
             .map_err(w)?;
         for h in &hashes {
-            let mut f = blobs.open(h)?;
-            let size = f.metadata().map_err(w)?.len();
+            let mut f = blobs.open_checked(h)?;
+            let size = f.size();
             let raw: Vec<u8> = (0..32)
                 .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).expect("a checked hash"))
                 .collect();
@@ -247,14 +247,11 @@ impl Node {
             out.write_all(&size.to_le_bytes()).map_err(w)?;
             // Checked as it is copied: a copy damaged on disk is not
             // handed on (the importer would refuse the whole bundle).
-            let mut hashing = super::Hashing::new(&mut f);
-            let copied = std::io::copy(&mut (&mut hashing).take(size), out).map_err(w)?;
-            if copied != size {
-                return Err(NodeError::Files(BlobError::Missing(h.clone())));
-            }
-            if hashing.hasher.finalize().to_hex().as_str() != h {
-                return Err(NodeError::Files(blobs.discard_damaged(h, &f)));
-            }
+            f.copy_to(out, |source| BlobError::Io {
+                action: "write",
+                path: "the bundle".into(),
+                source,
+            })?;
         }
         Ok(hashes.len())
     }

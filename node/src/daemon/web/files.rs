@@ -1144,7 +1144,7 @@ async fn download(state: AppState, id: String, name: String, api: bool) -> Respo
                     status: StatusCode::NOT_FOUND,
                     message: NO_SUCH_FILE.into(),
                 })?;
-            let file = match node.blobs().open(&attachment.hash) {
+            let file = match node.blobs().open_checked(&attachment.hash) {
                 Ok(f) => f,
                 Err(BlobError::Missing(_)) => {
                     return Err(Failure {
@@ -1157,10 +1157,7 @@ async fn download(state: AppState, id: String, name: String, api: bool) -> Respo
                 }
                 Err(e) => return Err(NodeError::from(e).into()),
             };
-            let len = file
-                .metadata()
-                .map_err(|e| Failure::internal(e.to_string()))?
-                .len();
+            let len = file.size();
             Ok((attachment, file, len))
         })
         .await;
@@ -1172,8 +1169,7 @@ async fn download(state: AppState, id: String, name: String, api: bool) -> Respo
         }
         Err(f) => return f.into_response(),
     };
-    let blobs = crate::blobs::BlobStore::new(&state.0.home);
-    let mut response = Response::new(stream_verified(file, attachment.hash.clone(), blobs));
+    let mut response = Response::new(stream_checked(file));
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -1199,43 +1195,28 @@ async fn download(state: AppState, id: String, name: String, api: bool) -> Respo
 }
 
 /// The file as a response body, read on the blocking pool in 64 KiB pieces
-/// (a few in flight at most) and hashed on the way. The last piece is sent
-/// only once the whole file has matched `hash`; otherwise the body ends in
-/// an error, the connection is cut, and the client, which was promised
-/// `Content-Length` bytes, knows the download failed, and the damaged copy
-/// is moved aside in `blobs` (to be fetched again from a member).
-fn stream_verified(mut file: std::fs::File, hash: String, blobs: crate::blobs::BlobStore) -> Body {
+/// (a few in flight at most) and checked on the way ([`Checked`]): the
+/// last piece comes only once the whole file has matched its hash;
+/// otherwise the body ends in an error, the connection is cut, and the
+/// client, which was promised `Content-Length` bytes, knows the download
+/// failed (the damaged copy is moved aside, to be fetched again from a
+/// member).
+///
+/// [`Checked`]: crate::blobs::Checked
+fn stream_checked(mut file: crate::blobs::Checked) -> Body {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
-        let mut hasher = blake3::Hasher::new();
-        let mut held: Option<Bytes> = None;
         let mut buf = vec![0u8; PIECE];
         loop {
-            let n = match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
+            let piece = match file.next_piece(&mut buf) {
+                Ok([]) => return,
+                Ok(piece) => Ok(Bytes::copy_from_slice(piece)),
+                Err(e) => Err(std::io::Error::other(e.to_string())),
             };
-            hasher.update(&buf[..n]);
-            if let Some(prev) = held.replace(Bytes::copy_from_slice(&buf[..n]))
-                && tx.blocking_send(Ok(prev)).is_err()
-            {
+            let failed = piece.is_err();
+            if tx.blocking_send(piece).is_err() || failed {
                 return;
             }
-        }
-        if hasher.finalize().to_hex().as_str() == hash {
-            if let Some(last) = held {
-                let _ = tx.blocking_send(Ok(last));
-            }
-        } else {
-            blobs.discard_damaged(&hash, &file);
-            let _ = tx.blocking_send(Err(std::io::Error::other(
-                "the stored file does not match its hash",
-            )));
         }
     });
     Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
