@@ -136,8 +136,34 @@ fn members_behind_nat_reach_each_other_through_a_relay_and_only_they_hold_their_
     bootstrap.kill();
     let council_listen = listen_of(&council_d);
     let depot_listen = listen_of(&depot_d);
+    // Berwick, dial-only, is reached through reservations on the listening
+    // members' relays: circuit addresses through them are among those it
+    // says it listens on (and gives members in its address record), and
+    // once those relays stop, it stops saying so.
+    let relays = [council_d.node_id.clone(), depot_d.node_id.clone()];
+    let circuits = || -> Vec<String> {
+        let status = berwick.json(&["status", "--json"]);
+        status["listen"]
+            .as_array()
+            .expect("a list of addresses")
+            .iter()
+            .filter_map(|a| a.as_str())
+            .filter(|a| a.contains("/p2p-circuit") && relays.iter().any(|r| a.contains(r.as_str())))
+            .map(str::to_string)
+            .collect()
+    };
+    wait_for(
+        CONVERGE,
+        "Berwick to listen through a member's relay",
+        || (!circuits().is_empty()).then_some(()),
+    );
     drop(council_d);
     drop(depot_d);
+    wait_for(
+        CONVERGE,
+        "Berwick to stop listing addresses through relays that stopped",
+        || circuits().is_empty().then_some(()),
+    );
     drop(alnwick_d);
     let depot_d = Daemon::start_on(&depot, &depot_listen, &[&gone]);
     let council_d = Daemon::start_on(&council, &council_listen, &[&gone]);

@@ -827,9 +827,7 @@ impl EventLoop {
                 }
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
-                self.listen_addrs
-                    .retain(|a| !a.iter().zip(address.iter()).all(|(x, y)| x == y));
-                self.save_listen_addrs();
+                self.forget_listen_addrs(std::slice::from_ref(&address));
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -958,7 +956,17 @@ impl EventLoop {
                     }
                 }
             }
-            SwarmEvent::ListenerClosed { listener_id, .. } => self.listener_closed(listener_id),
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                addresses,
+                ..
+            } => {
+                // A closed listener's addresses come only here (the swarm
+                // reports no `ExpiredListenAddr` for them): a relay's
+                // circuit address when the connection to the relay ends.
+                self.forget_listen_addrs(&addresses);
+                self.listener_closed(listener_id);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Addrs(event)) => self.on_addrs(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
@@ -1635,6 +1643,34 @@ impl EventLoop {
             .behaviour_mut()
             .files
             .send_response(served.channel, served.response);
+    }
+
+    /// Stops reporting `gone` (addresses a listener no longer listens
+    /// on) as where this node listens: in `status`, in the address record
+    /// members are given, and as an address it says it can be reached at.
+    fn forget_listen_addrs(&mut self, gone: &[Multiaddr]) {
+        let before = self.listen_addrs.len();
+        let mut forgotten = Vec::new();
+        self.listen_addrs.retain(|a| {
+            // Ours carry this node's `/p2p/` suffix; the swarm's do not.
+            let listed = gone
+                .iter()
+                .any(|g| a.iter().zip(g.iter()).all(|(x, y)| x == y));
+            if listed {
+                forgotten.push(a.clone());
+            }
+            !listed
+        });
+        if self.listen_addrs.len() == before {
+            return;
+        }
+        for a in forgotten {
+            tracing::info!(address = %a, "no longer listening");
+            if self.swarm.external_addresses().any(|x| *x == a) {
+                self.swarm.remove_external_address(&a);
+            }
+        }
+        self.save_listen_addrs();
     }
 
     fn save_listen_addrs(&self) {
