@@ -211,7 +211,12 @@ async fn a_member_passing_on_a_forged_record_is_banned() {
     let (_net, member_key, client, handle, addr) = steward_daemon_and_member().await;
 
     // A genuine record of the member's own passes and is answered.
-    let own = addrs::seal(&member_key, &["/ip4/127.0.0.1/tcp/9".parse().unwrap()]).unwrap();
+    let own = addrs::seal(
+        &member_key,
+        &["/ip4/127.0.0.1/tcp/9".parse().unwrap()],
+        None,
+    )
+    .unwrap();
     let answer = pass_records(member_key.clone(), &addr, vec![own.bytes]).await;
     assert!(
         matches!(answer, Outcome::Answered(n) if n >= 1),
@@ -220,7 +225,7 @@ async fn a_member_passing_on_a_forged_record_is_banned() {
 
     // A record of someone else's with one byte of its signature changed.
     let other = libp2p::identity::Keypair::generate_ed25519();
-    let mut forged = addrs::seal(&other, &["/ip4/192.0.2.7/tcp/4040".parse().unwrap()])
+    let mut forged = addrs::seal(&other, &["/ip4/192.0.2.7/tcp/4040".parse().unwrap()], None)
         .unwrap()
         .bytes;
     let last = forged.len() - 1;

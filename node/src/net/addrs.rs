@@ -92,11 +92,36 @@ pub enum RecordError {
     TooManyAddresses,
 }
 
+/// The signed envelope's domain and payload type of a libp2p peer record
+/// (the format `PeerRecord::new` makes and `from_signed_envelope` opens).
+const RECORD_DOMAIN: &str = "libp2p-routing-state";
+const RECORD_PAYLOAD_TYPE: &[u8] = b"/libp2p/routing-state-record";
+
 /// Signs a record of `addresses` with `key` (at most [`MAX_ADDRESSES`],
-/// the first ones kept).
-pub fn seal(key: &Keypair, addresses: &[Multiaddr]) -> Option<Record> {
+/// the first ones kept), numbered after `after` (the node's previous
+/// record's number, if it made one).
+///
+/// A record's number is the time in seconds, as libp2p numbers them, but
+/// always above the previous one: members keep a record only if it is
+/// numbered above the one they hold, so two records signed within one
+/// second (a relay slot lost and another gained) would otherwise leave
+/// them with the first until the next refresh, minutes later.
+pub fn seal(key: &Keypair, addresses: &[Multiaddr], after: Option<u64>) -> Option<Record> {
     let addresses: Vec<Multiaddr> = addresses.iter().take(MAX_ADDRESSES).cloned().collect();
-    let record = PeerRecord::new(key, addresses).ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let seq = after.map_or(now, |a| now.max(a.saturating_add(1)));
+    let peer = key.public().to_peer_id();
+    let envelope = SignedEnvelope::new(
+        key,
+        RECORD_DOMAIN.into(),
+        RECORD_PAYLOAD_TYPE.to_vec(),
+        encode_record(&peer, seq, &addresses),
+    )
+    .ok()?;
+    // Opened as any member opens it, so what is sent is what they read.
+    let record = PeerRecord::from_signed_envelope(envelope).ok()?;
     let bytes = record.to_signed_envelope().into_protobuf_encoding();
     (bytes.len() <= MAX_RECORD_BYTES).then(|| Record {
         peer: record.peer_id(),
@@ -104,6 +129,35 @@ pub fn seal(key: &Keypair, addresses: &[Multiaddr]) -> Option<Record> {
         addresses: record.addresses().to_vec(),
         bytes,
     })
+}
+
+/// A peer record's protobuf encoding (libp2p's `peer_record.proto`:
+/// `peer_id = 1`, `seq = 2`, `repeated AddressInfo addresses = 3`, each
+/// `AddressInfo` a `multiaddr = 1`), which libp2p makes only with the
+/// time as its number.
+fn encode_record(peer: &PeerId, seq: u64, addresses: &[Multiaddr]) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    fn bytes_field(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+        out.push(tag);
+        varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    }
+    let mut out = Vec::new();
+    bytes_field(&mut out, 0x0a, &peer.to_bytes());
+    out.push(0x10);
+    varint(&mut out, seq);
+    for a in addresses {
+        let mut info = Vec::new();
+        bytes_field(&mut info, 0x0a, &a.to_vec());
+        bytes_field(&mut out, 0x1a, &info);
+    }
+    out
 }
 
 /// Opens a record received from anyone: its size first, then the
@@ -249,7 +303,7 @@ mod tests {
     fn a_sealed_record_opens_with_its_signer_and_addresses() {
         let key = Keypair::generate_ed25519();
         let addrs = [addr("/ip4/192.0.2.7/tcp/4040")];
-        let r = seal(&key, &addrs).unwrap();
+        let r = seal(&key, &addrs, None).unwrap();
         let opened = open(&r.bytes).unwrap();
         assert_eq!(opened.peer, key.public().to_peer_id());
         assert_eq!(opened.addresses, addrs);
@@ -258,7 +312,7 @@ mod tests {
     #[test]
     fn a_record_altered_in_transit_is_refused() {
         let key = Keypair::generate_ed25519();
-        let r = seal(&key, &[addr("/ip4/192.0.2.7/tcp/4040")]).unwrap();
+        let r = seal(&key, &[addr("/ip4/192.0.2.7/tcp/4040")], None).unwrap();
         // Every single-byte change is refused or still names the signer's
         // own addresses: no one can point a member's id at their address.
         let attacker = addr("/ip4/203.0.113.9/tcp/4040");
@@ -274,6 +328,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn records_signed_within_one_second_are_numbered_in_order() {
+        let key = Keypair::generate_ed25519();
+        let first = seal(&key, &[addr("/ip4/192.0.2.7/tcp/4040")], None).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(first.seq.abs_diff(now) <= 1, "numbered by the time");
+        let mut prev = first.seq;
+        for port in 1..5 {
+            let a = addr(&format!("/ip4/192.0.2.7/tcp/{port}"));
+            let r = seal(&key, std::slice::from_ref(&a), Some(prev)).unwrap();
+            assert!(r.seq > prev, "record {port} is not newer");
+            // What a member opens is what was signed.
+            let opened = open(&r.bytes).unwrap();
+            assert_eq!(
+                (opened.peer, opened.seq),
+                (key.public().to_peer_id(), r.seq)
+            );
+            assert_eq!(opened.addresses, vec![a]);
+            prev = r.seq;
+        }
+        // libp2p's own records open the same way (members on an earlier
+        // release sign with it).
+        let theirs = PeerRecord::new(&key, vec![addr("/ip4/192.0.2.8/tcp/1")]).unwrap();
+        let opened = open(&theirs.to_signed_envelope().into_protobuf_encoding()).unwrap();
+        assert_eq!(opened.seq, theirs.seq());
     }
 
     #[test]

@@ -259,7 +259,8 @@ impl EventLoop {
             return;
         }
         let key = self.service.replica().node().identity().libp2p_keypair();
-        if let Some(r) = addrs::seal(&key, &addresses) {
+        let after = self.reach.mine.as_ref().map(|(r, _)| r.seq);
+        if let Some(r) = addrs::seal(&key, &addresses, after) {
             tracing::debug!(seq = r.seq, addresses = ?r.addresses, "signed this node's address record");
             self.reach.mine = Some((r, Instant::now()));
             self.reach.mine_at = self.reach.tick();
