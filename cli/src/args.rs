@@ -1,5 +1,8 @@
 //! Command-line syntax (clap derive). Parsing only: turning these into
 //! calls on `convene_node` happens in `commands`.
+// The doc comments here are the commands' help text as clap prints it, so
+// a syntax in brackets (`[;unit=U]`) is written for a person, not as a link.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 

@@ -663,7 +663,7 @@ impl Node {
     }
 
     /// Verifies, checks the permission of, and stores changes received
-    /// from a peer (or a bundle); see [`crate::apply`]. A change that fails
+    /// from a peer (or a bundle); see the `apply` module. A change that fails
     /// is rejected, logged and never stored, so it can never be relayed.
     pub fn apply(&mut self, changes: Vec<SignedChange>) -> Result<ApplyReport, NodeError> {
         self.apply_with_tombstones(changes, Vec::new())

@@ -293,7 +293,7 @@ impl Store {
     /// for that. Here the commit only nudges a thread that checkpoints on
     /// its own connection while the loop goes on (SQLite lets a checkpoint
     /// run beside a writer). If that thread ever falls
-    /// [`CHECKPOINT_BEHIND`] pages behind, the commit checkpoints itself,
+    /// `CHECKPOINT_BEHIND` pages behind, the commit checkpoints itself,
     /// as before, so the log stays bounded. The thread ends with the store.
     pub fn checkpoint_in_background(&mut self) -> Result<(), StoreError> {
         let conn = Connection::open_with_flags(

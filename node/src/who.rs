@@ -8,8 +8,9 @@
 //!
 //! - as **vocabulary terms**: a priority, method, quality theme, ICS goal,
 //!   skill or "open to" value it names (slug, label or alias, as
-//!   [`Vocabulary::resolve`] reads them), or, failing that, the one term of
-//!   a vocabulary whose name starts with the typed words ("discharge" is the
+//!   [`Vocabulary::resolve`](convene_model::vocab::Vocabulary::resolve)
+//!   reads them), or, failing that, the one term of a vocabulary whose
+//!   name starts with the typed words ("discharge" is the
 //!   priority *Discharge and safe transfers of care*) or, for two words
 //!   or more, holds them ("mental health"); and a place, when some entry
 //!   names it. Entries tagged with a term are *about* it.

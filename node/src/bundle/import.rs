@@ -20,7 +20,7 @@ pub const MAX_LISTED_REJECTIONS: usize = 1000;
 pub struct Imported {
     pub header: Header,
     /// The reports of every batch, summed; `rejected` lists at most
-    /// [`MAX_LISTED_REJECTIONS`].
+    /// `MAX_LISTED_REJECTIONS` (1,000).
     pub report: ApplyReport,
     /// Changes rejected in all.
     pub rejected: usize,

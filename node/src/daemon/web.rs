@@ -1,38 +1,38 @@
 //! The local web app and its JSON API, served by the daemon on loopback.
 //!
-//! - [`auth`]: the API token (`web-token` in the home, for API clients
+//! - `auth`: the API token (`web-token` in the home, for API clients
 //!   only), one-time sign-in links (`convene open`) exchanged for browser
 //!   sessions (a cookie named for the port, revocable: Sign out, Sign out
 //!   everywhere, `convene open --sign-out-all`), and the Host/Origin
 //!   checks that keep other sites and other local users out.
-//! - [`query`]: browse filters shared by the pages and `/api/entries`.
-//! - [`pages`]: server-rendered HTML (maud): browse and search, an entry
+//! - `query`: browse filters shared by the pages and `/api/entries`.
+//! - `pages`: server-rendered HTML (maud): browse and search, an entry
 //!   with its history and run charts, the community.
-//! - [`forms`]: the publish and edit forms, from one field list per kind;
+//! - `forms`: the publish and edit forms, from one field list per kind;
 //!   a form that fails shows every problem beside its field.
-//! - [`pdsa`]: a project's PDSA cycles and its measures' annotations,
+//! - `pdsa`: a project's PDSA cycles and its measures' annotations,
 //!   added and edited from the entry page.
-//! - [`chart`]: a measure's run chart, XmR or p-chart (analysed by
+//! - `chart`: a measure's run chart, XmR or p-chart (analysed by
 //!   `convene_model::chart`) drawn as accessible SVG with a table beside
 //!   it, and its SVG, CSV and JSON downloads.
-//! - [`feeds`]: `/feed.atom` and `/events.ics`, for a signed-in browser
+//! - `feeds`: `/feed.atom` and `/events.ics`, for a signed-in browser
 //!   or for a feed link's own token (that feed, its filter, nothing else).
-//! - [`who`]: who's who, `/who?topic=` and `/api/who?topic=`: the
+//! - `who`: who's who, `/who?topic=` and `/api/who?topic=`: the
 //!   organisations and consenting people who know about a topic, with
 //!   their evidence linked.
-//! - [`convening`]: questions and replies on an entry's page, going to
+//! - `convening`: questions and replies on an entry's page, going to
 //!   events and supporting ideas; `/events`, `/ideas`, `/questions`.
-//! - [`whatsnew`]: `/whats-new`, what changed since this browser's last
+//! - `whatsnew`: `/whats-new`, what changed since this browser's last
 //!   visit (kept in a cookie of its own), each thing linked.
-//! - [`api`]: `/api/…`, JSON in and out (only `application/json` bodies).
-//! - [`files`]: an entry's attachments: the Attachments section, uploads
+//! - `api`: `/api/…`, JSON in and out (only `application/json` bodies).
+//! - `files`: an entry's attachments: the Attachments section, uploads
 //!   streamed into the file store, downloads that can never run in this
 //!   origin.
-//! - [`similar`]: `/api/similar` and the Similar work panel of the
+//! - `similar`: `/api/similar` and the Similar work panel of the
 //!   new-entry forms (`similar.js` fills it as the person types).
 //!
 //! Every handler runs the node's blocking calls on tokio's blocking pool
-//! through [`AppState::run`], against the web server's own [`Node`] (its
+//! through `AppState::run`, against the web server's own [`Node`] (its
 //! own SQLite connection). Writes go through the same `Node` calls as the
 //! CLI, so they are validated, signed and stored the same way; the event
 //! loop notices them on its next tick and announces them to peers.

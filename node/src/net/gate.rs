@@ -17,7 +17,7 @@
 //! `handle_established_{inbound,outbound}_connection` (which know the
 //! peer), to make that connection's handler; every stream of the
 //! connection then clones the handler's copy. [`super::guard::Guarded`]
-//! puts the peer in [`Gate::next`] just before it delegates to those hooks,
+//! puts the peer in [`Gate::set_next`] just before it delegates to those hooks,
 //! and [`SyncCodec`]'s `Clone` takes it from there: the handler's codec
 //! knows its peer, and so does every stream's.
 //!
