@@ -321,7 +321,8 @@ impl NodeReplica {
         // what was sent.
         let budget = crate::trust::columns::Budget::for_join(bytes);
         for (c, verdict) in crate::apply::verify_within(changes.to_vec(), budget) {
-            let change = verdict.map_err(|_| Quiet("a change that does not verify".into()))?;
+            let change =
+                verdict.map_err(|e| Quiet(format!("a change that does not verify: {e}")))?;
             docs.entry(c.doc).or_default().push(change);
         }
         let now = std::time::SystemTime::now()
