@@ -771,7 +771,10 @@ impl Entry {
 
     /// Writes the entry into a document (inside an automerge transaction):
     /// only the keys that differ are changed.
+    /// Long texts are rewritten by a diff whose cost is bounded
+    /// ([`crate::textdiff`]).
     pub fn write<D: autosurgeon::Doc>(&self, doc: &mut D) -> Result<(), DocError> {
+        let doc = &mut crate::textdiff::Bounded(doc);
         autosurgeon::reconcile(doc, &self.meta)?;
         match &self.body {
             Body::Learning(b) => autosurgeon::reconcile(doc, b)?,

@@ -26,6 +26,9 @@
 //!   hydration (autosurgeon asks for each field by key).
 //! - [`codec`]: how small values (enums, ids, long [`Prose`], [`Timestamp`])
 //!   are stored in documents.
+//! - [`textdiff`]: how a long text is rewritten in its document when an
+//!   entry is written: a diff whose cost is bounded however different the
+//!   new text is.
 //! - [`check`]: normalising and validating an entry with precise,
 //!   field-by-field [`Problems`].
 //! - [`chart`]: a project measure's run chart, XmR or p-chart as data
@@ -58,6 +61,7 @@ pub mod organisation;
 pub mod project;
 mod read;
 pub mod response;
+pub mod textdiff;
 pub mod visibility;
 pub mod vocab;
 
