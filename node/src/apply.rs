@@ -150,18 +150,19 @@ pub(crate) type Verified = Vec<(SignedChange, Result<Change, SignatureError>)>;
 /// over is refused unread, so a message of many short changes that each
 /// declare the most rows one change may costs no more than its bytes.
 pub(crate) fn verify_all(changes: Vec<SignedChange>) -> Verified {
-    let budget = columns::Budget::for_bytes(changes.iter().map(|c| c.bytes.len()).sum());
-    verify_within(changes, budget)
+    let mut budget = columns::Budget::for_bytes(changes.iter().map(|c| c.bytes.len()).sum());
+    verify_within(changes, &mut budget)
 }
 
-/// [`verify_all`] within `budget`.
+/// [`verify_all`] within `budget`, which is left with what they did not
+/// take.
 ///
 /// The budget is taken in order of what changes declare for each of their
 /// bytes, least first: every change that declares no more than its bytes
 /// allow is taken before any that declares more, so those (a peer's
 /// parked changes, taken out of the store with honest ones) cannot crowd
 /// it out. Changes whose signature fails declare nothing and take none.
-pub(crate) fn verify_within(changes: Vec<SignedChange>, mut budget: columns::Budget) -> Verified {
+pub(crate) fn verify_within(changes: Vec<SignedChange>, budget: &mut columns::Budget) -> Verified {
     let shapes = parallel::map(&changes, SignedChange::shape);
     let mut order: Vec<usize> = (0..changes.len()).collect();
     order.sort_by_key(|&i| match &shapes[i] {
@@ -1217,7 +1218,7 @@ mod tests {
         let (bytes, hash) = forge::nulls(65_536, 0);
         let change = SignedChange::sign_raw(&id, DocumentId::from_bytes([1; 16]), bytes, hash);
         let size = change.bytes.len();
-        let verdict = |budget| verify_within(vec![change.clone()], budget).remove(0).1;
+        let verdict = |mut budget| verify_within(vec![change.clone()], &mut budget).remove(0).1;
         assert_eq!(
             verdict(columns::Budget::for_bytes(size)).unwrap().len(),
             65_536

@@ -118,7 +118,7 @@ pub enum BundleError {
     #[error("the bundle was altered: {0} of its signatures do not verify; nothing was imported")]
     Tampered(usize),
     #[error(
-        "{0} of the bundle's changes declare more operations than their size allows (convene export never makes such a bundle); nothing was imported"
+        "{0} of the bundle's changes declare more operations than the bundle's size allows; nothing was imported (a bundle made with --since that deletes much long text may not fit: export without --since)"
     )]
     Oversized(usize),
     #[error("the bundle cannot be read: {0}")]

@@ -459,3 +459,75 @@ fn an_import_reports_only_its_own_changes_as_waiting_whatever_the_clock_did() {
     );
     assert_eq!(b.store().pending_count().unwrap(), 3, "they still wait");
 }
+
+/// A community's whole history in one bundle imports, however its changes
+/// fall into the importer's batches: here long texts written early and
+/// cleared much later, so that the batch with the clearing changes
+/// declares far more operations (one per character deleted) than its own
+/// few bytes allow, and the allowance the earlier batches' bytes left
+/// unused carries it.
+#[test]
+fn long_texts_cleared_long_after_they_were_written_import() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let mut a = init(a_dir.path(), "Exporter");
+    let mut b = init(b_dir.path(), "Importer");
+    let long = |seed: usize| -> String {
+        let words = ["discharge ", "huddle ", "frailty ", "handover ", "falls "];
+        let mut s = String::new();
+        let mut i = seed;
+        while s.len() < convene_model::check::MAX_PROSE - 16 {
+            s.push_str(words[i % words.len()]);
+            i += 1;
+        }
+        s
+    };
+    let mut long_ids = Vec::new();
+    for i in 0..4 {
+        long_ids.push(
+            a.publish(EntryInput {
+                body: Body::Learning(Learning {
+                    title: format!("Long report {i}"),
+                    summary: long(i).as_str().into(),
+                    body: long(i + 1).as_str().into(),
+                    evidence: long(i + 2).as_str().into(),
+                    ..Learning::default()
+                }),
+                visibility: None,
+                status: None,
+            })
+            .unwrap(),
+        );
+    }
+    // Enough later entries that the clearing lands in another batch.
+    let inputs = (0..bundle::BATCH_CHANGES)
+        .map(|i| learning(&format!("Lesson {i}")))
+        .collect();
+    a.publish_batch(inputs).unwrap();
+    for id in &long_ids {
+        a.edit(
+            *id,
+            convene_node::Edit::Set(vec![
+                ("summary".into(), "Short now.".into()),
+                ("body".into(), String::new()),
+                ("evidence".into(), String::new()),
+            ]),
+        )
+        .unwrap();
+    }
+    let body = a.export_bundle(None, &Since::Everything).unwrap();
+    let path = a_dir.path().join("all.bundle");
+    std::fs::write(&path, bundle::encode(&body)).unwrap();
+    let imported = b
+        .import_bundle_from(|| std::fs::File::open(&path), &mut |_, _, _| {})
+        .unwrap();
+    assert_eq!(imported.rejected, 0);
+    for id in &long_ids {
+        let entry = b.get(*id).unwrap();
+        let Body::Learning(l) = entry.body else {
+            panic!("not a learning entry")
+        };
+        assert_eq!(l.summary.as_str(), "Short now.");
+        assert!(l.body.as_str().is_empty());
+    }
+}

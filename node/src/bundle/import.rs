@@ -6,6 +6,7 @@ use std::io::Read;
 use crate::error::NodeError;
 use crate::node::{ApplyReport, Node, OnProgress};
 use crate::sync::wire::{WireChange, WireTombstone};
+use crate::trust::columns::Budget;
 use crate::trust::signature::SignatureError;
 use crate::trust::{SignedChange, Tombstone};
 
@@ -102,6 +103,33 @@ impl Batch {
     }
 }
 
+/// The budget of a bundle's batches, verified one after another
+/// ([`crate::apply::verify_within`]): each batch may declare what its own
+/// bytes allow, as any changes received together, and also what the
+/// batches before it left unused, up to what a full batch may. A history
+/// read whole keeps its deletions within what its insertions' bytes
+/// allowed, however the batches cut it (a long text written early and
+/// cleared much later: the clearing batch's few bytes declare a row for
+/// every character deleted); the rows of the whole bundle stay within
+/// what its bytes allow, and one batch's within what a full batch's may.
+struct Allowance(Budget);
+
+impl Allowance {
+    fn new() -> Self {
+        Self(Budget::none())
+    }
+
+    fn verify(&mut self, changes: Vec<SignedChange>) -> crate::apply::Verified {
+        let bytes: usize = changes.iter().map(|c| c.bytes.len()).sum();
+        let mut budget = Budget::for_bytes(bytes);
+        budget.add(&self.0);
+        budget.cap(&Budget::for_bytes(bytes.max(BATCH_BYTES)));
+        let verified = crate::apply::verify_within(changes, &mut budget);
+        self.0 = budget;
+        verified
+    }
+}
+
 impl Node {
     /// Imports a bundle already in memory: every signature is verified
     /// first (one bad one refuses the whole bundle), then the changes and
@@ -177,8 +205,9 @@ impl Node {
         let mut oversized = 0;
         let mut read = 0u64;
         let mut batch = Batch::default();
+        let mut allowance = Allowance::new();
         let mut verify = |batch: Batch| {
-            let verdicts = crate::apply::verify_all(batch.changes);
+            let verdicts = allowance.verify(batch.changes);
             let too_large = |e: &SignatureError| {
                 matches!(e, SignatureError::TooLarge(_) | SignatureError::OverBudget)
             };
@@ -218,6 +247,8 @@ impl Node {
         let mut imported = Imported::default();
         let mut done = 0u64;
         let mut batch = Batch::default();
+        // The same batches as in pass 1, so the same allowance for each.
+        let mut allowance = Allowance::new();
         loop {
             let next = items.next_item()?;
             let end = next.is_none();
@@ -229,7 +260,7 @@ impl Node {
             }
             let batch = std::mem::take(&mut batch);
             let n = batch.changes.len() as u64;
-            let verified = crate::apply::verify_all(batch.changes);
+            let verified = allowance.verify(batch.changes);
             // Verified in pass 1: a failure now means the file changed.
             if batch.malformed > 0
                 || verified.iter().any(|(_, v)| v.is_err())

@@ -319,8 +319,8 @@ impl NodeReplica {
         // A stranger's few kilobytes may declare little more than a row
         // for each of their bytes: what checking them costs is bounded by
         // what was sent.
-        let budget = crate::trust::columns::Budget::for_join(bytes);
-        for (c, verdict) in crate::apply::verify_within(changes.to_vec(), budget) {
+        let mut budget = crate::trust::columns::Budget::for_join(bytes);
+        for (c, verdict) in crate::apply::verify_within(changes.to_vec(), &mut budget) {
             let change =
                 verdict.map_err(|e| Quiet(format!("a change that does not verify: {e}")))?;
             docs.entry(c.doc).or_default().push(change);

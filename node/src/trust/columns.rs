@@ -280,6 +280,26 @@ impl Budget {
         }
     }
 
+    /// Nothing at all.
+    pub fn none() -> Self {
+        Self {
+            rows: 0,
+            strings: 0,
+        }
+    }
+
+    /// Adds what `other` has left.
+    pub fn add(&mut self, other: &Budget) {
+        self.rows = self.rows.saturating_add(other.rows);
+        self.strings = self.strings.saturating_add(other.strings);
+    }
+
+    /// Keeps at most what `max` allows.
+    pub fn cap(&mut self, max: &Budget) {
+        self.rows = self.rows.min(max.rows);
+        self.strings = self.strings.min(max.strings);
+    }
+
     /// Takes what a change declares from what is left, or says there is
     /// not enough (and takes nothing).
     pub fn take(&mut self, shape: &Shape) -> bool {
