@@ -559,4 +559,28 @@ fn held_bytes_are_handed_on_only_through_their_check() {
     assert!(matches!(err, BlobError::Io { .. }), "{err}");
     assert!(err.to_string().contains("ended before"), "{err}");
     assert!(blobs.has(&stored.hash), "a failed read moved the copy");
+
+    // Cut to nothing (as a crash can leave a file) before it is opened:
+    // refused and moved aside too, though there is no piece to withhold.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let err = blobs.open_checked(&stored.hash).unwrap_err();
+    assert!(
+        matches!(err, BlobError::Damaged { aside: Some(_), .. }),
+        "{err}"
+    );
+    assert!(!blobs.has(&stored.hash));
+    // A file whose content is empty is held, and handed out, as it is.
+    let empty = blobs.put(&mut std::io::empty(), u64::MAX, None).unwrap();
+    let mut out = Vec::new();
+    let n = blobs
+        .open_checked(&empty.hash)
+        .unwrap()
+        .copy_to(&mut out, |e| panic!("{e}"))
+        .unwrap();
+    assert_eq!((n, out.len()), (0, 0));
 }
