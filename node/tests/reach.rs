@@ -97,8 +97,8 @@ async fn try_relay(key: libp2p::identity::Keypair, relay: &Multiaddr) -> (bool, 
 /// What came of one records request from `key` to `node`.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
-    /// An answer with this many records.
-    Answered(usize),
+    /// An answer, with its records.
+    Answered(Vec<Vec<u8>>),
     /// The connection was refused or closed before an answer.
     Closed,
 }
@@ -127,7 +127,7 @@ async fn pass_records(
             SwarmEvent::Behaviour(AskerEvent::Addrs(request_response::Event::Message {
                 message: request_response::Message::Response { response, .. },
                 ..
-            })) => return Outcome::Answered(response.records.len()),
+            })) => return Outcome::Answered(response.records),
             SwarmEvent::Behaviour(AskerEvent::Addrs(
                 request_response::Event::OutboundFailure { .. },
             ))
@@ -219,7 +219,7 @@ async fn a_member_passing_on_a_forged_record_is_banned() {
     .unwrap();
     let answer = pass_records(member_key.clone(), &addr, vec![own.bytes]).await;
     assert!(
-        matches!(answer, Outcome::Answered(n) if n >= 1),
+        matches!(&answer, Outcome::Answered(r) if !r.is_empty()),
         "a member's genuine record was not taken: {answer:?}"
     );
 
@@ -241,6 +241,65 @@ async fn a_member_passing_on_a_forged_record_is_banned() {
         pass_records(member_key, &addr, Vec::new()).await,
         Outcome::Closed,
         "a banned member was answered again"
+    );
+
+    drop(client);
+    handle.await.unwrap();
+}
+
+/// A node's address record is numbered above the last one it signed,
+/// across a restart too: members keep a record only if it is numbered
+/// above the one they hold, so a record numbered by the clock alone after
+/// the clock went back (or after records were numbered past it) would be
+/// ignored until the clock caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_signed_after_a_restart_is_numbered_above_the_last_one() {
+    let mut net = Net::new();
+    let a = net.add("Steward Trust");
+    net.node_mut(a).create_community("Boost").unwrap();
+    let b = net.add("Member Council");
+    net.invite_and_admit(b, a);
+    net.sync(b, a);
+    let member_key = net.node(b).identity().libp2p_keypair();
+    let steward = net
+        .node(a)
+        .identity()
+        .libp2p_keypair()
+        .public()
+        .to_peer_id();
+    let home = net.node(a).home().to_path_buf();
+    // The last record signed before, numbered a day past the clock.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let last = now + 86_400;
+    Node::open(&home)
+        .unwrap()
+        .store()
+        .set_meta("addrs.seq", &last.to_string())
+        .unwrap();
+    let (client, handle) = daemon::spawn(Node::open(&home).unwrap(), loopback()).unwrap();
+    let addr = client.listen_addrs().await.unwrap()[0].clone();
+
+    let own = addrs::seal(
+        &member_key,
+        &["/ip4/127.0.0.1/tcp/9".parse().unwrap()],
+        None,
+    )
+    .unwrap();
+    let Outcome::Answered(records) = pass_records(member_key, &addr, vec![own.bytes]).await else {
+        panic!("a member was not answered");
+    };
+    let theirs = records
+        .iter()
+        .filter_map(|r| addrs::open(r).ok())
+        .find(|r| r.peer == steward)
+        .expect("the steward's own record in its answer");
+    assert!(
+        theirs.seq > last,
+        "numbered {} after a record numbered {last}",
+        theirs.seq
     );
 
     drop(client);

@@ -240,6 +240,9 @@ struct EventLoop {
     next_channel: ChannelId,
     /// Outbound requests: libp2p id → (peer, service token).
     outbound: HashMap<OutboundRequestId, (NodeId, Token)>,
+    /// What each listener listens on (with this node's `/p2p/` suffix).
+    listening: Vec<(libp2p::core::transport::ListenerId, Multiaddr)>,
+    /// The addresses of `listening`, each once, in the order they came.
     listen_addrs: Vec<Multiaddr>,
     listen_waiters: Vec<oneshot::Sender<Vec<Multiaddr>>>,
     dials: HashMap<
@@ -386,6 +389,7 @@ pub fn spawn(
         channels: HashMap::new(),
         next_channel: 1,
         outbound: HashMap::new(),
+        listening: Vec::new(),
         listen_addrs: Vec::new(),
         listen_waiters: Vec::new(),
         dials: HashMap::new(),
@@ -808,7 +812,10 @@ impl EventLoop {
 
     fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::NewListenAddr { address, .. } => {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
                 let full = address
                     .clone()
                     .with_p2p(*self.swarm.local_peer_id())
@@ -820,14 +827,23 @@ impl EventLoop {
                 if !is_relayed(&full) && !self.config.listen.is_empty() {
                     self.swarm.add_external_address(full.clone());
                 }
-                self.listen_addrs.push(full);
-                self.save_listen_addrs();
+                self.listening.push((listener_id, full));
+                self.listening_changed();
                 for w in self.listen_waiters.drain(..) {
                     let _ = w.send(self.listen_addrs.clone());
                 }
             }
-            SwarmEvent::ExpiredListenAddr { address, .. } => {
-                self.forget_listen_addrs(std::slice::from_ref(&address));
+            SwarmEvent::ExpiredListenAddr {
+                listener_id,
+                address,
+            } => {
+                let full = address
+                    .clone()
+                    .with_p2p(*self.swarm.local_peer_id())
+                    .unwrap_or(address);
+                self.listening
+                    .retain(|(l, a)| !(*l == listener_id && *a == full));
+                self.listening_changed();
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -956,15 +972,12 @@ impl EventLoop {
                     }
                 }
             }
-            SwarmEvent::ListenerClosed {
-                listener_id,
-                addresses,
-                ..
-            } => {
-                // A closed listener's addresses come only here (the swarm
-                // reports no `ExpiredListenAddr` for them): a relay's
-                // circuit address when the connection to the relay ends.
-                self.forget_listen_addrs(&addresses);
+            SwarmEvent::ListenerClosed { listener_id, .. } => {
+                // A closed listener's addresses are reported only here
+                // (no `ExpiredListenAddr` for them): a relay's circuit
+                // address when the connection to the relay ends.
+                self.listening.retain(|(l, _)| *l != listener_id);
+                self.listening_changed();
                 self.listener_closed(listener_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
@@ -1645,31 +1658,28 @@ impl EventLoop {
             .send_response(served.channel, served.response);
     }
 
-    /// Stops reporting `gone` (addresses a listener no longer listens
-    /// on) as where this node listens: in `status`, in the address record
-    /// members are given, and as an address it says it can be reached at.
-    fn forget_listen_addrs(&mut self, gone: &[Multiaddr]) {
-        let before = self.listen_addrs.len();
-        let mut forgotten = Vec::new();
-        self.listen_addrs.retain(|a| {
-            // Ours carry this node's `/p2p/` suffix; the swarm's do not.
-            let listed = gone
-                .iter()
-                .any(|g| a.iter().zip(g.iter()).all(|(x, y)| x == y));
-            if listed {
-                forgotten.push(a.clone());
+    /// Makes what this node says it listens on (in `status`, in the
+    /// address record members are given, and as the external addresses
+    /// it confirmed) what its listeners listen on now: an address leaves
+    /// only when no listener has it any more (a relay slot renewed by a
+    /// new listener before the old one closed keeps its address).
+    fn listening_changed(&mut self) {
+        let mut now: Vec<Multiaddr> = Vec::new();
+        for (_, a) in &self.listening {
+            if !now.contains(a) {
+                now.push(a.clone());
             }
-            !listed
-        });
-        if self.listen_addrs.len() == before {
+        }
+        if now == self.listen_addrs {
             return;
         }
-        for a in forgotten {
-            tracing::info!(address = %a, "no longer listening");
-            if self.swarm.external_addresses().any(|x| *x == a) {
-                self.swarm.remove_external_address(&a);
+        for gone in self.listen_addrs.iter().filter(|a| !now.contains(a)) {
+            tracing::info!(address = %gone, "no longer listening");
+            if self.swarm.external_addresses().any(|x| x == gone) {
+                self.swarm.remove_external_address(gone);
             }
         }
+        self.listen_addrs = now;
         self.save_listen_addrs();
     }
 

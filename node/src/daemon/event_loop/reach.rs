@@ -43,6 +43,9 @@ const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// Where the daemon records whether it can be reached, for `status` and
 /// `doctor`: JSON `{"nat": …, "listening": bool, "relays": [addr…]}`.
 pub const META_REACH: &str = "reach";
+/// Where the daemon records the number of the last address record it
+/// signed, so that a record signed after a restart is numbered above it.
+const META_RECORD_SEQ: &str = "addrs.seq";
 
 /// How a member is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,8 +262,22 @@ impl EventLoop {
             return;
         }
         let key = self.service.replica().node().identity().libp2p_keypair();
-        let after = self.reach.mine.as_ref().map(|(r, _)| r.seq);
+        let store = self.service.replica().node().store();
+        let after = match &self.reach.mine {
+            Some((r, _)) => Some(r.seq),
+            // The first record since the daemon started: above the last
+            // one it signed before (which may have been numbered past the
+            // clock, or the clock may have gone back since).
+            None => store
+                .meta(META_RECORD_SEQ)
+                .ok()
+                .flatten()
+                .and_then(|s| s.parse().ok()),
+        };
         if let Some(r) = addrs::seal(&key, &addresses, after) {
+            if let Err(e) = store.set_meta(META_RECORD_SEQ, &r.seq.to_string()) {
+                tracing::warn!(error = %e, "cannot record the address record's number");
+            }
             tracing::debug!(seq = r.seq, addresses = ?r.addresses, "signed this node's address record");
             self.reach.mine = Some((r, Instant::now()));
             self.reach.mine_at = self.reach.tick();
