@@ -162,6 +162,20 @@ async fn metric_reaches(client: &Client, name: &str, want: u64) -> u64 {
     }
 }
 
+/// A steward's node and the key of a member's node (admitted, synced),
+/// and the steward's home; the network keeps their homes.
+fn steward_and_member() -> (Net, libp2p::identity::Keypair, std::path::PathBuf) {
+    let mut net = Net::new();
+    let a = net.add("Steward Trust");
+    net.node_mut(a).create_community("Boost").unwrap();
+    let b = net.add("Member Council");
+    net.invite_and_admit(b, a);
+    net.sync(b, a);
+    let member_key = net.node(b).identity().libp2p_keypair();
+    let home = net.node(a).home().to_path_buf();
+    (net, member_key, home)
+}
+
 /// A steward's node running as a daemon on loopback, and the key of a
 /// member's node (admitted, synced); the network keeps their homes.
 async fn steward_daemon_and_member() -> (
@@ -171,14 +185,7 @@ async fn steward_daemon_and_member() -> (
     tokio::task::JoinHandle<()>,
     Multiaddr,
 ) {
-    let mut net = Net::new();
-    let a = net.add("Steward Trust");
-    net.node_mut(a).create_community("Boost").unwrap();
-    let b = net.add("Member Council");
-    net.invite_and_admit(b, a);
-    net.sync(b, a);
-    let member_key = net.node(b).identity().libp2p_keypair();
-    let home = net.node(a).home().to_path_buf();
+    let (net, member_key, home) = steward_and_member();
     let (client, handle) = daemon::spawn(Node::open(&home).unwrap(), loopback()).unwrap();
     let addr = client.listen_addrs().await.unwrap()[0].clone();
     (net, member_key, client, handle, addr)
@@ -254,20 +261,13 @@ async fn a_member_passing_on_a_forged_record_is_banned() {
 /// ignored until the clock caught up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_signed_after_a_restart_is_numbered_above_the_last_one() {
-    let mut net = Net::new();
-    let a = net.add("Steward Trust");
-    net.node_mut(a).create_community("Boost").unwrap();
-    let b = net.add("Member Council");
-    net.invite_and_admit(b, a);
-    net.sync(b, a);
-    let member_key = net.node(b).identity().libp2p_keypair();
-    let steward = net
-        .node(a)
+    let (_net, member_key, home) = steward_and_member();
+    let steward = Node::open(&home)
+        .unwrap()
         .identity()
         .libp2p_keypair()
         .public()
         .to_peer_id();
-    let home = net.node(a).home().to_path_buf();
     // The last record signed before, numbered a day past the clock.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

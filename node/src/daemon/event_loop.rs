@@ -816,10 +816,7 @@ impl EventLoop {
                 listener_id,
                 address,
             } => {
-                let full = address
-                    .clone()
-                    .with_p2p(*self.swarm.local_peer_id())
-                    .unwrap_or(address);
+                let full = self.with_my_id(address);
                 tracing::info!(address = %full, "listening");
                 // A node that listens is there to be dialled: what it
                 // listens on is what its relay tells members behind NAT
@@ -837,10 +834,7 @@ impl EventLoop {
                 listener_id,
                 address,
             } => {
-                let full = address
-                    .clone()
-                    .with_p2p(*self.swarm.local_peer_id())
-                    .unwrap_or(address);
+                let full = self.with_my_id(address);
                 self.listening
                     .retain(|(l, a)| !(*l == listener_id && *a == full));
                 self.listening_changed();
@@ -1656,6 +1650,14 @@ impl EventLoop {
             .behaviour_mut()
             .files
             .send_response(served.channel, served.response);
+    }
+
+    /// `address` ending in this node's `/p2p/` id, as it is told to others.
+    fn with_my_id(&self, address: Multiaddr) -> Multiaddr {
+        address
+            .clone()
+            .with_p2p(*self.swarm.local_peer_id())
+            .unwrap_or(address)
     }
 
     /// Makes what this node says it listens on (in `status`, in the
