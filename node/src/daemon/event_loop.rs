@@ -824,7 +824,10 @@ impl EventLoop {
                 if !is_relayed(&full) && !self.config.listen.is_empty() {
                     self.swarm.add_external_address(full.clone());
                 }
-                self.listening.push((listener_id, full));
+                // A relay slot renewed reports its addresses again.
+                if !self.listening.contains(&(listener_id, full.clone())) {
+                    self.listening.push((listener_id, full));
+                }
                 self.listening_changed();
                 for w in self.listen_waiters.drain(..) {
                     let _ = w.send(self.listen_addrs.clone());

@@ -272,7 +272,10 @@ impl EventLoop {
                 .meta(META_RECORD_SEQ)
                 .ok()
                 .flatten()
-                .and_then(|s| s.parse().ok()),
+                .and_then(|s| s.parse::<u64>().ok())
+                // No clock gives such a number (and members keep at most
+                // i64::MAX): a damaged value, which no member was sent.
+                .filter(|seq| *seq < i64::MAX as u64),
         };
         if let Some(r) = addrs::seal(&key, &addresses, after) {
             if let Err(e) = store.set_meta(META_RECORD_SEQ, &r.seq.to_string()) {
