@@ -69,9 +69,13 @@ impl<D: Doc> Bounded<'_, D> {
             .take(most)
             .take_while(|(a, b)| a == b)
             .count();
-        let old_mid: String = old_chars[prefix..old_chars.len() - suffix].iter().collect();
-        let new_mid: String = new_chars[prefix..new_chars.len() - suffix].iter().collect();
-        if old_mid.chars().count() + new_mid.chars().count() <= FINE {
+        let (old_len, new_len) = (
+            old_chars.len() - prefix - suffix,
+            new_chars.len() - prefix - suffix,
+        );
+        let old_mid: String = old_chars[prefix..prefix + old_len].iter().collect();
+        let new_mid: String = new_chars[prefix..prefix + new_len].iter().collect();
+        if old_len + new_len <= FINE {
             return self.splice_diff(obj, prefix, &chars(&old_mid), &chars(&new_mid));
         }
         let split: [fn(&str) -> Vec<&str>; 2] = [words, lines];
@@ -81,12 +85,7 @@ impl<D: Doc> Bounded<'_, D> {
                 return self.splice_diff(obj, prefix, &old_tokens, &new_tokens);
             }
         }
-        self.0.splice_text(
-            obj,
-            prefix,
-            old_chars.len() as isize - (prefix + suffix) as isize,
-            &new_mid,
-        )
+        self.0.splice_text(obj, prefix, old_len as isize, &new_mid)
     }
 
     /// Turns `old` into `new` (tokens of the changed middle, which starts
