@@ -254,13 +254,9 @@ async fn a_member_passing_on_a_forged_record_is_banned() {
     handle.await.unwrap();
 }
 
-/// A node's address record is numbered above the last one it signed,
-/// across a restart too: members keep a record only if it is numbered
-/// above the one they hold, so a record numbered by the clock alone after
-/// the clock went back (or after records were numbered past it) would be
-/// ignored until the clock caught up.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_record_signed_after_a_restart_is_numbered_above_the_last_one() {
+/// The number of the first address record a steward's daemon signs, when
+/// its store says the last one it signed was numbered `stored`.
+async fn first_record_number_after(stored: &str) -> u64 {
     let (_net, member_key, home) = steward_and_member();
     let steward = Node::open(&home)
         .unwrap()
@@ -268,16 +264,10 @@ async fn a_record_signed_after_a_restart_is_numbered_above_the_last_one() {
         .libp2p_keypair()
         .public()
         .to_peer_id();
-    // The last record signed before, numbered a day past the clock.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let last = now + 86_400;
     Node::open(&home)
         .unwrap()
         .store()
-        .set_meta("addrs.seq", &last.to_string())
+        .set_meta("addrs.seq", stored)
         .unwrap();
     let (client, handle) = daemon::spawn(Node::open(&home).unwrap(), loopback()).unwrap();
     let addr = client.listen_addrs().await.unwrap()[0].clone();
@@ -296,12 +286,38 @@ async fn a_record_signed_after_a_restart_is_numbered_above_the_last_one() {
         .filter_map(|r| addrs::open(r).ok())
         .find(|r| r.peer == steward)
         .expect("the steward's own record in its answer");
-    assert!(
-        theirs.seq > last,
-        "numbered {} after a record numbered {last}",
-        theirs.seq
-    );
-
     drop(client);
     handle.await.unwrap();
+    theirs.seq
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A node's address record is numbered above the last one it signed,
+/// across a restart too: members keep a record only if it is numbered
+/// above the one they hold, so a record numbered by the clock alone after
+/// the clock went back (or after records were numbered past it) would be
+/// ignored until the clock caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_signed_after_a_restart_is_numbered_above_the_last_one() {
+    // The last record signed before, numbered a day past the clock.
+    let last = now_secs() + 86_400;
+    let seq = first_record_number_after(&last.to_string()).await;
+    assert!(seq > last, "numbered {seq} after a record numbered {last}");
+}
+
+/// A stored number no clock could give (damage, or a hand edit) is not
+/// followed: records numbered after u64::MAX would all be u64::MAX, and
+/// members would keep the first of them for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_stored_record_number_is_not_followed() {
+    let seq = first_record_number_after(&u64::MAX.to_string()).await;
+    assert!(seq.abs_diff(now_secs()) <= 60, "numbered {seq}");
+    let seq = first_record_number_after("not a number").await;
+    assert!(seq.abs_diff(now_secs()) <= 60, "numbered {seq}");
 }

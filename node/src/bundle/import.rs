@@ -307,3 +307,38 @@ fn merge(into: &mut Imported, r: ApplyReport) {
     sum.changed.extend(r.changed);
     sum.erased.extend(r.erased);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::Identity;
+    use crate::trust::columns::{MAX_ROWS, forge};
+    use convene_model::DocumentId;
+
+    /// A bundle maker who saves up the allowance with many batches that
+    /// declare nothing (tombstones only, say), then sends a batch of a
+    /// few bytes declaring the most rows changes may: the batch gets no
+    /// more than a full batch may declare, however much was saved.
+    #[test]
+    fn what_batches_save_up_is_capped_at_what_a_full_batch_may_declare() {
+        let id = Identity::generate();
+        let (bytes, hash) = forge::change(&[(forge::ACTION, forge::run(MAX_ROWS, &[1]))]);
+        let changes: Vec<SignedChange> = (0..16u8)
+            .map(|i| {
+                SignedChange::sign_raw(&id, DocumentId::from_bytes([i; 16]), bytes.clone(), hash)
+            })
+            .collect();
+        let mut allowance = Allowance::new();
+        for _ in 0..64 {
+            assert!(allowance.verify(Vec::new()).is_empty());
+        }
+        let over = allowance
+            .verify(changes)
+            .into_iter()
+            .filter(|(_, v)| matches!(v, Err(SignatureError::OverBudget)))
+            .count();
+        // A full batch may declare MAX_ROWS plus 2 for each of its 4 MiB:
+        // nine of these; the 64 empty batches saved up room for 64.
+        assert_eq!(over, 16 - 9);
+    }
+}
