@@ -32,9 +32,10 @@
 //! - `apply`: receiving changes: what their bytes declare within the bound
 //!   for changes received together, signature, decode, permission (who
 //!   may write which document), apply (in causal slices of at most one
-//!   change's rows), store; what cannot be judged yet waits, in its
-//!   sender's bounded share of the `pending` table, and is bounded again
-//!   when taken out together.
+//!   change's rows; a new document's first change that only adds is laid
+//!   out as a saved document and loaded instead), store; what cannot be
+//!   judged yet waits, in its sender's bounded share of the `pending`
+//!   table, and is bounded again when taken out together.
 //! - [`blobs`]: attachment bytes in a content-addressed folder beside the
 //!   store (`files/ab/cdef…`), written whole or not at all, checked again
 //!   whenever handed on (a copy damaged on disk is moved aside); `attach` is
