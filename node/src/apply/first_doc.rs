@@ -21,8 +21,12 @@
 //!
 //! - one actor, no dependencies (a first change), at most
 //!   [`MAX_OPS`] operations;
-//! - every operation makes a map, list or text, or sets a value, and none
-//!   replaces or deletes another (no predecessors), marks or counts;
+//! - every operation makes a map, list or text, or sets a value (a
+//!   counter's first value included), and none replaces or deletes another
+//!   (no predecessors), increments or marks;
+//! - every column is encoded as automerge encodes it (a change encoded
+//!   otherwise would read back out of the layout as other bytes and fail
+//!   the hash check: it is applied at once instead);
 //! - in a map (the root, or one it makes), every key is set once: the rows
 //!   go in key order (automerge's byte order of the keys);
 //! - in a list or text, every element is inserted after the element
@@ -181,19 +185,13 @@ impl<'a> Parts<'a> {
         if self.columns.iter().any(|(s, _)| !KNOWN.contains(s)) {
             return None;
         }
-        // Nothing replaced, marked or expanded.
-        let none_or = |spec, f: &dyn Fn(&[u8]) -> Option<bool>| {
-            let c = self.column(spec);
-            c.is_empty() || f(c) == Some(true)
-        };
-        let zeros = |c: &[u8]| Some(uints(c, n)?.iter().all(|v| *v == Some(0)));
-        let nulls = |c: &[u8]| Some(strings(c, n)?.iter().all(Option::is_none));
-        let falses = |c: &[u8]| Some(bools(c, n)?.iter().all(|b| !b));
-        if !none_or(PRED_COUNT, &zeros)
-            || !self.column(PRED_ACTOR).is_empty()
+        // Nothing replaced, marked or expanded: those columns are absent,
+        // or every operation has no predecessors.
+        if !self.column(PRED_ACTOR).is_empty()
             || !self.column(PRED_CTR).is_empty()
-            || !none_or(MARK_NAME, &nulls)
-            || !none_or(EXPAND, &falses)
+            || !self.column(MARK_NAME).is_empty()
+            || !self.column(EXPAND).is_empty()
+            || self.column(PRED_COUNT) != rle_uints(&vec![Some(0); n])
         {
             return None;
         }
@@ -250,7 +248,28 @@ impl<'a> Parts<'a> {
                 value,
             });
         }
-        values.is_empty().then_some(rows)
+        if !values.is_empty() {
+            return None;
+        }
+        // Each column as automerge writes it: a change whose columns are
+        // encoded otherwise (a run of one, a run split in two) would read
+        // back out of the layout as other bytes, fail automerge's hash
+        // check and be applied after all, at the cost of both; it is
+        // applied at once instead.
+        let canonical = [
+            (OBJ_ACTOR, rle_uints(&obj_actor)),
+            (OBJ_CTR, rle_uints(&obj_ctr)),
+            (KEY_ACTOR, rle_uints(&key_actor)),
+            (KEY_CTR, rle_deltas(&key_ctr)),
+            (KEY_STR, rle_strings(&key_str)),
+            (INSERT, bool_runs(insert.iter().copied())),
+            (ACTION, rle_uints(&action)),
+            (VALUE_META, rle_uints(&meta)),
+        ];
+        canonical
+            .iter()
+            .all(|(spec, bytes)| self.column(*spec) == bytes.as_slice())
+            .then_some(rows)
     }
 }
 
@@ -802,7 +821,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_written_as_automerge_writes_them() {
+    fn numbers_and_runs_read_back_as_written() {
         for v in [0i64, 1, -1, 63, 64, -64, -65, 1 << 40, i64::MIN, i64::MAX] {
             let mut out = Vec::new();
             sleb(&mut out, v);
@@ -834,6 +853,62 @@ mod tests {
         // Runs that claim more values than the change has are refused.
         assert!(uints(&rle_uints(&values), values.len() - 1).is_none());
         assert!(bools(&[0x7f], 3).is_none());
+    }
+
+    /// Why the order is worked out here and never taken from anyone: a
+    /// release build of automerge loads a layout whose rows are in another
+    /// order, with the same heads (it reads the change back out in
+    /// operation order), and it is another document, which sync would
+    /// never repair. The layout made here is automerge's own.
+    #[test]
+    fn a_layout_in_another_order_loads_as_another_document() {
+        let change = first_change(|tx| {
+            tx.put(ROOT, "summary", "Peer visits").unwrap();
+            tx.put(ROOT, "title", "Handovers").unwrap();
+        });
+        let parts = Parts::read(change.raw_bytes()).unwrap();
+        let rows = parts.rows(change.len()).unwrap();
+        let start = change.start_op().get();
+        let order = document_order(&rows, start).unwrap();
+        let mut swapped = order.clone();
+        swapped.swap(0, 1);
+        let other = write(&change, &parts, &rows, &swapped, start);
+        // Only a debug build of automerge asserts the order (after loading,
+        // when it applies the changes that follow the document: none).
+        match std::panic::catch_unwind(|| Automerge::load(&other)) {
+            Err(_) => assert!(cfg!(debug_assertions)),
+            Ok(loaded) => {
+                let loaded = loaded.expect("automerge does not check the order");
+                assert_eq!(loaded.get_heads(), vec![change.hash()]);
+                assert_ne!(loaded.save_nocompress(), applied(&change));
+            }
+        }
+        assert_eq!(
+            write(&change, &parts, &rows, &order, start),
+            applied(&change)
+        );
+    }
+
+    /// A change whose columns are encoded otherwise than automerge encodes
+    /// them (here two equal actions written as a list of two, not a run)
+    /// is not laid out: its layout would read back as other bytes.
+    #[test]
+    fn a_change_encoded_otherwise_is_not_laid_out() {
+        let change = first_change(|tx| {
+            tx.put(ROOT, "a", "x").unwrap();
+            tx.put(ROOT, "b", "y").unwrap();
+        });
+        let mut parts = Parts::read(change.raw_bytes()).unwrap();
+        assert!(parts.rows(change.len()).is_some());
+        let action = parts
+            .columns
+            .iter_mut()
+            .find(|(s, _)| *s == spec::ACTION)
+            .unwrap();
+        assert_eq!(action.1, [0x02, 0x01]);
+        let listed = [0x7e, 0x01, 0x01];
+        action.1 = &listed;
+        assert!(parts.rows(change.len()).is_none());
     }
 
     /// One step of a random first change, read from four numbers and a
