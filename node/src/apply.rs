@@ -27,7 +27,9 @@
 //! its operations are laid out in document order here and automerge loads
 //! them (checking that the change read back out hashes to the signed
 //! hash), which costs about half of applying them; any other first change
-//! is applied.
+//! is applied. Its snapshot and index rows ([`Derived`]) are worked out
+//! there too, so that the writer's thread, which stores one document at a
+//! time, only runs SQL for a document stored as its first state.
 
 mod first_doc;
 mod parallel;
@@ -39,7 +41,7 @@ use convene_model::{Charter, Claim, DocumentId, Header, Kind, OrgId, Organisatio
 
 use crate::error::NodeError;
 use crate::node::{ApplyReport, OnProgress, Rejection};
-use crate::store::{Awaits, LogEntry, Store, StoredTombstone, Writer};
+use crate::store::{Awaits, Derived, LogEntry, Store, StoredTombstone, Writer};
 use crate::trust::membership::{self, ClaimFault, Membership};
 use crate::trust::{SignatureError, SignedChange, Tombstone, columns};
 
@@ -53,9 +55,13 @@ const AHEAD: usize = 64;
 /// A new document with its first change applied, and the rules read from
 /// it (or why that failed): worked out ahead, before the document is known
 /// to be new, and used only if it is.
-type FirstState = Result<(Automerge, Rules), String>;
+type FirstState = Result<(Automerge, Rules, Derived), String>;
 
-fn first_state(root: &Change) -> FirstState {
+/// A new document's first state, with its rules and (should it be stored
+/// as it is, as a new document from a catch-up almost always is) its rows:
+/// worked out ahead on any core, so that the writer's thread, which stores
+/// one document at a time, only runs SQL for it.
+fn first_state(doc: DocumentId, root: &Change) -> FirstState {
     let scratch = match loaded_first(root) {
         Some(doc) => doc,
         None => {
@@ -65,7 +71,8 @@ fn first_state(root: &Change) -> FirstState {
         }
     };
     let rules = Rules::of(&scratch)?;
-    Ok((scratch, rules))
+    let derived = Derived::of(doc, &scratch);
+    Ok((scratch, rules, derived))
 }
 
 /// A new document holding `root` alone, loaded from the layout
@@ -142,11 +149,11 @@ fn chunk_size(left: usize) -> usize {
 /// The chunk with each new document's first state, worked out on every
 /// core (none for a document this node has).
 fn with_first_states(chunk: Vec<Fresh>) -> (Vec<Fresh>, Vec<Option<FirstState>>) {
-    let firsts = parallel::map(&chunk, |(_, batch, known)| {
+    let firsts = parallel::map(&chunk, |(doc, batch, known)| {
         if *known {
             None
         } else {
-            only_root(batch).map(first_state)
+            only_root(batch).map(|root| first_state(*doc, root))
         }
     });
     (chunk, firsts)
@@ -627,7 +634,7 @@ fn apply_doc(
 
     // For a new document, its first change is applied once, here, and the
     // state kept if the change is accepted.
-    let mut first_state_kept: Option<(Automerge, ChangeHash)> = None;
+    let mut first_state_kept: Option<(Automerge, ChangeHash, Derived)> = None;
     let rules = match &existing {
         Some(s) => Rules::of(s),
         None => {
@@ -640,9 +647,9 @@ fn apply_doc(
                 }
                 [(signed, root)] => {
                     // Worked out ahead for the same root, or now.
-                    let made = first.unwrap_or_else(|| first_state(root));
-                    made.and_then(|(scratch, rules)| {
-                        first_state_kept = Some((scratch, root.hash()));
+                    let made = first.unwrap_or_else(|| first_state(doc, root));
+                    made.and_then(|(scratch, rules, derived)| {
+                        first_state_kept = Some((scratch, root.hash(), derived));
                         let expected = if rules.kind == Some(Kind::Organisation) {
                             crate::trust::org_id(&signed.signer)
                         } else {
@@ -816,7 +823,7 @@ fn apply_doc(
         .any(|s| matches!(s, Seat::Editor | Seat::Other));
     let owner_editors = if owners && others {
         let (mut trial, skip) = match &first_state_kept {
-            Some((scratch, root)) => (scratch.clone(), Some(*root)),
+            Some((scratch, root, _)) => (scratch.clone(), Some(*root)),
             None => (state.clone(), None),
         };
         let theirs: Vec<Change> = new
@@ -873,11 +880,11 @@ fn apply_doc(
         return Ok(());
     }
 
-    let (mut next, skip) = match first_state_kept {
-        Some((scratch, root)) if permitted.iter().any(|(_, c)| c.hash() == root) => {
-            (scratch, Some(root))
+    let (mut next, skip, derived) = match first_state_kept {
+        Some((scratch, root, derived)) if permitted.iter().any(|(_, c)| c.hash() == root) => {
+            (scratch, Some(root), Some(derived))
         }
-        _ => (state.clone(), None),
+        _ => (state.clone(), None, None),
     };
     let decoded: Vec<Change> = permitted
         .iter()
@@ -914,7 +921,11 @@ fn apply_doc(
     if !applied.is_empty() {
         let signed: Vec<SignedChange> = applied.into_iter().map(|(s, _)| s).collect();
         report.applied += signed.len();
-        w.put(doc, &next, &signed, now)?;
+        match derived {
+            // The first state as it was worked out: its rows were too.
+            Some(derived) if only_first => w.put_derived(doc, &signed, now, derived)?,
+            _ => w.put(doc, &next, &signed, now)?,
+        };
         report.changed.push(doc);
     }
     Ok(())
@@ -1113,7 +1124,7 @@ mod tests {
             let mut applied = Automerge::new();
             applied.apply_changes([c.clone()]).unwrap();
             assert_eq!(loaded.save_nocompress(), applied.save_nocompress());
-            let (state, _) = first_state(c).unwrap();
+            let (state, _, _) = first_state(DocumentId::from_bytes([7; 16]), c).unwrap();
             assert_eq!(state.save_nocompress(), applied.save_nocompress());
         }
     }

@@ -46,7 +46,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 
 pub use audit::{Awaits, LogEntry, MAX_PENDING, PendingLimits};
 pub use erasure::StoredTombstone;
-pub use index::Indexed;
+pub use index::{Derived, Indexed};
 pub use peers::{PeerRecord, PeerUpdate};
 pub use query::{Filter, Hit, Listed, Resolve};
 
@@ -649,6 +649,18 @@ impl Writer<'_> {
         new: &[SignedChange],
         now_ms: i64,
     ) -> Result<Indexed, StoreError> {
+        self.put_derived(doc, new, now_ms, index::Derived::of(doc, state))
+    }
+
+    /// [`Writer::put`] with the document's rows worked out already, from
+    /// its new state (on another thread).
+    pub fn put_derived(
+        &self,
+        doc: DocumentId,
+        new: &[SignedChange],
+        now_ms: i64,
+        derived: index::Derived,
+    ) -> Result<Indexed, StoreError> {
         let mut insert = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO changes (doc, hash, bytes, signer, sig, received)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -664,7 +676,7 @@ impl Writer<'_> {
                 now_ms
             ])?;
         }
-        index::reindex(&self.tx, doc, state)
+        index::write(&self.tx, doc, derived)
     }
 }
 

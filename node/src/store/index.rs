@@ -7,7 +7,7 @@
 //! crash.
 
 use automerge::Automerge;
-use convene_model::{Attachment, Body, DocumentId, Entry, Header, Vocabularies};
+use convene_model::{Attachment, Body, DocumentId, Entry, Header, SearchText, Vocabularies};
 use rusqlite::{Connection, params};
 
 use super::StoreError;
@@ -120,55 +120,105 @@ fn read_entry(doc: DocumentId, state: &Automerge, vocab: &Vocabularies) -> Resul
     Ok(entry)
 }
 
-pub(super) fn reindex(
-    conn: &Connection,
-    doc: DocumentId,
-    state: &Automerge,
-) -> Result<Indexed, StoreError> {
-    let (heads, digest) = heads_and_digest(doc, state);
-    let snapshot = state.save();
-    // The charter's vocabularies replace the defaults once communities exist.
-    let vocab = Vocabularies::standard();
-    let parsed = read_entry(doc, state, vocab);
-    let id = doc.to_string();
-    let (kind, owner, visibility, status, title, created, updated) = match &parsed {
-        Ok(e) => (
-            e.meta.kind.as_str(),
-            e.meta.owner.to_string(),
-            e.meta.visibility.to_string(),
-            e.meta.status.as_str(),
-            e.body.title().to_string(),
-            e.meta.created.millis(),
-            e.meta.updated.millis(),
-        ),
-        // Not an entry this version can show (a kind or field a newer
-        // Convene made, or a body that does not check here): it stays out
-        // of every list (no kind), but what it says about its owner,
-        // audience and status still decides who it is passed on to, so a
-        // newer kind reaches the members that may see it through nodes
-        // that cannot show it.
-        Err(_) => match autosurgeon::hydrate::<_, Header>(state) {
-            Ok(h) => (
-                "",
-                h.owner.to_string(),
-                h.visibility.to_string(),
-                h.status.as_str(),
-                String::new(),
-                h.created.millis(),
-                h.updated.millis(),
+/// What a document's rows say, worked out from its state alone (no
+/// database), so that it can be done on any thread before the writer
+/// needs it: its heads, digest and snapshot, and the entry it reads as.
+pub struct Derived {
+    heads: Vec<u8>,
+    digest: [u8; 32],
+    snapshot: Vec<u8>,
+    parsed: Result<Entry, String>,
+    /// kind, owner, visibility, status, title, created, updated.
+    row: (&'static str, String, String, &'static str, String, i64, i64),
+    problem: Option<String>,
+    terms: Vec<(&'static str, String)>,
+    text: Option<SearchText>,
+}
+
+impl std::fmt::Debug for Derived {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Derived")
+            .field("digest", &self.digest)
+            .field("snapshot", &self.snapshot.len())
+            .finish()
+    }
+}
+
+impl Derived {
+    pub fn of(doc: DocumentId, state: &Automerge) -> Self {
+        let (heads, digest) = heads_and_digest(doc, state);
+        let snapshot = state.save();
+        // The charter's vocabularies replace the defaults once communities exist.
+        let vocab = Vocabularies::standard();
+        let parsed = read_entry(doc, state, vocab);
+        let row = match &parsed {
+            Ok(e) => (
+                e.meta.kind.as_str(),
+                e.meta.owner.to_string(),
+                e.meta.visibility.to_string(),
+                e.meta.status.as_str(),
+                e.body.title().to_string(),
+                e.meta.created.millis(),
+                e.meta.updated.millis(),
             ),
-            Err(_) => ("", String::new(), String::new(), "", String::new(), 0, 0),
-        },
-    };
-    let problem = parsed.as_ref().err().map(|e| {
-        match autosurgeon::hydrate::<_, Header>(state) {
-            Ok(h) if h.known_kind().is_none() => format!(
-                "a {:?}, a kind this version of Convene does not know (a newer one made it): kept and passed on, not shown",
-                h.kind
-            ),
-            _ => e.clone(),
+            // Not an entry this version can show (a kind or field a newer
+            // Convene made, or a body that does not check here): it stays
+            // out of every list (no kind), but what it says about its
+            // owner, audience and status still decides who it is passed on
+            // to, so a newer kind reaches the members that may see it
+            // through nodes that cannot show it.
+            Err(_) => match autosurgeon::hydrate::<_, Header>(state) {
+                Ok(h) => (
+                    "",
+                    h.owner.to_string(),
+                    h.visibility.to_string(),
+                    h.status.as_str(),
+                    String::new(),
+                    h.created.millis(),
+                    h.updated.millis(),
+                ),
+                Err(_) => ("", String::new(), String::new(), "", String::new(), 0, 0),
+            },
+        };
+        let problem = parsed.as_ref().err().map(|e| {
+            match autosurgeon::hydrate::<_, Header>(state) {
+                Ok(h) if h.known_kind().is_none() => format!(
+                    "a {:?}, a kind this version of Convene does not know (a newer one made it): kept and passed on, not shown",
+                    h.kind
+                ),
+                _ => e.clone(),
+            }
+        });
+        let (terms, text) = match &parsed {
+            Ok(e) => (terms(&e.body), Some(e.body.search_text(vocab))),
+            Err(_) => (Vec::new(), None),
+        };
+        Self {
+            heads,
+            digest,
+            snapshot,
+            parsed,
+            row,
+            problem,
+            terms,
+            text,
         }
-    });
+    }
+}
+
+/// Writes a document's rows as `d` says.
+pub(super) fn write(conn: &Connection, doc: DocumentId, d: Derived) -> Result<Indexed, StoreError> {
+    let id = doc.to_string();
+    let Derived {
+        heads,
+        digest,
+        snapshot,
+        parsed,
+        row: (kind, owner, visibility, status, title, created, updated),
+        problem,
+        terms,
+        text,
+    } = d;
     if let Some(p) = &problem {
         tracing::warn!(doc = %id, problem = %p, "document is not a valid entry; kept but not indexed");
     }
@@ -210,14 +260,15 @@ pub(super) fn reindex(
     if let Some(e) = &entry {
         let mut term = conn
             .prepare_cached("INSERT OR IGNORE INTO terms (field, value, n) VALUES (?1, ?2, ?3)")?;
-        for (field, value) in terms(&e.body) {
+        for (field, value) in terms {
             term.execute(params![field, value, n])?;
         }
-        let text = e.body.search_text(vocab);
-        conn.prepare_cached(
-            "INSERT INTO fts (rowid, title, summary, body, tags, names) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![n, text.title, text.summary, text.body, text.tags, text.names])?;
+        if let Some(text) = text {
+            conn.prepare_cached(
+                "INSERT INTO fts (rowid, title, summary, body, tags, names) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![n, text.title, text.summary, text.body, text.tags, text.names])?;
+        }
         if let Body::Organisation(o) = &e.body {
             conn.prepare_cached("DELETE FROM nodes WHERE org = ?1")?
                 .execute([&id])?;
