@@ -28,8 +28,12 @@
 //! them (checking that the change read back out hashes to the signed
 //! hash), which costs about half of applying them; any other first change
 //! is applied. Its snapshot and index rows ([`Derived`]) are worked out
-//! there too, so that the writer's thread, which stores one document at a
-//! time, only runs SQL for a document stored as its first state.
+//! with it (on the worker threads when it comes in a chunk of several; on
+//! the writer's thread for a chunk of one), so that the writer's thread,
+//! which stores one document at a time, only runs SQL for a document
+//! stored as its first change alone. A document that arrives with more
+//! changes than its first is stored as before, its rows worked out again
+//! from the state stored.
 
 mod first_doc;
 mod parallel;
@@ -52,13 +56,14 @@ type Batch = Vec<(SignedChange, Change)>;
 /// few enough to bound the memory of the scratch documents held at once.
 const AHEAD: usize = 64;
 
-/// A new document with its first change applied, and the rules read from
-/// it (or why that failed): worked out ahead, before the document is known
-/// to be new, and used only if it is.
+/// A new document with its first change applied, the rules read from it
+/// and its rows should it be stored as it is (or why that failed): worked
+/// out ahead, before the document is known to be new, and used only if it
+/// is.
 type FirstState = Result<(Automerge, Rules, Derived), String>;
 
 /// A new document's first state, with its rules and (should it be stored
-/// as it is, as a new document from a catch-up almost always is) its rows:
+/// as it is, as each document of the bench's catch-up is) its rows:
 /// worked out ahead on any core, so that the writer's thread, which stores
 /// one document at a time, only runs SQL for it.
 fn first_state(doc: DocumentId, root: &Change) -> FirstState {

@@ -33,9 +33,11 @@
 //!   for changes received together, signature, decode, permission (who
 //!   may write which document), apply (in causal slices of at most one
 //!   change's rows; a new document's first change that only adds is laid
-//!   out as a saved document and loaded instead, and its snapshot and
-//!   index rows worked out with it, on the worker threads), store (the
-//!   writer's thread only runs SQL for such a document); what cannot be
+//!   out as a saved document and loaded instead, and every new
+//!   document's snapshot and index rows worked out with its first state,
+//!   on the worker threads when several arrive together), store (the
+//!   writer's thread only runs SQL for a document stored as its first
+//!   change alone); what cannot be
 //!   judged yet waits, in its sender's bounded share of the `pending`
 //!   table, and is bounded again when taken out together.
 //! - [`blobs`]: attachment bytes in a content-addressed folder beside the
