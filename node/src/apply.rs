@@ -27,13 +27,13 @@
 //! its operations are laid out in document order here and automerge loads
 //! them (checking that the change read back out hashes to the signed
 //! hash), which costs about half of applying them; any other first change
-//! is applied. Its snapshot and index rows ([`Derived`]) are worked out
-//! with it (on the worker threads when it comes in a chunk of several; on
-//! the writer's thread for a chunk of one), so that the writer's thread,
-//! which stores one document at a time, only runs SQL for a document
-//! stored as its first change alone. A document that arrives with more
-//! changes than its first is stored as before, its rows worked out again
-//! from the state stored.
+//! is applied. When the first change came alone, the document's snapshot
+//! and index rows ([`Derived`]) are worked out with it (on the worker
+//! threads when it comes in a chunk of several; on the writer's thread
+//! for a chunk of one), so that the writer's thread, which stores one
+//! document at a time, only runs SQL for it. A document that arrives with
+//! more changes than its first has its rows worked out from the state
+//! stored, as before.
 
 mod first_doc;
 mod parallel;
@@ -60,13 +60,13 @@ const AHEAD: usize = 64;
 /// and its rows should it be stored as it is (or why that failed): worked
 /// out ahead, before the document is known to be new, and used only if it
 /// is.
-type FirstState = Result<(Automerge, Rules, Derived), String>;
+type FirstState = Result<(Automerge, Rules, Option<Derived>), String>;
 
-/// A new document's first state, with its rules and (should it be stored
-/// as it is, as each document of the bench's catch-up is) its rows:
-/// worked out ahead on any core, so that the writer's thread, which stores
-/// one document at a time, only runs SQL for it.
-fn first_state(doc: DocumentId, root: &Change) -> FirstState {
+/// A new document's first state, with its rules and, if `alone` (its
+/// first change came alone, so it will be stored as this state if it is
+/// accepted), its rows: worked out ahead on any core, so that the writer's
+/// thread, which stores one document at a time, only runs SQL for it.
+fn first_state(doc: DocumentId, root: &Change, alone: bool) -> FirstState {
     let scratch = match loaded_first(root) {
         Some(doc) => doc,
         None => {
@@ -76,7 +76,7 @@ fn first_state(doc: DocumentId, root: &Change) -> FirstState {
         }
     };
     let rules = Rules::of(&scratch)?;
-    let derived = Derived::of(doc, &scratch);
+    let derived = alone.then(|| Derived::of(doc, &scratch));
     Ok((scratch, rules, derived))
 }
 
@@ -158,7 +158,7 @@ fn with_first_states(chunk: Vec<Fresh>) -> (Vec<Fresh>, Vec<Option<FirstState>>)
         if *known {
             None
         } else {
-            only_root(batch).map(|root| first_state(*doc, root))
+            only_root(batch).map(|root| first_state(*doc, root, batch.len() == 1))
         }
     });
     (chunk, firsts)
@@ -639,7 +639,7 @@ fn apply_doc(
 
     // For a new document, its first change is applied once, here, and the
     // state kept if the change is accepted.
-    let mut first_state_kept: Option<(Automerge, ChangeHash, Derived)> = None;
+    let mut first_state_kept: Option<(Automerge, ChangeHash, Option<Derived>)> = None;
     let rules = match &existing {
         Some(s) => Rules::of(s),
         None => {
@@ -652,7 +652,7 @@ fn apply_doc(
                 }
                 [(signed, root)] => {
                     // Worked out ahead for the same root, or now.
-                    let made = first.unwrap_or_else(|| first_state(doc, root));
+                    let made = first.unwrap_or_else(|| first_state(doc, root, new.len() == 1));
                     made.and_then(|(scratch, rules, derived)| {
                         first_state_kept = Some((scratch, root.hash(), derived));
                         let expected = if rules.kind == Some(Kind::Organisation) {
@@ -887,7 +887,7 @@ fn apply_doc(
 
     let (mut next, skip, derived) = match first_state_kept {
         Some((scratch, root, derived)) if permitted.iter().any(|(_, c)| c.hash() == root) => {
-            (scratch, Some(root), Some(derived))
+            (scratch, Some(root), derived)
         }
         _ => (state.clone(), None, None),
     };
@@ -1129,7 +1129,7 @@ mod tests {
             let mut applied = Automerge::new();
             applied.apply_changes([c.clone()]).unwrap();
             assert_eq!(loaded.save_nocompress(), applied.save_nocompress());
-            let (state, _, _) = first_state(DocumentId::from_bytes([7; 16]), c).unwrap();
+            let (state, _, _) = first_state(DocumentId::from_bytes([7; 16]), c, true).unwrap();
             assert_eq!(state.save_nocompress(), applied.save_nocompress());
         }
     }

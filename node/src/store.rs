@@ -653,8 +653,9 @@ impl Writer<'_> {
     }
 
     /// [`Writer::put`] with the document's rows worked out already, from
-    /// its new state (on another thread).
-    pub fn put_derived(
+    /// its new state (on another thread): `derived` must be of `doc`'s
+    /// state as stored.
+    pub(crate) fn put_derived(
         &self,
         doc: DocumentId,
         new: &[SignedChange],
