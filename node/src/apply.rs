@@ -1340,12 +1340,7 @@ mod tests {
         let id = Identity::generate();
         // Their operations have no key, so automerge gives up on the
         // first row of those it decodes: the test stays quick.
-        let (bytes, hash) = forge::change(&[(forge::ACTION, forge::run(MAX_ROWS, &[1]))]);
-        let changes: Vec<SignedChange> = (0..8u8)
-            .map(|i| {
-                SignedChange::sign_raw(&id, DocumentId::from_bytes([i; 16]), bytes.clone(), hash)
-            })
-            .collect();
+        let changes = forge::widest(&id, 8);
         let verdicts: Vec<String> = verify_all(changes)
             .into_iter()
             .map(|(_, v)| v.unwrap_err().to_string())

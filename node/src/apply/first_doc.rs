@@ -369,31 +369,30 @@ fn write(
         .map(|i| (start + *i as u64, &rows[*i]))
         .collect();
     let mut op_cols = Columns::default();
-    let objs: Vec<Option<u64>> = rows
-        .iter()
-        .map(|(_, r)| (r.obj != 0).then_some(r.obj))
-        .collect();
+    // One value for each row, in document order.
+    let each = |f: &dyn Fn(u64, &Row<'_>) -> Option<u64>| -> Vec<Option<u64>> {
+        rows.iter().map(|(id, r)| f(*id, r)).collect()
+    };
+    let objs = each(&|_, r| (r.obj != 0).then_some(r.obj));
     op_cols.add(
         OBJ_ACTOR,
-        rle_uints(&objs.iter().map(|o| o.map(|_| 0)).collect::<Vec<_>>()),
+        rle_uints(&each(&|_, r| (r.obj != 0).then_some(0))),
     );
     op_cols.add(OBJ_CTR, rle_uints(&objs));
-    let key_actor: Vec<Option<u64>> = rows
-        .iter()
-        .map(|(_, r)| match r.key {
+    op_cols.add(
+        KEY_ACTOR,
+        rle_uints(&each(&|_, r| match r.key {
             Key::Seq(c) if c > 0 => Some(0),
             _ => None,
-        })
-        .collect();
-    op_cols.add(KEY_ACTOR, rle_uints(&key_actor));
-    let key_ctr: Vec<Option<u64>> = rows
-        .iter()
-        .map(|(_, r)| match r.key {
+        })),
+    );
+    op_cols.add(
+        KEY_CTR,
+        rle_deltas(&each(&|_, r| match r.key {
             Key::Seq(c) => Some(c),
             Key::Map(_) => None,
-        })
-        .collect();
-    op_cols.add(KEY_CTR, rle_deltas(&key_ctr));
+        })),
+    );
     let key_str: Vec<Option<&[u8]>> = rows
         .iter()
         .map(|(_, r)| match r.key {
@@ -402,27 +401,18 @@ fn write(
         })
         .collect();
     op_cols.add(KEY_STR, rle_strings(&key_str));
-    op_cols.add(ID_ACTOR, rle_uints(&vec![Some(0); rows.len()]));
-    op_cols.add(
-        ID_CTR,
-        rle_deltas(&rows.iter().map(|(id, _)| Some(*id)).collect::<Vec<_>>()),
-    );
+    op_cols.add(ID_ACTOR, rle_uints(&each(&|_, _| Some(0))));
+    op_cols.add(ID_CTR, rle_deltas(&each(&|id, _| Some(id))));
     op_cols.add(INSERT, bool_runs(rows.iter().map(|(_, r)| r.insert)));
-    op_cols.add(
-        ACTION,
-        rle_uints(&rows.iter().map(|(_, r)| Some(r.action)).collect::<Vec<_>>()),
-    );
-    op_cols.add(
-        VALUE_META,
-        rle_uints(&rows.iter().map(|(_, r)| Some(r.meta)).collect::<Vec<_>>()),
-    );
+    op_cols.add(ACTION, rle_uints(&each(&|_, r| Some(r.action))));
+    op_cols.add(VALUE_META, rle_uints(&each(&|_, r| Some(r.meta))));
     op_cols.add(
         VALUE,
         rows.iter()
             .flat_map(|(_, r)| r.value.iter().copied())
             .collect(),
     );
-    op_cols.add(SUCC_COUNT, rle_uints(&vec![Some(0); rows.len()]));
+    op_cols.add(SUCC_COUNT, rle_uints(&each(&|_, _| Some(0))));
 
     let mut data = Vec::new();
     uleb(&mut data, 1);

@@ -312,8 +312,7 @@ fn merge(into: &mut Imported, r: ApplyReport) {
 mod tests {
     use super::*;
     use crate::trust::Identity;
-    use crate::trust::columns::{MAX_ROWS, forge};
-    use convene_model::DocumentId;
+    use crate::trust::columns::forge;
 
     /// A bundle maker who saves up the allowance with many batches that
     /// declare nothing (tombstones only, say), then sends a batch of a
@@ -322,12 +321,7 @@ mod tests {
     #[test]
     fn what_batches_save_up_is_capped_at_what_a_full_batch_may_declare() {
         let id = Identity::generate();
-        let (bytes, hash) = forge::change(&[(forge::ACTION, forge::run(MAX_ROWS, &[1]))]);
-        let changes: Vec<SignedChange> = (0..16u8)
-            .map(|i| {
-                SignedChange::sign_raw(&id, DocumentId::from_bytes([i; 16]), bytes.clone(), hash)
-            })
-            .collect();
+        let changes = forge::widest(&id, 16);
         let mut allowance = Allowance::new();
         for _ in 0..64 {
             assert!(allowance.verify(Vec::new()).is_empty());

@@ -471,6 +471,24 @@ pub mod forge {
         change_naming(0, columns)
     }
 
+    /// `count` changes, each declaring the most rows one change may (a run
+    /// of [`super::MAX_ROWS`] actions in a few bytes), signed by `id` for
+    /// documents `[0; 16]`, `[1; 16]` …: what a peer bent on using up the
+    /// bound on rows would send.
+    pub fn widest(id: &crate::trust::Identity, count: u8) -> Vec<crate::trust::SignedChange> {
+        let (bytes, hash) = change(&[(ACTION, run(super::MAX_ROWS, &[1]))]);
+        (0..count)
+            .map(|i| {
+                crate::trust::SignedChange::sign_raw(
+                    id,
+                    convene_model::DocumentId::from_bytes([i; 16]),
+                    bytes.clone(),
+                    hash,
+                )
+            })
+            .collect()
+    }
+
     /// [`change`], naming `others` other actors (each empty).
     pub fn change_naming(others: u64, columns: &[(u32, Vec<u8>)]) -> (Vec<u8>, [u8; 32]) {
         let mut data = uleb(0); // no dependencies
