@@ -1068,13 +1068,11 @@ mod tests {
     use crate::trust::Identity;
     use crate::trust::columns::{MAX_ROWS, forge};
 
-    /// A new document's first state is the same document whether it was
-    /// loaded from its laid-out form or applied: the first changes Convene
-    /// writes (an organisation's profile, a learning entry, a project and
-    /// a contact, their long texts included) are all loaded, and each
-    /// saves exactly as automerge's apply of it does.
-    #[test]
-    fn first_changes_convene_writes_are_loaded_as_the_documents_applied() {
+    /// The first changes Convene writes, each the start of its own
+    /// document: an organisation's profile, a learning entry, a project and
+    /// a contact, their long texts included. The node is returned with
+    /// them so its signed changes stay at hand.
+    fn first_changes_convene_writes() -> (tempfile::TempDir, crate::Node, Vec<SignedChange>) {
         use convene_model::{Body, Contact, EntryInput, Learning, Project};
         let home = tempfile::tempdir().unwrap();
         let mut node = crate::Node::init(
@@ -1091,6 +1089,7 @@ mod tests {
             Body::Learning(Learning {
                 title: "Community calls".into(),
                 summary: long.as_str().into(),
+                tags: vec!["discharge".into(), "peer-visits".into()],
                 ..Learning::default()
             }),
             Body::Project(Project {
@@ -1115,23 +1114,120 @@ mod tests {
             })
             .unwrap();
         }
-        let firsts: Vec<Change> = node
+        let firsts: Vec<SignedChange> = node
             .store()
             .all_changes()
             .unwrap()
-            .iter()
-            .map(|c| Change::try_from(c.bytes.as_slice()).unwrap())
-            .filter(|c| c.deps().is_empty())
+            .into_iter()
+            .filter(|c| {
+                Change::try_from(c.bytes.as_slice())
+                    .unwrap()
+                    .deps()
+                    .is_empty()
+            })
             .collect();
         assert_eq!(firsts.len(), 4, "the profile and three entries");
-        for c in &firsts {
-            let loaded = loaded_first(c).expect("laid out and loaded");
+        (home, node, firsts)
+    }
+
+    /// A new document's first state is the same document whether it was
+    /// loaded from its laid-out form or applied: the first changes Convene
+    /// writes are all loaded, and each saves exactly as automerge's apply
+    /// of it does.
+    #[test]
+    fn first_changes_convene_writes_are_loaded_as_the_documents_applied() {
+        let (_home, _node, firsts) = first_changes_convene_writes();
+        for signed in &firsts {
+            let c = Change::try_from(signed.bytes.as_slice()).unwrap();
+            let loaded = loaded_first(&c).expect("laid out and loaded");
             let mut applied = Automerge::new();
             applied.apply_changes([c.clone()]).unwrap();
             assert_eq!(loaded.save_nocompress(), applied.save_nocompress());
-            let (state, _, _) = first_state(DocumentId::from_bytes([7; 16]), c, true).unwrap();
+            let (state, _, _) = first_state(signed.doc, &c, true).unwrap();
             assert_eq!(state.save_nocompress(), applied.save_nocompress());
         }
+    }
+
+    /// Everything the store keeps of one document, its row number aside:
+    /// the row (heads, digest, snapshot, parsed fields), its index terms,
+    /// its search text and, for a profile, its nodes.
+    fn stored_rows(store: &Store, doc: DocumentId) -> Vec<String> {
+        let conn = store.conn();
+        let id = doc.to_string();
+        let mut rows = Vec::new();
+        let mut read = |sql: &str, key: &dyn rusqlite::ToSql| {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let width = stmt.column_count();
+            let mut found = stmt.query([key]).unwrap();
+            while let Some(r) = found.next().unwrap() {
+                let cells: Vec<String> = (0..width)
+                    .map(|i| match r.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into(),
+                        rusqlite::types::ValueRef::Blob(b) => {
+                            format!("{} bytes, {}", b.len(), blake3::hash(b))
+                        }
+                        other => format!("{other:?}"),
+                    })
+                    .collect();
+                let table = sql
+                    .split("FROM ")
+                    .nth(1)
+                    .and_then(|t| t.split_whitespace().next());
+                rows.push(format!("{}: {}", table.unwrap_or(sql), cells.join(" | ")));
+            }
+        };
+        let key = doc.as_bytes().to_vec();
+        read(
+            "SELECT id, kind, owner, visibility, status, title, created, updated,
+                    heads, digest, snapshot, problem FROM docs WHERE doc = ?1",
+            &key,
+        );
+        read(
+            "SELECT field, value FROM terms JOIN docs USING (n) WHERE doc = ?1
+             ORDER BY field, value",
+            &key,
+        );
+        read(
+            "SELECT title, summary, body, tags, names FROM fts
+             WHERE rowid = (SELECT n FROM docs WHERE doc = ?1)",
+            &key,
+        );
+        read("SELECT node FROM nodes WHERE org = ?1 ORDER BY node", &id);
+        rows
+    }
+
+    /// A new document stored with the rows worked out with its first state
+    /// (on the worker threads, [`Writer::put_derived`]) is stored exactly
+    /// as one stored from its applied state ([`Writer::put`]): the same
+    /// row, snapshot, index terms, search text and nodes.
+    #[test]
+    fn rows_worked_out_with_a_first_state_are_the_rows_stored_from_it() {
+        let (_home, _node, firsts) = first_changes_convene_writes();
+        let dir = tempfile::tempdir().unwrap();
+        let mut ahead = Store::create(&dir.path().join("ahead.db")).unwrap();
+        let mut applied = Store::create(&dir.path().join("applied.db")).unwrap();
+        let mut tables = BTreeSet::new();
+        for signed in &firsts {
+            let c = Change::try_from(signed.bytes.as_slice()).unwrap();
+            let (_, _, derived) = first_state(signed.doc, &c, true).unwrap();
+            let derived = derived.expect("worked out for a first change alone");
+            ahead
+                .write(|w| w.put_derived(signed.doc, std::slice::from_ref(signed), 5, derived))
+                .unwrap();
+            let mut state = Automerge::new();
+            state.apply_changes([c]).unwrap();
+            applied
+                .write(|w| w.put(signed.doc, &state, std::slice::from_ref(signed), 5))
+                .unwrap();
+            let rows = stored_rows(&ahead, signed.doc);
+            assert_eq!(rows, stored_rows(&applied, signed.doc));
+            tables.extend(rows.iter().map(|r| r[..r.find(':').unwrap()].to_string()));
+        }
+        // Every kind of row was compared, not only the documents' own.
+        assert_eq!(
+            tables.into_iter().collect::<Vec<_>>(),
+            ["docs", "fts", "nodes", "terms"]
+        );
     }
 
     #[test]
