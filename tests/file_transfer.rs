@@ -129,7 +129,7 @@ fn files_reach_three_organisations_and_larger_ones_come_with_get() {
         .assert()
         .success()
         .stderr(predicate::str::contains(
-            "note: the copy of evaluation.pdf held here was damaged on disk (moved aside to",
+            "note: the copy of evaluation.pdf held here was damaged on disk (its bytes no longer match their hash; moved aside to",
         ));
     assert_eq!(std::fs::read(&again).unwrap(), large);
     assert_eq!(

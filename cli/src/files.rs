@@ -153,26 +153,17 @@ pub fn get(out: &mut impl Write, home: &Path, a: GetArgs) -> Result<()> {
         // The copy held here was damaged on disk and has just been moved
         // aside: fetched again from a member, as if it had never been here.
         Err(NodeError::Files(BlobError::Damaged { aside, .. })) => {
-            let aside = aside.map_or(String::new(), |p| {
-                format!(" (moved aside to {})", p.display())
-            });
+            let damaged = |is| damaged_copy(&attachment.name, is, aside.as_deref());
             if !convene_node::daemon::is_running(home) {
                 bail!(
-                    "the copy of {} held here is damaged on disk{aside}; start the daemon (`convene node start`) and `convene get` again to fetch it from a member",
-                    attachment.name
+                    "{}; start the daemon (`convene node start`) and `convene get` again to fetch it from a member",
+                    damaged("is")
                 );
             }
-            fetch_through_daemon(&mut node, home, &attachment).with_context(|| {
-                format!(
-                    "the copy of {} held here is damaged on disk{aside}, and fetching it again failed",
-                    attachment.name
-                )
-            })?;
+            fetch_through_daemon(&mut node, home, &attachment)
+                .with_context(|| format!("{}, and fetching it again failed", damaged("is")))?;
             node.save_attachment(id, &attachment.name, &dest, a.force)?;
-            eprintln!(
-                "note: the copy of {} held here was damaged on disk{aside}; fetched it again from a member",
-                attachment.name
-            );
+            eprintln!("note: {}; fetched it again from a member", damaged("was"));
         }
         saved => {
             saved?;
@@ -287,11 +278,8 @@ pub fn write_bundle_with_files(
         Err(NodeError::Files(BlobError::Damaged { hash, aside })) => {
             let (what, get) = file_named(node, &docs, &hash);
             Err(anyhow::anyhow!(
-                "nothing was exported: the copy of {what} held here is damaged on disk (its bytes no longer match their hash){}; fetch it again from a member ({get}, with the daemon running), then export again",
-                aside.map_or(String::new(), |p| format!(
-                    ", moved aside to {}",
-                    p.display()
-                )),
+                "nothing was exported: {}; fetch it again from a member ({get}, with the daemon running), then export again",
+                damaged_copy(&what, "is", aside.as_deref()),
             ))
         }
         written => written
@@ -353,4 +341,15 @@ pub fn import_bundle_files(
     }
     let limits = Config::load(home)?.files;
     Ok(Some(node.import_bundle_files(path, layout, &limits)?))
+}
+
+/// How a copy of an attachment found damaged on disk is reported, the
+/// same way by every command: what it is, why, and where it was moved.
+fn damaged_copy(what: &str, is: &str, aside: Option<&Path>) -> String {
+    let aside = aside.map_or(String::new(), |p| {
+        format!("; moved aside to {}", p.display())
+    });
+    format!(
+        "the copy of {what} held here {is} damaged on disk (its bytes no longer match their hash{aside})"
+    )
 }

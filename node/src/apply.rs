@@ -928,7 +928,7 @@ fn apply_doc(
         report.applied += signed.len();
         match derived {
             // The first state as it was worked out: its rows were too.
-            Some(derived) if only_first => w.put_derived(doc, &signed, now, derived)?,
+            Some(derived) if only_first => w.put_derived(&signed, now, derived)?,
             _ => w.put(doc, &next, &signed, now)?,
         };
         report.changed.push(doc);
@@ -1212,7 +1212,7 @@ mod tests {
             let (_, _, derived) = first_state(signed.doc, &c, true).unwrap();
             let derived = derived.expect("worked out for a first change alone");
             ahead
-                .write(|w| w.put_derived(signed.doc, std::slice::from_ref(signed), 5, derived))
+                .write(|w| w.put_derived(std::slice::from_ref(signed), 5, derived))
                 .unwrap();
             let mut state = Automerge::new();
             state.apply_changes([c]).unwrap();
@@ -1228,6 +1228,25 @@ mod tests {
             tables.into_iter().collect::<Vec<_>>(),
             ["docs", "fts", "nodes", "terms"]
         );
+    }
+
+    /// Rows worked out for one document are never written with another
+    /// document's changes: the store refuses, and stores nothing.
+    #[test]
+    fn rows_are_written_only_with_their_own_documents_changes() {
+        let (_home, _node, firsts) = first_changes_convene_writes();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join("convene.db")).unwrap();
+        let (one, other) = (&firsts[0], &firsts[1]);
+        let c = Change::try_from(one.bytes.as_slice()).unwrap();
+        let derived = first_state(one.doc, &c, true).unwrap().2.unwrap();
+        let err = store
+            .write(|w| w.put_derived(std::slice::from_ref(other), 5, derived))
+            .unwrap_err();
+        assert!(err.to_string().contains("stored with its rows"), "{err}");
+        assert!(stored_rows(&store, one.doc).is_empty());
+        assert!(stored_rows(&store, other.doc).is_empty());
+        assert!(store.all_changes().unwrap().is_empty());
     }
 
     #[test]

@@ -649,25 +649,30 @@ impl Writer<'_> {
         new: &[SignedChange],
         now_ms: i64,
     ) -> Result<Indexed, StoreError> {
-        self.put_derived(doc, new, now_ms, index::Derived::of(doc, state))
+        self.put_derived(new, now_ms, index::Derived::of(doc, state))
     }
 
     /// [`Writer::put`] with the document's rows worked out already, from
-    /// its new state (on another thread): `derived` must be of `doc`'s
-    /// state as stored.
+    /// its new state (on another thread): `derived` must be of its
+    /// document's state as stored, and `new` that document's changes.
     pub(crate) fn put_derived(
         &self,
-        doc: DocumentId,
         new: &[SignedChange],
         now_ms: i64,
         derived: index::Derived,
     ) -> Result<Indexed, StoreError> {
+        let doc = derived.doc();
         let mut insert = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO changes (doc, hash, bytes, signer, sig, received)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for c in new {
-            debug_assert_eq!(c.doc, doc);
+            if c.doc != doc {
+                return Err(StoreError::BadDocument {
+                    id: doc,
+                    detail: format!("a change of {} stored with its rows", c.doc),
+                });
+            }
             insert.execute(params![
                 doc.as_bytes().as_slice(),
                 c.hash.as_slice(),
@@ -677,7 +682,7 @@ impl Writer<'_> {
                 now_ms
             ])?;
         }
-        index::write(&self.tx, doc, derived)
+        index::write(&self.tx, derived)
     }
 }
 

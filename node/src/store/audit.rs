@@ -105,7 +105,6 @@ fn docs_of_kind(conn: &rusqlite::Connection, kind: &str) -> Result<Vec<DocumentI
 }
 
 impl Writer<'_> {
-    /// The kind column of a document's row ('' while it is not valid).
     /// Whether this change of `doc` is stored (one indexed read).
     pub fn has_change(&self, doc: DocumentId, hash: &[u8; 32]) -> Result<bool, StoreError> {
         use rusqlite::OptionalExtension;
@@ -120,6 +119,7 @@ impl Writer<'_> {
             .is_some())
     }
 
+    /// The kind column of a document's row ('' while it is not valid).
     pub fn kind_of(&self, doc: DocumentId) -> Result<Option<String>, StoreError> {
         use rusqlite::OptionalExtension;
         Ok(self

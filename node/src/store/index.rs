@@ -123,7 +123,10 @@ fn read_entry(doc: DocumentId, state: &Automerge, vocab: &Vocabularies) -> Resul
 /// What a document's rows say, worked out from its state alone (no
 /// database), so that it can be done on any thread before the writer
 /// needs it: its heads, digest and snapshot, and the entry it reads as.
+/// It names the document it was worked out for, so its rows can only be
+/// written as that document's.
 pub struct Derived {
+    doc: DocumentId,
     heads: Vec<u8>,
     digest: [u8; 32],
     snapshot: Vec<u8>,
@@ -145,6 +148,11 @@ impl std::fmt::Debug for Derived {
 }
 
 impl Derived {
+    /// The document these rows are of.
+    pub fn doc(&self) -> DocumentId {
+        self.doc
+    }
+
     pub fn of(doc: DocumentId, state: &Automerge) -> Self {
         let (heads, digest) = heads_and_digest(doc, state);
         let snapshot = state.save();
@@ -194,6 +202,7 @@ impl Derived {
             Err(_) => (Vec::new(), None),
         };
         Self {
+            doc,
             heads,
             digest,
             snapshot,
@@ -206,10 +215,10 @@ impl Derived {
     }
 }
 
-/// Writes a document's rows as `d` says.
-pub(super) fn write(conn: &Connection, doc: DocumentId, d: Derived) -> Result<Indexed, StoreError> {
-    let id = doc.to_string();
+/// Writes the rows of the document `d` was worked out for, as it says.
+pub(super) fn write(conn: &Connection, d: Derived) -> Result<Indexed, StoreError> {
     let Derived {
+        doc,
         heads,
         digest,
         snapshot,
@@ -219,6 +228,7 @@ pub(super) fn write(conn: &Connection, doc: DocumentId, d: Derived) -> Result<In
         terms,
         text,
     } = d;
+    let id = doc.to_string();
     if let Some(p) = &problem {
         tracing::warn!(doc = %id, problem = %p, "document is not a valid entry; kept but not indexed");
     }
