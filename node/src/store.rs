@@ -46,7 +46,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 
 pub use audit::{Awaits, LogEntry, MAX_PENDING, PendingLimits};
 pub use erasure::StoredTombstone;
-pub use index::{Derived, Indexed};
+pub(crate) use index::Derived;
+pub use index::Indexed;
 pub use peers::{PeerRecord, PeerUpdate};
 pub use query::{Filter, Hit, Listed, Resolve};
 

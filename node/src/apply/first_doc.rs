@@ -369,26 +369,30 @@ fn write(
         .map(|i| (start + *i as u64, &rows[*i]))
         .collect();
     let mut op_cols = Columns::default();
-    // One value for each row, in document order.
-    let each = |f: &dyn Fn(u64, &Row<'_>) -> Option<u64>| -> Vec<Option<u64>> {
+    // One value for each row, in document order (generic, so that each
+    // column's reading is inlined).
+    fn values(
+        rows: &[(u64, &Row<'_>)],
+        f: impl Fn(u64, &Row<'_>) -> Option<u64>,
+    ) -> Vec<Option<u64>> {
         rows.iter().map(|(id, r)| f(*id, r)).collect()
-    };
-    let objs = each(&|_, r| (r.obj != 0).then_some(r.obj));
+    }
+    let objs = values(&rows, |_, r| (r.obj != 0).then_some(r.obj));
     op_cols.add(
         OBJ_ACTOR,
-        rle_uints(&each(&|_, r| (r.obj != 0).then_some(0))),
+        rle_uints(&values(&rows, |_, r| (r.obj != 0).then_some(0))),
     );
     op_cols.add(OBJ_CTR, rle_uints(&objs));
     op_cols.add(
         KEY_ACTOR,
-        rle_uints(&each(&|_, r| match r.key {
+        rle_uints(&values(&rows, |_, r| match r.key {
             Key::Seq(c) if c > 0 => Some(0),
             _ => None,
         })),
     );
     op_cols.add(
         KEY_CTR,
-        rle_deltas(&each(&|_, r| match r.key {
+        rle_deltas(&values(&rows, |_, r| match r.key {
             Key::Seq(c) => Some(c),
             Key::Map(_) => None,
         })),
@@ -401,18 +405,18 @@ fn write(
         })
         .collect();
     op_cols.add(KEY_STR, rle_strings(&key_str));
-    op_cols.add(ID_ACTOR, rle_uints(&each(&|_, _| Some(0))));
-    op_cols.add(ID_CTR, rle_deltas(&each(&|id, _| Some(id))));
+    op_cols.add(ID_ACTOR, rle_uints(&values(&rows, |_, _| Some(0))));
+    op_cols.add(ID_CTR, rle_deltas(&values(&rows, |id, _| Some(id))));
     op_cols.add(INSERT, bool_runs(rows.iter().map(|(_, r)| r.insert)));
-    op_cols.add(ACTION, rle_uints(&each(&|_, r| Some(r.action))));
-    op_cols.add(VALUE_META, rle_uints(&each(&|_, r| Some(r.meta))));
+    op_cols.add(ACTION, rle_uints(&values(&rows, |_, r| Some(r.action))));
+    op_cols.add(VALUE_META, rle_uints(&values(&rows, |_, r| Some(r.meta))));
     op_cols.add(
         VALUE,
         rows.iter()
             .flat_map(|(_, r)| r.value.iter().copied())
             .collect(),
     );
-    op_cols.add(SUCC_COUNT, rle_uints(&each(&|_, _| Some(0))));
+    op_cols.add(SUCC_COUNT, rle_uints(&values(&rows, |_, _| Some(0))));
 
     let mut data = Vec::new();
     uleb(&mut data, 1);

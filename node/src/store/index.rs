@@ -120,22 +120,25 @@ fn read_entry(doc: DocumentId, state: &Automerge, vocab: &Vocabularies) -> Resul
     Ok(entry)
 }
 
+/// The `(field, value)` pairs an entry is listed under ([`terms`]).
+type Terms = Vec<(&'static str, String)>;
+
 /// What a document's rows say, worked out from its state alone (no
 /// database), so that it can be done on any thread before the writer
 /// needs it: its heads, digest and snapshot, and the entry it reads as.
 /// It names the document it was worked out for, so its rows can only be
 /// written as that document's.
-pub struct Derived {
+pub(crate) struct Derived {
     doc: DocumentId,
     heads: Vec<u8>,
     digest: [u8; 32],
     snapshot: Vec<u8>,
-    parsed: Result<Entry, String>,
+    /// The entry it reads as, with its index terms and search text; or
+    /// why it is not one.
+    parsed: Result<(Entry, Terms, SearchText), String>,
     /// kind, owner, visibility, status, title, created, updated.
     row: (&'static str, String, String, &'static str, String, i64, i64),
     problem: Option<String>,
-    terms: Vec<(&'static str, String)>,
-    text: Option<SearchText>,
 }
 
 impl std::fmt::Debug for Derived {
@@ -159,8 +162,14 @@ impl Derived {
         // The charter's vocabularies replace the defaults once communities exist.
         let vocab = Vocabularies::standard();
         let parsed = read_entry(doc, state, vocab);
-        let row = match &parsed {
-            Ok(e) => (
+        // Read once, for a document that is not an entry this version
+        // can show.
+        let header = parsed
+            .is_err()
+            .then(|| autosurgeon::hydrate::<_, Header>(state).ok())
+            .flatten();
+        let row = match (&parsed, &header) {
+            (Ok(e), _) => (
                 e.meta.kind.as_str(),
                 e.meta.owner.to_string(),
                 e.meta.visibility.to_string(),
@@ -175,32 +184,28 @@ impl Derived {
             // owner, audience and status still decides who it is passed on
             // to, so a newer kind reaches the members that may see it
             // through nodes that cannot show it.
-            Err(_) => match autosurgeon::hydrate::<_, Header>(state) {
-                Ok(h) => (
-                    "",
-                    h.owner.to_string(),
-                    h.visibility.to_string(),
-                    h.status.as_str(),
-                    String::new(),
-                    h.created.millis(),
-                    h.updated.millis(),
-                ),
-                Err(_) => ("", String::new(), String::new(), "", String::new(), 0, 0),
-            },
+            (Err(_), Some(h)) => (
+                "",
+                h.owner.to_string(),
+                h.visibility.to_string(),
+                h.status.as_str(),
+                String::new(),
+                h.created.millis(),
+                h.updated.millis(),
+            ),
+            (Err(_), None) => ("", String::new(), String::new(), "", String::new(), 0, 0),
         };
-        let problem = parsed.as_ref().err().map(|e| {
-            match autosurgeon::hydrate::<_, Header>(state) {
-                Ok(h) if h.known_kind().is_none() => format!(
-                    "a {:?}, a kind this version of Convene does not know (a newer one made it): kept and passed on, not shown",
-                    h.kind
-                ),
-                _ => e.clone(),
-            }
+        let problem = parsed.as_ref().err().map(|e| match &header {
+            Some(h) if h.known_kind().is_none() => format!(
+                "a {:?}, a kind this version of Convene does not know (a newer one made it): kept and passed on, not shown",
+                h.kind
+            ),
+            _ => e.clone(),
         });
-        let (terms, text) = match &parsed {
-            Ok(e) => (terms(&e.body), Some(e.body.search_text(vocab))),
-            Err(_) => (Vec::new(), None),
-        };
+        let parsed = parsed.map(|e| {
+            let (terms, text) = (terms(&e.body), e.body.search_text(vocab));
+            (e, terms, text)
+        });
         Self {
             doc,
             heads,
@@ -209,8 +214,6 @@ impl Derived {
             parsed,
             row,
             problem,
-            terms,
-            text,
         }
     }
 }
@@ -225,8 +228,6 @@ pub(super) fn write(conn: &Connection, d: Derived) -> Result<Indexed, StoreError
         parsed,
         row: (kind, owner, visibility, status, title, created, updated),
         problem,
-        terms,
-        text,
     } = d;
     let id = doc.to_string();
     if let Some(p) = &problem {
@@ -266,29 +267,31 @@ pub(super) fn write(conn: &Connection, d: Derived) -> Result<Indexed, StoreError
         .execute([n])?;
     conn.prepare_cached("DELETE FROM fts WHERE rowid = ?1")?
         .execute([n])?;
-    let entry = parsed.ok();
-    if let Some(e) = &entry {
-        let mut term = conn
-            .prepare_cached("INSERT OR IGNORE INTO terms (field, value, n) VALUES (?1, ?2, ?3)")?;
-        for (field, value) in terms {
-            term.execute(params![field, value, n])?;
-        }
-        if let Some(text) = text {
+    let entry = match parsed {
+        Ok((e, terms, text)) => {
+            let mut term = conn.prepare_cached(
+                "INSERT OR IGNORE INTO terms (field, value, n) VALUES (?1, ?2, ?3)",
+            )?;
+            for (field, value) in terms {
+                term.execute(params![field, value, n])?;
+            }
             conn.prepare_cached(
                 "INSERT INTO fts (rowid, title, summary, body, tags, names) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![n, text.title, text.summary, text.body, text.tags, text.names])?;
-        }
-        if let Body::Organisation(o) = &e.body {
-            conn.prepare_cached("DELETE FROM nodes WHERE org = ?1")?
-                .execute([&id])?;
-            let mut node =
-                conn.prepare_cached("INSERT OR IGNORE INTO nodes (node, org) VALUES (?1, ?2)")?;
-            for peer in &o.nodes {
-                node.execute([peer, &id])?;
+            if let Body::Organisation(o) = &e.body {
+                conn.prepare_cached("DELETE FROM nodes WHERE org = ?1")?
+                    .execute([&id])?;
+                let mut node =
+                    conn.prepare_cached("INSERT OR IGNORE INTO nodes (node, org) VALUES (?1, ?2)")?;
+                for peer in &o.nodes {
+                    node.execute([peer, &id])?;
+                }
             }
+            Some(e)
         }
-    }
+        Err(_) => None,
+    };
     Ok(Indexed {
         entry,
         problem,
@@ -299,8 +302,8 @@ pub(super) fn write(conn: &Connection, d: Derived) -> Result<Indexed, StoreError
 /// The `(field, value)` pairs lists filter on, and the files an entry
 /// uses (`file`, by hash), so that the daemon reads only the entries that
 /// have files to learn which ([`FILE_TERM`]).
-fn terms(body: &Body) -> Vec<(&'static str, String)> {
-    let mut out: Vec<(&'static str, String)> = Vec::new();
+fn terms(body: &Body) -> Terms {
+    let mut out = Terms::new();
     out.extend(body.tags().iter().map(|t| ("tag", t.to_lowercase())));
     out.extend(body.priorities().iter().map(|t| ("priority", t.clone())));
     out.extend(body.methods().iter().map(|t| ("method", t.clone())));
