@@ -28,10 +28,11 @@
 //! them (checking that the change read back out hashes to the signed
 //! hash), which costs about half of applying them; any other first change
 //! is applied. When the first change came alone, the document's snapshot
-//! and index rows ([`Derived`]) are worked out with it (on the worker
-//! threads when it comes in a chunk of several; on the writer's thread
-//! for a chunk of one), so that the writer's thread, which stores one
-//! document at a time, only runs SQL for it. A document that arrives with
+//! (the layout it was loaded from, stored uncompressed: no second encoding
+//! and `DEFLATE`) and index rows ([`Derived`]) are worked out with it (on
+//! the worker threads when it comes in a chunk of several; on the writer's
+//! thread for a chunk of one), so that the writer's thread, which stores
+//! one document at a time, only runs SQL for it. A document that arrives with
 //! more changes than its first has its rows worked out from the state
 //! stored, as before.
 
@@ -67,30 +68,31 @@ type FirstState = Result<(Automerge, Rules, Option<Derived>), String>;
 /// accepted), its rows: worked out ahead on any core, so that the writer's
 /// thread, which stores one document at a time, only runs SQL for it.
 fn first_state(doc: DocumentId, root: &Change, alone: bool) -> FirstState {
-    let scratch = match loaded_first(root) {
-        Some(doc) => doc,
+    let (scratch, saved) = match loaded_first(root) {
+        Some((doc, saved)) => (doc, Some(saved)),
         None => {
             let mut scratch = Automerge::new();
             apply_received(&mut scratch, vec![root.clone()])?;
-            scratch
+            (scratch, None)
         }
     };
     let rules = Rules::of(&scratch)?;
-    let derived = alone.then(|| Derived::of(doc, &scratch));
+    let derived = alone.then(|| Derived::of_saved(doc, &scratch, saved));
     Ok((scratch, rules, derived))
 }
 
 /// A new document holding `root` alone, loaded from the layout
 /// [`first_doc::saved_form`] works out (automerge checks that the change
-/// it reads back out hashes to `root`'s hash); `None` where there is no
-/// such layout, or it does not load, and the change is applied instead.
-fn loaded_first(root: &Change) -> Option<Automerge> {
-    let doc = catch_quietly(|| {
+/// it reads back out hashes to `root`'s hash), with that layout (the
+/// document's saved form, uncompressed); `None` where there is no such
+/// layout, or it does not load, and the change is applied instead.
+fn loaded_first(root: &Change) -> Option<(Automerge, Vec<u8>)> {
+    let (doc, saved) = catch_quietly(|| {
         let saved = first_doc::saved_form(root)?;
-        Automerge::load(&saved).ok()
+        Some((Automerge::load(&saved).ok()?, saved))
     })
     .ok()??;
-    (doc.get_heads() == [root.hash()]).then_some(doc)
+    (doc.get_heads() == [root.hash()]).then_some((doc, saved))
 }
 
 /// A document's changes that this node does not store yet, and whether it
@@ -1139,18 +1141,24 @@ mod tests {
         let (_home, _node, firsts) = first_changes_convene_writes();
         for signed in &firsts {
             let c = Change::try_from(signed.bytes.as_slice()).unwrap();
-            let loaded = loaded_first(&c).expect("laid out and loaded");
+            let (loaded, saved) = loaded_first(&c).expect("laid out and loaded");
             let mut applied = Automerge::new();
             applied.apply_changes([c.clone()]).unwrap();
             assert_eq!(loaded.save_nocompress(), applied.save_nocompress());
+            assert_eq!(
+                saved,
+                applied.save_nocompress(),
+                "laid out as automerge saves"
+            );
             let (state, _, _) = first_state(signed.doc, &c, true).unwrap();
             assert_eq!(state.save_nocompress(), applied.save_nocompress());
         }
     }
 
     /// Everything the store keeps of one document, its row number aside:
-    /// the row (heads, digest, snapshot, parsed fields), its index terms,
-    /// its search text and, for a profile, its nodes.
+    /// the row (heads, digest, parsed fields), the document its snapshot
+    /// loads as (compressed or not), its index terms, its search text and,
+    /// for a profile, its nodes.
     fn stored_rows(store: &Store, doc: DocumentId) -> Vec<String> {
         let conn = store.conn();
         let id = doc.to_string();
@@ -1179,7 +1187,7 @@ mod tests {
         let key = doc.as_bytes().to_vec();
         read(
             "SELECT id, kind, owner, visibility, status, title, created, updated,
-                    heads, digest, snapshot, problem FROM docs WHERE doc = ?1",
+                    heads, digest, problem FROM docs WHERE doc = ?1",
             &key,
         );
         read(
@@ -1193,13 +1201,18 @@ mod tests {
             &key,
         );
         read("SELECT node FROM nodes WHERE org = ?1 ORDER BY node", &id);
+        if let Some(state) = store.load(doc).unwrap() {
+            let saved = state.save_nocompress();
+            rows.push(format!("snapshot: {}", blake3::hash(&saved)));
+        }
         rows
     }
 
     /// A new document stored with the rows worked out with its first state
-    /// (on the worker threads, [`Writer::put_derived`]) is stored exactly
-    /// as one stored from its applied state ([`Writer::put`]): the same
-    /// row, snapshot, index terms, search text and nodes.
+    /// (on the worker threads, [`Writer::put_derived`]) is stored as one
+    /// stored from its applied state ([`Writer::put`]): the same row, index
+    /// terms, search text and nodes, and a snapshot of the same document
+    /// (laid out, not compressed: larger, and loaded as the same).
     #[test]
     fn rows_worked_out_with_a_first_state_are_the_rows_stored_from_it() {
         let (_home, _node, firsts) = first_changes_convene_writes();
@@ -1226,7 +1239,7 @@ mod tests {
         // Every kind of row was compared, not only the documents' own.
         assert_eq!(
             tables.into_iter().collect::<Vec<_>>(),
-            ["docs", "fts", "nodes", "terms"]
+            ["docs", "fts", "nodes", "snapshot", "terms"]
         );
     }
 

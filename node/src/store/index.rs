@@ -157,8 +157,19 @@ impl Derived {
     }
 
     pub fn of(doc: DocumentId, state: &Automerge) -> Self {
+        Self::of_saved(doc, state, None)
+    }
+
+    /// [`Derived::of`] with `state` in its saved form already (`saved`,
+    /// which must load as `state`): it is the snapshot, not saved again.
+    /// A new document's first state is loaded from such a form (its first
+    /// change laid out, not compressed); storing that form as it is saves
+    /// automerge's encoding and `DEFLATE` of the document (about 5% of a
+    /// catch-up's CPU) for about 60% more snapshot bytes, until the
+    /// document's next change saves it compressed.
+    pub fn of_saved(doc: DocumentId, state: &Automerge, saved: Option<Vec<u8>>) -> Self {
         let (heads, digest) = heads_and_digest(doc, state);
-        let snapshot = state.save();
+        let snapshot = saved.unwrap_or_else(|| state.save());
         // The charter's vocabularies replace the defaults once communities exist.
         let vocab = Vocabularies::standard();
         let parsed = read_entry(doc, state, vocab);
