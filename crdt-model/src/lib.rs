@@ -22,8 +22,9 @@
 //! - [`attachment`]: files on learning entries and projects, described in
 //!   the document (name, size, media type, BLAKE3 hash); the bytes live in
 //!   the node's content-addressed file store.
-//! - `read`: a document's root map read once for a whole entry's
-//!   hydration (autosurgeon asks for each field by key).
+//! - `read`: a document's root map read once ([`RootOnce`]) for a whole
+//!   entry's hydration, or the node's permission checks (autosurgeon asks
+//!   for each field by key).
 //! - [`codec`]: how small values (enums, ids, long [`Prose`], [`Timestamp`])
 //!   are stored in documents.
 //! - [`textdiff`]: how a long text is rewritten in its document when an
@@ -80,6 +81,7 @@ pub use learning::Learning;
 pub use message::Message;
 pub use organisation::Organisation;
 pub use project::{Annotation, DataPoint, Measure, Pdsa, Project, Rebase, TeamMember};
+pub use read::RootOnce;
 pub use response::{Answer, Response};
 pub use visibility::{Visibility, VisibilityError};
 pub use vocab::{Term, UnknownTerm, Vocabularies, Vocabulary};

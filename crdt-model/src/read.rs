@@ -15,15 +15,23 @@ use automerge::{self as am, AutomergeError, ObjId, ROOT, Value};
 use autosurgeon::ReadDoc;
 
 /// A document whose root map was read once (see the module docs).
-pub(crate) struct RootOnce<'a, D> {
+pub struct RootOnce<'a, D> {
     doc: &'a D,
     /// The root's keys: the value each resolves to (the winner of any
     /// conflict, as [`ReadDoc::get`] gives) and the operation's id.
     root: HashMap<String, (Value<'static>, ObjId)>,
 }
 
+impl<D> std::fmt::Debug for RootOnce<'_, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootOnce")
+            .field("root_keys", &self.root.len())
+            .finish()
+    }
+}
+
 impl<'a, D: ReadDoc> RootOnce<'a, D> {
-    pub(crate) fn new(doc: &'a D) -> Self {
+    pub fn new(doc: &'a D) -> Self {
         let root = doc
             .map_range(ROOT, ..)
             .map(|item| {

@@ -42,7 +42,7 @@ mod parallel;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::{Automerge, Change, ChangeHash};
-use convene_model::{Charter, Claim, DocumentId, Header, Kind, OrgId, Organisation};
+use convene_model::{Charter, Claim, DocumentId, Header, Kind, OrgId, Organisation, RootOnce};
 
 use crate::error::NodeError;
 use crate::node::{ApplyReport, OnProgress, Rejection};
@@ -261,6 +261,9 @@ struct Rules {
 
 impl Rules {
     fn of(state: &Automerge) -> Result<Self, String> {
+        // The header and a profile, charter or claim are all read from the
+        // root map: read it once.
+        let state = &RootOnce::new(state);
         let meta: Header = autosurgeon::hydrate(state).map_err(|e| e.to_string())?;
         let kind = meta.known_kind();
         let profile_nodes = if kind == Some(Kind::Organisation) {
