@@ -751,7 +751,15 @@ impl Entry {
     /// Reads an entry from its automerge document.
     pub fn from_doc<D: autosurgeon::ReadDoc>(id: DocumentId, doc: &D) -> Result<Self, DocError> {
         // The metadata and the body are both read from the root map.
-        let doc = &crate::read::RootOnce::new(doc);
+        Self::from_root(id, &crate::read::RootOnce::new(doc))
+    }
+
+    /// [`Entry::from_doc`] for a document whose root map was read already
+    /// (to check who may write it, say): it is not read again.
+    pub fn from_root<D: autosurgeon::ReadDoc>(
+        id: DocumentId,
+        doc: &crate::read::RootOnce<'_, D>,
+    ) -> Result<Self, DocError> {
         let meta: Meta = autosurgeon::hydrate(doc)?;
         let body = match meta.kind {
             Kind::Learning => Body::Learning(autosurgeon::hydrate(doc)?),

@@ -41,6 +41,11 @@ impl<'a, D: ReadDoc> RootOnce<'a, D> {
             .collect();
         Self { doc, root }
     }
+
+    /// The document itself.
+    pub fn doc(&self) -> &'a D {
+        self.doc
+    }
 }
 
 impl<D: ReadDoc> ReadDoc for RootOnce<'_, D> {

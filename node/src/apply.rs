@@ -76,8 +76,11 @@ fn first_state(doc: DocumentId, root: &Change, alone: bool) -> FirstState {
             (scratch, None)
         }
     };
-    let rules = Rules::of(&scratch)?;
-    let derived = alone.then(|| Derived::of_saved(doc, &scratch, saved));
+    // The rules and the rows are both read from the root map: read it once.
+    let root = RootOnce::new(&scratch);
+    let rules = Rules::of_root(&root)?;
+    let derived = alone.then(|| Derived::of_saved(&root, doc, saved));
+    drop(root);
     Ok((scratch, rules, derived))
 }
 
@@ -261,9 +264,12 @@ struct Rules {
 
 impl Rules {
     fn of(state: &Automerge) -> Result<Self, String> {
-        // The header and a profile, charter or claim are all read from the
-        // root map: read it once.
-        let state = &RootOnce::new(state);
+        Self::of_root(&RootOnce::new(state))
+    }
+
+    /// The rules of a document whose root map was read already: the header
+    /// and a profile, charter or claim are all read from it.
+    fn of_root(state: &RootOnce<'_, Automerge>) -> Result<Self, String> {
         let meta: Header = autosurgeon::hydrate(state).map_err(|e| e.to_string())?;
         let kind = meta.known_kind();
         let profile_nodes = if kind == Some(Kind::Organisation) {

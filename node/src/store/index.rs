@@ -7,7 +7,9 @@
 //! crash.
 
 use automerge::Automerge;
-use convene_model::{Attachment, Body, DocumentId, Entry, Header, SearchText, Vocabularies};
+use convene_model::{
+    Attachment, Body, DocumentId, Entry, Header, RootOnce, SearchText, Vocabularies,
+};
 use rusqlite::{Connection, params};
 
 use super::StoreError;
@@ -114,8 +116,12 @@ pub fn heads_and_digest(doc: DocumentId, state: &Automerge) -> (Vec<u8>, [u8; 32
     (bytes, *hasher.finalize().as_bytes())
 }
 
-fn read_entry(doc: DocumentId, state: &Automerge, vocab: &Vocabularies) -> Result<Entry, String> {
-    let mut entry = Entry::from_doc(doc, state).map_err(|e| e.to_string())?;
+fn read_entry(
+    doc: DocumentId,
+    root: &RootOnce<'_, Automerge>,
+    vocab: &Vocabularies,
+) -> Result<Entry, String> {
+    let mut entry = Entry::from_root(doc, root).map_err(|e| e.to_string())?;
     entry.body.check(vocab).map_err(|e| e.to_string())?;
     Ok(entry)
 }
@@ -157,7 +163,7 @@ impl Derived {
     }
 
     pub fn of(doc: DocumentId, state: &Automerge) -> Self {
-        Self::of_saved(doc, state, None)
+        Self::of_saved(&RootOnce::new(state), doc, None)
     }
 
     /// [`Derived::of`] with `state` in its saved form already (`saved`,
@@ -166,18 +172,25 @@ impl Derived {
     /// change laid out, not compressed); storing that form as it is saves
     /// automerge's encoding and `DEFLATE` of the document (about 5% of a
     /// catch-up's CPU) for about 60% more snapshot bytes, until the
-    /// document's next change saves it compressed.
-    pub fn of_saved(doc: DocumentId, state: &Automerge, saved: Option<Vec<u8>>) -> Self {
+    /// document's next change saves it compressed. The state comes with
+    /// its root map read already (`root`: a new document's rules were
+    /// read from it).
+    pub fn of_saved(
+        root: &RootOnce<'_, Automerge>,
+        doc: DocumentId,
+        saved: Option<Vec<u8>>,
+    ) -> Self {
+        let state = root.doc();
         let (heads, digest) = heads_and_digest(doc, state);
         let snapshot = saved.unwrap_or_else(|| state.save());
         // The charter's vocabularies replace the defaults once communities exist.
         let vocab = Vocabularies::standard();
-        let parsed = read_entry(doc, state, vocab);
+        let parsed = read_entry(doc, root, vocab);
         // Read once, for a document that is not an entry this version
         // can show.
         let header = parsed
             .is_err()
-            .then(|| autosurgeon::hydrate::<_, Header>(state).ok())
+            .then(|| autosurgeon::hydrate::<_, Header>(root).ok())
             .flatten();
         let row = match (&parsed, &header) {
             (Ok(e), _) => (
