@@ -27,7 +27,11 @@
 //! its operations are laid out in document order here and automerge loads
 //! them (checking that the change read back out hashes to the signed
 //! hash), which costs about half of applying them; any other first change
-//! is applied. When the first change came alone, the document's snapshot
+//! is applied. Such a first change is not decoded by automerge as it is
+//! verified ([`Decoded::First`]: its signature and hash are checked, its
+//! rows bounded): the load decodes its operations, so decoding them
+//! before as well did that work twice; where it is not laid out, it is
+//! decoded then, and refused if it does not decode. When the first change came alone, the document's snapshot
 //! (the layout it was loaded from, stored uncompressed: no second encoding
 //! and `DEFLATE`) and index rows ([`Derived`]) are worked out with it (on
 //! the worker threads when it comes in a chunk of several; on the writer's
@@ -48,9 +52,62 @@ use crate::error::NodeError;
 use crate::node::{ApplyReport, OnProgress, Rejection};
 use crate::store::{Awaits, Derived, LogEntry, Store, StoredTombstone, Writer};
 use crate::trust::membership::{self, ClaimFault, Membership};
+use crate::trust::signature::Signed;
 use crate::trust::{SignatureError, SignedChange, Tombstone, columns};
 
-type Batch = Vec<(SignedChange, Change)>;
+type Batch = Vec<(SignedChange, Decoded)>;
+
+/// A verified change as the apply path holds it.
+// Held inline, as the decoded change was before: a box would be one more
+// allocation for every change received.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub(crate) enum Decoded {
+    /// Decoded by automerge.
+    Change(Change),
+    /// A document's first change (no dependency, no actor but its author),
+    /// its signature and hash checked but its operations not decoded: the
+    /// document laid out from it ([`first_doc`]) is loaded by automerge,
+    /// which decodes them all and checks that the change it reads back
+    /// out hashes as signed, so decoding them first as well did that work
+    /// twice (a tenth of the daemons' CPU in the mesh bench). Decoded where
+    /// it must be applied instead ([`Decoded::change`]).
+    First,
+}
+
+impl Decoded {
+    /// `c` verified, given what [`SignedChange::shape`] read of it.
+    fn verify(
+        c: &SignedChange,
+        shape: Result<Signed, SignatureError>,
+    ) -> Result<Self, SignatureError> {
+        let shape = shape?;
+        if !shape.shape().first {
+            return c.verify_shaped(Ok(shape)).map(Self::Change);
+        }
+        if shape.shape().hash != c.hash {
+            return Err(SignatureError::HashMismatch);
+        }
+        Ok(Self::First)
+    }
+
+    /// Whether it is a document's first change (it has no dependencies).
+    fn is_first(&self) -> bool {
+        match self {
+            Self::Change(c) => c.deps().is_empty(),
+            Self::First => true,
+        }
+    }
+
+    /// The change, decoded by automerge; `signed` is the change it was
+    /// verified as.
+    pub(crate) fn change(self, signed: &SignedChange) -> Result<Change, SignatureError> {
+        match self {
+            Self::Change(c) => Ok(c),
+            Self::First => signed.decode(),
+        }
+    }
+}
 
 /// Most documents whose first change is worked out ahead, on every core,
 /// at once (a chunk; see [`chunk_size`]): enough to keep the cores busy,
@@ -67,12 +124,13 @@ type FirstState = Result<(Automerge, Rules, Option<Derived>), String>;
 /// first change came alone, so it will be stored as this state if it is
 /// accepted), its rows: worked out ahead on any core, so that the writer's
 /// thread, which stores one document at a time, only runs SQL for it.
-fn first_state(doc: DocumentId, root: &Change, alone: bool) -> FirstState {
-    let (scratch, saved) = match loaded_first(root) {
+fn first_state(doc: DocumentId, signed: &SignedChange, root: &Decoded, alone: bool) -> FirstState {
+    let (scratch, saved) = match loaded_first(signed) {
         Some((doc, saved)) => (doc, Some(saved)),
         None => {
+            let root = root.clone().change(signed).map_err(|e| e.to_string())?;
             let mut scratch = Automerge::new();
-            apply_received(&mut scratch, vec![root.clone()])?;
+            apply_received(&mut scratch, vec![root])?;
             (scratch, None)
         }
     };
@@ -85,17 +143,19 @@ fn first_state(doc: DocumentId, root: &Change, alone: bool) -> FirstState {
 }
 
 /// A new document holding `root` alone, loaded from the layout
-/// [`first_doc::saved_form`] works out (automerge checks that the change
-/// it reads back out hashes to `root`'s hash), with that layout (the
-/// document's saved form, uncompressed); `None` where there is no such
-/// layout, or it does not load, and the change is applied instead.
-fn loaded_first(root: &Change) -> Option<(Automerge, Vec<u8>)> {
+/// [`first_doc::saved_form`] works out from its bytes (automerge decodes
+/// every operation, and checks that the change it reads back out hashes
+/// as the layout says, which must be the hash `root` was signed as), with
+/// that layout (the document's saved form, uncompressed); `None` where
+/// there is no such layout, or it does not load, and the change is
+/// decoded and applied instead.
+fn loaded_first(root: &SignedChange) -> Option<(Automerge, Vec<u8>)> {
     let (doc, saved) = catch_quietly(|| {
-        let saved = first_doc::saved_form(root)?;
+        let saved = first_doc::saved_form(&root.bytes)?;
         Some((Automerge::load(&saved).ok()?, saved))
     })
     .ok()??;
-    (doc.get_heads() == [root.hash()]).then_some((doc, saved))
+    (doc.get_heads() == [ChangeHash(root.hash)]).then_some((doc, saved))
 }
 
 /// A document's changes that this node does not store yet, and whether it
@@ -163,7 +223,7 @@ fn with_first_states(chunk: Vec<Fresh>) -> (Vec<Fresh>, Vec<Option<FirstState>>)
         if *known {
             None
         } else {
-            only_root(batch).map(|root| first_state(*doc, root, batch.len() == 1))
+            only_root(batch).map(|(signed, root)| first_state(*doc, signed, root, batch.len() == 1))
         }
     });
     (chunk, firsts)
@@ -176,16 +236,16 @@ enum Ahead<'scope> {
 }
 
 /// The first change of a batch, if it holds exactly one.
-fn only_root(batch: &Batch) -> Option<&Change> {
-    let mut roots = batch.iter().filter(|(_, c)| c.deps().is_empty());
+fn only_root(batch: &Batch) -> Option<&(SignedChange, Decoded)> {
+    let mut roots = batch.iter().filter(|(_, c)| c.is_first());
     match (roots.next(), roots.next()) {
-        (Some((_, root)), None) => Some(root),
+        (Some(root), None) => Some(root),
         _ => None,
     }
 }
 
 /// Changes with their verdicts: decoded and verified, or why not.
-pub(crate) type Verified = Vec<(SignedChange, Result<Change, SignatureError>)>;
+pub(crate) type Verified = Vec<(SignedChange, Result<Decoded, SignatureError>)>;
 
 /// Decodes and verifies changes received together, on every core.
 ///
@@ -235,7 +295,7 @@ pub(crate) fn verify_within(changes: Vec<SignedChange>, budget: &mut columns::Bu
         })
         .collect();
     let verdicts = parallel::map(&checked, |c| match c {
-        Ok((c, shape)) => c.verify_shaped(shape.clone()),
+        Ok((c, shape)) => Decoded::verify(c, shape.clone()),
         Err(e) => Err(e.clone()),
     });
     changes.into_iter().zip(verdicts).collect()
@@ -642,7 +702,7 @@ fn apply_doc(
     let state = existing.clone().unwrap_or_else(Automerge::new);
     let (had, new): (Batch, Batch) = batch
         .into_iter()
-        .partition(|(_, c)| state.get_change_meta_by_hash(&c.hash()).is_some());
+        .partition(|(s, _)| state.get_change_meta_by_hash(&ChangeHash(s.hash)).is_some());
     report.already_had += had.len();
     if new.is_empty() {
         return Ok(());
@@ -654,8 +714,8 @@ fn apply_doc(
     let rules = match &existing {
         Some(s) => Rules::of(s),
         None => {
-            let roots: Vec<&(SignedChange, Change)> =
-                new.iter().filter(|(_, c)| c.deps().is_empty()).collect();
+            let roots: Vec<&(SignedChange, Decoded)> =
+                new.iter().filter(|(_, c)| c.is_first()).collect();
             match roots.as_slice() {
                 [] => {
                     // The document's first change has not arrived yet.
@@ -663,9 +723,10 @@ fn apply_doc(
                 }
                 [(signed, root)] => {
                     // Worked out ahead for the same root, or now.
-                    let made = first.unwrap_or_else(|| first_state(doc, root, new.len() == 1));
+                    let made =
+                        first.unwrap_or_else(|| first_state(doc, signed, root, new.len() == 1));
                     made.and_then(|(scratch, rules, derived)| {
-                        first_state_kept = Some((scratch, root.hash(), derived));
+                        first_state_kept = Some((scratch, ChangeHash(signed.hash), derived));
                         let expected = if rules.kind == Some(Kind::Organisation) {
                             crate::trust::org_id(&signed.signer)
                         } else {
@@ -842,13 +903,18 @@ fn apply_doc(
             Some((scratch, root, _)) => (scratch.clone(), Some(*root)),
             None => (state.clone(), None),
         };
-        let theirs: Vec<Change> = new
+        let theirs: Result<Vec<Change>, String> = new
             .iter()
             .zip(&seats)
-            .filter(|((_, c), seat)| matches!(seat, Seat::Owner) && Some(c.hash()) != skip)
-            .map(|((_, c), _)| c.clone())
+            .filter(|((s, _), seat)| {
+                matches!(seat, Seat::Owner) && Some(ChangeHash(s.hash)) != skip
+            })
+            .map(|((s, c), _)| c.clone().change(s).map_err(|e| e.to_string()))
             .collect();
-        match apply_received(&mut trial, theirs).and_then(|()| Rules::of(&trial)) {
+        match theirs
+            .and_then(|theirs| apply_received(&mut trial, theirs))
+            .and_then(|()| Rules::of(&trial))
+        {
             Ok(after) => after.editors,
             Err(_) => rules.editors.clone(),
         }
@@ -897,20 +963,24 @@ fn apply_doc(
     }
 
     let (mut next, skip, derived) = match first_state_kept {
-        Some((scratch, root, derived)) if permitted.iter().any(|(_, c)| c.hash() == root) => {
+        Some((scratch, root, derived))
+            if permitted.iter().any(|(s, _)| ChangeHash(s.hash) == root) =>
+        {
             (scratch, Some(root), derived)
         }
         _ => (state.clone(), None, None),
     };
-    let decoded: Vec<Change> = permitted
+    let decoded: Result<Vec<Change>, SignatureError> = permitted
         .iter()
-        .map(|(_, c)| c)
-        .filter(|c| Some(c.hash()) != skip)
-        .cloned()
+        .filter(|(s, _)| Some(ChangeHash(s.hash)) != skip)
+        .map(|(s, c)| c.clone().change(s))
         .collect();
     // Only the first change, whose rules were just read: nothing to check.
-    let only_first = decoded.is_empty();
-    let verdict = match apply_received(&mut next, decoded) {
+    let only_first = decoded.as_ref().is_ok_and(Vec::is_empty);
+    let applied = decoded
+        .map_err(|e| e.to_string())
+        .and_then(|decoded| apply_received(&mut next, decoded));
+    let verdict = match applied {
         Ok(()) if only_first => Ok(()),
         Err(e) => Err(format!("cannot be applied: {e}")),
         Ok(()) => match Rules::of(&next) {
@@ -932,7 +1002,7 @@ fn apply_doc(
     }
     let (applied, waiting): (Batch, Batch) = permitted
         .into_iter()
-        .partition(|(_, c)| next.get_change_meta_by_hash(&c.hash()).is_some());
+        .partition(|(s, _)| next.get_change_meta_by_hash(&ChangeHash(s.hash)).is_some());
     wait_for(w, &waiting, &Awaits::Doc, now, report)?;
     if !applied.is_empty() {
         let signed: Vec<SignedChange> = applied.into_iter().map(|(s, _)| s).collect();
@@ -1150,7 +1220,7 @@ mod tests {
         let (_home, _node, firsts) = first_changes_convene_writes();
         for signed in &firsts {
             let c = Change::try_from(signed.bytes.as_slice()).unwrap();
-            let (loaded, saved) = loaded_first(&c).expect("laid out and loaded");
+            let (loaded, saved) = loaded_first(signed).expect("laid out and loaded");
             let mut applied = Automerge::new();
             applied.apply_changes([c.clone()]).unwrap();
             assert_eq!(loaded.save_nocompress(), applied.save_nocompress());
@@ -1159,8 +1229,12 @@ mod tests {
                 applied.save_nocompress(),
                 "laid out as automerge saves"
             );
-            let (state, _, _) = first_state(signed.doc, &c, true).unwrap();
-            assert_eq!(state.save_nocompress(), applied.save_nocompress());
+            // Received as a first change, left to the load to decode, or
+            // decoded already.
+            for root in [Decoded::First, Decoded::Change(c.clone())] {
+                let (state, _, _) = first_state(signed.doc, signed, &root, true).unwrap();
+                assert_eq!(state.save_nocompress(), applied.save_nocompress());
+            }
         }
     }
 
@@ -1231,7 +1305,7 @@ mod tests {
         let mut tables = BTreeSet::new();
         for signed in &firsts {
             let c = Change::try_from(signed.bytes.as_slice()).unwrap();
-            let (_, _, derived) = first_state(signed.doc, &c, true).unwrap();
+            let (_, _, derived) = first_state(signed.doc, signed, &Decoded::First, true).unwrap();
             let derived = derived.expect("worked out for a first change alone");
             ahead
                 .write(|w| w.put_derived(std::slice::from_ref(signed), 5, derived))
@@ -1252,6 +1326,37 @@ mod tests {
         );
     }
 
+    /// A member's first change whose operations do not decode (its bytes
+    /// pass every check made before they are read: the signature, the
+    /// hash, the rows they declare) is left to the load of its document
+    /// when verified, and refused as it is applied: nothing stored, nothing
+    /// set aside to wait.
+    #[test]
+    fn a_first_change_that_does_not_decode_is_refused_as_it_is_applied() {
+        let (_home, mut node, _) = first_changes_convene_writes();
+        let id = Identity::generate();
+        // Operations with no key: automerge refuses them as it decodes.
+        let (bytes, hash) = forge::change(&[(forge::ACTION, forge::run(3, &[1]))]);
+        let doc = crate::trust::entry_id(&hash);
+        let bad = SignedChange::sign_raw(&id, doc, bytes, hash);
+        assert!(
+            matches!(verify_all(vec![bad.clone()])[0].1, Ok(Decoded::First)),
+            "left to the load"
+        );
+        let report = node
+            .apply_from(&id.node_id(), vec![bad], Vec::new())
+            .unwrap();
+        assert_eq!((report.applied, report.waiting), (0, 0), "{report:?}");
+        assert_eq!(report.rejected.len(), 1, "{report:?}");
+        assert!(
+            report.rejected[0]
+                .reason
+                .contains("not an automerge change"),
+            "{report:?}"
+        );
+        assert!(node.get(doc).is_err(), "stored");
+    }
+
     /// Rows worked out for one document are never written with another
     /// document's changes: the store refuses, and stores nothing.
     #[test]
@@ -1260,8 +1365,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::create(&dir.path().join("convene.db")).unwrap();
         let (one, other) = (&firsts[0], &firsts[1]);
-        let c = Change::try_from(one.bytes.as_slice()).unwrap();
-        let derived = first_state(one.doc, &c, true).unwrap().2.unwrap();
+        let derived = first_state(one.doc, one, &Decoded::First, true)
+            .unwrap()
+            .2
+            .unwrap();
         let err = store
             .write(|w| w.put_derived(std::slice::from_ref(other), 5, derived))
             .unwrap_err();
@@ -1398,7 +1505,7 @@ mod tests {
         forged.doc = DocumentId::from_bytes([5; 16]);
         let verdicts: Vec<String> = verify_all(vec![forged, genuine])
             .into_iter()
-            .map(|(_, v)| v.unwrap_err().to_string())
+            .map(|(s, v)| v.and_then(|d| d.change(&s)).unwrap_err().to_string())
             .collect();
         assert!(verdicts[0].contains("signature"), "{verdicts:?}");
         // (Within the bound, it is refused only as automerge decodes it.)
@@ -1457,7 +1564,12 @@ mod tests {
         let (bytes, hash) = forge::nulls(65_536, 0);
         let change = SignedChange::sign_raw(&id, DocumentId::from_bytes([1; 16]), bytes, hash);
         let size = change.bytes.len();
-        let verdict = |mut budget| verify_within(vec![change.clone()], &mut budget).remove(0).1;
+        let verdict = |mut budget| {
+            verify_within(vec![change.clone()], &mut budget)
+                .remove(0)
+                .1
+                .and_then(|d| d.change(&change))
+        };
         assert_eq!(
             verdict(columns::Budget::for_bytes(size)).unwrap().len(),
             65_536
@@ -1480,7 +1592,7 @@ mod tests {
         let changes = forge::widest(&id, 8);
         let verdicts: Vec<String> = verify_all(changes)
             .into_iter()
-            .map(|(_, v)| v.unwrap_err().to_string())
+            .map(|(s, v)| v.and_then(|d| d.change(&s)).unwrap_err().to_string())
             .collect();
         let over = &over_budget();
         // The first takes the allowance any message has; the others are

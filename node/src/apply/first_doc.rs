@@ -10,14 +10,18 @@
 //! them out here, from the change's own columns, and the document is
 //! loaded from that.
 //!
-//! Nothing here is taken on trust from a sender: the change is the one
-//! already decoded and verified (its signature, and automerge's own check
-//! of its operations), and the layout is worked out here. automerge's
-//! loader checks that the change it reads back out of the layout hashes to
-//! the change's hash, so a layout that lost or altered any operation does
-//! not load. What that check cannot see is the order of the rows (it reads
-//! the change back in operation order), so only changes whose document
-//! order is unambiguous are laid out here:
+//! Nothing here is taken on trust from a sender. The change's bytes come
+//! with their signature checked over their hash and the rows their columns
+//! declare bounded ([`crate::trust::columns`]), but not yet decoded by
+//! automerge: this reader takes every byte as hostile (bounded reads,
+//! checked arithmetic, at most [`MAX_OPS`] rows), and what it does not
+//! take is decoded and applied by automerge instead. The layout is worked
+//! out here; automerge's loader decodes every operation of it and checks
+//! that the change it reads back out hashes to the change's hash, so a
+//! layout that lost or altered any operation, or bytes automerge would not
+//! decode, do not load. What that check cannot see is the order of the
+//! rows (it reads the change back in operation order), so only changes
+//! whose document order is unambiguous are laid out here:
 //!
 //! - one actor, no dependencies (a first change), at most
 //!   [`MAX_OPS`] operations;
@@ -39,7 +43,6 @@
 //! by automerge as before. Tests check the layout byte for byte against
 //! automerge's own save of the applied change.
 
-use automerge::Change;
 use sha2::{Digest, Sha256};
 
 /// Most operations of a change laid out here (its rows are held in memory,
@@ -107,29 +110,39 @@ struct Row<'a> {
     value: &'a [u8],
 }
 
-/// automerge's uncompressed saved form of a document holding only
-/// `change`, if its layout is unambiguous (see the module docs); `None`
-/// otherwise.
-pub(crate) fn saved_form(change: &Change) -> Option<Vec<u8>> {
-    if !change.deps().is_empty() || !change.other_actor_ids().is_empty() {
-        return None;
-    }
-    let n = change.len();
+/// automerge's uncompressed saved form of a document holding only the
+/// change chunk `bytes`, if its layout is unambiguous (see the module
+/// docs); `None` otherwise.
+pub(crate) fn saved_form(bytes: &[u8]) -> Option<Vec<u8>> {
+    let parts = Parts::read(bytes)?;
+    // Its operations: every one has an action.
+    let n = count(parts.column(spec::ACTION))?;
     if n == 0 || n > MAX_OPS {
         return None;
     }
-    let parts = Parts::read(change.raw_bytes())?;
-    let start = change.start_op().get();
+    let start = parts.start;
+    // automerge refuses a change whose first counter is past 32 bits.
+    u32::try_from(start).ok()?;
     start.checked_add(n as u64)?;
     let rows = parts.rows(n)?;
     let order = document_order(&rows, start)?;
-    Some(write(change, &parts, &rows, &order, start))
+    Some(write(&parts, &rows, &order, start))
 }
 
-/// The pieces of a change chunk used here.
+/// The pieces of a change chunk used here: its header (a first change's:
+/// no dependencies, no other actors) and its columns.
 struct Parts<'a> {
+    hash: [u8; 32],
     actor: &'a [u8],
+    seq: u64,
+    /// The counter of its first operation (not zero).
+    start: u64,
+    time: i64,
+    /// Its message; none if empty, as automerge reads it.
+    message: Option<&'a [u8]>,
     columns: Vec<(u64, &'a [u8])>,
+    /// What follows the columns in the chunk.
+    extra: &'a [u8],
 }
 
 impl<'a> Parts<'a> {
@@ -143,14 +156,26 @@ impl<'a> Parts<'a> {
             return None;
         }
         let len = r.uleb()?;
-        let mut r = Reader(r.take(usize::try_from(len).ok()?)?);
-        let deps = r.uleb()?;
-        r.take(usize::try_from(deps).ok()?.checked_mul(32)?)?;
+        let data = r.take(usize::try_from(len).ok()?)?;
+        // Its hash, as automerge works it out.
+        let mut hasher = Sha256::new();
+        let mut header = vec![CHANGE_CHUNK];
+        uleb(&mut header, len);
+        hasher.update(&header);
+        hasher.update(data);
+        let hash = hasher.finalize().into();
+        let mut r = Reader(data);
+        if r.uleb()? != 0 {
+            return None; // dependencies
+        }
         let actor = r.prefixed()?;
-        r.uleb()?; // sequence number
-        r.uleb()?; // start op
-        r.sleb()?; // time
-        r.prefixed()?; // message
+        let seq = r.uleb()?;
+        let start = r.uleb()?;
+        let time = r.sleb()?;
+        let message = r.prefixed()?;
+        if start == 0 || std::str::from_utf8(message).is_err() {
+            return None;
+        }
         if r.uleb()? != 0 {
             return None; // other actors
         }
@@ -165,7 +190,16 @@ impl<'a> Parts<'a> {
         for (spec, len) in specs {
             columns.push((spec, r.take(len)?));
         }
-        Some(Self { actor, columns })
+        Some(Self {
+            hash,
+            actor,
+            seq,
+            start,
+            time,
+            message: (!message.is_empty()).then_some(message),
+            columns,
+            extra: r.0,
+        })
     }
 
     fn column(&self, spec: u64) -> &'a [u8] {
@@ -339,25 +373,18 @@ fn document_order(rows: &[Row<'_>], start: u64) -> Option<Vec<usize>> {
 
 /// The document chunk: actors, heads, the change's and the operations'
 /// columns, the index of the head.
-fn write(
-    change: &Change,
-    parts: &Parts<'_>,
-    rows: &[Row<'_>],
-    order: &[usize],
-    start: u64,
-) -> Vec<u8> {
+fn write(parts: &Parts<'_>, rows: &[Row<'_>], order: &[usize], start: u64) -> Vec<u8> {
     use spec::*;
+    // The counter of its last operation.
+    let max_op = start + rows.len() as u64 - 1;
     let mut change_cols = Columns::default();
     change_cols.add(CH_ACTOR, rle_uints(&[Some(0)]));
-    change_cols.add(CH_SEQ, rle_deltas(&[Some(change.seq())]));
-    change_cols.add(CH_MAX_OP, rle_deltas(&[Some(change.max_op())]));
-    change_cols.add(CH_TIME, rle_sdeltas(&[change.timestamp()]));
-    change_cols.add(
-        CH_MESSAGE,
-        rle_strings(&[change.message().map(str::as_bytes)]),
-    );
+    change_cols.add(CH_SEQ, rle_deltas(&[Some(parts.seq)]));
+    change_cols.add(CH_MAX_OP, rle_deltas(&[Some(max_op)]));
+    change_cols.add(CH_TIME, rle_sdeltas(&[parts.time]));
+    change_cols.add(CH_MESSAGE, rle_strings(&[parts.message]));
     change_cols.add(CH_DEPS_COUNT, rle_uints(&[Some(0)]));
-    let extra = change.extra_bytes();
+    let extra = parts.extra;
     change_cols.add(
         CH_EXTRA_META,
         rle_uints(&[Some(((extra.len() as u64) << 4) | BYTES)]),
@@ -423,7 +450,7 @@ fn write(
     uleb(&mut data, parts.actor.len() as u64);
     data.extend_from_slice(parts.actor);
     uleb(&mut data, 1);
-    data.extend_from_slice(&change.hash().0);
+    data.extend_from_slice(&parts.hash);
     change_cols.write_specs(&mut data);
     op_cols.write_specs(&mut data);
     change_cols.write_data(&mut data);
@@ -551,6 +578,33 @@ fn bools(column: &[u8], n: usize) -> Option<Vec<bool>> {
         value = !value;
     }
     (out.len() == n).then_some(out)
+}
+
+/// How many values a run-length column holds (`None` past [`MAX_OPS`], or
+/// if it does not read as one).
+fn count(column: &[u8]) -> Option<usize> {
+    let mut r = Reader(column);
+    let mut n: usize = 0;
+    while !r.0.is_empty() {
+        let run = r.sleb()?;
+        let len = if run == 0 {
+            r.uleb()? // nulls
+        } else {
+            run.unsigned_abs()
+        };
+        n = n.checked_add(usize::try_from(len).ok()?)?;
+        if n > MAX_OPS {
+            return None;
+        }
+        if run > 0 {
+            r.uleb()?;
+        } else if run < 0 {
+            for _ in 0..len {
+                r.uleb()?;
+            }
+        }
+    }
+    Some(n)
 }
 
 // Encoding, as automerge does: runs of two or more equal values repeated,
@@ -730,15 +784,19 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
+    use automerge::Change;
     use automerge::transaction::{CommitOptions, Transactable};
     use automerge::{Automerge, ObjType, ROOT};
 
     use super::*;
 
     /// What automerge saves after applying `change` to an empty document.
+    /// The change is decoded from its bytes first, as a receiver has it
+    /// (an empty message reads back as none).
     fn applied(change: &Change) -> Vec<u8> {
+        let received = Change::try_from(change.raw_bytes()).unwrap();
         let mut doc = Automerge::new();
-        doc.apply_changes([change.clone()]).unwrap();
+        doc.apply_changes([received]).unwrap();
         doc.save_nocompress()
     }
 
@@ -772,7 +830,7 @@ mod tests {
             tx.put(ROOT, "n", -7i64).unwrap();
             tx.put(ROOT, "u", 7u64).unwrap();
         });
-        let laid = saved_form(&change).expect("a plain change");
+        let laid = saved_form(change.raw_bytes()).expect("a plain change");
         assert_eq!(laid, applied(&change));
         let loaded = Automerge::load(&laid).unwrap();
         assert_eq!(loaded.get_heads(), vec![change.hash()]);
@@ -802,7 +860,7 @@ mod tests {
             tx.increment(ROOT, "c", 2).unwrap();
         });
         for change in [twice, middle, deleted, counter] {
-            assert!(saved_form(&change).is_none());
+            assert!(saved_form(change.raw_bytes()).is_none());
         }
         // A later change (with a dependency) is never laid out.
         let mut doc = Automerge::new();
@@ -811,7 +869,7 @@ mod tests {
         doc.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(ROOT, "b", 1i64).map(|_| ()))
             .unwrap();
         let later = doc.get_last_local_change().unwrap();
-        assert!(saved_form(&later).is_none());
+        assert!(saved_form(later.raw_bytes()).is_none());
     }
 
     #[test]
@@ -866,7 +924,7 @@ mod tests {
         let order = document_order(&rows, start).unwrap();
         let mut swapped = order.clone();
         swapped.swap(0, 1);
-        let other = write(&change, &parts, &rows, &swapped, start);
+        let other = write(&parts, &rows, &swapped, start);
         // Only a debug build of automerge asserts the order (after loading,
         // when it applies the changes that follow the document: none).
         match std::panic::catch_unwind(|| Automerge::load(&other)) {
@@ -878,10 +936,7 @@ mod tests {
                 assert_ne!(loaded.save_nocompress(), applied(&change));
             }
         }
-        assert_eq!(
-            write(&change, &parts, &rows, &order, start),
-            applied(&change)
-        );
+        assert_eq!(write(&parts, &rows, &order, start), applied(&change));
     }
 
     /// A change whose columns are encoded otherwise than automerge encodes
@@ -985,7 +1040,7 @@ mod tests {
             }
             tx.commit_with(options);
             if let Some(change) = doc.get_last_local_change()
-                && let Some(laid) = saved_form(&change)
+                && let Some(laid) = saved_form(change.raw_bytes())
             {
                 proptest::prop_assert_eq!(laid, applied(&change));
             }
@@ -1045,7 +1100,7 @@ mod tests {
             }
             tx.commit();
             if let Some(change) = doc.get_last_local_change() {
-                let laid = saved_form(&change);
+                let laid = saved_form(change.raw_bytes());
                 proptest::prop_assert!(laid.is_some(), "{} operations not laid out", change.len());
                 proptest::prop_assert_eq!(laid.unwrap(), applied(&change));
             }

@@ -207,7 +207,17 @@ impl Node {
         let mut batch = Batch::default();
         let mut allowance = Allowance::new();
         let mut verify = |batch: Batch| {
-            let verdicts = allowance.verify(batch.changes);
+            // Every change decoded whole, a document's first too (the
+            // apply path leaves those to the load of the document laid out
+            // from them): one that does not decode refuses the bundle.
+            let verdicts: Vec<_> = allowance
+                .verify(batch.changes)
+                .into_iter()
+                .map(|(s, v)| {
+                    let v = v.and_then(|d| d.change(&s));
+                    (s, v)
+                })
+                .collect();
             let too_large = |e: &SignatureError| {
                 matches!(e, SignatureError::TooLarge(_) | SignatureError::OverBudget)
             };

@@ -321,8 +321,9 @@ impl NodeReplica {
         // what was sent.
         let mut budget = crate::trust::columns::Budget::for_join(bytes);
         for (c, verdict) in crate::apply::verify_within(changes.to_vec(), &mut budget) {
-            let change =
-                verdict.map_err(|e| Quiet(format!("a change that does not verify: {e}")))?;
+            let change = verdict
+                .and_then(|d| d.change(&c))
+                .map_err(|e| Quiet(format!("a change that does not verify: {e}")))?;
             docs.entry(c.doc).or_default().push(change);
         }
         let now = std::time::SystemTime::now()

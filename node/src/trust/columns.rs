@@ -100,6 +100,9 @@ pub struct Shape {
     pub rows: u64,
     /// The bytes its string columns spell out, every run repeated.
     pub strings: u64,
+    /// Whether it names no dependencies and no actor but its own: a
+    /// document's first change, as its author made it.
+    pub first: bool,
 }
 
 /// Why a change's bytes were refused unread.
@@ -147,17 +150,19 @@ pub fn read(bytes: &[u8]) -> Result<Shape, ShapeError> {
     if checksum != &hash[..4] {
         return Err(ShapeError::Malformed("a checksum that does not match"));
     }
-    let (rows, strings) = columns(data)?;
+    let (rows, strings, first) = columns(data)?;
     Ok(Shape {
         hash,
         rows,
         strings,
+        first,
     })
 }
 
-/// The most rows any column of a change chunk's `data` declares, and the
-/// bytes its string columns spell out.
-fn columns(data: &[u8]) -> Result<(u64, u64), ShapeError> {
+/// The most rows any column of a change chunk's `data` declares, the
+/// bytes its string columns spell out, and whether it names no dependency
+/// and no other actor.
+fn columns(data: &[u8]) -> Result<(u64, u64, bool), ShapeError> {
     let mut r = Reader { bytes: data, at: 0 };
     let deps = r.uleb()?;
     for _ in 0..deps {
@@ -198,7 +203,7 @@ fn columns(data: &[u8]) -> Result<(u64, u64), ShapeError> {
     }
     // An actor named is held as a row's worth of memory is.
     let most = most + others;
-    Ok((most, strings))
+    Ok((most, strings, deps == 0 && others == 0))
 }
 
 fn add_bytes(total: u64, more: u64) -> Result<u64, ShapeError> {
@@ -679,6 +684,7 @@ mod tests {
                 hash,
                 rows: MAX_ROWS,
                 strings: MAX_ROWS,
+                first: true,
             })
         );
     }
@@ -796,6 +802,7 @@ mod tests {
             hash: [0; 32],
             rows,
             strings,
+            first: true,
         };
         let mut budget = Budget::for_bytes(1000);
         assert!(budget.take(&shape(BATCH_ROWS, MAX_STRING_BYTES)));

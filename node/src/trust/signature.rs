@@ -156,6 +156,12 @@ impl SignedChange {
         if shape?.0.hash != self.hash {
             return Err(SignatureError::HashMismatch);
         }
+        self.decode()
+    }
+
+    /// automerge's decoding of this change, whose signature was checked
+    /// already: its operations read, its hash worked out again.
+    pub(crate) fn decode(&self) -> Result<Change, SignatureError> {
         let change = Change::try_from(self.bytes.as_slice())
             .map_err(|e| SignatureError::Undecodable(e.to_string()))?;
         // automerge worked the hash out again: it must agree.
