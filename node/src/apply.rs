@@ -27,11 +27,12 @@
 //! its operations are laid out in document order here and automerge loads
 //! them (checking that the change read back out hashes to the signed
 //! hash), which costs about half of applying them; any other first change
-//! is applied. Such a first change is not decoded by automerge as it is
+//! is applied. A first change is not decoded by automerge as it is
 //! verified ([`Decoded::First`]: its signature and hash are checked, its
 //! rows bounded): the load decodes its operations, so decoding them
 //! before as well did that work twice; where it is not laid out, it is
-//! decoded then, and refused if it does not decode. When the first change came alone, the document's snapshot
+//! decoded then, and refused if it does not decode. When the first change
+//! came alone, the document's snapshot
 //! (the layout it was loaded from, stored uncompressed: no second encoding
 //! and `DEFLATE`) and index rows ([`Derived`]) are worked out with it (on
 //! the worker threads when it comes in a chunk of several; on the writer's
