@@ -33,7 +33,8 @@
 //!   for changes received together, signature, decode, permission (who
 //!   may write which document), apply (in causal slices of at most one
 //!   change's rows; a new document's first change that only adds is laid
-//!   out as a saved document and loaded instead, and every new
+//!   out from its bytes as a saved document and loaded instead, decoded
+//!   only by that load, and every new
 //!   document's snapshot and index rows worked out with its first state,
 //!   on the worker threads when several arrive together), store (the
 //!   writer's thread only runs SQL for a document stored as its first
