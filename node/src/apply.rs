@@ -82,14 +82,11 @@ impl Decoded {
         c: &SignedChange,
         shape: Result<Signed, SignatureError>,
     ) -> Result<Self, SignatureError> {
-        let shape = shape?;
-        if !shape.shape().first {
-            return c.verify_shaped(Ok(shape)).map(Self::Change);
+        if c.matching(shape)?.shape().first {
+            Ok(Self::First)
+        } else {
+            c.decode().map(Self::Change)
         }
-        if shape.shape().hash != c.hash {
-            return Err(SignatureError::HashMismatch);
-        }
-        Ok(Self::First)
     }
 
     /// Whether it is a document's first change (it has no dependencies).
@@ -152,7 +149,7 @@ fn first_state(doc: DocumentId, signed: &SignedChange, root: &Decoded, alone: bo
 /// decoded and applied instead.
 fn loaded_first(root: &SignedChange) -> Option<(Automerge, Vec<u8>)> {
     let (doc, saved) = catch_quietly(|| {
-        let saved = first_doc::saved_form(&root.bytes)?;
+        let saved = first_doc::saved_form(&root.bytes, root.hash)?;
         Some((Automerge::load(&saved).ok()?, saved))
     })
     .ok()??;

@@ -112,8 +112,11 @@ struct Row<'a> {
 
 /// automerge's uncompressed saved form of a document holding only the
 /// change chunk `bytes`, if its layout is unambiguous (see the module
-/// docs); `None` otherwise.
-pub(crate) fn saved_form(bytes: &[u8]) -> Option<Vec<u8>> {
+/// docs); `None` otherwise. `hash` is the hash the bytes were found to
+/// have when their signature was checked ([`crate::trust::columns::read`]):
+/// it is the document's head, and automerge's load checks that the change
+/// it reads back out hashes to it.
+pub(crate) fn saved_form(bytes: &[u8], hash: [u8; 32]) -> Option<Vec<u8>> {
     let parts = Parts::read(bytes)?;
     // Its operations: every one has an action.
     let n = count(parts.column(spec::ACTION))?;
@@ -126,13 +129,12 @@ pub(crate) fn saved_form(bytes: &[u8]) -> Option<Vec<u8>> {
     start.checked_add(n as u64)?;
     let rows = parts.rows(n)?;
     let order = document_order(&rows, start)?;
-    Some(write(&parts, &rows, &order, start))
+    Some(write(&parts, &rows, &order, start, hash))
 }
 
 /// The pieces of a change chunk used here: its header (a first change's:
 /// no dependencies, no other actors) and its columns.
 struct Parts<'a> {
-    hash: [u8; 32],
     actor: &'a [u8],
     seq: u64,
     /// The counter of its first operation (not zero).
@@ -156,15 +158,7 @@ impl<'a> Parts<'a> {
             return None;
         }
         let len = r.uleb()?;
-        let data = r.take(usize::try_from(len).ok()?)?;
-        // Its hash, as automerge works it out.
-        let mut hasher = Sha256::new();
-        let mut header = vec![CHANGE_CHUNK];
-        uleb(&mut header, len);
-        hasher.update(&header);
-        hasher.update(data);
-        let hash = hasher.finalize().into();
-        let mut r = Reader(data);
+        let mut r = Reader(r.take(usize::try_from(len).ok()?)?);
         if r.uleb()? != 0 {
             return None; // dependencies
         }
@@ -191,7 +185,6 @@ impl<'a> Parts<'a> {
             columns.push((spec, r.take(len)?));
         }
         Some(Self {
-            hash,
             actor,
             seq,
             start,
@@ -373,7 +366,13 @@ fn document_order(rows: &[Row<'_>], start: u64) -> Option<Vec<usize>> {
 
 /// The document chunk: actors, heads, the change's and the operations'
 /// columns, the index of the head.
-fn write(parts: &Parts<'_>, rows: &[Row<'_>], order: &[usize], start: u64) -> Vec<u8> {
+fn write(
+    parts: &Parts<'_>,
+    rows: &[Row<'_>],
+    order: &[usize],
+    start: u64,
+    hash: [u8; 32],
+) -> Vec<u8> {
     use spec::*;
     // The counter of its last operation.
     let max_op = start + rows.len() as u64 - 1;
@@ -450,7 +449,7 @@ fn write(parts: &Parts<'_>, rows: &[Row<'_>], order: &[usize], start: u64) -> Ve
     uleb(&mut data, parts.actor.len() as u64);
     data.extend_from_slice(parts.actor);
     uleb(&mut data, 1);
-    data.extend_from_slice(&parts.hash);
+    data.extend_from_slice(&hash);
     change_cols.write_specs(&mut data);
     op_cols.write_specs(&mut data);
     change_cols.write_data(&mut data);
@@ -830,7 +829,7 @@ mod tests {
             tx.put(ROOT, "n", -7i64).unwrap();
             tx.put(ROOT, "u", 7u64).unwrap();
         });
-        let laid = saved_form(change.raw_bytes()).expect("a plain change");
+        let laid = saved_form(change.raw_bytes(), change.hash().0).expect("a plain change");
         assert_eq!(laid, applied(&change));
         let loaded = Automerge::load(&laid).unwrap();
         assert_eq!(loaded.get_heads(), vec![change.hash()]);
@@ -860,7 +859,7 @@ mod tests {
             tx.increment(ROOT, "c", 2).unwrap();
         });
         for change in [twice, middle, deleted, counter] {
-            assert!(saved_form(change.raw_bytes()).is_none());
+            assert!(saved_form(change.raw_bytes(), change.hash().0).is_none());
         }
         // A later change (with a dependency) is never laid out.
         let mut doc = Automerge::new();
@@ -869,7 +868,7 @@ mod tests {
         doc.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(ROOT, "b", 1i64).map(|_| ()))
             .unwrap();
         let later = doc.get_last_local_change().unwrap();
-        assert!(saved_form(later.raw_bytes()).is_none());
+        assert!(saved_form(later.raw_bytes(), later.hash().0).is_none());
     }
 
     #[test]
@@ -924,7 +923,7 @@ mod tests {
         let order = document_order(&rows, start).unwrap();
         let mut swapped = order.clone();
         swapped.swap(0, 1);
-        let other = write(&parts, &rows, &swapped, start);
+        let other = write(&parts, &rows, &swapped, start, change.hash().0);
         // Only a debug build of automerge asserts the order (after loading,
         // when it applies the changes that follow the document: none).
         match std::panic::catch_unwind(|| Automerge::load(&other)) {
@@ -936,7 +935,10 @@ mod tests {
                 assert_ne!(loaded.save_nocompress(), applied(&change));
             }
         }
-        assert_eq!(write(&parts, &rows, &order, start), applied(&change));
+        assert_eq!(
+            write(&parts, &rows, &order, start, change.hash().0),
+            applied(&change)
+        );
     }
 
     /// A change whose columns are encoded otherwise than automerge encodes
@@ -1040,7 +1042,7 @@ mod tests {
             }
             tx.commit_with(options);
             if let Some(change) = doc.get_last_local_change()
-                && let Some(laid) = saved_form(change.raw_bytes())
+                && let Some(laid) = saved_form(change.raw_bytes(), change.hash().0)
             {
                 proptest::prop_assert_eq!(laid, applied(&change));
             }
@@ -1100,7 +1102,7 @@ mod tests {
             }
             tx.commit();
             if let Some(change) = doc.get_last_local_change() {
-                let laid = saved_form(change.raw_bytes());
+                let laid = saved_form(change.raw_bytes(), change.hash().0);
                 proptest::prop_assert!(laid.is_some(), "{} operations not laid out", change.len());
                 proptest::prop_assert_eq!(laid.unwrap(), applied(&change));
             }

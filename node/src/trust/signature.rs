@@ -153,10 +153,21 @@ impl SignedChange {
         &self,
         shape: Result<Signed, SignatureError>,
     ) -> Result<Change, SignatureError> {
-        if shape?.0.hash != self.hash {
+        self.matching(shape)?;
+        self.decode()
+    }
+
+    /// What [`SignedChange::shape`] read of this change, if it read these
+    /// bytes as having this change's hash.
+    pub(crate) fn matching(
+        &self,
+        shape: Result<Signed, SignatureError>,
+    ) -> Result<Signed, SignatureError> {
+        let shape = shape?;
+        if shape.0.hash != self.hash {
             return Err(SignatureError::HashMismatch);
         }
-        self.decode()
+        Ok(shape)
     }
 
     /// automerge's decoding of this change, whose signature was checked
