@@ -754,12 +754,11 @@ impl Entry {
         Self::from_root(id, &crate::read::RootOnce::new(doc))
     }
 
-    /// [`Entry::from_doc`] for a document whose root map was read already
-    /// (to check who may write it, say): it is not read again.
-    pub fn from_root<D: autosurgeon::ReadDoc>(
-        id: DocumentId,
-        doc: &crate::read::RootOnce<'_, D>,
-    ) -> Result<Self, DocError> {
+    /// [`Entry::from_doc`] for a reader that answers the root map's keys
+    /// without seeking them in the document: a [`crate::RootOnce`] whose
+    /// root map was read already (to check who may write it, say), which is
+    /// not read again, or another reading of the document's state.
+    pub fn from_root<D: autosurgeon::ReadDoc>(id: DocumentId, doc: &D) -> Result<Self, DocError> {
         let meta: Meta = autosurgeon::hydrate(doc)?;
         let body = match meta.kind {
             Kind::Learning => Body::Learning(autosurgeon::hydrate(doc)?),

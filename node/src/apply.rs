@@ -31,9 +31,14 @@
 //! verified ([`Decoded::First`]: its signature and hash are checked, its
 //! rows bounded): the load decodes its operations, so decoding them
 //! before as well did that work twice; where it is not laid out, it is
-//! decoded then, and refused if it does not decode. When the first change
+//! decoded then, and refused if it does not decode. When such a first
+//! change came alone, it is not loaded at all: its rules and rows are read
+//! from the operations the layout decoded ([`first_doc::View`], which
+//! answers autosurgeon's reads as automerge would, or says it cannot and
+//! the layout is loaded), and the document is loaded only if more must be
+//! applied on top of it ([`Scratch`]). When the first change
 //! came alone, the document's snapshot
-//! (the layout it was loaded from, stored uncompressed: no second encoding
+//! (its layout, stored uncompressed: no second encoding
 //! and `DEFLATE`) and index rows ([`Derived`]) are worked out with it (on
 //! the worker threads when it comes in a chunk of several; on the writer's
 //! thread for a chunk of one), so that the writer's thread, which stores
@@ -116,13 +121,47 @@ const AHEAD: usize = 64;
 /// and its rows should it be stored as it is (or why that failed): worked
 /// out ahead, before the document is known to be new, and used only if it
 /// is.
-type FirstState = Result<(Automerge, Rules, Option<Derived>), String>;
+type FirstState = Result<(Scratch, Rules, Option<Derived>), String>;
+
+/// A new document's first state.
+#[derive(Debug)]
+enum Scratch {
+    /// Loaded or applied by automerge (boxed: a document is kilobytes
+    /// before it holds anything, and costs far more than a box to make).
+    Doc(Box<Automerge>),
+    /// Read from its first change alone ([`first_doc::View`]): its saved
+    /// form, loaded only if more must be applied on top of it.
+    Read(Vec<u8>),
+}
+
+impl Scratch {
+    /// The document, loaded if it was only read; the error if its saved
+    /// form does not load as the one change it was read from.
+    fn into_doc(self, root: ChangeHash) -> Result<Automerge, String> {
+        match self {
+            Self::Doc(doc) => Ok(*doc),
+            Self::Read(saved) => {
+                let doc = catch_quietly(|| Automerge::load(&saved))
+                    .map_err(|_| "its first state does not load".to_string())?
+                    .map_err(|e| format!("its first state does not load: {e}"))?;
+                if doc.get_heads() == [root] {
+                    Ok(doc)
+                } else {
+                    Err("its first state does not load as its first change".into())
+                }
+            }
+        }
+    }
+}
 
 /// A new document's first state, with its rules and, if `alone` (its
 /// first change came alone, so it will be stored as this state if it is
 /// accepted), its rows: worked out ahead on any core, so that the writer's
 /// thread, which stores one document at a time, only runs SQL for it.
 fn first_state(doc: DocumentId, signed: &SignedChange, root: &Decoded, alone: bool) -> FirstState {
+    if alone && let Some(read) = read_first(doc, signed) {
+        return Ok(read);
+    }
     let (scratch, saved) = match loaded_first(signed) {
         Some((doc, saved)) => (doc, Some(saved)),
         None => {
@@ -135,9 +174,26 @@ fn first_state(doc: DocumentId, signed: &SignedChange, root: &Decoded, alone: bo
     // The rules and the rows are both read from the root map: read it once.
     let root = RootOnce::new(&scratch);
     let rules = Rules::of_root(&root)?;
-    let derived = alone.then(|| Derived::of_saved(&root, doc, saved));
+    let derived =
+        alone.then(|| Derived::of_saved(&root, doc, saved.unwrap_or_else(|| scratch.save())));
     drop(root);
-    Ok((scratch, rules, derived))
+    Ok((Scratch::Doc(Box::new(scratch)), rules, derived))
+}
+
+/// A new document's first state read from its first change alone, without
+/// automerge loading it ([`first_doc::View`]): its rules and rows, and its
+/// saved form to store. `None` where the change has no such reading, or
+/// the reading needed what the view does not answer, or the rules do not
+/// read (the document is loaded then, and judged as before).
+fn read_first(doc: DocumentId, root: &SignedChange) -> Option<(Scratch, Rules, Option<Derived>)> {
+    catch_quietly(|| {
+        let (saved, view) = first_doc::laid_out(&root.bytes, root.hash, true)?;
+        let view = view?;
+        let rules = Rules::of_root(&view).ok()?;
+        let derived = Derived::of_saved(&view, doc, saved.clone());
+        (!view.unsure()).then_some((Scratch::Read(saved), rules, Some(derived)))
+    })
+    .ok()?
 }
 
 /// A new document holding `root` alone, loaded from the layout
@@ -327,7 +383,7 @@ impl Rules {
 
     /// The rules of a document whose root map was read already: the header
     /// and a profile, charter or claim are all read from it.
-    fn of_root(state: &RootOnce<'_, Automerge>) -> Result<Self, String> {
+    fn of_root<D: autosurgeon::ReadDoc>(state: &D) -> Result<Self, String> {
         let meta: Header = autosurgeon::hydrate(state).map_err(|e| e.to_string())?;
         let kind = meta.known_kind();
         let profile_nodes = if kind == Some(Kind::Organisation) {
@@ -708,7 +764,7 @@ fn apply_doc(
 
     // For a new document, its first change is applied once, here, and the
     // state kept if the change is accepted.
-    let mut first_state_kept: Option<(Automerge, ChangeHash, Option<Derived>)> = None;
+    let mut first_state_kept: Option<(Scratch, ChangeHash, Option<Derived>)> = None;
     let rules = match &existing {
         Some(s) => Rules::of(s),
         None => {
@@ -897,9 +953,11 @@ fn apply_doc(
         .iter()
         .any(|s| matches!(s, Seat::Editor | Seat::Other));
     let owner_editors = if owners && others {
+        // Only a document's first change can be read without a document,
+        // and only when it came alone: not here.
         let (mut trial, skip) = match &first_state_kept {
-            Some((scratch, root, _)) => (scratch.clone(), Some(*root)),
-            None => (state.clone(), None),
+            Some((Scratch::Doc(scratch), root, _)) => ((**scratch).clone(), Some(*root)),
+            _ => (state.clone(), None),
         };
         let theirs: Result<Vec<Change>, String> = new
             .iter()
@@ -960,44 +1018,60 @@ fn apply_doc(
         return Ok(());
     }
 
-    let (mut next, skip, derived) = match first_state_kept {
-        Some((scratch, root, derived))
-            if permitted.iter().any(|(s, _)| ChangeHash(s.hash) == root) =>
-        {
-            (scratch, Some(root), derived)
-        }
-        _ => (state.clone(), None, None),
-    };
+    let kept = first_state_kept
+        .filter(|(_, root, _)| permitted.iter().any(|(s, _)| ChangeHash(s.hash) == *root));
+    let skip = kept.as_ref().map(|(_, root, _)| *root);
     let decoded: Result<Vec<Change>, SignatureError> = permitted
         .iter()
         .filter(|(s, _)| Some(ChangeHash(s.hash)) != skip)
         .map(|(s, c)| c.clone().change(s))
         .collect();
-    // Only the first change, whose rules were just read: nothing to check.
-    let only_first = decoded.as_ref().is_ok_and(Vec::is_empty);
-    let applied = decoded
-        .map_err(|e| e.to_string())
-        .and_then(|decoded| apply_received(&mut next, decoded));
-    let verdict = match applied {
-        Ok(()) if only_first => Ok(()),
-        Err(e) => Err(format!("cannot be applied: {e}")),
-        Ok(()) => match Rules::of(&next) {
-            Err(e) => Err(format!("breaks the entry's metadata: {e}")),
-            Ok(after) if after.kind_name != rules.kind_name || after.owner != rules.owner => {
-                Err("changes the kind or owner of an entry, which never change".into())
-            }
-            Ok(after) if after.editors != owner_editors && !by_owner => {
-                Err("changes who may edit an entry; only its owner organisation may".into())
-            }
-            Ok(_) => Ok(()),
-        },
-    };
-    if let Err(reason) = verdict {
-        for (signed, _) in &permitted {
-            reject(report, signed, reason.clone());
-        }
+    // Only the first change, whose rules were just read: nothing to check,
+    // and its first state, as it was worked out, is stored with its rows.
+    if decoded.as_ref().is_ok_and(Vec::is_empty)
+        && let Some((_, _, Some(derived))) = kept
+    {
+        let signed: Vec<SignedChange> = permitted.into_iter().map(|(s, _)| s).collect();
+        report.applied += signed.len();
+        w.put_derived(&signed, now, derived)?;
+        report.changed.push(doc);
         return Ok(());
     }
+    let only_first = decoded.as_ref().is_ok_and(Vec::is_empty);
+    let applied = decoded.map_err(|e| e.to_string()).and_then(|decoded| {
+        let mut next = match kept {
+            Some((scratch, root, _)) => scratch.into_doc(root)?,
+            None => state.clone(),
+        };
+        apply_received(&mut next, decoded)?;
+        Ok(next)
+    });
+    let verdict = applied
+        .map_err(|e| format!("cannot be applied: {e}"))
+        .and_then(|next| {
+            if only_first {
+                return Ok(next);
+            }
+            match Rules::of(&next) {
+                Err(e) => Err(format!("breaks the entry's metadata: {e}")),
+                Ok(after) if after.kind_name != rules.kind_name || after.owner != rules.owner => {
+                    Err("changes the kind or owner of an entry, which never change".into())
+                }
+                Ok(after) if after.editors != owner_editors && !by_owner => {
+                    Err("changes who may edit an entry; only its owner organisation may".into())
+                }
+                Ok(_) => Ok(next),
+            }
+        });
+    let next = match verdict {
+        Ok(next) => next,
+        Err(reason) => {
+            for (signed, _) in &permitted {
+                reject(report, signed, reason.clone());
+            }
+            return Ok(());
+        }
+    };
     let (applied, waiting): (Batch, Batch) = permitted
         .into_iter()
         .partition(|(s, _)| next.get_change_meta_by_hash(&ChangeHash(s.hash)).is_some());
@@ -1005,11 +1079,7 @@ fn apply_doc(
     if !applied.is_empty() {
         let signed: Vec<SignedChange> = applied.into_iter().map(|(s, _)| s).collect();
         report.applied += signed.len();
-        match derived {
-            // The first state as it was worked out: its rows were too.
-            Some(derived) if only_first => w.put_derived(&signed, now, derived)?,
-            _ => w.put(doc, &next, &signed, now)?,
-        };
+        w.put(doc, &next, &signed, now)?;
         report.changed.push(doc);
     }
     Ok(())
@@ -1231,6 +1301,14 @@ mod tests {
             // decoded already.
             for root in [Decoded::First, Decoded::Change(c.clone())] {
                 let (state, _, _) = first_state(signed.doc, signed, &root, true).unwrap();
+                // Alone, it is read from the change, not loaded.
+                assert!(matches!(state, Scratch::Read(_)), "read without a document");
+                let state = state.into_doc(ChangeHash(signed.hash)).unwrap();
+                assert_eq!(state.save_nocompress(), applied.save_nocompress());
+                // With more to apply on top, it is loaded.
+                let (state, _, _) = first_state(signed.doc, signed, &root, false).unwrap();
+                assert!(matches!(state, Scratch::Doc(_)), "loaded");
+                let state = state.into_doc(ChangeHash(signed.hash)).unwrap();
                 assert_eq!(state.save_nocompress(), applied.save_nocompress());
             }
         }
@@ -1421,6 +1499,172 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    /// A first change read without a document ([`first_doc::View`]) is
+    /// judged and indexed exactly as automerge's reading of its bytes would
+    /// have it, however its bytes are altered (here a Convene project's first
+    /// change with values of every type the view reads, one to three bytes
+    /// changed anywhere, the checksum made right again and signed by the
+    /// sender): whatever the view reads is a change automerge decodes, with
+    /// the same hash, and applying it gives the document stored, the same
+    /// rules and the same rows. Everything the view does not read is left
+    /// to automerge, as before.
+    #[test]
+    fn altered_first_changes_read_without_a_document_read_as_automerge_reads_them() {
+        use automerge::transaction::Transactable;
+        use automerge::{AutoCommit, ROOT, ScalarValue};
+        let (_home, _node, firsts) = first_changes_convene_writes();
+        let project = firsts.iter().find_map(|s| {
+            let c = Change::try_from(s.bytes.as_slice()).ok()?;
+            let mut d = Automerge::new();
+            d.apply_changes([c]).ok()?;
+            let e = convene_model::Entry::from_doc(s.doc, &d).ok()?;
+            (e.meta.kind == Kind::Project).then_some(e)
+        });
+        let entry = project.expect("a project");
+        let mut doc = AutoCommit::new();
+        entry.write(&mut doc).unwrap();
+        // Values of every other type a view reads, beside the entry's own.
+        let extra: [(&str, ScalarValue); 6] = [
+            ("x_uint", ScalarValue::Uint(300)),
+            ("x_float", ScalarValue::F64(2.5)),
+            ("x_bool", ScalarValue::Boolean(true)),
+            ("x_null", ScalarValue::Null),
+            ("x_time", ScalarValue::Timestamp(-5)),
+            ("x_bytes", ScalarValue::Bytes(vec![1, 2, 3])),
+        ];
+        for (k, v) in extra {
+            doc.put(ROOT, k, v).unwrap();
+        }
+        doc.commit();
+        let original = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+        let id = Identity::generate();
+        let doc_id = DocumentId::from_bytes([9; 16]);
+        let sign = |bytes: &[u8]| {
+            let shape = columns::read(bytes).ok()?;
+            Some(SignedChange::sign_raw(
+                &id,
+                doc_id,
+                bytes.to_vec(),
+                shape.hash,
+            ))
+        };
+        let unaltered = sign(&original).unwrap();
+        assert!(
+            matches!(read_first(doc_id, &unaltered), Some((Scratch::Read(_), ..))),
+            "the unaltered change is read without a document"
+        );
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+            cases: 10_000,
+            ..Default::default()
+        });
+        let edits =
+            proptest::collection::vec((0..original.len(), proptest::prelude::any::<u8>()), 1..4);
+        runner
+            .run(&edits, |edits| {
+                let mut bytes = original.clone();
+                for (at, b) in edits {
+                    bytes[at] = b;
+                }
+                forge::fix_checksum(&mut bytes);
+                let Some(signed) = sign(&bytes) else {
+                    return Ok(());
+                };
+                let Some((scratch, rules, derived)) = read_first(doc_id, &signed) else {
+                    return Ok(());
+                };
+                let change = Change::try_from(bytes.as_slice());
+                proptest::prop_assert!(change.is_ok(), "read, not decoded: {bytes:?}");
+                let change = change.unwrap();
+                proptest::prop_assert_eq!(change.hash().0, signed.hash);
+                let mut applied = Automerge::new();
+                proptest::prop_assert!(apply_received(&mut applied, vec![change]).is_ok());
+                let Scratch::Read(saved) = scratch else {
+                    return Err(proptest::test_runner::TestCaseError::fail("not read"));
+                };
+                proptest::prop_assert_eq!(&saved, &applied.save_nocompress());
+                proptest::prop_assert_eq!(Ok(rules), Rules::of(&applied));
+                let derived = derived.expect("rows worked out");
+                proptest::prop_assert_eq!(derived.snapshot(), saved.as_slice());
+                proptest::prop_assert_eq!(derived.rows(), Derived::of(doc_id, &applied).rows());
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// A first change numbered other than 1 (its actor's first change must
+    /// be, or automerge neither applies nor loads it) is not read without
+    /// a document: it goes to automerge, which refuses it, so nothing is
+    /// stored that would not load. (A random test found the reading taking
+    /// one before the number was checked.)
+    #[test]
+    fn a_first_change_numbered_other_than_one_is_refused_not_read() {
+        let (_home, _node, firsts) = first_changes_convene_writes();
+        let original = &firsts[1];
+        assert!(read_first(original.doc, original).is_some());
+        let mut bytes = original.bytes.clone();
+        // Magic, checksum, chunk type, length, no dependencies, the actor:
+        // then its sequence number.
+        let mut at = 9;
+        while bytes[at] & 0x80 != 0 {
+            at += 1;
+        }
+        at += 1;
+        assert_eq!(bytes[at], 0, "no dependencies");
+        let actor_len = usize::from(bytes[at + 1]);
+        let seq = at + 2 + actor_len;
+        assert_eq!(bytes[seq], 1);
+        bytes[seq] = 2;
+        forge::fix_checksum(&mut bytes);
+        let shape = columns::read(&bytes).unwrap();
+        let id = Identity::generate();
+        let signed = SignedChange::sign_raw(&id, original.doc, bytes, shape.hash);
+        assert!(read_first(signed.doc, &signed).is_none(), "not read");
+        let made = first_state(signed.doc, &signed, &Decoded::First, true);
+        assert!(made.is_err(), "refused by automerge");
+    }
+
+    /// A stored document whose snapshot does not load (damaged, or a
+    /// first state read from its change that automerge would not read back)
+    /// is rebuilt from its stored changes, if they give the heads stored
+    /// with it; if not, loading it says so instead of giving something
+    /// else.
+    #[test]
+    fn a_snapshot_that_does_not_load_is_rebuilt_from_the_documents_changes() {
+        let (_home, _node, firsts) = first_changes_convene_writes();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join("convene.db")).unwrap();
+        for signed in &firsts {
+            let (_, _, derived) = first_state(signed.doc, signed, &Decoded::First, true).unwrap();
+            store
+                .write(|w| w.put_derived(std::slice::from_ref(signed), 5, derived.unwrap()))
+                .unwrap();
+        }
+        let one = &firsts[1];
+        let before = store.load(one.doc).unwrap().unwrap().save_nocompress();
+        let key = one.doc.as_bytes().to_vec();
+        let conn = store.conn();
+        conn.execute(
+            "UPDATE docs SET snapshot = x'856f4a83' WHERE doc = ?1",
+            [&key],
+        )
+        .unwrap();
+        let rebuilt = store
+            .load(one.doc)
+            .unwrap()
+            .expect("rebuilt from its changes");
+        assert_eq!(rebuilt.save_nocompress(), before);
+        // Without its changes, it cannot be rebuilt: an error, not a guess.
+        conn.execute("DELETE FROM changes WHERE doc = ?1", [&key])
+            .unwrap();
+        let err = store.load(one.doc).unwrap_err();
+        assert!(
+            matches!(err, crate::store::StoreError::BadDocument { .. }),
+            "{err}"
+        );
+        // The others are untouched.
+        assert!(store.load(firsts[2].doc).unwrap().is_some());
     }
 
     /// Rows worked out for one document are never written with another

@@ -34,7 +34,8 @@
 //!   may write which document), apply (in causal slices of at most one
 //!   change's rows; a new document's first change that only adds is laid
 //!   out from its bytes as a saved document and loaded instead, decoded
-//!   only by that load, and every new
+//!   only by that load, or, when it came alone, read from those bytes
+//!   without a load (`apply::first_doc::view`), and every new
 //!   document's snapshot and index rows worked out with its first state,
 //!   on the worker threads when several arrive together), store (the
 //!   writer's thread only runs SQL for a document stored as its first

@@ -585,19 +585,50 @@ pub(crate) fn signed_change(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Si
     }))
 }
 
+/// A stored document, loaded from its snapshot; should the snapshot not
+/// load (damaged on disk, or a first state laid out from its change that
+/// automerge does not read back), the document is rebuilt from its stored
+/// changes instead, if they give the heads stored with it.
 fn load(conn: &Connection, doc: DocumentId) -> Result<Option<Automerge>, StoreError> {
-    let snapshot: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT snapshot FROM docs WHERE doc = ?1")?
-        .query_row([doc.as_bytes().as_slice()], |r| r.get(0))
+    let row: Option<(Vec<u8>, Vec<u8>)> = conn
+        .prepare_cached("SELECT snapshot, heads FROM docs WHERE doc = ?1")?
+        .query_row([doc.as_bytes().as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    snapshot
-        .map(|s| {
-            Automerge::load(&s).map_err(|e| StoreError::BadDocument {
-                id: doc,
-                detail: e.to_string(),
-            })
-        })
-        .transpose()
+    let Some((snapshot, heads)) = row else {
+        return Ok(None);
+    };
+    let error = match Automerge::load(&snapshot) {
+        Ok(state) => return Ok(Some(state)),
+        Err(e) => e.to_string(),
+    };
+    let rebuilt = rebuild(conn, doc)?;
+    match rebuilt {
+        Some(state) if index::heads_and_digest(doc, state.get_heads()).0 == heads => {
+            tracing::warn!(doc = %doc, %error, "a document's snapshot does not load: rebuilt from its changes");
+            Ok(Some(state))
+        }
+        _ => Err(StoreError::BadDocument {
+            id: doc,
+            detail: error,
+        }),
+    }
+}
+
+/// A document applied afresh from its stored changes, in the order they
+/// arrived; `None` if they do not decode or apply.
+fn rebuild(conn: &Connection, doc: DocumentId) -> Result<Option<Automerge>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM changes WHERE doc = ?1 ORDER BY seq")?;
+    let mut changes = Vec::new();
+    for bytes in stmt.query_map([doc.as_bytes().as_slice()], |r| r.get::<_, Vec<u8>>(0))? {
+        match automerge::Change::try_from(bytes?.as_slice()) {
+            Ok(c) => changes.push(c),
+            Err(_) => return Ok(None),
+        }
+    }
+    let mut state = Automerge::new();
+    Ok(crate::apply::apply_received(&mut state, changes)
+        .ok()
+        .map(|()| state))
 }
 
 /// The write half of a transaction opened by [`Store::write`].

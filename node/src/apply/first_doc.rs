@@ -45,6 +45,10 @@
 
 use sha2::{Digest, Sha256};
 
+mod view;
+
+pub(crate) use view::View;
+
 /// Most operations of a change laid out here (its rows are held in memory,
 /// about a hundred bytes each with their columns): an entry's first change
 /// is a few thousand; larger ones are applied instead.
@@ -117,6 +121,16 @@ struct Row<'a> {
 /// it is the document's head, and automerge's load checks that the change
 /// it reads back out hashes to it.
 pub(crate) fn saved_form(bytes: &[u8], hash: [u8; 32]) -> Option<Vec<u8>> {
+    laid_out(bytes, hash, false).map(|(saved, _)| saved)
+}
+
+/// [`saved_form`], with the document's [`View`] if `view` is asked for and
+/// every value is one it reads.
+pub(crate) fn laid_out(
+    bytes: &[u8],
+    hash: [u8; 32],
+    view: bool,
+) -> Option<(Vec<u8>, Option<View>)> {
     let parts = Parts::read(bytes)?;
     // Its operations: every one has an action.
     let n = count(parts.column(spec::ACTION))?;
@@ -124,12 +138,19 @@ pub(crate) fn saved_form(bytes: &[u8], hash: [u8; 32]) -> Option<Vec<u8>> {
         return None;
     }
     let start = parts.start;
-    // automerge refuses a change whose first counter is past 32 bits.
+    // automerge refuses a change whose first counter is past 32 bits, and
+    // an actor's first change numbered other than 1.
     u32::try_from(start).ok()?;
+    if parts.seq != 1 {
+        return None;
+    }
     start.checked_add(n as u64)?;
     let rows = parts.rows(n)?;
     let order = document_order(&rows, start)?;
-    Some(write(&parts, &rows, &order, start, hash))
+    let view = view
+        .then(|| View::of(parts.actor, hash, &rows, &order, start))
+        .flatten();
+    Some((write(&parts, &rows, &order, start, hash), view))
 }
 
 /// The pieces of a change chunk used here: its header (a first change's:
@@ -1075,7 +1096,18 @@ mod tests {
                             2 => Some(ObjType::List),
                             3 => Some(ObjType::Map),
                             _ => {
-                                tx.put(&obj, key.as_str(), i64::from(*b)).unwrap();
+                                // Every type of value a view reads.
+                                let value: automerge::ScalarValue = match b % 8 {
+                                    0 => i64::from(*b).into(),
+                                    1 => (u64::from(*b) << 40).into(),
+                                    2 => (f64::from(*b) / 3.0).into(),
+                                    3 => (b % 2 == 0).into(),
+                                    4 => automerge::ScalarValue::Null,
+                                    5 => automerge::ScalarValue::Timestamp(-i64::from(*b) << 30),
+                                    6 => automerge::ScalarValue::Bytes(text.as_bytes().to_vec()),
+                                    _ => (-i64::from(*b) * 1_000_003).into(),
+                                };
+                                tx.put(&obj, key.as_str(), value).unwrap();
                                 None
                             }
                         };
@@ -1102,9 +1134,14 @@ mod tests {
             }
             tx.commit();
             if let Some(change) = doc.get_last_local_change() {
-                let laid = saved_form(change.raw_bytes(), change.hash().0);
+                let laid = laid_out(change.raw_bytes(), change.hash().0, true);
                 proptest::prop_assert!(laid.is_some(), "{} operations not laid out", change.len());
-                proptest::prop_assert_eq!(laid.unwrap(), applied(&change));
+                let (laid, view) = laid.unwrap();
+                proptest::prop_assert_eq!(&laid, &applied(&change));
+                // And read as automerge reads it.
+                let view = view.expect("every value read");
+                let loaded = Automerge::load(&laid).unwrap();
+                proptest::prop_assert_eq!(view.reads_as(&loaded), Ok(()));
             }
         }
     }

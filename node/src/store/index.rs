@@ -6,7 +6,8 @@
 //! flagged with the problem and left out of lists and search. It is never a
 //! crash.
 
-use automerge::Automerge;
+use automerge::{Automerge, ChangeHash};
+use autosurgeon::ReadDoc;
 use convene_model::{
     Attachment, Body, DocumentId, Entry, Header, RootOnce, SearchText, Vocabularies,
 };
@@ -103,8 +104,7 @@ pub struct Indexed {
 }
 
 /// Sorted heads, concatenated, and their digest.
-pub fn heads_and_digest(doc: DocumentId, state: &Automerge) -> (Vec<u8>, [u8; 32]) {
-    let mut heads = state.get_heads();
+pub fn heads_and_digest(doc: DocumentId, mut heads: Vec<ChangeHash>) -> (Vec<u8>, [u8; 32]) {
     heads.sort();
     let mut bytes = Vec::with_capacity(heads.len() * 32);
     for h in &heads {
@@ -116,9 +116,9 @@ pub fn heads_and_digest(doc: DocumentId, state: &Automerge) -> (Vec<u8>, [u8; 32
     (bytes, *hasher.finalize().as_bytes())
 }
 
-fn read_entry(
+fn read_entry<D: ReadDoc>(
     doc: DocumentId,
-    root: &RootOnce<'_, Automerge>,
+    root: &D,
     vocab: &Vocabularies,
 ) -> Result<Entry, String> {
     let mut entry = Entry::from_root(doc, root).map_err(|e| e.to_string())?;
@@ -162,27 +162,39 @@ impl Derived {
         self.doc
     }
 
-    pub fn of(doc: DocumentId, state: &Automerge) -> Self {
-        Self::of_saved(&RootOnce::new(state), doc, None)
+    /// Everything it would write but the snapshot, spelled out (for tests
+    /// comparing two ways of working it out).
+    #[cfg(test)]
+    pub(crate) fn rows(&self) -> String {
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?}",
+            self.doc, self.heads, self.digest, self.parsed, self.row, self.problem
+        )
     }
 
-    /// [`Derived::of`] with `state` in its saved form already (`saved`,
-    /// which must load as `state`): it is the snapshot, not saved again.
-    /// A new document's first state is loaded from such a form (its first
-    /// change laid out, not compressed); storing that form as it is saves
-    /// automerge's encoding and `DEFLATE` of the document (about 5% of a
-    /// catch-up's CPU) for about 60% more snapshot bytes, until the
-    /// document's next change saves it compressed. The state comes with
-    /// its root map read already (`root`: a new document's rules were
-    /// read from it).
-    pub fn of_saved(
-        root: &RootOnce<'_, Automerge>,
-        doc: DocumentId,
-        saved: Option<Vec<u8>>,
-    ) -> Self {
-        let state = root.doc();
-        let (heads, digest) = heads_and_digest(doc, state);
-        let snapshot = saved.unwrap_or_else(|| state.save());
+    /// The snapshot it would write.
+    #[cfg(test)]
+    pub(crate) fn snapshot(&self) -> &[u8] {
+        &self.snapshot
+    }
+
+    pub fn of(doc: DocumentId, state: &Automerge) -> Self {
+        Self::of_saved(&RootOnce::new(state), doc, state.save())
+    }
+
+    /// [`Derived::of`] for a state read through `root` (a reader that
+    /// answers the root map's keys without seeking them: a [`RootOnce`],
+    /// or a new document's first state read from its first change, see
+    /// [`crate::apply`]), whose saved form is `saved` (it must load as that
+    /// state): it is the snapshot, not saved again. A new document's first
+    /// state is such a form (its first change laid out, not compressed);
+    /// storing that form as it is saves automerge's encoding and `DEFLATE`
+    /// of the document (about 5% of a catch-up's CPU) for about 60% more
+    /// snapshot bytes, until the document's next change saves it
+    /// compressed.
+    pub fn of_saved<D: ReadDoc>(root: &D, doc: DocumentId, saved: Vec<u8>) -> Self {
+        let (heads, digest) = heads_and_digest(doc, root.get_heads());
+        let snapshot = saved;
         // The charter's vocabularies replace the defaults once communities exist.
         let vocab = Vocabularies::standard();
         let parsed = read_entry(doc, root, vocab);
