@@ -70,8 +70,10 @@ struct Object {
     /// The counter of the operation that made it (0: the root).
     id: u64,
     kind: ObjType,
-    /// A map's members in key order; a list's or text's in order.
+    /// A map's members in key order; a list's in order.
     members: Vec<Member>,
+    /// A text's elements, one after the other (each a string).
+    text: String,
 }
 
 /// A new document's first state, read from its first change (see the
@@ -97,18 +99,16 @@ impl View {
         order: &[usize],
         start: u64,
     ) -> Option<Self> {
-        let mut objects = vec![Object {
-            id: 0,
-            kind: ObjType::Map,
+        let object = |id, kind| Object {
+            id,
+            kind,
             members: Vec::new(),
-        }];
+            text: String::new(),
+        };
+        let mut objects = vec![object(0, ObjType::Map)];
         for (i, row) in rows.iter().enumerate() {
             if let Some(kind) = made(row) {
-                objects.push(Object {
-                    id: start + i as u64,
-                    kind,
-                    members: Vec::new(),
-                });
+                objects.push(object(start + i as u64, kind));
             }
         }
         // Document order: objects in the order of their ids, each one's
@@ -116,17 +116,20 @@ impl View {
         for &i in order {
             let row = &rows[i];
             let at = objects.binary_search_by_key(&row.obj, |o| o.id).ok()?;
+            let object = &mut objects[at];
+            if object.kind == ObjType::Text {
+                // A string set, nothing else.
+                if row.action != SET || row.meta & 0x0f != value_type::STRING {
+                    return None;
+                }
+                object.text.push_str(std::str::from_utf8(row.value).ok()?);
+                continue;
+            }
             let item = match made(row) {
                 Some(kind) => Item::Object(kind),
                 None if row.action == SET => Item::Scalar(scalar(row.meta, row.value)?),
                 None => return None,
             };
-            let object = &mut objects[at];
-            if object.kind == ObjType::Text
-                && !matches!(&item, Item::Scalar(am::ScalarValue::Str(_)))
-            {
-                return None;
-            }
             let key = match row.key {
                 Key::Map(k) => std::str::from_utf8(k).ok()?.to_owned(),
                 Key::Seq(_) => String::new(),
@@ -292,14 +295,7 @@ impl autosurgeon::ReadDoc for View {
 
     fn text<O: AsRef<ObjId>>(&self, obj: O) -> Result<String, AutomergeError> {
         match self.object(obj.as_ref()) {
-            Some(o) if o.kind == ObjType::Text => Ok(o
-                .members
-                .iter()
-                .filter_map(|m| match &m.item {
-                    Item::Scalar(am::ScalarValue::Str(s)) => Some(s.as_str()),
-                    _ => None,
-                })
-                .collect()),
+            Some(o) if o.kind == ObjType::Text => Ok(o.text.clone()),
             _ => Ok(self.not_here(String::new())),
         }
     }
