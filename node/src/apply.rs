@@ -1485,7 +1485,8 @@ mod tests {
         });
     }
 
-    /// `check` run on 10,000 alterations of the change `original`: one to
+    /// `check` run on 10,000 alterations (or `ALTERED_CASES`, for a longer
+    /// run) of the change `original`: one to
     /// three bytes changed anywhere, the checksum made right again, signed
     /// by `id` as a change of `doc` (those whose columns do not read, and
     /// would be refused before anything else, left out).
@@ -1496,7 +1497,10 @@ mod tests {
         check: impl Fn(SignedChange) -> Result<(), proptest::test_runner::TestCaseError>,
     ) {
         let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
-            cases: 10_000,
+            cases: std::env::var("ALTERED_CASES")
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(10_000),
             ..Default::default()
         });
         let edits =
@@ -1528,7 +1532,7 @@ mod tests {
     #[test]
     fn altered_first_changes_read_without_a_document_read_as_automerge_reads_them() {
         use automerge::transaction::Transactable;
-        use automerge::{AutoCommit, ROOT, ScalarValue};
+        use automerge::{AutoCommit, ObjType, ROOT, ScalarValue};
         let (_home, _node, firsts) = first_changes_convene_writes();
         let project = firsts.iter().find_map(|s| {
             let c = Change::try_from(s.bytes.as_slice()).ok()?;
@@ -1552,6 +1556,16 @@ mod tests {
         for (k, v) in extra {
             doc.put(ROOT, k, v).unwrap();
         }
+        // And objects in objects: a map holding a text and a list, the
+        // list holding a map.
+        let map = doc.put_object(ROOT, "x_map", ObjType::Map).unwrap();
+        let text = doc.put_object(&map, "t", ObjType::Text).unwrap();
+        doc.splice_text(&text, 0, 0, "héllo 🇬🇧").unwrap();
+        let list = doc.put_object(&map, "l", ObjType::List).unwrap();
+        doc.insert(&list, 0, 7_i64).unwrap();
+        doc.insert(&list, 1, "a").unwrap();
+        let inner = doc.insert_object(&list, 2, ObjType::Map).unwrap();
+        doc.put(&inner, "k", true).unwrap();
         doc.commit();
         let original = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
         let id = Identity::generate();
