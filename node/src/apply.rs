@@ -1471,18 +1471,28 @@ mod tests {
         );
         each_altered(&original, &id, doc_id, |signed| {
             if let Some((loaded, saved)) = loaded_first(&signed) {
-                let bytes = &signed.bytes;
-                let change = Change::try_from(bytes.as_slice());
-                proptest::prop_assert!(change.is_ok(), "loaded, not decoded: {bytes:?}");
-                let change = change.unwrap();
-                proptest::prop_assert_eq!(change.hash().0, signed.hash);
-                let mut applied = Automerge::new();
-                proptest::prop_assert!(apply_received(&mut applied, vec![change]).is_ok());
+                let applied = as_automerge_applies_it(&signed)?;
                 proptest::prop_assert_eq!(loaded.save_nocompress(), applied.save_nocompress());
                 proptest::prop_assert_eq!(saved, applied.save_nocompress());
             }
             Ok(())
         });
+    }
+
+    /// The document `signed` gives when automerge decodes it (which it
+    /// must, to the hash it was signed as) and applies it (which must
+    /// succeed) to an empty document.
+    fn as_automerge_applies_it(
+        signed: &SignedChange,
+    ) -> Result<Automerge, proptest::test_runner::TestCaseError> {
+        let bytes = &signed.bytes;
+        let change = Change::try_from(bytes.as_slice());
+        proptest::prop_assert!(change.is_ok(), "taken, not decoded: {bytes:?}");
+        let change = change.unwrap();
+        proptest::prop_assert_eq!(change.hash().0, signed.hash);
+        let mut applied = Automerge::new();
+        proptest::prop_assert!(apply_received(&mut applied, vec![change]).is_ok());
+        Ok(applied)
     }
 
     /// `check` run on 10,000 alterations (or `ALTERED_CASES`, for a longer
@@ -1580,13 +1590,7 @@ mod tests {
             let Some((scratch, rules, derived)) = read_first(doc_id, &signed) else {
                 return Ok(());
             };
-            let bytes = &signed.bytes;
-            let change = Change::try_from(bytes.as_slice());
-            proptest::prop_assert!(change.is_ok(), "read, not decoded: {bytes:?}");
-            let change = change.unwrap();
-            proptest::prop_assert_eq!(change.hash().0, signed.hash);
-            let mut applied = Automerge::new();
-            proptest::prop_assert!(apply_received(&mut applied, vec![change]).is_ok());
+            let applied = as_automerge_applies_it(&signed)?;
             let Scratch::Read(saved) = scratch else {
                 return Err(proptest::test_runner::TestCaseError::fail("not read"));
             };
