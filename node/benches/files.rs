@@ -20,7 +20,14 @@
 //!   does with rayon; the root is checked against `blake3::hash`);
 //! - `floor-copy`: `std::fs::copy` of the file to a new file in the same
 //!   folder, then `fsync`; `floor-read-write`: the same by 1 MiB reads and
-//!   writes, then `fsync`.
+//!   writes, then `fsync`;
+//! - `floor-sealed-stream`: the cheapest secure transfer of the file
+//!   between two ends on this machine (two threads, loopback TCP, records
+//!   sealed with AES-256-GCM, the receiver hashing, writing and syncing);
+//!   `floor-libp2p-stream`: the same through libp2p's TCP, Noise and Yamux
+//!   (the transport members use) on one stream, nothing of Convene's.
+//!   Both report `both_ends_cpu_seconds`, as the transfer rows do (the
+//!   fetching process's CPU and the sources').
 //!
 //! The fetching node runs in its own process (the bench re-executes itself
 //! with a hidden `--role fetch`), which reports its wall clock, CPU time
@@ -462,7 +469,10 @@ fn transfer(
         cpu_seconds: Some(f[1]),
         peak_rss: Some(f[2] as u64),
         sent_bytes: Some(sent),
-        extra: vec![("sources_cpu_seconds", sources_cpu)],
+        extra: vec![
+            ("sources_cpu_seconds", sources_cpu),
+            ("both_ends_cpu_seconds", f[1] + sources_cpu),
+        ],
     }
 }
 
@@ -530,6 +540,17 @@ fn settle() {
     rustix::fs::sync();
 }
 
+/// A floor that moves the file between two ends in this process: its
+/// CPU time is both ends', as `both_ends_cpu_seconds` is on the
+/// transfers' rows (the fetching process's and the sources').
+fn transfer_floor_row(scenario: &str, bytes: u64, work: impl FnOnce()) -> Row {
+    let cpu = cpu_seconds();
+    let mut row = floor_row(scenario, bytes, work);
+    row.extra
+        .push(("both_ends_cpu_seconds", cpu_seconds() - cpu));
+    row
+}
+
 fn floor_row(scenario: &str, bytes: u64, work: impl FnOnce()) -> Row {
     settle();
     let start = Instant::now();
@@ -548,7 +569,7 @@ fn floor_row(scenario: &str, bytes: u64, work: impl FnOnce()) -> Row {
 }
 
 /// The floors on one file of `size` bytes, in a folder of `base`.
-fn floors(base: &Path, size: u64) -> Vec<Row> {
+fn floors(rt: &tokio::runtime::Runtime, base: &Path, size: u64) -> Vec<Row> {
     let dir = tempfile::tempdir_in(base).unwrap();
     let src = dir.path().join("file");
     {
@@ -593,7 +614,172 @@ fn floors(base: &Path, size: u64) -> Vec<Row> {
         }
         to.sync_all().unwrap();
     }));
+    std::fs::remove_file(&dst).unwrap();
+    rows.push(transfer_floor_row("floor-sealed-stream", size, || {
+        sealed_stream(&src, &dst, expected)
+    }));
+    std::fs::remove_file(&dst).unwrap();
+    rows.push(transfer_floor_row("floor-libp2p-stream", size, || {
+        libp2p_stream(rt, &src, &dst, expected)
+    }));
     rows
+}
+
+/// The cheapest secure transfer there is between two parties on this
+/// machine: the file read by one thread, sealed with AES-256-GCM (ring's,
+/// which uses the CPU's AES instructions) in records of Noise's largest
+/// plaintext, sent over a loopback TCP connection, opened by another
+/// thread, hashed with BLAKE3 (checked against the file's hash at the
+/// end), written and synced. No handshake (the key is shared in memory),
+/// no multiplexing, no proof: each of those only adds.
+fn sealed_stream(src: &Path, dst: &Path, expected: blake3::Hash) {
+    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    const RECORD: usize = 65_535 - 16;
+    let mut key = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key).unwrap();
+    let key = || LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
+    let nonce = |n: u64| {
+        let mut b = [0u8; 12];
+        b[4..].copy_from_slice(&n.to_le_bytes());
+        Nonce::assume_unique_for_key(b)
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let sealing = key();
+            let mut out = std::net::TcpStream::connect(addr).unwrap();
+            out.set_nodelay(true).unwrap();
+            let mut from = std::fs::File::open(src).unwrap();
+            let mut buf = vec![0u8; 4 + RECORD + 16];
+            for n in 0u64.. {
+                let got = from.read(&mut buf[4..4 + RECORD]).unwrap();
+                if got == 0 {
+                    break;
+                }
+                let tag = sealing
+                    .seal_in_place_separate_tag(nonce(n), Aad::empty(), &mut buf[4..4 + got])
+                    .unwrap();
+                buf[4 + got..4 + got + 16].copy_from_slice(tag.as_ref());
+                buf[..4].copy_from_slice(&(got as u32 + 16).to_le_bytes());
+                out.write_all(&buf[..4 + got + 16]).unwrap();
+            }
+        });
+        let opening = key();
+        let (mut input, _) = listener.accept().unwrap();
+        let mut to = std::fs::File::create(dst).unwrap();
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; RECORD + 16];
+        for n in 0u64.. {
+            let mut len = [0u8; 4];
+            match input.read_exact(&mut len) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => panic!("{e}"),
+            }
+            let len = u32::from_le_bytes(len) as usize;
+            input.read_exact(&mut buf[..len]).unwrap();
+            let plain = opening
+                .open_in_place(nonce(n), Aad::empty(), &mut buf[..len])
+                .unwrap();
+            hasher.update(plain);
+            to.write_all(plain).unwrap();
+        }
+        to.sync_all().unwrap();
+        assert_eq!(hasher.finalize(), expected, "the sealed stream's content");
+    });
+}
+
+/// The same bytes through the transport Convene must use between members
+/// (libp2p over TCP: Noise, as libp2p's specification fixes it with
+/// ChaCha20-Poly1305, and Yamux), with nothing of Convene's own: one
+/// connection, one stream, the file written into it in 1 MiB pieces by
+/// one side, read, hashed with BLAKE3 (checked at the end), written and
+/// synced by the other. What any protocol over this transport pays before
+/// it does anything.
+fn libp2p_stream(rt: &tokio::runtime::Runtime, src: &Path, dst: &Path, expected: blake3::Hash) {
+    use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+    use libp2p::core::muxing::{StreamMuxerBox, StreamMuxerExt};
+    use libp2p::core::transport::{DialOpts, ListenerId, PortUse, TransportEvent};
+    use libp2p::core::{Endpoint, Transport, upgrade::Version};
+    fn transport() -> libp2p::core::transport::Boxed<(libp2p::PeerId, StreamMuxerBox)> {
+        let key = libp2p_identity::Keypair::generate_ed25519();
+        libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default().nodelay(true))
+            .upgrade(Version::V1Lazy)
+            .authenticate(libp2p::noise::Config::new(&key).unwrap())
+            .multiplex(libp2p::yamux::Config::default())
+            .map(|(p, m), _| (p, StreamMuxerBox::new(m)))
+            .boxed()
+    }
+    /// Drives a connection (Yamux writes and reads its frames only while
+    /// it is polled) until it closes.
+    async fn drive(mut muxer: StreamMuxerBox) {
+        while futures::future::poll_fn(|cx| muxer.poll_unpin(cx))
+            .await
+            .is_ok()
+        {}
+    }
+    rt.block_on(async {
+        let mut listener = transport();
+        listener
+            .listen_on(ListenerId::next(), "/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        let addr = loop {
+            if let TransportEvent::NewAddress { listen_addr, .. } =
+                listener.select_next_some().await
+            {
+                break listen_addr;
+            }
+        };
+        let src = src.to_path_buf();
+        let sender = tokio::spawn(async move {
+            let opts = DialOpts {
+                role: Endpoint::Dialer,
+                port_use: PortUse::New,
+            };
+            let (_, mut muxer) = transport().dial(addr, opts).unwrap().await.unwrap();
+            let mut stream = futures::future::poll_fn(|cx| muxer.poll_outbound_unpin(cx))
+                .await
+                .unwrap();
+            let driving = tokio::spawn(drive(muxer));
+            let mut from = std::fs::File::open(src).unwrap();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = from.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                stream.write_all(&buf[..n]).await.unwrap();
+            }
+            stream.close().await.unwrap();
+            driving
+        });
+        let upgrade = loop {
+            if let TransportEvent::Incoming { upgrade, .. } = listener.select_next_some().await {
+                break upgrade;
+            }
+        };
+        let (_, mut muxer) = upgrade.await.unwrap();
+        let mut stream = futures::future::poll_fn(|cx| muxer.poll_inbound_unpin(cx))
+            .await
+            .unwrap();
+        let driving = tokio::spawn(drive(muxer));
+        let mut to = std::fs::File::create(dst).unwrap();
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            to.write_all(&buf[..n]).unwrap();
+        }
+        to.sync_all().unwrap();
+        assert_eq!(hasher.finalize(), expected, "the libp2p stream's content");
+        sender.await.unwrap().abort();
+        driving.abort();
+    });
 }
 
 /// Every row the arguments ask for (what the smoke test checks).
@@ -604,7 +790,7 @@ pub fn measure(args: &Args) -> Vec<Row> {
         .unwrap();
     let base = std::env::temp_dir();
     let size = args.size_mb * MB;
-    let mut rows = floors(&base, size);
+    let mut rows = floors(&rt, &base, size);
     let mut one = transfer(&rt, &base, "one-file", 1, &[size]);
     let tenth = transfer(&rt, &base, "one-file-tenth", 1, &[size / 10]);
     let per = args.total_mb * MB / args.files.max(1) as u64;
@@ -620,6 +806,8 @@ pub fn measure(args: &Args) -> Vec<Row> {
         ("over_floor_hash_all", "floor-hash-all"),
         ("over_floor_copy", "floor-copy"),
         ("over_floor_read_write", "floor-read-write"),
+        ("over_floor_sealed_stream", "floor-sealed-stream"),
+        ("over_floor_libp2p_stream", "floor-libp2p-stream"),
     ] {
         one.extra.push((k, one.mb_per_s() / speed(floor)));
     }

@@ -60,6 +60,11 @@ fn files_bench_at_small_size() {
             .find(|(k, _)| *k == "sources_cpu_seconds")
             .map(|(_, x)| *x);
         assert!(sources_cpu.is_some_and(|x| x > 0.0), "{what}");
+        assert_eq!(
+            extra(r, "both_ends_cpu_seconds"),
+            r.cpu_seconds.unwrap() + sources_cpu.unwrap(),
+            "{what}"
+        );
         // Every byte went out with its proof: a little more than the content.
         let sent = r.sent_bytes.expect(&what);
         assert!(sent > bytes && sent < bytes + bytes / 10, "{what}");
@@ -76,20 +81,34 @@ fn files_bench_at_small_size() {
         assert!(r.seconds > 0.0 && r.mb_per_s().is_finite(), "{what}");
         assert!(r.cpu_seconds.is_none() && r.sent_bytes.is_none(), "{what}");
     }
+    // The two floors that move the file between two ends: their CPU is
+    // both ends', counted as the transfers' both_ends_cpu_seconds is.
+    for scenario in ["floor-sealed-stream", "floor-libp2p-stream"] {
+        let r = row(&rows, scenario);
+        let what = format!("{}", r.json());
+        assert_eq!(r.bytes, 4_000_000, "{what}");
+        assert!(r.seconds > 0.0 && r.mb_per_s().is_finite(), "{what}");
+        assert!(extra(r, "both_ends_cpu_seconds") > 0.0, "{what}");
+    }
     let one = row(&rows, "one-file");
     for k in [
         "over_floor_hash_1",
         "over_floor_hash_all",
         "over_floor_copy",
         "over_floor_read_write",
+        "over_floor_sealed_stream",
+        "over_floor_libp2p_stream",
         "peak_rss_over_tenth",
     ] {
-        let x = one
-            .extra
-            .iter()
-            .find(|(name, _)| *name == k)
-            .map(|(_, x)| *x)
-            .unwrap_or_else(|| panic!("no {k}"));
+        let x = extra(one, k);
         assert!(x > 0.0 && x.is_finite(), "{k}: {x}");
     }
+}
+
+fn extra(r: &Row, k: &str) -> f64 {
+    r.extra
+        .iter()
+        .find(|(name, _)| *name == k)
+        .map(|(_, x)| *x)
+        .unwrap_or_else(|| panic!("no {k} in {}", r.json()))
 }
