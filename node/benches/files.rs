@@ -752,7 +752,8 @@ fn libp2p_stream(rt: &tokio::runtime::Runtime, src: &Path, dst: &Path, expected:
                 stream.write_all(&buf[..n]).await.unwrap();
             }
             stream.close().await.unwrap();
-            driving
+            // Its connection is driven until the receiver has it all.
+            driving.abort_handle()
         });
         let upgrade = loop {
             if let TransportEvent::Incoming { upgrade, .. } = listener.select_next_some().await {
