@@ -159,10 +159,17 @@ impl Scratch {
 /// accepted), its rows: worked out ahead on any core, so that the writer's
 /// thread, which stores one document at a time, only runs SQL for it.
 fn first_state(doc: DocumentId, signed: &SignedChange, root: &Decoded, alone: bool) -> FirstState {
-    if alone && let Some(read) = read_first(doc, signed) {
-        return Ok(read);
-    }
-    let (scratch, saved) = match loaded_first(signed) {
+    // The change's layout, if it has one: read through its view when it
+    // came alone, else (or when the view cannot answer) loaded.
+    let laid = if alone {
+        match read_first(doc, signed) {
+            Ok(read) => return Ok(read),
+            Err(laid) => laid,
+        }
+    } else {
+        None
+    };
+    let (scratch, saved) = match loaded_first(signed, laid) {
         Some((doc, saved)) => (doc, Some(saved)),
         None => {
             let root = root.clone().change(signed).map_err(|e| e.to_string())?;
@@ -182,30 +189,45 @@ fn first_state(doc: DocumentId, signed: &SignedChange, root: &Decoded, alone: bo
 
 /// A new document's first state read from its first change alone, without
 /// automerge loading it ([`first_doc::View`]): its rules and rows, and its
-/// saved form to store. `None` where the change has no such reading, or
-/// the reading needed what the view does not answer, or the rules do not
-/// read (the document is loaded then, and judged as before).
-fn read_first(doc: DocumentId, root: &SignedChange) -> Option<(Scratch, Rules, Option<Derived>)> {
+/// saved form to store. Where the change has no such reading, or the
+/// reading needed what the view does not answer, or the rules do not read,
+/// the document is loaded instead and judged as before: the error holds
+/// the change's layout, if it has one, for [`loaded_first`] to load.
+type Read = (Scratch, Rules, Option<Derived>);
+
+fn read_first(doc: DocumentId, root: &SignedChange) -> Result<Read, Option<Vec<u8>>> {
     catch_quietly(|| {
-        let (saved, view) = first_doc::laid_out(&root.bytes, root.hash, true)?;
-        let view = view?;
-        let rules = Rules::of_root(&view).ok()?;
+        let Some((saved, view)) = first_doc::laid_out(&root.bytes, root.hash, true) else {
+            return Err(None);
+        };
+        let Some(view) = view else {
+            return Err(Some(saved));
+        };
+        let Ok(rules) = Rules::of_root(&view) else {
+            return Err(Some(saved));
+        };
         let derived = Derived::of_saved(&view, doc, saved.clone());
-        (!view.unsure()).then_some((Scratch::Read(saved), rules, Some(derived)))
+        if view.unsure() {
+            return Err(Some(saved));
+        }
+        Ok((Scratch::Read(saved), rules, Some(derived)))
     })
-    .ok()?
+    .unwrap_or(Err(None))
 }
 
 /// A new document holding `root` alone, loaded from the layout
-/// [`first_doc::saved_form`] works out from its bytes (automerge decodes
-/// every operation, and checks that the change it reads back out hashes
-/// as the layout says, which must be the hash `root` was signed as), with
-/// that layout (the document's saved form, uncompressed); `None` where
-/// there is no such layout, or it does not load, and the change is
-/// decoded and applied instead.
-fn loaded_first(root: &SignedChange) -> Option<(Automerge, Vec<u8>)> {
+/// [`first_doc::saved_form`] works out from its bytes (`laid`, if it was
+/// worked out already; automerge decodes every operation, and checks that
+/// the change it reads back out hashes as the layout says, which must be
+/// the hash `root` was signed as), with that layout (the document's saved
+/// form, uncompressed); `None` where there is no such layout, or it does
+/// not load, and the change is decoded and applied instead.
+fn loaded_first(root: &SignedChange, laid: Option<Vec<u8>>) -> Option<(Automerge, Vec<u8>)> {
     let (doc, saved) = catch_quietly(|| {
-        let saved = first_doc::saved_form(&root.bytes, root.hash)?;
+        let saved = match laid {
+            Some(saved) => saved,
+            None => first_doc::saved_form(&root.bytes, root.hash)?,
+        };
         Some((Automerge::load(&saved).ok()?, saved))
     })
     .ok()??;
@@ -1288,7 +1310,7 @@ mod tests {
         let (_home, _node, firsts) = first_changes_convene_writes();
         for signed in &firsts {
             let c = Change::try_from(signed.bytes.as_slice()).unwrap();
-            let (loaded, saved) = loaded_first(signed).expect("laid out and loaded");
+            let (loaded, saved) = loaded_first(signed, None).expect("laid out and loaded");
             let mut applied = Automerge::new();
             applied.apply_changes([c.clone()]).unwrap();
             assert_eq!(loaded.save_nocompress(), applied.save_nocompress());
@@ -1460,17 +1482,20 @@ mod tests {
         let id = Identity::generate();
         let doc_id = DocumentId::from_bytes([9; 16]);
         assert!(
-            loaded_first(&SignedChange::sign_raw(
-                &id,
-                doc_id,
-                original.clone(),
-                columns::read(&original).unwrap().hash
-            ))
+            loaded_first(
+                &SignedChange::sign_raw(
+                    &id,
+                    doc_id,
+                    original.clone(),
+                    columns::read(&original).unwrap().hash
+                ),
+                None
+            )
             .is_some(),
             "the unaltered change is laid out"
         );
         each_altered(&original, &id, doc_id, |signed| {
-            if let Some((loaded, saved)) = loaded_first(&signed) {
+            if let Some((loaded, saved)) = loaded_first(&signed, None) {
                 let applied = as_automerge_applies_it(&signed)?;
                 proptest::prop_assert_eq!(loaded.save_nocompress(), applied.save_nocompress());
                 proptest::prop_assert_eq!(saved, applied.save_nocompress());
@@ -1583,11 +1608,11 @@ mod tests {
         let hash = columns::read(&original).unwrap().hash;
         let unaltered = SignedChange::sign_raw(&id, doc_id, original.clone(), hash);
         assert!(
-            matches!(read_first(doc_id, &unaltered), Some((Scratch::Read(_), ..))),
+            matches!(read_first(doc_id, &unaltered), Ok((Scratch::Read(_), ..))),
             "the unaltered change is read without a document"
         );
         each_altered(&original, &id, doc_id, |signed| {
-            let Some((scratch, rules, derived)) = read_first(doc_id, &signed) else {
+            let Ok((scratch, rules, derived)) = read_first(doc_id, &signed) else {
                 return Ok(());
             };
             let applied = as_automerge_applies_it(&signed)?;
@@ -1603,6 +1628,42 @@ mod tests {
         });
     }
 
+    /// A first change laid out but not read through its view (a counter:
+    /// the view leaves counters to automerge) is loaded from the layout
+    /// the reading worked out, not laid out a second time, and gives the
+    /// document automerge's apply gives.
+    #[test]
+    fn a_first_change_the_view_cannot_read_is_loaded_from_its_layout() {
+        use automerge::transaction::Transactable;
+        use automerge::{ROOT, ScalarValue};
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "kind", "learning").unwrap();
+        tx.put(ROOT, "views", ScalarValue::counter(3)).unwrap();
+        tx.commit();
+        let bytes = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+        let hash = columns::read(&bytes).unwrap().hash;
+        let signed = SignedChange::sign_raw(
+            &Identity::generate(),
+            DocumentId::from_bytes([4; 16]),
+            bytes,
+            hash,
+        );
+        let Err(Some(laid)) = read_first(signed.doc, &signed) else {
+            panic!("not read, but laid out");
+        };
+        assert_eq!(
+            Some(&laid),
+            first_doc::saved_form(&signed.bytes, hash).as_ref()
+        );
+        let (loaded, saved) = loaded_first(&signed, Some(laid)).expect("loaded");
+        assert_eq!(saved, doc.save_nocompress());
+        assert_eq!(loaded.save_nocompress(), doc.save_nocompress());
+        // Not a valid entry, so its rules do not read and it is refused;
+        // the same as when it is loaded from its own layout.
+        assert!(first_state(signed.doc, &signed, &Decoded::First, true).is_err());
+    }
+
     /// A first change numbered other than 1 (its actor's first change must
     /// be, or automerge neither applies nor loads it) is not read without
     /// a document: it goes to automerge, which refuses it, so nothing is
@@ -1612,7 +1673,7 @@ mod tests {
     fn a_first_change_numbered_other_than_one_is_refused_not_read() {
         let (_home, _node, firsts) = first_changes_convene_writes();
         let original = &firsts[1];
-        assert!(read_first(original.doc, original).is_some());
+        assert!(read_first(original.doc, original).is_ok());
         let mut bytes = original.bytes.clone();
         // Magic, checksum, chunk type, length, no dependencies, the actor:
         // then its sequence number.
@@ -1630,7 +1691,7 @@ mod tests {
         let shape = columns::read(&bytes).unwrap();
         let id = Identity::generate();
         let signed = SignedChange::sign_raw(&id, original.doc, bytes, shape.hash);
-        assert!(read_first(signed.doc, &signed).is_none(), "not read");
+        assert!(read_first(signed.doc, &signed).is_err(), "not read");
         let made = first_state(signed.doc, &signed, &Decoded::First, true);
         assert!(made.is_err(), "refused by automerge");
     }

@@ -93,8 +93,18 @@ const MAKE_MAP: u64 = 0;
 const SET: u64 = 1;
 const MAKE_LIST: u64 = 2;
 const MAKE_TEXT: u64 = 4;
-/// A value's type in its metadata (the low four bits): bytes.
-const BYTES: u64 = 7;
+/// A value's type in its metadata (the low four bits).
+mod value_type {
+    pub const NULL: u64 = 0;
+    pub const FALSE: u64 = 1;
+    pub const TRUE: u64 = 2;
+    pub const ULEB: u64 = 3;
+    pub const LEB: u64 = 4;
+    pub const FLOAT: u64 = 5;
+    pub const STRING: u64 = 6;
+    pub const BYTES: u64 = 7;
+    pub const TIMESTAMP: u64 = 9;
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Key<'a> {
@@ -407,7 +417,7 @@ fn write(
     let extra = parts.extra;
     change_cols.add(
         CH_EXTRA_META,
-        rle_uints(&[Some(((extra.len() as u64) << 4) | BYTES)]),
+        rle_uints(&[Some(((extra.len() as u64) << 4) | value_type::BYTES)]),
     );
     change_cols.add(CH_EXTRA, extra.to_vec());
 

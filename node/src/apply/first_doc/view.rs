@@ -34,20 +34,7 @@ use std::ops::RangeBounds;
 
 use automerge::{self as am, ActorId, AutomergeError, ChangeHash, ObjId, ObjType, Value};
 
-use super::{Key, MAKE_LIST, MAKE_MAP, MAKE_TEXT, Row, SET, sleb, uleb};
-
-/// A value's type in its metadata (the low four bits).
-mod value_type {
-    pub const NULL: u64 = 0;
-    pub const FALSE: u64 = 1;
-    pub const TRUE: u64 = 2;
-    pub const ULEB: u64 = 3;
-    pub const LEB: u64 = 4;
-    pub const FLOAT: u64 = 5;
-    pub const STRING: u64 = 6;
-    pub const BYTES: u64 = 7;
-    pub const TIMESTAMP: u64 = 9;
-}
+use super::{Key, MAKE_LIST, MAKE_MAP, MAKE_TEXT, Row, SET, sleb, uleb, value_type};
 
 /// What an operation put in its object.
 #[derive(Debug)]
