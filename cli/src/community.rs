@@ -217,7 +217,11 @@ pub fn join(out: &mut impl Write, home: &Path, a: JoinArgs) -> Result<()> {
                             Err(_) => return Ok(None),
                         };
                     crate::progress::say(&spinner, format!("joined {name:?}; catching up"));
-                    let stats = catch_up_after_joining(&client, peer, &spinner).await?;
+                    // The daemon catches up with the member that admitted
+                    // it after any session begun before the join (which that
+                    // member refused): this sync is answered by that.
+                    let stats =
+                        crate::network::sync_showing_progress(&client, peer, &spinner).await?;
                     Ok::<_, anyhow::Error>(Some((peer, name, stats)))
                 };
                 match attempt.await.transpose() {
@@ -256,39 +260,4 @@ pub fn join(out: &mut impl Write, home: &Path, a: JoinArgs) -> Result<()> {
     )?;
     writeln!(out, "Run `convene node start` to stay in sync.")?;
     Ok(())
-}
-
-/// The first sync with a member that has just admitted this node. The
-/// session its daemon began when the connection opened, before the join,
-/// was refused (this node was a stranger then), and that refusal can still
-/// reach this sync after the admission: a refusal as a stranger this soon
-/// after being admitted is stale, so the sync is asked again (three times
-/// at most, a moment apart). Any other failure, or a fourth refusal, is
-/// the answer.
-async fn catch_up_after_joining(
-    client: &daemon::Client,
-    peer: convene_node::NodeId,
-    spinner: &Option<indicatif::ProgressBar>,
-) -> Result<convene_node::sync::SessionStats> {
-    let mut refused = 0u64;
-    loop {
-        match crate::network::sync_showing_progress(client, peer, spinner).await {
-            Err(e) if refused < 3 && refused_as_stranger(&e) => {
-                refused += 1;
-                tokio::time::sleep(Duration::from_millis(100 * refused)).await;
-            }
-            r => return r,
-        }
-    }
-}
-
-/// Whether `e` is a member's refusal to sync with a node it does not admit.
-fn refused_as_stranger(e: &anyhow::Error) -> bool {
-    matches!(
-        e.downcast_ref::<daemon::DaemonError>(),
-        Some(daemon::DaemonError::Sync {
-            error: convene_node::sync::SessionError::Refused(reason),
-            ..
-        }) if reason == convene_node::sync::replica::NOT_ADMITTED
-    )
 }

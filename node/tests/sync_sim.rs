@@ -6,7 +6,7 @@ mod sim;
 
 use convene_model::{Body, DocumentId, EntryInput, Learning};
 use convene_node::sync::wire::{self, Request};
-use convene_node::sync::{Event, Input};
+use convene_node::sync::{Event, Input, SessionError};
 use convene_node::{Edit, SignedChange};
 use sim::{Msg, Net};
 
@@ -677,6 +677,88 @@ fn a_community_admits_by_invite_even_with_its_steward_away_and_refuses_others() 
         net.node(council).get(posted).is_ok(),
         "what it published before stays"
     );
+}
+
+/// The race a `convene join` met: the newcomer's daemon begins a session
+/// on connecting (as a stranger, so the steward refuses it), the join is
+/// admitted, and the refusal arrives after the admission. The newcomer
+/// still catches up (a full session follows the refused one), and a
+/// `sync` asked once it was admitted is answered by that catch-up, not
+/// by the refusal (which used to end it: nothing more was asked).
+#[test]
+fn a_refusal_of_a_session_begun_before_joining_does_not_end_the_catch_up() {
+    let mut net = Net::new();
+    let steward = net.add("Steward Trust");
+    let council = net.add("Member Council");
+    net.node_mut(steward).create_community("Boost").unwrap();
+    let lesson = net.publish(steward, "Peer visits");
+    let code = net
+        .node_mut(steward)
+        .invite(3_600_000, false, None, vec![])
+        .unwrap();
+    net.node_mut(council).accept_invite(&code).unwrap();
+    // The steward's daemon has looked at its store since (a tick).
+    net.input(steward, Input::Tick);
+    let s = net.ids[steward];
+    // Connected: the council's daemon begins a session (and offers what
+    // it holds); the steward refuses both (not admitted yet), but the
+    // refusals are slow to arrive.
+    net.link(council, steward);
+    net.input(council, Input::Sync { peer: s });
+    let asked = net.queue.len();
+    assert!(asked >= 1 && net.queue.iter().all(|m| m.ends() == (council, steward)));
+    for _ in 0..asked {
+        assert!(net.deliver_one());
+    }
+    let refusals: Vec<Msg> = net.queue.drain(..).collect();
+    assert_eq!(refusals.len(), asked, "an answer to each");
+    assert!(
+        refusals
+            .iter()
+            .all(|m| !m.is_request() && m.ends() == (steward, council))
+    );
+    // Meanwhile the council joins, and is admitted.
+    net.events.clear();
+    let changes = net.node(council).join_changes().unwrap();
+    net.input(council, Input::Join { peer: s, changes });
+    let joined = |net: &Net| {
+        net.events
+            .iter()
+            .any(|(i, e)| *i == council && matches!(e, Event::Joined { .. }))
+    };
+    // The claim, and what the steward sends back (its welcome, and a push
+    // of the council's own claim as the steward now holds it).
+    while !joined(&net) {
+        assert!(net.deliver_one(), "admitted");
+    }
+    // `convene join` asks for a sync now; then the refusals arrive.
+    net.input(council, Input::Sync { peer: s });
+    net.events.clear();
+    for m in refusals.into_iter().rev() {
+        net.queue.push_front(m);
+    }
+    for _ in 0..asked {
+        assert!(net.deliver_one());
+    }
+    assert!(
+        net.events.iter().any(|(i, e)| *i == council
+            && matches!(e, Event::SessionFailed { error: SessionError::Refused(r), .. } if r == "not admitted")),
+        "the session begun before joining was refused"
+    );
+    assert!(
+        net.nodes[council].service.in_full_session(&s),
+        "a full session follows the refused one, and answers the sync asked after joining"
+    );
+    net.run();
+    assert!(
+        net.node(council).membership().is_some(),
+        "the charter arrived"
+    );
+    assert!(
+        net.node(council).get(lesson).is_ok(),
+        "the steward's entry arrived"
+    );
+    assert_eq!(net.catalogue(council), net.catalogue(steward));
 }
 
 #[test]

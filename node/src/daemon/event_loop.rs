@@ -688,9 +688,8 @@ impl EventLoop {
                 for w in self.join_waiters.remove(&peer).unwrap_or_default() {
                     let _ = w.send(Ok(community.clone()));
                 }
-                // The session started on connecting was refused (we were
-                // not a member yet): catch up now, charter first.
-                self.input(Input::Sync { peer });
+                // The service catches up with the peer now, charter first
+                // (after the session begun on connecting, as a stranger).
             }
             Event::JoinFailed { peer, reason } => {
                 for w in self.join_waiters.remove(&peer).unwrap_or_default() {

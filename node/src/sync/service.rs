@@ -599,6 +599,19 @@ impl<R: Replica> Service<R> {
         }
     }
 
+    /// This node was just admitted through `peer`: a full session with it
+    /// follows (the charter first), after any session still running. One
+    /// begun before the admission (on connecting, as a stranger) is
+    /// refused or began without the community's state; its end must not
+    /// be the end of the catch-up, and while it runs a `sync` asked now
+    /// would otherwise be answered by it (its refusal reaching a command
+    /// that asked after the admission).
+    fn catch_up_after_joining(&mut self, peer: NodeId) {
+        self.announce_local_changes();
+        self.peers.entry(peer).or_default().full_pending = true;
+        self.continue_queued(peer);
+    }
+
     /// `peer`'s session ended (done, failed or cut off): what it was
     /// fetching is no longer in flight, so announcements of the same
     /// documents by other peers go ahead if they are still needed.
@@ -624,7 +637,9 @@ impl<R: Replica> Service<R> {
             let event = match response {
                 Response::Joined { community } => {
                     self.replica.vouch(&peer, true);
-                    Event::Joined { peer, community }
+                    self.event(Event::Joined { peer, community });
+                    self.catch_up_after_joining(peer);
+                    return;
                 }
                 Response::Refused { reason } => Event::JoinFailed { peer, reason },
                 other => Event::JoinFailed {
