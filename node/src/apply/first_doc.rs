@@ -45,6 +45,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::trust::columns::leb::{self, write_i as sleb, write_u as uleb};
+
 mod view;
 
 pub(crate) use view::View;
@@ -737,31 +739,6 @@ fn bool_runs(values: impl Iterator<Item = bool>) -> Vec<u8> {
     out
 }
 
-fn uleb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn sleb(out: &mut Vec<u8>, mut v: i64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        let done = (v == 0 && byte & 0x40 == 0) || (v == -1 && byte & 0x40 != 0);
-        if done {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 /// What is left to read.
 struct Reader<'a>(&'a [u8]);
 
@@ -776,34 +753,15 @@ impl<'a> Reader<'a> {
     }
 
     fn uleb(&mut self) -> Option<u64> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.take(1)?[0];
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-        None
+        let (v, n) = leb::read_u(self.0).ok()?;
+        self.0 = &self.0[n..];
+        Some(v)
     }
 
     fn sleb(&mut self) -> Option<i64> {
-        let mut value = 0i64;
-        let mut shift = 0;
-        loop {
-            let byte = self.take(1)?[0];
-            if shift >= 64 {
-                return None;
-            }
-            value |= i64::from(byte & 0x7f) << shift;
-            shift += 7;
-            if byte & 0x80 == 0 {
-                if shift < 64 && byte & 0x40 != 0 {
-                    value |= -1i64 << shift;
-                }
-                return Some(value);
-            }
-        }
+        let (v, n) = leb::read_i(self.0).ok()?;
+        self.0 = &self.0[n..];
+        Some(v)
     }
 
     fn prefixed(&mut self) -> Option<&'a [u8]> {

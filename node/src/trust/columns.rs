@@ -322,6 +322,88 @@ impl Budget {
     }
 }
 
+/// LEB128, as automerge writes every number in a change chunk: the one
+/// reader and writer of it for everything here that reads or lays out
+/// change chunks (this module's [`read`], `apply::first_doc` and its view,
+/// [`forge`]).
+pub(crate) mod leb {
+    /// Why a number did not read.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Fault {
+        CutShort,
+        /// More than 64 bits (or a tenth byte that goes on).
+        TooLarge,
+    }
+
+    /// The unsigned number at the start of `bytes`, and how many bytes it
+    /// took.
+    pub fn read_u(bytes: &[u8]) -> Result<(u64, usize), Fault> {
+        let mut value: u64 = 0;
+        for (i, shift) in (0..64).step_by(7).enumerate() {
+            let b = *bytes.get(i).ok_or(Fault::CutShort)?;
+            let part = u64::from(b & 0x7f);
+            if shift == 63 && part > 1 {
+                return Err(Fault::TooLarge);
+            }
+            value |= part << shift;
+            if b & 0x80 == 0 {
+                return Ok((value, i + 1));
+            }
+        }
+        Err(Fault::TooLarge)
+    }
+
+    /// The signed number at the start of `bytes`, and how many bytes it
+    /// took.
+    pub fn read_i(bytes: &[u8]) -> Result<(i64, usize), Fault> {
+        let mut value: i64 = 0;
+        let mut shift = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if shift == 63 && b != 0 && b != 0x7f {
+                return Err(Fault::TooLarge);
+            }
+            value |= i64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                if shift < 64 && b & 0x40 != 0 {
+                    value |= -1 << shift;
+                }
+                return Ok((value, i + 1));
+            }
+            if shift >= 64 {
+                return Err(Fault::TooLarge);
+            }
+        }
+        Err(Fault::CutShort)
+    }
+
+    /// Appends `v` in its shortest form.
+    pub fn write_u(out: &mut Vec<u8>, mut v: u64) {
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    /// Appends `v` in its shortest form.
+    pub fn write_i(out: &mut Vec<u8>, mut v: i64) {
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if (v == 0 && b & 0x40 == 0) || (v == -1 && b & 0x40 != 0) {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
@@ -343,46 +425,16 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn byte(&mut self) -> Result<u8, ShapeError> {
-        Ok(self.take(1)?[0])
-    }
-
     fn uleb(&mut self) -> Result<u64, ShapeError> {
-        let mut value: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            let part = u64::from(b & 0x7f);
-            if shift == 63 && part > 1 {
-                return Err(ShapeError::Malformed("a number too large"));
-            }
-            value |= part << shift;
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(ShapeError::Malformed("a number too large"))
+        let (v, n) = leb::read_u(&self.bytes[self.at..]).map_err(fault)?;
+        self.at += n;
+        Ok(v)
     }
 
     fn sleb(&mut self) -> Result<i64, ShapeError> {
-        let mut value: i64 = 0;
-        let mut shift = 0;
-        loop {
-            let b = self.byte()?;
-            if shift == 63 && b != 0 && b != 0x7f {
-                return Err(ShapeError::Malformed("a number too large"));
-            }
-            value |= i64::from(b & 0x7f) << shift;
-            shift += 7;
-            if b & 0x80 == 0 {
-                if shift < 64 && b & 0x40 != 0 {
-                    value |= -1 << shift;
-                }
-                return Ok(value);
-            }
-            if shift >= 64 {
-                return Err(ShapeError::Malformed("a number too large"));
-            }
-        }
+        let (v, n) = leb::read_i(&self.bytes[self.at..]).map_err(fault)?;
+        self.at += n;
+        Ok(v)
     }
 
     fn length_prefixed(&mut self) -> Result<&'a [u8], ShapeError> {
@@ -415,17 +467,17 @@ fn to_usize(n: u64) -> Result<usize, ShapeError> {
     usize::try_from(n).map_err(|_| ShapeError::Malformed("a length out of range"))
 }
 
-fn uleb_bytes(mut n: u64) -> Vec<u8> {
+fn fault(f: leb::Fault) -> ShapeError {
+    ShapeError::Malformed(match f {
+        leb::Fault::CutShort => "cut short",
+        leb::Fault::TooLarge => "a number too large",
+    })
+}
+
+fn uleb_bytes(n: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(10);
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(b);
-            return out;
-        }
-        out.push(b | 0x80);
-    }
+    leb::write_u(&mut out, n);
+    out
 }
 
 /// Change chunks written by hand, for tests that replay what a hostile
@@ -445,17 +497,10 @@ pub mod forge {
     pub const PRED_ACTOR: u32 = 0x71;
     pub const PRED_COUNTER: u32 = 0x73;
 
-    pub fn sleb(mut n: i64) -> Vec<u8> {
+    pub fn sleb(n: i64) -> Vec<u8> {
         let mut out = Vec::new();
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            if (n == 0 && b & 0x40 == 0) || (n == -1 && b & 0x40 != 0) {
-                out.push(b);
-                return out;
-            }
-            out.push(b | 0x80);
-        }
+        super::leb::write_i(&mut out, n);
+        out
     }
 
     pub fn uleb(n: u64) -> Vec<u8> {
@@ -771,6 +816,31 @@ mod tests {
             };
             assert_eq!(r.uleb(), Ok(n));
         }
+    }
+
+    /// Every reader of change chunks here shares one LEB128 reader: a
+    /// number past 64 bits, or one cut short, reads as nothing (never as
+    /// its low bits, which a looser reader took).
+    #[test]
+    fn a_number_past_64_bits_or_cut_short_does_not_read() {
+        let max = [[0xff; 9].as_slice(), &[0x01]].concat();
+        assert_eq!(leb::read_u(&max), Ok((u64::MAX, 10)));
+        let past = [[0xff; 9].as_slice(), &[0x02]].concat();
+        assert_eq!(leb::read_u(&past), Err(leb::Fault::TooLarge));
+        let eleven = [[0x80; 10].as_slice(), &[0x00]].concat();
+        assert_eq!(leb::read_u(&eleven), Err(leb::Fault::TooLarge));
+        assert_eq!(leb::read_u(&[0x80, 0x80]), Err(leb::Fault::CutShort));
+        assert_eq!(leb::read_u(&[]), Err(leb::Fault::CutShort));
+        let min = forge::sleb(i64::MIN);
+        assert_eq!(leb::read_i(&min), Ok((i64::MIN, 10)));
+        let past = [[0x80; 9].as_slice(), &[0x01]].concat();
+        assert_eq!(leb::read_i(&past), Err(leb::Fault::TooLarge));
+        assert_eq!(leb::read_i(&[0xff]), Err(leb::Fault::CutShort));
+        let mut r = Reader {
+            bytes: &past,
+            at: 0,
+        };
+        assert_eq!(r.sleb(), Err(ShapeError::Malformed("a number too large")));
     }
 
     #[test]
