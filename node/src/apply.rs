@@ -187,14 +187,15 @@ fn first_state(doc: DocumentId, signed: &SignedChange, root: &Decoded, alone: bo
     Ok((Scratch::Doc(Box::new(scratch)), rules, derived))
 }
 
+/// A first state read without a load: the state, its rules and its rows.
+type Read = (Scratch, Rules, Option<Derived>);
+
 /// A new document's first state read from its first change alone, without
 /// automerge loading it ([`first_doc::View`]): its rules and rows, and its
 /// saved form to store. Where the change has no such reading, or the
 /// reading needed what the view does not answer, or the rules do not read,
 /// the document is loaded instead and judged as before: the error holds
 /// the change's layout, if it has one, for [`loaded_first`] to load.
-type Read = (Scratch, Rules, Option<Derived>);
-
 fn read_first(doc: DocumentId, root: &SignedChange) -> Result<Read, Option<Vec<u8>>> {
     catch_quietly(|| {
         let Some((saved, view)) = first_doc::laid_out(&root.bytes, root.hash, true) else {

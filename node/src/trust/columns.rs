@@ -325,7 +325,7 @@ impl Budget {
 /// LEB128, as automerge writes every number in a change chunk: the one
 /// reader and writer of it for everything here that reads or lays out
 /// change chunks (this module's [`read`], `apply::first_doc` and its view,
-/// [`forge`]).
+/// `forge`).
 pub(crate) mod leb {
     /// Why a number did not read.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
